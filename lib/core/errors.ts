@@ -1,0 +1,42 @@
+/**
+ * Every error this package throws on its own account extends {@link RingError}, so callers
+ * can tell "the ring said no" from a Redis reply error, which is passed through unchanged.
+ */
+export class RingError extends Error {
+  override name = 'RingError';
+}
+
+/** Invalid configuration: the message names the group, node and field that is wrong. */
+export class RingConfigError extends RingError {
+  override name = 'RingConfigError';
+}
+
+/** No node of the ring is alive, and no `onFail` was given to answer instead. */
+export class RingClusterUnavailableError extends RingError {
+  override name = 'RingClusterUnavailableError';
+  constructor(
+    message: string,
+    /** The last connection error seen, when there was one. */
+    readonly lastError?: Error,
+  ) {
+    super(message, lastError ? { cause: lastError } : undefined);
+  }
+}
+
+/** The `key` function did not turn a key into a string. */
+export class RingKeyError extends RingError {
+  override name = 'RingKeyError';
+}
+
+/** The codec could not encode a value (nothing was written) or decode a stored one. */
+export class RingCodecError extends RingError {
+  override name = 'RingCodecError';
+  constructor(
+    message: string,
+    /** The Redis key involved, when there is one. */
+    readonly entry?: string,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}

@@ -1,0 +1,163 @@
+import type { RingCodecOption } from './codec.js';
+import { RingConfigError } from './errors.js';
+import type { HashFunction, HashFunctionName } from './hash-functions.js';
+import type { RingDistribution } from './hash-ring.js';
+import type { RingNodesConfig } from './ring-config.js';
+import type { RingDict } from './ring-dict.js';
+
+/** Options of a `RingDict`; all but `nodes` are optional. Units are in the names' docs. */
+export interface RingDictOptions<V = unknown, F = never> {
+  /** The Redis servers (required). */
+  nodes: RingNodesConfig;
+  /** A label for messages and events, e.g. the NestJS group name. */
+  name?: string;
+  /** Prepended to every key to form the Redis key (default `''`). */
+  prefix?: string;
+  /** Turns a key into a string (default `String`). Must return a string. */
+  key?(key: unknown): string;
+  /** Default time to live of `set()`, in SECONDS; fractions allowed (default none). */
+  expire?: number;
+  /** `'json'` (default), `'string'` or your own `{ encode, decode }`. */
+  codec?: RingCodecOption<V>;
+  /** Answers instead of throwing `RingClusterUnavailableError` when no node is alive. */
+  onFail?: (dict: RingDict<V, F>) => F;
+  /** Called once when a node leaves the alive ring. */
+  onNodeEjected?: (dict: RingDict<V, F>, node: string, error: Error) => void;
+  /** Called once when an ejected node answers again and rejoins the alive ring. */
+  onNodeRediscovered?: (dict: RingDict<V, F>, node: string) => void;
+  /** Fraction in [0, 1] of requests routed by the total ring to find returning nodes (default 0.01). */
+  retryRatio?: number;
+  /** `'crc32'` (default), `'md5'`, `'fnv1a'`, `'fnv1a_64'` or `(s) => uint32`. */
+  hashFunction?: HashFunctionName | HashFunction;
+  /** `'ring'` (default) or `'ketama'` (twemproxy-compatible). */
+  distribution?: RingDistribution;
+  /** Slices of the `'ring'` distribution (default: the first prime ≥ max(2000, 200 × nodes)). */
+  slices?: number;
+  /** Two characters, e.g. `'{}'`: only the part of the key between them is hashed. */
+  hashTag?: string;
+  /** Milliseconds between PINGs of ejected nodes (default 1000); 0 disables the heartbeat. */
+  heartbeatInterval?: number;
+  /** Milliseconds a node may take to answer before it is ejected (default 500). */
+  commandTimeout?: number;
+}
+
+/** The options with defaults applied. */
+export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
+  name: string;
+  prefix: string;
+  key(key: unknown): string;
+  retryRatio: number;
+  heartbeatInterval: number;
+  commandTimeout: number;
+}
+
+const KNOWN = new Set<string>([
+  'nodes',
+  'name',
+  'prefix',
+  'key',
+  'expire',
+  'codec',
+  'onFail',
+  'onNodeEjected',
+  'onNodeRediscovered',
+  'retryRatio',
+  'hashFunction',
+  'distribution',
+  'slices',
+  'hashTag',
+  'heartbeatInterval',
+  'commandTimeout',
+]);
+
+/** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
+export const RING_DICT_OPTION_NAMES: ReadonlySet<string> = KNOWN;
+
+/** Checks a TTL in seconds; `field` names the option in the message. */
+export function validateTtl(ttl: unknown, field: string): number {
+  if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
+    throw new RingConfigError(
+      `${field}: expected a number of seconds > 0, got ${JSON.stringify(ttl) ?? String(ttl)}`,
+    );
+  }
+  // PX takes whole milliseconds; anything under 1 ms would mean "already expired".
+  if (ttl < 0.001) throw new RingConfigError(`${field}: at least 0.001 seconds (1 ms), got ${ttl}`);
+  return ttl;
+}
+
+function check(ok: boolean, where: string, field: string, expected: string, got: unknown): void {
+  if (!ok) {
+    throw new RingConfigError(
+      `${where}${field}: expected ${expected}, got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? String(got))}`,
+    );
+  }
+}
+
+export function resolveRingDictOptions<V, F>(
+  options: RingDictOptions<V, F>,
+): ResolvedRingDictOptions<V, F> {
+  if (options === null || typeof options !== 'object') {
+    throw new RingConfigError('RingDict: expected an options object with at least `nodes`');
+  }
+  const where = options.name === undefined ? '' : `group "${options.name}": `;
+  for (const field of Object.keys(options)) {
+    if (!KNOWN.has(field)) {
+      throw new RingConfigError(
+        `${where}unknown option "${field}"; known options: ${[...KNOWN].join(', ')}`,
+      );
+    }
+  }
+  const o = options;
+  check(o.prefix === undefined || typeof o.prefix === 'string', where, 'prefix', 'a string', o.prefix);
+  check(o.key === undefined || typeof o.key === 'function', where, 'key', 'a function', o.key);
+  if (o.expire !== undefined) validateTtl(o.expire, `${where}expire`);
+  check(
+    o.codec === undefined ||
+      o.codec === 'json' ||
+      o.codec === 'string' ||
+      (typeof o.codec === 'object' &&
+        o.codec !== null &&
+        typeof o.codec.encode === 'function' &&
+        typeof o.codec.decode === 'function'),
+    where,
+    'codec',
+    "'json', 'string' or { encode, decode }",
+    o.codec,
+  );
+  for (const fn of ['onFail', 'onNodeEjected', 'onNodeRediscovered'] as const) {
+    check(o[fn] === undefined || typeof o[fn] === 'function', where, fn, 'a function', o[fn]);
+  }
+  const retryRatio = o.retryRatio ?? 0.01;
+  check(
+    typeof retryRatio === 'number' && retryRatio >= 0 && retryRatio <= 1,
+    where,
+    'retryRatio',
+    'a number in [0, 1]',
+    retryRatio,
+  );
+  const heartbeatInterval = o.heartbeatInterval ?? 1000;
+  check(
+    Number.isInteger(heartbeatInterval) && heartbeatInterval >= 0 && heartbeatInterval < 2 ** 31,
+    where,
+    'heartbeatInterval',
+    'an integer number of milliseconds ≥ 0',
+    heartbeatInterval,
+  );
+  const commandTimeout = o.commandTimeout ?? 500;
+  check(
+    Number.isInteger(commandTimeout) && commandTimeout > 0 && commandTimeout < 2 ** 31,
+    where,
+    'commandTimeout',
+    'an integer number of milliseconds > 0',
+    commandTimeout,
+  );
+  return {
+    ...o,
+    name: o.name ?? 'default',
+    prefix: o.prefix ?? '',
+    key: o.key ?? String,
+    retryRatio,
+    heartbeatInterval,
+    commandTimeout,
+  };
+}

@@ -1,0 +1,158 @@
+import { execFileSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { HashRing, RingConfigError, defaultSlices } from '../../lib/index.js';
+
+const KEYS = 100_000;
+const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
+
+function equalNodes(n: number): Record<string, number> {
+  return Object.fromEntries(Array.from({ length: n }, (_, i) => [`node${i}`, 1]));
+}
+
+/** Worst relative deviation of any node's key share from its capacity share. */
+function worstDeviation(ring: HashRing, capacities: Record<string, number>): number {
+  const counts = new Map<string, number>();
+  for (const key of keys) {
+    const node = ring.locate(key)!;
+    counts.set(node, (counts.get(node) ?? 0) + 1);
+  }
+  const total = Object.values(capacities).reduce((a, b) => a + b, 0);
+  let worst = 0;
+  for (const [name, capacity] of Object.entries(capacities)) {
+    const expected = (KEYS * capacity) / total;
+    worst = Math.max(worst, Math.abs((counts.get(name) ?? 0) - expected) / expected);
+  }
+  return worst;
+}
+
+describe('HashRing balance', () => {
+  for (const n of [2, 3, 5, 10]) {
+    it(`spreads ${KEYS} keys over ${n} equal nodes within ±5 % of equal shares`, () => {
+      const nodes = equalNodes(n);
+      expect(worstDeviation(new HashRing(nodes), nodes)).toBeLessThan(0.05);
+    });
+  }
+
+  it('follows capacities 1:2:3 within ±5 % of each share', () => {
+    const nodes = { small: 1, medium: 2, large: 3 };
+    expect(worstDeviation(new HashRing(nodes), nodes)).toBeLessThan(0.05);
+  });
+
+  it('uses at least max(2000, 200 × nodes) slices by default', () => {
+    expect(new HashRing(equalNodes(3)).points).toBeGreaterThanOrEqual(2000);
+    expect(new HashRing(equalNodes(30)).points).toBeGreaterThanOrEqual(6000);
+    expect(defaultSlices(30)).toBeGreaterThanOrEqual(6000);
+  });
+});
+
+describe('HashRing stability', () => {
+  const nodes = equalNodes(5);
+  const ring = new HashRing(nodes);
+
+  it('moves exactly the keys of a removed node, and no other', () => {
+    const without = ring.without('node2');
+    let moved = 0;
+    let wronglyMoved = 0;
+    let stayedOnRemoved = 0;
+    for (const key of keys) {
+      const before = ring.locate(key);
+      const after = without.locate(key);
+      if (before === 'node2') {
+        moved++;
+        if (after === 'node2') stayedOnRemoved++;
+      } else if (after !== before) {
+        wronglyMoved++;
+      }
+    }
+    expect({ wronglyMoved, stayedOnRemoved }).toEqual({ wronglyMoved: 0, stayedOnRemoved: 0 });
+    expect(moved).toBeGreaterThan(KEYS / 10);
+    expect(without.nodes).toEqual(['node0', 'node1', 'node3', 'node4']);
+    expect(without.size).toBe(4);
+  });
+
+  it("spreads a removed node's keys over the other nodes, not onto one neighbour", () => {
+    const without = ring.without('node2');
+    const heirs = new Set<string>();
+    for (const key of keys) if (ring.locate(key) === 'node2') heirs.add(without.locate(key)!);
+    expect(heirs.size).toBe(4);
+  });
+
+  it('restores the previous placement exactly when the node is added back', () => {
+    const back = ring.without('node2').without('node4').with('node2', 1).with('node4', 1);
+    const differ = keys.filter((key) => back.locate(key) !== ring.locate(key));
+    expect(differ).toEqual([]);
+  });
+
+  it('does not depend on the order of the configuration', () => {
+    const reversed = new HashRing(Object.fromEntries(Object.entries(nodes).reverse()));
+    for (let i = 0; i < 10_000; i++) expect(reversed.locate(keys[i])).toBe(ring.locate(keys[i]));
+  });
+
+  it('adding a new node takes roughly its share from the others', () => {
+    const bigger = ring.with('node5', 1);
+    let moved = 0;
+    for (const key of keys) {
+      const after = bigger.locate(key);
+      if (after !== ring.locate(key)) {
+        moved++;
+      }
+    }
+    // Ideal is 1/6 ≈ 16.7 %; the slice dealing moves a little more.
+    expect(moved / KEYS).toBeLessThan(0.25);
+    expect(moved / KEYS).toBeGreaterThan(0.12);
+  });
+
+  it('an empty ring locates nothing', () => {
+    expect(ring.without('node0').without('node1').without('node2').without('node3').without('node4').locate('x')).toBeUndefined();
+  });
+
+  it('computes identical placements in two separate processes', () => {
+    const script = `
+      const { HashRing } = await import(${JSON.stringify(new URL('../../.run/lib/core/hash-ring.js', import.meta.url).href)});
+      const ring = new HashRing({ a: 1, b: 2, c: 3, d: 1 });
+      const out = [];
+      for (let i = 0; i < 5000; i++) out.push(ring.locate('user:' + i));
+      process.stdout.write(out.join(','));
+    `;
+    execFileSync('npx', ['tsc', '-p', 'tsconfig.run.json'], { stdio: 'ignore' });
+    const first = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
+    const second = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
+    const here = new HashRing({ d: 1, c: 3, b: 2, a: 1 });
+    expect(first).toBe(second);
+    expect(first.split(',')).toEqual(Array.from({ length: 5000 }, (_, i) => here.locate(`user:${i}`)));
+  });
+});
+
+describe('HashRing hash tags', () => {
+  it('hashes only the part between the tag characters', () => {
+    const ring = new HashRing(equalNodes(5), { hashTag: '{}' });
+    for (let i = 0; i < 200; i++) {
+      expect(ring.locate(`{user${i}}:profile`)).toBe(ring.locate(`{user${i}}:cart`));
+      expect(ring.hashOf(`x{user${i}}y`)).toBe(ring.hashOf(`user${i}`));
+    }
+    // An empty tag or an unclosed one: the whole entry is hashed.
+    expect(ring.hashOf('a{}b')).toBe(new HashRing(equalNodes(5)).hashOf('a{}b'));
+    expect(ring.hashOf('a{b')).toBe(new HashRing(equalNodes(5)).hashOf('a{b'));
+  });
+});
+
+describe('HashRing configuration errors', () => {
+  it.each([
+    [{ a: 0 }, /node "a": capacity must be a finite number > 0, got 0/],
+    [{ a: -1 }, /node "a": capacity/],
+    [{ a: Number.NaN }, /node "a": capacity/],
+    [{ a: Infinity }, /node "a": capacity/],
+  ])('rejects %o', (nodes, message) => {
+    expect(() => new HashRing(nodes)).toThrow(RingConfigError);
+    expect(() => new HashRing(nodes)).toThrow(message);
+  });
+
+  it('rejects unknown hash functions, distributions and bad hash tags by name', () => {
+    // @ts-expect-error an unknown name on purpose
+    expect(() => new HashRing({ a: 1 }, { hashFunction: 'sha7' })).toThrow(/hashFunction: unknown hash function "sha7"/);
+    // @ts-expect-error an unknown distribution on purpose
+    expect(() => new HashRing({ a: 1 }, { distribution: 'modula' })).toThrow(/distribution/);
+    expect(() => new HashRing({ a: 1 }, { hashTag: '{' })).toThrow(/hashTag/);
+    expect(() => new HashRing({ a: 1 }, { slices: 1.5 })).toThrow(/slices/);
+  });
+});

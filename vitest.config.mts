@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  // Nest's dependency injection reads the constructor parameter types that
+  // emitDecoratorMetadata writes; without it every injected service is undefined.
+  oxc: {
+    decorator: { legacy: true, emitDecoratorMetadata: true },
+  },
+  test: {
+    include: ['test/**/*.spec.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+    // Integration suites start their own redis-server processes; two cores are
+    // plenty for a few suites at once without starving the timing assertions.
+    maxWorkers: 2,
+  },
+});
