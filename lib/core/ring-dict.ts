@@ -278,7 +278,14 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     while (node !== undefined) {
       try {
         if (!node.ready) await node.connect(this.options.commandTimeout);
-        const result = await op(node.client);
+        node.batchWrites();
+        node.inFlight++;
+        let result: T;
+        try {
+          result = await op(node.client);
+        } finally {
+          node.inFlight--;
+        }
         // A probe that an ejected node answered: it is back.
         if (!node.health.alive) this.rediscover(node);
         return result;

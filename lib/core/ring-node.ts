@@ -16,6 +16,7 @@ export class RingNode {
   readonly client: Redis;
   private connecting?: Promise<void>;
   private lastErrorMessage?: string;
+  private corked = false;
 
   constructor(
     readonly name: string,
@@ -41,6 +42,27 @@ export class RingNode {
     // Without a listener ioredis prints every connection error to the console.
     this.client.on('error', (error: Error) => {
       this.lastErrorMessage = this.describe(error);
+    });
+  }
+
+  /** Commands sent to this node and not yet answered, counted by the ring. */
+  inFlight = 0;
+
+  /**
+   * Coalesces the commands written to this node during the current tick into one socket
+   * write, but only under load (another command is in flight): at 1 in flight a command
+   * goes out at once, at 64 in flight spread over several nodes the node wins back the
+   * batching one busy socket gets for free, without auto-pipelining's per-batch overhead.
+   */
+  batchWrites(): void {
+    if (this.corked || this.inFlight === 0) return;
+    const stream = this.client.stream;
+    if (stream === undefined || stream === null) return;
+    this.corked = true;
+    stream.cork();
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
     });
   }
 
