@@ -181,6 +181,8 @@ export class HashRing {
         if (end > start + tagOpen.length) entry = entry.slice(start + tagOpen.length, end);
       }
     }
+    // twemproxy does not hash an empty key: it places it at hash 0 (checked against nutcracker).
+    if (entry.length === 0 && this.layout.distribution === 'ketama') return 0;
     return this.layout.hash(entry) >>> 0;
   }
 

@@ -118,9 +118,16 @@ export class RingNode {
     if (this.client.status !== 'end') this.client.disconnect();
   }
 
-  /** An error's message with this node's credentials scrubbed, should a library echo them. */
+  /**
+   * An error's message for health reports, with this node's credentials scrubbed should a
+   * library echo them. ioredis' generic "closed"/"not writeable" become "connection closed"
+   * with the socket error that caused it, which is what an operator needs to see.
+   */
   describe(error: unknown): string {
     let message = error instanceof Error ? error.message : String(error);
+    if (message.startsWith("Stream isn't writeable") || message.startsWith('Connection is closed')) {
+      message = this.lastErrorMessage ? `connection closed (${this.lastErrorMessage})` : 'connection closed';
+    }
     for (const secret of this.address.secrets) message = message.split(secret).join('***');
     return message;
   }

@@ -1,0 +1,397 @@
+import { spawn } from 'node:child_process';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RingClusterUnavailableError,
+  RingCodecError,
+  RingConfigError,
+  RingDict,
+  RingKeyError,
+  type RingDictOptions,
+  type RingEvent,
+} from '../../lib/index.js';
+import {
+  redisCommand,
+  startRedisServers,
+  type RedisFleet,
+  type RedisServer,
+} from '../helpers/redis-servers.js';
+
+const COMMAND_TIMEOUT = 200;
+const HEARTBEAT = 100;
+
+let fleet: RedisFleet;
+const open: RingDict<unknown, unknown>[] = [];
+
+beforeAll(async () => {
+  fleet = await startRedisServers(3);
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((dict) => dict.close()));
+  // Bring every server back as it was, and empty it: these are our own servers.
+  for (const server of fleet.servers) {
+    if (server.isHung) server.resume();
+    if (!server.running) await server.restart();
+    await redisCommand(server.port, 'FLUSHALL');
+  }
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+function nodes(): RingDictOptions['nodes'] {
+  return Object.fromEntries(
+    fleet.servers.map((server, i) => [`node${i}`, { capacity: 1, connection: server.url }]),
+  );
+}
+
+function makeDict<V = unknown, F = never>(
+  options: Partial<RingDictOptions<V, F>> = {},
+): RingDict<V, F> {
+  const dict = new RingDict<V, F>({
+    nodes: nodes(),
+    heartbeatInterval: HEARTBEAT,
+    commandTimeout: COMMAND_TIMEOUT,
+    retryRatio: 0,
+    ...options,
+  });
+  open.push(dict as RingDict<unknown, unknown>);
+  return dict;
+}
+
+function serverOf(node: string): RedisServer {
+  return fleet.servers[Number(node.replace('node', ''))];
+}
+
+/** A key whose owner (with every node alive) is `node`. */
+function keyOwnedBy(dict: RingDict<unknown, unknown>, node: string, tag = 'k'): string {
+  for (let i = 0; ; i++) {
+    const key = `${tag}${i}`;
+    if (dict.totalHash.locate(dict.getEntry(key)) === node) return key;
+  }
+}
+
+function collect(dict: RingDict<unknown, unknown>): RingEvent[] {
+  const events: RingEvent[] = [];
+  dict.events$.subscribe((event) => events.push(event));
+  return events;
+}
+
+async function until(condition: () => boolean, timeoutMs: number): Promise<number> {
+  const start = performance.now();
+  while (!condition()) {
+    if (performance.now() - start > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return performance.now() - start;
+}
+
+describe('RingDict basics', () => {
+  it('stores, reads, checks and deletes JSON values on the owning node', async () => {
+    const dict = makeDict<{ a: number[] }>({ prefix: 'app:' });
+    await dict.set('one', { a: [1, 2] });
+    expect(await dict.get('one')).toEqual({ a: [1, 2] });
+    expect(await dict.has('one')).toBe(true);
+    expect(await dict.get('missing')).toBeUndefined();
+    const owner = serverOf(dict.aliveHash.locate('app:one')!);
+    // Plain JSON, no envelope: any other client sees exactly JSON.stringify(value).
+    expect(await redisCommand(owner.port, 'GET', 'app:one')).toBe('{"a":[1,2]}');
+    expect(await dict.delete('one')).toBe(true);
+    expect(await dict.delete('one')).toBe(false);
+    expect(await dict.has('one')).toBe(false);
+  });
+
+  it('spreads keys over every node', async () => {
+    const dict = makeDict();
+    for (let i = 0; i < 300; i++) await dict.set(`spread${i}`, i);
+    for (const server of fleet.servers) {
+      expect(Number(await redisCommand(server.port, 'DBSIZE'))).toBeGreaterThan(50);
+    }
+  });
+
+  it('uses the string codec and custom binary codecs', async () => {
+    const strings = makeDict<string>({ codec: 'string', prefix: 's:' });
+    await strings.set('a', 'plain text');
+    expect(await strings.get('a')).toBe('plain text');
+    const binary = makeDict<number[]>({
+      prefix: 'b:',
+      codec: { binary: true, encode: (v) => Buffer.from(v), decode: (raw) => [...raw] },
+    });
+    await binary.set('x', [0, 255, 128]);
+    expect(await binary.get('x')).toEqual([0, 255, 128]);
+  });
+
+  it('maps keys through the key function and getEntry', async () => {
+    const dict = makeDict<string, never>({
+      prefix: 'user:',
+      key: (k) => (k as { id: number }).id.toString(),
+    });
+    expect(dict.getEntry({ id: 7 })).toBe('user:7');
+    await dict.set({ id: 7 }, 'seven');
+    expect(await dict.get({ id: 7 })).toBe('seven');
+  });
+});
+
+describe('RingDict failure rules', () => {
+  it('1. a SIGKILLed node: its key is answered by the next node, one ejection fires', async () => {
+    const ejected: string[] = [];
+    const dict = makeDict({ onNodeEjected: (_d, node) => ejected.push(node) });
+    const events = collect(dict);
+    const key = keyOwnedBy(dict, 'node1');
+    await dict.set(key, 'v1');
+    await serverOf('node1').kill();
+
+    expect(await dict.get(key)).toBeUndefined();
+    await dict.set(key, 'v2');
+    expect(await dict.get(key)).toBe('v2');
+    const heir = dict.aliveHash.locate(dict.getEntry(key));
+    expect(heir).not.toBe('node1');
+    expect(await redisCommand(serverOf(heir!).port, 'GET', key)).toBe('"v2"');
+    expect(ejected).toEqual(['node1']);
+    expect(events.filter((e) => e.type === 'ejected')).toEqual([
+      expect.objectContaining({ type: 'ejected', node: 'node1', at: expect.any(Date) }),
+    ]);
+    expect(dict.nodeStates().find((s) => s.name === 'node1')).toMatchObject({
+      alive: false,
+      ejections: 1,
+      lastError: expect.stringMatching(/ECONNREFUSED|closed/),
+    });
+  });
+
+  it('2. a hung node (SIGSTOP): the request returns from the next node within commandTimeout', async () => {
+    const dict = makeDict();
+    const key = keyOwnedBy(dict, 'node2');
+    await dict.set(key, 'before');
+    serverOf('node2').hang();
+    const start = performance.now();
+    expect(await dict.get(key)).toBeUndefined();
+    const elapsed = performance.now() - start;
+    // The timeout is the behaviour; the margin covers a loaded CI machine.
+    expect(elapsed).toBeGreaterThanOrEqual(COMMAND_TIMEOUT - 20);
+    expect(elapsed).toBeLessThan(COMMAND_TIMEOUT + 400);
+    expect(dict.nodeStates().find((s) => s.name === 'node2')?.alive).toBe(false);
+  });
+
+  it('3a. a restarted node is rediscovered by the heartbeat within heartbeatInterval', async () => {
+    const rediscovered: string[] = [];
+    const dict = makeDict({ onNodeRediscovered: (_d, node) => rediscovered.push(node) });
+    const events = collect(dict);
+    const server = serverOf('node0');
+    await server.kill();
+    await until(() => dict.aliveHash.size === 2, 2000);
+    await server.restart();
+    const took = await until(() => rediscovered.length > 0, HEARTBEAT + 2000);
+    expect(took).toBeLessThan(HEARTBEAT + 500);
+    expect(rediscovered).toEqual(['node0']);
+    expect(events.map((e) => e.type)).toEqual(['ejected', 'rediscovered']);
+    expect(dict.aliveHash.size).toBe(3);
+    expect(dict.nodeStates()[0]).toMatchObject({ name: 'node0', alive: true, rediscoveries: 1 });
+  });
+
+  it('3b. with heartbeatInterval 0, retryRatio probes rediscover the node', async () => {
+    const dict = makeDict({ heartbeatInterval: 0, retryRatio: 0.5 });
+    const server = serverOf('node0');
+    await server.kill();
+    await until(() => dict.aliveHash.size === 2, 2000);
+    await server.restart();
+    // No heartbeat: nothing but requests can find it back.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(dict.aliveHash.size).toBe(2);
+    for (let i = 0; i < 200 && dict.aliveHash.size < 3; i++) await dict.get(`probe${i}`);
+    expect(dict.aliveHash.size).toBe(3);
+  });
+
+  it('4. all nodes down: RingClusterUnavailableError, or onFail, and one unavailable event', async () => {
+    const plain = makeDict();
+    const fallback = makeDict<string, string>({ onFail: () => 'fallback' });
+    const events = collect(plain);
+    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await expect(plain.get('x')).rejects.toBeInstanceOf(RingClusterUnavailableError);
+    await expect(plain.set('x', 1)).rejects.toThrow(/no node is alive/);
+    expect(await fallback.get('x')).toBe('fallback');
+    expect(await fallback.has('x')).toBe('fallback');
+    expect(events.filter((e) => e.type === 'unavailable')).toHaveLength(1);
+  });
+
+  it('5. a reply error is thrown unchanged and ejects nothing', async () => {
+    const dict = makeDict();
+    const events = collect(dict);
+    await dict.set('str', 'text');
+    await expect(dict.visitRedis('LPUSH', 'str', 'x')).rejects.toThrow(/WRONGTYPE/);
+    await expect(dict.visitRedis('NOSUCHCOMMAND', 'str')).rejects.toThrow(/unknown command/i);
+    expect(events).toEqual([]);
+    expect(dict.nodeStates().every((s) => s.alive && s.ejections === 0)).toBe(true);
+    expect(await dict.visitRedis('STRLEN', 'str')).toBe(6);
+  });
+
+  it('6. keys of alive nodes never move when another node is ejected or rediscovered', async () => {
+    const dict = makeDict();
+    const keys = Array.from({ length: 600 }, (_, i) => `stable${i}`);
+    for (const key of keys) await dict.set(key, key);
+    const before = keys.map((k) => dict.aliveHash.locate(dict.getEntry(k)));
+    await serverOf('node1').kill();
+    await until(() => dict.aliveHash.size === 2, 2000);
+    const during = keys.map((k) => dict.aliveHash.locate(dict.getEntry(k)));
+    let moved = 0;
+    for (let i = 0; i < keys.length; i++) {
+      if (before[i] !== 'node1' && during[i] !== before[i]) moved++;
+      // Their values are still where they were.
+      if (before[i] !== 'node1') expect(await dict.get(keys[i])).toBe(keys[i]);
+    }
+    expect(moved).toBe(0);
+    await serverOf('node1').restart();
+    await until(() => dict.aliveHash.size === 3, 3000);
+    expect(keys.map((k) => dict.aliveHash.locate(dict.getEntry(k)))).toEqual(before);
+  });
+
+  it('7. size, keys, entries and clear see only this prefix; clear refuses an empty prefix', async () => {
+    for (const server of fleet.servers) {
+      await redisCommand(server.port, 'SET', `foreign:${server.port}`, 'theirs');
+      await redisCommand(server.port, 'SET', `app2:${server.port}`, 'theirs');
+    }
+    const dict = makeDict<number>({ prefix: 'app:' });
+    for (let i = 0; i < 50; i++) await dict.set(`k${i}`, i);
+    expect(await dict.size()).toBe(50);
+    const keys: string[] = [];
+    for await (const key of dict.keys()) keys.push(key);
+    expect(keys.sort()).toEqual(Array.from({ length: 50 }, (_, i) => `k${i}`).sort());
+    const entries = new Map<string, number>();
+    for await (const [key, value] of dict) entries.set(key, value);
+    expect(entries.get('k7')).toBe(7);
+    expect(entries.size).toBe(50);
+    const values: number[] = [];
+    for await (const value of dict.values()) values.push(value);
+    expect(values.reduce((a, b) => a + b, 0)).toBe((49 * 50) / 2);
+
+    expect(await dict.clear()).toBe(50);
+    expect(await dict.size()).toBe(0);
+    for (const server of fleet.servers) {
+      expect(await redisCommand(server.port, 'GET', `foreign:${server.port}`)).toBe('theirs');
+      expect(await redisCommand(server.port, 'GET', `app2:${server.port}`)).toBe('theirs');
+    }
+    const unprefixed = makeDict();
+    await expect(unprefixed.clear()).rejects.toThrow(/empty prefix.*force: true/);
+    for (const server of fleet.servers) {
+      expect(await redisCommand(server.port, 'DBSIZE')).toBe('2');
+    }
+  });
+
+  it('7b. a prefix with glob characters matches only itself', async () => {
+    for (const server of fleet.servers) await redisCommand(server.port, 'SET', 'aXb:1', 'theirs');
+    const dict = makeDict({ prefix: 'a?b:' });
+    await dict.set('1', 'ours');
+    expect(await dict.size()).toBe(1);
+    await dict.clear();
+    for (const server of fleet.servers) expect(await redisCommand(server.port, 'GET', 'aXb:1')).toBe('theirs');
+  });
+
+  it('8. expire and ttl land as PTTL on the key', async () => {
+    const dict = makeDict({ prefix: 'ttl:', expire: 60 });
+    await dict.set('default', 1);
+    await dict.set('override', 1, { ttl: 1.5 });
+    const pttl = async (key: string) => {
+      const server = serverOf(dict.aliveHash.locate(dict.getEntry(key))!);
+      return Number(await redisCommand(server.port, 'PTTL', dict.getEntry(key)));
+    };
+    const long = await pttl('default');
+    expect(long).toBeGreaterThan(59_000);
+    expect(long).toBeLessThanOrEqual(60_000);
+    const short = await pttl('override');
+    expect(short).toBeGreaterThan(1000);
+    expect(short).toBeLessThanOrEqual(1500);
+    const forever = makeDict({ prefix: 'ttl:' });
+    await forever.set('none', 1);
+    expect(await pttl('none')).toBe(-1);
+    await expect(dict.set('bad', 1, { ttl: 0 })).rejects.toBeInstanceOf(RingConfigError);
+    await expect(dict.set('bad', 1, { ttl: -1 })).rejects.toThrow(/ttl/);
+  });
+
+  it('9. close() leaves no open handle: a process using a dict exits by itself', async () => {
+    const script = `
+      import { RingDict } from ${JSON.stringify(new URL('../../.run/lib/index.js', import.meta.url).href)};
+      const dict = new RingDict({ nodes: ${JSON.stringify(nodes())}, heartbeatInterval: 50 });
+      await dict.set('child', { ok: true });
+      const value = await dict.get('child');
+      await dict.close();
+      console.log(JSON.stringify(value));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        resolve(null);
+      }, 5000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    expect(code).toBe(0);
+    expect(out.trim()).toBe('{"ok":true}');
+  });
+});
+
+describe('RingDict bad input', () => {
+  const url = 'redis://127.0.0.1:1';
+  it.each([
+    [{ nodes: {} }, /no nodes configured/],
+    [{ nodes: { a: { capacity: 0, connection: url } } }, /node "a": capacity must be a finite number > 0, got 0/],
+    [{ nodes: { a: { capacity: Infinity, connection: url } } }, /node "a": capacity/],
+    [{ nodes: { a: { capacity: 1 } } }, /node "a": connection is missing/],
+    [{ nodes: { a: { capacity: 1, connection: 'http://x' } } }, /node "a".*redis:\/\//],
+    [
+      { nodes: { a: { capacity: 1, connection: url }, b: { capacity: 1, connection: url } } },
+      /node "b": connection 127.0.0.1:1 is the same server as node "a"/,
+    ],
+    [
+      {
+        nodes: {
+          a: { capacity: 1, connection: { host: '127.0.0.1', port: 1 } },
+          b: { capacity: 1, connection: url },
+        },
+      },
+      /duplicate address/,
+    ],
+    [{ nodes: { a: { capacity: 1, connection: url } }, prefx: 'x' }, /unknown option "prefx"/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, expire: 0 }, /expire: expected a number of seconds > 0/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, expire: 'soon' }, /expire/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, retryRatio: 2 }, /retryRatio/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, commandTimeout: 0 }, /commandTimeout/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, codec: 'xml' }, /codec/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', expire: -5 }, /group "sessions": expire/],
+  ])('config %# throws RingConfigError naming the field', (options, message) => {
+    const build = () => new RingDict(options as unknown as RingDictOptions);
+    expect(build).toThrow(RingConfigError);
+    expect(build).toThrow(message);
+  });
+
+  it('a key function that does not return a string', async () => {
+    const dict = makeDict({ key: () => 42 as unknown as string });
+    expect(() => dict.getEntry('x')).toThrow(RingKeyError);
+    await expect(dict.get('x')).rejects.toThrow(/key function returned number for "x"/);
+  });
+
+  it('values the JSON codec cannot encode write nothing', async () => {
+    const dict = makeDict({ prefix: 'enc:' });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(dict.set('u', undefined)).rejects.toThrow(RingCodecError);
+    await expect(dict.set('b', 10n)).rejects.toThrow(/Cannot encode the value for "enc:b".*BigInt/);
+    await expect(dict.set('c', circular)).rejects.toThrow(/circular/i);
+    for (const server of fleet.servers) expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
+  });
+
+  it('a stored value the codec cannot decode: an error naming the entry', async () => {
+    const dict = makeDict({ prefix: 'dec:' });
+    const server = serverOf(dict.aliveHash.locate('dec:bad')!);
+    await redisCommand(server.port, 'SET', 'dec:bad', 'not json {');
+    await expect(dict.get('bad')).rejects.toThrow(RingCodecError);
+    await expect(dict.get('bad')).rejects.toThrow(/Cannot decode the value stored at "dec:bad"/);
+    expect(dict.nodeStates().every((s) => s.alive)).toBe(true);
+  });
+});
