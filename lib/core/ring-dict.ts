@@ -175,6 +175,72 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.route(entry, (client) => client.call(command, entry, ...args));
   }
 
+  /**
+   * Values of many keys, in input order (undefined where missing): keys are grouped by
+   * node, one MGET per node, nodes in parallel, with the same eject/retry rules per node.
+   */
+  async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
+    const entries = keys.map((key) => this.getEntry(key));
+    const values = new Array<V | undefined>(entries.length);
+    const failed = await this.routeMany<(string | Buffer | null)[]>(
+      entries,
+      (client, indexes) => {
+        const batch = indexes.map((i) => entries[i]);
+        return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
+      },
+      (indexes, raws) => {
+        for (let j = 0; j < indexes.length; j++) {
+          const raw = raws[j];
+          const i = indexes[j];
+          values[i] = raw === null ? undefined : decodeValue(this.codec, raw, entries[i]);
+        }
+      },
+    );
+    return failed ? failed[FAIL] : values;
+  }
+
+  /** Stores many entries: one pipeline of `SET entry value [PX ms]` per node, nodes in parallel. */
+  async setMany(
+    entries: Iterable<readonly [unknown, V]>,
+    options?: RingSetOptions,
+  ): Promise<void | F> {
+    const ttl = options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
+    const px = ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000));
+    const names: string[] = [];
+    const payloads: (string | Buffer)[] = [];
+    // Encode everything first: a value that cannot be encoded writes nothing at all.
+    for (const [key, value] of entries) {
+      const entry = this.getEntry(key);
+      names.push(entry);
+      payloads.push(encodeValue(this.codec, value, entry));
+    }
+    const failed = await this.routeMany(
+      names,
+      (client, indexes) => {
+        const pipeline = client.pipeline();
+        for (const i of indexes) {
+          if (px === undefined) pipeline.set(names[i], payloads[i]);
+          else pipeline.set(names[i], payloads[i], 'PX', px);
+        }
+        return execPipeline(pipeline.exec());
+      },
+      () => undefined,
+    );
+    if (failed) return failed[FAIL];
+  }
+
+  /** Deletes many keys (one DEL per node, nodes in parallel); answers how many were removed. */
+  async deleteMany(keys: readonly unknown[]): Promise<number | F> {
+    const entries = keys.map((key) => this.getEntry(key));
+    let removed = 0;
+    const failed = await this.routeMany(
+      entries,
+      (client, indexes) => client.del(...indexes.map((i) => entries[i])),
+      (_indexes, count) => (removed += count),
+    );
+    return failed ? failed[FAIL] : removed;
+  }
+
   /** Entries under `prefix` across alive nodes (SCAN, never KEYS). */
   async size(): Promise<number | F> {
     let count = 0;
@@ -313,12 +379,75 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return name === undefined ? undefined : this.nodes.get(name);
   }
 
-  private nextOwner(entry: string, tried: readonly RingNode[]): RingNode | undefined {
-    let ring = this.alive;
-    // Failed nodes are ejected already, unless a heartbeat brought one back meanwhile.
-    for (const node of tried) ring = ring.without(node.name);
-    const name = ring.locate(entry);
+  private nextOwner(entry: string, tried: Iterable<RingNode>): RingNode | undefined {
+    const name = this.ringWithout(tried).locate(entry);
     return name === undefined ? undefined : this.nodes.get(name);
+  }
+
+  /** The alive ring minus nodes that failed this request (ejected already, unless a heartbeat brought one back meanwhile). */
+  private ringWithout(failed: Iterable<RingNode>): HashRing {
+    let ring = this.alive;
+    for (const node of failed) ring = ring.without(node.name);
+    return ring;
+  }
+
+  /**
+   * The batch form of `route`: entries grouped by owner, `run` once per node with that
+   * node's entries, nodes in parallel. A node that fails at the connection level is
+   * ejected and its entries regrouped over the next owners; nodes that answered may take
+   * more. Answers `onFail`'s result when some entries have no node left.
+   */
+  private async routeMany<R>(
+    entries: readonly string[],
+    run: (client: Redis, indexes: number[]) => Promise<R>,
+    absorb: (indexes: number[], result: R) => void,
+  ): Promise<Fail<F> | undefined> {
+    if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
+    const failed = new Set<RingNode>();
+    let lastError: unknown;
+    let homeless = false;
+    let groups = new Map<RingNode, number[]>();
+    for (let i = 0; i < entries.length; i++) {
+      const node = this.pick(entries[i]);
+      if (node === undefined) homeless = true;
+      else addTo(groups, node, i);
+    }
+    while (groups.size > 0) {
+      const retry = new Map<RingNode, number[]>();
+      await Promise.all(
+        [...groups].map(async ([node, indexes]) => {
+          try {
+            if (!node.ready) await node.connect(this.options.commandTimeout);
+            node.batchWrites();
+            node.inFlight++;
+            let result: R;
+            try {
+              result = await run(node.client, indexes);
+            } finally {
+              node.inFlight--;
+            }
+            if (!node.health.alive) this.rediscover(node);
+            absorb(indexes, result);
+          } catch (error) {
+            if (!isConnectionError(error)) {
+              if (!node.health.alive) this.rediscover(node);
+              throw error;
+            }
+            lastError = error;
+            this.eject(node, error);
+            failed.add(node);
+            const ring = this.ringWithout(failed);
+            for (const i of indexes) {
+              const next = ring.locate(entries[i]);
+              if (next === undefined) homeless = true;
+              else addTo(retry, this.nodes.get(next)!, i);
+            }
+          }
+        }),
+      );
+      groups = retry;
+    }
+    return homeless ? this.fail(lastError) : undefined;
   }
 
   private fail(lastError: unknown): Fail<F> {
@@ -449,6 +578,22 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 /** Marks `onFail`'s answer on its way through the routing code, so it cannot be mistaken for a reply. */
 const FAIL = Symbol('ring-redis.fail');
 type Fail<F> = { [FAIL]: F };
+
+function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
+  const group = groups.get(key);
+  if (group) group.push(index);
+  else groups.set(key, [index]);
+}
+
+/** A pipeline's replies; the first error among them is thrown as it is. */
+async function execPipeline(
+  pending: Promise<[error: Error | null, result: unknown][] | null>,
+): Promise<unknown[]> {
+  const replies = (await pending) ?? [];
+  const error = replies.find(([e]) => e !== null)?.[0];
+  if (error) throw error;
+  return replies.map(([, result]) => result);
+}
 
 function describeKey(key: unknown): string {
   if (typeof key === 'string') return JSON.stringify(key);
