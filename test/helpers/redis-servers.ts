@@ -1,157 +1,307 @@
+/**
+ * Starts real `redis-server` processes for the tests, the sample app and the benchmarks.
+ *
+ * The ring is about what happens when individual Redis servers die, hang and come back, so
+ * the tests need servers they own outright: each one gets its own free port on 127.0.0.1 and
+ * its own temporary directory, and can be killed, frozen (SIGSTOP), resumed and restarted on
+ * the same port. Nothing here ever touches a Redis it did not start (in particular not the
+ * one on 6379), and nothing signals a process except by the pid of a child spawned here.
+ *
+ * Deliberately dependency-free (no ioredis): the helper has to work while the code under test
+ * is broken, and a raw RESP socket is all a readiness check needs.
+ */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-/**
- * Real redis-server processes for tests, the sample app and benchmarks, on free
- * 127.0.0.1 ports. Only processes started here are ever signalled, by their own pid;
- * a process-exit hook kills whatever is still running, so a crashed run leaks nothing.
- */
-
 const HOST = '127.0.0.1';
-const live = new Set<RedisServer>();
-let exitHookInstalled = false;
+/** How long a fresh process may take to answer its first command. */
+const READY_TIMEOUT_MS = 5_000;
+/** How long restart() keeps retrying the same port while the old socket lingers. */
+const RESTART_BIND_WINDOW_MS = 3_000;
+/** How long stop() waits after SIGTERM before it gives up on a clean shutdown. */
+const STOP_GRACE_MS = 2_000;
+/** How many fresh ports start() tries when another process grabs the one it picked. */
+const START_PORT_ATTEMPTS = 5;
+/** How long redisCommand() waits for a reply, so a hung server fails a test, not stalls it. */
+const COMMAND_TIMEOUT_MS = 5_000;
+/** How much of the process's output an error message quotes. */
+const OUTPUT_TAIL_CHARS = 4_000;
+/** redis-server's own words when its port is taken. */
+const BIND_FAILURE = /Address already in use|Failed listening on port/;
 
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.on('exit', () => {
-    for (const server of live) server.killNow();
-  });
+export interface StartRedisServerOptions {
+  /** Appended after the defaults, so they can override them, e.g. `['--maxmemory', '1mb']`. */
+  extraArgs?: string[];
+  /** A label for error messages only. */
+  name?: string;
 }
 
-/** A free TCP port on 127.0.0.1, as the kernel hands one out. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, HOST, () => {
-      const address = probe.address();
-      probe.close(() => {
-        if (address && typeof address === 'object') resolve(address.port);
-        else reject(new Error('no port'));
-      });
-    });
-  });
+export interface RedisFleet {
+  servers: RedisServer[];
+  /** Stops every server of the fleet; safe to call twice. */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
-/**
- * Sends one command over a raw socket and answers the reply as text: simple strings and
- * bulk strings as they are, integers as digits, nil as null, errors as `-ERR …`, arrays
- * as their elements joined by newlines. Dependency-free on purpose.
- */
-export function redisCommand(port: number, ...args: string[]): Promise<string | null> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: HOST, port });
-    let buffer = Buffer.alloc(0);
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`redis on port ${port} did not answer ${args[0]} within 2 s`));
-    }, 2000);
-    socket.on('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    socket.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      const parsed = parseReply(buffer, 0);
-      if (parsed === undefined) return;
-      clearTimeout(timer);
-      socket.end();
-      resolve(parsed.value);
-    });
-    let request = `*${args.length}\r\n`;
-    for (const arg of args) request += `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`;
-    socket.write(request);
-  });
-}
-
-type Parsed = { value: string | null; end: number } | undefined;
-
-function parseReply(buf: Buffer, start: number): Parsed {
-  const lineEnd = buf.indexOf('\r\n', start);
-  if (lineEnd === -1) return undefined;
-  const type = String.fromCharCode(buf[start]);
-  const line = buf.toString('utf8', start + 1, lineEnd);
-  if (type === '+' || type === ':') return { value: line, end: lineEnd + 2 };
-  if (type === '-') return { value: `-${line}`, end: lineEnd + 2 };
-  if (type === '$') {
-    const length = Number(line);
-    if (length < 0) return { value: null, end: lineEnd + 2 };
-    if (buf.length < lineEnd + 2 + length + 2) return undefined;
-    return {
-      value: buf.toString('utf8', lineEnd + 2, lineEnd + 2 + length),
-      end: lineEnd + 4 + length,
-    };
-  }
-  if (type === '*') {
-    const count = Number(line);
-    const items: string[] = [];
-    let at = lineEnd + 2;
-    for (let i = 0; i < count; i++) {
-      const item = parseReply(buf, at);
-      if (item === undefined) return undefined;
-      items.push(item.value ?? '');
-      at = item.end;
-    }
-    return { value: count < 0 ? null : items.join('\n'), end: at };
-  }
-  return { value: line, end: lineEnd + 2 };
-}
-
-export class RedisNotFoundError extends Error {
+/** Thrown when there is no `redis-server` binary to spawn. */
+export class RedisServerNotFoundError extends Error {
   readonly code = 'REDIS_SERVER_NOT_FOUND';
+
   constructor() {
     super(
-      'redis-server was not found on PATH. Install it: apt-get install -y redis-server (Debian/Ubuntu) or brew install redis (macOS).',
+      'redis-server was not found on PATH. Install it: apt-get install -y redis-server ' +
+        '(Debian/Ubuntu) or brew install redis (macOS).',
     );
+    this.name = 'RedisServerNotFoundError';
   }
 }
 
-/** One redis-server process on 127.0.0.1. */
+/** An error reply (`-ERR ...`, `-NOAUTH ...`) to a command sent with {@link redisCommand}. */
+export class RedisReplyError extends Error {
+  /** The reply line without its leading `-`, e.g. `NOAUTH Authentication required.` */
+  readonly reply: string;
+
+  constructor(reply: string) {
+    super(reply);
+    this.name = 'RedisReplyError';
+    this.reply = reply;
+  }
+}
+
+/** Internal: the port was taken by someone else; the caller picks another or waits. */
+class PortInUseError extends Error {}
+
+// ---------------------------------------------------------------------------------------------
+// Registry: whatever happens to the test run, no redis-server outlives it.
+// ---------------------------------------------------------------------------------------------
+
+/** Servers started and not yet stop()ped, for stopAllRedisServers(). */
+const liveServers = new Set<RedisServer>();
+/** Children that have not exited yet, for the synchronous exit handler. */
+const liveChildren = new Set<ChildProcess>();
+/** Temporary directories not yet removed. */
+const liveDirs = new Set<string>();
+let exitHandlerInstalled = false;
+
+function installExitHandler(): void {
+  if (exitHandlerInstalled) return;
+  exitHandlerInstalled = true;
+  // 'exit' handlers must be synchronous: no waiting for exits here, just make sure every child
+  // we spawned dies with us (a crashed or process.exit()ed run would otherwise leak them).
+  process.on('exit', () => {
+    for (const child of liveChildren) {
+      if (child.pid !== undefined && child.pid > 0) {
+        try {
+          process.kill(child.pid, 'SIGKILL');
+        } catch {
+          // Already gone between its exit and our bookkeeping; nothing to do.
+        }
+      }
+    }
+    for (const dir of liveDirs) {
+      try {
+        rmSync(dir, { recursive: true, force: true });
+      } catch {
+        // Best effort: a leftover temp dir is harmless.
+      }
+    }
+  });
+}
+
+/** Stops every server started by this module and not stopped yet (an afterAll safety net). */
+export async function stopAllRedisServers(): Promise<void> {
+  await Promise.all([...liveServers].map((server) => server.stop()));
+}
+
+// ---------------------------------------------------------------------------------------------
+// One process.
+// ---------------------------------------------------------------------------------------------
+
+/** One spawned redis-server process and what we know about its life. */
+interface Incarnation {
+  child: ChildProcess;
+  /** 0 if the spawn failed (then there is nothing to signal). */
+  pid: number;
+  /** Resolves once the process has exited (or failed to spawn). */
+  exited: Promise<void>;
+  hasExited: boolean;
+  spawnError?: Error;
+  /** The last few KB of stdout and stderr, interleaved, for error messages. */
+  output: string;
+}
+
 export class RedisServer {
   readonly host = HOST;
-  private child?: ChildProcess;
-  private exited?: Promise<void>;
-  private output = '';
-  private hung = false;
-  private readonly dir: string;
+  readonly name?: string;
+  readonly extraArgs: readonly string[];
 
-  constructor(
-    readonly port: number,
-    private readonly extraArgs: readonly string[] = [],
-  ) {
-    this.dir = mkdtempSync(join(tmpdir(), 'ring-redis-'));
+  #port = 0;
+  #dir: string | undefined;
+  #current: Incarnation | undefined;
+  #hung = false;
+  #lastPid = 0;
+
+  private constructor(options: StartRedisServerOptions) {
+    this.name = options.name;
+    this.extraArgs = [...(options.extraArgs ?? [])];
+  }
+
+  /** Starts one server on a free port and resolves once it answers commands. */
+  static async start(options: StartRedisServerOptions = {}): Promise<RedisServer> {
+    const server = new RedisServer(options);
+    installExitHandler();
+    liveServers.add(server);
+    try {
+      await server.#ensureDir();
+      for (let attempt = 1; ; attempt++) {
+        server.#port = await freePort();
+        try {
+          await server.#launch();
+          return server;
+        } catch (error) {
+          // Someone took the port between our probe and redis binding it: pick another.
+          if (!(error instanceof PortInUseError) || attempt >= START_PORT_ATTEMPTS) throw error;
+        }
+      }
+    } catch (error) {
+      await server.stop();
+      throw error;
+    }
+  }
+
+  get port(): number {
+    return this.#port;
   }
 
   get url(): string {
-    return `redis://${HOST}:${this.port}`;
+    return `redis://${HOST}:${this.#port}`;
   }
 
-  get pid(): number | undefined {
-    return this.child?.pid;
+  /** The pid of the current process, or of the last one once it has been killed or stopped. */
+  get pid(): number {
+    return this.#lastPid;
   }
 
+  /** Whether a process is alive on the port (true while hung: it is alive, just frozen). */
   get running(): boolean {
-    return this.child !== undefined;
+    return this.#current !== undefined && !this.#current.hasExited;
   }
 
+  /** Whether the process is frozen by hang() and not yet resume()d. */
   get isHung(): boolean {
-    return this.hung;
+    return this.running && this.#hung;
   }
 
-  /** Starts the process and resolves once it answers on its port. */
-  async start(timeoutMs = 5000): Promise<void> {
-    if (this.child) return;
-    installExitHook();
-    const args = [
+  /** SIGKILLs the process (a crash, no clean shutdown); resolves once it has exited. */
+  async kill(): Promise<void> {
+    const current = this.#current;
+    if (!current || current.hasExited) return;
+    signal(current, 'SIGKILL');
+    await current.exited;
+    this.#hung = false;
+  }
+
+  /**
+   * SIGSTOPs the process: the kernel still accepts connections for it, but nothing is ever
+   * answered, which is what a wedged or partitioned server looks like to a client.
+   */
+  hang(): void {
+    const current = this.#requireRunning();
+    signal(current, 'SIGSTOP');
+    this.#hung = true;
+  }
+
+  /** SIGCONTs a hung process; it then answers everything that queued up meanwhile. */
+  resume(): void {
+    const current = this.#requireRunning();
+    signal(current, 'SIGCONT');
+    this.#hung = false;
+  }
+
+  /**
+   * Starts a new process on the same port with the same arguments and resolves once it
+   * answers. Kills the current process first if there is one; also works after stop(). The
+   * old listening socket can linger for a moment, so binding is retried for a few seconds.
+   */
+  async restart(): Promise<void> {
+    await this.kill();
+    liveServers.add(this);
+    await this.#ensureDir();
+    const deadline = Date.now() + RESTART_BIND_WINDOW_MS;
+    for (;;) {
+      try {
+        await this.#launch();
+        return;
+      } catch (error) {
+        if (!(error instanceof PortInUseError) || Date.now() >= deadline) throw error;
+        await sleep(100);
+      }
+    }
+  }
+
+  /**
+   * Shuts the server down cleanly (SIGTERM, SIGKILL after a grace period) and removes its
+   * directory. Safe to call on a killed, hung or already stopped server.
+   */
+  async stop(): Promise<void> {
+    const current = this.#current;
+    if (current && !current.hasExited) {
+      // A stopped process would not act on SIGTERM until continued.
+      signal(current, 'SIGCONT');
+      signal(current, 'SIGTERM');
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<'timeout'>((resolve) => {
+        timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
+      });
+      const outcome = await Promise.race([current.exited, gaveUp]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') {
+        signal(current, 'SIGKILL');
+        await current.exited;
+      }
+    }
+    this.#hung = false;
+    liveServers.delete(this);
+    const dir = this.#dir;
+    this.#dir = undefined;
+    if (dir) {
+      await rm(dir, { recursive: true, force: true });
+      liveDirs.delete(dir);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop();
+  }
+
+  #label(): string {
+    return `redis-server ${this.name ? `${this.name} ` : ''}on port ${this.#port}`;
+  }
+
+  #requireRunning(): Incarnation {
+    const current = this.#current;
+    if (!current || current.hasExited) throw new Error(`${this.#label()} is not running`);
+    return current;
+  }
+
+  async #ensureDir(): Promise<void> {
+    // A fresh directory per server, so nothing (dump files, a stray config) leaks between runs.
+    if (this.#dir) return;
+    this.#dir = await mkdtemp(join(tmpdir(), 'ring-redis-'));
+    liveDirs.add(this.#dir);
+  }
+
+  #args(dir: string): string[] {
+    return [
       '--port',
-      String(this.port),
+      String(this.#port),
       '--bind',
       HOST,
+      // A cache under test needs no persistence, and saving would only slow shutdowns down.
       '--save',
       '',
       '--appendonly',
@@ -160,159 +310,253 @@ export class RedisServer {
       'no',
       '--protected-mode',
       'no',
-      '--dir',
-      this.dir,
+      // Log to stdout, of which we keep a tail for error messages.
       '--logfile',
       '',
+      '--dir',
+      dir,
       ...this.extraArgs,
     ];
-    const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.output = '';
-    const keep = (chunk: Buffer) => (this.output = (this.output + chunk.toString()).slice(-4000));
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.child = child;
-    this.hung = false;
-    live.add(this);
-    const spawned = new Promise<void>((resolve, reject) => {
-      child.once('spawn', resolve);
-      child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(error.code === 'ENOENT' ? new RedisNotFoundError() : error),
-      );
-    });
-    this.exited = new Promise((resolve) => {
-      child.once('exit', () => {
-        if (this.child === child) {
-          this.child = undefined;
-          live.delete(this);
+  }
+
+  /** Spawns a process on this.#port and waits until it answers; PortInUseError if taken. */
+  async #launch(): Promise<void> {
+    if (!this.#dir) throw new Error(`${this.#label()} has no directory`);
+    const incarnation = spawnRedis(this.#args(this.#dir));
+    this.#current = incarnation;
+    this.#hung = false;
+    if (incarnation.pid > 0) this.#lastPid = incarnation.pid;
+
+    const deadline = Date.now() + READY_TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      if (incarnation.spawnError) throw incarnation.spawnError;
+      if (incarnation.hasExited) {
+        if (BIND_FAILURE.test(incarnation.output)) {
+          throw new PortInUseError(`port ${this.#port} is in use`);
         }
-        resolve();
-      });
-    });
-    try {
-      await spawned;
-    } catch (error) {
-      this.child = undefined;
-      live.delete(this);
-      throw error;
-    }
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (this.child !== child) {
-        throw new Error(`redis-server on port ${this.port} exited at start:\n${this.output}`);
+        throw new Error(
+          `${this.#label()} exited during startup (code ${String(incarnation.child.exitCode)}, ` +
+            `signal ${String(incarnation.child.signalCode)}). Output:\n${incarnation.output}`,
+        );
       }
-      try {
-        await redisCommand(this.port, 'PING');
-        return;
-      } catch {
-        if (Date.now() > deadline) {
-          await this.stop();
-          throw new Error(
-            `redis-server on port ${this.port} did not start in ${timeoutMs} ms:\n${this.output}`,
-          );
-        }
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
+      const answered = await probe(this.#port, 250);
+      // If another server holds the port, ours fails to bind and exits: do not take the other
+      // server's answer for ours.
+      if (answered && !incarnation.hasExited && !BIND_FAILURE.test(incarnation.output)) return;
+      if (!answered) await sleep(25);
     }
-  }
 
-  /** SIGKILL: the server dies at once, as in a crash. Resolves when it has exited. */
-  async kill(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    child.kill('SIGKILL');
-    await this.exited;
-    this.hung = false;
-  }
-
-  /** SIGSTOP: the server keeps its sockets open and answers nothing, as a hung host. */
-  hang(): void {
-    if (!this.child || this.hung) return;
-    this.child.kill('SIGSTOP');
-    this.hung = true;
-  }
-
-  /** SIGCONT after hang(). */
-  resume(): void {
-    if (!this.child || !this.hung) return;
-    this.child.kill('SIGCONT');
-    this.hung = false;
-  }
-
-  /** Starts it again on the same port (after kill() or stop()). The port may linger briefly. */
-  async restart(): Promise<void> {
-    if (this.child) await this.kill();
-    const deadline = Date.now() + 3000;
-    for (;;) {
-      try {
-        await this.start();
-        return;
-      } catch (error) {
-        if (error instanceof RedisNotFoundError || Date.now() > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+    // Never leave a half-started process behind.
+    if (!incarnation.hasExited) {
+      signal(incarnation, 'SIGKILL');
+      await incarnation.exited;
     }
-  }
-
-  /** SIGTERM, then SIGKILL after 2 s; removes its directory. */
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child) {
-      if (this.hung) this.resume();
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 2000);
-      await this.exited;
-      clearTimeout(timer);
-    }
-    rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  /** Synchronous last resort for the process-exit hook. */
-  killNow(): void {
-    const pid = this.child?.pid;
-    if (pid === undefined) return;
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      // Already gone.
-    }
+    throw new Error(
+      `${this.#label()} did not answer within ${READY_TIMEOUT_MS} ms. Output:\n${incarnation.output}`,
+    );
   }
 }
 
-export interface RedisFleet extends AsyncDisposable {
-  readonly servers: RedisServer[];
-  stop(): Promise<void>;
+/** Sends a signal to one of our own children, by its own pid, and only while it is alive. */
+function signal(incarnation: Incarnation, name: NodeJS.Signals): void {
+  // pid 0 would mean "our whole process group": a child that never spawned has none to signal.
+  if (incarnation.hasExited || !(incarnation.pid > 0)) return;
+  try {
+    process.kill(incarnation.pid, name);
+  } catch (error) {
+    // ESRCH: it died between our check and the signal; its 'exit' event is on its way.
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
-/** Starts `count` servers on free ports; a port taken meanwhile is retried on another. */
+function spawnRedis(args: string[]): Incarnation {
+  const child = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let markExited = (): void => {};
+  const incarnation: Incarnation = {
+    child,
+    pid: child.pid ?? 0,
+    exited: new Promise<void>((resolve) => {
+      markExited = resolve;
+    }),
+    hasExited: false,
+    output: '',
+  };
+  const finish = (): void => {
+    incarnation.hasExited = true;
+    liveChildren.delete(child);
+    markExited();
+  };
+  if (incarnation.pid > 0) liveChildren.add(child);
+
+  const keepTail = (chunk: Buffer): void => {
+    incarnation.output = (incarnation.output + chunk.toString('utf8')).slice(-OUTPUT_TAIL_CHARS);
+  };
+  child.stdout?.on('data', keepTail);
+  child.stderr?.on('data', keepTail);
+  child.once('exit', finish);
+  child.once('error', (error: Error) => {
+    const notFound = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    incarnation.spawnError = notFound ? new RedisServerNotFoundError() : error;
+    // A failed spawn may never emit 'exit'.
+    if (incarnation.pid === 0) finish();
+  });
+  return incarnation;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fleet.
+// ---------------------------------------------------------------------------------------------
+
+/** Starts `count` servers in parallel, each on its own free port; all or nothing. */
 export async function startRedisServers(
   count: number,
   options: { extraArgs?: string[] } = {},
 ): Promise<RedisFleet> {
-  const servers: RedisServer[] = [];
-  const stop = () => Promise.all(servers.map((s) => s.stop())).then(() => undefined);
-  try {
-    for (let i = 0; i < count; i++) {
-      for (let attempt = 0; ; attempt++) {
-        const server = new RedisServer(await freePort(), options.extraArgs);
-        try {
-          await server.start();
-          servers.push(server);
-          break;
-        } catch (error) {
-          await server.stop();
-          if (error instanceof RedisNotFoundError || attempt >= 4) throw error;
-        }
-      }
-    }
-  } catch (error) {
-    await stop();
-    throw error;
+  const results = await Promise.allSettled(
+    Array.from({ length: count }, (_, i) =>
+      RedisServer.start({ extraArgs: options.extraArgs, name: `redis${i}` }),
+    ),
+  );
+  const servers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    // Do not leave the ones that did start running.
+    await Promise.all(servers.map((server) => server.stop()));
+    throw failed.reason;
   }
+  const stop = async (): Promise<void> => {
+    await Promise.all(servers.map((server) => server.stop()));
+  };
   return { servers, stop, [Symbol.asyncDispose]: stop };
 }
 
-/** Stops every server this process started and has not stopped yet: a safety net for afterAll. */
-export async function stopAllRedisServers(): Promise<void> {
-  await Promise.all([...live].map((server) => server.stop()));
+// ---------------------------------------------------------------------------------------------
+// Raw RESP.
+// ---------------------------------------------------------------------------------------------
+
+/** A free port on 127.0.0.1 as the kernel hands one out (redis may still lose a race for it). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, HOST, () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port was assigned'))));
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+function encodeCommand(args: readonly string[]): Buffer {
+  const parts = [`*${args.length}\r\n`];
+  for (const arg of args) parts.push(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
+  return Buffer.from(parts.join(''), 'utf8');
+}
+
+type Parsed = { value: string; error?: string; end: number } | undefined;
+
+/**
+ * Parses one RESP2 reply starting at `start`, or returns undefined while more bytes are
+ * needed. Works on bytes because bulk lengths count bytes, not characters.
+ */
+function parseReply(buffer: Buffer, start: number): Parsed {
+  const lineEnd = buffer.indexOf('\r\n', start);
+  if (lineEnd === -1) return undefined;
+  const type = String.fromCharCode(buffer[start]);
+  const line = buffer.toString('utf8', start + 1, lineEnd);
+  const next = lineEnd + 2;
+  switch (type) {
+    case '+':
+    case ':':
+      return { value: line, end: next };
+    case '-':
+      return { value: line, error: line, end: next };
+    case '$': {
+      const length = Number(line);
+      if (length < 0) return { value: '(nil)', end: next };
+      if (buffer.length < next + length + 2) return undefined;
+      return { value: buffer.toString('utf8', next, next + length), end: next + length + 2 };
+    }
+    case '*': {
+      const length = Number(line);
+      if (length < 0) return { value: '(nil)', end: next };
+      const items: string[] = [];
+      let end = next;
+      for (let i = 0; i < length; i++) {
+        const item = parseReply(buffer, end);
+        if (!item) return undefined;
+        items.push(item.value);
+        end = item.end;
+      }
+      return { value: items.join('\n'), end };
+    }
+    default:
+      throw new Error(`unexpected RESP reply: ${JSON.stringify(buffer.toString('utf8', start))}`);
+  }
+}
+
+/** Sends one command on a fresh connection and resolves with the parsed reply. */
+function sendCommand(port: number, args: readonly string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = createConnection({ host: HOST, port });
+    let received = Buffer.alloc(0);
+    let settled = false;
+    const settle = (outcome: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      socket.destroy();
+      outcome();
+    };
+    const timer = setTimeout(() => {
+      const message = `no reply to ${args[0]} from ${HOST}:${port} within ${timeoutMs} ms`;
+      settle(() => reject(new Error(message)));
+    }, timeoutMs);
+    socket.once('connect', () => socket.write(encodeCommand(args)));
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk]);
+      let reply: Parsed;
+      try {
+        reply = parseReply(received, 0);
+      } catch (error) {
+        settle(() => reject(error));
+        return;
+      }
+      if (!reply) return;
+      const { value, error } = reply;
+      settle(() => (error === undefined ? resolve(value) : reject(new RedisReplyError(error))));
+    });
+    socket.once('error', (error) => settle(() => reject(error)));
+    socket.once('close', () =>
+      settle(() => reject(new Error(`${HOST}:${port} closed the connection without a reply`))),
+    );
+  });
+}
+
+/**
+ * Sends one command over a raw socket and resolves with the reply as text: simple strings
+ * (`'OK'`), integers (`'3'`) and bulk strings (the value) as they are, nil as `'(nil)'` (as
+ * redis-cli prints it), arrays as their items joined by newlines. An error reply (`-ERR ...`,
+ * `-NOAUTH ...`) rejects with a {@link RedisReplyError} carrying its text, so a failing
+ * FLUSHALL cannot go unnoticed. Gives up after 5 s, so a hung server fails a test instead of
+ * stalling it.
+ */
+export async function redisCommand(port: number, ...args: string[]): Promise<string> {
+  if (args.length === 0) throw new Error('redisCommand needs a command');
+  return sendCommand(port, args, COMMAND_TIMEOUT_MS);
+}
+
+/** Whether something on the port answers PING with any RESP reply (-NOAUTH counts as up). */
+async function probe(port: number, timeoutMs: number): Promise<boolean> {
+  try {
+    await sendCommand(port, ['PING'], timeoutMs);
+    return true;
+  } catch (error) {
+    return error instanceof RedisReplyError;
+  }
 }
