@@ -111,6 +111,16 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.alive;
   }
 
+  /** Default time to live of `set()` in seconds (the `expire` option), if any. */
+  get expire(): number | undefined {
+    return this.options.expire;
+  }
+
+  /** The prefix prepended to every key. */
+  get keyPrefix(): string {
+    return this.prefix;
+  }
+
   /** The label given as `name` (the NestJS group name), `'default'` otherwise. */
   get name(): string {
     return this.options.name;
@@ -300,8 +310,24 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         'clear() refused: this dict has an empty prefix, so it would delete every key of every node. Pass { force: true } to do that.',
       );
     }
+    return this.unlinkMatching('');
+  }
+
+  /**
+   * Deletes every entry whose key (after the dict's prefix) starts with `keyPrefix`, on
+   * every alive node; answers how many were deleted. Used to evict one family of entries,
+   * e.g. every cached call of one method.
+   */
+  async clearPrefix(keyPrefix: string): Promise<number | F> {
+    if (typeof keyPrefix !== 'string' || (keyPrefix === '' && this.prefix === '')) {
+      throw new RingError('clearPrefix() needs a non-empty prefix; use clear({ force: true }) to delete everything');
+    }
+    return this.unlinkMatching(keyPrefix);
+  }
+
+  private async unlinkMatching(keyPrefix: string): Promise<number | F> {
     let deleted = 0;
-    for await (const batch of this.nodeBatches()) {
+    for await (const batch of this.nodeBatches(keyPrefix)) {
       if (this.isFail(batch)) return batch[FAIL];
       if (batch.keys.length === 0) continue;
       try {
@@ -539,15 +565,17 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   // ---------------------------------------------------------------- scanning
 
-  /** Batches of keys under `prefix`, node by node, over the nodes alive when it starts. */
-  private async *nodeBatches(): AsyncGenerator<{ node: RingNode; keys: string[] } | Fail<F>> {
+  /** Batches of keys under `prefix + keyPrefix`, node by node, over the nodes alive when it starts. */
+  private async *nodeBatches(
+    keyPrefix = '',
+  ): AsyncGenerator<{ node: RingNode; keys: string[] } | Fail<F>> {
     if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
     const names = this.alive.nodes;
     if (names.length === 0) {
       yield this.fail(undefined);
       return;
     }
-    const match = `${globEscape(this.prefix)}*`;
+    const match = `${globEscape(this.prefix + keyPrefix)}*`;
     for (const name of names) {
       const node = this.nodes.get(name)!;
       try {

@@ -449,3 +449,21 @@ describe('RingDict batch operations', () => {
     expect(await dict.getMany(['a', 'b'])).toBeNull();
   });
 });
+
+describe('RingDict clearPrefix', () => {
+  it('deletes only the entries under the given key prefix', async () => {
+    for (const server of fleet.servers) await redisCommand(server.port, 'SET', 'b:x:foreign', '1');
+    const dict = makeDict<number>({ prefix: 'a:' });
+    for (let i = 0; i < 30; i++) {
+      await dict.set(`x:${i}`, i);
+      await dict.set(`y:${i}`, i);
+    }
+    expect(await dict.clearPrefix('x:')).toBe(30);
+    expect(await dict.size()).toBe(30);
+    expect(await dict.get('y:3')).toBe(3);
+    for (const server of fleet.servers) {
+      expect(await redisCommand(server.port, 'GET', 'b:x:foreign')).toBe('1');
+    }
+    await expect(makeDict().clearPrefix('')).rejects.toThrow(/non-empty prefix/);
+  });
+});
