@@ -1,0 +1,63 @@
+import { createHash } from 'node:crypto';
+
+/** Keys longer than this many bytes are replaced by a digest, so Redis keys stay short. */
+export const MAX_KEY_BYTES = 200;
+
+/** An argument that has no stable serialisation: the call goes through uncached. */
+export class UnserializableArgumentError extends Error {
+  override name = 'UnserializableArgumentError';
+}
+
+/**
+ * A stable serialisation of method arguments: object key order does not matter, types are
+ * kept apart (`1` and `'1'` differ, so do `undefined` and `null`), Dates, Maps, Sets,
+ * BigInts and nested arrays/objects work. Functions, symbols and circular structures
+ * throw `UnserializableArgumentError` rather than produce a key that could collide.
+ */
+export function serializeArgs(args: readonly unknown[]): string {
+  const out = serialize(args, new Set());
+  if (Buffer.byteLength(out) <= MAX_KEY_BYTES) return out;
+  return `#${createHash('sha256').update(out).digest('base64url')}`;
+}
+
+function serialize(value: unknown, path: Set<object>): string {
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'number':
+      // JSON would print NaN and ±Infinity as null.
+      return Number.isFinite(value) ? String(value) : `#${String(value)}`;
+    case 'boolean':
+      return String(value);
+    case 'undefined':
+      return '#u';
+    case 'bigint':
+      return `${value}n`;
+    case 'function':
+      throw new UnserializableArgumentError(`a function (${value.name || 'anonymous'})`);
+    case 'symbol':
+      throw new UnserializableArgumentError(`a symbol (${value.toString()})`);
+  }
+  if (value === null) return 'null';
+  const object = value as object;
+  if (path.has(object)) throw new UnserializableArgumentError('a circular structure');
+  path.add(object);
+  try {
+    if (object instanceof Date) return `#d${object.toISOString()}`;
+    if (Array.isArray(object)) return `[${object.map((v) => serialize(v, path)).join(',')}]`;
+    if (object instanceof Map) {
+      const pairs = [...object].map(([k, v]) => `${serialize(k, path)}:${serialize(v, path)}`);
+      return `#m{${pairs.sort().join(',')}}`;
+    }
+    if (object instanceof Set) {
+      return `#s[${[...object].map((v) => serialize(v, path)).sort().join(',')}]`;
+    }
+    const toJSON = (object as { toJSON?: () => unknown }).toJSON;
+    if (typeof toJSON === 'function') return serialize(toJSON.call(object), path);
+    const keys = Object.keys(object).sort();
+    const record = object as Record<string, unknown>;
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${serialize(record[k], path)}`).join(',')}}`;
+  } finally {
+    path.delete(object);
+  }
+}
