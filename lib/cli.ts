@@ -74,7 +74,8 @@ export function runCli(argv: readonly string[], io: CliIo = processIo): number {
   if (command !== 'from-twemproxy') {
     return fail(`unknown command ${JSON.stringify(command ?? '')}`, true);
   }
-  if (file === undefined) return fail('from-twemproxy needs the path of a nutcracker YAML file', true);
+  if (file === undefined)
+    return fail('from-twemproxy needs the path of a nutcracker YAML file', true);
   if (extra.length > 0) return fail(`unexpected argument ${JSON.stringify(extra[0])}`, true);
 
   let text: string;

@@ -11,14 +11,7 @@ export type HashFunction = (s: string) => number;
  * (its default), `fnv1_64`, `fnv1_32`, `fnv1a_32`, `crc32a`.
  */
 export type HashFunctionName =
-  | 'crc32'
-  | 'md5'
-  | 'fnv1a'
-  | 'fnv1a_64'
-  | 'fnv1_64'
-  | 'fnv1_32'
-  | 'fnv1a_32'
-  | 'crc32a';
+  'crc32' | 'md5' | 'fnv1a' | 'fnv1a_64' | 'fnv1_64' | 'fnv1_32' | 'fnv1a_32' | 'crc32a';
 
 /**
  * A scratch buffer for functions that walk the UTF-8 bytes of a string. We hash bytes and

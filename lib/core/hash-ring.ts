@@ -1,17 +1,13 @@
 import { filterContinuum, pointIndex, type Continuum } from './continuum.js';
 import { RingConfigError } from './errors.js';
-import {
-  resolveHashFunction,
-  type HashFunction,
-  type HashFunctionName,
-} from './hash-functions.js';
+import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
 import { buildSliceContinuum, nextPrime } from './slice-continuum.js';
 
 export type RingDistribution = 'ring' | 'ketama';
 
 export interface HashRingOptions {
-  /** Hash for entries (default `'crc32'`). In ketama mode use twemproxy's: `'fnv1a_64'` or `'md5'`. */
+  /** Hash for entries (default `'crc32'`; in ketama mode `'fnv1a_64'`, twemproxy's default). */
   hashFunction?: HashFunctionName | HashFunction;
   /**
    * Slices of the `'ring'` distribution (default: the first prime ≥ max(2000, 200 × nodes)).
@@ -89,7 +85,10 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
     distribution,
     slices,
     continuum,
-    hash: resolveHashFunction(options.hashFunction),
+    // twemproxy's default hash is fnv1a_64: a ketama ring without a hash named matches it.
+    hash: resolveHashFunction(
+      options.hashFunction ?? (distribution === 'ketama' ? 'fnv1a_64' : undefined),
+    ),
     tagOpen,
     tagClose,
   };

@@ -21,9 +21,10 @@ import type { Continuum } from './continuum.js';
  *   `/path:` (twemproxy appends the separator and an empty port).
  * - Points are sorted by value; a key goes to the first point ≥ its hash, wrapping round.
  *   When two servers share a point value, the first in twemproxy's server order wins:
- *   twemproxy sorts its servers by name (shorter names first, then bytewise) and glibc's
- *   qsort keeps equal points in that order. Such a tie is a one-in-10⁵ event per config,
- *   but we reproduce it rather than leave it to chance.
+ *   twemproxy sorts its servers by name (shorter names first, then bytewise) before it
+ *   builds the continuum, and the qsort it uses (glibc's, on Debian) keeps equal points in
+ *   that order; the integration test checks a real collision. With 3 servers a tie happens
+ *   in about one config in 40 000, but we reproduce it rather than leave it to chance.
  */
 
 /** Points per server at equal weights (nc_ketama.c's KETAMA_POINTS_PER_SERVER). */
@@ -70,10 +71,12 @@ export function buildKetamaContinuum(
 
   // Tie-break rank of each server in twemproxy's order.
   const nameBytes = names.map((name) => Buffer.from(name, 'utf8'));
-  const order = names.map((_, i) => i).sort((a, b) => {
-    return compareTwemproxyNames(nameBytes[a], nameBytes[b]) || a - b;
-  });
-  const rank = new Array<number>(n);
+  const order = names
+    .map((_, i) => i)
+    .sort((a, b) => {
+      return compareTwemproxyNames(nameBytes[a], nameBytes[b]) || a - b;
+    });
+  const rank: number[] = Array.from({ length: n }, () => 0);
   order.forEach((server, r) => (rank[server] = r));
 
   // Sort keys that carry value and rank at once: value × 2^16 + rank < 2^48, exact in a
@@ -85,7 +88,8 @@ export function buildKetamaContinuum(
       let host = Buffer.concat([nameBytes[j], Buffer.from(`-${i}`, 'latin1')]);
       if (host.length > MAX_HOST_BYTES) host = host.subarray(0, MAX_HOST_BYTES);
       const d = digest('md5', host, 'buffer');
-      for (let x = 0; x < POINTS_PER_HASH; x++) keys[k++] = d.readUInt32LE(x * 4) * 0x10000 + rank[j];
+      for (let x = 0; x < POINTS_PER_HASH; x++)
+        keys[k++] = d.readUInt32LE(x * 4) * 0x10000 + rank[j];
     }
   }
   keys.sort();

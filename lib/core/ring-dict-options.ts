@@ -27,7 +27,7 @@ export interface RingDictOptions<V = unknown, F = never> {
   onNodeRediscovered?: (dict: RingDict<V, F>, node: string) => void;
   /** Fraction in [0, 1] of requests routed by the total ring to find returning nodes (default 0.01). */
   retryRatio?: number;
-  /** `'crc32'` (default), `'md5'`, `'fnv1a'`, `'fnv1a_64'` or `(s) => uint32`. */
+  /** `'crc32'` (default; `'fnv1a_64'` with `distribution: 'ketama'`), `'md5'`, `'fnv1a'`, twemproxy's names, or `(s) => uint32`. */
   hashFunction?: HashFunctionName | HashFunction;
   /** `'ring'` (default) or `'ketama'` (twemproxy-compatible). */
   distribution?: RingDistribution;

@@ -137,7 +137,9 @@ function describe(value: unknown): string {
 function digits(value: unknown, where: string): number {
   const text = scalar(value, where);
   if (!/^[0-9]+$/.test(text) || Number(text) > 2 ** 31 - 1) {
-    throw new TwemproxyConfigError(`${where}: expected a whole number, got ${JSON.stringify(text)}`);
+    throw new TwemproxyConfigError(
+      `${where}: expected a whole number, got ${JSON.stringify(text)}`,
+    );
   }
   return Number(text);
 }
@@ -185,7 +187,9 @@ export function parseTwemproxyServer(line: string, where: string): ParsedServer 
   if (!/^[0-9]+$/.test(weightText)) bad();
   const weight = Number(weightText);
   if (weight === 0 || weight > 2 ** 31 - 1) {
-    throw new TwemproxyConfigError(`${where}: weight must be from 1 to 2^31 - 1, got ${weightText}`);
+    throw new TwemproxyConfigError(
+      `${where}: weight must be from 1 to 2^31 - 1, got ${weightText}`,
+    );
   }
   if (address.startsWith('/')) {
     // Unnamed, twemproxy's identity is the path followed by the colon that would precede a
@@ -222,7 +226,9 @@ function importPool(
     );
   }
 
-  const distribution = has('distribution') ? scalar(body.distribution, at('distribution')) : 'ketama';
+  const distribution = has('distribution')
+    ? scalar(body.distribution, at('distribution'))
+    : 'ketama';
   if (!['ketama', 'modula', 'random'].includes(distribution)) {
     throw new TwemproxyConfigError(
       `${at('distribution')}: unknown distribution ${JSON.stringify(distribution)} (twemproxy knows ketama, modula, random)`,
@@ -270,7 +276,11 @@ function importPool(
   if (has('timeout')) {
     const timeout = digits(body.timeout, at('timeout'));
     if (timeout > 0) commandTimeout = timeout;
-    else warn('timeout', '0 cannot be expressed (commandTimeout must be > 0); the default 500 ms applies');
+    else
+      warn(
+        'timeout',
+        '0 cannot be expressed (commandTimeout must be > 0); the default 500 ms applies',
+      );
   }
 
   let password: string | undefined;
@@ -294,13 +304,16 @@ function importPool(
   for (const option of ['backlog', 'client_connections']) {
     if (has(option)) {
       digits(body[option], at(option));
-      warn(option, 'applies to the proxy\'s listening socket; no equivalent');
+      warn(option, "applies to the proxy's listening socket; no equivalent");
     }
   }
   if (has('server_connections')) {
     const n = digits(body.server_connections, at('server_connections'));
     if (n !== 1) {
-      warn('server_connections', `${n} ignored: each RingDict keeps one pipelined connection per node`);
+      warn(
+        'server_connections',
+        `${n} ignored: each RingDict keeps one pipelined connection per node`,
+      );
     } else {
       warn('server_connections', 'no equivalent: each RingDict keeps one connection per node');
     }
@@ -312,10 +325,15 @@ function importPool(
   for (const option of ['tcpkeepalive', 'reuseport']) {
     if (has(option)) {
       bool(body[option], at(option));
-      warn(option, 'no equivalent option (set keepAlive in a node\'s ioredis connection options if needed)');
+      warn(
+        option,
+        "no equivalent option (set keepAlive in a node's ioredis connection options if needed)",
+      );
     }
   }
-  const autoEject = has('auto_eject_hosts') ? bool(body.auto_eject_hosts, at('auto_eject_hosts')) : false;
+  const autoEject = has('auto_eject_hosts')
+    ? bool(body.auto_eject_hosts, at('auto_eject_hosts'))
+    : false;
   warn(
     'auto_eject_hosts',
     autoEject
@@ -331,7 +349,10 @@ function importPool(
   }
   if (has('server_failure_limit')) {
     const n = digits(body.server_failure_limit, at('server_failure_limit'));
-    warn('server_failure_limit', `${n} ignored: RingDict ejects a node on its first connection failure`);
+    warn(
+      'server_failure_limit',
+      `${n} ignored: RingDict ejects a node on its first connection failure`,
+    );
   }
 
   const known = new Set([
@@ -379,7 +400,10 @@ function importPool(
       );
     }
     addresses.set(address, server.name);
-    nodes[server.name] = { capacity: server.weight, connection: connectionOf(server, password, db) };
+    nodes[server.name] = {
+      capacity: server.weight,
+      connection: connectionOf(server, password, db),
+    };
   });
 
   const group: TwemproxyGroupConfig = { nodes, distribution: 'ketama', hashFunction };
@@ -420,7 +444,8 @@ export function formatTwemproxyImport(
   format: TwemproxyImportFormat = 'json',
 ): string {
   if (format === 'json') return `${JSON.stringify(result.group, null, 2)}\n`;
-  if (format !== 'ts') throw new TwemproxyConfigError(`unknown output format ${JSON.stringify(format)}`);
+  if (format !== 'ts')
+    throw new TwemproxyConfigError(`unknown output format ${JSON.stringify(format)}`);
   const id = identifier(result.pool);
   const lines = [
     `// nutcracker pool ${JSON.stringify(result.pool)}, imported by \`nestjs-ring-redis from-twemproxy\`.`,
