@@ -2,7 +2,13 @@ export * from './codec.js';
 export { isConnectionError, RingConnectionError } from './connection-errors.js';
 export * from './errors.js';
 export * from './hash-functions.js';
-export { defaultSlices, HashRing, type HashRingOptions, type RingDistribution } from './hash-ring.js';
+export type { HandoffOverflowPolicy, HandoffReport } from './hinted-handoff.js';
+export {
+  defaultSlices,
+  HashRing,
+  type HashRingOptions,
+  type RingDistribution,
+} from './hash-ring.js';
 export type { RingNodeState } from './node-health.js';
 export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './ring-config.js';
 export * from './ring-dict.js';

@@ -63,7 +63,9 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
 export function validateNodes(nodes: unknown, group?: string): Map<string, NodeAddress> {
   const where = group === undefined ? 'nodes' : `group "${group}"`;
   if (nodes === null || typeof nodes !== 'object' || Array.isArray(nodes)) {
-    throw new RingConfigError(`${where}: expected an object of node name → { capacity, connection }`);
+    throw new RingConfigError(
+      `${where}: expected an object of node name → { capacity, connection }`,
+    );
   }
   const entries = Object.entries(nodes as Record<string, unknown>);
   if (entries.length === 0) throw new RingConfigError(`${where}: no nodes configured`);

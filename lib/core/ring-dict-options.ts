@@ -2,6 +2,7 @@ import type { RingCodecOption } from './codec.js';
 import { RingConfigError } from './errors.js';
 import type { HashFunction, HashFunctionName } from './hash-functions.js';
 import type { RingDistribution } from './hash-ring.js';
+import type { HandoffOverflowPolicy } from './hinted-handoff.js';
 import type { RingNodesConfig } from './ring-config.js';
 import type { RingDict } from './ring-dict.js';
 
@@ -39,6 +40,17 @@ export interface RingDictOptions<V = unknown, F = never> {
   heartbeatInterval?: number;
   /** Milliseconds a node may take to answer before it is ejected (default 500). */
   commandTimeout?: number;
+  /**
+   * Entries remembered per ejected node for hinted handoff (default 100 000): writes and
+   * deletes made on its behalf elsewhere, handed back before it rejoins. 0 disables it.
+   */
+  handoffLimit?: number;
+  /**
+   * When more than `handoffLimit` entries were written meanwhile: `'clear'` (default)
+   * deletes this dict's entries on the returning node (SCAN of the prefix), `'ttl'` trusts
+   * their TTLs. With an empty prefix, `'ttl'` always.
+   */
+  handoffOverflow?: HandoffOverflowPolicy;
 }
 
 /** The options with defaults applied. */
@@ -49,6 +61,8 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   retryRatio: number;
   heartbeatInterval: number;
   commandTimeout: number;
+  handoffLimit: number;
+  handoffOverflow: HandoffOverflowPolicy;
 }
 
 const KNOWN = new Set<string>([
@@ -68,6 +82,8 @@ const KNOWN = new Set<string>([
   'hashTag',
   'heartbeatInterval',
   'commandTimeout',
+  'handoffLimit',
+  'handoffOverflow',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -108,7 +124,13 @@ export function resolveRingDictOptions<V, F>(
     }
   }
   const o = options;
-  check(o.prefix === undefined || typeof o.prefix === 'string', where, 'prefix', 'a string', o.prefix);
+  check(
+    o.prefix === undefined || typeof o.prefix === 'string',
+    where,
+    'prefix',
+    'a string',
+    o.prefix,
+  );
   check(o.key === undefined || typeof o.key === 'function', where, 'key', 'a function', o.key);
   if (o.expire !== undefined) validateTtl(o.expire, `${where}expire`);
   check(
@@ -151,8 +173,26 @@ export function resolveRingDictOptions<V, F>(
     'an integer number of milliseconds > 0',
     commandTimeout,
   );
+  const handoffLimit = o.handoffLimit ?? 100_000;
+  check(
+    Number.isInteger(handoffLimit) && handoffLimit >= 0,
+    where,
+    'handoffLimit',
+    'an integer ≥ 0',
+    handoffLimit,
+  );
+  const handoffOverflow = o.handoffOverflow ?? 'clear';
+  check(
+    handoffOverflow === 'clear' || handoffOverflow === 'ttl',
+    where,
+    'handoffOverflow',
+    "'clear' or 'ttl'",
+    handoffOverflow,
+  );
   return {
     ...o,
+    handoffLimit,
+    handoffOverflow,
     name: o.name ?? 'default',
     prefix: o.prefix ?? '',
     key: o.key ?? String,

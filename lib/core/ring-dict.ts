@@ -13,6 +13,13 @@ import {
   type RingDictOptions,
 } from './ring-dict-options.js';
 import { RingNode } from './ring-node.js';
+import {
+  deleteEntries,
+  HandoffLog,
+  transferEntries,
+  type HandoffReport,
+} from './hinted-handoff.js';
+import { execPipeline } from './pipeline.js';
 import { globEscape, scanKeys } from './scan.js';
 
 export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable';
@@ -23,6 +30,8 @@ export interface RingEvent {
   node?: string;
   at: Date;
   error?: Error;
+  /** On `rediscovered`: what was handed back to the node before it rejoined. */
+  handoff?: HandoffReport;
 }
 
 export interface RingSetOptions {
@@ -34,6 +43,40 @@ export interface RingClearOptions {
   /** Needed to clear a dict whose prefix is empty, i.e. every key of every node. */
   force?: boolean;
 }
+
+/**
+ * Commands that visitRedis may send without a hint for hinted handoff; any other command
+ * is assumed to change the entry.
+ */
+const READ_ONLY_COMMANDS = new Set([
+  'GET',
+  'GETRANGE',
+  'STRLEN',
+  'EXISTS',
+  'TTL',
+  'PTTL',
+  'TYPE',
+  'DUMP',
+  'HGET',
+  'HGETALL',
+  'HMGET',
+  'HEXISTS',
+  'HLEN',
+  'HKEYS',
+  'HVALS',
+  'LRANGE',
+  'LLEN',
+  'LINDEX',
+  'SMEMBERS',
+  'SISMEMBER',
+  'SCARD',
+  'ZRANGE',
+  'ZSCORE',
+  'ZCARD',
+  'ZRANK',
+  'ZCOUNT',
+  'OBJECT',
+]);
 
 /** SCAN batch size: large enough to keep round trips few, small enough not to stall Redis. */
 const SCAN_COUNT = 1000;
@@ -63,6 +106,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly defaultKey: boolean;
   private readonly events = new Subject<RingEvent>();
   private readonly reviving = new Set<RingNode>();
+  private readonly handoff: HandoffLog;
   private readonly heartbeat?: NodeJS.Timeout;
   private ejectedCount = 0;
   private unavailable = false;
@@ -73,6 +117,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const { nodes, commandTimeout, heartbeatInterval } = this.options;
     const addresses = validateNodes(nodes, options.name);
     this.codec = resolveCodec(this.options.codec);
+    this.handoff = new HandoffLog(this.options.handoffLimit);
     this.prefix = this.options.prefix;
     this.defaultKey = this.options.key === String;
 
@@ -154,10 +199,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const entry = this.getEntry(key);
     const ttl = options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
     const payload = encodeValue(this.codec, value, entry);
-    const result = await this.route(entry, (client) =>
-      ttl === undefined
-        ? client.set(entry, payload)
-        : client.set(entry, payload, 'PX', Math.max(1, Math.round(ttl * 1000))),
+    const result = await this.route(
+      entry,
+      (client) =>
+        ttl === undefined
+          ? client.set(entry, payload)
+          : client.set(entry, payload, 'PX', Math.max(1, Math.round(ttl * 1000))),
+      true,
     );
     if (this.isFail(result)) return result[FAIL];
   }
@@ -165,7 +213,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /** True when a key was removed. */
   async delete(key: unknown): Promise<boolean | F> {
     const entry = this.getEntry(key);
-    const removed = await this.route(entry, (client) => client.del(entry));
+    const removed = await this.route(entry, (client) => client.del(entry), true);
     return this.isFail(removed) ? removed[FAIL] : removed > 0;
   }
 
@@ -180,9 +228,14 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * Runs any Redis command on the node owning `key`, with the entry as first argument and
    * the same eject/retry rules. Reply errors are thrown unchanged.
    */
-  async visitRedis(command: string, key: unknown, ...args: (string | number | Buffer)[]): Promise<unknown> {
+  async visitRedis(
+    command: string,
+    key: unknown,
+    ...args: (string | number | Buffer)[]
+  ): Promise<unknown> {
     const entry = this.getEntry(key);
-    return this.route(entry, (client) => client.call(command, entry, ...args));
+    const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
+    return this.route(entry, (client) => client.call(command, entry, ...args), write);
   }
 
   /**
@@ -235,6 +288,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         return execPipeline(pipeline.exec());
       },
       () => undefined,
+      true,
     );
     if (failed) return failed[FAIL];
   }
@@ -247,6 +301,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       entries,
       (client, indexes) => client.del(...indexes.map((i) => entries[i])),
       (_indexes, count) => (removed += count),
+      true,
     );
     return failed ? failed[FAIL] : removed;
   }
@@ -281,7 +336,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       if (keys.length === 0) continue;
       let raws: (string | Buffer | null)[];
       try {
-        raws = this.codec.binary ? await node.client.mgetBuffer(keys) : await node.client.mget(keys);
+        raws = this.codec.binary
+          ? await node.client.mgetBuffer(keys)
+          : await node.client.mget(keys);
       } catch (error) {
         if (!isConnectionError(error)) throw error;
         this.eject(node, error);
@@ -320,7 +377,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    */
   async clearPrefix(keyPrefix: string): Promise<number | F> {
     if (typeof keyPrefix !== 'string' || (keyPrefix === '' && this.prefix === '')) {
-      throw new RingError('clearPrefix() needs a non-empty prefix; use clear({ force: true }) to delete everything');
+      throw new RingError(
+        'clearPrefix() needs a non-empty prefix; use clear({ force: true }) to delete everything',
+      );
     }
     return this.unlinkMatching(keyPrefix);
   }
@@ -361,32 +420,23 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /**
    * Runs `op` on the node owning `entry`; on a connection-class failure ejects that node
    * and retries on the next alive owner. Each node is tried at most once per request.
+   * `write` says whether `op` changes the entry (remembered for hinted handoff).
    */
-  private async route<T>(entry: string, op: (client: Redis) => Promise<T>): Promise<T | Fail<F>> {
+  private async route<T>(
+    entry: string,
+    op: (client: Redis) => Promise<T>,
+    write = false,
+  ): Promise<T | Fail<F>> {
     if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
     let node = this.pick(entry);
     let tried: RingNode[] | undefined;
     let lastError: unknown;
     while (node !== undefined) {
       try {
-        if (!node.ready) await node.connect(this.options.commandTimeout);
-        node.batchWrites();
-        node.inFlight++;
-        let result: T;
-        try {
-          result = await op(node.client);
-        } finally {
-          node.inFlight--;
-        }
-        // A probe that an ejected node answered: it is back.
-        if (!node.health.alive) this.rediscover(node);
-        return result;
+        return await this.attempt(node, [entry], write, op);
       } catch (error) {
-        if (!isConnectionError(error)) {
-          // Redis answered, so the node is alive; the reply error is the caller's.
-          if (!node.health.alive) this.rediscover(node);
-          throw error;
-        }
+        // A reply error means the node answered: it is the caller's problem.
+        if (!isConnectionError(error)) throw error;
         lastError = error;
         this.eject(node, error);
         (tried ??= []).push(node);
@@ -396,10 +446,47 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.fail(lastError);
   }
 
-  /** The alive owner, or with probability `retryRatio` the total ring's owner (a probe). */
+  /**
+   * One try on one node: connect if needed, send, and remember writes that land here on
+   * behalf of an ejected node, so they can be handed back when it returns.
+   */
+  private async attempt<T>(
+    node: RingNode,
+    entries: readonly string[],
+    write: boolean,
+    op: (client: Redis) => Promise<T>,
+  ): Promise<T> {
+    if (!node.ready) await node.connect(this.options.commandTimeout);
+    let onBehalf: [owner: string, entry: string][] | undefined;
+    if (write && this.ejectedCount > 0 && this.handoff.enabled) {
+      for (const entry of entries) {
+        const owner = this.totalHash.locate(entry)!;
+        if (owner === node.name) continue;
+        this.handoff.begin(owner);
+        (onBehalf ??= []).push([owner, entry]);
+      }
+    }
+    node.batchWrites();
+    node.inFlight++;
+    try {
+      return await op(node.client);
+    } finally {
+      node.inFlight--;
+      // Remembered even when the write failed: it may have been applied all the same,
+      // and an unneeded hint costs one extra copy, never a stale read.
+      if (onBehalf) for (const [owner, entry] of onBehalf) this.handoff.end(owner, entry);
+    }
+  }
+
+  /**
+   * The alive owner. With probability `retryRatio`, while a node is ejected, the total
+   * ring's owner is probed too: in the background, with a PING, so the request itself is
+   * never delayed by a dead node nor served stale data by a node not yet brought up to date.
+   */
   private pick(entry: string): RingNode | undefined {
     if (this.ejectedCount > 0 && Math.random() < this.options.retryRatio) {
-      return this.nodes.get(this.totalHash.locate(entry)!);
+      const owner = this.nodes.get(this.totalHash.locate(entry)!)!;
+      if (!owner.health.alive) this.reviveSoon(owner);
     }
     const name = this.alive.locate(entry);
     return name === undefined ? undefined : this.nodes.get(name);
@@ -427,6 +514,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     entries: readonly string[],
     run: (client: Redis, indexes: number[]) => Promise<R>,
     absorb: (indexes: number[], result: R) => void,
+    write = false,
   ): Promise<Fail<F> | undefined> {
     if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
     const failed = new Set<RingNode>();
@@ -443,22 +531,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       await Promise.all(
         [...groups].map(async ([node, indexes]) => {
           try {
-            if (!node.ready) await node.connect(this.options.commandTimeout);
-            node.batchWrites();
-            node.inFlight++;
-            let result: R;
-            try {
-              result = await run(node.client, indexes);
-            } finally {
-              node.inFlight--;
-            }
-            if (!node.health.alive) this.rediscover(node);
-            absorb(indexes, result);
+            const batch = indexes.map((i) => entries[i]);
+            absorb(
+              indexes,
+              await this.attempt(node, batch, write, (client) => run(client, indexes)),
+            );
           } catch (error) {
-            if (!isConnectionError(error)) {
-              if (!node.health.alive) this.rediscover(node);
-              throw error;
-            }
+            if (!isConnectionError(error)) throw error;
             lastError = error;
             this.eject(node, error);
             failed.add(node);
@@ -506,12 +585,14 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     if (this.alive.size === 0) this.signalUnavailable();
   }
 
-  private rediscover(node: RingNode): void {
+  private rediscover(node: RingNode, handoff?: HandoffReport): void {
     if (this.closed || !node.health.rediscover()) return;
     this.alive = this.alive.with(node.name, node.capacity);
     this.ejectedCount--;
     this.unavailable = false;
-    this.emit({ type: 'rediscovered', node: node.name, at: new Date() });
+    const event: RingEvent = { type: 'rediscovered', node: node.name, at: new Date() };
+    if (handoff) event.handoff = handoff;
+    this.emit(event);
     this.callback(() => this.options.onNodeRediscovered?.(this, node.name));
   }
 
@@ -531,22 +612,106 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /** PINGs every ejected node in parallel; those that answer rejoin. */
   private beat(): void {
     if (this.closed) return;
-    for (const node of this.nodes.values()) {
-      if (node.health.alive || this.reviving.has(node)) continue;
-      this.reviving.add(node);
-      this.revive(node).finally(() => this.reviving.delete(node));
-    }
+    for (const node of this.nodes.values()) if (!node.health.alive) this.reviveSoon(node);
   }
 
+  /** Starts a revival of `node` unless one is under way. */
+  private reviveSoon(node: RingNode): void {
+    if (this.closed || this.reviving.has(node)) return;
+    this.reviving.add(node);
+    this.revive(node).finally(() => this.reviving.delete(node));
+  }
+
+  /**
+   * An ejected node that answers PING is brought up to date (hinted handoff) and only then
+   * rejoins the alive ring, so it never serves a value older than one written meanwhile.
+   */
   private async revive(node: RingNode): Promise<void> {
+    let report: HandoffReport | undefined;
     try {
       await node.connect(this.options.commandTimeout);
       await node.client.ping();
-      this.rediscover(node);
+      if (this.handoff.enabled) report = await this.handOff(node);
     } catch (error) {
       node.health.lastError = node.describe(error);
-      // A connection that did not answer PING is useless: start afresh next time.
+      // A connection that did not answer is useless: start afresh next time.
       node.drop();
+      return;
+    }
+    if (this.closed || node.health.alive) return;
+    this.rediscover(node, report);
+    if (this.handoff.enabled) await this.settle(node);
+  }
+
+  /**
+   * Copies back, from their current owners, the entries written or deleted on `node`'s
+   * behalf while it was away. Writes keep coming meanwhile, so it takes a few passes.
+   */
+  private async handOff(node: RingNode): Promise<HandoffReport> {
+    const report: HandoffReport = { entries: 0, overflowed: false };
+    for (let pass = 0; pass < 3; pass++) {
+      const taken = this.handoff.take(node.name);
+      try {
+        if (taken.overflowed) await this.applyOverflowPolicy(node, report);
+        if (taken.entries.length === 0) break;
+        const byHeir = new Map<RingNode, string[]>();
+        for (const entry of taken.entries) {
+          const heir = this.alive.locate(entry);
+          if (heir === undefined) continue;
+          const list = byHeir.get(this.nodes.get(heir)!);
+          if (list) list.push(entry);
+          else byHeir.set(this.nodes.get(heir)!, [entry]);
+        }
+        await Promise.all(
+          [...byHeir].map(async ([heir, entries]) => {
+            if (!heir.ready) await heir.connect(this.options.commandTimeout);
+            await transferEntries(heir.client, node.client, entries);
+          }),
+        );
+      } catch (error) {
+        this.handoff.restore(node.name, taken);
+        throw error;
+      }
+      report.entries += taken.entries.length;
+    }
+    return report;
+  }
+
+  /** Too much was written meanwhile to remember it all: clear the node's entries, or trust TTLs. */
+  private async applyOverflowPolicy(node: RingNode, report: HandoffReport): Promise<void> {
+    report.overflowed = true;
+    // With no prefix, "this dict's entries" would be the whole server: never clear that.
+    const policy = this.prefix === '' ? 'ttl' : this.options.handoffOverflow;
+    report.policy = policy;
+    if (policy !== 'clear') return;
+    let cleared = 0;
+    for await (const keys of scanKeys(node.client, `${globEscape(this.prefix)}*`, SCAN_COUNT)) {
+      cleared += await node.client.unlink(...keys);
+    }
+    report.cleared = (report.cleared ?? 0) + cleared;
+  }
+
+  /**
+   * After rejoining: writes that were on their way to the heirs when `node` rejoined may
+   * land after the handoff copied their entries. Once they are done, their entries are
+   * deleted on both sides — a miss, never a stale read.
+   */
+  private async settle(node: RingNode): Promise<void> {
+    const deadline = performance.now() + 2 * this.options.commandTimeout;
+    while (this.handoff.pending(node.name) > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const { entries } = this.handoff.take(node.name);
+    if (entries.length === 0) return;
+    const heirs = this.alive.without(node.name);
+    try {
+      await deleteEntries(node.client, entries);
+      for (const entry of entries) {
+        const heir = this.nodes.get(heirs.locate(entry) ?? '');
+        if (heir?.ready) await heir.client.del(entry);
+      }
+    } catch {
+      // Best effort: a node that fails now is ejected by the next request.
     }
   }
 
@@ -613,18 +778,9 @@ function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
   else groups.set(key, [index]);
 }
 
-/** A pipeline's replies; the first error among them is thrown as it is. */
-async function execPipeline(
-  pending: Promise<[error: Error | null, result: unknown][] | null>,
-): Promise<unknown[]> {
-  const replies = (await pending) ?? [];
-  const error = replies.find(([e]) => e !== null)?.[0];
-  if (error) throw error;
-  return replies.map(([, result]) => result);
-}
-
 function describeKey(key: unknown): string {
   if (typeof key === 'string') return JSON.stringify(key);
-  if (typeof key === 'object' && key !== null) return `an object (${key.constructor?.name ?? 'Object'})`;
+  if (typeof key === 'object' && key !== null)
+    return `an object (${key.constructor?.name ?? 'Object'})`;
   return `${typeof key} ${String(key)}`;
 }

@@ -125,8 +125,13 @@ export class RingNode {
    */
   describe(error: unknown): string {
     let message = error instanceof Error ? error.message : String(error);
-    if (message.startsWith("Stream isn't writeable") || message.startsWith('Connection is closed')) {
-      message = this.lastErrorMessage ? `connection closed (${this.lastErrorMessage})` : 'connection closed';
+    if (
+      message.startsWith("Stream isn't writeable") ||
+      message.startsWith('Connection is closed')
+    ) {
+      message = this.lastErrorMessage
+        ? `connection closed (${this.lastErrorMessage})`
+        : 'connection closed';
     }
     for (const secret of this.address.secrets) message = message.split(secret).join('***');
     return message;

@@ -6,7 +6,11 @@ export function globEscape(s: string): string {
 }
 
 /** SCAN batches of keys matching `match` on one node; never KEYS, which blocks Redis. */
-export async function* scanKeys(client: Redis, match: string, count: number): AsyncGenerator<string[]> {
+export async function* scanKeys(
+  client: Redis,
+  match: string,
+  count: number,
+): AsyncGenerator<string[]> {
   let cursor = '0';
   do {
     const [next, keys] = await client.scan(cursor, 'MATCH', match, 'COUNT', count);

@@ -1,0 +1,146 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
+import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+
+/**
+ * No stale reads after a flap: a node that comes back still holds its old values, while
+ * newer writes for its keys went to the next node. Hinted handoff brings it up to date
+ * before it rejoins, so reads never see the old value.
+ */
+let fleet: RedisFleet;
+const open: RingDict<unknown, unknown>[] = [];
+
+beforeAll(async () => {
+  fleet = await startRedisServers(3);
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((dict) => dict.close()));
+  for (const server of fleet.servers) {
+    if (server.isHung) server.resume();
+    if (!server.running) await server.restart();
+    await redisCommand(server.port, 'FLUSHALL');
+  }
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+function makeDict(options: Partial<RingDictOptions<string>> = {}) {
+  const dict = new RingDict<string>({
+    nodes: Object.fromEntries(
+      fleet.servers.map((s, i) => [`node${i}`, { capacity: 1, connection: s.url }]),
+    ),
+    prefix: 'flap:',
+    commandTimeout: 200,
+    heartbeatInterval: 100,
+    retryRatio: 0,
+    ...options,
+  });
+  open.push(dict as RingDict<unknown, unknown>);
+  return dict;
+}
+
+function keysOwnedBy(dict: RingDict<string>, node: string, count: number): string[] {
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    if (dict.totalHash.locate(dict.getEntry(`k${i}`)) === node) keys.push(`k${i}`);
+  }
+  return keys;
+}
+
+function rediscovery(dict: RingDict<string>): Promise<RingEvent> {
+  return new Promise((resolve) => {
+    const sub = dict.events$.subscribe((event) => {
+      if (event.type === 'rediscovered') {
+        sub.unsubscribe();
+        resolve(event);
+      }
+    });
+  });
+}
+
+describe('hinted handoff', () => {
+  it('a hung node that returns serves the newer value, not its own old one', async () => {
+    const dict = makeDict();
+    const [key, other, deleted] = keysOwnedBy(dict, 'node0', 3);
+    await dict.set(key, 'v1');
+    await dict.set(other, 'untouched');
+    await dict.set(deleted, 'v1');
+    fleet.servers[0].hang();
+    await dict.set(key, 'v2'); // times out on node0, lands on its heir
+    await dict.delete(deleted);
+    expect(dict.aliveHash.nodes).not.toContain('node0');
+    // node0 still holds v1: this is what a stale read would return.
+    const back = rediscovery(dict);
+    fleet.servers[0].resume();
+    const event = await back;
+    expect(event.handoff).toMatchObject({ entries: 2, overflowed: false });
+    expect(await dict.get(key)).toBe('v2');
+    expect(await dict.get(deleted)).toBeUndefined();
+    // The cache stayed warm: an entry nobody wrote meanwhile is still served by node0.
+    expect(await dict.get(other)).toBe('untouched');
+    expect(await redisCommand(fleet.servers[0].port, 'GET', 'flap:' + key)).toBe('"v2"');
+    // The heir no longer keeps a copy that a later ejection could serve stale.
+    const heir = dict.aliveHash.without('node0').locate(dict.getEntry(key))!;
+    const heirPort = fleet.servers[Number(heir.slice(4))].port;
+    expect(await redisCommand(heirPort, 'EXISTS', 'flap:' + key)).toBe('0');
+  });
+
+  it('the handed-back value keeps its remaining TTL', async () => {
+    const dict = makeDict();
+    const [key] = keysOwnedBy(dict, 'node1', 1);
+    await dict.set(key, 'v1');
+    await fleet.servers[1].kill();
+    await dict.set(key, 'v2', { ttl: 30 });
+    await fleet.servers[1].restart();
+    await rediscovery(dict);
+    const pttl = Number(await redisCommand(fleet.servers[1].port, 'PTTL', 'flap:' + key));
+    expect(pttl).toBeGreaterThan(25_000);
+    expect(pttl).toBeLessThanOrEqual(30_000);
+    expect(await dict.get(key)).toBe('v2');
+  });
+
+  it("past handoffLimit, 'clear' deletes the dict's entries on the returning node", async () => {
+    const dict = makeDict({ handoffLimit: 2 });
+    const keys = keysOwnedBy(dict, 'node2', 6);
+    for (const key of keys) await dict.set(key, 'old');
+    await redisCommand(fleet.servers[2].port, 'SET', 'foreign', 'kept');
+    fleet.servers[2].hang();
+    for (const key of keys.slice(0, 4)) await dict.set(key, 'new');
+    const back = rediscovery(dict);
+    fleet.servers[2].resume();
+    const event = await back;
+    expect(event.handoff).toMatchObject({ overflowed: true, policy: 'clear', entries: 2 });
+    const values = await dict.getMany(keys);
+    // No stale 'old' anywhere: handed back, or cleared (a miss).
+    expect(values.filter((v) => v === 'old')).toEqual([]);
+    expect(values.slice(4)).toEqual([undefined, undefined]);
+    expect(await redisCommand(fleet.servers[2].port, 'GET', 'foreign')).toBe('kept');
+  });
+
+  it("past handoffLimit, 'ttl' trusts the TTLs and says so", async () => {
+    const dict = makeDict({ handoffLimit: 1, handoffOverflow: 'ttl' });
+    const keys = keysOwnedBy(dict, 'node2', 3);
+    for (const key of keys) await dict.set(key, 'old');
+    fleet.servers[2].hang();
+    for (const key of keys.slice(0, 2)) await dict.set(key, 'new');
+    const back = rediscovery(dict);
+    fleet.servers[2].resume();
+    expect((await back).handoff).toMatchObject({ overflowed: true, policy: 'ttl', entries: 1 });
+    expect(await dict.get(keys[2])).toBe('old');
+  });
+
+  it('handoffLimit 0 disables it', async () => {
+    const dict = makeDict({ handoffLimit: 0 });
+    const [key] = keysOwnedBy(dict, 'node0', 1);
+    await dict.set(key, 'v1');
+    fleet.servers[0].hang();
+    await dict.set(key, 'v2');
+    const back = rediscovery(dict);
+    fleet.servers[0].resume();
+    expect((await back).handoff).toBeUndefined();
+    expect(dict.aliveHash.nodes).toContain('node0');
+  });
+});
