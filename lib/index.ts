@@ -8,3 +8,4 @@ export {
   type TwemproxyImport,
   type TwemproxyImportFormat,
 } from './twemproxy/from-twemproxy.js';
+export * from './nest/index.js';

@@ -1,0 +1,1 @@
+export { RingRedisHealthIndicator, type RingRedisHealthOptions } from './ring-redis.health.js';

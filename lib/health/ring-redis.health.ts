@@ -1,0 +1,79 @@
+import { Injectable } from '@nestjs/common';
+import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { RingRedisService } from '../nest/ring-redis.service.js';
+
+export interface RingRedisHealthOptions {
+  /** Check only this group (default: every group). */
+  group?: string;
+  /** Alive nodes each checked group needs to be `up` (default 1). */
+  minAlive?: number;
+}
+
+interface NodeDetails {
+  alive: boolean;
+  ejectedAt?: string;
+  ejections: number;
+  rediscoveries: number;
+  lastError?: string;
+}
+
+interface GroupDetails {
+  alive: number;
+  total: number;
+  nodes: Record<string, NodeDetails>;
+  events: { type: string; node?: string; at: string }[];
+}
+
+/**
+ * Terminus health indicator for the ring: `up` while every checked group has at least
+ * `minAlive` alive nodes. Its details name nodes by their configured names and carry
+ * error messages only — never an address with credentials, a username or a password.
+ */
+@Injectable()
+export class RingRedisHealthIndicator {
+  constructor(
+    private readonly rings: RingRedisService,
+    private readonly health: HealthIndicatorService,
+  ) {}
+
+  isHealthy<const Key extends string = 'ring-redis'>(
+    key: Key = 'ring-redis' as Key,
+    { group, minAlive = 1 }: RingRedisHealthOptions = {},
+  ): HealthIndicatorResult<Key> {
+    const session = this.health.check(key);
+    const names = group === undefined ? this.rings.names() : [group];
+    const groups: Record<string, GroupDetails> = {};
+    let up = true;
+    for (const name of names) {
+      const dict = this.rings.get(name);
+      if (!dict) {
+        return session.down({ message: `no ring group "${name}"`, groups });
+      }
+      const nodes: Record<string, NodeDetails> = {};
+      let alive = 0;
+      for (const state of dict.nodeStates()) {
+        if (state.alive) alive++;
+        const details: NodeDetails = {
+          alive: state.alive,
+          ejections: state.ejections,
+          rediscoveries: state.rediscoveries,
+        };
+        if (state.ejectedAt) details.ejectedAt = state.ejectedAt.toISOString();
+        if (state.lastError !== undefined) details.lastError = state.lastError;
+        nodes[state.name] = details;
+      }
+      groups[name] = {
+        alive,
+        total: dict.totalHash.size,
+        nodes,
+        events: this.rings.recentEvents(name).map(({ type, node, at }) => ({
+          type,
+          ...(node === undefined ? {} : { node }),
+          at: at.toISOString(),
+        })),
+      };
+      if (alive < minAlive) up = false;
+    }
+    return up ? session.up({ groups }) : session.down({ groups });
+  }
+}

@@ -1,0 +1,159 @@
+import { Injectable, Logger, type Type } from '@nestjs/common';
+import type { RingDict } from '../../core/index.js';
+import { RingRedisService } from '../ring-redis.service.js';
+import { serializeArgs, UnserializableArgumentError } from './cache-key.js';
+import {
+  ringCachedMethod,
+  type RingCacheBinding,
+  type RingCachedMethod,
+} from './ring-cached.decorator.js';
+
+/** A warning about one method and one cause is logged at most once per this many ms. */
+const WARN_INTERVAL_MS = 10_000;
+
+/** Marks "not in the cache" apart from a cached `undefined`. */
+const MISS = Symbol('miss');
+
+/**
+ * Serves `@RingCached` calls for one application and evicts cached calls. One instance per
+ * app: its single-flight table and warnings are the app's own.
+ *
+ * Cached values are stored as JSON (whatever the group's codec), so any method result that
+ * JSON can carry round-trips; `undefined` is stored as an empty string, which JSON never is.
+ */
+@Injectable()
+export class RingCacheService implements RingCacheBinding {
+  private readonly logger = new Logger('RingCached');
+  private readonly inFlight = new Map<string, Promise<unknown>>();
+  private readonly warnedAt = new Map<string, number>();
+
+  constructor(private readonly rings: RingRedisService) {}
+
+  /**
+   * The key (inside the group's prefix) under which a call is cached:
+   * `dict.getEntry(cache.keyFor(WeatherService, 'forecast', 'Paris'))` is its Redis key.
+   */
+  keyFor<T, K extends keyof T & string>(
+    type: Type<T>,
+    methodName: K,
+    ...args: T[K] extends (...a: infer A) => unknown ? A : never
+  ): string {
+    return this.keyOf(this.methodOf(type, methodName), args);
+  }
+
+  /** Evicts the cached result of one call: `evict(WeatherService, 'forecast', 'Paris')`. */
+  async evict<T, K extends keyof T & string>(
+    type: Type<T>,
+    methodName: K,
+    ...args: T[K] extends (...a: infer A) => unknown ? A : never
+  ): Promise<boolean> {
+    const method = this.methodOf(type, methodName);
+    const removed = await this.dictOf(method, true)!.delete(this.keyOf(method, args));
+    return removed === true;
+  }
+
+  /** Evicts every cached call of one method (SCAN of its prefix); answers how many. */
+  async evictAll<T>(type: Type<T>, methodName: keyof T & string): Promise<number> {
+    const method = this.methodOf(type, methodName);
+    const removed = await this.dictOf(method, true)!.clearPrefix(method.prefix);
+    return typeof removed === 'number' ? removed : 0;
+  }
+
+  /** The decorated method's wrapper calls this for every call on a bound instance. */
+  call(instance: object, method: RingCachedMethod, args: unknown[]): unknown {
+    const run = () => method.original.apply(instance, args);
+    if (method.returns === 'sync') return run();
+    if (method.returns === 'unknown') return this.learn(method, run);
+
+    let key: string;
+    try {
+      key = this.keyOf(method, args);
+    } catch (error) {
+      if (!(error instanceof UnserializableArgumentError)) throw error;
+      this.warn(method, 'key', `an argument cannot be serialised (${error.message}); called uncached`);
+      return run();
+    }
+    const dict = this.dictOf(method, false);
+    if (dict === undefined) {
+      this.warn(method, 'group', `no ring group "${method.options.group ?? 'default'}"; called uncached`);
+      return run();
+    }
+    const flightKey = `${dict.name}\u0000${key}`;
+    const pending = this.inFlight.get(flightKey);
+    if (pending) return pending;
+    const result = this.readThrough(dict, key, method, run).finally(() =>
+      this.inFlight.delete(flightKey),
+    );
+    this.inFlight.set(flightKey, result);
+    return result;
+  }
+
+  private async readThrough(
+    dict: RingDict<unknown, unknown>,
+    key: string,
+    method: RingCachedMethod,
+    run: () => unknown,
+  ): Promise<unknown> {
+    let cached: unknown = MISS;
+    try {
+      const raw = await dict.visitRedis('GET', key);
+      if (typeof raw === 'string') cached = raw === '' ? undefined : JSON.parse(raw);
+    } catch (error) {
+      // Unavailable ring, node error or an undecodable value: the service still answers.
+      this.warn(method, 'read', `cache read failed (${(error as Error).message}); calling the method`);
+    }
+    if (cached !== MISS) return cached;
+
+    const value = await run();
+    if (value === null || value === undefined) {
+      if (!method.options.cacheNullish) return value;
+    }
+    try {
+      const payload = value === undefined ? '' : JSON.stringify(value);
+      const ttl = method.options.ttl ?? dict.expire;
+      if (ttl === undefined) await dict.visitRedis('SET', key, payload);
+      else await dict.visitRedis('SET', key, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
+    } catch (error) {
+      this.warn(method, 'write', `cache write failed (${(error as Error).message})`);
+    }
+    return value;
+  }
+
+  /** No return type metadata: the first call tells whether the method returns a Promise. */
+  private learn(method: RingCachedMethod, run: () => unknown): unknown {
+    const value = run();
+    if (value instanceof Promise || typeof (value as PromiseLike<unknown>)?.then === 'function') {
+      method.returns = 'promise';
+    } else {
+      method.returns = 'sync';
+      this.logger.warn(
+        `${method.className}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
+      );
+    }
+    return value;
+  }
+
+  private keyOf(method: RingCachedMethod, args: unknown[]): string {
+    const custom = method.options.key as ((...a: unknown[]) => string) | undefined;
+    return method.prefix + (custom ? custom(...args) : serializeArgs(args));
+  }
+
+  private dictOf(method: RingCachedMethod, required: boolean): RingDict<unknown, unknown> | undefined {
+    const group = method.options.group ?? 'default';
+    return required ? this.rings.getOrThrow(group) : this.rings.get(group);
+  }
+
+  private methodOf(type: Type<unknown>, methodName: string): RingCachedMethod {
+    const method = ringCachedMethod(type, methodName);
+    if (!method) throw new TypeError(`${type.name}.${methodName} is not a @RingCached method`);
+    return method;
+  }
+
+  private warn(method: RingCachedMethod, cause: string, message: string): void {
+    const id = `${method.className}.${method.methodName}:${cause}`;
+    const now = Date.now();
+    if (now - (this.warnedAt.get(id) ?? -Infinity) < WARN_INTERVAL_MS) return;
+    this.warnedAt.set(id, now);
+    this.logger.warn(`${method.className}.${method.methodName}: ${message}`);
+  }
+}

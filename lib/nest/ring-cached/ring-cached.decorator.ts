@@ -1,0 +1,103 @@
+import 'reflect-metadata';
+import {
+  RING_CACHE_BINDING,
+  RING_CACHED_METHOD,
+  RING_CACHED_METHODS,
+} from './ring-cached.constants.js';
+
+export interface RingCachedOptions {
+  /** Key prefix inside the group's prefix (default `ClassName.method:`). */
+  prefix?: string;
+  /** Time to live in SECONDS (default: the group's `expire`; none if it has none). */
+  ttl?: number;
+  /** The ring group (default `'default'`). */
+  group?: string;
+  /** Builds the key from the arguments (default: a stable serialisation of them). */
+  key?: (...args: never[]) => string;
+  /** Cache `null` and `undefined` results too (default false). */
+  cacheNullish?: boolean;
+}
+
+/** Everything the cache needs to know about one decorated method. */
+export interface RingCachedMethod {
+  readonly className: string;
+  readonly methodName: string;
+  /** `prefix` with its default applied. */
+  readonly prefix: string;
+  readonly options: Readonly<RingCachedOptions>;
+  readonly original: (...args: unknown[]) => unknown;
+  /**
+   * What TypeScript declared it returns: `'promise'`, `'sync'` (any other type: it is
+   * called through uncached) or `'unknown'` (no metadata; learnt on the first call).
+   */
+  returns: 'promise' | 'sync' | 'unknown';
+}
+
+/** What the app's cache offers a decorated method's wrapper. */
+export interface RingCacheBinding {
+  call(instance: object, method: RingCachedMethod, args: unknown[]): unknown;
+}
+
+/**
+ * Memoises the method's resolved value through the ring. The method is wrapped here, on
+ * the prototype, so controllers' route handlers see the wrapper too; the wrapper finds the
+ * cache of the app that created the instance (bound at bootstrap), so two apps in one
+ * process never share a cache. Until an app binds the instance, calls go straight through.
+ */
+export function RingCached(options: RingCachedOptions = {}) {
+  return <T extends (...args: never[]) => unknown>(
+    target: object,
+    name: string | symbol,
+    descriptor: TypedPropertyDescriptor<T>,
+  ): void => {
+    const original = descriptor.value as unknown as (...args: unknown[]) => unknown;
+    if (typeof original !== 'function') {
+      throw new TypeError(`@RingCached() decorates methods; ${String(name)} is not one`);
+    }
+    const className = target.constructor.name;
+    const methodName = String(name);
+    const declared: unknown = Reflect.getMetadata('design:returntype', target, name);
+    const method: RingCachedMethod = {
+      className,
+      methodName,
+      prefix: options.prefix ?? `${className}.${methodName}:`,
+      options: { ...options },
+      original,
+      returns: declared === undefined ? 'unknown' : declared === Promise ? 'promise' : 'sync',
+    };
+
+    const wrapper = function (this: object, ...args: unknown[]): unknown {
+      const binding = (this as { [RING_CACHE_BINDING]?: RingCacheBinding } | undefined)?.[
+        RING_CACHE_BINDING
+      ];
+      return binding ? binding.call(this, method, args) : original.apply(this, args);
+    };
+    Object.defineProperty(wrapper, 'name', { value: original.name });
+    // Decorators applied before this one wrote their metadata on the original function:
+    // carry it over, so route, guard and other metadata keep working.
+    for (const key of Reflect.getOwnMetadataKeys(original)) {
+      Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapper);
+    }
+    Reflect.defineMetadata(RING_CACHED_METHOD, method, wrapper);
+    const names: string[] = Reflect.getOwnMetadata(RING_CACHED_METHODS, target.constructor) ?? [];
+    Reflect.defineMetadata(RING_CACHED_METHODS, [...names, methodName], target.constructor);
+    descriptor.value = wrapper as unknown as T;
+  };
+}
+
+/** The `@RingCached` method `methodName` of `type`, or undefined. */
+export function ringCachedMethod(type: Function, methodName: string): RingCachedMethod | undefined {
+  const fn: unknown = (type.prototype as Record<string, unknown>)[methodName];
+  return typeof fn === 'function' ? Reflect.getMetadata(RING_CACHED_METHOD, fn) : undefined;
+}
+
+/** Names of the `@RingCached` methods of a class and its ancestors. */
+export function ringCachedMethodNames(type: Function): string[] {
+  const names = new Set<string>();
+  for (let t: unknown = type; typeof t === 'function'; t = Object.getPrototypeOf(t)) {
+    for (const name of (Reflect.getOwnMetadata(RING_CACHED_METHODS, t) ?? []) as string[]) {
+      names.add(name);
+    }
+  }
+  return [...names];
+}

@@ -1,0 +1,139 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { map, merge, type Observable } from 'rxjs';
+import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
+import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
+import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
+import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
+
+/** A RingDict event tagged with its group. */
+export interface RingGroupEvent extends RingEvent {
+  group: string;
+}
+
+/** Recent events kept per group for health details. */
+const RECENT_EVENTS = 20;
+
+/**
+ * Owns one RingDict per configured group: creates them at boot (so bad configuration fails
+ * the boot), logs their ejections and rediscoveries, and closes them on shutdown.
+ */
+@Injectable()
+export class RingRedisService implements OnApplicationShutdown {
+  /** Every group's events, each tagged with its group. */
+  readonly events$: Observable<RingGroupEvent>;
+
+  private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
+  private readonly recent = new Map<string, RingGroupEvent[]>();
+  private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
+
+  constructor(
+    @Inject(RING_REDIS_MODULE_OPTIONS) options: RingRedisModuleOptions,
+    @Inject(RING_REDIS_DECLARED_GROUPS) declared: string[],
+  ) {
+    const groups = options?.groups;
+    if (groups === null || typeof groups !== 'object' || Array.isArray(groups)) {
+      throw new RingConfigError(
+        'RingRedisModule: options.groups must be an object of group name → nodes',
+      );
+    }
+    const resolved = Object.keys(groups);
+    const missing = declared.filter((name) => !resolved.includes(name));
+    if (missing.length > 0) {
+      throw new RingConfigError(
+        `RingRedisModule: group(s) ${list(missing)} are declared in \`groups\` (${list(declared)}) but missing from the resolved configuration (${list(resolved)})`,
+      );
+    }
+    for (const name of Object.keys(options.groupOptions ?? {})) {
+      if (!resolved.includes(name)) {
+        throw new RingConfigError(
+          `RingRedisModule: groupOptions names group "${name}", which is not configured (${list(resolved)})`,
+        );
+      }
+    }
+    try {
+      for (const name of resolved) {
+        const dict = new RingDict<unknown, unknown>({
+          ...options.defaults,
+          ...options.groupOptions?.[name],
+          nodes: groups[name],
+          name,
+        });
+        this.dicts.set(name, dict);
+        this.recent.set(name, []);
+      }
+    } catch (error) {
+      // Close what was created before the bad group, or its sockets keep the process alive.
+      void this.closeAll();
+      throw error;
+    }
+    this.events$ = merge(
+      ...[...this.dicts].map(([group, dict]) =>
+        dict.events$.pipe(map((event): RingGroupEvent => ({ group, ...event }))),
+      ),
+    );
+    this.events$.subscribe((event) => this.record(event));
+  }
+
+  /** The RingDict of group `name`, or undefined. */
+  get<V = unknown>(name: string): RingDict<V, unknown> | undefined {
+    return this.dicts.get(name) as RingDict<V, unknown> | undefined;
+  }
+
+  /** The RingDict of group `name`; throws naming the configured groups when there is none. */
+  getOrThrow<V = unknown>(name: string): RingDict<V, unknown> {
+    const dict = this.get<V>(name);
+    if (!dict) {
+      throw new RingConfigError(
+        `RingRedisService: no group "${name}"; configured groups: ${list(this.names())}`,
+      );
+    }
+    return dict;
+  }
+
+  /** The configured group names. */
+  names(): string[] {
+    return [...this.dicts.keys()];
+  }
+
+  /** The most recent events of a group, oldest first (at most 20). */
+  recentEvents(name: string): readonly RingGroupEvent[] {
+    return this.recent.get(name) ?? [];
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.closeAll();
+  }
+
+  private async closeAll(): Promise<void> {
+    await Promise.all([...this.dicts.values()].map((dict) => dict.close()));
+  }
+
+  private record(event: RingGroupEvent): void {
+    const events = this.recent.get(event.group)!;
+    events.push(event);
+    if (events.length > RECENT_EVENTS) events.shift();
+    const where = `group "${event.group}"`;
+    if (event.type === 'ejected') {
+      this.logger.warn(`${where}: node "${event.node}" ejected: ${event.error?.message ?? 'unknown error'}`);
+    } else if (event.type === 'rediscovered') {
+      const handoff = event.handoff;
+      const detail = !handoff
+        ? ''
+        : handoff.overflowed
+          ? ` (${handoff.entries} entries handed back; more were written than remembered: ${handoff.policy === 'clear' ? `cleared ${handoff.cleared ?? 0} entries on it` : 'trusting TTLs'})`
+          : ` (${handoff.entries} entries handed back)`;
+      this.logger.log(`${where}: node "${event.node}" rediscovered${detail}`);
+    } else {
+      this.logger.error(`${where}: no node is alive`);
+    }
+  }
+}
+
+function list(names: readonly string[]): string {
+  return names.length === 0 ? 'none' : names.map((n) => `"${n}"`).join(', ');
+}
