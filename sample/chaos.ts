@@ -36,7 +36,9 @@ async function main(): Promise<void> {
 
   const killed = await call('POST', `/demo/nodes/${victim}/kill`);
   if (killed.status !== 201) {
-    console.error('This sample uses external nodes (RING_REDIS_NODES): stop one yourself to see failover.');
+    console.error(
+      'This sample uses external nodes (RING_REDIS_NODES): stop one yourself to see failover.',
+    );
     process.exit(2);
   }
   console.log(`\n>> killed ${victim} (SIGKILL)`);
@@ -44,7 +46,9 @@ async function main(): Promise<void> {
     const started = performance.now();
     const { status, body } = await call('GET', `/weather/${city}`);
     const { hit, node } = body as { hit: boolean; node: string };
-    console.log(`GET /weather/${city} → ${status} hit=${hit} node=${node} in ${Math.round(performance.now() - started)} ms`);
+    console.log(
+      `GET /weather/${city} → ${status} hit=${hit} node=${node} in ${Math.round(performance.now() - started)} ms`,
+    );
   }
   await showHealth('health with one node down');
   show('nodes with one node down', (await call('GET', '/ring/nodes')).body);
@@ -53,7 +57,8 @@ async function main(): Promise<void> {
   console.log(`\n>> restarted ${victim}; waiting for the heartbeat to rediscover it`);
   for (let i = 0; i < 50; i++) {
     const { body } = await call('GET', '/ring/nodes');
-    if ((body as { alive: number; total: number }).alive === (body as { total: number }).total) break;
+    if ((body as { alive: number; total: number }).alive === (body as { total: number }).total)
+      break;
     await sleep(100);
   }
   show('nodes after rediscovery', (await call('GET', '/ring/nodes')).body);

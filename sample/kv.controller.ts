@@ -27,7 +27,11 @@ export class KvController {
       throw new BadRequestException('"ttl" must be a number of seconds > 0');
     }
     await this.dict.set(key, value, { ttl });
-    return { key, entry: this.dict.getEntry(key), node: this.dict.aliveHash.locate(this.dict.getEntry(key)) };
+    return {
+      key,
+      entry: this.dict.getEntry(key),
+      node: this.dict.aliveHash.locate(this.dict.getEntry(key)),
+    };
   }
 
   @Get(':key')

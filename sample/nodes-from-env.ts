@@ -6,7 +6,10 @@ import type { RingNodesConfig } from '../lib/index.js';
  */
 export function nodesFromEnv(value: string): RingNodesConfig {
   const nodes: RingNodesConfig = {};
-  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const part of value
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const eq = part.indexOf('=');
     if (eq <= 0) {
       throw new Error(`RING_REDIS_NODES: expected name=redis://host:port, got "${part}"`);

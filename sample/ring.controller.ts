@@ -7,7 +7,11 @@ export class RingController {
 
   @Get('nodes')
   nodes() {
-    return { alive: this.dict.aliveHash.size, total: this.dict.totalHash.size, nodes: this.dict.nodeStates() };
+    return {
+      alive: this.dict.aliveHash.size,
+      total: this.dict.totalHash.size,
+      nodes: this.dict.nodeStates(),
+    };
   }
 
   @Get('locate/:key')

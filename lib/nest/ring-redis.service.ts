@@ -1,9 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
 import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
@@ -119,7 +114,9 @@ export class RingRedisService implements OnApplicationShutdown {
     if (events.length > RECENT_EVENTS) events.shift();
     const where = `group "${event.group}"`;
     if (event.type === 'ejected') {
-      this.logger.warn(`${where}: node "${event.node}" ejected: ${event.error?.message ?? 'unknown error'}`);
+      this.logger.warn(
+        `${where}: node "${event.node}" ejected: ${event.error?.message ?? 'unknown error'}`,
+      );
     } else if (event.type === 'rediscovered') {
       const handoff = event.handoff;
       const detail = !handoff

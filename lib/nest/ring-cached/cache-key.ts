@@ -50,7 +50,10 @@ function serialize(value: unknown, path: Set<object>): string {
       return `#m{${pairs.sort().join(',')}}`;
     }
     if (object instanceof Set) {
-      return `#s[${[...object].map((v) => serialize(v, path)).sort().join(',')}]`;
+      return `#s[${[...object]
+        .map((v) => serialize(v, path))
+        .sort()
+        .join(',')}]`;
     }
     const toJSON = (object as { toJSON?: () => unknown }).toJSON;
     if (typeof toJSON === 'function') return serialize(toJSON.call(object), path);

@@ -8,7 +8,7 @@ import {
   type RingCachedMethod,
 } from './ring-cached.decorator.js';
 
-/** A warning about one method and one cause is logged at most once per this many ms. */
+/** Warnings about one method are logged at most once per this many ms, whatever the cause. */
 const WARN_INTERVAL_MS = 10_000;
 
 /** Marks "not in the cache" apart from a cached `undefined`. */
@@ -70,12 +70,12 @@ export class RingCacheService implements RingCacheBinding {
       key = this.keyOf(method, args);
     } catch (error) {
       if (!(error instanceof UnserializableArgumentError)) throw error;
-      this.warn(method, 'key', `an argument cannot be serialised (${error.message}); called uncached`);
+      this.warn(method, `an argument cannot be serialised (${error.message}); called uncached`);
       return run();
     }
     const dict = this.dictOf(method, false);
     if (dict === undefined) {
-      this.warn(method, 'group', `no ring group "${method.options.group ?? 'default'}"; called uncached`);
+      this.warn(method, `no ring group "${method.options.group ?? 'default'}"; called uncached`);
       return run();
     }
     const flightKey = `${dict.name}\u0000${key}`;
@@ -100,7 +100,7 @@ export class RingCacheService implements RingCacheBinding {
       if (typeof raw === 'string') cached = raw === '' ? undefined : JSON.parse(raw);
     } catch (error) {
       // Unavailable ring, node error or an undecodable value: the service still answers.
-      this.warn(method, 'read', `cache read failed (${(error as Error).message}); calling the method`);
+      this.warn(method, `cache read failed (${(error as Error).message}); calling the method`);
     }
     if (cached !== MISS) return cached;
 
@@ -114,7 +114,7 @@ export class RingCacheService implements RingCacheBinding {
       if (ttl === undefined) await dict.visitRedis('SET', key, payload);
       else await dict.visitRedis('SET', key, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
     } catch (error) {
-      this.warn(method, 'write', `cache write failed (${(error as Error).message})`);
+      this.warn(method, `cache write failed (${(error as Error).message})`);
     }
     return value;
   }
@@ -138,7 +138,10 @@ export class RingCacheService implements RingCacheBinding {
     return method.prefix + (custom ? custom(...args) : serializeArgs(args));
   }
 
-  private dictOf(method: RingCachedMethod, required: boolean): RingDict<unknown, unknown> | undefined {
+  private dictOf(
+    method: RingCachedMethod,
+    required: boolean,
+  ): RingDict<unknown, unknown> | undefined {
     const group = method.options.group ?? 'default';
     return required ? this.rings.getOrThrow(group) : this.rings.get(group);
   }
@@ -149,8 +152,8 @@ export class RingCacheService implements RingCacheBinding {
     return method;
   }
 
-  private warn(method: RingCachedMethod, cause: string, message: string): void {
-    const id = `${method.className}.${method.methodName}:${cause}`;
+  private warn(method: RingCachedMethod, message: string): void {
+    const id = `${method.className}.${method.methodName}`;
     const now = Date.now();
     if (now - (this.warnedAt.get(id) ?? -Infinity) < WARN_INTERVAL_MS) return;
     this.warnedAt.set(id, now);
