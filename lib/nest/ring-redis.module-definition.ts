@@ -8,6 +8,7 @@ export const {
   ASYNC_OPTIONS_TYPE: RING_REDIS_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<RingRedisModuleOptions>({ moduleName: 'RingRedis' })
   .setClassMethodName('forRoot')
+  .setFactoryMethodName('createRingRedisOptions')
   .setExtras({ isGlobal: false }, (definition, extras) => ({
     ...definition,
     global: extras.isGlobal,
