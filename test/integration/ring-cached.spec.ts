@@ -110,7 +110,7 @@ async function boot(prefix = 'app:'): Promise<INestApplication> {
     imports: [
       RingRedisModule.forRoot({
         groups: { default: nodes() },
-        defaults: { prefix, expire: 60, commandTimeout: 200, heartbeatInterval: 100 },
+        defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100 },
       }),
     ],
     providers: [WeatherService],

@@ -27,7 +27,8 @@ function nodes(from = 0, to = 3): RingNodesConfig {
   );
 }
 
-const fast = { commandTimeout: 200, heartbeatInterval: 100 };
+// No test here hangs a node, so a generous timeout only guards against a loaded machine.
+const fast = { commandTimeout: 1000, heartbeatInterval: 100 };
 
 @Injectable()
 class TwoGroups {
