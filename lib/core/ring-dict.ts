@@ -244,7 +244,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    */
   async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
     const entries = keys.map((key) => this.getEntry(key));
-    const values = new Array<V | undefined>(entries.length);
+    const values: (V | undefined)[] = Array.from({ length: entries.length });
     const failed = await this.routeMany<(string | Buffer | null)[]>(
       entries,
       (client, indexes) => {

@@ -33,7 +33,7 @@ class WeatherService {
   }
 
   @RingCached()
-  async byQuery(query: unknown): Promise<number> {
+  async byQuery(_query: unknown): Promise<number> {
     this.calls++;
     return this.calls;
   }

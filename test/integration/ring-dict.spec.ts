@@ -81,7 +81,8 @@ function collect(dict: RingDict<unknown, unknown>): RingEvent[] {
 async function until(condition: () => boolean, timeoutMs: number): Promise<number> {
   const start = performance.now();
   while (!condition()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`condition not met in ${timeoutMs} ms`);
+    if (performance.now() - start > timeoutMs)
+      throw new Error(`condition not met in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return performance.now() - start;
@@ -283,7 +284,8 @@ describe('RingDict failure rules', () => {
     await dict.set('1', 'ours');
     expect(await dict.size()).toBe(1);
     await dict.clear();
-    for (const server of fleet.servers) expect(await redisCommand(server.port, 'GET', 'aXb:1')).toBe('theirs');
+    for (const server of fleet.servers)
+      expect(await redisCommand(server.port, 'GET', 'aXb:1')).toBe('theirs');
   });
 
   it('8. expire and ttl land as PTTL on the key', async () => {
@@ -340,7 +342,10 @@ describe('RingDict bad input', () => {
   const url = 'redis://127.0.0.1:1';
   it.each([
     [{ nodes: {} }, /no nodes configured/],
-    [{ nodes: { a: { capacity: 0, connection: url } } }, /node "a": capacity must be a finite number > 0, got 0/],
+    [
+      { nodes: { a: { capacity: 0, connection: url } } },
+      /node "a": capacity must be a finite number > 0, got 0/,
+    ],
     [{ nodes: { a: { capacity: Infinity, connection: url } } }, /node "a": capacity/],
     [{ nodes: { a: { capacity: 1 } } }, /node "a": connection is missing/],
     [{ nodes: { a: { capacity: 1, connection: 'http://x' } } }, /node "a".*redis:\/\//],
@@ -358,12 +363,18 @@ describe('RingDict bad input', () => {
       /duplicate address/,
     ],
     [{ nodes: { a: { capacity: 1, connection: url } }, prefx: 'x' }, /unknown option "prefx"/],
-    [{ nodes: { a: { capacity: 1, connection: url } }, expire: 0 }, /expire: expected a number of seconds > 0/],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, expire: 0 },
+      /expire: expected a number of seconds > 0/,
+    ],
     [{ nodes: { a: { capacity: 1, connection: url } }, expire: 'soon' }, /expire/],
     [{ nodes: { a: { capacity: 1, connection: url } }, retryRatio: 2 }, /retryRatio/],
     [{ nodes: { a: { capacity: 1, connection: url } }, commandTimeout: 0 }, /commandTimeout/],
     [{ nodes: { a: { capacity: 1, connection: url } }, codec: 'xml' }, /codec/],
-    [{ nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', expire: -5 }, /group "sessions": expire/],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', expire: -5 },
+      /group "sessions": expire/,
+    ],
   ])('config %# throws RingConfigError naming the field', (options, message) => {
     const build = () => new RingDict(options as unknown as RingDictOptions);
     expect(build).toThrow(RingConfigError);
@@ -439,7 +450,12 @@ describe('RingDict batch operations', () => {
 
   it('a value that cannot be encoded writes nothing of the batch', async () => {
     const dict = makeDict({ prefix: 'enc:' });
-    await expect(dict.setMany([['a', 1], ['b', undefined]])).rejects.toThrow(RingCodecError);
+    await expect(
+      dict.setMany([
+        ['a', 1],
+        ['b', undefined],
+      ]),
+    ).rejects.toThrow(RingCodecError);
     for (const server of fleet.servers) expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
   });
 

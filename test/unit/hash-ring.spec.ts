@@ -103,7 +103,15 @@ describe('HashRing stability', () => {
   });
 
   it('an empty ring locates nothing', () => {
-    expect(ring.without('node0').without('node1').without('node2').without('node3').without('node4').locate('x')).toBeUndefined();
+    expect(
+      ring
+        .without('node0')
+        .without('node1')
+        .without('node2')
+        .without('node3')
+        .without('node4')
+        .locate('x'),
+    ).toBeUndefined();
   });
 
   it('computes identical placements in two separate processes', () => {
@@ -118,7 +126,9 @@ describe('HashRing stability', () => {
     const second = execFileSync(process.execPath, ['--input-type=module', '-e', script]).toString();
     const here = new HashRing({ d: 1, c: 3, b: 2, a: 1 });
     expect(first).toBe(second);
-    expect(first.split(',')).toEqual(Array.from({ length: 5000 }, (_, i) => here.locate(`user:${i}`)));
+    expect(first.split(',')).toEqual(
+      Array.from({ length: 5000 }, (_, i) => here.locate(`user:${i}`)),
+    );
   });
 });
 
@@ -148,7 +158,9 @@ describe('HashRing configuration errors', () => {
 
   it('rejects unknown hash functions, distributions and bad hash tags by name', () => {
     // @ts-expect-error an unknown name on purpose
-    expect(() => new HashRing({ a: 1 }, { hashFunction: 'sha7' })).toThrow(/hashFunction: unknown hash function "sha7"/);
+    expect(() => new HashRing({ a: 1 }, { hashFunction: 'sha7' })).toThrow(
+      /hashFunction: unknown hash function "sha7"/,
+    );
     // @ts-expect-error an unknown distribution on purpose
     expect(() => new HashRing({ a: 1 }, { distribution: 'modula' })).toThrow(/distribution/);
     expect(() => new HashRing({ a: 1 }, { hashTag: '{' })).toThrow(/hashTag/);
