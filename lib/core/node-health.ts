@@ -1,4 +1,7 @@
-/** What `RingDict.nodeStates()` reports for one node. Never holds an address or a credential. */
+/**
+ * What `RingDict.nodeStates()` reports for one node. Never holds a credential; the only address
+ * is a Sentinel node's current master (`host:port`), which an operator needs during a failover.
+ */
 export interface RingNodeState {
   name: string;
   alive: boolean;
@@ -8,6 +11,25 @@ export interface RingNodeState {
   lastError?: string;
   ejections: number;
   rediscoveries: number;
+  /** Sentinel nodes only: the master group's name (`connection.name`). */
+  sentinel?: string;
+  /**
+   * Sentinel nodes only: `host:port` of the master the node is connected to, or was last
+   * connected to while it is ejected. Absent until the first connection.
+   */
+  master?: string;
+  /** Sentinel nodes only: how many times the node found a different master (failovers seen). */
+  failovers?: number;
+  /** Sentinel nodes only: the last master change the node saw. */
+  lastFailover?: RingFailover;
+}
+
+/** A Sentinel node's master moved: addresses are `host:port`, never a credential. */
+export interface RingFailover {
+  from: string;
+  to: string;
+  /** When the node first reached the new master. */
+  at: Date;
 }
 
 /**
@@ -21,8 +43,18 @@ export class NodeHealth {
   lastError?: string;
   ejections = 0;
   rediscoveries = 0;
+  /** Sentinel nodes: the master connected to now, or last. */
+  master?: string;
+  failovers = 0;
+  lastFailover?: RingFailover;
+  /** Sentinel nodes: the master when the node was last ejected, to tell a failover on return. */
+  private masterAtEjection?: string;
 
-  constructor(readonly name: string) {}
+  /** `sentinel`: the master group's name, for Sentinel nodes. */
+  constructor(
+    readonly name: string,
+    readonly sentinel?: string,
+  ) {}
 
   /** Marks the node ejected; true when it was alive until now. */
   eject(message: string, at = new Date()): boolean {
@@ -31,7 +63,31 @@ export class NodeHealth {
     this.alive = false;
     this.ejectedAt = at;
     this.ejections++;
+    this.masterAtEjection = this.master;
     return true;
+  }
+
+  /**
+   * Sentinel nodes: the connection reached the master at `address`. Answers the failover
+   * when it is not the master of the previous connection.
+   */
+  connectedTo(address: string, at = new Date()): RingFailover | undefined {
+    const from = this.master;
+    this.master = address;
+    if (from === undefined || from === address) return undefined;
+    this.failovers++;
+    this.lastFailover = { from, to: address, at };
+    return this.lastFailover;
+  }
+
+  /**
+   * Sentinel nodes: the master change between the last ejection and now (after a rediscovery:
+   * the node came back on another master, i.e. Sentinel failed over meanwhile).
+   */
+  failoverSinceEjection(): { from: string; to: string } | undefined {
+    const from = this.masterAtEjection;
+    const to = this.master;
+    return from === undefined || to === undefined || from === to ? undefined : { from, to };
   }
 
   /** Marks the node alive again; true when it was ejected until now. */
@@ -51,6 +107,12 @@ export class NodeHealth {
     };
     if (this.ejectedAt) state.ejectedAt = this.ejectedAt;
     if (this.lastError !== undefined) state.lastError = this.lastError;
+    if (this.sentinel !== undefined) {
+      state.sentinel = this.sentinel;
+      if (this.master !== undefined) state.master = this.master;
+      state.failovers = this.failovers;
+      if (this.lastFailover) state.lastFailover = { ...this.lastFailover };
+    }
     return state;
   }
 }

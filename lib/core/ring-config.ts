@@ -17,12 +17,21 @@ export type RingGroupsConfig = Record<string, RingNodesConfig>;
 
 /** Where a node's server is, for duplicate detection and messages. Never holds a credential. */
 export interface NodeAddress {
-  /** `host:port` or the unix socket path. */
+  /** `host:port`, the unix socket path, or for a Sentinel node `sentinel group "name" (h:p, …)`. */
   readonly label: string;
-  /** `label` plus the database number: two nodes with the same identity are one server. */
+  /**
+   * `label` plus the database number: two nodes with the same identity are one server. A
+   * Sentinel node has one identity per sentinel (`name@host:port/db`): a sentinel monitors one
+   * master per name, so two nodes that share a sentinel and a name share a master.
+   */
   readonly identity: string;
-  /** The password, if any, so messages can be scrubbed of it. */
+  readonly identities: readonly string[];
+  /** The passwords, if any, so messages can be scrubbed of them. */
   readonly secrets: readonly string[];
+  /** Sentinel nodes only: the master group's name (`connection.name`). */
+  readonly sentinel?: string;
+  /** Sentinel nodes only: the configured sentinels, `host:port`. */
+  readonly sentinels?: readonly string[];
 }
 
 /** Parses a node's connection far enough to name its address without its credentials. */
@@ -44,16 +53,83 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
     const secrets = [url.password, url.username]
       .map((s) => decodeURIComponent(s))
       .filter((s) => s.length > 0);
-    return { label, identity: `${label}/${db}`, secrets };
+    const identity = `${label}/${db}`;
+    return { label, identity, identities: [identity], secrets };
   }
   if (connection === null || typeof connection !== 'object') {
     throw new RingConfigError(
       `${where}.connection: expected ioredis options or a redis:// URL, got ${connection === null ? 'null' : typeof connection}`,
     );
   }
+  if (connection.sentinels !== undefined && connection.sentinels !== null) {
+    return sentinelAddress(connection, where);
+  }
   const label = connection.path ?? `${connection.host ?? 'localhost'}:${connection.port ?? 6379}`;
   const secrets = [connection.password].filter((s): s is string => !!s);
-  return { label, identity: `${label}/${connection.db ?? 0}`, secrets };
+  const identity = `${label}/${connection.db ?? 0}`;
+  return { label, identity, identities: [identity], secrets };
+}
+
+/**
+ * A Sentinel node: `{ sentinels: [{ host, port }, …], name, … }`. The ring connects through
+ * the sentinels to whichever server is the group's master now; only the master serves a
+ * ring node (a replica cannot take the ring's writes).
+ */
+function sentinelAddress(connection: RedisOptions, where: string): NodeAddress {
+  const at = `${where}.connection`;
+  const { sentinels, name, role } = connection;
+  if (!Array.isArray(sentinels)) {
+    throw new RingConfigError(
+      `${at}.sentinels: expected an array of { host, port }, got ${typeof sentinels}`,
+    );
+  }
+  if (sentinels.length === 0) {
+    throw new RingConfigError(
+      `${at}.sentinels is empty: a Sentinel node needs at least one sentinel { host, port }`,
+    );
+  }
+  const endpoints: string[] = [];
+  sentinels.forEach((sentinel: unknown, i) => {
+    const { host, port } = (sentinel ?? {}) as { host?: unknown; port?: unknown };
+    if (typeof host !== 'string' || host.length === 0) {
+      throw new RingConfigError(`${at}.sentinels[${i}]: host is missing (expected { host, port })`);
+    }
+    if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new RingConfigError(
+        `${at}.sentinels[${i}]: port must be an integer in 1..65535, got ${describeValue(port)}`,
+      );
+    }
+    const endpoint = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    if (!endpoints.includes(endpoint)) endpoints.push(endpoint);
+  });
+  if (typeof name !== 'string' || name.length === 0) {
+    throw new RingConfigError(
+      `${at}.name is missing: a Sentinel node needs the name of its master group (e.g. 'mymaster')`,
+    );
+  }
+  if (role !== undefined && role !== 'master') {
+    throw new RingConfigError(
+      `${at}.role must be 'master' (the ring writes to every node), got ${describeValue(role)}`,
+    );
+  }
+  const db = connection.db ?? 0;
+  const secrets = [connection.password, connection.sentinelPassword].filter(
+    (s): s is string => typeof s === 'string' && s.length > 0,
+  );
+  const identities = endpoints.map((endpoint) => `${name}@${endpoint}/${db}`);
+  return {
+    label: `sentinel group "${name}" (${endpoints.join(', ')})`,
+    identity: `${name}@${[...endpoints].sort().join(',')}/${db}`,
+    identities,
+    secrets,
+    sentinel: name,
+    sentinels: endpoints,
+  };
+}
+
+function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  return value === null ? 'null' : typeof value === 'object' ? typeof value : String(value);
 }
 
 /**
@@ -95,13 +171,16 @@ export function validateNodes(nodes: unknown, group?: string): Map<string, NodeA
       }
     }
     const address = nodeAddress(connection, at);
-    const other = seen.get(address.identity);
-    if (other !== undefined) {
+    for (const identity of address.identities) {
+      const other = seen.get(identity);
+      if (other === undefined) continue;
       throw new RingConfigError(
-        `${at}: connection ${address.label} is the same server as node "${other}" (duplicate address)`,
+        address.sentinel === undefined
+          ? `${at}: connection ${address.label} is the same server as node "${other}" (duplicate address)`
+          : `${at}: connection ${address.label} is the same Sentinel master group as node "${other}" (duplicate address: they share a sentinel and the name "${address.sentinel}")`,
       );
     }
-    seen.set(address.identity, name);
+    for (const identity of address.identities) seen.set(identity, name);
     addresses.set(name, address);
   }
   return addresses;

@@ -89,6 +89,9 @@ const KNOWN = new Set<string>([
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
 export const RING_DICT_OPTION_NAMES: ReadonlySet<string> = KNOWN;
 
+/** The longest TTL accepted, in seconds. */
+export const MAX_TTL_SECONDS = 1e12;
+
 /** Checks a TTL in seconds; `field` names the option in the message. */
 export function validateTtl(ttl: unknown, field: string): number {
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
@@ -98,6 +101,11 @@ export function validateTtl(ttl: unknown, field: string): number {
   }
   // PX takes whole milliseconds; anything under 1 ms would mean "already expired".
   if (ttl < 0.001) throw new RingConfigError(`${field}: at least 0.001 seconds (1 ms), got ${ttl}`);
+  // Redis refuses an expiry past its 64-bit millisecond clock; far below that, 1e12 s
+  // (some 31 700 years) is a safe ceiling that is still an exact integer of milliseconds.
+  if (ttl > MAX_TTL_SECONDS) {
+    throw new RingConfigError(`${field}: at most ${MAX_TTL_SECONDS} seconds, got ${ttl}`);
+  }
   return ttl;
 }
 

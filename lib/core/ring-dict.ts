@@ -32,6 +32,16 @@ export interface RingEvent {
   error?: Error;
   /** On `rediscovered`: what was handed back to the node before it rejoined. */
   handoff?: HandoffReport;
+  /**
+   * Sentinel nodes only: on `ejected`, the master that failed; on `rediscovered`, the master
+   * the node rejoined on (`host:port`, never a credential).
+   */
+  master?: string;
+  /**
+   * Sentinel nodes only, on `rediscovered`: the node came back on another master than the one
+   * it was ejected from, i.e. Sentinel failed over while it was away.
+   */
+  failover?: { from: string; to: string };
 }
 
 export interface RingSetOptions {
@@ -580,7 +590,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.alive = this.alive.without(node.name);
     this.ejectedCount++;
     const ejectError = new RingConnectionError(message);
-    this.emit({ type: 'ejected', node: node.name, at: node.health.ejectedAt!, error: ejectError });
+    const event: RingEvent = {
+      type: 'ejected',
+      node: node.name,
+      at: node.health.ejectedAt!,
+      error: ejectError,
+    };
+    // Sentinel nodes: say which master failed.
+    if (node.health.master !== undefined) event.master = node.health.master;
+    this.emit(event);
     this.callback(() => this.options.onNodeEjected?.(this, node.name, ejectError));
     if (this.alive.size === 0) this.signalUnavailable();
   }
@@ -592,6 +610,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.unavailable = false;
     const event: RingEvent = { type: 'rediscovered', node: node.name, at: new Date() };
     if (handoff) event.handoff = handoff;
+    // Sentinel nodes: which master it rejoined on, and whether that is a new one (a failover).
+    if (node.health.master !== undefined) event.master = node.health.master;
+    const failover = node.health.failoverSinceEjection();
+    if (failover) event.failover = failover;
     this.emit(event);
     this.callback(() => this.options.onNodeRediscovered?.(this, node.name));
   }

@@ -25,7 +25,7 @@ export class RingNode {
     readonly address: NodeAddress,
     commandTimeout: number,
   ) {
-    this.health = new NodeHealth(name);
+    this.health = new NodeHealth(name, address.sentinel);
     const forced: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -33,16 +33,35 @@ export class RingNode {
       retryStrategy: () => null,
       reconnectOnError: null,
       commandTimeout,
-      connectTimeout: commandTimeout,
+      // Our own connect timer (in open()) decides; ioredis' socket timer only backs it up.
+      connectTimeout: commandTimeout * 3,
     };
+    if (address.sentinel !== undefined) Object.assign(forced, sentinelOptions());
     this.client =
       typeof connection === 'string'
         ? new Redis(connection, forced)
-        : new Redis({ ...connection, ...forced });
+        : new Redis({
+            // A sentinel that hangs must not hold up the search for the master.
+            ...(address.sentinel === undefined ? {} : { sentinelCommandTimeout: commandTimeout }),
+            ...connection,
+            ...forced,
+          });
     // Without a listener ioredis prints every connection error to the console.
     this.client.on('error', (error: Error) => {
       this.lastErrorMessage = this.describe(error);
     });
+    if (address.sentinel !== undefined) {
+      // The ready check has confirmed the server answers as a master: remember which one.
+      this.client.on('ready', () => {
+        const master = remoteAddress(this.client);
+        if (master !== undefined) this.health.connectedTo(master);
+      });
+    }
+  }
+
+  /** The master group's name for a Sentinel node, undefined for a plain one. */
+  get sentinel(): string | undefined {
+    return this.address.sentinel;
   }
 
   /** Commands sent to this node and not yet answered, counted by the ring. */
@@ -96,12 +115,23 @@ export class RingNode {
       const onReady = () => settle();
       const onEnd = () =>
         settle(new RingConnectionError(this.lastErrorMessage ?? 'connection closed'));
-      const timer = setTimeout(() => {
+      const started = performance.now();
+      let stalled = false;
+      const expire = () => {
+        // A timer that fires far too late means this process was stalled (a slow boot, a
+        // long synchronous task), not that the node is slow: give the node its time once
+        // more rather than eject a healthy node for our own stall.
+        if (!stalled && performance.now() - started > timeoutMs * 1.5) {
+          stalled = true;
+          timer = setTimeout(expire, timeoutMs);
+          return;
+        }
         // A hung server completes the TCP handshake in the kernel and then never answers:
         // drop the half-open connection rather than leave it waiting.
         client.disconnect();
         settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
-      }, timeoutMs);
+      };
+      let timer = setTimeout(expire, timeoutMs);
       client.on('ready', onReady);
       client.on('end', onEnd);
       const status = client.status;
@@ -125,7 +155,12 @@ export class RingNode {
    */
   describe(error: unknown): string {
     let message = error instanceof Error ? error.message : String(error);
-    if (
+    const noSentinel = /^All sentinels are unreachable[^.]*\.(?: Last error: (.*))?$/s.exec(
+      message,
+    );
+    if (noSentinel) {
+      message = `no sentinel of "${this.address.sentinel}" answered${noSentinel[1] ? ` (last error: ${noSentinel[1]})` : ''}`;
+    } else if (
       message.startsWith("Stream isn't writeable") ||
       message.startsWith('Connection is closed')
     ) {
@@ -152,4 +187,36 @@ export class RingNode {
     }
     client.disconnect();
   }
+}
+
+/**
+ * What a Sentinel node's client must do on top of a plain node's. ioredis' Sentinel connector
+ * asks the sentinels for the master on every connect, which is what the ring wants: the
+ * heartbeat's reconnect finds the promoted replica by itself. But:
+ * - by default it retries the whole sentinel list forever when none answers: the ring's
+ *   connect must fail within `commandTimeout` instead, like any dead node. But one pass is not
+ *   enough either: each connect starts where the previous one stopped in the list (after the
+ *   sentinel that named the master), so a pass may cover only the last sentinels and then
+ *   fail, claiming no sentinel answered. One immediate second pass asks each of them;
+ * - its ready check (INFO) is what rejects a server that is no longer, or not yet, the master;
+ * - a connection to a master that Sentinel demoted answers writes with READONLY: drop it at the
+ *   first one, so the next request reconnects through the sentinels to the new master.
+ */
+function sentinelOptions(): RedisOptions {
+  return {
+    sentinelRetryStrategy: (attempt: number) => (attempt === 1 ? 0 : null),
+    enableReadyCheck: true,
+    role: 'master',
+    reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 1 : false),
+  };
+}
+
+/** `host:port` of the server at the other end of the client's socket, IPv4-mapped addresses unwrapped. */
+function remoteAddress(client: Redis): string | undefined {
+  const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
+  let host = stream?.remoteAddress;
+  const port = stream?.remotePort;
+  if (host === undefined || port === undefined) return undefined;
+  if (host.startsWith('::ffff:') && host.includes('.')) host = host.slice('::ffff:'.length);
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

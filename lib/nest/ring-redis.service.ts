@@ -114,8 +114,10 @@ export class RingRedisService implements OnApplicationShutdown {
     if (events.length > RECENT_EVENTS) events.shift();
     const where = `group "${event.group}"`;
     if (event.type === 'ejected') {
+      // Sentinel nodes name the master that failed.
+      const master = event.master === undefined ? '' : ` (Sentinel master ${event.master})`;
       this.logger.warn(
-        `${where}: node "${event.node}" ejected: ${event.error?.message ?? 'unknown error'}`,
+        `${where}: node "${event.node}" ejected${master}: ${event.error?.message ?? 'unknown error'}`,
       );
     } else if (event.type === 'rediscovered') {
       const handoff = event.handoff;
@@ -124,7 +126,11 @@ export class RingRedisService implements OnApplicationShutdown {
         : handoff.overflowed
           ? ` (${handoff.entries} entries handed back; more were written than remembered: ${handoff.policy === 'clear' ? `cleared ${handoff.cleared ?? 0} entries on it` : 'trusting TTLs'})`
           : ` (${handoff.entries} entries handed back)`;
-      this.logger.log(`${where}: node "${event.node}" rediscovered${detail}`);
+      // Sentinel nodes: a new master means Sentinel failed over while the node was away.
+      const failover = event.failover
+        ? ` after a Sentinel failover (master ${event.failover.from} → ${event.failover.to})`
+        : '';
+      this.logger.log(`${where}: node "${event.node}" rediscovered${failover}${detail}`);
     } else {
       this.logger.error(`${where}: no node is alive`);
     }

@@ -96,6 +96,20 @@ class CachedController {
   }
 }
 
+/** As plain JavaScript (or a compiler that emits no metadata) would declare it. */
+class PlainJs {
+  calls = 0;
+  async lookup(id: number): Promise<number> {
+    this.calls++;
+    return id * 10;
+  }
+}
+{
+  const descriptor = Object.getOwnPropertyDescriptor(PlainJs.prototype, 'lookup')!;
+  RingCached()(PlainJs.prototype, 'lookup', descriptor);
+  Object.defineProperty(PlainJs.prototype, 'lookup', descriptor);
+}
+
 let fleet: RedisFleet;
 const apps: INestApplication[] = [];
 
@@ -113,7 +127,7 @@ async function boot(prefix = 'app:'): Promise<INestApplication> {
         defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100 },
       }),
     ],
-    providers: [WeatherService],
+    providers: [WeatherService, PlainJs],
     controllers: [CachedController],
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
@@ -279,6 +293,15 @@ describe('@RingCached', () => {
     expect(warn.mock.calls.filter(([m]) => String(m).includes('WeatherService.sync'))).toHaveLength(
       1,
     );
+  });
+
+  it('without return type metadata, the first call teaches it and is cached too', async () => {
+    expect(Reflect.getMetadata('design:returntype', PlainJs.prototype, 'lookup')).toBeUndefined();
+    const app = await boot();
+    const plain = app.get(PlainJs);
+    expect(await plain.lookup(4)).toBe(40);
+    expect(await plain.lookup(4)).toBe(40);
+    expect(plain.calls).toBe(1);
   });
 
   it("keeps the method's name and other decorators' metadata", async () => {

@@ -307,6 +307,7 @@ describe('RingDict failure rules', () => {
     expect(await pttl('none')).toBe(-1);
     await expect(dict.set('bad', 1, { ttl: 0 })).rejects.toBeInstanceOf(RingConfigError);
     await expect(dict.set('bad', 1, { ttl: -1 })).rejects.toThrow(/ttl/);
+    await expect(dict.set('bad', 1, { ttl: 1e300 })).rejects.toThrow(/ttl: at most/);
   });
 
   it('9. close() leaves no open handle: a process using a dict exits by itself', async () => {
@@ -335,6 +336,22 @@ describe('RingDict failure rules', () => {
     });
     expect(code).toBe(0);
     expect(out.trim()).toBe('{"ok":true}');
+  });
+});
+
+describe('RingDict and a stalled process', () => {
+  it('a stalled event loop right after construction does not eject healthy nodes', async () => {
+    const dict = makeDict({ commandTimeout: 300 });
+    const events = collect(dict);
+    const until = Date.now() + 450;
+    while (Date.now() < until) {
+      // A long synchronous task: nothing else runs meanwhile.
+    }
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(events).toEqual([]);
+    expect(dict.nodeStates().map((s) => s.ejections)).toEqual([0, 0, 0]);
+    await dict.set('after-stall', 1);
+    expect(await dict.get('after-stall')).toBe(1);
   });
 });
 

@@ -11,6 +11,12 @@ import {
 /** Warnings about one method are logged at most once per this many ms, whatever the cause. */
 const WARN_INTERVAL_MS = 10_000;
 
+/** A call's place in the ring: the group's dict and the key inside its prefix. */
+interface CacheSlot {
+  dict: RingDict<unknown, unknown>;
+  key: string;
+}
+
 /** Marks "not in the cache" apart from a cached `undefined`. */
 const MISS = Symbol('miss');
 
@@ -63,73 +69,90 @@ export class RingCacheService implements RingCacheBinding {
   call(instance: object, method: RingCachedMethod, args: unknown[]): unknown {
     const run = () => method.original.apply(instance, args);
     if (method.returns === 'sync') return run();
-    if (method.returns === 'unknown') return this.learn(method, run);
+    const slot = this.slotOf(method, args);
+    if (method.returns === 'unknown') return this.learn(method, slot, run);
+    if (slot === undefined) return run();
 
-    let key: string;
-    try {
-      key = this.keyOf(method, args);
-    } catch (error) {
-      if (!(error instanceof UnserializableArgumentError)) throw error;
-      this.warn(method, `an argument cannot be serialised (${error.message}); called uncached`);
-      return run();
-    }
-    const dict = this.dictOf(method, false);
-    if (dict === undefined) {
-      this.warn(method, `no ring group "${method.options.group ?? 'default'}"; called uncached`);
-      return run();
-    }
-    const flightKey = `${dict.name}\u0000${key}`;
+    const flightKey = `${slot.dict.name}\u0000${slot.key}`;
     const pending = this.inFlight.get(flightKey);
     if (pending) return pending;
-    const result = this.readThrough(dict, key, method, run).finally(() =>
+    const result = this.readThrough(slot, method, run).finally(() =>
       this.inFlight.delete(flightKey),
     );
     this.inFlight.set(flightKey, result);
     return result;
   }
 
+  /** Where a call is cached, or undefined (with a warning) when it cannot be. */
+  private slotOf(method: RingCachedMethod, args: unknown[]): CacheSlot | undefined {
+    let key: string;
+    try {
+      key = this.keyOf(method, args);
+    } catch (error) {
+      if (!(error instanceof UnserializableArgumentError)) throw error;
+      this.warn(method, `an argument cannot be serialised (${error.message}); called uncached`);
+      return undefined;
+    }
+    const dict = this.dictOf(method, false);
+    if (dict === undefined) {
+      this.warn(method, `no ring group "${method.options.group ?? 'default'}"; called uncached`);
+      return undefined;
+    }
+    return { dict, key };
+  }
+
   private async readThrough(
-    dict: RingDict<unknown, unknown>,
-    key: string,
+    slot: CacheSlot,
     method: RingCachedMethod,
     run: () => unknown,
   ): Promise<unknown> {
     let cached: unknown = MISS;
     try {
-      const raw = await dict.visitRedis('GET', key);
+      const raw = await slot.dict.visitRedis('GET', slot.key);
       if (typeof raw === 'string') cached = raw === '' ? undefined : JSON.parse(raw);
     } catch (error) {
       // Unavailable ring, node error or an undecodable value: the service still answers.
       this.warn(method, `cache read failed (${(error as Error).message}); calling the method`);
     }
     if (cached !== MISS) return cached;
+    return this.store(slot, method, await run());
+  }
 
-    const value = await run();
-    if (value === null || value === undefined) {
-      if (!method.options.cacheNullish) return value;
-    }
+  /** Stores a method's result (unless nullish and not wanted); answers the result. */
+  private async store(slot: CacheSlot, method: RingCachedMethod, value: unknown): Promise<unknown> {
+    if ((value === null || value === undefined) && !method.options.cacheNullish) return value;
     try {
       const payload = value === undefined ? '' : JSON.stringify(value);
-      const ttl = method.options.ttl ?? dict.expire;
-      if (ttl === undefined) await dict.visitRedis('SET', key, payload);
-      else await dict.visitRedis('SET', key, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
+      const ttl = method.options.ttl ?? slot.dict.expire;
+      if (ttl === undefined) await slot.dict.visitRedis('SET', slot.key, payload);
+      else {
+        const px = Math.max(1, Math.round(ttl * 1000));
+        await slot.dict.visitRedis('SET', slot.key, payload, 'PX', px);
+      }
     } catch (error) {
       this.warn(method, `cache write failed (${(error as Error).message})`);
     }
     return value;
   }
 
-  /** No return type metadata: the first call tells whether the method returns a Promise. */
-  private learn(method: RingCachedMethod, run: () => unknown): unknown {
+  /**
+   * No return type metadata (plain JS, or a compiler that emits none): the first call tells
+   * whether the method returns a Promise. If it does, its result is cached like any miss.
+   */
+  private learn(
+    method: RingCachedMethod,
+    slot: CacheSlot | undefined,
+    run: () => unknown,
+  ): unknown {
     const value = run();
     if (value instanceof Promise || typeof (value as PromiseLike<unknown>)?.then === 'function') {
       method.returns = 'promise';
-    } else {
-      method.returns = 'sync';
-      this.logger.warn(
-        `${method.className}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
-      );
+      return slot ? Promise.resolve(value).then((v) => this.store(slot, method, v)) : value;
     }
+    method.returns = 'sync';
+    this.logger.warn(
+      `${method.className}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
+    );
     return value;
   }
 
