@@ -9,7 +9,7 @@ import {
   Param,
   Put,
 } from '@nestjs/common';
-import { InjectRingDict, RingDict } from '../lib/index.js';
+import { InjectRingDict, RingConfigError, RingDict } from '../lib/index.js';
 
 /** The injected RingDict used directly: JSON values, optional TTL in seconds. */
 @Controller('kv')
@@ -26,7 +26,13 @@ export class KvController {
     if (ttl !== undefined && (typeof ttl !== 'number' || !(ttl > 0))) {
       throw new BadRequestException('"ttl" must be a number of seconds > 0');
     }
-    await this.dict.set(key, value, { ttl });
+    try {
+      await this.dict.set(key, value, { ttl });
+    } catch (error) {
+      // The dict has the last word on what a valid ttl is (e.g. at least 1 ms): a 400, not a 500.
+      if (error instanceof RingConfigError) throw new BadRequestException(error.message);
+      throw error;
+    }
     return {
       key,
       entry: this.dict.getEntry(key),

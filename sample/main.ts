@@ -1,4 +1,6 @@
 import 'reflect-metadata';
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { startRedisServers, type RedisFleet } from '../test/helpers/redis-servers.js';
@@ -75,6 +77,21 @@ ${fleet ? `  npm run sample:chaos              # stops a node, watches failover,
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
+/**
+ * True when node was started with this file. Compares real paths, not `file://${argv[1]}`,
+ * which never matches when the path has a space (import.meta.url has `%20`) or goes through
+ * a symlink: the sample would then exit silently without starting anything.
+ */
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   await main();
 }
