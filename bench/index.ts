@@ -1,0 +1,133 @@
+/**
+ * `npm run bench`: every benchmark of issue 6 in one run, each figure side by side with its
+ * baseline, the ratio and the goal, then a Markdown table for the README.
+ *
+ *   npm run bench                        every section (~1.5 min)
+ *   npm run bench -- --only throughput   one section (or a comma-separated list)
+ *   npm run bench -- --quick             shorter measurements, for a smoke run
+ */
+import { performance } from 'node:perf_hooks';
+import { benchBalance } from './balance.bench.js';
+import { benchBatch } from './batch.bench.js';
+import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
+import { benchLocate } from './hash-ring.bench.js';
+import { describeMachine, loadAverage, machineLine } from './machine.js';
+import type { BenchConfig } from './measure.js';
+import { benchRebuild } from './rebuild.bench.js';
+import { benchRingCached } from './ring-cached.bench.js';
+import { markdownTable, rowsTable, type Row, type SectionResult } from './report.js';
+import { benchThroughput } from './throughput.bench.js';
+
+interface Section {
+  name: string;
+  title: string;
+  run(config: BenchConfig): SectionResult | Promise<SectionResult>;
+}
+
+const SECTIONS: Section[] = [
+  { name: 'locate', title: '1. HashRing.locate vs hashring 3.2.0, ring memory', run: benchLocate },
+  { name: 'rebuild', title: '2. Eject / rediscover rebuild time', run: benchRebuild },
+  { name: 'balance', title: '3. Balance: worst node-share deviation', run: benchBalance },
+  {
+    name: 'throughput',
+    title: '4. Throughput: RingDict vs raw ioredis vs nutcracker',
+    run: benchThroughput,
+  },
+  { name: 'batch', title: '5. getMany / setMany / deleteMany vs loops', run: benchBatch },
+  { name: 'cached', title: '6. @RingCached hit path', run: benchRingCached },
+];
+
+function usage(): string {
+  return (
+    'usage: npm run bench -- [--quick] [--only <section>[,<section>…]]\n' +
+    `sections: ${SECTIONS.map((s) => s.name).join(', ')}`
+  );
+}
+
+function parseArgs(argv: readonly string[]): { config: BenchConfig; sections: Section[] } {
+  let quick = false;
+  const only = new Set<string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--quick') quick = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const value = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
+      if (!value) throw new Error(`--only needs a section name\n${usage()}`);
+      for (const name of value.split(',')) only.add(name.trim());
+    } else if (arg === '--help' || arg === '-h') {
+      console.log(usage());
+      process.exit(0);
+    } else throw new Error(`unknown argument ${JSON.stringify(arg)}\n${usage()}`);
+  }
+  for (const name of only) {
+    if (!SECTIONS.some((s) => s.name === name)) {
+      throw new Error(`unknown section ${JSON.stringify(name)}\n${usage()}`);
+    }
+  }
+  const sections = only.size === 0 ? SECTIONS : SECTIONS.filter((s) => only.has(s.name));
+  return { config: { quick }, sections };
+}
+
+async function main(): Promise<number> {
+  installSignalHandlers();
+  const { config, sections } = parseArgs(process.argv.slice(2));
+  const started = performance.now();
+  const machine = machineLine(await describeMachine());
+  console.log(`nestjs-ring-redis benchmarks${config.quick ? ' (--quick)' : ''}`);
+  const loadAtStart = loadAverage();
+  console.log(`machine: ${machine}`);
+  console.log(`load average (1 min) at start: ${loadAtStart}\n`);
+
+  const rows: Row[] = [];
+  const notes: string[] = [];
+  let failed = false;
+  for (const section of sections) {
+    console.log(`== ${section.title}`);
+    const t0 = performance.now();
+    try {
+      const result = await section.run(config);
+      rows.push(...result.rows);
+      notes.push(...(result.notes ?? []));
+      console.log(rowsTable(result.rows));
+      for (const note of result.notes ?? []) console.log(`note: ${note}`);
+    } catch (error) {
+      failed = true;
+      // Servers stopped under a running benchmark make it fail: not worth a report.
+      if (!interruptedBy()) console.error(`section ${section.name} failed:`, error);
+    } finally {
+      await stopEverything();
+    }
+    // The signal handler exits once everything is stopped; print nothing meanwhile.
+    if (interruptedBy()) return new Promise<number>(() => undefined);
+    console.log(`(${((performance.now() - t0) / 1000).toFixed(1)} s)\n`);
+  }
+
+  const goals = rows.filter((r) => r.verdict !== 'info');
+  const misses = goals.filter((r) => r.verdict === 'MISS');
+  console.log('== Summary (Markdown, for the README)\n');
+  console.log(`Measured with \`npm run bench\` on ${machine}.`);
+  console.log(
+    'Each figure is the median of interleaved rounds; each ratio is the median of the ' +
+      'per-round ratios (the two contenders of a round ran back to back).\n',
+  );
+  console.log(markdownTable(rows));
+  for (const note of notes) console.log(`\nNote: ${note}`);
+  console.log(
+    `\n${goals.length - misses.length}/${goals.length} goals passed` +
+      (misses.length ? `; missed: ${misses.map((r) => `${r.item}. ${r.what}`).join('; ')}` : '') +
+      `; total ${((performance.now() - started) / 1000).toFixed(1)} s` +
+      `; load average (1 min) at start ${loadAtStart}, at end ${loadAverage()}`,
+  );
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  async (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    await stopEverything();
+    process.exitCode = 1;
+  },
+);
