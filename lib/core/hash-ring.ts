@@ -1,4 +1,4 @@
-import { filterContinuum, pointIndex, type Continuum } from './continuum.js';
+import { pointIndex, reassignContinuum, uniformIndex, type Continuum } from './continuum.js';
 import { RingConfigError } from './errors.js';
 import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
@@ -99,16 +99,19 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
  * rings. A ring is derived only from node names, capacities and options, so every process
  * computes the same placement.
  *
- * `locate` is a binary search over a typed array: O(log S). `without()` filters the
- * configured continuum, O(S), so only the removed node's keys move (in ketama mode the
- * continuum is rebuilt from the remaining nodes instead, exactly as twemproxy rebuilds
- * it when it ejects a host).
+ * `locate` is O(1) for the default distribution (its arcs are equal slices, so the arc
+ * is computed) and a binary search, O(log S), over a typed array for ketama. `without()`
+ * hands the removed node's arcs to the next node clockwise, O(S), so only its keys move
+ * (in ketama mode the continuum is rebuilt from the remaining nodes instead, exactly as
+ * twemproxy rebuilds it when it ejects a host).
  */
 export class HashRing {
   private layout!: RingLayout;
   private present!: readonly boolean[];
   private live!: Continuum;
   private names!: readonly string[];
+  /** The hash function when no hash tag or ketama rule applies: the hot path calls it directly. */
+  private plainHash?: HashFunction;
 
   constructor(nodes: Record<string, number>, options: HashRingOptions = {}) {
     const layout = buildLayout(nodes, options);
@@ -127,12 +130,14 @@ export class HashRing {
   private init(layout: RingLayout, present: readonly boolean[]): void {
     this.layout = layout;
     this.present = present;
+    this.plainHash =
+      layout.tagOpen === undefined && layout.distribution === 'ring' ? layout.hash : undefined;
     this.names = layout.names.filter((_, i) => present[i]);
     this.live = present.every(Boolean)
       ? layout.continuum
       : layout.distribution === 'ketama'
         ? this.rebuiltKetama()
-        : filterContinuum(layout.continuum, present);
+        : reassignContinuum(layout.continuum, present);
   }
 
   /** twemproxy rebuilds the continuum from the live hosts: point counts follow the live weights. */
@@ -157,7 +162,7 @@ export class HashRing {
     return this.names.length;
   }
 
-  /** Number of points on the ring (S). */
+  /** Number of points on the ring (S, the slices of the `'ring'` distribution). */
   get points(): number {
     return this.live.points.length;
   }
@@ -185,11 +190,14 @@ export class HashRing {
     return this.layout.hash(entry) >>> 0;
   }
 
-  /** The node owning `entry`, or undefined when the ring is empty. O(log S). */
+  /** The node owning `entry`, or undefined when the ring is empty. O(1) (`'ring'`) or O(log S) (`'ketama'`). */
   locate(entry: string): string | undefined {
-    const { points, owners } = this.live;
+    const { points, owners, uniform } = this.live;
     if (points.length === 0) return undefined;
-    return this.layout.names[owners[pointIndex(points, this.hashOf(entry))]];
+    const hash = this.plainHash ? this.plainHash(entry) >>> 0 : this.hashOf(entry);
+    return this.layout.names[
+      owners[uniform ? uniformIndex(points, hash) : pointIndex(points, hash)]
+    ];
   }
 
   /** A ring without `name`: only the keys `name` owned move. Unknown names change nothing. */

@@ -152,6 +152,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       );
       this.nodes.set(name, ringNode);
       ringNode.client.on('end', () => this.connectionLost(ringNode));
+      // Sentinel nodes: a failover announced by the sentinels ejects the node at once, so it
+      // stops writing to the demoted master; the heartbeat brings it back on the new one.
+      ringNode.onMasterSwitch = (error) => this.eject(ringNode, error);
       ringNode.connect(commandTimeout).catch((error: unknown) => this.eject(ringNode, error));
     }
     if (heartbeatInterval > 0) {

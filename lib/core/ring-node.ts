@@ -2,6 +2,13 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { RingConnectionError } from './connection-errors.js';
 import { NodeHealth } from './node-health.js';
 import type { NodeAddress } from './ring-config.js';
+import { SentinelWatch } from './sentinel-watch.js';
+
+/**
+ * How long after a `+switch-master` a Sentinel node refuses to reconnect to the master it was
+ * moved away from, should a sentinel that has not heard of the failover yet still name it.
+ */
+const SWITCH_PATIENCE_MS = 30_000;
 
 /**
  * One Redis server of the ring: its ioredis client, its health, and the only code that
@@ -17,6 +24,19 @@ export class RingNode {
   private connecting?: Promise<void>;
   private lastErrorMessage?: string;
   private corked = false;
+  /** Sentinel nodes: listens for failovers announced by the sentinels. */
+  private readonly watch?: SentinelWatch;
+  /** Sentinel nodes: the last announced failover, until the node has reached the new master. */
+  private switching?: { from: string; to: string; until: number };
+  /** Why the last 'ready' was refused, for open(). */
+  private refused?: string;
+
+  /**
+   * Sentinel nodes: called when the sentinels announce that the master moved away from the
+   * one this node is connected to. The ring ejects the node (its heartbeat brings it back on
+   * the new master); without a handler the connection is dropped.
+   */
+  onMasterSwitch?: (error: RingConnectionError) => void;
 
   constructor(
     readonly name: string,
@@ -37,6 +57,12 @@ export class RingNode {
       connectTimeout: commandTimeout * 3,
     };
     if (address.sentinel !== undefined) Object.assign(forced, sentinelOptions());
+    // The ring's own watch replaces ioredis' (see SentinelWatch); `failoverDetector: false`
+    // turns it off.
+    const watchFailovers =
+      address.sentinel !== undefined &&
+      typeof connection === 'object' &&
+      connection.failoverDetector !== false;
     this.client =
       typeof connection === 'string'
         ? new Redis(connection, forced)
@@ -51,12 +77,49 @@ export class RingNode {
       this.lastErrorMessage = this.describe(error);
     });
     if (address.sentinel !== undefined) {
-      // The ready check has confirmed the server answers as a master: remember which one.
-      this.client.on('ready', () => {
-        const master = remoteAddress(this.client);
-        if (master !== undefined) this.health.connectedTo(master);
-      });
+      this.client.on('ready', () => this.reachedMaster());
     }
+    if (watchFailovers) {
+      this.watch = new SentinelWatch(connection as RedisOptions, commandTimeout, (to) =>
+        this.masterSwitched(to),
+      );
+    }
+  }
+
+  /**
+   * Sentinel nodes, on 'ready': the ready check has confirmed the server answers as a master.
+   * Remember which one — unless it is the master the sentinels just announced a failover
+   * away from: a sentinel that has not heard of it yet named the old master, which may still
+   * take writes that its new role will throw away. Refused, the node waits for the next try.
+   */
+  private reachedMaster(): void {
+    const master = remoteAddress(this.client);
+    if (master === undefined) return;
+    const switching = this.switching;
+    if (switching && performance.now() < switching.until && master === switching.from) {
+      this.refused = `Sentinel moved the master of "${this.address.sentinel}" from ${switching.from} to ${switching.to}; a sentinel still names ${master}`;
+      this.lastErrorMessage = this.refused;
+      this.client.disconnect();
+      return;
+    }
+    this.switching = undefined;
+    this.health.connectedTo(master);
+  }
+
+  /** Sentinel nodes: the sentinels announced `to` as the new master. */
+  private masterSwitched(to: string): void {
+    const from = this.health.master;
+    if (from === undefined || from === to) {
+      // Already there (several sentinels announce the same failover), or never connected.
+      if (from === to) this.switching = undefined;
+      return;
+    }
+    this.switching = { from, to, until: performance.now() + SWITCH_PATIENCE_MS };
+    if (this.client.status !== 'ready') return;
+    const message = `Sentinel moved the master of "${this.address.sentinel}" from ${from} to ${to}`;
+    this.lastErrorMessage = message;
+    if (this.onMasterSwitch) this.onMasterSwitch(new RingConnectionError(message));
+    else this.drop();
   }
 
   /** The master group's name for a Sentinel node, undefined for a plain one. */
@@ -112,7 +175,12 @@ export class RingNode {
         if (error) reject(error);
         else resolve();
       };
-      const onReady = () => settle();
+      const onReady = () => {
+        // Sentinel nodes: reachedMaster() may have refused this master (see there).
+        const refused = this.refused;
+        this.refused = undefined;
+        settle(refused === undefined ? undefined : new RingConnectionError(refused));
+      };
       const onEnd = () =>
         settle(new RingConnectionError(this.lastErrorMessage ?? 'connection closed'));
       const started = performance.now();
@@ -159,7 +227,11 @@ export class RingNode {
       message,
     );
     if (noSentinel) {
-      message = `no sentinel of "${this.address.sentinel}" answered${noSentinel[1] ? ` (last error: ${noSentinel[1]})` : ''}`;
+      // ioredis' sentinel clients report a refused connection as "Connection is closed.":
+      // the addresses tried say more.
+      const last = (noSentinel[1] ?? '').replace(/^Connection is closed\.$/, '');
+      const tried = this.address.sentinels?.join(', ') ?? '';
+      message = `no sentinel of "${this.address.sentinel}" answered (${tried}${last ? `; last error: ${last}` : ''})`;
     } else if (
       message.startsWith("Stream isn't writeable") ||
       message.startsWith('Connection is closed')
@@ -174,6 +246,7 @@ export class RingNode {
 
   /** Closes the connection politely (QUIT), or at once if the node does not answer. */
   async close(timeoutMs: number): Promise<void> {
+    this.watch?.close();
     const client = this.client;
     if (client.status === 'ready') {
       const timer = setTimeout(() => client.disconnect(), timeoutMs);
@@ -200,7 +273,8 @@ export class RingNode {
  *   fail, claiming no sentinel answered. One immediate second pass asks each of them;
  * - its ready check (INFO) is what rejects a server that is no longer, or not yet, the master;
  * - a connection to a master that Sentinel demoted answers writes with READONLY: drop it at the
- *   first one, so the next request reconnects through the sentinels to the new master.
+ *   first one, so the next request reconnects through the sentinels to the new master;
+ * - its `failoverDetector` is replaced by the ring's own SentinelWatch.
  */
 function sentinelOptions(): RedisOptions {
   return {
@@ -208,6 +282,8 @@ function sentinelOptions(): RedisOptions {
     enableReadyCheck: true,
     role: 'master',
     reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 1 : false),
+    // Replaced by the ring's SentinelWatch.
+    failoverDetector: false,
   };
 }
 

@@ -74,5 +74,5 @@ export function buildSliceContinuum(
     owners[slice] = pick;
     next[pick]++;
   }
-  return { points, owners };
+  return { points, owners, uniform: true };
 }

@@ -167,3 +167,23 @@ describe('HashRing configuration errors', () => {
     expect(() => new HashRing({ a: 1 }, { slices: 1.5 })).toThrow(/slices/);
   });
 });
+
+describe('continuum lookups', () => {
+  it('uniformIndex finds the same arc as the binary search, at every boundary', async () => {
+    const { pointIndex, uniformIndex } = await import('../../lib/core/continuum.js');
+    for (const slices of [2, 3, 2003, 65_537, 2 ** 24 - 3]) {
+      const points = new Uint32Array(slices);
+      for (let i = 0; i < slices; i++) points[i] = Math.floor(((i + 1) * 2 ** 32) / slices) - 1;
+      const probes = [0, 1, 2 ** 32 - 1, 2 ** 31];
+      for (let i = 0; i < Math.min(slices, 5000); i++) {
+        const at = Math.floor((i * slices) / Math.min(slices, 5000));
+        probes.push(points[at], points[at] + 1, Math.max(0, points[at] - 1));
+      }
+      for (let i = 0; i < 20_000; i++) probes.push(Math.floor(Math.random() * 2 ** 32));
+      const wrong = probes.filter(
+        (h) => h < 2 ** 32 && uniformIndex(points, h) !== pointIndex(points, h),
+      );
+      expect(wrong).toEqual([]);
+    }
+  });
+});

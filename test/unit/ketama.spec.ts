@@ -5,7 +5,7 @@
  */
 import { hash as digest } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { filterContinuum, pointIndex } from '../../lib/core/continuum.js';
+import { pointIndex, reassignContinuum } from '../../lib/core/continuum.js';
 import {
   fnv132Hash,
   fnv164Hash,
@@ -261,7 +261,7 @@ describe('ketama ejection (auto_eject_hosts rebuild)', () => {
       },
     );
     const continuum = buildKetamaContinuum(names, [1, 1, 1, 1]);
-    const filtered = filterContinuum(continuum, [true, false, true, true]);
+    const filtered = reassignContinuum(continuum, [true, false, true, true]);
     for (const k of keys) {
       const before = full.locate(k);
       const after = without.locate(k);
