@@ -207,11 +207,36 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return decodeValue(this.codec, raw, entry);
   }
 
+  /** The stored string as it is, bypassing the codec (for layers with their own encoding). */
+  async getRaw(key: unknown): Promise<string | undefined | F> {
+    const entry = this.getEntry(key);
+    const raw = await this.route(entry, (client) => client.get(entry));
+    if (this.isFail(raw)) return raw[FAIL];
+    return raw ?? undefined;
+  }
+
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
   async set(key: unknown, value: V, options?: RingSetOptions): Promise<void | F> {
     const entry = this.getEntry(key);
-    const ttl = options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
-    const payload = encodeValue(this.codec, value, entry);
+    const ttl = this.ttlOf(options);
+    return this.writeEntry(entry, encodeValue(this.codec, value, entry), ttl);
+  }
+
+  /** Stores `raw` as it is, bypassing the codec, like `set` otherwise. */
+  async setRaw(key: unknown, raw: string | Buffer, options?: RingSetOptions): Promise<void | F> {
+    return this.writeEntry(this.getEntry(key), raw, this.ttlOf(options));
+  }
+
+  /** `options.ttl`, checked, else the dict's `expire`. */
+  private ttlOf(options: RingSetOptions | undefined): number | undefined {
+    return options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
+  }
+
+  private async writeEntry(
+    entry: string,
+    payload: string | Buffer,
+    ttl: number | undefined,
+  ): Promise<void | F> {
     const result = await this.route(
       entry,
       (client) =>
@@ -280,7 +305,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     entries: Iterable<readonly [unknown, V]>,
     options?: RingSetOptions,
   ): Promise<void | F> {
-    const ttl = options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
+    const ttl = this.ttlOf(options);
     const px = ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000));
     const names: string[] = [];
     const payloads: (string | Buffer)[] = [];

@@ -24,6 +24,8 @@ export class RingNode {
   private connecting?: Promise<void>;
   private lastErrorMessage?: string;
   private corked = false;
+  /** Set by drop(), cleared when a new connection is opened. */
+  private dropped = false;
   /** Sentinel nodes: listens for failovers announced by the sentinels. */
   private readonly watch?: SentinelWatch;
   /** Sentinel nodes: the last announced failover, until the node has reached the new master. */
@@ -205,6 +207,7 @@ export class RingNode {
       const status = client.status;
       if (status === 'wait' || status === 'end' || status === 'close') {
         this.lastErrorMessage = undefined;
+        this.dropped = false;
         // Failures arrive as 'error' + 'end' events, handled above.
         client.connect().catch(() => undefined);
       }
@@ -213,7 +216,11 @@ export class RingNode {
 
   /** Drops the connection at once: commands still waiting on it fail now, not at their timeout. */
   drop(): void {
-    if (this.client.status !== 'end') this.client.disconnect();
+    // Many in-flight requests fail together: disconnect once, not once per request (each
+    // disconnect adds a listener to the socket).
+    if (this.dropped || this.client.status === 'end') return;
+    this.dropped = true;
+    this.client.disconnect();
   }
 
   /**

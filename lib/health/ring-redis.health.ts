@@ -15,13 +15,31 @@ interface NodeDetails {
   ejections: number;
   rediscoveries: number;
   lastError?: string;
+  /** Sentinel nodes only: the master group's name. */
+  sentinel?: string;
+  /** Sentinel nodes only: `host:port` of the current (or, while ejected, the last) master. */
+  master?: string;
+  /** Sentinel nodes only: master changes seen. */
+  failovers?: number;
+  /** Sentinel nodes only: the last master change. */
+  lastFailover?: { from: string; to: string; at: string };
+}
+
+interface EventDetails {
+  type: string;
+  node?: string;
+  at: string;
+  /** Sentinel nodes: the master that failed (ejected) or was rejoined (rediscovered). */
+  master?: string;
+  /** Sentinel nodes, on rediscovered: the master moved while the node was away. */
+  failover?: { from: string; to: string };
 }
 
 interface GroupDetails {
   alive: number;
   total: number;
   nodes: Record<string, NodeDetails>;
-  events: { type: string; node?: string; at: string }[];
+  events: EventDetails[];
 }
 
 /**
@@ -60,17 +78,31 @@ export class RingRedisHealthIndicator {
         };
         if (state.ejectedAt) details.ejectedAt = state.ejectedAt.toISOString();
         if (state.lastError !== undefined) details.lastError = state.lastError;
+        if (state.sentinel !== undefined) {
+          details.sentinel = state.sentinel;
+          if (state.master !== undefined) details.master = state.master;
+          details.failovers = state.failovers ?? 0;
+          if (state.lastFailover) {
+            const { from, to, at } = state.lastFailover;
+            details.lastFailover = { from, to, at: at.toISOString() };
+          }
+        }
         nodes[state.name] = details;
       }
       groups[name] = {
         alive,
         total: dict.totalHash.size,
         nodes,
-        events: this.rings.recentEvents(name).map(({ type, node, at }) => ({
-          type,
-          ...(node === undefined ? {} : { node }),
-          at: at.toISOString(),
-        })),
+        events: this.rings.recentEvents(name).map(({ type, node, at, master, failover }) => {
+          const event: EventDetails = {
+            type,
+            ...(node === undefined ? {} : { node }),
+            at: at.toISOString(),
+          };
+          if (master !== undefined) event.master = master;
+          if (failover) event.failover = { from: failover.from, to: failover.to };
+          return event;
+        }),
       };
       if (alive < minAlive) up = false;
     }

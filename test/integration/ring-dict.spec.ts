@@ -502,3 +502,17 @@ describe('RingDict clearPrefix', () => {
     await expect(makeDict().clearPrefix('')).rejects.toThrow(/non-empty prefix/);
   });
 });
+
+describe('RingDict raw access', () => {
+  it('getRaw / setRaw bypass the codec and keep the ttl rules', async () => {
+    const dict = makeDict<number>({ prefix: 'raw:', expire: 20 });
+    await dict.setRaw('a', 'not json at all');
+    expect(await dict.getRaw('a')).toBe('not json at all');
+    expect(await dict.getRaw('missing')).toBeUndefined();
+    await expect(dict.get('a')).rejects.toBeInstanceOf(RingCodecError);
+    const server = serverOf(dict.aliveHash.locate('raw:a')!);
+    const pttl = Number(await redisCommand(server.port, 'PTTL', 'raw:a'));
+    expect(pttl).toBeGreaterThan(19_000);
+    expect(pttl).toBeLessThanOrEqual(20_000);
+  });
+});

@@ -15,12 +15,15 @@ export class UnserializableArgumentError extends Error {
  * throw `UnserializableArgumentError` rather than produce a key that could collide.
  */
 export function serializeArgs(args: readonly unknown[]): string {
-  const out = serialize(args, new Set());
-  if (Buffer.byteLength(out) <= MAX_KEY_BYTES) return out;
+  // The arguments array itself is fresh, never part of a cycle: only its elements are walked.
+  const out = `[${args.map((arg) => serialize(arg, undefined)).join(',')}]`;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit: short keys need no byte count.
+  if (out.length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(out) <= MAX_KEY_BYTES) return out;
   return `#${createHash('sha256').update(out).digest('base64url')}`;
 }
 
-function serialize(value: unknown, path: Set<object>): string {
+/** `path` holds the objects being serialised (for cycles); made on the first object only. */
+function serialize(value: unknown, path: Set<object> | undefined): string {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -40,27 +43,29 @@ function serialize(value: unknown, path: Set<object>): string {
   }
   if (value === null) return 'null';
   const object = value as object;
-  if (path.has(object)) throw new UnserializableArgumentError('a circular structure');
+  if (path?.has(object)) throw new UnserializableArgumentError('a circular structure');
+  path ??= new Set();
   path.add(object);
+  const inner = path;
   try {
     if (object instanceof Date) return `#d${object.toISOString()}`;
-    if (Array.isArray(object)) return `[${object.map((v) => serialize(v, path)).join(',')}]`;
+    if (Array.isArray(object)) return `[${object.map((v) => serialize(v, inner)).join(',')}]`;
     if (object instanceof Map) {
-      const pairs = [...object].map(([k, v]) => `${serialize(k, path)}:${serialize(v, path)}`);
+      const pairs = [...object].map(([k, v]) => `${serialize(k, inner)}:${serialize(v, inner)}`);
       return `#m{${pairs.sort().join(',')}}`;
     }
     if (object instanceof Set) {
       return `#s[${[...object]
-        .map((v) => serialize(v, path))
+        .map((v) => serialize(v, inner))
         .sort()
         .join(',')}]`;
     }
     const toJSON = (object as { toJSON?: () => unknown }).toJSON;
-    if (typeof toJSON === 'function') return serialize(toJSON.call(object), path);
+    if (typeof toJSON === 'function') return serialize(toJSON.call(object), inner);
     const keys = Object.keys(object).sort();
     const record = object as Record<string, unknown>;
-    return `{${keys.map((k) => `${JSON.stringify(k)}:${serialize(record[k], path)}`).join(',')}}`;
+    return `{${keys.map((k) => `${JSON.stringify(k)}:${serialize(record[k], inner)}`).join(',')}}`;
   } finally {
-    path.delete(object);
+    inner.delete(object);
   }
 }

@@ -17,9 +17,6 @@ interface CacheSlot {
   key: string;
 }
 
-/** Marks "not in the cache" apart from a cached `undefined`. */
-const MISS = Symbol('miss');
-
 /**
  * Serves `@RingCached` calls for one application and evicts cached calls. One instance per
  * app: its single-flight table and warnings are the app's own.
@@ -72,15 +69,7 @@ export class RingCacheService implements RingCacheBinding {
     const slot = this.slotOf(method, args);
     if (method.returns === 'unknown') return this.learn(method, slot, run);
     if (slot === undefined) return run();
-
-    const flightKey = `${slot.dict.name}\u0000${slot.key}`;
-    const pending = this.inFlight.get(flightKey);
-    if (pending) return pending;
-    const result = this.readThrough(slot, method, run).finally(() =>
-      this.inFlight.delete(flightKey),
-    );
-    this.inFlight.set(flightKey, result);
-    return result;
+    return this.readThrough(slot, method, run);
   }
 
   /** Where a call is cached, or undefined (with a warning) when it cannot be. */
@@ -101,21 +90,30 @@ export class RingCacheService implements RingCacheBinding {
     return { dict, key };
   }
 
+  /**
+   * A hit costs one GET and a JSON.parse. On a miss, concurrent callers of the same key
+   * share one run of the method (single flight): the first starts it, the others join.
+   */
   private async readThrough(
     slot: CacheSlot,
     method: RingCachedMethod,
     run: () => unknown,
   ): Promise<unknown> {
-    let cached: unknown = MISS;
     try {
-      const raw = await slot.dict.visitRedis('GET', slot.key);
-      if (typeof raw === 'string') cached = raw === '' ? undefined : JSON.parse(raw);
+      const raw = await slot.dict.getRaw(slot.key);
+      if (typeof raw === 'string') return raw === '' ? undefined : JSON.parse(raw);
     } catch (error) {
       // Unavailable ring, node error or an undecodable value: the service still answers.
       this.warn(method, `cache read failed (${(error as Error).message}); calling the method`);
     }
-    if (cached !== MISS) return cached;
-    return this.store(slot, method, await run());
+    const flightKey = `${slot.dict.name}\u0000${slot.key}`;
+    const pending = this.inFlight.get(flightKey);
+    if (pending) return pending;
+    const computed = (async () => this.store(slot, method, await run()))().finally(() =>
+      this.inFlight.delete(flightKey),
+    );
+    this.inFlight.set(flightKey, computed);
+    return computed;
   }
 
   /** Stores a method's result (unless nullish and not wanted); answers the result. */
@@ -123,12 +121,7 @@ export class RingCacheService implements RingCacheBinding {
     if ((value === null || value === undefined) && !method.options.cacheNullish) return value;
     try {
       const payload = value === undefined ? '' : JSON.stringify(value);
-      const ttl = method.options.ttl ?? slot.dict.expire;
-      if (ttl === undefined) await slot.dict.visitRedis('SET', slot.key, payload);
-      else {
-        const px = Math.max(1, Math.round(ttl * 1000));
-        await slot.dict.visitRedis('SET', slot.key, payload, 'PX', px);
-      }
+      await slot.dict.setRaw(slot.key, payload, { ttl: method.options.ttl ?? slot.dict.expire });
     } catch (error) {
       this.warn(method, `cache write failed (${(error as Error).message})`);
     }
