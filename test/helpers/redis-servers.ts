@@ -560,3 +560,15 @@ async function probe(port: number, timeoutMs: number): Promise<boolean> {
     return error instanceof RedisReplyError;
   }
 }
+
+/**
+ * Puts a fleet back as a test found it: hung servers resumed, dead ones restarted, every
+ * server emptied. Only for fleets the tests started themselves.
+ */
+export async function resetFleet(fleet: RedisFleet): Promise<void> {
+  for (const server of fleet.servers) {
+    if (server.isHung) server.resume();
+    if (!server.running) await server.restart();
+    await redisCommand(server.port, 'FLUSHALL');
+  }
+}

@@ -18,7 +18,12 @@ import {
   RingRedisService,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import {
+  redisCommand,
+  resetFleet,
+  startRedisServers,
+  type RedisFleet,
+} from '../helpers/redis-servers.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -151,10 +156,7 @@ beforeAll(async () => {
 afterEach(async () => {
   vi.restoreAllMocks();
   await Promise.all(apps.splice(0).map((app) => app.close()));
-  for (const server of fleet.servers) {
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
+  await resetFleet(fleet);
 });
 
 afterAll(async () => {

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   RingClusterUnavailableError,
@@ -9,8 +8,11 @@ import {
   type RingDictOptions,
   type RingEvent,
 } from '../../lib/index.js';
+import { runNodeScript } from '../helpers/node-script.js';
+import { until } from '../helpers/wait.js';
 import {
   redisCommand,
+  resetFleet,
   startRedisServers,
   type RedisFleet,
   type RedisServer,
@@ -31,11 +33,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(open.splice(0).map((dict) => dict.close()));
   // Bring every server back as it was, and empty it: these are our own servers.
-  for (const server of fleet.servers) {
-    if (server.isHung) server.resume();
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
+  await resetFleet(fleet);
 });
 
 afterAll(async () => {
@@ -78,16 +76,6 @@ function collect(dict: RingDict<unknown, unknown>): RingEvent[] {
   const events: RingEvent[] = [];
   dict.events$.subscribe((event) => events.push(event));
   return events;
-}
-
-async function until(condition: () => boolean, timeoutMs: number): Promise<number> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > timeoutMs)
-      throw new Error(`condition not met in ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return performance.now() - start;
 }
 
 describe('RingDict basics', () => {
@@ -321,21 +309,7 @@ describe('RingDict failure rules', () => {
       await dict.close();
       console.log(JSON.stringify(value));
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, 5000);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const { code, stdout: out } = await runNodeScript(script, 5000);
     expect(code).toBe(0);
     expect(out.trim()).toBe('{"ok":true}');
   });

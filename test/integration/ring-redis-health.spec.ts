@@ -7,6 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RingRedisHealthIndicator } from '../../lib/health/index.js';
 import { RingRedisModule, RingRedisService } from '../../lib/index.js';
 import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { until } from '../helpers/wait.js';
 
 @Controller('health')
 class HealthController {
@@ -70,14 +71,6 @@ async function boot(): Promise<INestApplication> {
   app = ref.createNestApplication({ logger: false });
   await app.init();
   return app;
-}
-
-async function until(check: () => Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not reached within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
 }
 
 describe('RingRedisHealthIndicator over HTTP', () => {

@@ -1,7 +1,5 @@
 import 'reflect-metadata';
-import { spawn } from 'node:child_process';
 import { Injectable, Logger, Module, type INestApplicationContext } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
@@ -14,7 +12,13 @@ import {
   type RingNodesConfig,
   type RingRedisModuleOptions,
 } from '../../lib/index.js';
-import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { runNodeScript } from '../helpers/node-script.js';
+import {
+  redisCommand,
+  resetFleet,
+  startRedisServers,
+  type RedisFleet,
+} from '../helpers/redis-servers.js';
 
 let fleet: RedisFleet;
 const contexts: INestApplicationContext[] = [];
@@ -84,10 +88,7 @@ beforeAll(async () => {
 afterEach(async () => {
   vi.restoreAllMocks();
   await Promise.all(contexts.splice(0).map((c) => c.close()));
-  for (const server of fleet.servers) {
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
+  await resetFleet(fleet);
 });
 
 afterAll(async () => {
@@ -273,8 +274,7 @@ describe('RingRedisModule', () => {
     const script = `
       import 'reflect-metadata';
       import { Module } from '@nestjs/common';
-      import { NestFactory } from '@nestjs/core';
-      import { RingRedisModule, RingRedisService } from ${JSON.stringify(lib)};
+            import { RingRedisModule, RingRedisService } from ${JSON.stringify(lib)};
       class AppModule {}
       Module({ imports: [RingRedisModule.forRoot({ groups: { test: ${JSON.stringify(nodes())} } })] })(AppModule);
       const app = await NestFactory.createApplicationContext(AppModule, { logger: false });
@@ -283,22 +283,7 @@ describe('RingRedisModule', () => {
       console.log(await dict.get('child'));
       await app.close();
     `;
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], {
-      cwd: new URL('../..', import.meta.url).pathname,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => {
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        resolve(null);
-      }, 8000);
-      child.on('exit', (c) => {
-        clearTimeout(timer);
-        resolve(c);
-      });
-    });
+    const { code, stdout: out } = await runNodeScript(script);
     expect(code).toBe(0);
     expect(out.trim()).toBe('42');
   });
@@ -338,6 +323,3 @@ describe('RingRedisModule', () => {
     expect(await ref.get(DefaultUser).dict.get('anything')).toBe('from fake');
   });
 });
-
-// Keep NestFactory referenced for readers comparing with the child script above.
-void NestFactory;

@@ -1,6 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
-import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import {
+  redisCommand,
+  resetFleet,
+  startRedisServers,
+  type RedisFleet,
+} from '../helpers/redis-servers.js';
 
 /**
  * No stale reads after a flap: a node that comes back still holds its old values, while
@@ -16,11 +21,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((dict) => dict.close()));
-  for (const server of fleet.servers) {
-    if (server.isHung) server.resume();
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
+  await resetFleet(fleet);
 });
 
 afterAll(async () => {
