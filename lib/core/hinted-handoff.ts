@@ -16,15 +16,18 @@ export interface HandoffReport {
   cleared?: number;
 }
 
+/** Where an entry's newer state is: the node it was written to, or `null` for "delete it". */
+export type HandoffHints = Map<string, string | null>;
+
 /**
- * Remembers, per ejected node, the entries written or deleted on its behalf on other nodes,
- * so that the node can be brought up to date before it serves reads again (hinted handoff).
- * Bounded: past `limit` entries per node it only remembers that it overflowed.
+ * Remembers, per ejected node, the entries written or deleted on its behalf on other nodes
+ * and which node took each write, so that the node can be brought up to date before it
+ * serves reads again (hinted handoff). Bounded: past `limit` entries per node it only
+ * remembers that it overflowed.
  */
 export class HandoffLog {
-  private readonly hints = new Map<string, Set<string>>();
+  private readonly hints = new Map<string, HandoffHints>();
   private readonly overflowed = new Set<string>();
-  private readonly inFlight = new Map<string, number>();
 
   constructor(readonly limit: number) {}
 
@@ -32,48 +35,36 @@ export class HandoffLog {
     return this.limit > 0;
   }
 
-  /** A write for `node`'s entry is on its way to another node. */
-  begin(node: string): void {
-    this.inFlight.set(node, (this.inFlight.get(node) ?? 0) + 1);
+  /**
+   * `entry`, owned by `owner`, now lives on `heir` (or must simply be deleted on `owner`
+   * when `heir` is null). Answers the node that held the previous copy, if another one:
+   * that copy is stale now and must go too.
+   */
+  remember(owner: string, entry: string, heir: string | null): string | null {
+    let hints = this.hints.get(owner);
+    if (hints === undefined) this.hints.set(owner, (hints = new Map()));
+    const previous = hints.get(entry) ?? null;
+    if (hints.size < this.limit || hints.has(entry)) hints.set(entry, heir);
+    else this.overflowed.add(owner);
+    return previous !== null && previous !== heir ? previous : null;
   }
 
-  /** That write finished; when it succeeded, `entry` is remembered. */
-  end(node: string, entry: string | undefined): void {
-    this.inFlight.set(node, (this.inFlight.get(node) ?? 1) - 1);
-    if (entry !== undefined) this.remember(node, entry);
+  /** Takes (and forgets) what is remembered for `owner`. */
+  take(owner: string): { hints: HandoffHints; overflowed: boolean } {
+    const hints = this.hints.get(owner) ?? new Map<string, string | null>();
+    const overflowed = this.overflowed.has(owner);
+    this.hints.delete(owner);
+    this.overflowed.delete(owner);
+    return { hints, overflowed };
   }
 
-  private remember(node: string, entry: string): void {
-    let set = this.hints.get(node);
-    if (set === undefined) this.hints.set(node, (set = new Set()));
-    if (set.size < this.limit || set.has(entry)) set.add(entry);
-    else this.overflowed.add(node);
-  }
-
-  /** Writes on `node`'s behalf not finished yet. */
-  pending(node: string): number {
-    return this.inFlight.get(node) ?? 0;
-  }
-
-  /** Takes (and forgets) what is remembered for `node`. */
-  take(node: string): { entries: string[]; overflowed: boolean } {
-    const entries = [...(this.hints.get(node) ?? [])];
-    const overflowed = this.overflowed.has(node);
-    this.hints.delete(node);
-    this.overflowed.delete(node);
-    return { entries, overflowed };
-  }
-
-  /** Puts back what a failed handoff took. */
-  restore(node: string, taken: { entries: string[]; overflowed: boolean }): void {
-    for (const entry of taken.entries) this.remember(node, entry);
-    if (taken.overflowed) this.overflowed.add(node);
-  }
-
-  /** Forgets everything about `node`. */
-  forget(node: string): void {
-    this.hints.delete(node);
-    this.overflowed.delete(node);
+  /** Puts back what a failed handoff took (newer hints win). */
+  restore(owner: string, taken: { hints: HandoffHints; overflowed: boolean }): void {
+    const current = this.hints.get(owner);
+    for (const [entry, heir] of taken.hints) {
+      if (!current?.has(entry)) this.remember(owner, entry, heir);
+    }
+    if (taken.overflowed) this.overflowed.add(owner);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
-import { isConnectionError, RingConnectionError } from './connection-errors.js';
+import { isCommandTimeout, isConnectionError, RingConnectionError } from './connection-errors.js';
 import { RingClusterUnavailableError, RingError, RingKeyError } from './errors.js';
 import { HashRing } from './hash-ring.js';
 import type { RingNodeState } from './node-health.js';
@@ -87,6 +87,9 @@ const READ_ONLY_COMMANDS = new Set([
   'ZCOUNT',
   'OBJECT',
 ]);
+
+/** A timer later than this many times its delay means the process, not the node, stalled. */
+const STALL_FACTOR = 1.25;
 
 /** SCAN batch size: large enough to keep round trips few, small enough not to stall Redis. */
 const SCAN_COUNT = 1000;
@@ -186,11 +189,16 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** The Redis key of `key`: `prefix + key(key)`. */
   getEntry(key: unknown): string {
-    if (this.defaultKey && typeof key === 'string') return this.prefix + key;
-    const s = this.options.key(key);
+    const s = this.defaultKey && typeof key === 'string' ? key : this.options.key(key);
     if (typeof s !== 'string') {
       throw new RingKeyError(
         `The key function returned ${s === null ? 'null' : typeof s} for ${describeKey(key)}; it must return a string`,
+      );
+    }
+    // A lone surrogate has no UTF-8 form: Redis would get U+FFFD, and two keys would be one.
+    if (!(s as WellFormedString).isWellFormed()) {
+      throw new RingKeyError(
+        `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
       );
     }
     return this.prefix + s;
@@ -499,21 +507,57 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     if (write && this.ejectedCount > 0 && this.handoff.enabled) {
       for (const entry of entries) {
         const owner = this.totalHash.locate(entry)!;
-        if (owner === node.name) continue;
-        this.handoff.begin(owner);
-        (onBehalf ??= []).push([owner, entry]);
+        if (owner !== node.name) (onBehalf ??= []).push([owner, entry]);
       }
     }
     node.batchWrites();
     node.inFlight++;
+    const started = performance.now();
     try {
-      return await op(node.client);
+      try {
+        return await op(node.client);
+      } catch (error) {
+        // A timeout that took far longer than commandTimeout means this process was stalled
+        // (its timers fired before it read the replies waiting in the socket), not that the
+        // node is slow: try once more before blaming the node.
+        const late = performance.now() - started > this.options.commandTimeout * STALL_FACTOR;
+        if (late && isCommandTimeout(error)) return await op(node.client);
+        throw error;
+      }
     } finally {
       node.inFlight--;
       // Remembered even when the write failed: it may have been applied all the same,
       // and an unneeded hint costs one extra copy, never a stale read.
-      if (onBehalf) for (const [owner, entry] of onBehalf) this.handoff.end(owner, entry);
+      if (onBehalf) await this.rememberOnBehalf(node, onBehalf);
     }
+  }
+
+  /** Records writes that `node` took for ejected owners (hinted handoff). */
+  private async rememberOnBehalf(
+    node: RingNode,
+    writes: readonly [owner: string, entry: string][],
+  ): Promise<void> {
+    const late: Promise<unknown>[] = [];
+    for (const [owner, entry] of writes) {
+      const ownerNode = this.nodes.get(owner)!;
+      if (ownerNode.health.alive) {
+        // The owner rejoined while this write was on its way, too late for its handoff:
+        // delete the entry on both sides before the caller goes on — a miss, never stale.
+        late.push(ownerNode.client.del(entry), node.client.del(entry));
+        continue;
+      }
+      const previous = this.handoff.remember(owner, entry, node.name);
+      if (previous !== null) this.dropCopy(previous, entry);
+    }
+    if (late.length > 0) await Promise.allSettled(late);
+  }
+
+  /** A node holds a copy of `entry` that a newer write elsewhere made stale: delete it. */
+  private dropCopy(name: string, entry: string): void {
+    const node = this.nodes.get(name)!;
+    // Unreachable now: delete it before that node rejoins.
+    if (!node.health.alive) this.handoff.remember(name, entry, null);
+    else node.client.del(entry).catch(() => undefined);
   }
 
   /**
@@ -596,11 +640,27 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private fail(lastError: unknown): Fail<F> {
     this.signalUnavailable();
     if (this.options.onFail) return { [FAIL]: this.options.onFail(this) };
-    const names = this.totalHash.nodes.join(', ');
+    // Each node's last error says why it is out: refused, timed out, authentication failed…
+    const why = this.nodeStates()
+      .map((state) => `${state.name}: ${state.lastError ?? 'not reached'}`)
+      .join('; ');
+    // Never the raw ioredis error: an AUTH reply error carries the command and its password.
+    const cause =
+      lastError instanceof Error
+        ? new RingConnectionError(this.scrub(lastError.message))
+        : undefined;
     throw new RingClusterUnavailableError(
-      `RingDict "${this.options.name}": no node is alive (configured: ${names})`,
-      lastError instanceof Error ? lastError : undefined,
+      `RingDict "${this.options.name}": no node is alive (${why})`,
+      cause,
     );
+  }
+
+  /** `message` without any configured node's credentials. */
+  private scrub(message: string): string {
+    for (const node of this.nodes.values()) {
+      for (const secret of node.address.secrets) message = message.split(secret).join('***');
+    }
+    return message;
   }
 
   private isFail(value: unknown): value is Fail<F> {
@@ -689,12 +749,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       return;
     }
     if (this.closed || node.health.alive) return;
+    if (this.handoff.enabled && !this.invalidateRest(node)) return;
     this.rediscover(node, report);
-    if (this.handoff.enabled) await this.settle(node);
   }
 
   /**
-   * Copies back, from their current owners, the entries written or deleted on `node`'s
+   * Copies back, from the nodes that took them, the entries written or deleted on `node`'s
    * behalf while it was away. Writes keep coming meanwhile, so it takes a few passes.
    */
   private async handOff(node: RingNode): Promise<HandoffReport> {
@@ -703,28 +763,55 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       const taken = this.handoff.take(node.name);
       try {
         if (taken.overflowed) await this.applyOverflowPolicy(node, report);
-        if (taken.entries.length === 0) break;
+        if (taken.hints.size === 0) break;
         const byHeir = new Map<RingNode, string[]>();
-        for (const entry of taken.entries) {
-          const heir = this.alive.locate(entry);
-          if (heir === undefined) continue;
-          const list = byHeir.get(this.nodes.get(heir)!);
-          if (list) list.push(entry);
-          else byHeir.set(this.nodes.get(heir)!, [entry]);
+        const deletes: string[] = [];
+        for (const [entry, heirName] of taken.hints) {
+          const heir = heirName === null ? undefined : this.nodes.get(heirName)!;
+          if (heir?.health.alive) {
+            const list = byHeir.get(heir);
+            if (list) list.push(entry);
+            else byHeir.set(heir, [entry]);
+          } else {
+            // Deleted meanwhile, or its newer copy is on a node that is down too: a miss
+            // here, and that copy goes before its own node rejoins.
+            deletes.push(entry);
+            if (heirName !== null) this.handoff.remember(heirName, entry, null);
+          }
         }
-        await Promise.all(
-          [...byHeir].map(async ([heir, entries]) => {
+        await Promise.all([
+          deleteEntries(node.client, deletes),
+          ...[...byHeir].map(async ([heir, entries]) => {
             if (!heir.ready) await heir.connect(this.options.commandTimeout);
             await transferEntries(heir.client, node.client, entries);
           }),
-        );
+        ]);
       } catch (error) {
         this.handoff.restore(node.name, taken);
         throw error;
       }
-      report.entries += taken.entries.length;
+      report.entries += taken.hints.size;
     }
     return report;
+  }
+
+  /**
+   * Entries written for `node` after the handoff's last pass: deleted on the node and on the
+   * node that took them, in this same tick, so the DELs reach the node before any read that
+   * follows its rejoining (one connection keeps its commands in order). False when too much
+   * was written meanwhile: the node stays out until the next try.
+   */
+  private invalidateRest(node: RingNode): boolean {
+    const rest = this.handoff.take(node.name);
+    if (rest.overflowed) {
+      this.handoff.restore(node.name, rest);
+      return false;
+    }
+    for (const [entry, heirName] of rest.hints) {
+      node.client.del(entry).catch(() => undefined);
+      if (heirName !== null) this.dropCopy(heirName, entry);
+    }
+    return true;
   }
 
   /** Too much was written meanwhile to remember it all: clear the node's entries, or trust TTLs. */
@@ -739,30 +826,6 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       cleared += await node.client.unlink(...keys);
     }
     report.cleared = (report.cleared ?? 0) + cleared;
-  }
-
-  /**
-   * After rejoining: writes that were on their way to the heirs when `node` rejoined may
-   * land after the handoff copied their entries. Once they are done, their entries are
-   * deleted on both sides — a miss, never a stale read.
-   */
-  private async settle(node: RingNode): Promise<void> {
-    const deadline = performance.now() + 2 * this.options.commandTimeout;
-    while (this.handoff.pending(node.name) > 0 && performance.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    const { entries } = this.handoff.take(node.name);
-    if (entries.length === 0) return;
-    const heirs = this.alive.without(node.name);
-    try {
-      await deleteEntries(node.client, entries);
-      for (const entry of entries) {
-        const heir = this.nodes.get(heirs.locate(entry) ?? '');
-        if (heir?.ready) await heir.client.del(entry);
-      }
-    } catch {
-      // Best effort: a node that fails now is ejected by the next request.
-    }
   }
 
   private emit(event: RingEvent): void {
@@ -827,6 +890,9 @@ function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
   if (group) group.push(index);
   else groups.set(key, [index]);
 }
+
+/** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
+type WellFormedString = string & { isWellFormed(): boolean };
 
 function describeKey(key: unknown): string {
   if (typeof key === 'string') return JSON.stringify(key);

@@ -18,6 +18,9 @@ const SWITCH_PATIENCE_MS = 30_000;
  * reconnects. A dead node must fail fast so the request moves on to the next node; the
  * ring decides when to try the node again (heartbeat or probe), not ioredis.
  */
+/** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
+const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
+
 export class RingNode {
   readonly health: NodeHealth;
   readonly client: Redis;
@@ -116,6 +119,8 @@ export class RingNode {
       if (from === to) this.switching = undefined;
       return;
     }
+    // Every sentinel announces the same failover: act on the first announcement only.
+    if (this.switching?.from === from && this.switching.to === to) return;
     this.switching = { from, to, until: performance.now() + SWITCH_PATIENCE_MS };
     if (this.client.status !== 'ready') return;
     const message = `Sentinel moved the master of "${this.address.sentinel}" from ${from} to ${to}`;
@@ -207,6 +212,7 @@ export class RingNode {
       const status = client.status;
       if (status === 'wait' || status === 'end' || status === 'close') {
         this.lastErrorMessage = undefined;
+        this.refused = undefined;
         this.dropped = false;
         // Failures arrive as 'error' + 'end' events, handled above.
         client.connect().catch(() => undefined);
@@ -221,6 +227,9 @@ export class RingNode {
     if (this.dropped || this.client.status === 'end') return;
     this.dropped = true;
     this.client.disconnect();
+    // disconnect() ends the socket politely, which a hung server never acknowledges: destroy
+    // it so the commands queued on it fail now instead of at their own timeouts.
+    this.client.stream?.destroy();
   }
 
   /**
@@ -238,7 +247,9 @@ export class RingNode {
       // the addresses tried say more.
       const last = (noSentinel[1] ?? '').replace(/^Connection is closed\.$/, '');
       const tried = this.address.sentinels?.join(', ') ?? '';
-      message = `no sentinel of "${this.address.sentinel}" answered (${tried}${last ? `; last error: ${last}` : ''})`;
+      message = /No such master/i.test(last)
+        ? `the sentinels (${tried}) know no master group named "${this.address.sentinel}"`
+        : `no sentinel of "${this.address.sentinel}" answered (${tried}${last ? `; last error: ${last}` : ''})`;
     } else if (
       message.startsWith("Stream isn't writeable") ||
       message.startsWith('Connection is closed')
@@ -246,6 +257,8 @@ export class RingNode {
       message = this.lastErrorMessage
         ? `connection closed (${this.lastErrorMessage})`
         : 'connection closed';
+    } else if (AUTH_FAILURE.test(message) && !message.startsWith('authentication failed')) {
+      message = `authentication failed (${message})`;
     }
     for (const secret of this.address.secrets) message = message.split(secret).join('***');
     return message;

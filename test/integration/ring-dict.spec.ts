@@ -490,3 +490,19 @@ describe('RingDict raw access', () => {
     expect(pttl).toBeLessThanOrEqual(20_000);
   });
 });
+
+describe('RingDict and a stalled process, in flight', () => {
+  it('a stall with commands in flight does not eject nodes whose replies were waiting', async () => {
+    const dict = makeDict({ commandTimeout: 200 });
+    const events = collect(dict);
+    await dict.set('warm', 1);
+    const pending = Array.from({ length: 30 }, (_, i) => dict.get(`stall${i}`));
+    const until = Date.now() + 350;
+    while (Date.now() < until) {
+      // The process is busy: replies wait in the sockets, timers expire meanwhile.
+    }
+    const values = await Promise.all(pending);
+    expect(values.every((v) => v === undefined)).toBe(true);
+    expect(events).toEqual([]);
+  });
+});
