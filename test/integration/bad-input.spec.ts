@@ -1,0 +1,286 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  RingCodecError,
+  RingDict,
+  type RingDictOptions,
+  type RingEvent,
+  type RingNodesConfig,
+} from '../../lib/index.js';
+import {
+  redisCommand,
+  startRedisServers,
+  stopAllRedisServers,
+  type RedisFleet,
+  type RedisServer,
+} from '../helpers/redis-servers.js';
+
+/**
+ * Bad input, one test each: odd keys and huge values round-trip, foreign data under our
+ * prefix is reported (never silently mangled), and Redis saying "no" (OOM, unknown command)
+ * reaches the caller as that reply without ejecting a healthy node. Nothing may crash the
+ * process and nothing may be silently lost: a write that did not happen rejects.
+ */
+
+let fleet: RedisFleet;
+const open: RingDict<unknown, unknown>[] = [];
+
+beforeAll(async () => {
+  fleet = await startRedisServers(3);
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((dict) => dict.close()));
+  for (const server of fleet.servers) {
+    if (server.isHung) server.resume();
+    if (!server.running) await server.restart();
+    await redisCommand(server.port, 'FLUSHALL');
+  }
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+  // The OOM test's own server too, should that test have been cut short.
+  await stopAllRedisServers();
+});
+
+function nodesOf(servers: readonly RedisServer[]): RingNodesConfig {
+  return Object.fromEntries(
+    servers.map((server, i) => [`node${i}`, { capacity: 1, connection: server.url }]),
+  );
+}
+
+function makeDict<V = unknown>(
+  options: Partial<RingDictOptions<V>> = {},
+  servers: readonly RedisServer[] = fleet.servers,
+): { dict: RingDict<V>; events: RingEvent[] } {
+  const dict = new RingDict<V>({
+    nodes: nodesOf(servers),
+    prefix: 'bad:',
+    heartbeatInterval: 100,
+    retryRatio: 0,
+    ...options,
+  });
+  open.push(dict as RingDict<unknown, unknown>);
+  const events: RingEvent[] = [];
+  dict.events$.subscribe((event) => events.push(event));
+  return { dict, events };
+}
+
+/** The server that owns `key` in `dict` now. */
+function ownerOf(dict: RingDict, key: string, servers = fleet.servers): RedisServer {
+  const name = dict.aliveHash.locate(dict.getEntry(key))!;
+  return servers[Number(name.slice('node'.length))];
+}
+
+async function allKeys(dict: RingDict): Promise<string[]> {
+  const keys: string[] = [];
+  for await (const key of dict.keys()) keys.push(key);
+  return keys;
+}
+
+function expectHealthy(dict: RingDict, events: RingEvent[]): void {
+  expect(events).toEqual([]);
+  for (const state of dict.nodeStates()) {
+    expect(state, state.name).toMatchObject({ alive: true, ejections: 0 });
+  }
+}
+
+describe('keys', () => {
+  it('the empty key round-trips, with and without a prefix', async () => {
+    const { dict, events } = makeDict<string>();
+    await dict.set('', 'empty');
+    expect(await dict.get('')).toBe('empty');
+    expect(await dict.has('')).toBe(true);
+    expect(await allKeys(dict as RingDict)).toEqual(['']);
+    expect(await redisCommand(ownerOf(dict as RingDict, '').port, 'GET', 'bad:')).toBe('"empty"');
+    expect(await dict.delete('')).toBe(true);
+    expect(await dict.get('')).toBeUndefined();
+
+    // No prefix at all: the Redis key is the empty string, which Redis accepts.
+    const { dict: bare } = makeDict<string>({ prefix: '' });
+    await bare.set('', 'really empty');
+    expect(await bare.get('')).toBe('really empty');
+    expect(await redisCommand(ownerOf(bare as RingDict, '').port, 'GET', '')).toBe(
+      '"really empty"',
+    );
+    expect(await bare.delete('')).toBe(true);
+    expectHealthy(dict as RingDict, events);
+  });
+
+  it('a 1 MB key round-trips and is listed by keys()', async () => {
+    const { dict, events } = makeDict<number>();
+    const key = 'k'.repeat(1024 * 1024 - 1) + '!';
+    await dict.set(key, 1);
+    expect(await dict.get(key)).toBe(1);
+    expect(await dict.get(key.slice(0, -1))).toBeUndefined();
+    const keys = await allKeys(dict as RingDict);
+    expect(keys).toHaveLength(1);
+    expect(keys[0] === key).toBe(true);
+    expect(await dict.size()).toBe(1);
+    expect(await dict.delete(key)).toBe(true);
+    expect(await dict.size()).toBe(0);
+    expectHealthy(dict as RingDict, events);
+  });
+
+  const oddKeys = [
+    '{',
+    '}',
+    '{}',
+    '}{',
+    '{a}b',
+    'a{b}c',
+    '{{a}}',
+    'with space',
+    ' leading',
+    'trailing ',
+    'line\nbreak',
+    '\r\n',
+    'tab\there',
+    'quote"and\'apostrophe',
+    'back\\slash',
+    'glob*?[x]',
+    'nul\u0000char',
+    'é',
+    'Ünïcödé',
+    '中文键',
+    'ключ',
+    '🙂🚀',
+    'e\u0301', // e + combining acute: not the same key as 'é'
+  ];
+
+  it.each([
+    ['no hash tag', {}],
+    ["hashTag '{}'", { hashTag: '{}' }],
+  ] as const)('odd keys round-trip, each to itself only (%s)', async (_label, options) => {
+    const { dict, events } = makeDict<string>(options);
+    for (const [i, key] of oddKeys.entries()) await dict.set(key, `value ${i} of ${key}`);
+    for (const [i, key] of oddKeys.entries()) {
+      expect(await dict.get(key), JSON.stringify(key)).toBe(`value ${i} of ${key}`);
+      expect(await dict.has(key)).toBe(true);
+    }
+    expect((await allKeys(dict as RingDict)).sort()).toEqual([...oddKeys].sort());
+    expect(await dict.getMany(oddKeys)).toEqual(oddKeys.map((key, i) => `value ${i} of ${key}`));
+    for (const key of oddKeys) expect(await dict.delete(key), JSON.stringify(key)).toBe(true);
+    expect(await dict.size()).toBe(0);
+    expectHealthy(dict as RingDict, events);
+  });
+
+  it('a key with a lone surrogate is refused rather than aliased to another key', async () => {
+    const { dict } = makeDict<string>();
+    await dict.set('\uFFFD', 'replacement character');
+    await expect(dict.set('\uD800', 'lone surrogate')).rejects.toThrow(/key/i);
+    expect(await dict.get('\uFFFD')).toBe('replacement character');
+  });
+});
+
+describe('values', () => {
+  it('a 10 MB value round-trips', async () => {
+    // A 10 MB transfer takes ~100–250 ms on localhost here; commandTimeout must cover it, or
+    // the node is taken for hung. Users storing large values must raise commandTimeout.
+    const { dict, events } = makeDict<{ text: string; n: number }>({ commandTimeout: 2_000 });
+    const text = 'é'.repeat(2 * 1024 * 1024) + 'x'.repeat(6 * 1024 * 1024) + '🙂';
+    const value = { text, n: 42 };
+    await dict.set('big', value);
+    const back = await dict.get('big');
+    expect(back?.n).toBe(42);
+    expect(back?.text.length).toBe(text.length);
+    expect(back?.text === text).toBe(true);
+    const stored = await redisCommand(ownerOf(dict as RingDict, 'big').port, 'STRLEN', 'bad:big');
+    expect(Number(stored)).toBe(Buffer.byteLength(JSON.stringify(value)));
+    expect(Number(stored)).toBeGreaterThan(10 * 1024 * 1024);
+    expectHealthy(dict as RingDict, events);
+  });
+
+  it('a value under our prefix that is not JSON: RingCodecError naming the entry, get and entries', async () => {
+    const { dict, events } = makeDict<number>();
+    for (let i = 0; i < 20; i++) await dict.set(`ok${i}`, i);
+    // Someone else's writes under our prefix: not JSON, and not even a string.
+    await redisCommand(ownerOf(dict as RingDict, 'alien').port, 'SET', 'bad:alien', 'not json {');
+    await redisCommand(ownerOf(dict as RingDict, 'hash').port, 'HSET', 'bad:hash', 'f', 'v');
+
+    const error = await dict.get('alien').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RingCodecError);
+    expect((error as RingCodecError).entry).toBe('bad:alien');
+    expect((error as Error).message).toMatch(/Cannot decode the value stored at "bad:alien"/);
+
+    await expect(async () => {
+      for await (const entry of dict.entries()) void entry;
+    }).rejects.toThrow(/"bad:alien"/);
+    await expect(async () => {
+      for await (const value of dict.values()) void value;
+    }).rejects.toBeInstanceOf(RingCodecError);
+    // A hash under our prefix: Redis itself says WRONGTYPE, unchanged.
+    await expect(dict.get('hash')).rejects.toThrow(/WRONGTYPE/);
+
+    // The rest of the dict is unharmed, and the foreign value was not touched.
+    expect(await dict.get('ok7')).toBe(7);
+    expect(await dict.has('alien')).toBe(true);
+    expect(await dict.size()).toBe(22);
+    expect(await redisCommand(ownerOf(dict as RingDict, 'alien').port, 'GET', 'bad:alien')).toBe(
+      'not json {',
+    );
+    expectHealthy(dict as RingDict, events);
+  });
+});
+
+describe('Redis saying no', () => {
+  it('OOM (maxmemory 1mb, noeviction): the caller gets the OOM reply, the node stays in', async () => {
+    const small = await startRedisServers(1, {
+      extraArgs: ['--maxmemory', '1mb', '--maxmemory-policy', 'noeviction'],
+    });
+    try {
+      const { dict, events } = makeDict<string>({ commandTimeout: 500 }, small.servers);
+      const written: string[] = [];
+      let oom: unknown;
+      for (let i = 0; i < 1000 && oom === undefined; i++) {
+        try {
+          await dict.set(`fill${i}`, 'x'.repeat(8 * 1024));
+          written.push(`fill${i}`);
+        } catch (error) {
+          oom = error;
+        }
+      }
+      expect(oom, 'Redis never answered OOM').toBeDefined();
+      expect((oom as Error).name).toBe('ReplyError');
+      expect((oom as Error).message).toMatch(/^OOM command not allowed/);
+
+      // Still OOM: a second write fails the same way — and fails, never silently dropped.
+      await expect(dict.set('again', 'x'.repeat(64 * 1024))).rejects.toThrow(/^OOM/);
+      await expect(
+        dict.setMany([
+          ['m1', 'x'.repeat(64 * 1024)],
+          ['m2', 'y'.repeat(64 * 1024)],
+        ]),
+      ).rejects.toThrow(/^OOM/);
+      expectHealthy(dict as RingDict, events);
+      expect(dict.aliveHash.size).toBe(1);
+
+      // Every write that resolved is there; reads and deletes still work under OOM.
+      for (const key of written) expect(await dict.get(key)).toBe('x'.repeat(8 * 1024));
+      expect(await dict.get('again')).toBeUndefined();
+      expect(await dict.delete(written[0] ?? 'none')).toBe(written.length > 0);
+      await dict.clear();
+      // Redis' own overhead stays above 1 MB even when empty: lift the limit, as an operator
+      // would, and the same node serves writes again — it was never ejected.
+      await redisCommand(small.servers[0].port, 'CONFIG', 'SET', 'maxmemory', '0');
+      await dict.set('after', 'room again');
+      expect(await dict.get('after')).toBe('room again');
+      expectHealthy(dict as RingDict, events);
+    } finally {
+      await small.stop();
+    }
+  });
+
+  it('visitRedis with an unknown command: the ReplyError, no ejection', async () => {
+    const { dict, events } = makeDict<string>();
+    await dict.set('k', 'v');
+    const error = await dict.visitRedis('NOSUCHCMD', 'k', 'arg').catch((e: unknown) => e);
+    expect((error as Error).name).toBe('ReplyError');
+    expect((error as Error).message).toMatch(/unknown command/i);
+    await expect(dict.visitRedis('GET', 'k', 'extra')).rejects.toThrow(/wrong number of arguments/);
+    await expect(dict.visitRedis('', 'k')).rejects.toThrow();
+    expectHealthy(dict as RingDict, events);
+    expect(await dict.get('k')).toBe('v');
+    expect(await dict.visitRedis('strlen', 'k')).toBe(3);
+  });
+});
