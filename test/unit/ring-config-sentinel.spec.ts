@@ -216,3 +216,65 @@ describe('a Sentinel node at run time (no server needed)', () => {
     });
   });
 });
+
+describe('a Sentinel node told of a failover (stubbed socket, no server)', () => {
+  /** Pretends the client's socket is connected to `port` and the ready check passed. */
+  function readyOn(node: RingNode, port: number): void {
+    Object.defineProperty(node.client, 'stream', {
+      value: { remoteAddress: '127.0.0.1', remotePort: port },
+      configurable: true,
+    });
+    node.client.emit('ready');
+  }
+
+  function switched(node: RingNode, to: string): void {
+    (node as unknown as { masterSwitched(to: string): void }).masterSwitched(to);
+  }
+
+  it('leaves the old master at once and refuses to go back to it while sentinels catch up', async () => {
+    const connection = { sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'm' };
+    const node = new RingNode(
+      'ha',
+      1,
+      { ...connection, failoverDetector: false },
+      nodeAddress(connection, 'node "ha"'),
+      200,
+    );
+    const told: string[] = [];
+    node.onMasterSwitch = (error) => told.push(error.message);
+    try {
+      readyOn(node, 7000);
+      expect(node.health.master).toBe('127.0.0.1:7000');
+      // Announced while the connection is up: the ring is told, with the reason.
+      Object.defineProperty(node.client, 'status', { value: 'ready', configurable: true });
+      switched(node, '127.0.0.1:7001');
+      expect(told).toEqual([
+        'Sentinel moved the master of "m" from 127.0.0.1:7000 to 127.0.0.1:7001',
+      ]);
+      // Another sentinel announcing the same failover changes nothing more.
+      switched(node, '127.0.0.1:7001');
+      expect(told).toHaveLength(1);
+      // A lagging sentinel sends the reconnect back to the old master: refused.
+      Object.defineProperty(node.client, 'status', { value: 'connecting', configurable: true });
+      readyOn(node, 7000);
+      expect(node.health.master).toBe('127.0.0.1:7000');
+      expect(node.health.failovers).toBe(0);
+      expect(node.describe(new Error('Connection is closed.'))).toBe(
+        'connection closed (Sentinel moved the master of "m" from 127.0.0.1:7000 to 127.0.0.1:7001; a sentinel still names 127.0.0.1:7000)',
+      );
+      // The new master is accepted, and it is a failover.
+      readyOn(node, 7001);
+      expect(node.health.snapshot()).toMatchObject({
+        master: '127.0.0.1:7001',
+        failovers: 1,
+        lastFailover: { from: '127.0.0.1:7000', to: '127.0.0.1:7001' },
+      });
+      // Back on the old address later (a failback) is accepted: the refusal was for that switch.
+      readyOn(node, 7000);
+      expect(node.health.master).toBe('127.0.0.1:7000');
+      expect(node.health.failovers).toBe(2);
+    } finally {
+      await node.close(10);
+    }
+  });
+});

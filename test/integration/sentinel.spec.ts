@@ -1,0 +1,514 @@
+import 'reflect-metadata';
+import { Controller, Get, Logger, type INestApplication } from '@nestjs/common';
+import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
+import { Test } from '@nestjs/testing';
+import request from 'supertest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RingRedisHealthIndicator } from '../../lib/health/index.js';
+import {
+  RingDict,
+  RingRedisModule,
+  RingRedisService,
+  type RingEvent,
+  type RingNodesConfig,
+} from '../../lib/index.js';
+import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { startSentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
+
+/**
+ * A ring node may be a Redis Sentinel group (master + replica + three sentinels) instead of
+ * one server. When its master dies the node is ejected like any dead node — its keys fall to
+ * the next node and no caller waits — and the heartbeat's reconnect asks the sentinels for
+ * the master, so the node rejoins on the promoted replica, with the keys written before the
+ * failover still there. Everything runs as real processes on 127.0.0.1, stopped by pid.
+ */
+
+const COMMAND_TIMEOUT = 200;
+const HEARTBEAT = 100;
+/** Sentinel declares the master down after 500 ms; a failover takes a few seconds. */
+const FAILOVER_BUDGET_MS = 25_000;
+
+@Controller('health')
+class HealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly ring: RingRedisHealthIndicator,
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  check() {
+    return this.health.check([() => this.ring.isHealthy('ring-redis')]);
+  }
+}
+
+let plain: RedisFleet;
+let group: SentinelGroup;
+const open: RingDict<unknown, unknown>[] = [];
+
+beforeAll(async () => {
+  [plain, group] = await Promise.all([startRedisServers(2), startSentinelGroup()]);
+});
+
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((dict) => dict.close()));
+  vi.restoreAllMocks();
+});
+
+afterAll(async () => {
+  await Promise.all([plain?.stop(), group?.stop()]);
+});
+
+/** Two plain nodes and the Sentinel node `ha`, in one group. */
+function nodes(): RingNodesConfig {
+  return {
+    plain0: { capacity: 1, connection: plain.servers[0].url },
+    plain1: { capacity: 1, connection: plain.servers[1].url },
+    ha: { capacity: 1, connection: group.connection() },
+  };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, ms: number) {
+  const deadline = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe('a Sentinel-managed ring node', () => {
+  it('serves its share of a mixed group through the sentinels', async () => {
+    const dict = new RingDict<number>({
+      nodes: nodes(),
+      prefix: 'mixed:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      retryRatio: 0,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    const owners = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      await dict.set(`k${i}`, i);
+      const owner = dict.totalHash.locate(dict.getEntry(`k${i}`))!;
+      owners.set(owner, (owners.get(owner) ?? 0) + 1);
+    }
+    expect([...owners.keys()].sort()).toEqual(['ha', 'plain0', 'plain1']);
+    for (let i = 0; i < 300; i++) expect(await dict.get(`k${i}`)).toBe(i);
+    // The Sentinel node's keys are on the master the sentinels name.
+    const master = await group.currentMaster();
+    expect(master).toBe(`127.0.0.1:${group.master.port}`);
+    const onHa = await redisCommand(group.master.port, 'DBSIZE');
+    expect(Number(onHa)).toBe(owners.get('ha'));
+    const ha = dict.nodeStates().find((s) => s.name === 'ha')!;
+    expect(ha).toEqual({
+      name: 'ha',
+      alive: true,
+      ejections: 0,
+      rediscoveries: 0,
+      sentinel: 'mymaster',
+      master,
+      failovers: 0,
+    });
+    // Plain nodes report exactly what they always did.
+    expect(dict.nodeStates().find((s) => s.name === 'plain0')).toEqual({
+      name: 'plain0',
+      alive: true,
+      ejections: 0,
+      rediscoveries: 0,
+    });
+    await dict.clear();
+  });
+
+  it('stays out with a clear reason when the sentinels know no such master group', async () => {
+    const dict = new RingDict<number>({
+      nodes: {
+        plain0: { capacity: 1, connection: plain.servers[0].url },
+        typo: { capacity: 1, connection: { ...group.connection(), name: 'mymastr' } },
+      },
+      prefix: 'typo:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      retryRatio: 0,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    for (let i = 0; i < 20; i++) await dict.set(`k${i}`, i);
+    for (let i = 0; i < 20; i++) expect(await dict.get(`k${i}`)).toBe(i);
+    const tried = group.sentinels.map((s) => `127.0.0.1:${s.port}`).join(', ');
+    expect(dict.nodeStates().find((s) => s.name === 'typo')).toMatchObject({
+      alive: false,
+      sentinel: 'mymastr',
+      lastError: `the sentinels (${tried}) know no master group named "mymastr"`,
+    });
+    await dict.clear();
+  });
+
+  it('keeps its keys through a failover: no caller error, ejected, rediscovered on the promoted replica', async () => {
+    const lines: string[] = [];
+    for (const level of ['log', 'warn', 'error'] as const) {
+      vi.spyOn(Logger.prototype, level).mockImplementation((message: unknown) => {
+        lines.push(`${level}: ${String(message)}`);
+      });
+    }
+    const ref = await Test.createTestingModule({
+      imports: [
+        TerminusModule,
+        RingRedisModule.forRoot({
+          groups: { cache: nodes() },
+          defaults: {
+            prefix: 'ha:',
+            commandTimeout: COMMAND_TIMEOUT,
+            heartbeatInterval: HEARTBEAT,
+            retryRatio: 0,
+          },
+        }),
+      ],
+      controllers: [HealthController],
+      providers: [RingRedisHealthIndicator],
+    }).compile();
+    const app: INestApplication = ref.createNestApplication({ logger: false });
+    await app.init();
+    try {
+      const dict = app.get(RingRedisService).getOrThrow<string>('cache');
+      const events: RingEvent[] = [];
+      dict.events$.subscribe((event) => events.push(event));
+      const from = `127.0.0.1:${group.master.port}`;
+      const to = `127.0.0.1:${group.replica.port}`;
+      await until('ha connected', () => dict.nodeStates().some((s) => s.master === from), 5000);
+
+      // Before: 400 keys, about a third of them on the Sentinel node, replicated.
+      const before = new Map<string, string>();
+      for (let i = 0; i < 400; i++) {
+        before.set(`before${i}`, `value-${i}`);
+        await dict.set(`before${i}`, `value-${i}`);
+      }
+      const haKeys = [...before.keys()].filter(
+        (k) => dict.totalHash.locate(dict.getEntry(k)) === 'ha',
+      );
+      expect(haKeys.length).toBeGreaterThan(50);
+      // Replication is asynchronous: a write acknowledged by the master a moment before it
+      // dies can be lost. Wait for the replica so the test is about the ring, not that race.
+      expect(await redisCommand(group.master.port, 'WAIT', '1', '2000')).toBe('1');
+
+      // During: keep the cache busy — reads of every key, writes of other keys — and count
+      // the calls that threw. None should: a dead master is a dead node, its keys fall through.
+      let calls = 0;
+      let thrown = 0;
+      let haMisses = 0;
+      const errors: string[] = [];
+      let running = true;
+      const traffic = (async () => {
+        for (let i = 0; running; i++) {
+          try {
+            const key = `before${i % 400}`;
+            const [value] = await Promise.all([
+              dict.get(key),
+              dict.set(`during${i % 200}`, `d${i}`),
+            ]);
+            calls += 2;
+            if (value === undefined && haKeys.includes(key)) haMisses++;
+          } catch (error) {
+            thrown++;
+            if (errors.length < 5) errors.push(String(error));
+          }
+          if (i % 20 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+        }
+      })();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
+      const killedAt = performance.now();
+      await group.master.kill();
+      await until(
+        'ha ejected',
+        () => events.some((e) => e.type === 'ejected' && e.node === 'ha'),
+        5000,
+      );
+      const ejectedAfter = performance.now() - killedAt;
+      await until(
+        'ha rediscovered',
+        () => events.some((e) => e.type === 'rediscovered' && e.node === 'ha'),
+        FAILOVER_BUDGET_MS,
+      );
+      const failoverMs = performance.now() - killedAt;
+      // A little traffic with the node back, then stop.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      running = false;
+      await traffic;
+      console.log(
+        `[sentinel] master ${from} SIGKILLed: ejected after ${ejectedAfter.toFixed(0)} ms, ` +
+          `rediscovered on ${to} after ${failoverMs.toFixed(0)} ms; ${calls} calls during the ` +
+          `failover, ${thrown} threw, ${haMisses} reads of the node's keys missed meanwhile`,
+      );
+      expect(errors).toEqual([]);
+      expect(thrown).toBe(0);
+
+      // The sentinels agree: the replica is the master now.
+      expect(await group.currentMaster()).toBe(to);
+
+      // After: every key written before the failover reads back through the ring, and the
+      // Sentinel node's keys come from the promoted replica itself.
+      expect(dict.aliveHash.size).toBe(3);
+      for (const [key, value] of before) expect(await dict.get(key)).toBe(value);
+      for (const key of haKeys) {
+        expect(dict.aliveHash.locate(dict.getEntry(key))).toBe('ha');
+        expect(await redisCommand(group.replica.port, 'GET', dict.getEntry(key))).toBe(
+          JSON.stringify(before.get(key)),
+        );
+      }
+      // Writes made on its behalf during the failover were handed back to it.
+      for (let i = 0; i < 200; i++) {
+        const entry = dict.getEntry(`during${i}`);
+        if (dict.totalHash.locate(entry) !== 'ha') continue;
+        expect(await redisCommand(group.replica.port, 'EXISTS', entry)).toBe('1');
+      }
+
+      // Events: ejected from the old master, then rediscovered on the new one, once each.
+      const ha = events.filter((e) => e.node === 'ha');
+      expect(ha.map((e) => e.type)).toEqual(['ejected', 'rediscovered']);
+      expect(ha[0]).toMatchObject({ type: 'ejected', master: from });
+      expect(ha[1]).toMatchObject({ type: 'rediscovered', master: to, failover: { from, to } });
+      expect(events.filter((e) => e.node !== 'ha')).toEqual([]);
+
+      // Node state and /health name the new master and the failover.
+      const state = dict.nodeStates().find((s) => s.name === 'ha')!;
+      expect(state).toMatchObject({
+        alive: true,
+        ejections: 1,
+        rediscoveries: 1,
+        sentinel: 'mymaster',
+        master: to,
+        failovers: 1,
+        lastFailover: { from, to, at: expect.any(Date) },
+      });
+      const health = await request(app.getHttpServer()).get('/health').expect(200);
+      const details = health.body.details['ring-redis'].groups.cache;
+      expect(details.alive).toBe(3);
+      // Its last error is the dead master's, not a sentinel's: they answered throughout.
+      expect(details.nodes.ha.lastError).toMatch(new RegExp(`ECONNREFUSED ${from}`));
+      expect(details.nodes.ha).toMatchObject({
+        alive: true,
+        sentinel: 'mymaster',
+        master: to,
+        failovers: 1,
+        lastFailover: { from, to, at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) },
+      });
+      expect(details.nodes.plain0).toEqual({ alive: true, ejections: 0, rediscoveries: 0 });
+      expect(
+        details.events
+          .filter((e: { node?: string }) => e.node === 'ha')
+          .map((e: { type: string }) => e.type),
+      ).toEqual(['ejected', 'rediscovered']);
+      expect(details.events.at(-1)).toMatchObject({ failover: { from, to } });
+      console.log(`[sentinel] /health after the failover: ${JSON.stringify(details.nodes.ha)}`);
+
+      // The log says it was a failover, not just a node that came back.
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(`warn: .*node "ha" ejected \\(Sentinel master ${from}\\)`),
+        ),
+      );
+      expect(lines).toContainEqual(
+        expect.stringMatching(
+          new RegExp(
+            `log: .*node "ha" rediscovered after a Sentinel failover \\(master ${from} → ${to}\\)`,
+          ),
+        ),
+      );
+      await dict.clear();
+    } finally {
+      await app.close();
+    }
+  }, 40_000);
+
+  it('is ejected with a clear reason when no sentinel answers', async () => {
+    // Runs after the failover: the group is down to the promoted replica. Kill the sentinels.
+    await Promise.all(group.sentinels.map((s) => s.kill()));
+    const dict = new RingDict<number>({
+      nodes: nodes(),
+      prefix: 'nosentinel:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      retryRatio: 0,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    const events: RingEvent[] = [];
+    dict.events$.subscribe((event) => events.push(event));
+    for (let i = 0; i < 50; i++) await dict.set(`k${i}`, i);
+    for (let i = 0; i < 50; i++) expect(await dict.get(`k${i}`)).toBe(i);
+    const ha = dict.nodeStates().find((s) => s.name === 'ha')!;
+    expect(ha.alive).toBe(false);
+    const tried = group.sentinels.map((s) => `127.0.0.1:${s.port}`).join(', ');
+    expect(ha.lastError).toBe(`no sentinel of "mymaster" answered (${tried})`);
+    // It never reached a master, so it names none.
+    expect(ha.master).toBeUndefined();
+    expect(events).toMatchObject([{ type: 'ejected', node: 'ha' }]);
+  });
+});
+
+describe('a Sentinel node with passwords', () => {
+  const PASSWORD = 'data-s3cret-pw';
+  const SENTINEL_PASSWORD = 'sentinel-s3cret-pw';
+  let locked: SentinelGroup;
+
+  beforeAll(async () => {
+    locked = await startSentinelGroup({
+      name: 'locked',
+      password: PASSWORD,
+      sentinelPassword: SENTINEL_PASSWORD,
+    });
+  });
+
+  afterAll(async () => {
+    await locked?.stop();
+  });
+
+  it('reaches the master with both passwords and never repeats them', async () => {
+    const lines: string[] = [];
+    for (const level of ['log', 'warn', 'error'] as const) {
+      vi.spyOn(Logger.prototype, level).mockImplementation((message: unknown) => {
+        lines.push(String(message));
+      });
+    }
+    const good = {
+      ...locked.connection(),
+      password: PASSWORD,
+      sentinelPassword: SENTINEL_PASSWORD,
+    };
+    const dict = new RingDict<number>({
+      nodes: {
+        plain0: { capacity: 1, connection: plain.servers[0].url },
+        good: { capacity: 1, connection: good },
+        // Right sentinels, wrong password for them: the node stays out, the ring works.
+        badSentinel: {
+          capacity: 1,
+          connection: { ...good, name: 'locked', db: 1, sentinelPassword: 'wrong-s3cret' },
+        },
+        // Right sentinels, wrong password for the master.
+        badMaster: {
+          capacity: 1,
+          connection: { ...good, db: 2, password: 'wrong-s3cret-too' },
+        },
+      },
+      prefix: 'locked:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      retryRatio: 0,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    const events: RingEvent[] = [];
+    dict.events$.subscribe((event) => events.push(event));
+    for (let i = 0; i < 100; i++) await dict.set(`k${i}`, i);
+    for (let i = 0; i < 100; i++) expect(await dict.get(`k${i}`)).toBe(i);
+
+    const states = Object.fromEntries(dict.nodeStates().map((s) => [s.name, s]));
+    expect(states.good).toMatchObject({
+      alive: true,
+      sentinel: 'locked',
+      master: `127.0.0.1:${locked.master.port}`,
+    });
+    expect(states.badSentinel.alive).toBe(false);
+    expect(states.badSentinel.lastError).toMatch(
+      /^authentication failed \(no sentinel of "locked" answered \(127\.0\.0\.1:\d+, .*; last error: WRONGPASS/,
+    );
+    expect(states.badMaster.alive).toBe(false);
+    expect(states.badMaster.lastError).toMatch(/WRONGPASS|NOAUTH|auth/i);
+
+    const said = JSON.stringify([dict.nodeStates(), events, events.map((e) => e.error?.message)]);
+    for (const secret of [PASSWORD, SENTINEL_PASSWORD, 'wrong-s3cret', 'wrong-s3cret-too']) {
+      expect(said).not.toContain(secret);
+      expect(lines.join('\n')).not.toContain(secret);
+    }
+    await dict.clear();
+  });
+});
+
+describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () => {
+  let planned: SentinelGroup;
+
+  beforeAll(async () => {
+    planned = await startSentinelGroup({ name: 'planned' });
+  });
+
+  afterAll(async () => {
+    await planned?.stop();
+  });
+
+  it('leaves the old master as soon as the sentinels announce the switch', async () => {
+    const dict = new RingDict<number>({
+      nodes: {
+        plain0: { capacity: 1, connection: plain.servers[0].url },
+        ha: { capacity: 1, connection: planned.connection() },
+      },
+      prefix: 'planned:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      retryRatio: 0,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    const events: RingEvent[] = [];
+    dict.events$.subscribe((event) => events.push(event));
+    const from = `127.0.0.1:${planned.master.port}`;
+    const to = `127.0.0.1:${planned.replica.port}`;
+    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
+    const haKeys = keys.filter((k) => dict.totalHash.locate(dict.getEntry(k)) === 'ha');
+    expect(haKeys.length).toBeGreaterThan(5);
+    for (const key of keys) await dict.set(key, 0);
+    expect(await redisCommand(planned.master.port, 'WAIT', '1', '2000')).toBe('1');
+
+    let round = 0;
+    let thrown = 0;
+    let running = true;
+    const traffic = (async () => {
+      while (running) {
+        round++;
+        for (const key of keys) {
+          try {
+            await dict.set(key, round);
+          } catch {
+            thrown++;
+          }
+        }
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+    })();
+    const requestedAt = performance.now();
+    expect(await redisCommand(planned.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'planned')).toBe(
+      'OK',
+    );
+    await until(
+      'ha rediscovered on the new master',
+      () => events.some((e) => e.type === 'rediscovered' && e.failover !== undefined),
+      FAILOVER_BUDGET_MS,
+    );
+    const switchedMs = performance.now() - requestedAt;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    running = false;
+    await traffic;
+    expect(thrown).toBe(0);
+
+    const ha = events.filter((e) => e.node === 'ha');
+    expect(ha.map((e) => e.type)).toEqual(['ejected', 'rediscovered']);
+    expect(ha[0].error?.message).toBe(
+      `Sentinel moved the master of "planned" from ${from} to ${to}`,
+    );
+    expect(ha[1]).toMatchObject({ master: to, failover: { from, to } });
+    console.log(
+      `[sentinel] planned failover ${from} → ${to}: back on the new master ` +
+        `${switchedMs.toFixed(0)} ms after SENTINEL FAILOVER, out of the ring for ` +
+        `${(ha[1].at.getTime() - ha[0].at.getTime()).toFixed(0)} ms`,
+    );
+
+    // Writes now land on the new master, and only there: the old one, still up and still
+    // calling itself master until Sentinel reconfigures it, gets none of them.
+    for (const key of haKeys) await dict.set(key, -1);
+    for (const key of haKeys) {
+      expect(await dict.get(key)).toBe(-1);
+      expect(await redisCommand(planned.replica.port, 'GET', dict.getEntry(key))).toBe('-1');
+      expect(await redisCommand(planned.master.port, 'GET', dict.getEntry(key))).not.toBe('-1');
+    }
+    expect(dict.nodeStates().find((s) => s.name === 'ha')).toMatchObject({
+      alive: true,
+      master: to,
+      failovers: 1,
+    });
+  });
+});
