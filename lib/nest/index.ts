@@ -4,6 +4,7 @@ export { getRingDictToken, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.consta
 export type {
   RingGroupOptions,
   RingRedisModuleOptions,
+  RingRedisOptionsFactory,
 } from './ring-redis-module-options.interface.js';
 export { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 export { RingRedisModule, type RingRedisModuleAsyncOptions } from './ring-redis.module.js';

@@ -1,15 +1,19 @@
 import { Inject } from '@nestjs/common';
+import { RingConfigError } from '../core/index.js';
+import { recordRequestedRingGroup } from './ring-group-registry.js';
 import { getRingDictToken } from './ring-redis.constants.js';
 
 /**
- * Group names asked for by `@InjectRingDict`. A module that does not declare one of them
- * registers a provider that explains the mistake, instead of Nest's generic "can't resolve
- * dependencies". Decorators run when classes are defined, before `forRoot()` builds the module.
+ * Injects the RingDict of group `name` (default `'default'`): `Inject(getRingDictToken(name))`.
+ * The name is recorded so that a group no `RingRedisModule` declares fails the boot with an
+ * error naming it and the declared groups.
  */
-export const requestedRingGroups = new Set<string>();
-
-/** Injects the RingDict of group `name` (default `'default'`). */
 export function InjectRingDict(name = 'default'): ParameterDecorator & PropertyDecorator {
-  requestedRingGroups.add(name);
+  if (typeof name !== 'string' || name === '') {
+    throw new RingConfigError(
+      `@InjectRingDict: expected a group name (a non-empty string), got ${JSON.stringify(name)}`,
+    );
+  }
+  recordRequestedRingGroup(name);
   return Inject(getRingDictToken(name));
 }

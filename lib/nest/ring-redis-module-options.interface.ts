@@ -11,3 +11,8 @@ export interface RingRedisModuleOptions {
   /** Per-group RingDict options, over `defaults`. */
   groupOptions?: Record<string, RingGroupOptions>;
 }
+
+/** A class for `forRootAsync({ useClass })` / `({ useExisting })`: Nest calls its method. */
+export interface RingRedisOptionsFactory {
+  createRingRedisOptions(): RingRedisModuleOptions | Promise<RingRedisModuleOptions>;
+}

@@ -100,6 +100,12 @@ export class RingRedisService implements OnApplicationShutdown {
     return this.recent.get(name) ?? [];
   }
 
+  /**
+   * Closes every dict. `app.close()` calls this hook whether or not `enableShutdownHooks()`
+   * was called (that only adds the signal handlers), and calls it last — after every
+   * `onModuleDestroy` and `beforeApplicationShutdown` — so providers can still use their
+   * dicts while they shut down.
+   */
   async onApplicationShutdown(): Promise<void> {
     await this.closeAll();
   }
