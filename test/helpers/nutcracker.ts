@@ -9,11 +9,12 @@
  * alive if the test run dies.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh nutcracker may take to accept connections. */
@@ -47,33 +48,7 @@ export interface StartNutcrackerOptions {
   options: Record<string, PoolOptionValue>;
 }
 
-const liveChildren = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
 const liveProxies = new Set<Nutcracker>();
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  // Synchronous by necessity: kill our own children by pid, nothing else.
-  process.on('exit', () => {
-    for (const child of liveChildren) {
-      if (child.pid === undefined) continue;
-      try {
-        process.kill(child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // A leftover temp dir is harmless.
-      }
-    }
-  });
-}
 
 /** Renders one pool as nutcracker YAML: strings double-quoted (YAML accepts JSON strings). */
 export function renderNutcrackerYaml(

@@ -11,11 +11,11 @@
  * is broken, and a raw RESP socket is all a readiness check needs.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh process may take to answer its first command. */
@@ -81,36 +81,6 @@ class PortInUseError extends Error {}
 
 /** Servers started and not yet stop()ped, for stopAllRedisServers(). */
 const liveServers = new Set<RedisServer>();
-/** Children that have not exited yet, for the synchronous exit handler. */
-const liveChildren = new Set<ChildProcess>();
-/** Temporary directories not yet removed. */
-const liveDirs = new Set<string>();
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  // 'exit' handlers must be synchronous: no waiting for exits here, just make sure every child
-  // we spawned dies with us (a crashed or process.exit()ed run would otherwise leak them).
-  process.on('exit', () => {
-    for (const child of liveChildren) {
-      if (child.pid !== undefined && child.pid > 0) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          // Already gone between its exit and our bookkeeping; nothing to do.
-        }
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // Best effort: a leftover temp dir is harmless.
-      }
-    }
-  });
-}
 
 /** Stops every server started by this module and not stopped yet (an afterAll safety net). */
 export async function stopAllRedisServers(): Promise<void> {

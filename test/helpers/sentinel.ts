@@ -9,8 +9,7 @@
  * directory of its own. As in redis-servers.ts, nothing here signals a process except by the
  * pid of a child spawned here, and an exit hook kills whatever is left should the run die.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import {
   RedisServer,
   RedisServerNotFoundError,
 } from './redis-servers.js';
+import { installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh sentinel may take to answer PING. */
@@ -73,34 +73,6 @@ export interface SentinelGroup {
 // ---------------------------------------------------------------------------------------------
 // Registry: no sentinel outlives the run.
 // ---------------------------------------------------------------------------------------------
-
-const liveChildren = new Set<ChildProcess>();
-const liveDirs = new Set<string>();
-let exitHandlerInstalled = false;
-
-function installExitHandler(): void {
-  if (exitHandlerInstalled) return;
-  exitHandlerInstalled = true;
-  // Synchronous, as 'exit' handlers must be: kill our own children by pid, drop our dirs.
-  process.on('exit', () => {
-    for (const child of liveChildren) {
-      if (child.pid !== undefined && child.pid > 0) {
-        try {
-          process.kill(child.pid, 'SIGKILL');
-        } catch {
-          // Already gone.
-        }
-      }
-    }
-    for (const dir of liveDirs) {
-      try {
-        rmSync(dir, { recursive: true, force: true });
-      } catch {
-        // Best effort.
-      }
-    }
-  });
-}
 
 // ---------------------------------------------------------------------------------------------
 // One sentinel.
