@@ -542,3 +542,16 @@ export async function resetFleet(fleet: RedisFleet): Promise<void> {
     await redisCommand(server.port, 'FLUSHALL');
   }
 }
+
+/**
+ * A ring's node configuration for these servers: `node<first + i>` with capacity 1 each.
+ * Structurally a `RingNodesConfig`, without this helper depending on the package.
+ */
+export function ringNodes(
+  servers: readonly RedisServer[],
+  first = 0,
+): Record<string, { capacity: number; connection: string }> {
+  return Object.fromEntries(
+    servers.map((server, i) => [`node${first + i}`, { capacity: 1, connection: server.url }]),
+  );
+}

@@ -8,6 +8,8 @@ import {
 } from '../../lib/index.js';
 import {
   redisCommand,
+  resetFleet,
+  ringNodes,
   startRedisServers,
   stopAllRedisServers,
   type RedisFleet,
@@ -30,11 +32,7 @@ beforeAll(async () => {
 
 afterEach(async () => {
   await Promise.all(open.splice(0).map((dict) => dict.close()));
-  for (const server of fleet.servers) {
-    if (server.isHung) server.resume();
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
+  await resetFleet(fleet);
 });
 
 afterAll(async () => {
@@ -44,9 +42,7 @@ afterAll(async () => {
 });
 
 function nodesOf(servers: readonly RedisServer[]): RingNodesConfig {
-  return Object.fromEntries(
-    servers.map((server, i) => [`node${i}`, { capacity: 1, connection: server.url }]),
-  );
+  return ringNodes(servers);
 }
 
 function makeDict<V = unknown>(

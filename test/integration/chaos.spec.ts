@@ -1,7 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { RingClusterUnavailableError, RingDict, type RingDictOptions } from '../../lib/index.js';
 import {
-  redisCommand,
+  resetFleet,
   startRedisServers,
   type RedisFleet,
   type RedisServer,
@@ -48,11 +48,7 @@ beforeAll(async () => {
 afterEach(async () => {
   await Promise.all(open.splice(0).map((dict) => dict.close()));
   // Whatever a test did to them (hung, killed), the next one starts with three fresh servers.
-  for (const server of fleet.servers) {
-    if (server.isHung) server.resume();
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
+  await resetFleet(fleet);
 });
 
 afterAll(async () => {

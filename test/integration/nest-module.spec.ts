@@ -24,6 +24,7 @@ import { runNodeScript } from '../helpers/node-script.js';
 import {
   redisCommand,
   resetFleet,
+  ringNodes,
   startRedisServers,
   type RedisFleet,
   type RedisServer,
@@ -74,11 +75,7 @@ class CaptureLogger implements LoggerService {
 let logs: CaptureLogger;
 
 function nodes(from = 0, to = 3): RingNodesConfig {
-  return Object.fromEntries(
-    fleet.servers
-      .slice(from, to)
-      .map((s, i) => [`node${from + i}`, { capacity: 1, connection: s.url }]),
-  );
+  return ringNodes(fleet.servers.slice(from, to), from);
 }
 
 async function boot(

@@ -21,6 +21,7 @@ import {
 import {
   redisCommand,
   resetFleet,
+  ringNodes,
   startRedisServers,
   type RedisFleet,
 } from '../helpers/redis-servers.js';
@@ -119,9 +120,7 @@ let fleet: RedisFleet;
 const apps: INestApplication[] = [];
 
 function nodes(): RingNodesConfig {
-  return Object.fromEntries(
-    fleet.servers.map((s, i) => [`node${i}`, { capacity: 1, connection: s.url }]),
-  );
+  return ringNodes(fleet.servers);
 }
 
 async function boot(prefix = 'app:'): Promise<INestApplication> {

@@ -13,6 +13,7 @@ import { until } from '../helpers/wait.js';
 import {
   redisCommand,
   resetFleet,
+  ringNodes,
   startRedisServers,
   type RedisFleet,
   type RedisServer,
@@ -41,9 +42,7 @@ afterAll(async () => {
 });
 
 function nodes(): RingDictOptions['nodes'] {
-  return Object.fromEntries(
-    fleet.servers.map((server, i) => [`node${i}`, { capacity: 1, connection: server.url }]),
-  );
+  return ringNodes(fleet.servers);
 }
 
 function makeDict<V = unknown, F = never>(

@@ -3,6 +3,7 @@ import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.
 import {
   redisCommand,
   resetFleet,
+  ringNodes,
   startRedisServers,
   type RedisFleet,
 } from '../helpers/redis-servers.js';
@@ -30,9 +31,7 @@ afterAll(async () => {
 
 function makeDict(options: Partial<RingDictOptions<string>> = {}) {
   const dict = new RingDict<string>({
-    nodes: Object.fromEntries(
-      fleet.servers.map((s, i) => [`node${i}`, { capacity: 1, connection: s.url }]),
-    ),
+    nodes: ringNodes(fleet.servers),
     prefix: 'flap:',
     commandTimeout: 200,
     heartbeatInterval: 100,
