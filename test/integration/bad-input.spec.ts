@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import {
   RingCodecError,
   RingDict,
@@ -8,13 +8,12 @@ import {
 } from '../../lib/index.js';
 import {
   redisCommand,
-  resetFleet,
   ringNodes,
   startRedisServers,
   stopAllRedisServers,
-  type RedisFleet,
   type RedisServer,
 } from '../helpers/redis-servers.js';
+import { useRingFleet } from '../helpers/ring-fleet.js';
 
 /**
  * Bad input, one test each: odd keys and huge values round-trip, foreign data under our
@@ -23,21 +22,10 @@ import {
  * process and nothing may be silently lost: a write that did not happen rejects.
  */
 
-let fleet: RedisFleet;
-const open: RingDict<unknown, unknown>[] = [];
-
-beforeAll(async () => {
-  fleet = await startRedisServers(3);
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((dict) => dict.close()));
-  await resetFleet(fleet);
-});
+const fixture = useRingFleet(3);
 
 afterAll(async () => {
-  await fleet?.stop();
-  // The OOM test's own server too, should that test have been cut short.
+  // The OOM test's own server, should that test have been cut short.
   await stopAllRedisServers();
 });
 
@@ -47,7 +35,7 @@ function nodesOf(servers: readonly RedisServer[]): RingNodesConfig {
 
 function makeDict<V = unknown>(
   options: Partial<RingDictOptions<V>> = {},
-  servers: readonly RedisServer[] = fleet.servers,
+  servers: readonly RedisServer[] = fixture.fleet.servers,
 ): { dict: RingDict<V>; events: RingEvent[] } {
   const dict = new RingDict<V>({
     nodes: nodesOf(servers),
@@ -56,14 +44,14 @@ function makeDict<V = unknown>(
     retryRatio: 0,
     ...options,
   });
-  open.push(dict as RingDict<unknown, unknown>);
+  fixture.track(dict);
   const events: RingEvent[] = [];
   dict.events$.subscribe((event) => events.push(event));
   return { dict, events };
 }
 
 /** The server that owns `key` in `dict` now. */
-function ownerOf(dict: RingDict, key: string, servers = fleet.servers): RedisServer {
+function ownerOf(dict: RingDict, key: string, servers = fixture.fleet.servers): RedisServer {
   const name = dict.aliveHash.locate(dict.getEntry(key))!;
   return servers[Number(name.slice('node'.length))];
 }

@@ -1,11 +1,7 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RingClusterUnavailableError, RingDict, type RingDictOptions } from '../../lib/index.js';
-import {
-  resetFleet,
-  startRedisServers,
-  type RedisFleet,
-  type RedisServer,
-} from '../helpers/redis-servers.js';
+import { type RedisServer } from '../helpers/redis-servers.js';
+import { useRingFleet } from '../helpers/ring-fleet.js';
 
 /**
  * Chaos under load: 32 workers read and write through one RingDict the whole time while the
@@ -38,41 +34,25 @@ const SETTLE_MS = 1_000;
 const SLOW_MS = 20;
 const STALL_PERIOD_MS = 20;
 
-let fleet: RedisFleet;
-const open: RingDict<unknown, unknown>[] = [];
-
-beforeAll(async () => {
-  fleet = await startRedisServers(3);
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((dict) => dict.close()));
-  // Whatever a test did to them (hung, killed), the next one starts with three fresh servers.
-  await resetFleet(fleet);
-});
-
-afterAll(async () => {
-  // stop() continues a hung server and ends each one by its pid.
-  await fleet?.stop();
-});
+const fixture = useRingFleet(3);
 
 const NAMES = ['node0', 'node1', 'node2'];
 
 function serverOf(name: string): RedisServer {
-  return fleet.servers[NAMES.indexOf(name)];
+  return fixture.fleet.servers[NAMES.indexOf(name)];
 }
 
 function makeDict(options: Partial<RingDictOptions<Stored>> = {}): RingDict<Stored> {
   const dict = new RingDict<Stored>({
     nodes: Object.fromEntries(
-      fleet.servers.map((server, i) => [NAMES[i], { capacity: 1, connection: server.url }]),
+      fixture.fleet.servers.map((server, i) => [NAMES[i], { capacity: 1, connection: server.url }]),
     ),
     prefix: 'chaos:',
     commandTimeout: COMMAND_TIMEOUT,
     heartbeatInterval: HEARTBEAT,
     ...options,
   });
-  open.push(dict as RingDict<unknown, unknown>);
+  fixture.track(dict);
   return dict;
 }
 

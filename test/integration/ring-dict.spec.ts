@@ -1,4 +1,4 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   RingClusterUnavailableError,
   RingCodecError,
@@ -10,39 +10,18 @@ import {
 } from '../../lib/index.js';
 import { runNodeScript } from '../helpers/node-script.js';
 import { until } from '../helpers/wait.js';
-import {
-  redisCommand,
-  resetFleet,
-  ringNodes,
-  startRedisServers,
-  type RedisFleet,
-  type RedisServer,
-} from '../helpers/redis-servers.js';
+import { redisCommand, ringNodes, type RedisServer } from '../helpers/redis-servers.js';
+import { useRingFleet } from '../helpers/ring-fleet.js';
 
 // Generous enough that a loaded CI machine does not eject a healthy node; the hang test
 // measures against it.
 const COMMAND_TIMEOUT = 500;
 const HEARTBEAT = 100;
 
-let fleet: RedisFleet;
-const open: RingDict<unknown, unknown>[] = [];
-
-beforeAll(async () => {
-  fleet = await startRedisServers(3);
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((dict) => dict.close()));
-  // Bring every server back as it was, and empty it: these are our own servers.
-  await resetFleet(fleet);
-});
-
-afterAll(async () => {
-  await fleet?.stop();
-});
+const fixture = useRingFleet(3);
 
 function nodes(): RingDictOptions['nodes'] {
-  return ringNodes(fleet.servers);
+  return ringNodes(fixture.fleet.servers);
 }
 
 function makeDict<V = unknown, F = never>(
@@ -55,12 +34,12 @@ function makeDict<V = unknown, F = never>(
     retryRatio: 0,
     ...options,
   });
-  open.push(dict as RingDict<unknown, unknown>);
+  fixture.track(dict);
   return dict;
 }
 
 function serverOf(node: string): RedisServer {
-  return fleet.servers[Number(node.replace('node', ''))];
+  return fixture.fleet.servers[Number(node.replace('node', ''))];
 }
 
 /** A key whose owner (with every node alive) is `node`. */
@@ -95,7 +74,7 @@ describe('RingDict basics', () => {
   it('spreads keys over every node', async () => {
     const dict = makeDict();
     for (let i = 0; i < 300; i++) await dict.set(`spread${i}`, i);
-    for (const server of fleet.servers) {
+    for (const server of fixture.fleet.servers) {
       expect(Number(await redisCommand(server.port, 'DBSIZE'))).toBeGreaterThan(50);
     }
   });
@@ -196,7 +175,7 @@ describe('RingDict failure rules', () => {
     const plain = makeDict();
     const fallback = makeDict<string, string>({ onFail: () => 'fallback' });
     const events = collect(plain);
-    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await Promise.all(fixture.fleet.servers.map((s) => s.kill()));
     await expect(plain.get('x')).rejects.toBeInstanceOf(RingClusterUnavailableError);
     await expect(plain.set('x', 1)).rejects.toThrow(/no node is alive/);
     expect(await fallback.get('x')).toBe('fallback');
@@ -236,7 +215,7 @@ describe('RingDict failure rules', () => {
   });
 
   it('7. size, keys, entries and clear see only this prefix; clear refuses an empty prefix', async () => {
-    for (const server of fleet.servers) {
+    for (const server of fixture.fleet.servers) {
       await redisCommand(server.port, 'SET', `foreign:${server.port}`, 'theirs');
       await redisCommand(server.port, 'SET', `app2:${server.port}`, 'theirs');
     }
@@ -256,24 +235,25 @@ describe('RingDict failure rules', () => {
 
     expect(await dict.clear()).toBe(50);
     expect(await dict.size()).toBe(0);
-    for (const server of fleet.servers) {
+    for (const server of fixture.fleet.servers) {
       expect(await redisCommand(server.port, 'GET', `foreign:${server.port}`)).toBe('theirs');
       expect(await redisCommand(server.port, 'GET', `app2:${server.port}`)).toBe('theirs');
     }
     const unprefixed = makeDict();
     await expect(unprefixed.clear()).rejects.toThrow(/empty prefix.*force: true/);
-    for (const server of fleet.servers) {
+    for (const server of fixture.fleet.servers) {
       expect(await redisCommand(server.port, 'DBSIZE')).toBe('2');
     }
   });
 
   it('7b. a prefix with glob characters matches only itself', async () => {
-    for (const server of fleet.servers) await redisCommand(server.port, 'SET', 'aXb:1', 'theirs');
+    for (const server of fixture.fleet.servers)
+      await redisCommand(server.port, 'SET', 'aXb:1', 'theirs');
     const dict = makeDict({ prefix: 'a?b:' });
     await dict.set('1', 'ours');
     expect(await dict.size()).toBe(1);
     await dict.clear();
-    for (const server of fleet.servers)
+    for (const server of fixture.fleet.servers)
       expect(await redisCommand(server.port, 'GET', 'aXb:1')).toBe('theirs');
   });
 
@@ -386,7 +366,8 @@ describe('RingDict bad input', () => {
     await expect(dict.set('u', undefined)).rejects.toThrow(RingCodecError);
     await expect(dict.set('b', 10n)).rejects.toThrow(/Cannot encode the value for "enc:b".*BigInt/);
     await expect(dict.set('c', circular)).rejects.toThrow(/circular/i);
-    for (const server of fleet.servers) expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
+    for (const server of fixture.fleet.servers)
+      expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
   });
 
   it('a stored value the codec cannot decode: an error naming the entry', async () => {
@@ -409,7 +390,7 @@ describe('RingDict batch operations', () => {
     );
     const values = await dict.getMany([...keys, 'missing']);
     expect(values).toEqual([...keys.map((_, i) => i), undefined]);
-    for (const server of fleet.servers) {
+    for (const server of fixture.fleet.servers) {
       expect(Number(await redisCommand(server.port, 'DBSIZE'))).toBeGreaterThan(10);
     }
     const owner = serverOf(dict.aliveHash.locate('batch:k5')!);
@@ -448,19 +429,21 @@ describe('RingDict batch operations', () => {
         ['b', undefined],
       ]),
     ).rejects.toThrow(RingCodecError);
-    for (const server of fleet.servers) expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
+    for (const server of fixture.fleet.servers)
+      expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
   });
 
   it('all nodes down: getMany answers onFail', async () => {
     const dict = makeDict<number, null>({ onFail: () => null });
-    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await Promise.all(fixture.fleet.servers.map((s) => s.kill()));
     expect(await dict.getMany(['a', 'b'])).toBeNull();
   });
 });
 
 describe('RingDict clearPrefix', () => {
   it('deletes only the entries under the given key prefix', async () => {
-    for (const server of fleet.servers) await redisCommand(server.port, 'SET', 'b:x:foreign', '1');
+    for (const server of fixture.fleet.servers)
+      await redisCommand(server.port, 'SET', 'b:x:foreign', '1');
     const dict = makeDict<number>({ prefix: 'a:' });
     for (let i = 0; i < 30; i++) {
       await dict.set(`x:${i}`, i);
@@ -469,7 +452,7 @@ describe('RingDict clearPrefix', () => {
     expect(await dict.clearPrefix('x:')).toBe(30);
     expect(await dict.size()).toBe(30);
     expect(await dict.get('y:3')).toBe(3);
-    for (const server of fleet.servers) {
+    for (const server of fixture.fleet.servers) {
       expect(await redisCommand(server.port, 'GET', 'b:x:foreign')).toBe('1');
     }
     await expect(makeDict().clearPrefix('')).rejects.toThrow(/non-empty prefix/);

@@ -1,44 +1,25 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
-import {
-  redisCommand,
-  resetFleet,
-  ringNodes,
-  startRedisServers,
-  type RedisFleet,
-} from '../helpers/redis-servers.js';
+import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
+import { useRingFleet } from '../helpers/ring-fleet.js';
 
 /**
  * No stale reads after a flap: a node that comes back still holds its old values, while
  * newer writes for its keys went to the next node. Hinted handoff brings it up to date
  * before it rejoins, so reads never see the old value.
  */
-let fleet: RedisFleet;
-const open: RingDict<unknown, unknown>[] = [];
-
-beforeAll(async () => {
-  fleet = await startRedisServers(3);
-});
-
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((dict) => dict.close()));
-  await resetFleet(fleet);
-});
-
-afterAll(async () => {
-  await fleet?.stop();
-});
+const fixture = useRingFleet(3);
 
 function makeDict(options: Partial<RingDictOptions<string>> = {}) {
   const dict = new RingDict<string>({
-    nodes: ringNodes(fleet.servers),
+    nodes: ringNodes(fixture.fleet.servers),
     prefix: 'flap:',
     commandTimeout: 200,
     heartbeatInterval: 100,
     retryRatio: 0,
     ...options,
   });
-  open.push(dict as RingDict<unknown, unknown>);
+  fixture.track(dict);
   return dict;
 }
 
@@ -68,23 +49,23 @@ describe('hinted handoff', () => {
     await dict.set(key, 'v1');
     await dict.set(other, 'untouched');
     await dict.set(deleted, 'v1');
-    fleet.servers[0].hang();
+    fixture.fleet.servers[0].hang();
     await dict.set(key, 'v2'); // times out on node0, lands on its heir
     await dict.delete(deleted);
     expect(dict.aliveHash.nodes).not.toContain('node0');
     // node0 still holds v1: this is what a stale read would return.
     const back = rediscovery(dict);
-    fleet.servers[0].resume();
+    fixture.fleet.servers[0].resume();
     const event = await back;
     expect(event.handoff).toMatchObject({ entries: 2, overflowed: false });
     expect(await dict.get(key)).toBe('v2');
     expect(await dict.get(deleted)).toBeUndefined();
     // The cache stayed warm: an entry nobody wrote meanwhile is still served by node0.
     expect(await dict.get(other)).toBe('untouched');
-    expect(await redisCommand(fleet.servers[0].port, 'GET', 'flap:' + key)).toBe('"v2"');
+    expect(await redisCommand(fixture.fleet.servers[0].port, 'GET', 'flap:' + key)).toBe('"v2"');
     // The heir no longer keeps a copy that a later ejection could serve stale.
     const heir = dict.aliveHash.without('node0').locate(dict.getEntry(key))!;
-    const heirPort = fleet.servers[Number(heir.slice(4))].port;
+    const heirPort = fixture.fleet.servers[Number(heir.slice(4))].port;
     expect(await redisCommand(heirPort, 'EXISTS', 'flap:' + key)).toBe('0');
   });
 
@@ -92,11 +73,11 @@ describe('hinted handoff', () => {
     const dict = makeDict();
     const [key] = keysOwnedBy(dict, 'node1', 1);
     await dict.set(key, 'v1');
-    await fleet.servers[1].kill();
+    await fixture.fleet.servers[1].kill();
     await dict.set(key, 'v2', { ttl: 30 });
-    await fleet.servers[1].restart();
+    await fixture.fleet.servers[1].restart();
     await rediscovery(dict);
-    const pttl = Number(await redisCommand(fleet.servers[1].port, 'PTTL', 'flap:' + key));
+    const pttl = Number(await redisCommand(fixture.fleet.servers[1].port, 'PTTL', 'flap:' + key));
     expect(pttl).toBeGreaterThan(25_000);
     expect(pttl).toBeLessThanOrEqual(30_000);
     expect(await dict.get(key)).toBe('v2');
@@ -106,28 +87,28 @@ describe('hinted handoff', () => {
     const dict = makeDict({ handoffLimit: 2 });
     const keys = keysOwnedBy(dict, 'node2', 6);
     for (const key of keys) await dict.set(key, 'old');
-    await redisCommand(fleet.servers[2].port, 'SET', 'foreign', 'kept');
-    fleet.servers[2].hang();
+    await redisCommand(fixture.fleet.servers[2].port, 'SET', 'foreign', 'kept');
+    fixture.fleet.servers[2].hang();
     for (const key of keys.slice(0, 4)) await dict.set(key, 'new');
     const back = rediscovery(dict);
-    fleet.servers[2].resume();
+    fixture.fleet.servers[2].resume();
     const event = await back;
     expect(event.handoff).toMatchObject({ overflowed: true, policy: 'clear', entries: 2 });
     const values = await dict.getMany(keys);
     // No stale 'old' anywhere: handed back, or cleared (a miss).
     expect(values.filter((v) => v === 'old')).toEqual([]);
     expect(values.slice(4)).toEqual([undefined, undefined]);
-    expect(await redisCommand(fleet.servers[2].port, 'GET', 'foreign')).toBe('kept');
+    expect(await redisCommand(fixture.fleet.servers[2].port, 'GET', 'foreign')).toBe('kept');
   });
 
   it("past handoffLimit, 'ttl' trusts the TTLs and says so", async () => {
     const dict = makeDict({ handoffLimit: 1, handoffOverflow: 'ttl' });
     const keys = keysOwnedBy(dict, 'node2', 3);
     for (const key of keys) await dict.set(key, 'old');
-    fleet.servers[2].hang();
+    fixture.fleet.servers[2].hang();
     for (const key of keys.slice(0, 2)) await dict.set(key, 'new');
     const back = rediscovery(dict);
-    fleet.servers[2].resume();
+    fixture.fleet.servers[2].resume();
     expect((await back).handoff).toMatchObject({ overflowed: true, policy: 'ttl', entries: 1 });
     expect(await dict.get(keys[2])).toBe('old');
   });
@@ -136,10 +117,10 @@ describe('hinted handoff', () => {
     const dict = makeDict({ handoffLimit: 0 });
     const [key] = keysOwnedBy(dict, 'node0', 1);
     await dict.set(key, 'v1');
-    fleet.servers[0].hang();
+    fixture.fleet.servers[0].hang();
     await dict.set(key, 'v2');
     const back = rediscovery(dict);
-    fleet.servers[0].resume();
+    fixture.fleet.servers[0].resume();
     expect((await back).handoff).toBeUndefined();
     expect(dict.aliveHash.nodes).toContain('node0');
   });
