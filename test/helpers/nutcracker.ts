@@ -14,13 +14,11 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installExitHandler, liveChildren, liveDirs } from './process-registry.js';
+import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh nutcracker may take to accept connections. */
 const READY_TIMEOUT_MS = 5_000;
-/** How long stop() waits after SIGTERM before it SIGKILLs. */
-const STOP_GRACE_MS = 2_000;
 /** How many fresh port pairs start tries when another process grabs one. */
 const START_PORT_ATTEMPTS = 5;
 /** How much of the log an error message quotes. */
@@ -190,13 +188,7 @@ export class Nutcracker {
     if (!liveProxies.delete(this)) return;
     if (liveChildren.has(this.child)) {
       kill(this.child, 'SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
-      });
-      const outcome = await Promise.race([this.exited, gaveUp]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
+      if (!(await exitedWithin(this.exited))) {
         kill(this.child, 'SIGKILL');
         await this.exited;
       }

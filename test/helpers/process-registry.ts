@@ -32,3 +32,20 @@ export function installExitHandler(): void {
     }
   });
 }
+
+/** How long a process may take to exit after SIGTERM before it gets SIGKILL. */
+export const STOP_GRACE_MS = 2_000;
+
+/** Waits for `exited` at most `graceMs`; answers whether the process exited in time. */
+export async function exitedWithin(
+  exited: Promise<void>,
+  graceMs = STOP_GRACE_MS,
+): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const gaveUp = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), graceMs);
+  });
+  const outcome = await Promise.race([exited.then(() => true as const), gaveUp]);
+  clearTimeout(timer);
+  return outcome;
+}

@@ -15,15 +15,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { installExitHandler, liveChildren, liveDirs } from './process-registry.js';
+import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh process may take to answer its first command. */
 const READY_TIMEOUT_MS = 5_000;
 /** How long restart() keeps retrying the same port while the old socket lingers. */
 const RESTART_BIND_WINDOW_MS = 3_000;
-/** How long stop() waits after SIGTERM before it gives up on a clean shutdown. */
-const STOP_GRACE_MS = 2_000;
 /** How many fresh ports start() tries when another process grabs the one it picked. */
 const START_PORT_ATTEMPTS = 5;
 /** How long redisCommand() waits for a reply, so a hung server fails a test, not stalls it. */
@@ -223,13 +221,7 @@ export class RedisServer {
       // A stopped process would not act on SIGTERM until continued.
       signal(current, 'SIGCONT');
       signal(current, 'SIGTERM');
-      let timer: NodeJS.Timeout | undefined;
-      const gaveUp = new Promise<'timeout'>((resolve) => {
-        timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
-      });
-      const outcome = await Promise.race([current.exited, gaveUp]);
-      clearTimeout(timer);
-      if (outcome === 'timeout') {
+      if (!(await exitedWithin(current.exited))) {
         signal(current, 'SIGKILL');
         await current.exited;
       }

@@ -21,15 +21,13 @@ import {
   RedisServer,
   RedisServerNotFoundError,
 } from './redis-servers.js';
-import { installExitHandler, liveChildren, liveDirs } from './process-registry.js';
+import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh sentinel may take to answer PING. */
 const READY_TIMEOUT_MS = 5_000;
 /** How long the group may take to be fully formed: replica in sync, sentinels know each other. */
 const FORMED_TIMEOUT_MS = 15_000;
-/** How long stop() waits after SIGTERM before SIGKILL. */
-const STOP_GRACE_MS = 2_000;
 const START_PORT_ATTEMPTS = 5;
 const OUTPUT_TAIL_CHARS = 4_000;
 const BIND_FAILURE = /Address already in use|Failed listening on port/;
@@ -130,13 +128,7 @@ export class SentinelProcess {
   async stop(): Promise<void> {
     if (this.#hasExited) return;
     this.#signal('SIGTERM');
-    let timer: NodeJS.Timeout | undefined;
-    const gaveUp = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
-    });
-    const outcome = await Promise.race([this.#exited, gaveUp]);
-    clearTimeout(timer);
-    if (outcome === 'timeout') await this.kill();
+    if (!(await exitedWithin(this.#exited))) await this.kill();
   }
 
   /** The last few KB of the sentinel's log, for failure messages. */
