@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startSample } from '../../sample/main.js';
+import { startSample } from '../../sample/start-sample.js';
 import {
   freePort,
   redisCommand,

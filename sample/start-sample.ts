@@ -1,0 +1,38 @@
+import 'reflect-metadata';
+import { NestFactory } from '@nestjs/core';
+import type { INestApplication } from '@nestjs/common';
+import { startRedisServers, type RedisFleet } from '../test/helpers/redis-servers.js';
+import { AppModule } from './app.module.js';
+
+/**
+ * Boots the sample app on `port` (0: a free one). Without RING_REDIS_NODES it first starts
+ * three local redis-server processes, which `stop()` stops again; with it, it starts nothing.
+ * The e2e tests call this; `main.ts` is the command-line entry.
+ */
+export async function startSample(port: number): Promise<{
+  app: INestApplication;
+  fleet?: RedisFleet;
+  url: string;
+  stop: () => Promise<void>;
+}> {
+  let fleet: RedisFleet | undefined;
+  if (!process.env.RING_REDIS_NODES) {
+    fleet = await startRedisServers(3);
+    process.env.RING_REDIS_NODES = fleet.servers.map((s, i) => `node${i}=${s.url}`).join(',');
+  }
+  try {
+    const app = await NestFactory.create(AppModule.register(fleet), {
+      logger: ['log', 'warn', 'error'],
+    });
+    await app.listen(port, '127.0.0.1');
+    const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
+    const stop = async () => {
+      await app.close();
+      await fleet?.stop();
+    };
+    return { app, fleet, url, stop };
+  } catch (error) {
+    await fleet?.stop();
+    throw error;
+  }
+}
