@@ -479,7 +479,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     let lastError: unknown;
     while (node !== undefined) {
       try {
-        return await this.attempt(node, [entry], write, op);
+        return await this.attempt(node, entry, write, op);
       } catch (error) {
         // A reply error means the node answered: it is the caller's problem.
         if (!isConnectionError(error)) throw error;
@@ -498,14 +498,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    */
   private async attempt<T>(
     node: RingNode,
-    entries: readonly string[],
+    entries: string | readonly string[],
     write: boolean,
     op: (client: Redis) => Promise<T>,
   ): Promise<T> {
     if (!node.ready) await node.connect(this.options.commandTimeout);
     let onBehalf: [owner: string, entry: string][] | undefined;
     if (write && this.ejectedCount > 0 && this.handoff.enabled) {
-      for (const entry of entries) {
+      // A single entry comes as a string: no array is allocated on the everyday path.
+      for (const entry of typeof entries === 'string' ? [entries] : entries) {
         const owner = this.totalHash.locate(entry)!;
         if (owner !== node.name) (onBehalf ??= []).push([owner, entry]);
       }
