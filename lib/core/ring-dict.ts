@@ -124,6 +124,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private ejectedCount = 0;
   private unavailable = false;
   private closed = false;
+  /** Commands of this ring sent and not yet answered: under load, writes are batched. */
+  private inFlight = 0;
 
   constructor(options: RingDictOptions<V, F>) {
     this.options = resolveRingDictOptions(options);
@@ -511,8 +513,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         if (owner !== node.name) (onBehalf ??= []).push([owner, entry]);
       }
     }
-    node.batchWrites();
-    node.inFlight++;
+    if (this.inFlight > 0) node.batchWrites();
+    this.inFlight++;
     const started = performance.now();
     try {
       try {
@@ -526,7 +528,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         throw error;
       }
     } finally {
-      node.inFlight--;
+      this.inFlight--;
       // Remembered even when the write failed: it may have been applied all the same,
       // and an unneeded hint costs one extra copy, never a stale read.
       if (onBehalf) await this.rememberOnBehalf(node, onBehalf);
