@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { execPipeline } from './pipeline.js';
+import { execPipeline, inChunks, PIPELINE_CHUNK } from './pipeline.js';
 
 /** What to do when more entries were written on an ejected node's behalf than remembered. */
 export type HandoffOverflowPolicy = 'clear' | 'ttl';
@@ -68,21 +68,18 @@ export class HandoffLog {
   }
 }
 
-/** Entries per pipeline during a handoff. */
-const CHUNK = 1000;
-
 /**
  * Copies each entry's current value and remaining TTL from `source` to `target`, deletes it
  * on `target` where `source` no longer has it, then deletes the copied entries on `source`
- * so a later ejection cannot read them back stale. Pipelined, `CHUNK` entries at a time.
+ * so a later ejection cannot read them back stale. Pipelined, a chunk of entries at a time
+ * (two reads per entry: half a `PIPELINE_CHUNK` of entries).
  */
 export async function transferEntries(
   source: Redis,
   target: Redis,
   entries: string[],
 ): Promise<void> {
-  for (let start = 0; start < entries.length; start += CHUNK) {
-    const chunk = entries.slice(start, start + CHUNK);
+  await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
     const read = source.pipeline();
     for (const entry of chunk) read.pttl(entry).getBuffer(entry);
     const replies = await execPipeline(read.exec());
@@ -96,12 +93,10 @@ export async function transferEntries(
     }
     await execPipeline(write.exec());
     await source.del(...chunk);
-  }
+  });
 }
 
-/** Deletes `entries` on `client`, pipelined. */
+/** Deletes `entries` on `client`, one DEL per `PIPELINE_CHUNK` entries. */
 export async function deleteEntries(client: Redis, entries: string[]): Promise<void> {
-  for (let start = 0; start < entries.length; start += CHUNK) {
-    await client.del(...entries.slice(start, start + CHUNK));
-  }
+  await inChunks(entries, PIPELINE_CHUNK, (chunk) => client.del(...chunk));
 }

@@ -19,7 +19,7 @@ import {
   transferEntries,
   type HandoffReport,
 } from './hinted-handoff.js';
-import { execPipeline } from './pipeline.js';
+import { execPipeline, inChunks, PIPELINE_CHUNK } from './pipeline.js';
 import { globEscape, scanKeys } from './scan.js';
 
 export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable';
@@ -310,7 +310,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return failed ? failed[FAIL] : values;
   }
 
-  /** Stores many entries: one pipeline of `SET entry value [PX ms]` per node, nodes in parallel. */
+  /**
+   * Stores many entries: pipelines of `SET entry value [PX ms]` per node (`PIPELINE_CHUNK`
+   * at a time), nodes in parallel.
+   */
   async setMany(
     entries: Iterable<readonly [unknown, V]>,
     options?: RingSetOptions,
@@ -327,14 +330,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     }
     const failed = await this.routeMany(
       names,
-      (client, indexes) => {
-        const pipeline = client.pipeline();
-        for (const i of indexes) {
-          if (px === undefined) pipeline.set(names[i], payloads[i]);
-          else pipeline.set(names[i], payloads[i], 'PX', px);
-        }
-        return execPipeline(pipeline.exec());
-      },
+      (client, indexes) =>
+        inChunks(indexes, PIPELINE_CHUNK, (chunk) => {
+          const pipeline = client.pipeline();
+          for (const i of chunk) {
+            if (px === undefined) pipeline.set(names[i], payloads[i]);
+            else pipeline.set(names[i], payloads[i], 'PX', px);
+          }
+          return execPipeline(pipeline.exec());
+        }),
       () => undefined,
       true,
     );

@@ -12,6 +12,7 @@ import { runNodeScript } from '../helpers/node-script.js';
 import { until } from '../helpers/wait.js';
 import { redisCommand, ringNodes, type RedisServer } from '../helpers/redis-servers.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
+import { PIPELINE_CHUNK } from '../../lib/core/pipeline.js';
 
 // Generous enough that a loaded CI machine does not eject a healthy node; the hang test
 // measures against it.
@@ -419,6 +420,27 @@ describe('RingDict batch operations', () => {
     await dict.setMany(keys.map((k, i) => [k, i * 10] as const));
     expect(await dict.getMany(lost)).toEqual(lost.map((k) => Number(k.slice(1)) * 10));
     expect(await dict.deleteMany(keys)).toBe(100);
+  });
+
+  it('a batch of several pipeline chunks per node stores every entry with its ttl', async () => {
+    const dict = makeDict<number>({ prefix: 'big:' });
+    // About 2.7 chunks per node: the chunk boundaries fall inside each node's share.
+    const count = PIPELINE_CHUNK * 8 + 7;
+    const keys = Array.from({ length: count }, (_, i) => `k${i}`);
+    await dict.setMany(
+      keys.map((k, i) => [k, i] as const),
+      { ttl: 30 },
+    );
+    expect(await dict.getMany(keys)).toEqual(keys.map((_, i) => i));
+    for (const server of fixture.fleet.servers) {
+      expect(Number(await redisCommand(server.port, 'DBSIZE'))).toBeGreaterThan(PIPELINE_CHUNK);
+    }
+    const last = `big:k${count - 1}`;
+    const pttl = Number(
+      await redisCommand(serverOf(dict.aliveHash.locate(last)!).port, 'PTTL', last),
+    );
+    expect(pttl).toBeGreaterThan(29_000);
+    expect(await dict.deleteMany(keys)).toBe(count);
   });
 
   it('a value that cannot be encoded writes nothing of the batch', async () => {
