@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
 import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
+import { PIPELINE_CHUNK } from '../../lib/core/pipeline.js';
 
 /**
  * No stale reads after a flap: a node that comes back still holds its old values, while
@@ -67,6 +68,27 @@ describe('hinted handoff', () => {
     const heir = dict.aliveHash.without('node0').locate(dict.getEntry(key))!;
     const heirPort = fixture.fleet.servers[Number(heir.slice(4))].port;
     expect(await redisCommand(heirPort, 'EXISTS', 'flap:' + key)).toBe('0');
+  });
+
+  it('a handoff of several pipeline chunks hands back every entry and deletion', async () => {
+    const dict = makeDict();
+    // Two reads per entry: a chunk is PIPELINE_CHUNK / 2 entries; this spans several.
+    const keys = keysOwnedBy(dict, 'node2', PIPELINE_CHUNK * 2 + 3);
+    const deleted = keys.filter((_, i) => i % 10 === 0);
+    await dict.setMany(keys.map((k) => [k, 'v1'] as const));
+    await fixture.fleet.servers[2].kill();
+    await dict.setMany(keys.map((k) => [k, 'v2'] as const));
+    expect(await dict.deleteMany(deleted)).toBe(deleted.length);
+    await fixture.fleet.servers[2].restart();
+    const event = await rediscovery(dict);
+    expect(event.handoff).toMatchObject({ entries: keys.length, overflowed: false });
+    const expected = keys.map((k) => (deleted.includes(k) ? undefined : 'v2'));
+    expect(await dict.getMany(keys)).toEqual(expected);
+    // Straight from node2: the values are its own now, not read through an heir.
+    const port = fixture.fleet.servers[2].port;
+    expect(Number(await redisCommand(port, 'DBSIZE'))).toBe(keys.length - deleted.length);
+    const last = keys.at(-1)!;
+    expect(await redisCommand(port, 'GET', 'flap:' + last)).toBe('"v2"');
   });
 
   it('the handed-back value keeps its remaining TTL', async () => {
