@@ -45,8 +45,3 @@ export function isConnectionError(error: unknown): boolean {
   if (code !== undefined && CONNECTION_CODES.has(code)) return true;
   return CONNECTION_MESSAGES.some((m) => error.message.startsWith(m));
 }
-
-/** ioredis gave up waiting for the reply (`commandTimeout`). */
-export function isCommandTimeout(error: unknown): boolean {
-  return error instanceof Error && error.message === 'Command timed out';
-}

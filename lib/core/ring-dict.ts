@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
-import { isCommandTimeout, isConnectionError, RingConnectionError } from './connection-errors.js';
+import { isConnectionError, RingConnectionError } from './connection-errors.js';
 import { RingClusterUnavailableError, RingError, RingKeyError } from './errors.js';
 import { HashRing } from './hash-ring.js';
 import type { RingNodeState } from './node-health.js';
@@ -87,9 +87,6 @@ const READ_ONLY_COMMANDS = new Set([
   'ZCOUNT',
   'OBJECT',
 ]);
-
-/** A timer later than this many times its delay means the process, not the node, stalled. */
-const STALL_FACTOR = 1.25;
 
 /** SCAN batch size: large enough to keep round trips few, small enough not to stall Redis. */
 const SCAN_COUNT = 1000;
@@ -519,19 +516,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     }
     if (this.inFlight > 0) node.batchWrites();
     this.inFlight++;
-    const started = performance.now();
     try {
-      try {
-        return await op(node.client);
-      } catch (error) {
-        // A timeout that took far longer than commandTimeout means this process was stalled
-        // (its timers fired before it read the replies waiting in the socket), not that the
-        // node is slow: try once more before blaming the node.
-        const late = performance.now() - started > this.options.commandTimeout * STALL_FACTOR;
-        if (late && isCommandTimeout(error)) return await op(node.client);
-        throw error;
-      }
+      return await node.send(op);
     } finally {
+      node.answered();
       this.inFlight--;
       // Remembered even when the write failed: it may have been applied all the same,
       // and an unneeded hint costs one extra copy, never a stale read.

@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { RingConnectionError } from './connection-errors.js';
+import { DeadlineWatch } from './deadline-watch.js';
 import { NodeHealth } from './node-health.js';
 import type { NodeAddress } from './ring-config.js';
 import { SentinelWatch } from './sentinel-watch.js';
@@ -35,6 +36,8 @@ export class RingNode {
   private switching?: { from: string; to: string; until: number };
   /** Why the last 'ready' was refused, for open(). */
   private refused?: string;
+  /** The deadline of the ring's requests on this node (see send()). */
+  private readonly deadlines: DeadlineWatch;
 
   /**
    * Sentinel nodes: called when the sentinels announce that the master moved away from the
@@ -48,9 +51,10 @@ export class RingNode {
     readonly capacity: number,
     connection: RedisOptions | string,
     readonly address: NodeAddress,
-    commandTimeout: number,
+    private readonly commandTimeout: number,
   ) {
     this.health = new NodeHealth(name, address.sentinel);
+    this.deadlines = new DeadlineWatch(commandTimeout, () => this.expire());
     const forced: RedisOptions = {
       lazyConnect: true,
       enableOfflineQueue: false,
@@ -154,6 +158,36 @@ export class RingNode {
       this.corked = false;
       stream.uncork();
     });
+  }
+
+  /**
+   * Sends the ring's request `op` under the node's single deadline (DeadlineWatch) instead
+   * of ioredis' timer per command. `op` must send its commands at once; the caller reports
+   * with answered() when its promise settles. Everything else sent on this client (PINGs,
+   * handoff, SCAN) keeps ioredis' `commandTimeout`.
+   */
+  send<T>(op: (client: Redis) => Promise<T>): Promise<T> {
+    const options = this.client.options;
+    this.deadlines.sent();
+    // ioredis reads the option as each command is sent: off for op's commands only.
+    options.commandTimeout = undefined;
+    try {
+      return op(this.client);
+    } finally {
+      options.commandTimeout = this.commandTimeout;
+    }
+  }
+
+  /** A request sent with send() settled. */
+  answered(): void {
+    this.deadlines.answered();
+  }
+
+  /** The oldest request waited `commandTimeout` in vain: the node is hung or gone. */
+  private expire(): void {
+    this.lastErrorMessage = `no reply within ${this.commandTimeout} ms`;
+    // Every command waiting on the connection fails now, as a connection error.
+    this.drop();
   }
 
   /** True when commands can be written right now. */
@@ -268,6 +302,7 @@ export class RingNode {
   /** Closes the connection politely (QUIT), or at once if the node does not answer. */
   async close(timeoutMs: number): Promise<void> {
     this.watch?.close();
+    this.deadlines.stop();
     const client = this.client;
     if (client.status === 'ready') {
       const timer = setTimeout(() => client.disconnect(), timeoutMs);

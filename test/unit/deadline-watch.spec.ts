@@ -1,0 +1,78 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { DeadlineWatch } from '../../lib/core/deadline-watch.js';
+
+describe('DeadlineWatch', () => {
+  /** Time this process spent stalled: performance.now() runs ahead of the fake timers. */
+  let stalled = 0;
+  beforeEach(() => {
+    stalled = 0;
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    vi.spyOn(performance, 'now').mockImplementation(() => Date.now() + stalled);
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+    vi.restoreAllMocks();
+  });
+
+  it('expires once the oldest unanswered command has waited the timeout', () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    vi.advanceTimersByTime(60);
+    watch.sent();
+    watch.answered(); // the first one
+    vi.advanceTimersByTime(60); // 120 ms after the first, 60 ms after the second
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(39);
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(2); // 101 ms after the second
+    expect(expired).toHaveBeenCalledTimes(1);
+  });
+
+  it('never expires while every command is answered in time, and stops when idle', () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    for (let i = 0; i < 50; i++) {
+      watch.sent();
+      vi.advanceTimersByTime(30);
+      watch.answered();
+    }
+    expect(watch.pending).toBe(0);
+    vi.advanceTimersByTime(1000);
+    expect(expired).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('a timer that fires far too late (a stalled process) gives the node its time once more', () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    // The process is busy for 300 ms: the timer due at 100 ms runs only at 400 ms.
+    vi.advanceTimersByTime(50);
+    stalled = 300;
+    vi.advanceTimersByTime(50);
+    // The timer ran 300 ms late: the process stalled, not the node.
+    expect(expired).not.toHaveBeenCalled();
+    // A reply read after the stall settles it.
+    watch.answered();
+    vi.advanceTimersByTime(500);
+    expect(expired).not.toHaveBeenCalled();
+    // No reply within the time given again: now it is the node.
+    watch.sent();
+    vi.advanceTimersByTime(50);
+    stalled += 300;
+    vi.advanceTimersByTime(50);
+    vi.advanceTimersByTime(101);
+    expect(expired).toHaveBeenCalledTimes(1);
+  });
+
+  it('counts answers, never below zero, across many commands', () => {
+    const watch = new DeadlineWatch(100, () => undefined);
+    for (let i = 0; i < 5000; i++) watch.sent();
+    for (let i = 0; i < 4000; i++) watch.answered();
+    expect(watch.pending).toBe(1000);
+    for (let i = 0; i < 2000; i++) watch.answered();
+    expect(watch.pending).toBe(0);
+    watch.stop();
+  });
+});
