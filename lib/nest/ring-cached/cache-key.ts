@@ -16,7 +16,13 @@ export class UnserializableArgumentError extends Error {
  */
 export function serializeArgs(args: readonly unknown[]): string {
   // The arguments array itself is fresh, never part of a cycle: only its elements are walked.
-  const out = `[${args.map((arg) => serialize(arg, undefined)).join(',')}]`;
+  // Every cached call builds its key: a plain loop, no intermediate array.
+  let out = '[';
+  for (let i = 0; i < args.length; i++) {
+    if (i > 0) out += ',';
+    out += serialize(args[i], undefined);
+  }
+  out += ']';
   // UTF-8 takes at most 3 bytes per UTF-16 unit: short keys need no byte count.
   if (out.length * 3 <= MAX_KEY_BYTES || Buffer.byteLength(out) <= MAX_KEY_BYTES) return out;
   return `#${createHash('sha256').update(out).digest('base64url')}`;

@@ -64,12 +64,11 @@ export class RingCacheService implements RingCacheBinding {
 
   /** The decorated method's wrapper calls this for every call on a bound instance. */
   call(instance: object, method: RingCachedMethod, args: unknown[]): unknown {
-    const run = () => method.original.apply(instance, args);
-    if (method.returns === 'sync') return run();
+    if (method.returns === 'sync') return method.original.apply(instance, args);
     const slot = this.slotOf(method, args);
-    if (method.returns === 'unknown') return this.learn(method, slot, run);
-    if (slot === undefined) return run();
-    return this.readThrough(slot, method, run);
+    if (method.returns === 'unknown') return this.learn(method, slot, instance, args);
+    if (slot === undefined) return method.original.apply(instance, args);
+    return this.readThrough(slot, method, instance, args);
   }
 
   /** Where a call is cached, or undefined (with a warning) when it cannot be. */
@@ -91,25 +90,56 @@ export class RingCacheService implements RingCacheBinding {
   }
 
   /**
-   * A hit costs one GET and a JSON.parse. On a miss, concurrent callers of the same key
-   * share one run of the method (single flight): the first starts it, the others join.
+   * A hit costs one GET and a JSON.parse, and nothing else: no closure and no async
+   * function of its own (every call pays for this path, so it is kept to one `then`).
    */
-  private async readThrough(
+  private readThrough(
     slot: CacheSlot,
     method: RingCachedMethod,
-    run: () => unknown,
+    instance: object,
+    args: unknown[],
   ): Promise<unknown> {
-    try {
-      const raw = await slot.dict.getRaw(slot.key);
-      if (typeof raw === 'string') return raw === '' ? undefined : JSON.parse(raw);
-    } catch (error) {
-      // Unavailable ring, node error or an undecodable value: the service still answers.
-      this.warn(method, `cache read failed (${(error as Error).message}); calling the method`);
-    }
+    return slot.dict.getRaw(slot.key).then(
+      (raw) => {
+        if (typeof raw !== 'string') return this.miss(slot, method, instance, args);
+        if (raw === '') return undefined;
+        try {
+          return JSON.parse(raw) as unknown;
+        } catch (error) {
+          return this.readFailed(error, slot, method, instance, args);
+        }
+      },
+      (error: unknown) => this.readFailed(error, slot, method, instance, args),
+    );
+  }
+
+  /** Unavailable ring, node error or an undecodable value: the service still answers. */
+  private readFailed(
+    error: unknown,
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    instance: object,
+    args: unknown[],
+  ): Promise<unknown> {
+    this.warn(method, `cache read failed (${(error as Error).message}); calling the method`);
+    return this.miss(slot, method, instance, args);
+  }
+
+  /**
+   * A miss: concurrent callers of the same key share one run of the method (single
+   * flight): the first starts it, the others join.
+   */
+  private miss(
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    instance: object,
+    args: unknown[],
+  ): Promise<unknown> {
     const flightKey = `${slot.dict.name}\u0000${slot.key}`;
     const pending = this.inFlight.get(flightKey);
     if (pending) return pending;
-    const computed = (async () => this.store(slot, method, await run()))().finally(() =>
+    const computed = (async () =>
+      this.store(slot, method, await method.original.apply(instance, args)))().finally(() =>
       this.inFlight.delete(flightKey),
     );
     this.inFlight.set(flightKey, computed);
@@ -135,9 +165,10 @@ export class RingCacheService implements RingCacheBinding {
   private learn(
     method: RingCachedMethod,
     slot: CacheSlot | undefined,
-    run: () => unknown,
+    instance: object,
+    args: unknown[],
   ): unknown {
-    const value = run();
+    const value = method.original.apply(instance, args);
     if (value instanceof Promise || typeof (value as PromiseLike<unknown>)?.then === 'function') {
       method.returns = 'promise';
       return slot ? Promise.resolve(value).then((v) => this.store(slot, method, v)) : value;
