@@ -5,7 +5,9 @@
  *
  * For scale, the same @RingCached method also runs over a ring of just the one node that
  * cache-manager uses: on this machine every Redis server shares the client's cores, so
- * that row compares the two client paths alone, without the ring's extra servers.
+ * that row compares the two client paths alone, without the ring's extra servers. And raw
+ * ioredis reads the same values straight from their owning nodes (no ring, no Nest): what
+ * any client pays here for spreading one caller's requests over three servers.
  *
  * Every contender answers from Redis (every key is cached before timing, and the run fails
  * if a timed call misses), over a key space large enough that @RingCached's single-flight
@@ -34,7 +36,8 @@ import {
   type Row,
   type SectionResult,
 } from './report.js';
-import { redisFleet, ringNodes } from './servers.js';
+import { ioredisClient, redisFleet, ringNodes, type Started } from './servers.js';
+import type { Redis } from 'ioredis';
 
 /** Distinct arguments: at 64 in flight two calls share one about 0.6 % of the time. */
 const KEY_SPACE = 10_000;
@@ -115,6 +118,7 @@ export async function benchRingCached(config: BenchConfig): Promise<SectionResul
   const rounds = 7;
   const fleet = await redisFleet(3);
   const apps: INestApplicationContext[] = [];
+  const clients: Started<Redis>[] = [];
   try {
     const nodes = ringNodes(fleet.value);
     const firstNode = Object.keys(nodes)[0];
@@ -142,6 +146,12 @@ export async function benchRingCached(config: BenchConfig): Promise<SectionResul
     }
     await dict.setMany(cities.map((c, i) => [plainKeys[i], forecastFor(c)] as [string, Forecast]));
     const misses = { ring: ringWeather.computed, cm: cmWeather.computed };
+    for (const server of fleet.value.servers) clients.push(await ioredisClient(server.port));
+    const nodeNames = Object.keys(nodes);
+    const plainEntries = plainKeys.map((k) => dict.getEntry(k));
+    const owners = plainEntries.map(
+      (entry) => clients[nodeNames.indexOf(dict.aliveHash.locate(entry)!)].value,
+    );
 
     const contenders = [
       { name: '@RingCached hit', op: (r: number) => ringWeather.forecast(cities[r % KEY_SPACE]) },
@@ -150,6 +160,13 @@ export async function benchRingCached(config: BenchConfig): Promise<SectionResul
       {
         name: '@RingCached hit, 1 node',
         op: (r: number) => ringWeather.forecastOnOneNode(cities[r % KEY_SPACE]),
+      },
+      {
+        name: 'raw ioredis, 3 nodes',
+        op: (r: number) => {
+          const i = r % KEY_SPACE;
+          return owners[i].get(plainEntries[i]).then((raw) => JSON.parse(raw!) as Forecast);
+        },
       },
     ];
     const results = new Map<string, number[]>();
@@ -177,6 +194,7 @@ export async function benchRingCached(config: BenchConfig): Promise<SectionResul
       const get = results.get(`RingDict.get@${inFlight}`)!;
       const cmHit = results.get(`cache-manager hit@${inFlight}`)!;
       const oneNodeHit = results.get(`@RingCached hit, 1 node@${inFlight}`)!;
+      const rawSpread = results.get(`raw ioredis, 3 nodes@${inFlight}`)!;
       const vsGet = pairedRatio(ours, get);
       const vsCacheManager = pairedRatio(ours, cmHit);
       rows.push(
@@ -216,10 +234,20 @@ export async function benchRingCached(config: BenchConfig): Promise<SectionResul
           goal: 'not a goal',
           verdict: 'info',
         },
+        {
+          item: 6,
+          what: `(for scale) raw ioredis GET + JSON.parse from the owning node of 3, no ring, ${inFlight} in flight`,
+          ours: rate(median(rawSpread)),
+          baseline: `@nestjs/cache-manager 12 + Keyv Redis, 1 node: ${rate(median(cmHit), 'calls/s')}`,
+          ratio: times(pairedRatio(rawSpread, cmHit)),
+          goal: 'not a goal',
+          verdict: 'info',
+        },
       );
     }
     return { rows };
   } finally {
+    for (const client of clients) await client.stop();
     for (const app of apps.reverse()) await app.close();
     await fleet.stop();
   }
