@@ -487,6 +487,28 @@ describe('chaos under load', () => {
     }
   });
 
+  // The ring's requests are watched by one deadline per node (DeadlineWatch), with ioredis'
+  // per-command timer switched off around each send. Should an ioredis upgrade stop reading
+  // `commandTimeout` per command, every request would arm its own timer again: counted here
+  // while 64 requests wait on a hung node.
+  it('64 requests waiting on a hung node arm no timer each', async () => {
+    const dict = makeDict({ retryRatio: 0 });
+    const keys: string[] = [];
+    for (let i = 0; keys.length < 64; i++) {
+      if (dict.totalHash.locate(dict.getEntry(`t${i}`)) === 'node2') keys.push(`t${i}`);
+    }
+    await dict.get(keys[0]); // connected
+    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    serverOf('node2').hang();
+    const pending = Promise.all(keys.map((key) => dict.get(key)));
+    const during = timers();
+    const values = await pending;
+    expect(values.every((v) => v === undefined)).toBe(true);
+    // A timer per request would add 64; a few may come and go for other reasons.
+    expect(during - before).toBeLessThan(8);
+  });
+
   it('a 300 ms stall of the client process ejects no healthy node and fails no call', async () => {
     const dict = makeDict({ retryRatio: 0 });
     const events: string[] = [];
