@@ -244,8 +244,9 @@ function startLoad(dict: RingDict<Stored>, workers: number, keysPerWorker: numbe
         }),
       );
     },
-    rediscovered(node: string, after: number): boolean {
-      return events.some((e) => e.type === 'rediscovered' && e.node === node && e.t > after);
+    /** True once `node` was ejected (or rediscovered) after `after`. */
+    saw(type: 'ejected' | 'rediscovered', node: string, after: number): boolean {
+      return events.some((e) => e.type === type && e.node === node && e.t > after);
     },
   };
 }
@@ -289,7 +290,11 @@ describe('chaos under load', () => {
         await sleep(OUTAGE_MS);
         await serverOf('node0').restart();
         kill.returned = performance.now();
-        await until(() => load.rediscovered('node0', kill.died), 5_000, 'node0 rediscovered');
+        await until(
+          () => load.saw('rediscovered', 'node0', kill.died),
+          5_000,
+          'node0 rediscovered',
+        );
         await sleep(SETTLE_MS);
 
         // 2. SIGSTOP node1 (hung: the kernel still accepts connections), then SIGCONT: it comes
@@ -301,7 +306,11 @@ describe('chaos under load', () => {
         await sleep(OUTAGE_MS);
         serverOf('node1').resume();
         hang.returned = performance.now();
-        await until(() => load.rediscovered('node1', hang.died), 5_000, 'node1 rediscovered');
+        await until(
+          () => load.saw('rediscovered', 'node1', hang.died),
+          5_000,
+          'node1 rediscovered',
+        );
         await sleep(SETTLE_MS);
 
         // 3. Every node down at once, then all back.
@@ -322,7 +331,7 @@ describe('chaos under load', () => {
           }),
         );
         await until(
-          () => NAMES.every((node) => load.rediscovered(node, allDown.start)),
+          () => NAMES.every((node) => load.saw('rediscovered', node, allDown.start)),
           5_000,
           'every node rediscovered',
         );
@@ -441,8 +450,11 @@ describe('chaos under load', () => {
           const hung = performance.now();
           serverOf(node).hang();
           await sleep(400);
+          // On a loaded machine this process may stall past the timeout: the ring then gives
+          // the node one more timeout (DeadlineWatch) before it ejects it.
+          await until(() => load.saw('ejected', node, hung), 5_000, `${node} ejected`);
           serverOf(node).resume();
-          await until(() => load.rediscovered(node, hung), 5_000, `${node} rediscovered`);
+          await until(() => load.saw('rediscovered', node, hung), 5_000, `${node} rediscovered`);
         }
         await sleep(200);
       } finally {
