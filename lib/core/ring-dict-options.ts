@@ -51,6 +51,11 @@ export interface RingDictOptions<V = unknown, F = never> {
    * their TTLs. With an empty prefix, `'ttl'` always.
    */
   handoffOverflow?: HandoffOverflowPolicy;
+  /**
+   * Open no connection in the constructor (default false): each node connects on its first
+   * request, or all of them with `connect()`.
+   */
+  lazyConnect?: boolean;
 }
 
 /** The options with defaults applied. */
@@ -84,6 +89,7 @@ const KNOWN = new Set<string>([
   'commandTimeout',
   'handoffLimit',
   'handoffOverflow',
+  'lazyConnect',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -196,6 +202,13 @@ export function resolveRingDictOptions<V, F>(
     'handoffOverflow',
     "'clear' or 'ttl'",
     handoffOverflow,
+  );
+  check(
+    o.lazyConnect === undefined || typeof o.lazyConnect === 'boolean',
+    where,
+    'lazyConnect',
+    'a boolean',
+    o.lazyConnect,
   );
   return {
     ...o,

@@ -157,8 +157,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       // Sentinel nodes: a failover announced by the sentinels ejects the node at once, so it
       // stops writing to the demoted master; the heartbeat brings it back on the new one.
       ringNode.onMasterSwitch = (error) => this.eject(ringNode, error);
-      ringNode.connect(commandTimeout).catch((error: unknown) => this.eject(ringNode, error));
     }
+    if (!this.options.lazyConnect) void this.connect();
     if (heartbeatInterval > 0) {
       this.heartbeat = setInterval(() => this.beat(), heartbeatInterval);
       // The dict alone never keeps a process alive; its open sockets do until close().
@@ -446,6 +446,24 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       }
     }
     return deleted;
+  }
+
+  /**
+   * Opens the connection of every alive node that has none, in parallel. A node that cannot
+   * be reached within `commandTimeout` is ejected, as by a request (the heartbeat brings it
+   * back). Resolves once each node is connected or ejected; never rejects. The constructor
+   * calls it unless `lazyConnect`.
+   */
+  async connect(): Promise<void> {
+    if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
+    const alive = [...this.nodes.values()].filter((node) => node.health.alive);
+    await Promise.all(
+      alive.map((node) =>
+        node
+          .connect(this.options.commandTimeout)
+          .catch((error: unknown) => this.eject(node, error)),
+      ),
+    );
   }
 
   /** Every node's health, in name order. */

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationShutdown,
+  type OnModuleInit,
+} from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
 import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
@@ -15,14 +21,17 @@ const RECENT_EVENTS = 20;
 
 /**
  * Owns one RingDict per configured group: creates them at boot (so bad configuration fails
- * the boot), logs their ejections and rediscoveries, and closes them on shutdown.
+ * the boot), connects them once every provider is built, logs their ejections and
+ * rediscoveries, and closes them on shutdown.
  */
 @Injectable()
-export class RingRedisService implements OnApplicationShutdown {
+export class RingRedisService implements OnModuleInit, OnApplicationShutdown {
   /** Every group's events, each tagged with its group. */
   readonly events$: Observable<RingGroupEvent>;
 
   private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
+  /** Groups whose options ask for `lazyConnect`: onModuleInit leaves them alone. */
+  private readonly lazy = new Set<string>();
   private readonly recent = new Map<string, RingGroupEvent[]>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
 
@@ -52,11 +61,15 @@ export class RingRedisService implements OnApplicationShutdown {
     }
     try {
       for (const name of resolved) {
+        const groupOptions = { ...options.defaults, ...options.groupOptions?.[name] };
+        if (groupOptions.lazyConnect === true) this.lazy.add(name);
         const dict = new RingDict<unknown, unknown>({
-          ...options.defaults,
-          ...options.groupOptions?.[name],
+          ...groupOptions,
           nodes: groups[name],
           name,
+          // Connected in onModuleInit: should another provider fail the boot, no socket is
+          // left open to keep the process alive (Nest never shuts down an app it failed to build).
+          lazyConnect: true,
         });
         this.dicts.set(name, dict);
         this.recent.set(name, []);
@@ -72,6 +85,14 @@ export class RingRedisService implements OnApplicationShutdown {
       ),
     );
     this.events$.subscribe((event) => this.record(event));
+  }
+
+  /**
+   * Every provider is built: open the connections (not awaited, so a dead node never holds
+   * up the boot; it is ejected within `commandTimeout` and shows in health).
+   */
+  onModuleInit(): void {
+    for (const [name, dict] of this.dicts) if (!this.lazy.has(name)) void dict.connect();
   }
 
   /** The RingDict of group `name`, or undefined. */

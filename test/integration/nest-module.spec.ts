@@ -693,6 +693,35 @@ describe('shutdown', () => {
     // It exits promptly, not after some timer or socket timeout.
     expect(exitedAt - Number(closedAt)).toBeLessThan(2000);
   });
+
+  it('a boot that another provider fails leaves no connection: the process exits by itself', async () => {
+    const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
+    // Nest never shuts down an app it failed to build: sockets opened while building it
+    // would keep the process alive.
+    const script = `
+      import 'reflect-metadata';
+      import { Injectable, Module } from '@nestjs/common';
+      import { NestFactory } from '@nestjs/core';
+      import { RingRedisModule } from ${JSON.stringify(lib)};
+      class Broken {
+        constructor() { throw new Error('broken provider'); }
+      }
+      Injectable()(Broken);
+      class AppModule {}
+      Module({
+        imports: [RingRedisModule.forRoot({ groups: { test: ${JSON.stringify(nodes())} } })],
+        providers: [Broken],
+      })(AppModule);
+      try {
+        await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
+      } catch (error) {
+        console.log(error.message);
+      }
+    `;
+    const { code, stdout } = await runNodeScript(script, 5000);
+    expect(stdout.trim()).toBe('broken provider');
+    expect(code).toBe(0);
+  });
 });
 
 describe('isolation and testing', () => {

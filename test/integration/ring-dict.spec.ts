@@ -295,6 +295,49 @@ describe('RingDict failure rules', () => {
   });
 });
 
+describe('lazyConnect and connect()', () => {
+  it('lazyConnect opens no connection until a request or connect(); connect() ejects what it cannot reach', async () => {
+    const tag = `lazy-${process.pid}`;
+    const servers = fixture.fleet.servers;
+    const dict = makeDict({
+      lazyConnect: true,
+      nodes: Object.fromEntries(
+        servers.map((s, i) => [
+          `node${i}`,
+          { capacity: 1, connection: { host: '127.0.0.1', port: s.port, connectionName: tag } },
+        ]),
+      ),
+    });
+    const events = collect(dict);
+    const ours = async (server: RedisServer) =>
+      (await redisCommand(server.port, 'CLIENT', 'LIST'))
+        .split('\n')
+        .filter((line) => line.includes(`name=${tag}`)).length;
+    const counts = () => Promise.all(servers.map(ours));
+
+    // Long enough for an eager connect to show up.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await counts()).toEqual([0, 0, 0]);
+    await dict.set(keyOwnedBy(dict, 'node1'), 1);
+    expect(await counts()).toEqual([0, 1, 0]);
+
+    await serverOf('node2').kill();
+    await expect(dict.connect()).resolves.toBeUndefined();
+    expect(await Promise.all(servers.slice(0, 2).map(ours))).toEqual([1, 1]);
+    expect(events.map((e) => `${e.type} ${e.node}`)).toEqual(['ejected node2']);
+    expect(dict.nodeStates().map((s) => s.alive)).toEqual([true, true, false]);
+
+    await dict.close();
+    await expect(dict.connect()).rejects.toThrow(/closed/);
+  });
+
+  it('lazyConnect must be a boolean', () => {
+    expect(() => makeDict({ lazyConnect: 'yes' as unknown as boolean })).toThrow(
+      /lazyConnect: expected a boolean, got "yes"/,
+    );
+  });
+});
+
 describe('RingDict and a stalled process', () => {
   it('a stalled event loop right after construction does not eject healthy nodes', async () => {
     const dict = makeDict({ commandTimeout: 300 });
