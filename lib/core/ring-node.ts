@@ -209,6 +209,7 @@ export class RingNode {
 
   private open(timeoutMs: number): Promise<void> {
     const client = this.client;
+    this.watch?.start();
     return new Promise<void>((resolve, reject) => {
       const settle = (error?: Error) => {
         clearTimeout(timer);

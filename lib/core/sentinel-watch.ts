@@ -20,6 +20,7 @@ const MAX_RECONNECT_DELAY_MS = 5_000;
 export class SentinelWatch {
   private readonly clients: Redis[];
   private closed = false;
+  private started = false;
 
   constructor(
     connection: RedisOptions,
@@ -54,9 +55,18 @@ export class SentinelWatch {
         if (master !== name || host === undefined || port === undefined) return;
         this.onSwitch(resolveNat(connection, host, Number(port)));
       });
-      client.subscribe(SWITCH_MASTER).catch(() => undefined);
       return client;
     });
+  }
+
+  /**
+   * Subscribes, once: called when the node first opens its connection, so a node that never
+   * connects (a lazy dict, a failed boot) opens no socket to its sentinels either.
+   */
+  start(): void {
+    if (this.started || this.closed) return;
+    this.started = true;
+    for (const client of this.clients) client.subscribe(SWITCH_MASTER).catch(() => undefined);
   }
 
   close(): void {

@@ -119,6 +119,37 @@ describe('a Sentinel-managed ring node', () => {
     await dict.clear();
   });
 
+  it('with lazyConnect, subscribes to its sentinels only once the node first connects', async () => {
+    // The failover watch holds one subscription per sentinel: the only clients there whose
+    // last command is SUBSCRIBE.
+    const watchers = () =>
+      Promise.all(
+        group.sentinels.map(
+          async (sentinel) =>
+            (await redisCommand(sentinel.port, 'CLIENT', 'LIST'))
+              .split('\n')
+              .filter((line) => line.includes(' cmd=subscribe')).length,
+        ),
+      );
+    const before = await watchers();
+    const dict = new RingDict<number>({
+      nodes: { ha: { capacity: 1, connection: group.connection() } },
+      prefix: 'lazy:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      lazyConnect: true,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    (await watchers()).forEach((count, i) => expect(count).toBeLessThanOrEqual(before[i]));
+    await dict.set('k', 1);
+    await until(
+      'one subscription per sentinel',
+      async () => (await watchers()).every((count, i) => count === before[i] + 1),
+      5_000,
+    );
+  });
+
   it('stays out with a clear reason when the sentinels know no such master group', async () => {
     const dict = new RingDict<number>({
       nodes: {
