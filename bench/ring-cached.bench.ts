@@ -165,7 +165,10 @@ export async function benchRingCached(config: BenchConfig): Promise<SectionResul
         name: 'raw ioredis, 3 nodes',
         op: (r: number) => {
           const i = r % KEY_SPACE;
-          return owners[i].get(plainEntries[i]).then((raw) => JSON.parse(raw!) as Forecast);
+          return owners[i].get(plainEntries[i]).then((raw) => {
+            if (raw === null) throw new Error('raw ioredis missed: wrong node for the entry');
+            return JSON.parse(raw) as Forecast;
+          });
         },
       },
     ];

@@ -451,11 +451,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /**
    * Opens the connection of every alive node that has none, in parallel. A node that cannot
    * be reached within `commandTimeout` is ejected, as by a request (the heartbeat brings it
-   * back). Resolves once each node is connected or ejected; never rejects. The constructor
-   * calls it unless `lazyConnect`.
+   * back). Resolves once each node is connected or ejected; never rejects (a closed dict
+   * connects nothing). The constructor calls it unless `lazyConnect`.
    */
   async connect(): Promise<void> {
-    if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
+    if (this.closed) return;
     const alive = [...this.nodes.values()].filter((node) => node.health.alive);
     await Promise.all(
       alive.map((node) =>

@@ -2,8 +2,8 @@ import {
   Inject,
   Injectable,
   Logger,
+  type OnApplicationBootstrap,
   type OnApplicationShutdown,
-  type OnModuleInit,
 } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
 import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
@@ -21,16 +21,16 @@ const RECENT_EVENTS = 20;
 
 /**
  * Owns one RingDict per configured group: creates them at boot (so bad configuration fails
- * the boot), connects them once every provider is built, logs their ejections and
+ * the boot), connects them once the application is built, logs their ejections and
  * rediscoveries, and closes them on shutdown.
  */
 @Injectable()
-export class RingRedisService implements OnModuleInit, OnApplicationShutdown {
+export class RingRedisService implements OnApplicationBootstrap, OnApplicationShutdown {
   /** Every group's events, each tagged with its group. */
   readonly events$: Observable<RingGroupEvent>;
 
   private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
-  /** Groups whose options ask for `lazyConnect`: onModuleInit leaves them alone. */
+  /** Groups whose options ask for `lazyConnect`: onApplicationBootstrap leaves them alone. */
   private readonly lazy = new Set<string>();
   private readonly recent = new Map<string, RingGroupEvent[]>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
@@ -62,14 +62,16 @@ export class RingRedisService implements OnModuleInit, OnApplicationShutdown {
     try {
       for (const name of resolved) {
         const groupOptions = { ...options.defaults, ...options.groupOptions?.[name] };
-        if (groupOptions.lazyConnect === true) this.lazy.add(name);
+        const lazy: unknown = groupOptions.lazyConnect;
+        if (lazy === true) this.lazy.add(name);
         const dict = new RingDict<unknown, unknown>({
           ...groupOptions,
           nodes: groups[name],
           name,
-          // Connected in onModuleInit: should another provider fail the boot, no socket is
-          // left open to keep the process alive (Nest never shuts down an app it failed to build).
-          lazyConnect: true,
+          // Connected in onApplicationBootstrap: should the boot fail before that, no socket
+          // is left open to keep the process alive (Nest never shuts down an app it failed to
+          // build). A value that is not a boolean goes through, for the dict to reject.
+          lazyConnect: lazy === undefined || typeof lazy === 'boolean' ? true : (lazy as boolean),
         });
         this.dicts.set(name, dict);
         this.recent.set(name, []);
@@ -88,10 +90,10 @@ export class RingRedisService implements OnModuleInit, OnApplicationShutdown {
   }
 
   /**
-   * Every provider is built: open the connections (not awaited, so a dead node never holds
-   * up the boot; it is ejected within `commandTimeout` and shows in health).
+   * Every provider is built and initialised: open the connections (not awaited, so a dead
+   * node never holds up the boot; it is ejected within `commandTimeout` and shows in health).
    */
-  onModuleInit(): void {
+  onApplicationBootstrap(): void {
     for (const [name, dict] of this.dicts) if (!this.lazy.has(name)) void dict.connect();
   }
 

@@ -121,7 +121,7 @@ export class RingCacheService implements RingCacheBinding {
     instance: object,
     args: unknown[],
   ): Promise<unknown> {
-    this.warn(method, `cache read failed (${(error as Error).message}); calling the method`);
+    this.warn(method, `cache read failed (${messageOf(error)}); calling the method`);
     return this.miss(slot, method, instance, args);
   }
 
@@ -153,7 +153,7 @@ export class RingCacheService implements RingCacheBinding {
       const payload = value === undefined ? '' : JSON.stringify(value);
       await slot.dict.setRaw(slot.key, payload, { ttl: method.options.ttl ?? slot.dict.expire });
     } catch (error) {
-      this.warn(method, `cache write failed (${(error as Error).message})`);
+      this.warn(method, `cache write failed (${messageOf(error)})`);
     }
     return value;
   }
@@ -206,4 +206,9 @@ export class RingCacheService implements RingCacheBinding {
     this.warnedAt.set(id, now);
     this.logger.warn(`${method.className}.${method.methodName}: ${message}`);
   }
+}
+
+/** What went wrong, whatever was thrown (a user's `key` function may throw anything). */
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
