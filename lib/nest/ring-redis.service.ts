@@ -1,10 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  type OnApplicationBootstrap,
-  type OnApplicationShutdown,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
 import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
@@ -21,17 +15,14 @@ const RECENT_EVENTS = 20;
 
 /**
  * Owns one RingDict per configured group: creates them at boot (so bad configuration fails
- * the boot), connects them once the application is built, logs their ejections and
- * rediscoveries, and closes them on shutdown.
+ * the boot), logs their ejections and rediscoveries, and closes them on shutdown.
  */
 @Injectable()
-export class RingRedisService implements OnApplicationBootstrap, OnApplicationShutdown {
+export class RingRedisService implements OnApplicationShutdown {
   /** Every group's events, each tagged with its group. */
   readonly events$: Observable<RingGroupEvent>;
 
   private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
-  /** Groups whose options ask for `lazyConnect`: onApplicationBootstrap leaves them alone. */
-  private readonly lazy = new Set<string>();
   private readonly recent = new Map<string, RingGroupEvent[]>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
 
@@ -61,17 +52,11 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
     }
     try {
       for (const name of resolved) {
-        const groupOptions = { ...options.defaults, ...options.groupOptions?.[name] };
-        const lazy: unknown = groupOptions.lazyConnect;
-        if (lazy === true) this.lazy.add(name);
         const dict = new RingDict<unknown, unknown>({
-          ...groupOptions,
+          ...options.defaults,
+          ...options.groupOptions?.[name],
           nodes: groups[name],
           name,
-          // Connected in onApplicationBootstrap: should the boot fail before that, no socket
-          // is left open to keep the process alive (Nest never shuts down an app it failed to
-          // build). A value that is not a boolean goes through, for the dict to reject.
-          lazyConnect: lazy === undefined || typeof lazy === 'boolean' ? true : (lazy as boolean),
         });
         this.dicts.set(name, dict);
         this.recent.set(name, []);
@@ -87,14 +72,6 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
       ),
     );
     this.events$.subscribe((event) => this.record(event));
-  }
-
-  /**
-   * Every provider is built and initialised: open the connections (not awaited, so a dead
-   * node never holds up the boot; it is ejected within `commandTimeout` and shows in health).
-   */
-  onApplicationBootstrap(): void {
-    for (const [name, dict] of this.dicts) if (!this.lazy.has(name)) void dict.connect();
   }
 
   /** The RingDict of group `name`, or undefined. */
