@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark of issue 6 in one run, each figure side by side with its
  * baseline, the ratio and the goal, then a Markdown table for the README.
  *
- *   npm run bench                        every section (~1.5 min)
+ *   npm run bench                        every section (~2 min)
  *   npm run bench -- --only throughput   one section (or a comma-separated list)
  *   npm run bench -- --quick             shorter measurements, for a smoke run
  */
@@ -10,6 +10,7 @@ import { performance } from 'node:perf_hooks';
 import { benchBalance } from './balance.bench.js';
 import { benchBatch } from './batch.bench.js';
 import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
+import { benchClientFloor } from './client-floor.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
@@ -35,6 +36,11 @@ const SECTIONS: Section[] = [
   },
   { name: 'batch', title: '5. getMany / setMany / deleteMany vs loops', run: benchBatch },
   { name: 'cached', title: '6. @RingCached hit path', run: benchRingCached },
+  {
+    name: 'floor',
+    title: '6. (for scale) one caller, 1 in flight: servers and client libraries below the ring',
+    run: benchClientFloor,
+  },
 ];
 
 function usage(): string {
