@@ -4,8 +4,8 @@
  */
 const STALL_TOLERANCE = 0.25;
 
-/** Commands answered before the array of start times is compacted. */
-const COMPACT_AFTER = 1024;
+/** Start times held before the queue first grows (it doubles when full, and never shrinks). */
+const INITIAL_CAPACITY = 16;
 
 /**
  * One deadline for every command a node has in flight, instead of one timer per command.
@@ -21,9 +21,15 @@ const COMPACT_AFTER = 1024;
  * first of them. Any error is bounded by the time between those sends.
  */
 export class DeadlineWatch {
-  /** Start times (performance.now()) of the commands in flight, oldest first, from `head`. */
-  private readonly started: number[] = [];
+  /**
+   * Start times (performance.now()) of the commands in flight, oldest first from `head`: a
+   * circular queue whose length is a power of two. Sending and answering allocate nothing
+   * (an array emptied with `length = 0` would drop its storage, and take it again on the
+   * next send, once per request at 1 in flight).
+   */
+  private started = new Float64Array(INITIAL_CAPACITY);
   private head = 0;
+  private count = 0;
   private timer?: NodeJS.Timeout;
   /** When the armed timer is due, to tell a late timer (a stalled process) from a slow node. */
   private firesAt = 0;
@@ -36,26 +42,33 @@ export class DeadlineWatch {
 
   /** Commands sent and not yet answered. */
   get pending(): number {
-    return this.started.length - this.head;
+    return this.count;
   }
 
   /** A command is being sent now. */
   sent(): void {
     const now = performance.now();
-    this.started.push(now);
+    if (this.count === this.started.length) this.grow();
+    this.started[(this.head + this.count) & (this.started.length - 1)] = now;
+    this.count++;
     if (this.timer === undefined) this.arm(now, this.timeoutMs);
   }
 
   /** A command was answered, or failed. */
   answered(): void {
-    if (this.head < this.started.length) this.head++;
-    if (this.head === this.started.length) {
-      this.started.length = 0;
-      this.head = 0;
-    } else if (this.head >= COMPACT_AFTER && this.head * 2 >= this.started.length) {
-      this.started.splice(0, this.head);
-      this.head = 0;
-    }
+    if (this.count === 0) return;
+    this.head = (this.head + 1) & (this.started.length - 1);
+    this.count--;
+  }
+
+  /** Twice the room, the start times in order from index 0. */
+  private grow(): void {
+    const grown = new Float64Array(this.started.length * 2);
+    const tail = this.started.subarray(this.head);
+    grown.set(tail);
+    grown.set(this.started.subarray(0, this.head), tail.length);
+    this.started = grown;
+    this.head = 0;
   }
 
   /** Stops watching (the node is closing). */

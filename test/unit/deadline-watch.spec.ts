@@ -66,6 +66,31 @@ describe('DeadlineWatch', () => {
     expect(expired).toHaveBeenCalledTimes(1);
   });
 
+  it('keeps start times in order while its queue wraps around and grows', () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    // Move the head of the (16-slot) queue to its middle, so what follows wraps around.
+    for (let i = 0; i < 10; i++) {
+      watch.sent();
+      watch.answered();
+    }
+    watch.sent(); // the oldest, at 0 ms
+    vi.advanceTimersByTime(50);
+    // One a millisecond from 50 ms on: the queue grows twice, wrapped around.
+    for (let i = 0; i < 40; i++) {
+      watch.sent();
+      vi.advanceTimersByTime(1);
+    }
+    expect(watch.pending).toBe(41);
+    watch.answered(); // the oldest: the next deadline is 50 + 100 ms
+    vi.advanceTimersByTime(149 - 90); // 149 ms
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(2); // 151 ms
+    expect(expired).toHaveBeenCalledTimes(1);
+    expect(watch.pending).toBe(40);
+    watch.stop();
+  });
+
   it('counts answers, never below zero, across many commands', () => {
     const watch = new DeadlineWatch(100, () => undefined);
     for (let i = 0; i < 5000; i++) watch.sent();
