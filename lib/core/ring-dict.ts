@@ -88,6 +88,20 @@ const READ_ONLY_COMMANDS = new Set([
   'OBJECT',
 ]);
 
+/** A command of the ring on one entry (or on a node's batch of entries). */
+type NodeOp<T, E = string> = (client: Redis, entries: E) => Promise<T>;
+type EntryOp<T> = NodeOp<T>;
+
+// The everyday commands, made once: a request allocates no closure for them.
+const GET: EntryOp<string | null> = (client, entry) => client.get(entry);
+const GET_BUFFER: EntryOp<Buffer | null> = (client, entry) => client.getBuffer(entry);
+const DEL: EntryOp<number> = (client, entry) => client.del(entry);
+const EXISTS: EntryOp<number> = (client, entry) => client.exists(entry);
+const orUndefined = <T>(reply: T | null): T | undefined => reply ?? undefined;
+const isPositive = (count: number): boolean => count > 0;
+const nothing = (): void => undefined;
+const asIs = <T>(reply: T): T => reply;
+
 /** SCAN batch size: large enough to keep round trips few, small enough not to stall Redis. */
 const SCAN_COUNT = 1000;
 
@@ -204,69 +218,85 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   /** The decoded value, or undefined when the key is missing. */
-  async get(key: unknown): Promise<V | undefined | F> {
-    const entry = this.getEntry(key);
-    const raw = await this.route<string | Buffer | null>(entry, (client) =>
-      this.codec.binary ? client.getBuffer(entry) : client.get(entry),
-    );
-    if (this.isFail(raw)) return raw[FAIL];
-    if (raw === null) return undefined;
-    return decodeValue(this.codec, raw, entry);
+  get(key: unknown): Promise<V | undefined | F> {
+    return this.request(key, this.codec.binary ? GET_BUFFER : GET, false, this.decoded);
   }
 
   /** The stored string as it is, bypassing the codec (for layers with their own encoding). */
-  async getRaw(key: unknown): Promise<string | undefined | F> {
-    const entry = this.getEntry(key);
-    const raw = await this.route(entry, (client) => client.get(entry));
-    if (this.isFail(raw)) return raw[FAIL];
-    return raw ?? undefined;
+  getRaw(key: unknown): Promise<string | undefined | F> {
+    return this.request(key, GET, false, orUndefined);
   }
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
-  async set(key: unknown, value: V, options?: RingSetOptions): Promise<void | F> {
-    const entry = this.getEntry(key);
-    const ttl = this.ttlOf(options);
-    return this.writeEntry(entry, encodeValue(this.codec, value, entry), ttl);
+  set(key: unknown, value: V, options?: RingSetOptions): Promise<void | F> {
+    return this.store(key, value, options, true);
   }
 
   /** Stores `raw` as it is, bypassing the codec, like `set` otherwise. */
-  async setRaw(key: unknown, raw: string | Buffer, options?: RingSetOptions): Promise<void | F> {
-    return this.writeEntry(this.getEntry(key), raw, this.ttlOf(options));
+  setRaw(key: unknown, raw: string | Buffer, options?: RingSetOptions): Promise<void | F> {
+    return this.store(key, raw, options, false);
+  }
+
+  /** True when a key was removed. */
+  delete(key: unknown): Promise<boolean | F> {
+    return this.request(key, DEL, true, isPositive);
+  }
+
+  /** True when the key is present. */
+  has(key: unknown): Promise<boolean | F> {
+    return this.request(key, EXISTS, false, isPositive);
+  }
+
+  /** A reply of GET decoded; `entry` names the key if it cannot be. */
+  private readonly decoded = (raw: string | Buffer | null, entry: string): V | undefined =>
+    raw === null ? undefined : decodeValue(this.codec, raw, entry);
+
+  /**
+   * One command on the entry of `key`, its reply mapped by `done`. Not async, like `route`:
+   * a bad key rejects the returned promise, as it would an async method's.
+   */
+  private request<T, R>(
+    key: unknown,
+    op: EntryOp<T>,
+    write: boolean,
+    done: (reply: T, entry: string) => R,
+  ): Promise<R | F> {
+    let entry: string;
+    try {
+      entry = this.getEntry(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.route(entry, op, write, done);
+  }
+
+  /** `set` (`encode`) or `setRaw`: one atomic `SET entry payload [PX ms]`. */
+  private store(
+    key: unknown,
+    value: unknown,
+    options: RingSetOptions | undefined,
+    encode: boolean,
+  ): Promise<void | F> {
+    let entry: string;
+    let payload: string | Buffer;
+    let ttl: number | undefined;
+    try {
+      entry = this.getEntry(key);
+      ttl = this.ttlOf(options);
+      payload = encode ? encodeValue(this.codec, value as V, entry) : (value as string | Buffer);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const op: EntryOp<unknown> =
+      ttl === undefined
+        ? (client, at) => client.set(at, payload)
+        : (client, at) => client.set(at, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
+    return this.route(entry, op, true, nothing);
   }
 
   /** `options.ttl`, checked, else the dict's `expire`. */
   private ttlOf(options: RingSetOptions | undefined): number | undefined {
     return options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
-  }
-
-  private async writeEntry(
-    entry: string,
-    payload: string | Buffer,
-    ttl: number | undefined,
-  ): Promise<void | F> {
-    const result = await this.route(
-      entry,
-      (client) =>
-        ttl === undefined
-          ? client.set(entry, payload)
-          : client.set(entry, payload, 'PX', Math.max(1, Math.round(ttl * 1000))),
-      true,
-    );
-    if (this.isFail(result)) return result[FAIL];
-  }
-
-  /** True when a key was removed. */
-  async delete(key: unknown): Promise<boolean | F> {
-    const entry = this.getEntry(key);
-    const removed = await this.route(entry, (client) => client.del(entry), true);
-    return this.isFail(removed) ? removed[FAIL] : removed > 0;
-  }
-
-  /** True when the key is present. */
-  async has(key: unknown): Promise<boolean | F> {
-    const entry = this.getEntry(key);
-    const count = await this.route(entry, (client) => client.exists(entry));
-    return this.isFail(count) ? count[FAIL] : count > 0;
   }
 
   /**
@@ -280,7 +310,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   ): Promise<unknown> {
     const entry = this.getEntry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
-    return this.route(entry, (client) => client.call(command, entry, ...args), write);
+    return this.route(entry, (client) => client.call(command, entry, ...args), write, asIs);
   }
 
   /**
@@ -485,64 +515,152 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   // ---------------------------------------------------------------- routing
 
   /**
-   * Runs `op` on the node owning `entry`; on a connection-class failure ejects that node
-   * and retries on the next alive owner. Each node is tried at most once per request.
-   * `write` says whether `op` changes the entry (remembered for hinted handoff).
+   * Runs `op` on the node owning `entry` and answers `done` of its reply; on a
+   * connection-class failure ejects that node and retries on the next alive owner. Each node
+   * is tried at most once per request. `write` says whether `op` changes the entry
+   * (remembered for hinted handoff).
+   *
+   * Not async: in the everyday case (the owner is connected and no write needs a hint) a
+   * request is one `send` and one `then`, without the async frames of the general path,
+   * which made most of the ring's own garbage per request. Everything else, and any retry
+   * after a failure, takes the general path, `routeFrom`.
    */
-  private async route<T>(
+  private route<T, R>(
     entry: string,
-    op: (client: Redis) => Promise<T>,
-    write = false,
+    op: EntryOp<T>,
+    write: boolean,
+    done: (reply: T, entry: string) => R,
+  ): Promise<R | F> {
+    if (this.closed) {
+      return Promise.reject(new RingError(`RingDict "${this.options.name}" is closed`));
+    }
+    const node = this.pick(entry);
+    if (node === undefined || !node.ready || (write && this.hintsNeeded())) {
+      return this.finish(this.routeFrom(node, entry, write, op), entry, done);
+    }
+    return this.dispatch(node, op, entry).then(
+      (reply) => {
+        this.settled(node);
+        return done(reply, entry);
+      },
+      (error: unknown) => {
+        this.settled(node);
+        // A reply error means the node answered: it is the caller's problem.
+        if (!isConnectionError(error)) throw error;
+        const tried: RingNode[] = [];
+        const next = this.failOver(node, entry, error, tried);
+        return this.finish(this.routeFrom(next, entry, write, op, tried, error), entry, done);
+      },
+    );
+  }
+
+  /** `done` of what the general path answered, or onFail's result. */
+  private finish<T, R>(
+    result: Promise<T | Fail<F>>,
+    entry: string,
+    done: (reply: T, entry: string) => R,
+  ): Promise<R | F> {
+    return result.then((reply) => (this.isFail(reply) ? reply[FAIL] : done(reply, entry)));
+  }
+
+  /** The general path of `route`, from `node` on; `tried` and `lastError` say what failed before. */
+  private async routeFrom<T>(
+    node: RingNode | undefined,
+    entry: string,
+    write: boolean,
+    op: EntryOp<T>,
+    tried: RingNode[] = [],
+    lastError?: unknown,
   ): Promise<T | Fail<F>> {
-    if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
-    let node = this.pick(entry);
-    let tried: RingNode[] | undefined;
-    let lastError: unknown;
     while (node !== undefined) {
       try {
         return await this.attempt(node, entry, write, op);
       } catch (error) {
-        // A reply error means the node answered: it is the caller's problem.
         if (!isConnectionError(error)) throw error;
         lastError = error;
-        this.eject(node, error);
-        (tried ??= []).push(node);
-        node = this.nextOwner(entry, tried);
+        node = this.failOver(node, entry, error, tried);
       }
     }
     return this.fail(lastError);
+  }
+
+  /** `node` failed at the connection level: eject it and name the next owner of `entry`. */
+  private failOver(
+    node: RingNode,
+    entry: string,
+    error: unknown,
+    tried: RingNode[],
+  ): RingNode | undefined {
+    this.eject(node, error);
+    tried.push(node);
+    return this.nextOwner(entry, tried);
+  }
+
+  /** Writes must be remembered for hinted handoff while some node is ejected. */
+  private hintsNeeded(): boolean {
+    return this.ejectedCount > 0 && this.handoff.enabled;
   }
 
   /**
    * One try on one node: connect if needed, send, and remember writes that land here on
    * behalf of an ejected node, so they can be handed back when it returns.
    */
-  private async attempt<T>(
+  private async attempt<T, E extends string | readonly string[]>(
     node: RingNode,
-    entries: string | readonly string[],
+    entries: E,
     write: boolean,
-    op: (client: Redis) => Promise<T>,
+    op: NodeOp<T, E>,
   ): Promise<T> {
     if (!node.ready) await node.connect(this.options.commandTimeout);
     let onBehalf: [owner: string, entry: string][] | undefined;
-    if (write && this.ejectedCount > 0 && this.handoff.enabled) {
+    if (write && this.hintsNeeded()) {
       // A single entry comes as a string: no array is allocated on the everyday path.
       for (const entry of typeof entries === 'string' ? [entries] : entries) {
         const owner = this.totalHash.locate(entry)!;
         if (owner !== node.name) (onBehalf ??= []).push([owner, entry]);
       }
     }
-    if (this.inFlight > 0) node.batchWrites();
-    this.inFlight++;
     try {
-      return await node.send(op);
+      return await this.sendOn(node, op, entries);
     } finally {
-      node.answered();
-      this.inFlight--;
       // Remembered even when the write failed: it may have been applied all the same,
       // and an unneeded hint costs one extra copy, never a stale read.
       if (onBehalf) await this.rememberOnBehalf(node, onBehalf);
     }
+  }
+
+  /**
+   * Sends `op` on `node` (connected), batching writes under load; reports the answer — or
+   * the failure — to the node's deadline watch.
+   */
+  private sendOn<T, E>(node: RingNode, op: NodeOp<T, E>, entries: E): Promise<T> {
+    return this.dispatch(node, op, entries).then(
+      (reply) => {
+        this.settled(node);
+        return reply;
+      },
+      (error: unknown) => {
+        this.settled(node);
+        throw error;
+      },
+    );
+  }
+
+  /** sendOn without the `then`: the caller calls settled() once the promise settles. */
+  private dispatch<T, E>(node: RingNode, op: NodeOp<T, E>, entries: E): Promise<T> {
+    if (this.inFlight > 0) node.batchWrites();
+    this.inFlight++;
+    try {
+      return node.send(op, entries);
+    } catch (error) {
+      this.settled(node);
+      return Promise.reject(error);
+    }
+  }
+
+  private settled(node: RingNode): void {
+    node.answered();
+    this.inFlight--;
   }
 
   /** Records writes that `node` took for ejected owners (hinted handoff). */

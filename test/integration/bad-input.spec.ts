@@ -155,6 +155,37 @@ describe('keys', () => {
     await expect(dict.set('\uD800', 'lone surrogate')).rejects.toThrow(/key/i);
     expect(await dict.get('\uFFFD')).toBe('replacement character');
   });
+
+  // The single-key methods are plain functions returning a promise (no async frame on the
+  // hot path): bad input must still reject that promise, as an async method's would, and
+  // never throw at the call or send anything.
+  it.each([
+    ['get', (dict: RingDict<string>) => dict.get('\uD800'), /key/i],
+    ['getRaw', (dict: RingDict<string>) => dict.getRaw('\uD800'), /key/i],
+    ['has', (dict: RingDict<string>) => dict.has('\uD800'), /key/i],
+    ['delete', (dict: RingDict<string>) => dict.delete('\uD800'), /key/i],
+    ['setRaw', (dict: RingDict<string>) => dict.setRaw('\uD800', 'v'), /key/i],
+    ['set, a bad ttl', (dict: RingDict<string>) => dict.set('probe', 'v', { ttl: -1 }), /ttl/],
+    [
+      'set, a value JSON cannot hold',
+      (dict: RingDict<string>) => dict.set('probe', undefined as unknown as string),
+      /not JSON/,
+    ],
+  ])('%s: bad input rejects the returned promise and writes nothing', async (_, call, why) => {
+    const { dict } = makeDict<string>();
+    let returned: Promise<unknown> | undefined;
+    expect(() => (returned = call(dict))).not.toThrow();
+    await expect(returned).rejects.toThrow(why);
+    expect(await dict.has('probe')).toBe(false);
+  });
+
+  it('a closed dict rejects the promise of a single-key call, it does not throw', async () => {
+    const { dict } = makeDict<string>();
+    await dict.close();
+    let returned: Promise<unknown> | undefined;
+    expect(() => (returned = dict.get('k'))).not.toThrow();
+    await expect(returned).rejects.toThrow(/closed/);
+  });
 });
 
 describe('values', () => {
