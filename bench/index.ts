@@ -7,6 +7,7 @@
  *   npm run bench -- --quick             shorter measurements, for a smoke run
  */
 import { performance } from 'node:perf_hooks';
+import { benchAllocation } from './allocation.bench.js';
 import { benchBalance } from './balance.bench.js';
 import { benchBatch } from './batch.bench.js';
 import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
@@ -40,6 +41,11 @@ const SECTIONS: Section[] = [
     name: 'floor',
     title: '6. (for scale) one caller, 1 in flight: servers and client libraries below the ring',
     run: benchClientFloor,
+  },
+  {
+    name: 'alloc',
+    title: '6. Heap allocated per call on the hot path (get / set / locate)',
+    run: benchAllocation,
   },
 ];
 

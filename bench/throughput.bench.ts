@@ -38,7 +38,7 @@ const STRING_VALUE = 'v'.repeat(100);
 /** A JSON object that serialises to exactly 100 bytes. */
 const OBJECT_VALUE = jsonObjectOf(100);
 
-function jsonObjectOf(bytes: number): { id: number; name: string; active: boolean } {
+export function jsonObjectOf(bytes: number): { id: number; name: string; active: boolean } {
   const value = { id: 12345, name: '', active: true };
   value.name = 'n'.repeat(bytes - JSON.stringify(value).length);
   return value;
