@@ -101,6 +101,10 @@ const orUndefined = <T>(reply: T | null): T | undefined => reply ?? undefined;
 const isPositive = (count: number): boolean => count > 0;
 const nothing = (): void => undefined;
 const asIs = <T>(reply: T): T => reply;
+/** setRaw's payload: the value as it is, whatever the codec. */
+const rawPayload = (_codec: unknown, raw: string | Buffer): string | Buffer => raw;
+/** What SET answers without NX/XX/GET. */
+type SetReply = 'OK';
 
 /** SCAN batch size: large enough to keep round trips few, small enough not to stall Redis. */
 const SCAN_COUNT = 1000;
@@ -229,12 +233,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
   set(key: unknown, value: V, options?: RingSetOptions): Promise<void | F> {
-    return this.store(key, value, options, true);
+    return this.store(key, value, options, encodeValue);
   }
 
   /** Stores `raw` as it is, bypassing the codec, like `set` otherwise. */
   setRaw(key: unknown, raw: string | Buffer, options?: RingSetOptions): Promise<void | F> {
-    return this.store(key, raw, options, false);
+    return this.store(key, raw, options, rawPayload);
   }
 
   /** True when a key was removed. */
@@ -261,37 +265,34 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     write: boolean,
     done: (reply: T, entry: string) => R,
   ): Promise<R | F> {
-    let entry: string;
     try {
-      entry = this.getEntry(key);
+      return this.route(this.getEntry(key), op, write, done);
     } catch (error) {
+      // A bad key, or a user hash function that throws.
       return Promise.reject(error);
     }
-    return this.route(entry, op, write, done);
   }
 
-  /** `set` (`encode`) or `setRaw`: one atomic `SET entry payload [PX ms]`. */
-  private store(
+  /** `set` or `setRaw`: one atomic `SET entry payload [PX ms]`, the payload made by `toPayload`. */
+  private store<P>(
     key: unknown,
-    value: unknown,
+    value: P,
     options: RingSetOptions | undefined,
-    encode: boolean,
+    toPayload: (codec: RingCodec<V>, value: P, entry: string) => string | Buffer,
   ): Promise<void | F> {
-    let entry: string;
-    let payload: string | Buffer;
-    let ttl: number | undefined;
     try {
-      entry = this.getEntry(key);
-      ttl = this.ttlOf(options);
-      payload = encode ? encodeValue(this.codec, value as V, entry) : (value as string | Buffer);
+      const entry = this.getEntry(key);
+      const ttl = this.ttlOf(options);
+      const payload = toPayload(this.codec, value, entry);
+      const op: EntryOp<SetReply> =
+        ttl === undefined
+          ? (client, at) => client.set(at, payload)
+          : (client, at) => client.set(at, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
+      return this.route(entry, op, true, nothing);
     } catch (error) {
+      // A bad key, ttl or value, or a user hash function that throws.
       return Promise.reject(error);
     }
-    const op: EntryOp<unknown> =
-      ttl === undefined
-        ? (client, at) => client.set(at, payload)
-        : (client, at) => client.set(at, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
-    return this.route(entry, op, true, nothing);
   }
 
   /** `options.ttl`, checked, else the dict's `expire`. */
@@ -563,7 +564,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return result.then((reply) => (this.isFail(reply) ? reply[FAIL] : done(reply, entry)));
   }
 
-  /** The general path of `route`, from `node` on; `tried` and `lastError` say what failed before. */
+  /**
+   * The general path of `route`, from `node` on; `tried` and `lastError` say what failed
+   * before.
+   */
   private async routeFrom<T>(
     node: RingNode | undefined,
     entry: string,
@@ -653,7 +657,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     try {
       return node.send(op, entries);
     } catch (error) {
-      this.settled(node);
+      // The caller settles this rejection like any other.
       return Promise.reject(error);
     }
   }

@@ -164,8 +164,8 @@ export class RingNode {
    * Sends the ring's request `op` under the node's single deadline (DeadlineWatch) instead
    * of ioredis' timer per command. `op` must send its commands at once; it gets `arg` along
    * with the client, so a command made once serves every request without a closure each.
-   * The caller reports with answered() when its promise settles. Everything else sent on this client (PINGs,
-   * handoff, SCAN) keeps ioredis' `commandTimeout`.
+   * The caller reports with answered() when its promise settles. Everything else sent on
+   * this client (PINGs, handoff, SCAN) keeps ioredis' `commandTimeout`.
    */
   send<T, A>(op: (client: Redis, arg: A) => Promise<T>, arg: A): Promise<T> {
     const options = this.client.options;

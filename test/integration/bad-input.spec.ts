@@ -1,3 +1,5 @@
+import { crc32 } from 'node:zlib';
+import type { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   RingCodecError,
@@ -179,12 +181,32 @@ describe('keys', () => {
     expect(await dict.has('probe')).toBe(false);
   });
 
-  it('a closed dict rejects the promise of a single-key call, it does not throw', async () => {
+  it.each([
+    ['get', (dict: RingDict<string>) => dict.get('k')],
+    ['set', (dict: RingDict<string>) => dict.set('k', 'v')],
+  ])('a closed dict: %s rejects the returned promise, it does not throw', async (_, call) => {
     const { dict } = makeDict<string>();
     await dict.close();
     let returned: Promise<unknown> | undefined;
-    expect(() => (returned = dict.get('k'))).not.toThrow();
+    expect(() => (returned = call(dict))).not.toThrow();
     await expect(returned).rejects.toThrow(/closed/);
+  });
+
+  it.each([
+    ['get', (dict: RingDict<string>) => dict.get('explode')],
+    ['set', (dict: RingDict<string>) => dict.set('explode', 'v')],
+    ['delete', (dict: RingDict<string>) => dict.delete('explode')],
+  ])('a hash function that throws: %s rejects the returned promise', async (_, call) => {
+    // The ring is built from node names, so only request keys reach the throwing branch.
+    const hashFunction = (s: string): number => {
+      if (s.includes('explode')) throw new Error('hash exploded');
+      return crc32(s);
+    };
+    const { dict, events } = makeDict<string>({ hashFunction });
+    let returned: Promise<unknown> | undefined;
+    expect(() => (returned = call(dict))).not.toThrow();
+    await expect(returned).rejects.toThrow('hash exploded');
+    expectHealthy(dict as RingDict, events);
   });
 });
 
@@ -297,5 +319,34 @@ describe('Redis saying no', () => {
     expectHealthy(dict as RingDict, events);
     expect(await dict.get('k')).toBe('v');
     expect(await dict.visitRedis('strlen', 'k')).toBe(3);
+  });
+
+  it('a command that throws as it is made: rejected, counted once, nothing left waiting', async () => {
+    const { dict, events } = makeDict<string>();
+    await dict.set('k', 'v');
+    const inside = dict as unknown as {
+      inFlight: number;
+      nodes: Map<string, { client: Redis; deadlines: { pending: number } }>;
+    };
+    // ioredis throws at once, not in the promise, for some arguments it cannot write; the
+    // owner's client is made to do that for EXISTS, on its own instance only.
+    const owner = inside.nodes.get(dict.aliveHash.locate(dict.getEntry('k'))!)!;
+    const exists = owner.client.exists;
+    owner.client.exists = () => {
+      throw new TypeError('refused as it was made');
+    };
+    try {
+      let returned: Promise<unknown> | undefined;
+      expect(() => (returned = dict.has('k'))).not.toThrow();
+      await expect(returned).rejects.toThrow('refused as it was made');
+    } finally {
+      owner.client.exists = exists;
+    }
+    // Counted twice, the dict's in-flight count would go negative (batching off for good) and
+    // the node's deadline watch would forget a command still waiting on the socket.
+    expect(inside.inFlight).toBe(0);
+    for (const node of inside.nodes.values()) expect(node.deadlines.pending).toBe(0);
+    expectHealthy(dict as RingDict, events);
+    expect(await dict.has('k')).toBe(true);
   });
 });

@@ -76,7 +76,8 @@ describe('DeadlineWatch', () => {
     }
     watch.sent(); // the oldest, at 0 ms
     vi.advanceTimersByTime(50);
-    // One a millisecond from 50 ms on: the queue grows twice, wrapped around.
+    // One a millisecond from 50 ms on: the queue grows twice, the first time wrapped around
+    // (grow() puts the oldest at index 0, so the second time it is not).
     for (let i = 0; i < 40; i++) {
       watch.sent();
       vi.advanceTimersByTime(1);
