@@ -181,6 +181,7 @@ describe('RingDict failure rules', () => {
     await expect(plain.set('x', 1)).rejects.toThrow(/no node is alive/);
     expect(await fallback.get('x')).toBe('fallback');
     expect(await fallback.has('x')).toBe('fallback');
+    expect(await fallback.visitRedis('GET', 'x')).toBe('fallback');
     expect(events.filter((e) => e.type === 'unavailable')).toHaveLength(1);
   });
 
