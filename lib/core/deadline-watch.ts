@@ -4,7 +4,7 @@
  */
 const STALL_TOLERANCE = 0.25;
 
-/** Start times held before the queue first grows (it doubles when full, and never shrinks). */
+/** Start times held before the queue first grows; a power of two (it doubles when full). */
 const INITIAL_CAPACITY = 16;
 
 /**
@@ -25,7 +25,8 @@ export class DeadlineWatch {
    * Start times (performance.now()) of the commands in flight, oldest first from `head`: a
    * circular queue whose length is a power of two. Sending and answering allocate nothing
    * (an array emptied with `length = 0` would drop its storage, and take it again on the
-   * next send, once per request at 1 in flight).
+   * next send, once per request at 1 in flight). It never shrinks: the most commands ever
+   * in flight on the node, 8 B each, is what it keeps.
    */
   private started = new Float64Array(INITIAL_CAPACITY);
   private head = 0;

@@ -546,7 +546,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       },
       (error: unknown) => {
         this.settled(node);
-        // A reply error means the node answered: it is the caller's problem.
+        // routeFrom's rule, kept here to spare the everyday path a frame: a reply error means
+        // the node answered (the caller's problem); a connection error moves on to the next.
         if (!isConnectionError(error)) throw error;
         const tried: RingNode[] = [];
         const next = this.failOver(node, entry, error, tried);
@@ -618,7 +619,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     if (!node.ready) await node.connect(this.options.commandTimeout);
     let onBehalf: [owner: string, entry: string][] | undefined;
     if (write && this.hintsNeeded()) {
-      // A single entry comes as a string: no array is allocated on the everyday path.
+      // A single entry comes as a string: wrapped in an array only while hints are needed.
       for (const entry of typeof entries === 'string' ? [entries] : entries) {
         const owner = this.totalHash.locate(entry)!;
         if (owner !== node.name) (onBehalf ??= []).push([owner, entry]);
