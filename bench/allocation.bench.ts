@@ -2,15 +2,15 @@
  * Issue 6, "the hot path (get/set/locate) allocates nothing it does not need": bytes of JS
  * heap allocated per call, each next to the same work done without the ring.
  *
- * - `HashRing.locate` vs `zlib.crc32` of the same key: the hash is all a lookup may
- *   allocate (the native call boxes a result ≥ 2^30 as a heap number, ~9 B on average).
+ * - `HashRing.locate` vs `zlib.crc32` of the same key: the native hash call is all a
+ *   lookup may allocate.
  * - `RingDict.get` / `set` vs raw ioredis reading / writing the same entry on its owning
  *   node, JSON included: the difference is what the ring itself allocates per request.
  * - The `@RingCached` hit vs `RingDict.getRaw` + `JSON.parse` of the same key.
  *
  * Bytes are counted, not sampled: the heap's used size before and after a window of calls
  * (1 in flight), keeping only windows in which no garbage collection ran (V8's GCProfiler
- * says), and taking the median of those windows.
+ * says), and taking the median of those windows (up to `WINDOWS`, at least half of them).
  */
 import 'reflect-metadata';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
