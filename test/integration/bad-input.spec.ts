@@ -70,7 +70,7 @@ interface DictInternals {
   nodes: Map<string, RingNode>;
 }
 
-function internals(dict: RingDict): DictInternals {
+function internals<V>(dict: RingDict<V>): DictInternals {
   return dict as unknown as DictInternals;
 }
 
@@ -185,13 +185,13 @@ describe('keys', () => {
     ],
   ])('%s: bad input rejects the returned promise and sends nothing', async (_, call, why) => {
     const { dict } = makeDict<string>();
-    const { nodes } = internals(dict as RingDict);
-    const sends = [...nodes.values()].map((node) => vi.spyOn(node, 'send'));
+    const inside = internals(dict);
+    const sends = [...inside.nodes.values()].map((node) => vi.spyOn(node, 'send'));
     let returned: Promise<unknown> | undefined;
     expect(() => (returned = call(dict))).not.toThrow();
     await expect(returned).rejects.toThrow(why);
     for (const send of sends) expect(send).not.toHaveBeenCalled();
-    expect(internals(dict as RingDict).inFlight).toBe(0);
+    expect(inside.inFlight).toBe(0);
   });
 
   it.each([
@@ -337,7 +337,7 @@ describe('Redis saying no', () => {
   it('a send that throws at once: rejected, settled once, nothing left waiting', async () => {
     const { dict, events } = makeDict<string>();
     await dict.set('k', 'v');
-    const inside = internals(dict as RingDict);
+    const inside = internals(dict);
     // ioredis throws at once, not in the promise, for some arguments it cannot write; the
     // owner's client is made to do that for EXISTS, on its own instance only.
     const owner = inside.nodes.get(dict.aliveHash.locate(dict.getEntry('k'))!)!;
