@@ -132,7 +132,8 @@ export class HashRing {
     this.present = present;
     this.plainHash =
       layout.tagOpen === undefined && layout.distribution === 'ring' ? layout.hash : undefined;
-    this.names = layout.names.filter((_, i) => present[i]);
+    // Frozen: `nodes` hands this array out, and a caller's push must not change the ring.
+    this.names = Object.freeze(layout.names.filter((_, i) => present[i]));
     this.live = present.every(Boolean)
       ? layout.continuum
       : layout.distribution === 'ketama'

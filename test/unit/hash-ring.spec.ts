@@ -156,6 +156,14 @@ describe('HashRing configuration errors', () => {
     expect(() => new HashRing(nodes)).toThrow(message);
   });
 
+  it('hands out its node list read-only: a caller cannot change the ring', () => {
+    const ring = new HashRing(equalNodes(3));
+    expect(() => (ring.nodes as string[]).push('intruder')).toThrow(TypeError);
+    const out = ring.without(ring.nodes[0]);
+    expect(() => (out.nodes as string[]).pop()).toThrow(TypeError);
+    expect([ring.size, out.size]).toEqual([3, 2]);
+  });
+
   it('rejects unknown hash functions, distributions and bad hash tags by name', () => {
     // @ts-expect-error an unknown name on purpose
     expect(() => new HashRing({ a: 1 }, { hashFunction: 'sha7' })).toThrow(
