@@ -62,6 +62,16 @@ export class DeadlineWatch {
     this.count--;
   }
 
+  /**
+   * The oldest command sent is a batch sending its pipelines one after another, and one of
+   * them was just answered: the node is answering. Its deadline now runs from the pipeline it
+   * sends next. (A connection answers in order, so nothing sent before that pipeline is
+   * still waiting.) Without this, a batch longer than `timeoutMs` would expire a healthy node.
+   */
+  progressed(): void {
+    if (this.count > 0) this.started[this.head] = performance.now();
+  }
+
   /** Twice the room, the start times in order from index 0. */
   private grow(): void {
     const grown = new Float64Array(this.started.length * 2);

@@ -28,6 +28,11 @@ export class RingKeyError extends RingError {
   override name = 'RingKeyError';
 }
 
+/** A method was given an argument of the wrong kind (not a key list, not a command); nothing was sent. */
+export class RingArgumentError extends RingError {
+  override name = 'RingArgumentError';
+}
+
 /** The codec could not encode a value (nothing was written) or decode a stored one. */
 export class RingCodecError extends RingError {
   override name = 'RingCodecError';

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { execPipeline, inChunks, PIPELINE_CHUNK } from './pipeline.js';
+import { inChunks, PIPELINE_CHUNK, pipelineReplies } from './pipeline.js';
 
 /** What to do when more entries were written on an ejected node's behalf than remembered. */
 export type HandoffOverflowPolicy = 'clear' | 'ttl';
@@ -19,6 +19,14 @@ export interface HandoffReport {
 /** Where an entry's newer state is: the node it was written to, or `null` for "delete it". */
 export type HandoffHints = Map<string, string | null>;
 
+/** What a node must catch up on when it returns. */
+export interface HandoffTaken {
+  hints: HandoffHints;
+  overflowed: boolean;
+  /** Key prefixes to delete on the node, before the hints are handed back. */
+  clears: string[];
+}
+
 /**
  * Remembers, per ejected node, the entries written or deleted on its behalf on other nodes
  * and which node took each write, so that the node can be brought up to date before it
@@ -28,6 +36,8 @@ export type HandoffHints = Map<string, string | null>;
 export class HandoffLog {
   private readonly hints = new Map<string, HandoffHints>();
   private readonly overflowed = new Set<string>();
+  /** Per node: key prefixes cleared (clear(), clearPrefix()) while it was out. */
+  private readonly clears = new Map<string, Set<string>>();
 
   constructor(readonly limit: number) {}
 
@@ -49,22 +59,32 @@ export class HandoffLog {
     return previous !== null && previous !== heir ? previous : null;
   }
 
+  /** Every entry of `owner` whose key starts with `keyPrefix` was cleared while it was out. */
+  rememberClear(owner: string, keyPrefix: string): void {
+    let prefixes = this.clears.get(owner);
+    if (prefixes === undefined) this.clears.set(owner, (prefixes = new Set()));
+    prefixes.add(keyPrefix);
+  }
+
   /** Takes (and forgets) what is remembered for `owner`. */
-  take(owner: string): { hints: HandoffHints; overflowed: boolean } {
+  take(owner: string): HandoffTaken {
     const hints = this.hints.get(owner) ?? new Map<string, string | null>();
     const overflowed = this.overflowed.has(owner);
+    const clears = [...(this.clears.get(owner) ?? [])];
     this.hints.delete(owner);
     this.overflowed.delete(owner);
-    return { hints, overflowed };
+    this.clears.delete(owner);
+    return { hints, overflowed, clears };
   }
 
   /** Puts back what a failed handoff took (newer hints win). */
-  restore(owner: string, taken: { hints: HandoffHints; overflowed: boolean }): void {
+  restore(owner: string, taken: HandoffTaken): void {
     const current = this.hints.get(owner);
     for (const [entry, heir] of taken.hints) {
       if (!current?.has(entry)) this.remember(owner, entry, heir);
     }
     if (taken.overflowed) this.overflowed.add(owner);
+    for (const keyPrefix of taken.clears) this.rememberClear(owner, keyPrefix);
   }
 }
 
@@ -73,6 +93,12 @@ export class HandoffLog {
  * on `target` where `source` no longer has it, then deletes the copied entries on `source`
  * so a later ejection cannot read them back stale. Pipelined, a chunk of entries at a time
  * (two reads per entry: half a `PIPELINE_CHUNK` of entries).
+ *
+ * DUMP/RESTORE, not GET/SET: `visitRedis` may have written a hash or a list, and GET's
+ * WRONGTYPE on one entry would fail every handoff, keeping the node out for good. An entry
+ * that cannot be copied all the same (a reply error: a DUMP format the target does not read,
+ * an ACL without DUMP or RESTORE) is deleted on both sides instead: a miss, never stale.
+ * Connection errors are thrown: the handoff is tried again later.
  */
 export async function transferEntries(
   source: Redis,
@@ -81,17 +107,33 @@ export async function transferEntries(
 ): Promise<void> {
   await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
     const read = source.pipeline();
-    for (const entry of chunk) read.pttl(entry).getBuffer(entry);
-    const replies = await execPipeline(read.exec());
+    for (const entry of chunk) read.pttl(entry).dumpBuffer(entry);
+    const replies = await pipelineReplies(read.exec());
     const write = target.pipeline();
+    const written: number[] = [];
+    const uncopied: string[] = [];
     for (let i = 0; i < chunk.length; i++) {
-      const pttl = replies[2 * i] as number;
-      const value = replies[2 * i + 1] as Buffer | null;
-      if (value === null || pttl === -2) write.del(chunk[i]);
-      else if (pttl > 0) write.set(chunk[i], value, 'PX', pttl);
-      else write.set(chunk[i], value);
+      const [pttlError, pttl] = replies[2 * i];
+      const [dumpError, dump] = replies[2 * i + 1];
+      if (pttlError || dumpError) {
+        uncopied.push(chunk[i]);
+        continue;
+      }
+      written.push(i);
+      if (dump === null || pttl === -2) write.del(chunk[i]);
+      else
+        write.restore(
+          chunk[i],
+          (pttl as number) > 0 ? (pttl as number) : 0,
+          dump as Buffer,
+          'REPLACE',
+        );
     }
-    await execPipeline(write.exec());
+    const results = await pipelineReplies(write.exec());
+    results.forEach(([error], j) => {
+      if (error) uncopied.push(chunk[written[j]]);
+    });
+    if (uncopied.length > 0) await target.del(...uncopied);
     await source.del(...chunk);
   });
 }

@@ -1,3 +1,5 @@
+import { isConnectionError } from './connection-errors.js';
+
 /**
  * Commands per pipeline in batch operations (`setMany`, hinted handoff). Large batches are
  * sent as consecutive pipelines of this size rather than as one: V8 moves an allocation
@@ -28,4 +30,17 @@ export async function execPipeline(
   const failed = replies.find(([error]) => error !== null);
   if (failed?.[0]) throw failed[0];
   return replies.map(([, result]) => result);
+}
+
+/**
+ * A pipeline's `[error, reply]` pairs. A reply error concerns one entry and is the caller's
+ * to handle; a connection error fails the whole pipeline and is thrown.
+ */
+export async function pipelineReplies(
+  pending: Promise<[error: Error | null, result: unknown][] | null>,
+): Promise<[error: Error | null, result: unknown][]> {
+  const replies = (await pending) ?? [];
+  const lost = replies.find(([error]) => error !== null && isConnectionError(error));
+  if (lost?.[0]) throw lost[0];
+  return replies;
 }

@@ -115,7 +115,32 @@ export function validateTtl(ttl: unknown, field: string): number {
   return ttl;
 }
 
-function check(ok: boolean, where: string, field: string, expected: string, got: unknown): void {
+/** How a message names the group: `group "x": `, or nothing for a dict without a name. */
+function groupLabel(name: string | undefined): string {
+  return name === undefined ? '' : `group "${name}": `;
+}
+
+/**
+ * `build()`, with the group named in any configuration error it throws: errors of the parts
+ * that know no group (the hash ring, the hash function) still say which group is wrong.
+ */
+export function inGroup<T>(name: string | undefined, build: () => T): T {
+  try {
+    return build();
+  } catch (error) {
+    if (name === undefined || !(error instanceof RingConfigError)) throw error;
+    throw new RingConfigError(`${groupLabel(name)}${error.message}`, { cause: error });
+  }
+}
+
+/** Throws a RingConfigError naming `where` and `field` unless `ok`. */
+export function checkOption(
+  ok: boolean,
+  where: string,
+  field: string,
+  expected: string,
+  got: unknown,
+): void {
   if (!ok) {
     throw new RingConfigError(
       `${where}${field}: expected ${expected}, got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? String(got))}`,
@@ -129,7 +154,7 @@ export function resolveRingDictOptions<V, F>(
   if (options === null || typeof options !== 'object') {
     throw new RingConfigError('RingDict: expected an options object with at least `nodes`');
   }
-  const where = options.name === undefined ? '' : `group "${options.name}": `;
+  const where = groupLabel(options.name);
   for (const field of Object.keys(options)) {
     if (!KNOWN.has(field)) {
       throw new RingConfigError(
@@ -138,16 +163,22 @@ export function resolveRingDictOptions<V, F>(
     }
   }
   const o = options;
-  check(
+  checkOption(
     o.prefix === undefined || typeof o.prefix === 'string',
     where,
     'prefix',
     'a string',
     o.prefix,
   );
-  check(o.key === undefined || typeof o.key === 'function', where, 'key', 'a function', o.key);
+  checkOption(
+    o.key === undefined || typeof o.key === 'function',
+    where,
+    'key',
+    'a function',
+    o.key,
+  );
   if (o.expire !== undefined) validateTtl(o.expire, `${where}expire`);
-  check(
+  checkOption(
     o.codec === undefined ||
       o.codec === 'json' ||
       o.codec === 'string' ||
@@ -161,10 +192,10 @@ export function resolveRingDictOptions<V, F>(
     o.codec,
   );
   for (const fn of ['onFail', 'onNodeEjected', 'onNodeRediscovered'] as const) {
-    check(o[fn] === undefined || typeof o[fn] === 'function', where, fn, 'a function', o[fn]);
+    checkOption(o[fn] === undefined || typeof o[fn] === 'function', where, fn, 'a function', o[fn]);
   }
   const retryRatio = o.retryRatio ?? 0.01;
-  check(
+  checkOption(
     typeof retryRatio === 'number' && retryRatio >= 0 && retryRatio <= 1,
     where,
     'retryRatio',
@@ -172,7 +203,7 @@ export function resolveRingDictOptions<V, F>(
     retryRatio,
   );
   const heartbeatInterval = o.heartbeatInterval ?? 1000;
-  check(
+  checkOption(
     Number.isInteger(heartbeatInterval) && heartbeatInterval >= 0 && heartbeatInterval < 2 ** 31,
     where,
     'heartbeatInterval',
@@ -180,7 +211,7 @@ export function resolveRingDictOptions<V, F>(
     heartbeatInterval,
   );
   const commandTimeout = o.commandTimeout ?? 500;
-  check(
+  checkOption(
     Number.isInteger(commandTimeout) && commandTimeout > 0 && commandTimeout < 2 ** 31,
     where,
     'commandTimeout',
@@ -188,7 +219,7 @@ export function resolveRingDictOptions<V, F>(
     commandTimeout,
   );
   const handoffLimit = o.handoffLimit ?? 100_000;
-  check(
+  checkOption(
     Number.isInteger(handoffLimit) && handoffLimit >= 0,
     where,
     'handoffLimit',
@@ -196,14 +227,14 @@ export function resolveRingDictOptions<V, F>(
     handoffLimit,
   );
   const handoffOverflow = o.handoffOverflow ?? 'clear';
-  check(
+  checkOption(
     handoffOverflow === 'clear' || handoffOverflow === 'ttl',
     where,
     'handoffOverflow',
     "'clear' or 'ttl'",
     handoffOverflow,
   );
-  check(
+  checkOption(
     o.lazyConnect === undefined || typeof o.lazyConnect === 'boolean',
     where,
     'lazyConnect',

@@ -2,11 +2,17 @@ import type { Redis } from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
 import { isConnectionError, RingConnectionError } from './connection-errors.js';
-import { RingClusterUnavailableError, RingError, RingKeyError } from './errors.js';
+import {
+  RingArgumentError,
+  RingClusterUnavailableError,
+  RingError,
+  RingKeyError,
+} from './errors.js';
 import { HashRing } from './hash-ring.js';
 import type { RingNodeState } from './node-health.js';
 import { validateNodes } from './ring-config.js';
 import {
+  inGroup,
   resolveRingDictOptions,
   validateTtl,
   type ResolvedRingDictOptions,
@@ -133,7 +139,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly prefix: string;
   private readonly defaultKey: boolean;
   private readonly events = new Subject<RingEvent>();
-  private readonly reviving = new Set<RingNode>();
+  /** Revivals under way, so that the heartbeat and probes share one per node. */
+  private readonly reviving = new Map<RingNode, Promise<void>>();
   private readonly handoff: HandoffLog;
   private readonly heartbeat?: NodeJS.Timeout;
   private ejectedCount = 0;
@@ -153,12 +160,16 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
     const capacities: Record<string, number> = {};
     for (const [name, node] of Object.entries(nodes)) capacities[name] = node.capacity;
-    this.totalHash = new HashRing(capacities, {
-      hashFunction: this.options.hashFunction,
-      distribution: this.options.distribution,
-      slices: this.options.slices,
-      hashTag: this.options.hashTag,
-    });
+    this.totalHash = inGroup(
+      options.name,
+      () =>
+        new HashRing(capacities, {
+          hashFunction: this.options.hashFunction,
+          distribution: this.options.distribution,
+          slices: this.options.slices,
+          hashTag: this.options.hashTag,
+        }),
+    );
     this.alive = this.totalHash;
     this.events$ = this.events.asObservable();
 
@@ -206,6 +217,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** The Redis key of `key`: `prefix + key(key)`. */
   getEntry(key: unknown): string {
+    if (this.defaultKey && typeof key === 'object' && key !== null && !hasOwnString(key)) {
+      // String() would make every such object the one key "[object Object]".
+      throw new RingKeyError(
+        `${describeKey(key)} has no string form of its own; pass a string or give a \`key\` function`,
+      );
+    }
     const s = this.defaultKey && typeof key === 'string' ? key : this.options.key(key);
     if (typeof s !== 'string') {
       throw new RingKeyError(
@@ -309,6 +326,18 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     key: unknown,
     ...args: (string | number | Buffer)[]
   ): Promise<unknown> {
+    if (typeof command !== 'string' || command === '') {
+      throw new RingArgumentError(
+        `visitRedis: the command must be a non-empty string, got ${describeKey(command)}`,
+      );
+    }
+    args.forEach((arg, i) => {
+      if (typeof arg !== 'string' && typeof arg !== 'number' && !Buffer.isBuffer(arg)) {
+        throw new RingArgumentError(
+          `visitRedis ${command}: argument ${i + 1} must be a string, a number or a Buffer, got ${describeKey(arg)}`,
+        );
+      }
+    });
     const entry = this.getEntry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
     return this.route(entry, (client) => client.call(command, entry, ...args), write, asIs);
@@ -319,7 +348,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * node, one MGET per node, nodes in parallel, with the same eject/retry rules per node.
    */
   async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
-    const entries = keys.map((key) => this.getEntry(key));
+    const entries = keyList('getMany', keys).map((key) => this.getEntry(key));
     const values: (V | undefined)[] = Array.from({ length: entries.length });
     const failed = await this.routeMany<(string | Buffer | null)[]>(
       entries,
@@ -350,22 +379,35 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const px = ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000));
     const names: string[] = [];
     const payloads: (string | Buffer)[] = [];
+    if (entries === null || typeof entries !== 'object' || !(Symbol.iterator in entries)) {
+      throw new RingArgumentError(
+        `setMany: entries must be an iterable of [key, value] pairs, got ${describeKey(entries)}`,
+      );
+    }
     // Encode everything first: a value that cannot be encoded writes nothing at all.
-    for (const [key, value] of entries) {
+    for (const pair of entries) {
+      if (!Array.isArray(pair)) {
+        throw new RingArgumentError(
+          `setMany: entry #${names.length} must be a [key, value] pair, got ${describeKey(pair)}`,
+        );
+      }
+      const [key, value] = pair as readonly [unknown, V];
       const entry = this.getEntry(key);
       names.push(entry);
       payloads.push(encodeValue(this.codec, value, entry));
     }
     const failed = await this.routeMany(
       names,
-      (client, indexes) =>
-        inChunks(indexes, PIPELINE_CHUNK, (chunk) => {
+      (client, indexes, node) =>
+        inChunks(indexes, PIPELINE_CHUNK, async (chunk) => {
           const pipeline = client.pipeline();
           for (const i of chunk) {
             if (px === undefined) pipeline.set(names[i], payloads[i]);
             else pipeline.set(names[i], payloads[i], 'PX', px);
           }
-          return execPipeline(pipeline.exec());
+          await execPipeline(pipeline.exec());
+          // The node answered: the next pipeline gets its own commandTimeout.
+          node.progressed();
         }),
       () => undefined,
       true,
@@ -375,7 +417,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** Deletes many keys (one DEL per node, nodes in parallel); answers how many were removed. */
   async deleteMany(keys: readonly unknown[]): Promise<number | F> {
-    const entries = keys.map((key) => this.getEntry(key));
+    const entries = keyList('deleteMany', keys).map((key) => this.getEntry(key));
     let removed = 0;
     const failed = await this.routeMany(
       entries,
@@ -465,6 +507,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   private async unlinkMatching(keyPrefix: string): Promise<number | F> {
+    // Nodes that are out now still hold these entries: they delete them before they rejoin,
+    // or the cleared values would come back with them.
+    if (this.handoff.enabled) {
+      for (const node of this.nodes.values()) {
+        if (!node.health.alive) this.handoff.rememberClear(node.name, this.prefix + keyPrefix);
+      }
+    }
     let deleted = 0;
     for await (const batch of this.nodeBatches(keyPrefix)) {
       if (this.isFail(batch)) return batch[FAIL];
@@ -533,7 +582,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     done: (reply: T, entry: string) => R,
   ): Promise<R | F> {
     if (this.closed) {
-      return Promise.reject(new RingError(`RingDict "${this.options.name}" is closed`));
+      return Promise.reject(this.closedError());
+    }
+    const probe = this.probe(entry);
+    if (probe !== undefined) {
+      return this.finish(
+        probe.then(() => this.routeFrom(this.pick(entry), entry, write, op)),
+        entry,
+        done,
+      );
     }
     const node = this.pick(entry);
     if (node === undefined || !node.ready || (write && this.hintsNeeded())) {
@@ -578,6 +635,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     lastError?: unknown,
   ): Promise<T | Fail<F>> {
     while (node !== undefined) {
+      // Closed while this request was failing over: it must not open a connection again.
+      if (this.closed) throw this.closedError();
       try {
         return await this.attempt(node, entry, write, op);
       } catch (error) {
@@ -679,13 +738,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       if (ownerNode.health.alive) {
         // The owner rejoined while this write was on its way, too late for its handoff:
         // delete the entry on both sides before the caller goes on — a miss, never stale.
-        late.push(ownerNode.client.del(entry), node.client.del(entry));
+        late.push(this.deleteOrRemember(ownerNode, entry), this.deleteOrRemember(node, entry));
         continue;
       }
       const previous = this.handoff.remember(owner, entry, node.name);
       if (previous !== null) this.dropCopy(previous, entry);
     }
-    if (late.length > 0) await Promise.allSettled(late);
+    if (late.length > 0) await Promise.all(late);
   }
 
   /** A node holds a copy of `entry` that a newer write elsewhere made stale: delete it. */
@@ -693,19 +752,37 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const node = this.nodes.get(name)!;
     // Unreachable now: delete it before that node rejoins.
     if (!node.health.alive) this.handoff.remember(name, entry, null);
-    else node.client.del(entry).catch(() => undefined);
+    else void this.deleteOrRemember(node, entry);
   }
 
   /**
-   * The alive owner. With probability `retryRatio`, while a node is ejected, the total
-   * ring's owner is probed too: in the background, with a PING, so the request itself is
-   * never delayed by a dead node nor served stale data by a node not yet brought up to date.
+   * Deletes `entry` on `node`. Should that fail (the node is dying: a write still buffered
+   * there may yet land), the node deletes it before it next rejoins.
    */
+  private deleteOrRemember(node: RingNode, entry: string): Promise<void> {
+    return node.client.del(entry).then(
+      () => undefined,
+      () => {
+        this.handoff.remember(node.name, entry, null);
+      },
+    );
+  }
+
+  /**
+   * The rediscovery probe: with probability `retryRatio`, while some node is ejected, a request
+   * whose total-ring owner is out tries that owner first. The answer is the owner's revival
+   * (connect, PING, hinted handoff, rejoin), at most `commandTimeout` on a node that does not
+   * answer; the request then goes where the alive ring says, to that owner if it came back.
+   * It is brought up to date before it serves the request, never after. Undefined: no probe.
+   */
+  private probe(entry: string): Promise<void> | undefined {
+    if (this.ejectedCount === 0 || Math.random() >= this.options.retryRatio) return undefined;
+    const owner = this.nodes.get(this.totalHash.locate(entry)!)!;
+    return owner.health.alive ? undefined : this.reviveSoon(owner);
+  }
+
+  /** The alive owner of `entry`, or undefined when no node is alive. */
   private pick(entry: string): RingNode | undefined {
-    if (this.ejectedCount > 0 && Math.random() < this.options.retryRatio) {
-      const owner = this.nodes.get(this.totalHash.locate(entry)!)!;
-      if (!owner.health.alive) this.reviveSoon(owner);
-    }
     const name = this.alive.locate(entry);
     return name === undefined ? undefined : this.nodes.get(name);
   }
@@ -730,14 +807,23 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    */
   private async routeMany<R>(
     entries: readonly string[],
-    run: (client: Redis, indexes: number[]) => Promise<R>,
+    run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
     absorb: (indexes: number[], result: R) => void,
     write = false,
   ): Promise<Fail<F> | undefined> {
-    if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
+    if (this.closed) throw this.closedError();
     const failed = new Set<RingNode>();
     let lastError: unknown;
     let homeless = false;
+    if (this.ejectedCount > 0) {
+      // Each entry may probe its owner, as a single request would; the batch waits for them.
+      const probes: Promise<void>[] = [];
+      for (const entry of entries) {
+        const probe = this.probe(entry);
+        if (probe !== undefined) probes.push(probe);
+      }
+      if (probes.length > 0) await Promise.all(probes);
+    }
     let groups = new Map<RingNode, number[]>();
     for (let i = 0; i < entries.length; i++) {
       const node = this.pick(entries[i]);
@@ -745,6 +831,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       else addTo(groups, node, i);
     }
     while (groups.size > 0) {
+      if (this.closed) throw this.closedError();
       const retry = new Map<RingNode, number[]>();
       await Promise.all(
         [...groups].map(async ([node, indexes]) => {
@@ -752,7 +839,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
             const batch = indexes.map((i) => entries[i]);
             absorb(
               indexes,
-              await this.attempt(node, batch, write, (client) => run(client, indexes)),
+              await this.attempt(node, batch, write, (client) => run(client, indexes, node)),
             );
           } catch (error) {
             if (!isConnectionError(error)) throw error;
@@ -771,6 +858,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       groups = retry;
     }
     return homeless ? this.fail(lastError) : undefined;
+  }
+
+  private closedError(): RingError {
+    return new RingError(`RingDict "${this.options.name}" is closed`);
   }
 
   private fail(lastError: unknown): Fail<F> {
@@ -849,9 +940,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.emit({ type: 'unavailable', at: new Date() });
   }
 
-  /** An alive node lost its connection: reconnect once, eject if that fails. */
+  /**
+   * An alive node lost its connection: reconnect once, eject if that fails. Not when the
+   * connection was dropped on purpose: the requests it failed eject the node, with the reason
+   * it was dropped (a reconnect would start afresh and forget it).
+   */
   private connectionLost(node: RingNode): void {
-    if (this.closed || !node.health.alive) return;
+    if (this.closed || !node.health.alive || node.droppedOnPurpose) return;
     node.connect(this.options.commandTimeout).catch((error: unknown) => this.eject(node, error));
   }
 
@@ -861,11 +956,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     for (const node of this.nodes.values()) if (!node.health.alive) this.reviveSoon(node);
   }
 
-  /** Starts a revival of `node` unless one is under way. */
-  private reviveSoon(node: RingNode): void {
-    if (this.closed || this.reviving.has(node)) return;
-    this.reviving.add(node);
-    this.revive(node).finally(() => this.reviving.delete(node));
+  /** A revival of `node`: the one under way, else a new one. revive() handles its own failures. */
+  private reviveSoon(node: RingNode): Promise<void> {
+    let revival = this.reviving.get(node);
+    if (revival === undefined) {
+      if (this.closed) return Promise.resolve();
+      revival = this.revive(node).finally(() => this.reviving.delete(node));
+      this.reviving.set(node, revival);
+    }
+    return revival;
   }
 
   /**
@@ -898,6 +997,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     for (let pass = 0; pass < 3; pass++) {
       const taken = this.handoff.take(node.name);
       try {
+        // Clears first: entries written after a clear are among the hints, handed back below.
+        for (const keyPrefix of taken.clears) await this.unlinkPrefix(node, keyPrefix);
         if (taken.overflowed) await this.applyOverflowPolicy(node, report);
         if (taken.hints.size === 0) break;
         const byHeir = new Map<RingNode, string[]>();
@@ -935,16 +1036,17 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * Entries written for `node` after the handoff's last pass: deleted on the node and on the
    * node that took them, in this same tick, so the DELs reach the node before any read that
    * follows its rejoining (one connection keeps its commands in order). False when too much
-   * was written meanwhile: the node stays out until the next try.
+   * was written, or something cleared, meanwhile: the node stays out until the next try.
    */
   private invalidateRest(node: RingNode): boolean {
     const rest = this.handoff.take(node.name);
-    if (rest.overflowed) {
+    // A clear meanwhile needs a SCAN, which this tick cannot wait for: the next try does it.
+    if (rest.overflowed || rest.clears.length > 0) {
       this.handoff.restore(node.name, rest);
       return false;
     }
     for (const [entry, heirName] of rest.hints) {
-      node.client.del(entry).catch(() => undefined);
+      void this.deleteOrRemember(node, entry);
       if (heirName !== null) this.dropCopy(heirName, entry);
     }
     return true;
@@ -957,11 +1059,16 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const policy = this.prefix === '' ? 'ttl' : this.options.handoffOverflow;
     report.policy = policy;
     if (policy !== 'clear') return;
-    let cleared = 0;
-    for await (const keys of scanKeys(node.client, `${globEscape(this.prefix)}*`, SCAN_COUNT)) {
-      cleared += await node.client.unlink(...keys);
+    report.cleared = (report.cleared ?? 0) + (await this.unlinkPrefix(node, this.prefix));
+  }
+
+  /** Deletes every key of `node` that starts with `keyPrefix` (SCAN + UNLINK); answers how many. */
+  private async unlinkPrefix(node: RingNode, keyPrefix: string): Promise<number> {
+    let deleted = 0;
+    for await (const keys of scanKeys(node.client, `${globEscape(keyPrefix)}*`, SCAN_COUNT)) {
+      deleted += await node.client.unlink(...keys);
     }
-    report.cleared = (report.cleared ?? 0) + cleared;
+    return deleted;
   }
 
   private emit(event: RingEvent): void {
@@ -983,7 +1090,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private async *nodeBatches(
     keyPrefix = '',
   ): AsyncGenerator<{ node: RingNode; keys: string[] } | Fail<F>> {
-    if (this.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
+    if (this.closed) throw this.closedError();
     const names = this.alive.nodes;
     if (names.length === 0) {
       yield this.fail(undefined);
@@ -1029,6 +1136,24 @@ function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
 
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
 type WellFormedString = string & { isWellFormed(): boolean };
+
+/** `keys`, checked to be an array: a string would be taken for a list of its characters. */
+function keyList(method: string, keys: readonly unknown[]): readonly unknown[] {
+  if (!Array.isArray(keys)) {
+    throw new RingArgumentError(`${method}: keys must be an array, got ${describeKey(keys)}`);
+  }
+  return keys;
+}
+
+/** True when String(value) is the object's own text (a Date, a URL, a class with toString). */
+function hasOwnString(value: object): boolean {
+  try {
+    return !/^\[object \w*\]$/.test(String(value));
+  } catch {
+    // No string form at all (Object.create(null)).
+    return false;
+  }
+}
 
 function describeKey(key: unknown): string {
   if (typeof key === 'string') return JSON.stringify(key);

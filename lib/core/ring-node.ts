@@ -28,6 +28,8 @@ export class RingNode {
   private connecting?: Promise<void>;
   private lastErrorMessage?: string;
   private corked = false;
+  /** Set by close(): no connection is opened again. */
+  private closed = false;
   /** Set by drop(), cleared when a new connection is opened. */
   private dropped = false;
   /** Sentinel nodes: listens for failovers announced by the sentinels. */
@@ -179,6 +181,11 @@ export class RingNode {
     }
   }
 
+  /** A request sent with send() that sends its commands in rounds had one round answered. */
+  progressed(): void {
+    this.deadlines.progressed();
+  }
+
   /** A request sent with send() settled. */
   answered(): void {
     this.deadlines.answered();
@@ -191,6 +198,14 @@ export class RingNode {
     this.drop();
   }
 
+  /**
+   * True from drop() until the next connection is opened: the connection was closed on
+   * purpose (no reply in time, or the ring ejected the node), not lost.
+   */
+  get droppedOnPurpose(): boolean {
+    return this.dropped;
+  }
+
   /** True when commands can be written right now. */
   get ready(): boolean {
     return this.client.status === 'ready';
@@ -201,6 +216,7 @@ export class RingNode {
    * one attempt. Rejects with a connection-class error.
    */
   connect(timeoutMs: number): Promise<void> {
+    if (this.closed) return Promise.reject(new RingConnectionError('the node is closed'));
     if (this.client.status === 'ready') return Promise.resolve();
     this.connecting ??= this.open(timeoutMs).finally(() => {
       this.connecting = undefined;
@@ -303,20 +319,23 @@ export class RingNode {
 
   /** Closes the connection politely (QUIT), or at once if the node does not answer. */
   async close(timeoutMs: number): Promise<void> {
+    this.closed = true;
     this.watch?.close();
     this.deadlines.stop();
     const client = this.client;
     if (client.status === 'ready') {
-      const timer = setTimeout(() => client.disconnect(), timeoutMs);
+      const timer = setTimeout(() => this.drop(), timeoutMs);
       try {
         await client.quit();
       } catch {
-        // The node went away meanwhile: disconnect below.
+        // The node went away meanwhile: dropped below.
       } finally {
         clearTimeout(timer);
       }
     }
-    client.disconnect();
+    // A command still waiting on a hung node fails now rather than when its socket gives up;
+    // a connection still being opened is abandoned.
+    this.drop();
   }
 }
 

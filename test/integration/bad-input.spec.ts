@@ -1,8 +1,10 @@
 import { crc32 } from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
+  RingArgumentError,
   RingCodecError,
   RingDict,
+  RingKeyError,
   type RingDictOptions,
   type RingEvent,
   type RingNodesConfig,
@@ -182,6 +184,44 @@ describe('keys', () => {
       'set, a value JSON cannot hold',
       (dict: RingDict<string>) => dict.set('probe', undefined as unknown as string),
       /not JSON/,
+    ],
+    // An object without a string form of its own would be the key "[object Object]".
+    ['get, a plain object', (dict: RingDict<string>) => dict.get({ id: 1 }), RingKeyError],
+    [
+      'set, an object with no string form',
+      (dict: RingDict<string>) => dict.set(Object.create(null), 'v'),
+      /has no string form of its own/,
+    ],
+    // Lists must be arrays: a string would be taken for a list of its characters.
+    [
+      'getMany, a string',
+      (dict: RingDict<string>) => dict.getMany('abc' as unknown as string[]),
+      /getMany: keys must be an array, got "abc"/,
+    ],
+    [
+      'deleteMany, a Set',
+      (dict: RingDict<string>) => dict.deleteMany(new Set(['a']) as unknown as string[]),
+      /deleteMany: keys must be an array, got an object \(Set\)/,
+    ],
+    [
+      'setMany, null',
+      (dict: RingDict<string>) => dict.setMany(null as unknown as []),
+      /setMany: entries must be an iterable of \[key, value\] pairs, got object null/,
+    ],
+    [
+      'setMany, an entry that is not a pair',
+      (dict: RingDict<string>) => dict.setMany([['a', 'v'], null] as unknown as [string, string][]),
+      /setMany: entry #1 must be a \[key, value\] pair/,
+    ],
+    [
+      'visitRedis, a command that is not a string',
+      (dict: RingDict<string>) => dict.visitRedis(123 as unknown as string, 'k'),
+      RingArgumentError,
+    ],
+    [
+      'visitRedis, an object argument',
+      (dict: RingDict<string>) => dict.visitRedis('SET', 'k', { x: 1 } as unknown as string),
+      /visitRedis SET: argument 1 must be a string, a number or a Buffer, got an object \(Object\)/,
     ],
   ])('%s: bad input rejects the returned promise and sends nothing', async (_, call, why) => {
     const { dict } = makeDict<string>();

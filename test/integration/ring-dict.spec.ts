@@ -140,7 +140,11 @@ describe('RingDict failure rules', () => {
     // The timeout is the behaviour; the margin covers a loaded CI machine.
     expect(elapsed).toBeGreaterThanOrEqual(COMMAND_TIMEOUT - 20);
     expect(elapsed).toBeLessThan(COMMAND_TIMEOUT + 400);
-    expect(dict.nodeStates().find((s) => s.name === 'node2')?.alive).toBe(false);
+    // The reason it was dropped, not a bare "connection closed".
+    expect(dict.nodeStates().find((s) => s.name === 'node2')).toMatchObject({
+      alive: false,
+      lastError: `connection closed (no reply within ${COMMAND_TIMEOUT} ms)`,
+    });
   });
 
   it('3a. a restarted node is rediscovered by the heartbeat within heartbeatInterval', async () => {
@@ -170,6 +174,44 @@ describe('RingDict failure rules', () => {
     expect(dict.aliveHash.size).toBe(2);
     for (let i = 0; i < 200 && dict.aliveHash.size < 3; i++) await dict.get(`probe${i}`);
     expect(dict.aliveHash.size).toBe(3);
+  });
+
+  it('3c. a probe request brings its owner back first: it is served by the owner, up to date', async () => {
+    const dict = makeDict<string>({ heartbeatInterval: 0, retryRatio: 1 });
+    const key = keyOwnedBy(dict, 'node0');
+    const server = serverOf('node0');
+    await server.kill();
+    // Written while node0 is out: its heir takes it, and remembers it for node0.
+    await dict.set(key, 'written meanwhile');
+    expect(dict.aliveHash.nodes).toEqual(['node1', 'node2']);
+    await server.restart();
+    // One request: the probe revives node0 (hands the write back) before the request is routed.
+    expect(await dict.get(key)).toBe('written meanwhile');
+    expect(dict.aliveHash.nodes).toEqual(['node0', 'node1', 'node2']);
+    expect(await redisCommand(server.port, 'GET', dict.getEntry(key))).toBe('"written meanwhile"');
+    expect(dict.nodeStates()[0]).toMatchObject({ alive: true, rediscoveries: 1 });
+  });
+
+  it('3d. a probe of a hung owner holds the request no longer than commandTimeout', async () => {
+    const dict = makeDict<string>({ heartbeatInterval: 0, retryRatio: 1 });
+    const key = keyOwnedBy(dict, 'node0');
+    const server = serverOf('node0');
+    server.hang();
+    try {
+      await dict.set(key, 'v');
+      expect(dict.aliveHash.nodes).toEqual(['node1', 'node2']);
+      // Let the abandoned first connection finish closing before the probe opens a new one.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const start = performance.now();
+      // The probe waits for node0's connection in vain, then the heir answers.
+      expect(await dict.get(key)).toBe('v');
+      const elapsed = performance.now() - start;
+      expect(elapsed).toBeGreaterThanOrEqual(COMMAND_TIMEOUT - 20);
+      expect(elapsed).toBeLessThan(COMMAND_TIMEOUT + 400);
+      expect(dict.nodeStates()[0]).toMatchObject({ alive: false, rediscoveries: 0 });
+    } finally {
+      server.resume();
+    }
   });
 
   it('4. all nodes down: RingClusterUnavailableError, or onFail, and one unavailable event', async () => {
@@ -279,6 +321,32 @@ describe('RingDict failure rules', () => {
     await expect(dict.set('bad', 1, { ttl: 0 })).rejects.toBeInstanceOf(RingConfigError);
     await expect(dict.set('bad', 1, { ttl: -1 })).rejects.toThrow(/ttl/);
     await expect(dict.set('bad', 1, { ttl: 1e300 })).rejects.toThrow(/ttl: at most/);
+  });
+
+  it('9b. close() with a request waiting on a hung node: it fails as closed and reconnects nothing', async () => {
+    const tag = `close-inflight-${process.pid}`;
+    const tagged = Object.fromEntries(
+      fixture.fleet.servers.map((s, i) => [
+        `node${i}`,
+        { capacity: 1, connection: { host: '127.0.0.1', port: s.port, connectionName: tag } },
+      ]),
+    );
+    const dict = makeDict({ nodes: tagged });
+    await dict.connect();
+    const key = keyOwnedBy(dict, 'node0');
+    serverOf('node0').hang();
+    const pending = dict.get(key);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const start = performance.now();
+    await dict.close();
+    await expect(pending).rejects.toThrow(/RingDict "default" is closed/);
+    // The request did not fail over to node1 or node2 and open a connection there again.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    for (const server of fixture.fleet.servers.slice(1)) {
+      const clients = await redisCommand(server.port, 'CLIENT', 'LIST');
+      expect(clients.split('\n').filter((line) => line.includes(`name=${tag}`))).toEqual([]);
+    }
+    expect(performance.now() - start).toBeLessThan(COMMAND_TIMEOUT + 400);
   });
 
   it('9. close() leaves no open handle: a process using a dict exits by itself', async () => {
@@ -396,6 +464,23 @@ describe('RingDict bad input', () => {
       { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', expire: -5 },
       /group "sessions": expire/,
     ],
+    // Checked by the hash ring, which knows no group: the dict still names it.
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', hashTag: '{' },
+      /group "sessions": hashTag: expected two characters/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', slices: 1.5 },
+      /group "sessions": slices/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', distribution: 'mod' },
+      /group "sessions": distribution/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', hashFunction: 'sha7' },
+      /group "sessions": hashFunction: unknown hash function "sha7"/,
+    ],
   ])('config %# throws RingConfigError naming the field', (options, message) => {
     const build = () => new RingDict(options as unknown as RingDictOptions);
     expect(build).toThrow(RingConfigError);
@@ -468,6 +553,21 @@ describe('RingDict batch operations', () => {
     await dict.setMany(keys.map((k, i) => [k, i * 10] as const));
     expect(await dict.getMany(lost)).toEqual(lost.map((k) => Number(k.slice(1)) * 10));
     expect(await dict.deleteMany(keys)).toBe(100);
+  });
+
+  it('a batch that takes longer than commandTimeout ejects no node that keeps answering', async () => {
+    const commandTimeout = 300;
+    const dict = makeDict<string>({ prefix: 'long:', commandTimeout });
+    const events = collect(dict);
+    await dict.connect();
+    const value = 'v'.repeat(200);
+    const entries = Array.from({ length: 120_000 }, (_, i) => [`k${i}`, value] as const);
+    const start = performance.now();
+    await dict.setMany(entries);
+    // Long enough that a single deadline for the whole batch would have expired.
+    expect(performance.now() - start).toBeGreaterThan(commandTimeout);
+    expect(events).toEqual([]);
+    expect(await dict.size()).toBe(entries.length);
   });
 
   it('a batch of several pipeline chunks per node stores every entry with its ttl', async () => {

@@ -70,6 +70,24 @@ describe('hinted handoff', () => {
     expect(await redisCommand(heirPort, 'EXISTS', 'flap:' + key)).toBe('0');
   });
 
+  it('a hash written through visitRedis while the node was out is handed back too', async () => {
+    const dict = makeDict();
+    const [hash, plain] = keysOwnedBy(dict, 'node0', 2);
+    fixture.fleet.servers[0].hang();
+    await dict.set(plain, 'v2'); // times out on node0, lands on its heir
+    // Not a string: a handoff by GET would meet WRONGTYPE and keep node0 out for good.
+    await dict.visitRedis('HSET', hash, 'field', 'value');
+    await dict.visitRedis('PEXPIRE', hash, 60_000);
+    const back = rediscovery(dict);
+    fixture.fleet.servers[0].resume();
+    expect((await back).handoff).toMatchObject({ entries: 2, overflowed: false });
+    const port = fixture.fleet.servers[0].port;
+    expect(await redisCommand(port, 'HGET', 'flap:' + hash, 'field')).toBe('value');
+    expect(Number(await redisCommand(port, 'PTTL', 'flap:' + hash))).toBeGreaterThan(50_000);
+    expect(await dict.visitRedis('HGET', hash, 'field')).toBe('value');
+    expect(await dict.get(plain)).toBe('v2');
+  });
+
   it('a handoff of several pipeline chunks hands back every entry and deletion', async () => {
     const dict = makeDict();
     // Two reads per entry: a chunk is PIPELINE_CHUNK / 2 entries; this spans several.
@@ -103,6 +121,31 @@ describe('hinted handoff', () => {
     expect(pttl).toBeGreaterThan(25_000);
     expect(pttl).toBeLessThanOrEqual(30_000);
     expect(await dict.get(key)).toBe('v2');
+  });
+
+  it('clear() and clearPrefix() while a node is out: its cleared entries do not come back', async () => {
+    const dict = makeDict();
+    const [a, b, c] = keysOwnedBy(dict, 'node1', 3);
+    await dict.set(a, 'before');
+    await dict.set(`user:${b}`, 'before');
+    await dict.set(c, 'before');
+    const other = await dict.clearPrefix('none:'); // nothing to do: no hint needed either
+    expect(other).toBe(0);
+    fixture.fleet.servers[1].hang();
+    await dict.get(a); // times out on node1: ejected, still holding the three entries
+    expect(dict.aliveHash.nodes).not.toContain('node1');
+    await dict.clearPrefix('user:');
+    await dict.clear();
+    await dict.set(c, 'after'); // written after the clear: handed back, not cleared
+    const back = rediscovery(dict);
+    fixture.fleet.servers[1].resume();
+    await back;
+    expect(await dict.get(a)).toBeUndefined();
+    expect(await dict.get(`user:${b}`)).toBeUndefined();
+    expect(await dict.get(c)).toBe('after');
+    expect(await dict.size()).toBe(1);
+    // node1 holds only the entry written after the clear.
+    expect(await redisCommand(fixture.fleet.servers[1].port, 'DBSIZE')).toBe('1');
   });
 
   it("past handoffLimit, 'clear' deletes the dict's entries on the returning node", async () => {

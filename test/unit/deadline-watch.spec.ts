@@ -29,6 +29,21 @@ describe('DeadlineWatch', () => {
     expect(expired).toHaveBeenCalledTimes(1);
   });
 
+  it('a batch whose rounds keep being answered never expires; a round that is not does', () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent(); // a setMany: one request, pipelines one after another
+    for (let round = 0; round < 10; round++) {
+      vi.advanceTimersByTime(80);
+      watch.progressed();
+    }
+    expect(expired).not.toHaveBeenCalled(); // 800 ms after it was sent
+    vi.advanceTimersByTime(99);
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(2); // the last round waited 101 ms
+    expect(expired).toHaveBeenCalledTimes(1);
+  });
+
   it('never expires while every command is answered in time, and stops when idle', () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);

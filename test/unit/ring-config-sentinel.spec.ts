@@ -221,7 +221,8 @@ describe('a Sentinel node told of a failover (stubbed socket, no server)', () =>
   /** Pretends the client's socket is connected to `port` and the ready check passed. */
   function readyOn(node: RingNode, port: number): void {
     Object.defineProperty(node.client, 'stream', {
-      value: { remoteAddress: '127.0.0.1', remotePort: port },
+      // close() destroys the socket, so the stub has that too.
+      value: { remoteAddress: '127.0.0.1', remotePort: port, destroy: () => undefined },
       configurable: true,
     });
     node.client.emit('ready');
