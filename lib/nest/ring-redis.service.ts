@@ -10,6 +10,9 @@ export interface RingGroupEvent extends RingEvent {
   group: string;
 }
 
+/** The fields of RingRedisModuleOptions: a misspelt one fails the boot instead of being ignored. */
+const MODULE_OPTIONS: readonly string[] = ['groups', 'defaults', 'groupOptions'];
+
 /** Recent events kept per group for health details. */
 const RECENT_EVENTS = 20;
 
@@ -35,6 +38,24 @@ export class RingRedisService implements OnApplicationShutdown {
       throw new RingConfigError(
         'RingRedisModule: options.groups must be an object of group name → nodes',
       );
+    }
+    for (const field of Object.keys(options)) {
+      if (!MODULE_OPTIONS.includes(field)) {
+        throw new RingConfigError(
+          `RingRedisModule: unknown option "${field}"; known options: ${MODULE_OPTIONS.join(', ')}`,
+        );
+      }
+    }
+    for (const field of ['defaults', 'groupOptions'] as const) {
+      const value: unknown = options[field];
+      if (
+        value !== undefined &&
+        (value === null || typeof value !== 'object' || Array.isArray(value))
+      ) {
+        throw new RingConfigError(
+          `RingRedisModule: options.${field} must be an object, got ${JSON.stringify(value)}`,
+        );
+      }
     }
     const resolved = Object.keys(groups);
     const missing = declared.filter((name) => !resolved.includes(name));
@@ -63,7 +84,7 @@ export class RingRedisService implements OnApplicationShutdown {
       }
     } catch (error) {
       // Close what was created before the bad group, or its sockets keep the process alive.
-      void this.closeAll();
+      void this.close();
       throw error;
     }
     this.events$ = merge(
@@ -74,14 +95,18 @@ export class RingRedisService implements OnApplicationShutdown {
     this.events$.subscribe((event) => this.record(event));
   }
 
-  /** The RingDict of group `name`, or undefined. */
-  get<V = unknown>(name: string): RingDict<V, unknown> | undefined {
-    return this.dicts.get(name) as RingDict<V, unknown> | undefined;
+  /**
+   * The RingDict of group `name`, or undefined. `V` (the values) and `F` (what the group's
+   * `onFail` answers, if it has one) are the caller's word, as with `ModuleRef.get<T>()`:
+   * the configuration is only known at run time.
+   */
+  get<V = unknown, F = never>(name: string): RingDict<V, F> | undefined {
+    return this.dicts.get(name) as RingDict<V, F> | undefined;
   }
 
   /** The RingDict of group `name`; throws naming the configured groups when there is none. */
-  getOrThrow<V = unknown>(name: string): RingDict<V, unknown> {
-    const dict = this.get<V>(name);
+  getOrThrow<V = unknown, F = never>(name: string): RingDict<V, F> {
+    const dict = this.get<V, F>(name);
     if (!dict) {
       throw new RingConfigError(
         `RingRedisService: no group "${name}"; configured groups: ${list(this.names())}`,
@@ -107,10 +132,11 @@ export class RingRedisService implements OnApplicationShutdown {
    * dicts while they shut down.
    */
   async onApplicationShutdown(): Promise<void> {
-    await this.closeAll();
+    await this.close();
   }
 
-  private async closeAll(): Promise<void> {
+  /** Closes every group's connections: on shutdown, or when the boot fails after they opened. */
+  async close(): Promise<void> {
     await Promise.all([...this.dicts.values()].map((dict) => dict.close()));
   }
 

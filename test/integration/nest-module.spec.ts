@@ -215,6 +215,9 @@ describe('RingRedisModule.forRoot', () => {
     expect(rings.names()).toEqual(['test', 'sessions']);
     expect(rings.get('test')).toBe(test);
     expect(rings.getOrThrow('sessions')).toBe(sessions);
+    // Typed as DESIGN writes it (`npm run typecheck` checks this line): RingDict<V>.
+    const typed: RingDict<{ user: number }> = rings.getOrThrow<{ user: number }>('sessions');
+    expect((await typed.get('s'))?.user).toBe(1);
     expect(rings.get('nope')).toBeUndefined();
     expect(() => rings.getOrThrow('nope')).toThrow(RingConfigError);
     expect(() => rings.getOrThrow('nope')).toThrow(
@@ -432,6 +435,34 @@ describe('boot errors name what is wrong', () => {
         ],
       }),
     ).rejects.toThrow(/options.groups must be an object/);
+
+    // A misspelt module option fails the boot instead of being ignored.
+    await expect(
+      boot({
+        imports: [
+          RingRedisModule.forRootAsync({
+            useFactory: () =>
+              ({
+                groups: { test: nodes() },
+                defaults: fast,
+                groupOption: { test: { prefix: 'x' } },
+              }) as RingRedisModuleOptions,
+          }),
+        ],
+      }),
+    ).rejects.toThrow(
+      /RingRedisModule: unknown option "groupOption"; known options: groups, defaults, groupOptions/,
+    );
+    await expect(
+      boot({
+        imports: [
+          RingRedisModule.forRoot({
+            groups: { test: nodes() },
+            defaults: 'fast' as unknown as RingRedisModuleOptions['defaults'],
+          }),
+        ],
+      }),
+    ).rejects.toThrow(/options.defaults must be an object, got "fast"/);
   });
 
   it("@InjectRingDict('x') for an undeclared group names it and the declared groups", async () => {

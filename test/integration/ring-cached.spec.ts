@@ -14,6 +14,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import {
   RingCacheService,
   RingCached,
+  RingConfigError,
   RingRedisModule,
   RingRedisService,
   type RingNodesConfig,
@@ -365,5 +366,98 @@ describe('@RingCached', () => {
     // b still works on its own after a is gone.
     await wb.forecast('Lima', 2);
     expect(wb.calls).toBe(1);
+  });
+});
+
+/** A class as plain JavaScript would declare it (no metadata), new for each test. */
+function plainJsLookup() {
+  class FreshPlainJs {
+    calls = 0;
+    async lookup(id: number): Promise<number> {
+      this.calls++;
+      await sleep(30);
+      return id * 10;
+    }
+  }
+  const descriptor = Object.getOwnPropertyDescriptor(FreshPlainJs.prototype, 'lookup')!;
+  RingCached()(FreshPlainJs.prototype, 'lookup', descriptor);
+  Object.defineProperty(FreshPlainJs.prototype, 'lookup', descriptor);
+  return FreshPlainJs;
+}
+
+describe('@RingCached without return type metadata', () => {
+  it('concurrent first calls share one run, as on any miss', async () => {
+    const FreshPlainJs = plainJsLookup();
+    const moduleRef = await Test.createTestingModule({
+      imports: [RingRedisModule.forRoot({ groups: { default: nodes() } })],
+      providers: [FreshPlainJs],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init();
+    const plain = app.get(FreshPlainJs);
+    // The first call learns that the method returns a Promise; the others join its run.
+    expect(await Promise.all([plain.lookup(7), plain.lookup(7), plain.lookup(7)])).toEqual([
+      70, 70, 70,
+    ]);
+    expect(plain.calls).toBe(1);
+  });
+});
+
+describe('@RingCached options are checked at boot', () => {
+  const tag = `ring-cached-boot-${process.pid}`;
+
+  /** Nodes whose connections carry `tag` as their client name, to count them on the servers. */
+  function taggedNodes(): RingNodesConfig {
+    return Object.fromEntries(
+      fleet.servers.map((s, i) => [
+        `node${i}`,
+        { capacity: 1, connection: { host: '127.0.0.1', port: s.port, connectionName: tag } },
+      ]),
+    );
+  }
+
+  async function taggedConnections(): Promise<number> {
+    let count = 0;
+    for (const server of fleet.servers) {
+      const list = await redisCommand(server.port, 'CLIENT', 'LIST');
+      count += list.split('\n').filter((line) => line.includes(`name=${tag}`)).length;
+    }
+    return count;
+  }
+
+  async function bootWith(provider: new () => object): Promise<void> {
+    const moduleRef = await Test.createTestingModule({
+      imports: [RingRedisModule.forRoot({ groups: { default: taggedNodes(), other: nodes() } })],
+      providers: [provider],
+    }).compile();
+    const app = moduleRef.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init();
+  }
+
+  it.each([
+    [{ ttl: -5 }, /@RingCached BadOptions\.load: ttl: expected a number of seconds > 0, got -5/],
+    [
+      { group: 'sessions' },
+      /@RingCached BadOptions\.load: group "sessions" is not configured; configured groups: "default", "other"/,
+    ],
+    [{ tll: 30 }, /@RingCached BadOptions\.load: unknown option "tll"/],
+    [{ prefix: 7 }, /@RingCached BadOptions\.load: prefix: expected a string, got 7/],
+  ])('%o fails the boot with a RingConfigError naming the method', async (options, message) => {
+    @Injectable()
+    class BadOptions {
+      @RingCached(options as never)
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    const attempt = bootWith(BadOptions);
+    await expect(attempt).rejects.toBeInstanceOf(RingConfigError);
+    await expect(attempt).rejects.toThrow(message);
+    // The rings connect as the app is built: the failed boot closed them. Connections left
+    // open would show up within this wait (a connect to a local server takes a few ms).
+    await sleep(300);
+    expect(await taggedConnections()).toBe(0);
   });
 });

@@ -135,14 +135,29 @@ export class RingCacheService implements RingCacheBinding {
     instance: object,
     args: unknown[],
   ): Promise<unknown> {
-    const flightKey = `${slot.dict.name}\u0000${slot.key}`;
-    const pending = this.inFlight.get(flightKey);
+    const key = flightKeyOf(slot);
+    const pending = this.inFlight.get(key);
     if (pending) return pending;
-    const computed = (async () =>
-      this.store(slot, method, await method.original.apply(instance, args)))().finally(() =>
-      this.inFlight.delete(flightKey),
-    );
-    this.inFlight.set(flightKey, computed);
+    let running: unknown;
+    try {
+      running = method.original.apply(instance, args);
+    } catch (error) {
+      running = Promise.reject(error);
+    }
+    return this.fly(key, slot, method, running);
+  }
+
+  /** Makes `running`, a run of the method, the flight that callers of `key` join until it is stored. */
+  private fly(
+    key: string,
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    running: unknown,
+  ): Promise<unknown> {
+    const computed = Promise.resolve(running)
+      .then((value) => this.store(slot, method, value))
+      .finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, computed);
     return computed;
   }
 
@@ -171,7 +186,10 @@ export class RingCacheService implements RingCacheBinding {
     const value = method.original.apply(instance, args);
     if (value instanceof Promise || typeof (value as PromiseLike<unknown>)?.then === 'function') {
       method.returns = 'promise';
-      return slot ? Promise.resolve(value).then((v) => this.store(slot, method, v)) : value;
+      if (!slot) return value;
+      // Calls made meanwhile now take the Promise path: they join this run on a miss.
+      const key = flightKeyOf(slot);
+      return this.inFlight.get(key) ?? this.fly(key, slot, method, value);
     }
     method.returns = 'sync';
     this.logger.warn(
@@ -206,6 +224,11 @@ export class RingCacheService implements RingCacheBinding {
     this.warnedAt.set(id, now);
     this.logger.warn(`${method.className}.${method.methodName}: ${message}`);
   }
+}
+
+/** Single-flight key of a slot: the same key in two groups is two flights. */
+function flightKeyOf(slot: CacheSlot): string {
+  return `${slot.dict.name}\u0000${slot.key}`;
 }
 
 /** What went wrong, whatever was thrown (a user's `key` function may throw anything). */

@@ -1,12 +1,15 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
+import { RingRedisService } from '../ring-redis.service.js';
+import { validateRingCachedOptions } from './ring-cached-options.js';
 import { RING_CACHE_BINDING } from './ring-cached.constants.js';
 import { ringCachedMethod, ringCachedMethodNames } from './ring-cached.decorator.js';
 import { RingCacheService } from './ring-cache.service.js';
 
 /**
  * At bootstrap, finds every provider and controller instance with `@RingCached` methods
- * (as @nestjs/schedule finds its decorated methods) and binds it to this app's cache.
+ * (as @nestjs/schedule finds its decorated methods), checks their options and binds it to
+ * this app's cache.
  */
 @Injectable()
 export class RingCachedExplorer implements OnModuleInit {
@@ -15,16 +18,33 @@ export class RingCachedExplorer implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly cache: RingCacheService,
+    private readonly rings: RingRedisService,
   ) {}
 
-  onModuleInit(): void {
+  async onModuleInit(): Promise<void> {
+    try {
+      this.bindAll();
+    } catch (error) {
+      // A bad @RingCached option fails the boot: the rings' connections are open by now,
+      // and would keep the process alive.
+      await this.rings.close();
+      throw error;
+    }
+  }
+
+  private bindAll(): void {
+    const groups = this.rings.names();
     const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
     for (const wrapper of wrappers) {
       const instance: unknown = wrapper.instance;
       if (instance === null || typeof instance !== 'object') continue;
       const type = instance.constructor;
-      const names = ringCachedMethodNames(type);
-      if (names.length === 0) continue;
+      // A subclass may override a decorated method without the decorator: not cached.
+      const methods = ringCachedMethodNames(type)
+        .map((name) => ringCachedMethod(type, name))
+        .filter((method) => method !== undefined);
+      if (methods.length === 0) continue;
+      for (const method of methods) validateRingCachedOptions(method, groups);
       if (!wrapper.isDependencyTreeStatic()) {
         this.logger.warn(
           `${type.name} is request-scoped: its @RingCached methods are called uncached`,
@@ -36,10 +56,10 @@ export class RingCachedExplorer implements OnModuleInit {
         configurable: true,
         enumerable: false,
       });
-      for (const name of names) {
-        if (ringCachedMethod(type, name)?.returns === 'sync') {
+      for (const method of methods) {
+        if (method.returns === 'sync') {
           this.logger.warn(
-            `${type.name}.${name} does not return a Promise: @RingCached calls it through uncached`,
+            `${type.name}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
           );
         }
       }
