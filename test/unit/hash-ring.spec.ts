@@ -156,6 +156,18 @@ describe('HashRing configuration errors', () => {
     expect(() => new HashRing(nodes)).toThrow(message);
   });
 
+  it('a node taken out and added back at a new capacity is in the ring again', () => {
+    const ring = new HashRing(equalNodes(3));
+    const name = ring.nodes[0];
+    const back = ring.without(name).with(name, 2);
+    expect(back.nodes).toContain(name);
+    expect(back.capacityOf(name)).toBe(2);
+    // At twice the capacity it owns more than its equal share of the keys.
+    let owned = 0;
+    for (let i = 0; i < 10_000; i++) if (back.locate(`user:${i}`) === name) owned++;
+    expect(owned / 10_000).toBeGreaterThan(0.4);
+  });
+
   it('hands out its node list read-only: a caller cannot change the ring', () => {
     const ring = new HashRing(equalNodes(3));
     expect(() => (ring.nodes as string[]).push('intruder')).toThrow(TypeError);
