@@ -133,6 +133,21 @@ export function inGroup<T>(name: string | undefined, build: () => T): T {
   }
 }
 
+/** Throws a RingConfigError naming `where` and the first field of `options` not in `known`. */
+export function rejectUnknownOptions(
+  options: object,
+  known: ReadonlySet<string>,
+  where: string,
+): void {
+  for (const field of Object.keys(options)) {
+    if (!known.has(field)) {
+      throw new RingConfigError(
+        `${where}unknown option "${field}"; known options: ${[...known].join(', ')}`,
+      );
+    }
+  }
+}
+
 /** Throws a RingConfigError naming `where` and `field` unless `ok`. */
 export function checkOption(
   ok: boolean,
@@ -155,13 +170,7 @@ export function resolveRingDictOptions<V, F>(
     throw new RingConfigError('RingDict: expected an options object with at least `nodes`');
   }
   const where = groupLabel(options.name);
-  for (const field of Object.keys(options)) {
-    if (!KNOWN.has(field)) {
-      throw new RingConfigError(
-        `${where}unknown option "${field}"; known options: ${[...KNOWN].join(', ')}`,
-      );
-    }
-  }
+  rejectUnknownOptions(options, KNOWN, where);
   const o = options;
   checkOption(
     o.prefix === undefined || typeof o.prefix === 'string',

@@ -217,13 +217,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** The Redis key of `key`: `prefix + key(key)`. */
   getEntry(key: unknown): string {
-    if (this.defaultKey && typeof key === 'object' && key !== null && !hasOwnString(key)) {
-      // String() would make every such object the one key "[object Object]".
-      throw new RingKeyError(
-        `${describeKey(key)} has no string form of its own; pass a string or give a \`key\` function`,
-      );
-    }
-    const s = this.defaultKey && typeof key === 'string' ? key : this.options.key(key);
+    const s = this.defaultKey
+      ? typeof key === 'string'
+        ? key
+        : defaultKeyString(key)
+      : this.options.key(key);
     if (typeof s !== 'string') {
       throw new RingKeyError(
         `The key function returned ${s === null ? 'null' : typeof s} for ${describeKey(key)}; it must return a string`,
@@ -304,7 +302,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       const op: EntryOp<SetReply> =
         ttl === undefined
           ? (client, at) => client.set(at, payload)
-          : (client, at) => client.set(at, payload, 'PX', Math.max(1, Math.round(ttl * 1000)));
+          : (client, at) => client.set(at, payload, 'PX', pxOf(ttl));
       return this.route(entry, op, true, nothing);
     } catch (error) {
       // A bad key, ttl or value, or a user hash function that throws.
@@ -376,7 +374,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     options?: RingSetOptions,
   ): Promise<void | F> {
     const ttl = this.ttlOf(options);
-    const px = ttl === undefined ? undefined : Math.max(1, Math.round(ttl * 1000));
+    const px = ttl === undefined ? undefined : pxOf(ttl);
     const names: string[] = [];
     const payloads: (string | Buffer)[] = [];
     if (entries === null || typeof entries !== 'object' || !(Symbol.iterator in entries)) {
@@ -1137,6 +1135,11 @@ function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
 type WellFormedString = string & { isWellFormed(): boolean };
 
+/** A TTL in seconds as SET's PX: whole milliseconds, at least 1. */
+function pxOf(ttl: number): number {
+  return Math.max(1, Math.round(ttl * 1000));
+}
+
 /** `keys`, checked to be an array: a string would be taken for a list of its characters. */
 function keyList(method: string, keys: readonly unknown[]): readonly unknown[] {
   if (!Array.isArray(keys)) {
@@ -1145,14 +1148,24 @@ function keyList(method: string, keys: readonly unknown[]): readonly unknown[] {
   return keys;
 }
 
-/** True when String(value) is the object's own text (a Date, a URL, a class with toString). */
-function hasOwnString(value: object): boolean {
+/**
+ * The default `key` function, String, for a key that is not a string. An object must have a
+ * string form of its own (a Date, a URL, a class with toString): String() would make every
+ * other object the one key "[object Object]".
+ */
+function defaultKeyString(key: unknown): string {
+  let s: string | undefined;
   try {
-    return !/^\[object \w*\]$/.test(String(value));
+    s = String(key);
   } catch {
     // No string form at all (Object.create(null)).
-    return false;
   }
+  if (s === undefined || (typeof key === 'object' && key !== null && /^\[object \w*\]$/.test(s))) {
+    throw new RingKeyError(
+      `${describeKey(key)} has no string form of its own; pass a string or give a \`key\` function`,
+    );
+  }
+  return s;
 }
 
 function describeKey(key: unknown): string {

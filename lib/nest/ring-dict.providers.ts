@@ -4,6 +4,7 @@ import { getRingDictToken, RING_REDIS_DECLARED_GROUPS } from './ring-redis.const
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RingRedisService } from './ring-redis.service.js';
+import { quotedList } from './quoted-list.js';
 
 /** The provider of a declared group: the RingDict that `RingRedisService` built for it. */
 export function createRingDictProvider(name: string): FactoryProvider<RingDict<unknown, unknown>> {
@@ -32,17 +33,13 @@ export function createUndeclaredRingDictProvider(name: string): FactoryProvider<
       const configured = groups !== null && typeof groups === 'object' ? Object.keys(groups) : [];
       if (configured.includes(name)) {
         throw new RingConfigError(
-          `${where}: group "${name}" is in the resolved configuration but not declared, so it has no provider; list it in forRootAsync({ groups: [...] }) (declared groups: ${quoted(declared)}), or reach it with RingRedisService.get('${name}')`,
+          `${where}: group "${name}" is in the resolved configuration but not declared, so it has no provider; list it in forRootAsync({ groups: [...] }) (declared groups: ${quotedList(declared)}), or reach it with RingRedisService.get('${name}')`,
         );
       }
       throw new RingConfigError(
-        `${where}: no group "${name}" is declared; declared groups: ${quoted(declared)}; configure it in forRoot({ groups }), or in the resolved options and forRootAsync({ groups: [...] })`,
+        `${where}: no group "${name}" is declared; declared groups: ${quotedList(declared)}; configure it in forRoot({ groups }), or in the resolved options and forRootAsync({ groups: [...] })`,
       );
     },
     inject: [RING_REDIS_MODULE_OPTIONS, RING_REDIS_DECLARED_GROUPS],
   };
-}
-
-function quoted(names: readonly string[]): string {
-  return names.length === 0 ? 'none' : names.map((n) => `"${n}"`).join(', ');
 }

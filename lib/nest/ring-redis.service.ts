@@ -4,6 +4,8 @@ import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
+import { rejectUnknownOptions } from '../core/ring-dict-options.js';
+import { quotedList } from './quoted-list.js';
 
 /** A RingDict event tagged with its group. */
 export interface RingGroupEvent extends RingEvent {
@@ -11,7 +13,7 @@ export interface RingGroupEvent extends RingEvent {
 }
 
 /** The fields of RingRedisModuleOptions: a misspelt one fails the boot instead of being ignored. */
-const MODULE_OPTIONS: readonly string[] = ['groups', 'defaults', 'groupOptions'];
+const MODULE_OPTIONS: ReadonlySet<string> = new Set(['groups', 'defaults', 'groupOptions']);
 
 /** Recent events kept per group for health details. */
 const RECENT_EVENTS = 20;
@@ -39,13 +41,7 @@ export class RingRedisService implements OnApplicationShutdown {
         'RingRedisModule: options.groups must be an object of group name → nodes',
       );
     }
-    for (const field of Object.keys(options)) {
-      if (!MODULE_OPTIONS.includes(field)) {
-        throw new RingConfigError(
-          `RingRedisModule: unknown option "${field}"; known options: ${MODULE_OPTIONS.join(', ')}`,
-        );
-      }
-    }
+    rejectUnknownOptions(options, MODULE_OPTIONS, 'RingRedisModule: ');
     for (const field of ['defaults', 'groupOptions'] as const) {
       const value: unknown = options[field];
       if (
@@ -61,13 +57,13 @@ export class RingRedisService implements OnApplicationShutdown {
     const missing = declared.filter((name) => !resolved.includes(name));
     if (missing.length > 0) {
       throw new RingConfigError(
-        `RingRedisModule: group(s) ${list(missing)} are declared in \`groups\` (${list(declared)}) but missing from the resolved configuration (${list(resolved)})`,
+        `RingRedisModule: group(s) ${quotedList(missing)} are declared in \`groups\` (${quotedList(declared)}) but missing from the resolved configuration (${quotedList(resolved)})`,
       );
     }
     for (const name of Object.keys(options.groupOptions ?? {})) {
       if (!resolved.includes(name)) {
         throw new RingConfigError(
-          `RingRedisModule: groupOptions names group "${name}", which is not configured (${list(resolved)})`,
+          `RingRedisModule: groupOptions names group "${name}", which is not configured (${quotedList(resolved)})`,
         );
       }
     }
@@ -109,7 +105,7 @@ export class RingRedisService implements OnApplicationShutdown {
     const dict = this.get<V, F>(name);
     if (!dict) {
       throw new RingConfigError(
-        `RingRedisService: no group "${name}"; configured groups: ${list(this.names())}`,
+        `RingRedisService: no group "${name}"; configured groups: ${quotedList(this.names())}`,
       );
     }
     return dict;
@@ -167,8 +163,4 @@ export class RingRedisService implements OnApplicationShutdown {
       this.logger.error(`${where}: no node is alive`);
     }
   }
-}
-
-function list(names: readonly string[]): string {
-  return names.length === 0 ? 'none' : names.map((n) => `"${n}"`).join(', ');
 }

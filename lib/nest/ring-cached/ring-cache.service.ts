@@ -51,14 +51,14 @@ export class RingCacheService implements RingCacheBinding {
     ...args: T[K] extends (...a: infer A) => unknown ? A : never
   ): Promise<boolean> {
     const method = this.methodOf(type, methodName);
-    const removed = await this.dictOf(method, true)!.delete(this.keyOf(method, args));
+    const removed = await this.dictOf(method).delete(this.keyOf(method, args));
     return removed === true;
   }
 
   /** Evicts every cached call of one method (SCAN of its prefix); answers how many. */
   async evictAll<T>(type: Type<T>, methodName: keyof T & string): Promise<number> {
     const method = this.methodOf(type, methodName);
-    const removed = await this.dictOf(method, true)!.clearPrefix(method.prefix);
+    const removed = await this.dictOf(method).clearPrefix(method.prefix);
     return typeof removed === 'number' ? removed : 0;
   }
 
@@ -81,12 +81,8 @@ export class RingCacheService implements RingCacheBinding {
       this.warn(method, `an argument cannot be serialised (${error.message}); called uncached`);
       return undefined;
     }
-    const dict = this.dictOf(method, false);
-    if (dict === undefined) {
-      this.warn(method, `no ring group "${method.options.group ?? 'default'}"; called uncached`);
-      return undefined;
-    }
-    return { dict, key };
+    // The group exists: the explorer checked it at boot, before binding the instance.
+    return { dict: this.dictOf(method), key };
   }
 
   /**
@@ -203,12 +199,8 @@ export class RingCacheService implements RingCacheBinding {
     return method.prefix + (custom ? custom(...args) : serializeArgs(args));
   }
 
-  private dictOf(
-    method: RingCachedMethod,
-    required: boolean,
-  ): RingDict<unknown, unknown> | undefined {
-    const group = method.options.group ?? 'default';
-    return required ? this.rings.getOrThrow(group) : this.rings.get(group);
+  private dictOf(method: RingCachedMethod): RingDict<unknown, unknown> {
+    return this.rings.getOrThrow(method.options.group ?? 'default');
   }
 
   private methodOf(type: Type<unknown>, methodName: string): RingCachedMethod {

@@ -1,14 +1,15 @@
 import { RingConfigError } from '../../core/index.js';
-import { checkOption, validateTtl } from '../../core/ring-dict-options.js';
+import { checkOption, rejectUnknownOptions, validateTtl } from '../../core/ring-dict-options.js';
+import { quotedList } from '../quoted-list.js';
 import type { RingCachedMethod, RingCachedOptions } from './ring-cached.decorator.js';
 
-const KNOWN: readonly (keyof RingCachedOptions)[] = [
+const KNOWN: ReadonlySet<string> = new Set([
   'prefix',
   'ttl',
   'group',
   'key',
   'cacheNullish',
-];
+] satisfies (keyof RingCachedOptions)[]);
 
 /**
  * Checks a `@RingCached` method's options at boot, as RingDict checks its own: a bad ttl or a
@@ -21,13 +22,7 @@ export function validateRingCachedOptions(
 ): void {
   const where = `@RingCached ${method.className}.${method.methodName}: `;
   const { options } = method;
-  for (const field of Object.keys(options)) {
-    if (!(KNOWN as readonly string[]).includes(field)) {
-      throw new RingConfigError(
-        `${where}unknown option "${field}"; known options: ${KNOWN.join(', ')}`,
-      );
-    }
-  }
+  rejectUnknownOptions(options, KNOWN, where);
   if (options.ttl !== undefined) validateTtl(options.ttl, `${where}ttl`);
   const { prefix, key, cacheNullish, group = 'default' } = options;
   checkOption(
@@ -48,7 +43,7 @@ export function validateRingCachedOptions(
   checkOption(typeof group === 'string', where, 'group', 'a group name', group);
   if (!groups.includes(group)) {
     throw new RingConfigError(
-      `${where}group "${group}" is not configured; configured groups: ${groups.map((g) => `"${g}"`).join(', ') || 'none'}`,
+      `${where}group "${group}" is not configured; configured groups: ${quotedList(groups)}`,
     );
   }
 }
