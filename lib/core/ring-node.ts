@@ -241,8 +241,21 @@ export class RingNode {
         this.refused = undefined;
         settle(refused === undefined ? undefined : new RingConnectionError(refused));
       };
-      const onEnd = () =>
-        settle(new RingConnectionError(this.lastErrorMessage ?? 'connection closed'));
+      // False while an earlier, abandoned connection is still closing: its 'end' is not this
+      // attempt's failure but the moment this attempt can start.
+      let opening = false;
+      const start = () => {
+        opening = true;
+        this.lastErrorMessage = undefined;
+        this.refused = undefined;
+        this.dropped = false;
+        // Failures arrive as 'error' + 'end' events, handled here.
+        client.connect().catch(() => undefined);
+      };
+      const onEnd = () => {
+        if (!opening) start();
+        else settle(new RingConnectionError(this.lastErrorMessage ?? 'connection closed'));
+      };
       const started = performance.now();
       let stalled = false;
       const expire = () => {
@@ -255,21 +268,17 @@ export class RingNode {
           return;
         }
         // A hung server completes the TCP handshake in the kernel and then never answers:
-        // drop the half-open connection rather than leave it waiting.
+        // destroy the half-open connection (a polite close would wait for the hung server
+        // too), so the next attempt need not wait for it.
         client.disconnect();
+        client.stream?.destroy();
         settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
       };
       let timer = setTimeout(expire, timeoutMs);
       client.on('ready', onReady);
       client.on('end', onEnd);
       const status = client.status;
-      if (status === 'wait' || status === 'end' || status === 'close') {
-        this.lastErrorMessage = undefined;
-        this.refused = undefined;
-        this.dropped = false;
-        // Failures arrive as 'error' + 'end' events, handled above.
-        client.connect().catch(() => undefined);
-      }
+      if (status === 'wait' || status === 'end' || status === 'close') start();
     });
   }
 
