@@ -78,8 +78,9 @@ function keysForTest(): TestKey[] {
     const id = k.bytes.toString('hex');
     return !seen.has(id) && (seen.add(id), true);
   });
-  for (const k of unique) {
-    if (k.text !== undefined) expect(Buffer.from(k.text, 'utf8').equals(k.bytes)).toBe(true);
+  // A guard on the fixture, not a test: the comparisons below are only as strong as the keys.
+  if (unique.length < 3000 || unique.every((k) => k.text !== undefined)) {
+    throw new Error(`keysForTest built ${unique.length} keys; expected 3000+, some not UTF-8`);
   }
   return unique;
 }
@@ -224,11 +225,6 @@ async function writeThroughAndCompare(
 const tcp = (i: number) => `127.0.0.1:${fleet.servers[i].port}`;
 
 describe('nutcracker compatibility: every key on the server nutcracker puts it on', () => {
-  it('has over 3000 varied keys to check', () => {
-    expect(allKeys.length).toBeGreaterThanOrEqual(3000);
-    expect(allKeys.some((k) => k.text === undefined)).toBe(true);
-  });
-
   it('named servers, weights 1, 1, 2, default hash (fnv1a_64)', async () => {
     const result = await writeThroughAndCompare({
       distribution: 'ketama',
