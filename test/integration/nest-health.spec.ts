@@ -41,10 +41,12 @@ let locked: RedisFleet;
 const apps: INestApplication[] = [];
 
 beforeAll(async () => {
-  [fleet, locked] = await Promise.all([
-    startRedisServers(2),
-    startRedisServers(1, { extraArgs: ['--requirepass', SECRET] }),
+  // Both starts settle before a failure is thrown, so afterAll stops whichever one started.
+  const started = await Promise.allSettled([
+    startRedisServers(2).then((f) => (fleet = f)),
+    startRedisServers(1, { extraArgs: ['--requirepass', SECRET] }).then((f) => (locked = f)),
   ]);
+  for (const result of started) if (result.status === 'rejected') throw result.reason;
 });
 
 afterEach(async () => {
