@@ -5,7 +5,10 @@ import { RingRedisService } from '../nest/ring-redis.service.js';
 export interface RingRedisHealthOptions {
   /** Check only this group (default: every group). */
   group?: string;
-  /** Alive nodes each checked group needs to be `up` (default 1). */
+  /**
+   * Alive nodes each checked group needs to be `up` (default 1); 0 reports the details and is
+   * always `up`. Anything but a whole number ≥ 0 reports `down`, naming the value.
+   */
   minAlive?: number;
 }
 
@@ -59,6 +62,12 @@ export class RingRedisHealthIndicator {
     { group, minAlive = 1 }: RingRedisHealthOptions = {},
   ): HealthIndicatorResult<Key> {
     const session = this.health.check(key);
+    // NaN (a query parameter that is not a number) would compare false: always up.
+    if (!Number.isSafeInteger(minAlive) || minAlive < 0) {
+      return session.down({
+        message: `minAlive must be a whole number ≥ 0, got ${String(minAlive)}`,
+      });
+    }
     const names = group === undefined ? this.rings.names() : [group];
     const groups: Record<string, GroupDetails> = {};
     let up = true;

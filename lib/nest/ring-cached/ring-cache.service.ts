@@ -28,7 +28,7 @@ interface CacheSlot {
 export class RingCacheService implements RingCacheBinding {
   private readonly logger = new Logger('RingCached');
   private readonly inFlight = new Map<string, Promise<unknown>>();
-  private readonly warnedAt = new Map<string, number>();
+  private readonly warnedAt = new Map<RingCachedMethod, number>();
 
   constructor(private readonly rings: RingRedisService) {}
 
@@ -210,10 +210,10 @@ export class RingCacheService implements RingCacheBinding {
   }
 
   private warn(method: RingCachedMethod, message: string): void {
-    const id = `${method.className}.${method.methodName}`;
-    const now = Date.now();
-    if (now - (this.warnedAt.get(id) ?? -Infinity) < WARN_INTERVAL_MS) return;
-    this.warnedAt.set(id, now);
+    // Monotonic: a wall clock set back would silence every method until it caught up.
+    const now = performance.now();
+    if (now - (this.warnedAt.get(method) ?? -Infinity) < WARN_INTERVAL_MS) return;
+    this.warnedAt.set(method, now);
     this.logger.warn(`${method.className}.${method.methodName}: ${message}`);
   }
 }

@@ -51,11 +51,19 @@ export class RingCachedExplorer implements OnModuleInit {
         );
         continue;
       }
-      Object.defineProperty(instance, RING_CACHE_BINDING, {
-        value: this.cache,
-        configurable: true,
-        enumerable: false,
-      });
+      // A transient provider has one instance per consumer besides its own: bind them all.
+      const instances = [
+        instance,
+        ...wrapper.getStaticTransientInstances().map((i) => i?.instance),
+      ];
+      for (const each of instances) {
+        if (each === null || typeof each !== 'object') continue;
+        Object.defineProperty(each, RING_CACHE_BINDING, {
+          value: this.cache,
+          configurable: true,
+          enumerable: false,
+        });
+      }
       for (const method of methods) {
         if (method.returns === 'sync') {
           this.logger.warn(
