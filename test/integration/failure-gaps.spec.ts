@@ -1,0 +1,447 @@
+import { describe, expect, it } from 'vitest';
+import {
+  RingClusterUnavailableError,
+  RingDict,
+  type RingDictOptions,
+  type RingEvent,
+} from '../../lib/index.js';
+import { redisCommand, ringNodes, type RedisServer } from '../helpers/redis-servers.js';
+import { useRingFleet } from '../helpers/ring-fleet.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * Failure paths of RingDict that the other suites do not reach: a second total outage, stale
+ * copies left on non-owners, a connection killed under a healthy node, user hooks that throw,
+ * the empty-prefix guard of the overflow policy, copies left on an earlier heir, and the
+ * handoff's passes for writes that arrive while it runs.
+ */
+
+const COMMAND_TIMEOUT = 300;
+const HEARTBEAT = 50;
+/** How long a test waits for something the heartbeat or a reconnect does by itself. */
+const SETTLE = 3_000;
+const TEST_TIMEOUT = { timeout: 10_000 };
+
+const fixture = useRingFleet(3);
+
+function makeDict<V = unknown, F = never>(
+  options: Partial<RingDictOptions<V, F>> = {},
+): RingDict<V, F> {
+  const dict = new RingDict<V, F>({
+    nodes: ringNodes(fixture.fleet.servers),
+    heartbeatInterval: HEARTBEAT,
+    commandTimeout: COMMAND_TIMEOUT,
+    retryRatio: 0,
+    ...options,
+  });
+  fixture.track(dict);
+  return dict;
+}
+
+/** The fleet as ring nodes whose connections carry `tag` as their CLIENT name. */
+function taggedNodes(tag: string): RingDictOptions['nodes'] {
+  return Object.fromEntries(
+    fixture.fleet.servers.map((server, i) => [
+      `node${i}`,
+      { capacity: 1, connection: { host: '127.0.0.1', port: server.port, connectionName: tag } },
+    ]),
+  );
+}
+
+function serverOf(node: string): RedisServer {
+  return fixture.fleet.servers[Number(node.replace('node', ''))];
+}
+
+/**
+ * Keys owned by `owner` when every node is alive and, with `owner` out, by `heir` (any heir
+ * when not given).
+ */
+function keysOwnedBy(
+  dict: RingDict<unknown, unknown>,
+  owner: string,
+  count: number,
+  options: { heir?: string; tag?: string } = {},
+): string[] {
+  const { heir, tag = 'k' } = options;
+  const keys: string[] = [];
+  for (let i = 0; keys.length < count; i++) {
+    const entry = dict.getEntry(`${tag}${i}`);
+    if (dict.totalHash.locate(entry) !== owner) continue;
+    if (heir !== undefined && dict.totalHash.without(owner).locate(entry) !== heir) continue;
+    keys.push(`${tag}${i}`);
+  }
+  return keys;
+}
+
+function collect(dict: RingDict<unknown, unknown>): RingEvent[] {
+  const events: RingEvent[] = [];
+  dict.events$.subscribe((event) => events.push(event));
+  return events;
+}
+
+function saw(events: readonly RingEvent[], type: RingEvent['type'], node?: string): number {
+  return events.filter((e) => e.type === type && (node === undefined || e.node === node)).length;
+}
+
+/** CLIENT LIST lines of the connections named `tag` on `server`. */
+async function clientsNamed(server: RedisServer, tag: string): Promise<string[]> {
+  const list = await redisCommand(server.port, 'CLIENT', 'LIST');
+  return list.split('\n').filter((line) => line.includes(` name=${tag} `));
+}
+
+/** Waits until a connection named `tag` on `server` is held by CLIENT PAUSE on `command`. */
+async function pausedOn(server: RedisServer, tag: string, command: string): Promise<void> {
+  await until(
+    async () =>
+      (await clientsNamed(server, tag)).some(
+        (line) => / flags=\w*b/.test(line) && line.includes(` cmd=${command} `),
+      ),
+    SETTLE,
+  );
+}
+
+describe('unavailable after a recovery', () => {
+  it(
+    'a second total outage after a node came back fires unavailable again',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict();
+      const events = collect(dict);
+      await dict.connect();
+
+      await Promise.all(fixture.fleet.servers.map((server) => server.kill()));
+      await until(() => saw(events, 'unavailable') === 1, SETTLE);
+      await expect(dict.get('x')).rejects.toBeInstanceOf(RingClusterUnavailableError);
+
+      await serverOf('node0').restart();
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      await dict.set('x', 'back');
+      expect(await dict.get('x')).toBe('back');
+
+      await serverOf('node0').kill();
+      await until(() => !dict.nodeStates()[0].alive, SETTLE);
+      await expect(dict.get('x')).rejects.toBeInstanceOf(RingClusterUnavailableError);
+      await expect(dict.set('x', 1)).rejects.toBeInstanceOf(RingClusterUnavailableError);
+      // Once per transition to "no node alive": one for each outage, not one per call.
+      expect(saw(events, 'unavailable')).toBe(2);
+      expect(events.map((e) => e.type)).toEqual([
+        'ejected',
+        'ejected',
+        'ejected',
+        'unavailable',
+        'rediscovered',
+        'ejected',
+        'unavailable',
+      ]);
+    },
+  );
+});
+
+describe('unavailable without a request', () => {
+  it(
+    'every node killed: the ejections alone fire unavailable, no command needed',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict();
+      const events = collect(dict);
+      await dict.connect();
+      expect(events).toEqual([]);
+
+      // No request from here on: each lost connection is retried once, refused, ejected.
+      await Promise.all(fixture.fleet.servers.map((server) => server.kill()));
+      await until(() => saw(events, 'unavailable') === 1, SETTLE);
+      expect(events.map((e) => e.type)).toEqual(['ejected', 'ejected', 'ejected', 'unavailable']);
+      expect(events[3]).toMatchObject({ type: 'unavailable', at: expect.any(Date) });
+      expect(events[3].node).toBeUndefined();
+      expect(dict.aliveHash.size).toBe(0);
+      expect(dict.nodeStates().map((s) => s.alive)).toEqual([false, false, false]);
+    },
+  );
+});
+
+describe('size() and keys() with stale copies', () => {
+  it(
+    "count only the owner's copy when a non-owner still holds one (handoffLimit 0)",
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'own:', handoffLimit: 0 });
+      const events = collect(dict);
+      const keys = Array.from({ length: 20 }, (_, i) => `k${i}`);
+      for (const key of keys) await dict.set(key, 'v1');
+      const [stale] = keysOwnedBy(dict, 'node0', 1);
+      expect(keys).toContain(stale);
+
+      serverOf('node0').hang();
+      // Ejected by a read: a write sent to the hung node0 would still land there once resumed.
+      await dict.get(stale);
+      await dict.set(stale, 'v2'); // on node0's heir
+      const heir = dict.aliveHash.locate(dict.getEntry(stale))!;
+      expect(heir).not.toBe('node0');
+      serverOf('node0').resume();
+      // No handoff: node0 rejoins with its own v1, the heir keeps its v2 copy.
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      expect(events.find((e) => e.type === 'rediscovered')?.handoff).toBeUndefined();
+      const entry = dict.getEntry(stale);
+      expect(await redisCommand(serverOf('node0').port, 'GET', entry)).toBe('"v1"');
+      expect(await redisCommand(serverOf(heir).port, 'GET', entry)).toBe('"v2"');
+
+      expect(await dict.size()).toBe(keys.length);
+      const listed: string[] = [];
+      for await (const key of dict.keys()) listed.push(key);
+      expect(listed.sort()).toEqual([...keys].sort());
+      const entries: [string, string][] = [];
+      for await (const pair of dict.entries()) entries.push(pair);
+      // Once, with the owner's value, as get() reads it.
+      expect(entries.filter(([key]) => key === stale)).toEqual([[stale, 'v1']]);
+      expect(await dict.get(stale)).toBe('v1');
+      expect(entries).toHaveLength(keys.length);
+    },
+  );
+});
+
+describe('a connection lost under a healthy node', () => {
+  it(
+    'CLIENT KILL of the ring connection: it reconnects by itself, no ejection, requests go on',
+    TEST_TIMEOUT,
+    async () => {
+      const tag = `lost-${process.pid}`;
+      const dict = makeDict<string>({ nodes: taggedNodes(tag) });
+      const events = collect(dict);
+      await dict.connect();
+      const [key] = keysOwnedBy(dict, 'node1', 1);
+      await dict.set(key, 'before');
+      const server = serverOf('node1');
+      const idOf = (line: string) => /(?:^|\s)id=(\d+)/.exec(line)![1];
+      const before = (await clientsNamed(server, tag)).map(idOf);
+      expect(before).toHaveLength(1);
+
+      expect(await redisCommand(server.port, 'CLIENT', 'KILL', 'ID', before[0])).toBe('1');
+      // Without any request, a new connection replaces the killed one: one, not a storm.
+      await until(async () => {
+        const ids = (await clientsNamed(server, tag)).map(idOf);
+        return ids.length === 1 && ids[0] !== before[0];
+      }, SETTLE);
+
+      expect(await dict.get(key)).toBe('before');
+      await dict.set(key, 'after');
+      expect(await redisCommand(server.port, 'GET', dict.getEntry(key))).toBe('"after"');
+      expect(events).toEqual([]);
+      expect(dict.aliveHash.size).toBe(3);
+      expect(dict.nodeStates()[1]).toMatchObject({ name: 'node1', alive: true, ejections: 0 });
+      expect(await clientsNamed(server, tag)).toHaveLength(1);
+    },
+  );
+});
+
+describe('a throwing onNodeEjected', () => {
+  it(
+    'the node is still ejected and the request is served by the next node',
+    TEST_TIMEOUT,
+    async () => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning.message);
+      process.on('warning', onWarning);
+      try {
+        const called: string[] = [];
+        const dict = makeDict<string>({
+          onNodeEjected: (_dict, node) => {
+            called.push(node);
+            throw new Error(`hook failed for ${node}`);
+          },
+        });
+        const events = collect(dict);
+        const [key, other] = keysOwnedBy(dict, 'node1', 2);
+        await dict.set(key, 'v1');
+        serverOf('node1').hang();
+
+        // Times out on node1: ejected (the hook throws), then answered by the heir.
+        expect(await dict.get(key)).toBeUndefined();
+        expect(called).toEqual(['node1']);
+        expect(saw(events, 'ejected', 'node1')).toBe(1);
+        expect(dict.aliveHash.nodes).toEqual(['node0', 'node2']);
+        expect(dict.nodeStates()[1]).toMatchObject({ alive: false, ejections: 1 });
+        // Routing goes on: node1's keys are written and read on the heir.
+        await dict.set(other, 'on the heir');
+        expect(await dict.get(other)).toBe('on the heir');
+        const heir = dict.aliveHash.locate(dict.getEntry(other))!;
+        expect(await redisCommand(serverOf(heir).port, 'GET', dict.getEntry(other))).toBe(
+          '"on the heir"',
+        );
+        // The hook's error is reported, not swallowed silently.
+        await until(() => warnings.some((w) => w.includes('hook failed for node1')), SETTLE);
+        expect(warnings.find((w) => w.includes('hook failed'))).toMatch(
+          /ring-redis: a node callback threw: hook failed for node1/,
+        );
+      } finally {
+        process.off('warning', onWarning);
+      }
+    },
+  );
+});
+
+describe("the 'clear' overflow policy and an empty prefix", () => {
+  it(
+    'an overflowed handoff with no prefix trusts TTLs instead of wiping the whole node',
+    TEST_TIMEOUT,
+    async () => {
+      // handoffOverflow 'clear' is the default; given here to show it is what is refused.
+      const dict = makeDict<string>({ handoffLimit: 1, handoffOverflow: 'clear' });
+      const events = collect(dict);
+      const [first, second, untouched] = keysOwnedBy(dict, 'node2', 3);
+      await dict.set(untouched, 'kept');
+      const port = serverOf('node2').port;
+      await redisCommand(port, 'SET', 'foreign:key', 'not ours');
+
+      serverOf('node2').hang();
+      await dict.set(first, 'new'); // times out on node2: ejected, remembered for it
+      await dict.set(second, 'new'); // past handoffLimit: overflowed
+      serverOf('node2').resume();
+      await until(() => saw(events, 'rediscovered', 'node2') === 1, SETTLE);
+
+      // Another application's key and this dict's untouched entry are still on node2.
+      expect(await redisCommand(port, 'GET', 'foreign:key')).toBe('not ours');
+      expect(await redisCommand(port, 'GET', untouched)).toBe('"kept"');
+      expect(await dict.get(untouched)).toBe('kept');
+      expect(await dict.get(first)).toBe('new');
+      const { handoff } = events.find((e) => e.type === 'rediscovered')!;
+      expect(handoff).toMatchObject({ entries: 1, overflowed: true, policy: 'ttl' });
+      expect(handoff?.cleared).toBeUndefined();
+    },
+  );
+});
+
+describe('copies left on an earlier heir', () => {
+  it(
+    'an earlier heir that is out too deletes its copy before it rejoins',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'heir:' });
+      const events = collect(dict);
+      const [key] = keysOwnedBy(dict, 'node0', 1, { heir: 'node1' });
+      const entry = dict.getEntry(key);
+
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(key, 'v1'); // on node1, for node0
+      expect(await redisCommand(serverOf('node1').port, 'GET', entry)).toBe('"v1"');
+
+      serverOf('node1').hang();
+      expect(await dict.get(key)).toBeUndefined(); // times out on node1: ejected, still holding v1
+      await dict.set(key, 'v2'); // on node2: node1's v1 is stale now
+      expect(dict.aliveHash.nodes).toEqual(['node2']);
+
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      // node0 is still out, so the key is read on node1 again: a miss, never the stale v1.
+      expect(dict.aliveHash.locate(entry)).toBe('node1');
+      expect(await dict.get(key)).toBeUndefined();
+      expect(await redisCommand(serverOf('node1').port, 'EXISTS', entry)).toBe('0');
+      // The deletion was node1's handoff.
+      expect(events.find((e) => e.type === 'rediscovered')?.handoff).toMatchObject({
+        entries: 1,
+      });
+
+      await serverOf('node0').restart();
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      expect(await dict.get(key)).toBe('v2');
+      expect(await redisCommand(serverOf('node0').port, 'GET', entry)).toBe('"v2"');
+      expect(await redisCommand(serverOf('node2').port, 'EXISTS', entry)).toBe('0');
+    },
+  );
+
+  it(
+    'an earlier heir that is alive deletes its copy as soon as a newer write lands elsewhere',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'heir:' });
+      const events = collect(dict);
+      // node0's key; with node0 out it goes to node1, with node0 and node1 out to node2.
+      const [key] = keysOwnedBy(dict, 'node0', 1, { heir: 'node1' });
+      const entry = dict.getEntry(key);
+      const node2 = serverOf('node2').port;
+
+      await serverOf('node1').kill();
+      await serverOf('node0').kill();
+      await until(() => dict.aliveHash.size === 1, SETTLE);
+      await dict.set(key, 'v1'); // on node2, for node0
+      expect(await redisCommand(node2, 'GET', entry)).toBe('"v1"');
+
+      await serverOf('node1').restart();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      await dict.set(key, 'v2'); // on node1, for node0: node2's v1 is stale now
+      expect(dict.aliveHash.locate(entry)).toBe('node1');
+      await until(async () => (await redisCommand(node2, 'EXISTS', entry)) === '0', SETTLE);
+
+      await serverOf('node0').restart();
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      expect(await dict.get(key)).toBe('v2');
+      expect(await redisCommand(serverOf('node0').port, 'GET', entry)).toBe('"v2"');
+
+      // node0 and node1 out again: the key falls to node2, which must not serve v1.
+      await Promise.all([serverOf('node0').kill(), serverOf('node1').kill()]);
+      await until(() => dict.aliveHash.size === 1, SETTLE);
+      expect(await dict.get(key)).toBeUndefined();
+    },
+  );
+});
+
+describe('writes that arrive during a handoff', () => {
+  // The handoff takes the hints, copies them back, and takes again what was written
+  // meanwhile, three times; what is written after the last pass is deleted on both sides (a
+  // miss). CLIENT PAUSE WRITE holds a pass at a write of the ring's, while the test writes.
+  it(
+    'are handed back by the second and third passes, not lost as misses',
+    TEST_TIMEOUT,
+    async () => {
+      const tag = `passes-${process.pid}`;
+      // Long enough for the test to write while a pass waits on a paused server.
+      const commandTimeout = 1_500;
+      const dict = makeDict<string>({ nodes: taggedNodes(tag), prefix: 'pass:', commandTimeout });
+      const events = collect(dict);
+      await dict.connect();
+      const [beforeKey] = keysOwnedBy(dict, 'node0', 1, { heir: 'node1', tag: 'a' });
+      const pass1Keys = keysOwnedBy(dict, 'node0', 3, { heir: 'node2', tag: 'b' });
+      const pass2Keys = keysOwnedBy(dict, 'node0', 3, { heir: 'node1', tag: 'c' });
+      const [node0, node2] = [serverOf('node0'), serverOf('node2')];
+
+      try {
+        // node0 answers reads, holds writes: the write below times out and ejects it, and the
+        // heartbeat's revival then waits in the first pass, at its RESTORE on node0.
+        await redisCommand(node0.port, 'CLIENT', 'PAUSE', '60000', 'WRITE');
+        await dict.set(beforeKey, 'before'); // on node1, for node0
+        expect(dict.aliveHash.nodes).toEqual(['node1', 'node2']);
+        await pausedOn(node0, tag, 'restore');
+
+        // Written after the first pass took its hints.
+        for (const key of pass1Keys) await dict.set(key, `during pass 1: ${key}`); // on node2
+        // The second pass copies those from node2 and waits at its DEL there.
+        await redisCommand(node2.port, 'CLIENT', 'PAUSE', '60000', 'WRITE');
+        await redisCommand(node0.port, 'CLIENT', 'UNPAUSE');
+        await pausedOn(node2, tag, 'del');
+
+        // Written after the second pass took its hints.
+        for (const key of pass2Keys) await dict.set(key, `during pass 2: ${key}`); // on node1
+        await redisCommand(node2.port, 'CLIENT', 'UNPAUSE');
+        await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      } finally {
+        await redisCommand(node0.port, 'CLIENT', 'UNPAUSE');
+        await redisCommand(node2.port, 'CLIENT', 'UNPAUSE');
+      }
+
+      expect(await dict.get(beforeKey)).toBe('before');
+      for (const key of pass1Keys) expect(await dict.get(key)).toBe(`during pass 1: ${key}`);
+      for (const key of pass2Keys) expect(await dict.get(key)).toBe(`during pass 2: ${key}`);
+      expect(events.find((e) => e.type === 'rediscovered')?.handoff).toEqual({
+        entries: 1 + pass1Keys.length + pass2Keys.length,
+        overflowed: false,
+      });
+      // On node0 itself, and nowhere else.
+      for (const key of [beforeKey, ...pass1Keys, ...pass2Keys]) {
+        const entry = dict.getEntry(key);
+        expect(await redisCommand(node0.port, 'EXISTS', entry)).toBe('1');
+        expect(await redisCommand(serverOf('node1').port, 'EXISTS', entry)).toBe('0');
+        expect(await redisCommand(node2.port, 'EXISTS', entry)).toBe('0');
+      }
+    },
+  );
+});
