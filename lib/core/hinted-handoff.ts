@@ -10,9 +10,12 @@ export interface HandoffReport {
   entries: number;
   /** More entries were written meanwhile than `handoffLimit`: the policy below was applied. */
   overflowed: boolean;
-  /** `'clear'`: every entry under the prefix was deleted on the node; `'ttl'`: its TTLs are trusted. */
+  /**
+   * `'clear'`: every entry under the prefix was deleted on the node, and every entry it owns
+   * on the other alive nodes; `'ttl'`: TTLs are trusted.
+   */
   policy?: HandoffOverflowPolicy;
-  /** Entries deleted by the `'clear'` policy. */
+  /** Entries deleted by the `'clear'` policy, on the node and elsewhere. */
   cleared?: number;
 }
 

@@ -1057,14 +1057,33 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const policy = this.prefix === '' ? 'ttl' : this.options.handoffOverflow;
     report.policy = policy;
     if (policy !== 'clear') return;
-    report.cleared = (report.cleared ?? 0) + (await this.unlinkPrefix(node, this.prefix));
+    let cleared = await this.unlinkPrefix(node, this.prefix);
+    // The writes the log did not remember left their copies on the nodes that took them,
+    // which would serve them, stale, at the node's next outage: delete every entry the node
+    // owns wherever else it is.
+    const ring = this.alive.with(node.name, node.capacity);
+    const owned = (entry: string) => ring.locate(entry) === node.name;
+    for (const name of this.alive.nodes) {
+      const other = this.nodes.get(name)!;
+      if (!other.ready) await other.connect(this.options.commandTimeout);
+      cleared += await this.unlinkPrefix(other, this.prefix, owned);
+    }
+    report.cleared = (report.cleared ?? 0) + cleared;
   }
 
-  /** Deletes every key of `node` that starts with `keyPrefix` (SCAN + UNLINK); answers how many. */
-  private async unlinkPrefix(node: RingNode, keyPrefix: string): Promise<number> {
+  /**
+   * Deletes every key of `node` that starts with `keyPrefix` (SCAN + UNLINK), or only those
+   * `which` accepts; answers how many.
+   */
+  private async unlinkPrefix(
+    node: RingNode,
+    keyPrefix: string,
+    which?: (entry: string) => boolean,
+  ): Promise<number> {
     let deleted = 0;
-    for await (const keys of scanKeys(node.client, `${globEscape(keyPrefix)}*`, SCAN_COUNT)) {
-      deleted += await node.client.unlink(...keys);
+    for await (const found of scanKeys(node.client, `${globEscape(keyPrefix)}*`, SCAN_COUNT)) {
+      const keys = which ? found.filter(which) : found;
+      if (keys.length > 0) deleted += await node.client.unlink(...keys);
     }
     return deleted;
   }

@@ -310,6 +310,44 @@ describe("the 'clear' overflow policy and an empty prefix", () => {
   );
 });
 
+describe("the 'clear' overflow policy and the copies on other nodes", () => {
+  it(
+    "deletes the returning node's entries that other nodes took but the log did not remember",
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [theirs] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      await dict.set(theirs, 'node1 owns it');
+      const node1 = serverOf('node1').port;
+      await redisCommand(node1, 'SET', 'foreign:key', 'not ours');
+
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1');
+      await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
+      await serverOf('node0').restart();
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      expect(events.find((e) => e.type === 'rediscovered')?.handoff).toMatchObject({
+        overflowed: true,
+        policy: 'clear',
+      });
+      expect(await redisCommand(node1, 'EXISTS', dict.getEntry(forgotten))).toBe('0');
+      // node1's own entry and another application's key are left alone.
+      expect(await dict.get(theirs)).toBe('node1 owns it');
+      expect(await redisCommand(node1, 'GET', 'foreign:key')).toBe('not ours');
+
+      await dict.set(forgotten, 'v2'); // on node0
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 2, SETTLE);
+      // Read on node1 again: a miss, never the v1 it took during the first outage.
+      expect(await dict.get(forgotten)).toBeUndefined();
+      expect(await dict.get(remembered)).toBeUndefined();
+    },
+  );
+});
+
 describe('copies left on an earlier heir', () => {
   it(
     'an earlier heir that is out too deletes its copy before it rejoins',
