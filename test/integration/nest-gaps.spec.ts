@@ -114,6 +114,11 @@ class SecondConsumer {
   constructor(readonly helper: PerConsumer) {}
 }
 
+@Injectable({ scope: Scope.REQUEST })
+class RequestConsumer {
+  constructor(readonly helper: PerConsumer) {}
+}
+
 // A dead node is ejected after commandTimeout at worst; an ejected one is PINGed every heartbeat.
 const fast = { heartbeatInterval: 100, commandTimeout: 300 };
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
@@ -394,6 +399,26 @@ describe('@RingCached warnings', () => {
     expect(PerConsumer.calls).toBe(1);
     const dict = app.get(RingRedisService).getOrThrow('default');
     expect(await dict.has(app.get(RingCacheService).keyFor(PerConsumer, 'square', 7))).toBe(true);
+  });
+
+  it('warns at boot that a transient provider injected into a request-scoped one is uncached there', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await boot(
+      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { providers: [PerConsumer, FirstConsumer, RequestConsumer] },
+    );
+    expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
+      'PerConsumer is transient and injected into request-scoped RequestConsumer: its @RingCached methods are called uncached there',
+    ]);
+    const { helper } = await app.resolve(RequestConsumer, ContextIdFactory.create());
+    PerConsumer.calls = 0;
+    expect(await helper.square(3)).toBe(9);
+    expect(await helper.square(3)).toBe(9);
+    expect(PerConsumer.calls).toBe(2);
+    // The singleton consumer's instance is cached as before.
+    expect(await app.get(FirstConsumer).helper.square(3)).toBe(9);
+    expect(await app.get(FirstConsumer).helper.square(3)).toBe(9);
+    expect(PerConsumer.calls).toBe(3);
   });
 
   it('warns at boot that a request-scoped provider is called uncached, and calls it through', async () => {

@@ -36,6 +36,7 @@ export class RingCachedExplorer implements OnModuleInit {
     const groups = this.rings.names();
     const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
     for (const wrapper of wrappers) {
+      if (!wrapper.isDependencyTreeStatic()) this.warnUncachedTransients(wrapper);
       const instance: unknown = wrapper.instance;
       if (instance === null || typeof instance !== 'object') continue;
       const type = instance.constructor;
@@ -73,4 +74,26 @@ export class RingCachedExplorer implements OnModuleInit {
       }
     }
   }
+
+  /**
+   * A transient provider injected into a request-scoped one is created per request, after
+   * boot, so it is never bound: say so rather than leave it silently uncached.
+   */
+  private warnUncachedTransients(consumer: Wrapper): void {
+    const dependencies = [
+      ...(consumer.getCtorMetadata() ?? []),
+      ...(consumer.getPropertiesMetadata() ?? []).map((property) => property.wrapper),
+    ];
+    for (const dependency of dependencies) {
+      const type = dependency?.metatype;
+      if (!dependency?.isTransient || typeof type !== 'function') continue;
+      if (ringCachedMethodNames(type).length === 0) continue;
+      this.logger.warn(
+        `${type.name} is transient and injected into request-scoped ${String(consumer.name)}: its @RingCached methods are called uncached there`,
+      );
+    }
+  }
 }
+
+/** What DiscoveryService answers for each provider and controller. */
+type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
