@@ -331,7 +331,8 @@ describe('@RingCached warnings', () => {
     const warnings = (method: string) =>
       warn.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith(`Throttled.${method}:`));
     // The clock the throttle reads, stopped, so the test decides when the window ends.
-    const start = performance.now();
+    // Whole milliseconds: (start + 10 000) - start must be exactly 10 000, not 9 999.99….
+    const start = Math.ceil(performance.now());
     let elapsed = 0;
     vi.spyOn(performance, 'now').mockImplementation(() => start + elapsed);
 
