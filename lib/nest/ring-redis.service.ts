@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
 import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
@@ -23,11 +29,13 @@ const RECENT_EVENTS = 20;
  * the boot), logs their ejections and rediscoveries, and closes them on shutdown.
  */
 @Injectable()
-export class RingRedisService implements OnApplicationShutdown {
+export class RingRedisService implements OnApplicationBootstrap, OnApplicationShutdown {
   /** Every group's events, each tagged with its group. */
   readonly events$: Observable<RingGroupEvent>;
 
   private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
+  /** The groups that connect at bootstrap (those not configured with `lazyConnect`). */
+  private readonly eager: RingDict<unknown, unknown>[] = [];
   private readonly recent = new Map<string, RingGroupEvent[]>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
 
@@ -69,12 +77,17 @@ export class RingRedisService implements OnApplicationShutdown {
     }
     try {
       for (const name of resolved) {
+        const groupOptions = { ...options.defaults, ...options.groupOptions?.[name] };
+        const lazy = groupOptions.lazyConnect;
+        // Connections open at bootstrap (see onApplicationBootstrap), not while Nest builds.
+        // Anything but a boolean is passed on for RingDict to reject.
         const dict = new RingDict<unknown, unknown>({
-          ...options.defaults,
-          ...options.groupOptions?.[name],
+          ...groupOptions,
           nodes: groups[name],
           name,
+          lazyConnect: lazy === undefined || lazy === false ? true : lazy,
         });
+        if (lazy !== true) this.eager.push(dict);
         this.dicts.set(name, dict);
         this.recent.set(name, []);
       }
@@ -119,6 +132,16 @@ export class RingRedisService implements OnApplicationShutdown {
   /** The most recent events of a group, oldest first (at most 20). */
   recentEvents(name: string): readonly RingGroupEvent[] {
     return this.recent.get(name) ?? [];
+  }
+
+  /**
+   * Opens the groups' connections once every module is built and initialised: Nest never
+   * shuts down an app whose boot failed, so connections opened earlier — while a provider
+   * further on throws, or an `@InjectRingDict` names no group — would keep the process alive.
+   * A request made before this (in an `onModuleInit`) connects its node itself.
+   */
+  onApplicationBootstrap(): void {
+    for (const dict of this.eager) void dict.connect();
   }
 
   /**

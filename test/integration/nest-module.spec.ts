@@ -736,21 +736,34 @@ describe('shutdown', () => {
     expect(exitedAt - Number(closedAt)).toBeLessThan(2000);
   });
 
-  // Nest never shuts down an app it failed to build: the connections a group opened while
-  // it was built keep the process alive (as any Nest database module's do). With
-  // lazyConnect, a group opens none before its first request.
+  // Nest never shuts down an app it failed to build: connections a group opened while it was
+  // built would keep the process alive. Groups connect at bootstrap, after every module's
+  // onModuleInit, so a boot that fails before leaves none open.
   it.each([
-    ['its constructor', "constructor() { throw new Error('broken provider'); }"],
-    ['its onModuleInit', "onModuleInit() { throw new Error('broken provider'); }"],
+    [
+      'another provider fails in its constructor',
+      "constructor() { throw new Error('broken provider'); }",
+      'broken provider',
+    ],
+    [
+      'another provider fails in its onModuleInit',
+      "onModuleInit() { throw new Error('broken provider'); }",
+      'broken provider',
+    ],
+    [
+      '@InjectRingDict names a group no module declares',
+      "constructor(dict) {} }\n        InjectRingDict('sesions')(Broken, undefined, 0); {",
+      'no group "sesions" is declared',
+    ],
   ])(
-    'with lazyConnect, a boot that another provider fails in %s leaves no connection: the process exits by itself',
-    async (_where, body) => {
+    'a boot where %s leaves no connection: the process exits by itself',
+    async (_where, body, message) => {
       const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
       const script = `
         import 'reflect-metadata';
         import { Injectable, Module } from '@nestjs/common';
         import { NestFactory } from '@nestjs/core';
-        import { RingRedisModule } from ${JSON.stringify(lib)};
+        import { InjectRingDict, RingRedisModule } from ${JSON.stringify(lib)};
         class Broken {
           ${body}
         }
@@ -760,7 +773,6 @@ describe('shutdown', () => {
           imports: [
             RingRedisModule.forRoot({
               groups: { test: ${JSON.stringify(nodes())} },
-              defaults: { lazyConnect: true },
             }),
           ],
           providers: [Broken],
@@ -772,7 +784,7 @@ describe('shutdown', () => {
         }
       `;
       const { code, stdout } = await runNodeScript(script, 10_000);
-      expect(stdout.trim()).toBe('broken provider');
+      expect(stdout.trim()).toContain(message);
       expect(code).toBe(0);
     },
   );
