@@ -103,6 +103,50 @@ class CachedController {
   }
 }
 
+/** A generic repository, as Nest apps often write one: subclasses inherit the cached method. */
+abstract class BaseRepo {
+  abstract readonly table: string;
+  calls = 0;
+
+  @RingCached()
+  async findOne(id: number): Promise<{ table: string; id: number }> {
+    this.calls++;
+    return { table: this.table, id };
+  }
+}
+
+@Injectable()
+class UserRepo extends BaseRepo {
+  readonly table = 'users';
+}
+
+@Injectable()
+class OrderRepo extends BaseRepo {
+  readonly table = 'orders';
+}
+
+@Injectable()
+class KeyTrouble {
+  calls = 0;
+
+  @RingCached({
+    key: (id: number) => {
+      if (id < 0) throw new Error(`no key for ${id}`);
+      return String(id);
+    },
+  })
+  async byId(id: number): Promise<number> {
+    this.calls++;
+    return id;
+  }
+
+  @RingCached()
+  async onDay(day: Date): Promise<string> {
+    this.calls++;
+    return Number.isNaN(day.getTime()) ? 'no day' : day.toISOString().slice(0, 10);
+  }
+}
+
 /** As plain JavaScript (or a compiler that emits no metadata) would declare it. */
 class PlainJs {
   calls = 0;
@@ -132,7 +176,7 @@ async function boot(prefix = 'app:'): Promise<INestApplication> {
         defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100 },
       }),
     ],
-    providers: [WeatherService, PlainJs],
+    providers: [WeatherService, PlainJs, UserRepo, OrderRepo, KeyTrouble],
     controllers: [CachedController],
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
@@ -283,6 +327,40 @@ describe('@RingCached', () => {
     expect(String(warn.mock.calls[0][0])).toMatch(
       /WeatherService\.byQuery: an argument cannot be serialised/,
     );
+  });
+
+  it('a key function that throws, or an invalid Date: answered by the method, never thrown', async () => {
+    const app = await boot();
+    const trouble = app.get(KeyTrouble);
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    // The async method's caller gets its Promise, not a synchronous throw.
+    const pending = trouble.byId(-1);
+    expect(pending).toBeInstanceOf(Promise);
+    expect(await pending).toBe(-1);
+    expect(await trouble.byId(-1)).toBe(-1);
+    expect(trouble.calls).toBe(2);
+    expect(String(warn.mock.calls[0][0])).toBe(
+      'KeyTrouble.byId: the key function threw (no key for -1); called uncached',
+    );
+    // Every invalid Date is the same value: cached under one key, like any argument.
+    expect(await trouble.onDay(new Date('garbage'))).toBe('no day');
+    expect(await trouble.onDay(new Date('also garbage'))).toBe('no day');
+    expect(await trouble.onDay(new Date('2026-12-03T10:00:00Z'))).toBe('2026-12-03');
+    expect(trouble.calls).toBe(4);
+  });
+
+  it('subclasses that inherit a cached method get keys of their own', async () => {
+    const app = await boot();
+    const [users, orders] = [app.get(UserRepo), app.get(OrderRepo)];
+    expect(await users.findOne(1)).toEqual({ table: 'users', id: 1 });
+    expect(await orders.findOne(1)).toEqual({ table: 'orders', id: 1 });
+    expect(await users.findOne(1)).toEqual({ table: 'users', id: 1 });
+    expect(await orders.findOne(1)).toEqual({ table: 'orders', id: 1 });
+    expect([users.calls, orders.calls]).toEqual([1, 1]);
+    const cache = app.get(RingCacheService);
+    expect(cache.keyFor(UserRepo, 'findOne', 1)).toBe('UserRepo.findOne:[1]');
+    expect(await cache.evictAll(OrderRepo, 'findOne')).toBe(1);
+    expect(await cache.evict(UserRepo, 'findOne', 1)).toBe(true);
   });
 
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {

@@ -33,6 +33,11 @@ describe('serializeArgs', () => {
       [new Date(0).toISOString()],
       [new Map([['a', 1]])],
       [new Set(['a'])],
+      [new Date('garbage')],
+      [/a/],
+      [/b/],
+      [/a/i],
+      ['/a/'],
     ].map(serializeArgs);
     expect(new Set(distinct).size).toBe(distinct.length);
   });
@@ -65,6 +70,34 @@ describe('serializeArgs', () => {
     expect(Buffer.byteLength(long)).toBeLessThanOrEqual(MAX_KEY_BYTES);
     expect(long).not.toBe(other);
     expect(serializeArgs(['short'])).toBe('["short"]');
+  });
+
+  it('keys class instances by what JSON sees, and refuses those it sees nothing of', () => {
+    class Query {
+      constructor(
+        readonly page: number,
+        readonly tags: string[],
+      ) {}
+    }
+    class Secret {
+      readonly #id: number;
+      constructor(id: number) {
+        this.#id = id;
+      }
+      get id(): number {
+        return this.#id;
+      }
+    }
+    expect(serializeArgs([new Query(2, ['a'])])).toBe(serializeArgs([{ tags: ['a'], page: 2 }]));
+    expect(serializeArgs([new Query(2, ['a'])])).not.toBe(serializeArgs([new Query(3, ['a'])]));
+    expect(() => serializeArgs([new Secret(1)])).toThrow(
+      new UnserializableArgumentError(
+        'an instance of Secret with no toJSON() and no enumerable property',
+      ),
+    );
+    expect(() => serializeArgs([Promise.resolve(1)])).toThrow(/an instance of Promise/);
+    // Plain empty objects are fine: they are all the same value.
+    expect(serializeArgs([{}])).toBe(serializeArgs([Object.create(null)]));
   });
 
   it('refuses functions, symbols and circular structures', () => {

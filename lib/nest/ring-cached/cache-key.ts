@@ -10,9 +10,12 @@ export class UnserializableArgumentError extends Error {
 
 /**
  * A stable serialisation of method arguments: object key order does not matter, types are
- * kept apart (`1` and `'1'` differ, so do `undefined` and `null`), Dates, Maps, Sets,
- * BigInts and nested arrays/objects work. Functions, symbols and circular structures
- * throw `UnserializableArgumentError` rather than produce a key that could collide.
+ * kept apart (`1` and `'1'` differ, so do `undefined` and `null`), Dates (invalid ones too),
+ * RegExps, Maps, Sets, BigInts and nested arrays/objects work; other objects count by their
+ * `toJSON()` or their own enumerable properties, as `JSON.stringify` sees them. Functions,
+ * symbols, circular structures and class instances with nothing to read (no `toJSON`, no
+ * enumerable property: state in `#private` fields, a WeakMap, a Promise) throw
+ * `UnserializableArgumentError` rather than produce a key that could collide.
  */
 export function serializeArgs(args: readonly unknown[]): string {
   // The arguments array itself is fresh, never part of a cycle: only its elements are walked.
@@ -54,7 +57,11 @@ function serialize(value: unknown, path: Set<object> | undefined): string {
   path.add(object);
   const inner = path;
   try {
-    if (object instanceof Date) return `#d${object.toISOString()}`;
+    if (object instanceof Date) {
+      // toISOString() throws on an invalid Date; every invalid Date is the same value.
+      return Number.isNaN(object.getTime()) ? '#dinvalid' : `#d${object.toISOString()}`;
+    }
+    if (object instanceof RegExp) return `#r${JSON.stringify(String(object))}`;
     if (Array.isArray(object)) return `[${object.map((v) => serialize(v, inner)).join(',')}]`;
     if (object instanceof Map) {
       const pairs = [...object].map(([k, v]) => `${serialize(k, inner)}:${serialize(v, inner)}`);
@@ -69,6 +76,13 @@ function serialize(value: unknown, path: Set<object> | undefined): string {
     const toJSON = (object as { toJSON?: () => unknown }).toJSON;
     if (typeof toJSON === 'function') return serialize(toJSON.call(object), inner);
     const keys = Object.keys(object).sort();
+    const proto: unknown = Object.getPrototypeOf(object);
+    if (keys.length === 0 && proto !== Object.prototype && proto !== null) {
+      // `{}` to JSON, yet its state may differ: two calls would share one key.
+      throw new UnserializableArgumentError(
+        `an instance of ${object.constructor?.name || 'an anonymous class'} with no toJSON() and no enumerable property`,
+      );
+    }
     const record = object as Record<string, unknown>;
     return `{${keys.map((k) => `${JSON.stringify(k)}:${serialize(record[k], inner)}`).join(',')}}`;
   } finally {

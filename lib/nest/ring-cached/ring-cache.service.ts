@@ -1,7 +1,7 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
 import type { RingDict } from '../../core/index.js';
 import { RingRedisService } from '../ring-redis.service.js';
-import { serializeArgs, UnserializableArgumentError } from './cache-key.js';
+import { serializeArgs } from './cache-key.js';
 import {
   ringCachedMethod,
   type RingCacheBinding,
@@ -29,6 +29,8 @@ export class RingCacheService implements RingCacheBinding {
   private readonly logger = new Logger('RingCached');
   private readonly inFlight = new Map<string, Promise<unknown>>();
   private readonly warnedAt = new Map<RingCachedMethod, number>();
+  /** Default prefixes of inherited methods, per subclass (see prefixOf). */
+  private readonly inheritedPrefixes = new WeakMap<Function, Map<RingCachedMethod, string>>();
 
   constructor(private readonly rings: RingRedisService) {}
 
@@ -41,7 +43,7 @@ export class RingCacheService implements RingCacheBinding {
     methodName: K,
     ...args: T[K] extends (...a: infer A) => unknown ? A : never
   ): string {
-    return this.keyOf(this.methodOf(type, methodName), args);
+    return this.keyOf(this.methodOf(type, methodName), args, type);
   }
 
   /** Evicts the cached result of one call: `evict(WeatherService, 'forecast', 'Paris')`. */
@@ -51,34 +53,40 @@ export class RingCacheService implements RingCacheBinding {
     ...args: T[K] extends (...a: infer A) => unknown ? A : never
   ): Promise<boolean> {
     const method = this.methodOf(type, methodName);
-    const removed = await this.dictOf(method).delete(this.keyOf(method, args));
+    const removed = await this.dictOf(method).delete(this.keyOf(method, args, type));
     return removed === true;
   }
 
   /** Evicts every cached call of one method (SCAN of its prefix); answers how many. */
   async evictAll<T>(type: Type<T>, methodName: keyof T & string): Promise<number> {
     const method = this.methodOf(type, methodName);
-    const removed = await this.dictOf(method).clearPrefix(method.prefix);
+    const removed = await this.dictOf(method).clearPrefix(this.prefixOf(method, type));
     return typeof removed === 'number' ? removed : 0;
   }
 
   /** The decorated method's wrapper calls this for every call on a bound instance. */
   call(instance: object, method: RingCachedMethod, args: unknown[]): unknown {
     if (method.returns === 'sync') return method.original.apply(instance, args);
-    const slot = this.slotOf(method, args);
+    const slot = this.slotOf(method, args, instance.constructor);
     if (method.returns === 'unknown') return this.learn(method, slot, instance, args);
     if (slot === undefined) return method.original.apply(instance, args);
     return this.readThrough(slot, method, instance, args);
   }
 
-  /** Where a call is cached, or undefined (with a warning) when it cannot be. */
-  private slotOf(method: RingCachedMethod, args: unknown[]): CacheSlot | undefined {
+  /**
+   * Where a call on an instance of `type` is cached, or undefined (with a warning) when it
+   * cannot be: an argument with no stable serialisation, or a `key` function that throws.
+   */
+  private slotOf(method: RingCachedMethod, args: unknown[], type: Function): CacheSlot | undefined {
     let key: string;
     try {
-      key = this.keyOf(method, args);
+      key = this.keyOf(method, args, type);
     } catch (error) {
-      if (!(error instanceof UnserializableArgumentError)) throw error;
-      this.warn(method, `an argument cannot be serialised (${error.message}); called uncached`);
+      const why =
+        method.options.key === undefined
+          ? `an argument cannot be serialised (${messageOf(error)})`
+          : `the key function threw (${messageOf(error)})`;
+      this.warn(method, `${why}; called uncached`);
       return undefined;
     }
     // The group exists: the explorer checked it at boot, before binding the instance.
@@ -194,9 +202,25 @@ export class RingCacheService implements RingCacheBinding {
     return value;
   }
 
-  private keyOf(method: RingCachedMethod, args: unknown[]): string {
+  private keyOf(method: RingCachedMethod, args: unknown[], type: Function): string {
     const custom = method.options.key as ((...a: unknown[]) => string) | undefined;
-    return method.prefix + (custom ? custom(...args) : serializeArgs(args));
+    return this.prefixOf(method, type) + (custom ? custom(...args) : serializeArgs(args));
+  }
+
+  /**
+   * The method's prefix for an instance of `type`. The default names the class called, not
+   * the one declaring the method: `UserRepo` and `OrderRepo` that inherit `findOne` from one
+   * base class must not answer each other's calls. Computed once per subclass.
+   */
+  private prefixOf(method: RingCachedMethod, type: Function): string {
+    if (type === method.declaringClass || method.options.prefix !== undefined) {
+      return method.prefix;
+    }
+    let prefixes = this.inheritedPrefixes.get(type);
+    if (prefixes === undefined) this.inheritedPrefixes.set(type, (prefixes = new Map()));
+    let prefix = prefixes.get(method);
+    if (prefix === undefined) prefixes.set(method, (prefix = `${type.name}.${method.methodName}:`));
+    return prefix;
   }
 
   private dictOf(method: RingCachedMethod): RingDict<unknown, unknown> {

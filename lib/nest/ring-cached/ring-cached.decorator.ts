@@ -6,7 +6,10 @@ import {
 } from './ring-cached.constants.js';
 
 export interface RingCachedOptions {
-  /** Key prefix inside the group's prefix (default `ClassName.method:`). */
+  /**
+   * Key prefix inside the group's prefix (default `ClassName.method:`, with the class of the
+   * instance called: subclasses that inherit the method get keys of their own).
+   */
   prefix?: string;
   /** Time to live in SECONDS (default: the group's `expire`; none if it has none). */
   ttl?: number;
@@ -20,9 +23,11 @@ export interface RingCachedOptions {
 
 /** Everything the cache needs to know about one decorated method. */
 export interface RingCachedMethod {
+  /** The class that declares the method. */
+  readonly declaringClass: Function;
   readonly className: string;
   readonly methodName: string;
-  /** `prefix` with its default applied. */
+  /** `prefix` with its default applied for the declaring class (see RingCacheService.prefixOf). */
   readonly prefix: string;
   readonly options: Readonly<RingCachedOptions>;
   readonly original: (...args: unknown[]) => unknown;
@@ -58,6 +63,7 @@ export function RingCached(options: RingCachedOptions = {}) {
     const methodName = String(name);
     const declared: unknown = Reflect.getMetadata('design:returntype', target, name);
     const method: RingCachedMethod = {
+      declaringClass: target.constructor,
       className,
       methodName,
       prefix: options.prefix ?? `${className}.${methodName}:`,
