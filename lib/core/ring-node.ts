@@ -1,3 +1,5 @@
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
 import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
@@ -78,8 +80,11 @@ export class RingNode {
       typeof connection === 'string'
         ? new Redis(connection, forced)
         : new Redis({
-            // A sentinel that hangs must not hold up the search for the master.
-            ...(address.sentinel === undefined ? {} : { sentinelCommandTimeout: commandTimeout }),
+            // A sentinel that hangs must not hold up the search for the master: half the
+            // connect's budget, so the next sentinel is asked, and the master reached, in time.
+            ...(address.sentinel === undefined
+              ? {}
+              : { sentinelCommandTimeout: Math.max(1, Math.floor(commandTimeout / 2)) }),
             ...connection,
             ...forced,
           });
@@ -117,12 +122,35 @@ export class RingNode {
     this.health.connectedTo(master);
   }
 
-  /** Sentinel nodes: the sentinels announced `to` as the new master. */
+  /**
+   * Sentinel nodes: the sentinels announced `to` as the new master. Sentinels that announce
+   * host names, or a `natMap` to names, name by host the server this node reached by IP
+   * (`health.master` is the socket's address): the names are resolved first, or a sentinel
+   * announcing late the failover this node has already followed would eject it.
+   */
   private masterSwitched(to: string): void {
+    const { host, port } = splitAddress(to);
+    if (isIP(host) !== 0) {
+      this.switchedTo(to, [to]);
+      return;
+    }
+    lookup(host, { all: true }).then(
+      (found) =>
+        this.switchedTo(
+          to,
+          found.map((a) => joinAddress(a.address, port)),
+        ),
+      // Unresolvable: it cannot be the server this node is connected to.
+      () => this.switchedTo(to, [to]),
+    );
+  }
+
+  /** `to`, announced as the new master, is the server at any of `addresses`. */
+  private switchedTo(to: string, addresses: readonly string[]): void {
     const from = this.health.master;
-    if (from === undefined || from === to) {
+    if (from === undefined || addresses.includes(from)) {
       // Already there (several sentinels announce the same failover), or never connected.
-      if (from === to) this.switching = undefined;
+      if (from !== undefined) this.switching = undefined;
       return;
     }
     // Every sentinel announces the same failover: act on the first announcement only.
@@ -376,9 +404,24 @@ function sentinelOptions(): RedisOptions {
 /** `host:port` of the server at the other end of the client's socket, IPv4-mapped addresses unwrapped. */
 function remoteAddress(client: Redis): string | undefined {
   const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
-  let host = stream?.remoteAddress;
+  const host = stream?.remoteAddress;
   const port = stream?.remotePort;
   if (host === undefined || port === undefined) return undefined;
+  return joinAddress(host, port);
+}
+
+/** `host:port`, IPv6 in brackets, IPv4-mapped IPv6 addresses unwrapped. */
+function joinAddress(host: string, port: number | string): string {
   if (host.startsWith('::ffff:') && host.includes('.')) host = host.slice('::ffff:'.length);
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/** The parts of a `host:port` or `[ipv6]:port` address. */
+function splitAddress(address: string): { host: string; port: string } {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon);
+  return {
+    host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
+    port: address.slice(colon + 1),
+  };
 }

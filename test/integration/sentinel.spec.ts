@@ -361,6 +361,29 @@ describe('a Sentinel-managed ring node', () => {
     }
   }, 40_000);
 
+  it('reaches the master past a hung first sentinel, within commandTimeout', async () => {
+    const hung = group.sentinels[0];
+    process.kill(hung.pid, 'SIGSTOP');
+    try {
+      const dict = new RingDict<string, 'failed'>({
+        nodes: { ha: { capacity: 1, connection: group.connection() } },
+        prefix: 'hung-sentinel:',
+        commandTimeout: COMMAND_TIMEOUT,
+        heartbeatInterval: HEARTBEAT,
+        retryRatio: 0,
+        onFail: () => 'failed',
+      });
+      open.push(dict as RingDict<unknown, unknown>);
+      const events: RingEvent[] = [];
+      dict.events$.subscribe((event) => events.push(event));
+      expect(await dict.set('k', 'v')).toBeUndefined();
+      expect(await dict.get('k')).toBe('v');
+      expect(events).toEqual([]);
+    } finally {
+      process.kill(hung.pid, 'SIGCONT');
+    }
+  });
+
   it('is ejected with a clear reason when no sentinel answers', async () => {
     // Runs after the failover: the group is down to the promoted replica. Kill the sentinels.
     await Promise.all(group.sentinels.map((s) => s.kill()));
@@ -553,4 +576,71 @@ describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () =
       failovers: 1,
     });
   });
+});
+
+describe('sentinels that name the master by host name (here a natMap to "localhost")', () => {
+  let named: SentinelGroup;
+
+  beforeAll(async () => {
+    named = await startSentinelGroup({ name: 'named' });
+  });
+
+  afterAll(async () => {
+    await named?.stop();
+  });
+
+  it('a sentinel that announces the failover late does not eject the node from the new master', async () => {
+    const dict = new RingDict<number>({
+      nodes: {
+        ha: {
+          capacity: 1,
+          connection: {
+            ...named.connection(),
+            natMap: (key: string) => ({ host: 'localhost', port: Number(key.split(':').pop()) }),
+          },
+        },
+      },
+      prefix: 'named:',
+      commandTimeout: COMMAND_TIMEOUT,
+      heartbeatInterval: HEARTBEAT,
+      retryRatio: 0,
+    });
+    open.push(dict as RingDict<unknown, unknown>);
+    const events: RingEvent[] = [];
+    dict.events$.subscribe((event) => events.push(event));
+    await dict.set('k', 1);
+
+    // One sentinel is cut off during the failover: it hears of it, and announces it, late.
+    const late = named.sentinels[2];
+    process.kill(late.pid, 'SIGSTOP');
+    try {
+      expect(await redisCommand(named.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'named')).toBe(
+        'OK',
+      );
+      await until(
+        'ha rediscovered on the new master',
+        () => events.some((e) => e.type === 'rediscovered' && e.failover !== undefined),
+        FAILOVER_BUDGET_MS,
+      );
+    } finally {
+      process.kill(late.pid, 'SIGCONT');
+    }
+    // The late sentinel names the new master "localhost:<port>"; the node reached it as
+    // 127.0.0.1:<port>: the same server.
+    const master = await named.currentMaster();
+    await until(
+      'the late sentinel names the new master',
+      async () =>
+        (await redisCommand(late.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'named')).endsWith(
+          master.split(':')[1],
+        ),
+      FAILOVER_BUDGET_MS,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(events.filter((e) => e.node === 'ha').map((e) => e.type)).toEqual([
+      'ejected',
+      'rediscovered',
+    ]);
+    expect(await dict.get('k')).toBe(1);
+  }, 60_000);
 });
