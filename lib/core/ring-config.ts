@@ -48,6 +48,12 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
         `${where}.connection: expected a redis:// or rediss:// URL, got ${url.protocol}//…`,
       );
     }
+    // 'redis:/host:port' parses too, as a path with no host: a node that never connects.
+    if (!/^rediss?:\/\//i.test(connection)) {
+      throw new RingConfigError(
+        `${where}.connection: expected ${url.protocol}// and then the host, got ${url.protocol}${connection.slice(url.protocol.length, url.protocol.length + 2)}…`,
+      );
+    }
     const label = `${url.hostname || 'localhost'}:${url.port || 6379}`;
     const db = url.pathname.replace(/^\//, '') || url.searchParams.get('db') || '0';
     const secrets = [url.password, url.username]
@@ -151,8 +157,18 @@ export function validateNodes(nodes: unknown, group?: string): Map<string, NodeA
   for (const [name, node] of entries) {
     const at = `${where}, node "${name}"`;
     if (name.length === 0) throw new RingConfigError(`${where}: a node has an empty name`);
+    // Names become keys of plain objects, where this one sets the prototype instead.
+    if (name === '__proto__') throw new RingConfigError(`${at}: this name cannot be used`);
     if (node === null || typeof node !== 'object') {
       throw new RingConfigError(`${at}: expected { capacity, connection }`);
+    }
+    // Before the checks of the known fields: `{ capacity, url }` is a misspelt connection.
+    for (const key of Object.keys(node)) {
+      if (key !== 'capacity' && key !== 'connection') {
+        throw new RingConfigError(
+          `${at}: unknown field "${key}" (a node has only capacity and connection)`,
+        );
+      }
     }
     const { capacity, connection } = node as Partial<RingNodeConfig>;
     if (typeof capacity !== 'number' || !Number.isFinite(capacity) || capacity <= 0) {
@@ -162,13 +178,6 @@ export function validateNodes(nodes: unknown, group?: string): Map<string, NodeA
     }
     if (connection === undefined || connection === null || connection === '') {
       throw new RingConfigError(`${at}: connection is missing`);
-    }
-    for (const key of Object.keys(node)) {
-      if (key !== 'capacity' && key !== 'connection') {
-        throw new RingConfigError(
-          `${at}: unknown field "${key}" (a node has only capacity and connection)`,
-        );
-      }
     }
     const address = nodeAddress(connection, at);
     for (const identity of address.identities) {

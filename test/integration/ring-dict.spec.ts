@@ -438,6 +438,16 @@ describe('RingDict bad input', () => {
     [{ nodes: { a: { capacity: Infinity, connection: url } } }, /node "a": capacity/],
     [{ nodes: { a: { capacity: 1 } } }, /node "a": connection is missing/],
     [{ nodes: { a: { capacity: 1, connection: 'http://x' } } }, /node "a".*redis:\/\//],
+    // One slash parses as a URL with no host: a node that would never connect.
+    [
+      { nodes: { a: { capacity: 1, connection: 'redis:/127.0.0.1:1' } } },
+      /node "a".connection: expected redis:\/\/ and then the host, got redis:\/1…/,
+    ],
+    [{ nodes: { a: { capacity: 1, url } } }, /node "a": unknown field "url"/],
+    [
+      { nodes: JSON.parse(`{"__proto__": {"capacity": 1, "connection": "${url}"}}`) },
+      /node "__proto__": this name cannot be used/,
+    ],
     [
       { nodes: { a: { capacity: 1, connection: url }, b: { capacity: 1, connection: url } } },
       /node "b": connection 127.0.0.1:1 is the same server as node "a"/,
