@@ -115,4 +115,11 @@ function isMain(): boolean {
   }
 }
 
-if (isMain()) process.exitCode = runCli(process.argv.slice(2));
+if (isMain()) {
+  // Piped into `head`, the reader may leave before the output is written: not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(process.exitCode ?? 0);
+  });
+  process.exitCode = runCli(process.argv.slice(2));
+}

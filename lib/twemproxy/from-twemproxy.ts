@@ -110,7 +110,13 @@ function parsePools(yamlText: string): Record<string, unknown> {
     const first = doc.errors[0].message.split('\n')[0];
     throw new TwemproxyConfigError(`invalid YAML: ${first}`);
   }
-  const root: unknown = doc.toJS();
+  let root: unknown;
+  try {
+    // An alias to no anchor, or aliases that multiply past the library's limit, fail here.
+    root = doc.toJS();
+  } catch (error) {
+    throw new TwemproxyConfigError(`invalid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
   if (root === null || root === undefined || root === '') {
     throw new TwemproxyConfigError('the config defines no pool');
   }
@@ -273,14 +279,14 @@ function importPool(
   }
 
   let commandTimeout: number | undefined;
-  if (has('timeout')) {
-    const timeout = digits(body.timeout, at('timeout'));
-    if (timeout > 0) commandTimeout = timeout;
-    else
-      warn(
-        'timeout',
-        '0 cannot be expressed (commandTimeout must be > 0); the default 500 ms applies',
-      );
+  const timeout = has('timeout') ? digits(body.timeout, at('timeout')) : 0;
+  if (timeout > 0) commandTimeout = timeout;
+  else {
+    // nutcracker waits for ever when `timeout` is 0 or absent (its default).
+    warn(
+      'timeout',
+      `${has('timeout') ? '0' : 'absent'} (nutcracker waits for ever) cannot be expressed (commandTimeout must be > 0); the default 500 ms applies`,
+    );
   }
 
   let password: string | undefined;
@@ -389,6 +395,10 @@ function importPool(
   servers.forEach((line, i) => {
     const where = at(`servers[${i}]`);
     const server = parseTwemproxyServer(scalar(line, where), where);
+    if (server.name === '__proto__') {
+      // An object key that sets the prototype instead: the ring refuses it as a node name.
+      throw new TwemproxyConfigError(`${where}: the server name "__proto__" cannot be imported`);
+    }
     if (Object.hasOwn(nodes, server.name)) {
       throw new TwemproxyConfigError(`${where}: two servers are named "${server.name}"`);
     }

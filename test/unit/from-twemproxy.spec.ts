@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli, USAGE, type CliIo } from '../../lib/cli.js';
 import { RingConfigError } from '../../lib/core/errors.js';
@@ -172,9 +177,14 @@ p:
         'reuseport',
         'server_connections',
         'tcpkeepalive',
+        'timeout',
       ].sort(),
     );
     expect(warnings.find((w) => w.startsWith('mystery'))).toMatch(/unknown/);
+    // Absent, nutcracker's timeout is none: the ring's default is not the same.
+    expect(warnings.find((w) => w.startsWith('timeout'))).toMatch(
+      /absent \(nutcracker waits for ever\).*500 ms/,
+    );
     expect(warnings.find((w) => w.startsWith('auto_eject_hosts'))).toMatch(/off in nutcracker/);
   });
 
@@ -204,6 +214,18 @@ p:
   const errors: [what: string, yaml: string, options: { pool?: string }, message: RegExp][] = [
     ['bad YAML', 'p:\n  servers: [\n', {}, /invalid YAML/],
     ['duplicate keys', 'p:\n  redis: true\n  redis: true\n', {}, /invalid YAML.*unique/],
+    [
+      'an alias to no anchor',
+      'p:\n  redis: true\n  servers:\n   - *nope\n',
+      {},
+      /^invalid YAML: .*nope/,
+    ],
+    [
+      'a server named __proto__',
+      'p:\n  redis: true\n  servers:\n   - 10.0.0.1:6380:1 __proto__\n',
+      {},
+      /servers\[0\]: the server name "__proto__" cannot be imported/,
+    ],
     ['an empty file', '', {}, /no pool/],
     ['a list at the top', '- a\n- b\n', {}, /mapping of pool name/],
     ['an unknown pool', SAMPLE, { pool: 'gamma' }, /unknown pool "gamma".*alpha, beta/],
@@ -349,6 +371,34 @@ describe('nestjs-ring-redis from-twemproxy (CLI)', () => {
     const code = runCli(argv, io);
     return { code, stdout, stderr };
   }
+
+  it('exits quietly when its reader leaves early (| head -1)', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ring-cli-'));
+    try {
+      const servers = Array.from(
+        { length: 20_000 },
+        (_, i) => `   - 10.0.${i >> 8}.${i & 255}:6379:1`,
+      );
+      const file = join(dir, 'big.yml');
+      await writeFile(
+        file,
+        `p:\n  redis: true\n  timeout: 400\n  servers:\n${servers.join('\n')}\n`,
+      );
+      const cli = fileURLToPath(new URL('../../.run/lib/cli.js', import.meta.url));
+      const child = spawn(process.execPath, [cli, 'from-twemproxy', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // The reader takes one chunk and leaves, as `head -1` does.
+      child.stdout.once('data', () => child.stdout.destroy());
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect(stderr).not.toMatch(/EPIPE|Error/);
+      expect(code).toBe(0);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 20_000);
 
   it('prints usage and exits 2 with no arguments; --help exits 0', () => {
     expect(run([])).toEqual({ code: 2, stdout: '', stderr: USAGE });
