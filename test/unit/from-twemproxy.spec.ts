@@ -351,6 +351,14 @@ describe('formatTwemproxyImport', () => {
       'ts',
     );
     expect(numeric).toContain('export const pool_1 = {');
+    // Names a module cannot bind: a keyword, and the two strict mode refuses.
+    for (const pool of ['class', 'eval', 'arguments']) {
+      const ts = formatTwemproxyImport(
+        fromTwemproxy(`${pool}:\n  redis: true\n  servers: ["h:1:1"]\n`),
+        'ts',
+      );
+      expect(ts).toContain(`export const ${pool}Pool = {`);
+    }
   });
 });
 
