@@ -874,8 +874,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       lastError instanceof Error
         ? new RingConnectionError(this.scrub(lastError.message))
         : undefined;
+    // Nodes that failed this request may be back by now (rediscovered meanwhile): then the
+    // request, not the cluster, is what every node failed — a value too big to move within
+    // commandTimeout, say.
+    const what = this.alive.size === 0 ? 'no node is alive' : 'every node failed this request';
     throw new RingClusterUnavailableError(
-      `RingDict "${this.options.name}": no node is alive (${why})`,
+      `RingDict "${this.options.name}": ${what} (${why})`,
       cause,
     );
   }

@@ -137,6 +137,36 @@ describe('unavailable after a recovery', () => {
   );
 });
 
+describe('a request that every node failed while some came back', () => {
+  it(
+    'says every node failed this request, not that no node is alive, and fires no unavailable',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict({ heartbeatInterval: 20 });
+      const events = collect(dict);
+      await dict.connect();
+      for (const server of fixture.fleet.servers) server.hang();
+      // The first node to time out answers again at once, and rejoins while the request
+      // is still waiting on the others.
+      const first = dict.events$.subscribe((event) => {
+        if (event.type !== 'ejected') return;
+        first.unsubscribe();
+        serverOf(event.node!).resume();
+      });
+      const error = await dict.get('x').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(error).toBeInstanceOf(RingClusterUnavailableError);
+      expect((error as Error).message).toMatch(
+        /^RingDict "default": every node failed this request \(node0: .*no reply within 300 ms/,
+      );
+      expect(dict.aliveHash.size).toBe(1);
+      expect(saw(events, 'unavailable')).toBe(0);
+    },
+  );
+});
+
 describe('unavailable without a request', () => {
   it(
     'every node killed: the ejections alone fire unavailable, no command needed',
