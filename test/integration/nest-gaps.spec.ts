@@ -4,6 +4,7 @@ import {
   Get,
   Injectable,
   Logger,
+  Module,
   Scope,
   type INestApplication,
   type Type,
@@ -313,6 +314,32 @@ describe('RingRedisHealthIndicator on a Sentinel node', () => {
       },
     ]);
   }, 45_000);
+});
+
+describe('RingRedisModule imported twice in one app', () => {
+  it('warns once that each import builds its own rings', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const options = { groups: { default: ringNodes(fleet.servers) }, defaults: fast };
+    @Module({ imports: [RingRedisModule.forRoot(options)] })
+    class FeatureModule {}
+    const ref = await Test.createTestingModule({
+      imports: [RingRedisModule.forRoot(options), FeatureModule],
+    }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    apps.push(app);
+    await app.init();
+    expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
+      'RingRedisModule.forRoot/forRootAsync is imported 2 times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)',
+    ]);
+  });
+
+  it('says nothing for one import, nor for two apps with one each', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const options = { groups: { default: ringNodes(fleet.servers) }, defaults: fast };
+    await boot(options);
+    await boot(options);
+    expect(warn).not.toHaveBeenCalled();
+  });
 });
 
 describe('@RingCached warnings', () => {

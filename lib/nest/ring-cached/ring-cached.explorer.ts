@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
+import { RING_REDIS_LOGGER_CONTEXT } from '../ring-redis.constants.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { validateRingCachedOptions } from './ring-cached-options.js';
 import { RING_CACHE_BINDING } from './ring-cached.constants.js';
@@ -34,7 +35,9 @@ export class RingCachedExplorer implements OnModuleInit {
 
   private bindAll(): void {
     const groups = this.rings.names();
-    const wrappers = [...this.discovery.getProviders(), ...this.discovery.getControllers()];
+    const providers = this.discovery.getProviders();
+    this.warnImportedTwice(providers);
+    const wrappers = [...providers, ...this.discovery.getControllers()];
     for (const wrapper of wrappers) {
       if (!wrapper.isDependencyTreeStatic()) this.warnUncachedTransients(wrapper);
       const instance: unknown = wrapper.instance;
@@ -73,6 +76,18 @@ export class RingCachedExplorer implements OnModuleInit {
         }
       }
     }
+  }
+
+  /**
+   * Each `forRoot` builds rings of its own: two in one app are two sets of connections and
+   * two hinted-handoff logs blind to each other's writes. Said once, by the first one.
+   */
+  private warnImportedTwice(providers: Wrapper[]): void {
+    const services = providers.filter((w) => w.metatype === RingRedisService && w.instance);
+    if (services.length < 2 || services[0].instance !== this.rings) return;
+    new Logger(RING_REDIS_LOGGER_CONTEXT).warn(
+      `RingRedisModule.forRoot/forRootAsync is imported ${services.length} times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)`,
+    );
   }
 
   /**
