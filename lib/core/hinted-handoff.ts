@@ -62,6 +62,11 @@ export class HandoffLog {
     return previous !== null && previous !== heir ? previous : null;
   }
 
+  /** `owner` must be brought up to date by the overflow policy, as if its log had overflowed. */
+  overflow(owner: string): void {
+    this.overflowed.add(owner);
+  }
+
   /** Every entry of `owner` whose key starts with `keyPrefix` was cleared while it was out. */
   rememberClear(owner: string, keyPrefix: string): void {
     let prefixes = this.clears.get(owner);

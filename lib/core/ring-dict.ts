@@ -23,6 +23,7 @@ import {
   deleteEntries,
   HandoffLog,
   transferEntries,
+  type HandoffHints,
   type HandoffReport,
 } from './hinted-handoff.js';
 import { execPipeline, inChunks, PIPELINE_CHUNK } from './pipeline.js';
@@ -1001,7 +1002,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       try {
         // Clears first: entries written after a clear are among the hints, handed back below.
         for (const keyPrefix of taken.clears) await this.unlinkPrefix(node, keyPrefix);
-        if (taken.overflowed) await this.applyOverflowPolicy(node, report);
+        if (taken.overflowed) await this.applyOverflowPolicy(node, report, taken.hints);
         if (taken.hints.size === 0) break;
         const byHeir = new Map<RingNode, string[]>();
         const deletes: string[] = [];
@@ -1055,7 +1056,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   /** Too much was written meanwhile to remember it all: clear the node's entries, or trust TTLs. */
-  private async applyOverflowPolicy(node: RingNode, report: HandoffReport): Promise<void> {
+  private async applyOverflowPolicy(
+    node: RingNode,
+    report: HandoffReport,
+    remembered: HandoffHints,
+  ): Promise<void> {
     report.overflowed = true;
     // With no prefix, "this dict's entries" would be the whole server: never clear that.
     const policy = this.prefix === '' ? 'ttl' : this.options.handoffOverflow;
@@ -1064,13 +1069,21 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     let cleared = await this.unlinkPrefix(node, this.prefix);
     // The writes the log did not remember left their copies on the nodes that took them,
     // which would serve them, stale, at the node's next outage: delete every entry the node
-    // owns wherever else it is.
+    // owns wherever else it is — but those remembered, which the handoff copies back next.
     const ring = this.alive.with(node.name, node.capacity);
-    const owned = (entry: string) => ring.locate(entry) === node.name;
+    const forgotten = (entry: string) => !remembered.has(entry) && ring.locate(entry) === node.name;
     for (const name of this.alive.nodes) {
       const other = this.nodes.get(name)!;
-      if (!other.ready) await other.connect(this.options.commandTimeout);
-      cleared += await this.unlinkPrefix(other, this.prefix, owned);
+      try {
+        if (!other.ready) await other.connect(this.options.commandTimeout);
+        cleared += await this.unlinkPrefix(other, this.prefix, forgotten);
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        // That node is the one failing, not the returning one: out it goes, and its copies
+        // cannot be told from its own entries any more, so it is cleared when it returns.
+        this.eject(other, error);
+        this.handoff.overflow(name);
+      }
     }
     report.cleared = (report.cleared ?? 0) + cleared;
   }

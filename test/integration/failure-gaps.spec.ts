@@ -364,6 +364,9 @@ describe("the 'clear' overflow policy and the copies on other nodes", () => {
         policy: 'clear',
       });
       expect(await redisCommand(node1, 'EXISTS', dict.getEntry(forgotten))).toBe('0');
+      // The remembered write is handed back, not cleared with the rest.
+      expect(await dict.get(remembered)).toBe('v1');
+      expect(await dict.get(forgotten)).toBeUndefined();
       // node1's own entry and another application's key are left alone.
       expect(await dict.get(theirs)).toBe('node1 owns it');
       expect(await redisCommand(node1, 'GET', 'foreign:key')).toBe('not ours');
@@ -374,6 +377,38 @@ describe("the 'clear' overflow policy and the copies on other nodes", () => {
       // Read on node1 again: a miss, never the v1 it took during the first outage.
       expect(await dict.get(forgotten)).toBeUndefined();
       expect(await dict.get(remembered)).toBeUndefined();
+    },
+  );
+});
+
+describe("the 'clear' overflow policy with another node hung", () => {
+  it(
+    'ejects the hung node, not the returning one, and clears the hung one when it returns',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf2:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [first, second] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode2] = keysOwnedBy(dict, 'node2', 1, { tag: 'n2-' });
+      await dict.set(onNode2, 'node2 owns it');
+
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(first, 'v1');
+      await dict.set(second, 'v1'); // past handoffLimit
+      serverOf('node2').hang(); // alive still: nothing has asked it anything
+      await serverOf('node0').restart();
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      expect(saw(events, 'ejected', 'node2')).toBe(1);
+      expect(dict.nodeStates()[0]).toMatchObject({ name: 'node0', alive: true });
+      expect(await dict.get(first)).toBe('v1');
+
+      // node2 may hold copies of node0's entries it cannot tell from its own: cleared on return.
+      serverOf('node2').resume();
+      await until(() => saw(events, 'rediscovered', 'node2') === 1, SETTLE);
+      const back = events.filter((e) => e.type === 'rediscovered' && e.node === 'node2');
+      expect(back[0].handoff).toMatchObject({ overflowed: true, policy: 'clear' });
+      expect(await dict.get(onNode2)).toBeUndefined();
     },
   );
 });
