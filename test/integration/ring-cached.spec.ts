@@ -125,6 +125,17 @@ class OrderRepo extends BaseRepo {
   readonly table = 'orders';
 }
 
+/** Overrides the cached method with a cached method of its own that calls it through super. */
+@Injectable()
+class AuditedRepo extends BaseRepo {
+  readonly table = 'audits';
+
+  @RingCached()
+  override async findOne(id: number): Promise<{ table: string; id: number; audited?: true }> {
+    return { ...(await super.findOne(id)), audited: true };
+  }
+}
+
 @Injectable()
 class KeyTrouble {
   calls = 0;
@@ -176,7 +187,7 @@ async function boot(prefix = 'app:'): Promise<INestApplication> {
         defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100 },
       }),
     ],
-    providers: [WeatherService, PlainJs, UserRepo, OrderRepo, KeyTrouble],
+    providers: [WeatherService, PlainJs, UserRepo, OrderRepo, AuditedRepo, KeyTrouble],
     controllers: [CachedController],
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
@@ -361,6 +372,21 @@ describe('@RingCached', () => {
     expect(cache.keyFor(UserRepo, 'findOne', 1)).toBe('UserRepo.findOne:[1]');
     expect(await cache.evictAll(OrderRepo, 'findOne')).toBe(1);
     expect(await cache.evict(UserRepo, 'findOne', 1)).toBe(true);
+  });
+
+  it('an override that calls the cached method through super has a key of its own', async () => {
+    const app = await boot();
+    const audited = app.get(AuditedRepo);
+    // Sharing one key, the outer miss would wait on the inner one for ever.
+    const answer = await Promise.race([
+      audited.findOne(4),
+      new Promise((resolve) => setTimeout(() => resolve('no answer'), 3_000)),
+    ]);
+    expect(answer).toEqual({ table: 'audits', id: 4, audited: true });
+    expect(await audited.findOne(4)).toEqual({ table: 'audits', id: 4, audited: true });
+    expect(audited.calls).toBe(1);
+    const cache = app.get(RingCacheService);
+    expect(cache.keyFor(AuditedRepo, 'findOne', 4)).toBe('AuditedRepo.findOne:[4]');
   });
 
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {

@@ -219,7 +219,15 @@ export class RingCacheService implements RingCacheBinding {
     let prefixes = this.inheritedPrefixes.get(type);
     if (prefixes === undefined) this.inheritedPrefixes.set(type, (prefixes = new Map()));
     let prefix = prefixes.get(method);
-    if (prefix === undefined) prefixes.set(method, (prefix = `${type.name}.${method.methodName}:`));
+    if (prefix === undefined) {
+      // Only where `type` inherits this very method: an override that calls it through
+      // `super` must not share its key, or a miss would wait on itself.
+      prefix =
+        ringCachedMethod(type, method.methodName) === method
+          ? `${type.name}.${method.methodName}:`
+          : method.prefix;
+      prefixes.set(method, prefix);
+    }
     return prefix;
   }
 
