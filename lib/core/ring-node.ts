@@ -38,6 +38,8 @@ export class RingNode {
   private readonly watch?: SentinelWatch;
   /** Sentinel nodes: the last announced failover, until the node has reached the new master. */
   private switching?: { from: string; to: string; until: number };
+  /** Sentinel nodes: failovers announced so far (see masterSwitched). */
+  private announcements = 0;
   /** Why the last 'ready' was refused, for open(). */
   private refused?: string;
   /** The deadline of the ring's requests on this node (see send()). */
@@ -129,19 +131,20 @@ export class RingNode {
    * announcing late the failover this node has already followed would eject it.
    */
   private masterSwitched(to: string): void {
+    // Lookups may resolve out of order: only the latest announcement counts.
+    const announcement = ++this.announcements;
     const { host, port } = splitAddress(to);
     if (isIP(host) !== 0) {
       this.switchedTo(to, [to]);
       return;
     }
+    const latest = (addresses: string[]) => {
+      if (announcement === this.announcements) this.switchedTo(to, addresses);
+    };
     lookup(host, { all: true }).then(
-      (found) =>
-        this.switchedTo(
-          to,
-          found.map((a) => joinAddress(a.address, port)),
-        ),
+      (found) => latest(found.map((a) => joinAddress(a.address, port))),
       // Unresolvable: it cannot be the server this node is connected to.
-      () => this.switchedTo(to, [to]),
+      () => latest([to]),
     );
   }
 
