@@ -1085,6 +1085,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         this.handoff.overflow(name);
       }
     }
+    // A node that is out too may hold such copies as well: it is cleared when it returns.
+    for (const other of this.nodes.values()) {
+      if (other !== node && !other.health.alive) this.handoff.overflow(other.name);
+    }
     report.cleared = (report.cleared ?? 0) + cleared;
   }
 

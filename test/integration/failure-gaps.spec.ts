@@ -413,6 +413,39 @@ describe("the 'clear' overflow policy with another node hung", () => {
   );
 });
 
+describe("the 'clear' overflow policy with an earlier heir out too", () => {
+  it(
+    'clears that heir when it returns, so it cannot serve its unremembered copy later',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf3:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1');
+      await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
+      serverOf('node1').hang(); // keeps its data, unlike a restart
+      expect(await dict.get(onNode1)).toBeUndefined(); // times out: node1 ejected
+      await serverOf('node0').restart();
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      await dict.set(forgotten, 'v2'); // on node0
+
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      const back = events.find((e) => e.type === 'rediscovered' && e.node === 'node1');
+      expect(back?.handoff).toMatchObject({ overflowed: true, policy: 'clear' });
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 2, SETTLE);
+      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node1');
+      // Read on node1 again: a miss, never the v1 it took during node0's first outage.
+      expect(await dict.get(forgotten)).toBeUndefined();
+    },
+  );
+});
+
 describe('copies left on an earlier heir', () => {
   it(
     'an earlier heir that is out too deletes its copy before it rejoins',
