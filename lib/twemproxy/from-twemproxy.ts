@@ -72,8 +72,10 @@ const KETAMA_DEFAULT_PORT = 11211;
 /**
  * Reads a nutcracker YAML config and returns the RingDict options that place keys exactly
  * as nutcracker's pool does, plus warnings for what does not carry over. Throws
- * `TwemproxyConfigError` on invalid YAML, an unknown or ambiguous pool, or a value
- * nutcracker itself would refuse.
+ * `TwemproxyConfigError` on invalid YAML, an unknown or ambiguous pool, or an option value
+ * nutcracker itself would refuse. The YAML it reads is any YAML: nutcracker's own reader is
+ * stricter (no flow sequences, no `---`), so a file read here may still be one nutcracker
+ * refuses — `nutcracker -t -c file` is the check for that.
  */
 export function fromTwemproxy(
   yamlText: string,
