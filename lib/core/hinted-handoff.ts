@@ -26,6 +26,8 @@ export type HandoffHints = Map<string, string | null>;
 export interface HandoffTaken {
   hints: HandoffHints;
   overflowed: boolean;
+  /** Nodes that took writes the log did not remember. */
+  spilledTo: Set<string>;
   /** Key prefixes to delete on the node, before the hints are handed back. */
   clears: string[];
 }
@@ -39,6 +41,8 @@ export interface HandoffTaken {
 export class HandoffLog {
   private readonly hints = new Map<string, HandoffHints>();
   private readonly overflowed = new Set<string>();
+  /** Per node: the nodes that took writes for it past the limit (see spill()). */
+  private readonly spilled = new Map<string, Set<string>>();
   /** Per node: key prefixes cleared (clear(), clearPrefix()) while it was out. */
   private readonly clears = new Map<string, Set<string>>();
 
@@ -58,7 +62,10 @@ export class HandoffLog {
     if (hints === undefined) this.hints.set(owner, (hints = new Map()));
     const previous = hints.get(entry) ?? null;
     if (hints.size < this.limit || hints.has(entry)) hints.set(entry, heir);
-    else this.overflowed.add(owner);
+    else {
+      this.overflowed.add(owner);
+      if (heir !== null) this.spill(owner, heir);
+    }
     return previous !== null && previous !== heir ? previous : null;
   }
 
@@ -79,10 +86,19 @@ export class HandoffLog {
     const hints = this.hints.get(owner) ?? new Map<string, string | null>();
     const overflowed = this.overflowed.has(owner);
     const clears = [...(this.clears.get(owner) ?? [])];
+    const spilledTo = this.spilled.get(owner) ?? new Set<string>();
+    this.spilled.delete(owner);
     this.hints.delete(owner);
     this.overflowed.delete(owner);
     this.clears.delete(owner);
-    return { hints, overflowed, clears };
+    return { hints, overflowed, clears, spilledTo };
+  }
+
+  /** `heir` took a write for `owner` that the log could not remember. */
+  private spill(owner: string, heir: string): void {
+    let heirs = this.spilled.get(owner);
+    if (heirs === undefined) this.spilled.set(owner, (heirs = new Set()));
+    heirs.add(heir);
   }
 
   /** Puts back what a failed handoff took (newer hints win). */
@@ -92,6 +108,7 @@ export class HandoffLog {
       if (!current?.has(entry)) this.remember(owner, entry, heir);
     }
     if (taken.overflowed) this.overflowed.add(owner);
+    for (const heir of taken.spilledTo) this.spill(owner, heir);
     for (const keyPrefix of taken.clears) this.rememberClear(owner, keyPrefix);
   }
 }

@@ -1002,7 +1002,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       try {
         // Clears first: entries written after a clear are among the hints, handed back below.
         for (const keyPrefix of taken.clears) await this.unlinkPrefix(node, keyPrefix);
-        if (taken.overflowed) await this.applyOverflowPolicy(node, report, taken.hints);
+        if (taken.overflowed)
+          await this.applyOverflowPolicy(node, report, taken.hints, taken.spilledTo);
         if (taken.hints.size === 0) break;
         const byHeir = new Map<RingNode, string[]>();
         const deletes: string[] = [];
@@ -1060,6 +1061,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     node: RingNode,
     report: HandoffReport,
     remembered: HandoffHints,
+    spilledTo: ReadonlySet<string>,
   ): Promise<void> {
     report.overflowed = true;
     // With no prefix, "this dict's entries" would be the whole server: never clear that.
@@ -1069,14 +1071,16 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     let cleared = await this.unlinkPrefix(node, this.prefix);
     // The writes the log did not remember left their copies on the nodes that took them,
     // which would serve them, stale, at the node's next outage: delete every entry the node
-    // owns wherever else it is — but those remembered, which the handoff copies back next.
-    const ring = this.alive.with(node.name, node.capacity);
-    const forgotten = (entry: string) => !remembered.has(entry) && ring.locate(entry) === node.name;
+    // owns wherever else it is — but the remembered copies, which the handoff copies back next.
+    // Owns in the total ring, as the log counts owners: with another node out too, the alive
+    // ring would lend the node entries that other node owns.
     for (const name of this.alive.nodes) {
       const other = this.nodes.get(name)!;
+      const stale = (entry: string) =>
+        remembered.get(entry) !== name && this.totalHash.locate(entry) === node.name;
       try {
         if (!other.ready) await other.connect(this.options.commandTimeout);
-        cleared += await this.unlinkPrefix(other, this.prefix, forgotten);
+        cleared += await this.unlinkPrefix(other, this.prefix, stale);
       } catch (error) {
         if (!isConnectionError(error)) throw error;
         // That node is the one failing, not the returning one: out it goes, and its copies
@@ -1085,9 +1089,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         this.handoff.overflow(name);
       }
     }
-    // A node that is out too may hold such copies as well: it is cleared when it returns.
+    // A node that is out too and took such writes holds copies as well: it is cleared when it
+    // returns. Only those: marking every node out would clear a node returning at the same
+    // time a second time, remembered entries and all.
     for (const other of this.nodes.values()) {
-      if (other !== node && !other.health.alive) this.handoff.overflow(other.name);
+      if (other !== node && !other.health.alive && spilledTo.has(other.name)) {
+        this.handoff.overflow(other.name);
+      }
     }
     report.cleared = (report.cleared ?? 0) + cleared;
   }

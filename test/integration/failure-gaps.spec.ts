@@ -446,6 +446,34 @@ describe("the 'clear' overflow policy with an earlier heir out too", () => {
   );
 });
 
+describe("the 'clear' overflow policy with two nodes back together", () => {
+  it(
+    'each hands back what its log remembered: neither clears the other a second time',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf4:', handoffLimit: 1 });
+      const events = collect(dict);
+      await dict.connect();
+      await Promise.all([serverOf('node0').kill(), serverOf('node1').kill()]);
+      await until(() => saw(events, 'ejected') === 2, SETTLE);
+      const forNode0 = keysOwnedBy(dict, 'node0', 3, { tag: 'a' });
+      const forNode1 = keysOwnedBy(dict, 'node1', 3, { tag: 'b' });
+      // All on node2; past handoffLimit for both owners.
+      for (const key of [...forNode0, ...forNode1]) await dict.set(key, 'v');
+      await Promise.all([serverOf('node0').restart(), serverOf('node1').restart()]);
+      await until(() => saw(events, 'rediscovered') === 2, SETTLE);
+      // The first write for each owner was remembered: handed back, not cleared.
+      expect(await dict.getMany([forNode0[0], forNode1[0]])).toEqual(['v', 'v']);
+      expect(await dict.getMany([...forNode0.slice(1), ...forNode1.slice(1)])).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+    },
+  );
+});
+
 describe('copies left on an earlier heir', () => {
   it(
     'an earlier heir that is out too deletes its copy before it rejoins',
