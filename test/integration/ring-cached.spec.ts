@@ -136,6 +136,46 @@ class AuditedRepo extends BaseRepo {
   }
 }
 
+/** Another one: its inner call must not answer AuditedRepo's, nor the other way round. */
+@Injectable()
+class ArchivedRepo extends BaseRepo {
+  readonly table = 'archive';
+
+  @RingCached()
+  override async findOne(id: number): Promise<{ table: string; id: number; audited?: true }> {
+    return { ...(await super.findOne(id)), audited: true };
+  }
+}
+
+/** Plain overrides (logging, say) through super; another cached method binds their instances. */
+@Injectable()
+class LoggedUserRepo extends BaseRepo {
+  readonly table = 'logged users';
+
+  override async findOne(id: number): Promise<{ table: string; id: number }> {
+    return super.findOne(id);
+  }
+
+  @RingCached()
+  async count(): Promise<number> {
+    return 1;
+  }
+}
+
+@Injectable()
+class LoggedOrderRepo extends BaseRepo {
+  readonly table = 'logged orders';
+
+  override async findOne(id: number): Promise<{ table: string; id: number }> {
+    return super.findOne(id);
+  }
+
+  @RingCached()
+  async count(): Promise<number> {
+    return 2;
+  }
+}
+
 @Injectable()
 class KeyTrouble {
   calls = 0;
@@ -187,7 +227,17 @@ async function boot(prefix = 'app:'): Promise<INestApplication> {
         defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100 },
       }),
     ],
-    providers: [WeatherService, PlainJs, UserRepo, OrderRepo, AuditedRepo, KeyTrouble],
+    providers: [
+      WeatherService,
+      PlainJs,
+      UserRepo,
+      OrderRepo,
+      AuditedRepo,
+      ArchivedRepo,
+      LoggedUserRepo,
+      LoggedOrderRepo,
+      KeyTrouble,
+    ],
     controllers: [CachedController],
   }).compile();
   const app = moduleRef.createNestApplication({ logger: false });
@@ -387,6 +437,39 @@ describe('@RingCached', () => {
     expect(audited.calls).toBe(1);
     const cache = app.get(RingCacheService);
     expect(cache.keyFor(AuditedRepo, 'findOne', 4)).toBe('AuditedRepo.findOne:[4]');
+  });
+
+  it('overrides in sibling subclasses, decorated or not, never answer each other', async () => {
+    const app = await boot();
+    expect(await app.get(AuditedRepo).findOne(2)).toEqual({
+      table: 'audits',
+      id: 2,
+      audited: true,
+    });
+    expect(await app.get(ArchivedRepo).findOne(2)).toEqual({
+      table: 'archive',
+      id: 2,
+      audited: true,
+    });
+    expect(await app.get(LoggedUserRepo).findOne(2)).toEqual({ table: 'logged users', id: 2 });
+    expect(await app.get(LoggedOrderRepo).findOne(2)).toEqual({ table: 'logged orders', id: 2 });
+    expect(await app.get(LoggedOrderRepo).findOne(2)).toEqual({ table: 'logged orders', id: 2 });
+    expect(app.get(LoggedOrderRepo).calls).toBe(1);
+  });
+
+  it("evicting an override's call evicts the call it made through super too", async () => {
+    const app = await boot();
+    const audited = app.get(AuditedRepo);
+    const cache = app.get(RingCacheService);
+    await audited.findOne(6);
+    expect(audited.calls).toBe(1);
+    expect(await cache.evict(AuditedRepo, 'findOne', 6)).toBe(true);
+    await audited.findOne(6);
+    // Recomputed: the inner call was evicted with the outer one, not served from the ring.
+    expect(audited.calls).toBe(2);
+    expect(await cache.evictAll(AuditedRepo, 'findOne')).toBe(2);
+    await audited.findOne(6);
+    expect(audited.calls).toBe(3);
   });
 
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {

@@ -4,6 +4,7 @@ import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
 import {
   ringCachedMethod,
+  ringCachedMethodChain,
   type RingCacheBinding,
   type RingCachedMethod,
 } from './ring-cached.decorator.js';
@@ -43,7 +44,7 @@ export class RingCacheService implements RingCacheBinding {
     methodName: K,
     ...args: T[K] extends (...a: infer A) => unknown ? A : never
   ): string {
-    return this.keyOf(this.methodOf(type, methodName), args, type);
+    return this.keyOf(this.methodsOf(type, methodName)[0], args, type);
   }
 
   /** Evicts the cached result of one call: `evict(WeatherService, 'forecast', 'Paris')`. */
@@ -52,16 +53,25 @@ export class RingCacheService implements RingCacheBinding {
     methodName: K,
     ...args: T[K] extends (...a: infer A) => unknown ? A : never
   ): Promise<boolean> {
-    const method = this.methodOf(type, methodName);
-    const removed = await this.dictOf(method).delete(this.keyOf(method, args, type));
-    return removed === true;
+    let removed = false;
+    // An override's own call, and the calls it made through `super` to the cached method it
+    // overrides: evicting one and not the other would serve the old value again.
+    for (const method of this.methodsOf(type, methodName)) {
+      if ((await this.dictOf(method).delete(this.keyOf(method, args, type))) === true) {
+        removed = true;
+      }
+    }
+    return removed;
   }
 
   /** Evicts every cached call of one method (SCAN of its prefix); answers how many. */
   async evictAll<T>(type: Type<T>, methodName: keyof T & string): Promise<number> {
-    const method = this.methodOf(type, methodName);
-    const removed = await this.dictOf(method).clearPrefix(this.prefixOf(method, type));
-    return typeof removed === 'number' ? removed : 0;
+    let removed = 0;
+    for (const method of this.methodsOf(type, methodName)) {
+      const count = await this.dictOf(method).clearPrefix(this.prefixOf(method, type));
+      if (typeof count === 'number') removed += count;
+    }
+    return removed;
   }
 
   /** The decorated method's wrapper calls this for every call on a bound instance. */
@@ -220,12 +230,13 @@ export class RingCacheService implements RingCacheBinding {
     if (prefixes === undefined) this.inheritedPrefixes.set(type, (prefixes = new Map()));
     let prefix = prefixes.get(method);
     if (prefix === undefined) {
-      // Only where `type` inherits this very method: an override that calls it through
-      // `super` must not share its key, or a miss would wait on itself.
+      // Called through `super` from an override that is cached too, the method must not
+      // share the override's key (a miss would wait on itself), nor another subclass's.
+      const nearest = ringCachedMethod(type, method.methodName);
       prefix =
-        ringCachedMethod(type, method.methodName) === method
+        nearest === undefined || nearest === method
           ? `${type.name}.${method.methodName}:`
-          : method.prefix;
+          : `${type.name}.${method.methodName}@${method.className}:`;
       prefixes.set(method, prefix);
     }
     return prefix;
@@ -235,10 +246,13 @@ export class RingCacheService implements RingCacheBinding {
     return this.rings.getOrThrow(method.options.group ?? 'default');
   }
 
-  private methodOf(type: Type<unknown>, methodName: string): RingCachedMethod {
-    const method = ringCachedMethod(type, methodName);
-    if (!method) throw new TypeError(`${type.name}.${methodName} is not a @RingCached method`);
-    return method;
+  /** The cached methods a call of `type.methodName` goes through, nearest first. */
+  private methodsOf(type: Type<unknown>, methodName: string): RingCachedMethod[] {
+    const methods = ringCachedMethodChain(type, methodName);
+    if (methods.length === 0) {
+      throw new TypeError(`${type.name}.${methodName} is not a @RingCached method`);
+    }
+    return methods;
   }
 
   private warn(method: RingCachedMethod, message: string): void {

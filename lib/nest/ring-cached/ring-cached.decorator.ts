@@ -97,6 +97,23 @@ export function ringCachedMethod(type: Function, methodName: string): RingCached
   return typeof fn === 'function' ? Reflect.getMetadata(RING_CACHED_METHOD, fn) : undefined;
 }
 
+/**
+ * The `@RingCached` methods named `methodName` along `type`'s class chain, nearest first: an
+ * override decorated too, then the method it overrides (which it may call through `super`).
+ */
+export function ringCachedMethodChain(type: Function, methodName: string): RingCachedMethod[] {
+  const chain: RingCachedMethod[] = [];
+  for (let proto: unknown = type.prototype; proto; proto = Object.getPrototypeOf(proto)) {
+    const fn: unknown = Object.getOwnPropertyDescriptor(proto, methodName)?.value;
+    const method: unknown =
+      typeof fn === 'function' ? Reflect.getOwnMetadata(RING_CACHED_METHOD, fn) : undefined;
+    if (method !== undefined && !chain.includes(method as RingCachedMethod)) {
+      chain.push(method as RingCachedMethod);
+    }
+  }
+  return chain;
+}
+
 /** Names of the `@RingCached` methods of a class and its ancestors. */
 export function ringCachedMethodNames(type: Function): string[] {
   const names = new Set<string>();
