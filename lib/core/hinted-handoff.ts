@@ -94,6 +94,12 @@ export class HandoffLog {
     return { hints, overflowed, clears, spilledTo };
   }
 
+  /** True when `node` took writes for some owner that the log could not remember. */
+  holdsSpilled(node: string): boolean {
+    for (const heirs of this.spilled.values()) if (heirs.has(node)) return true;
+    return false;
+  }
+
   /** `heir` took a write for `owner` that the log could not remember. */
   private spill(owner: string, heir: string): void {
     let heirs = this.spilled.get(owner);

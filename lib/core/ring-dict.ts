@@ -905,6 +905,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     // waiting out its own timeout.
     node.drop();
     if (this.closed || !node.health.eject(message)) return;
+    // It holds copies the log could not remember for an owner still out: should it return
+    // first, it would serve them, however stale, while that owner stays out.
+    if (this.handoff.holdsSpilled(node.name)) this.handoff.overflow(node.name);
     this.alive = this.alive.without(node.name);
     this.ejectedCount++;
     const ejectError = new RingConnectionError(message);

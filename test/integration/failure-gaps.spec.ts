@@ -446,6 +446,32 @@ describe("the 'clear' overflow policy with an earlier heir out too", () => {
   );
 });
 
+describe("the 'clear' overflow policy when the heir returns before the owner", () => {
+  it(
+    'the heir that took forgotten writes is cleared on its return: no stale copy while the owner is out',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf5:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1');
+      await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
+      serverOf('node1').hang();
+      expect(await dict.get(onNode1)).toBeUndefined(); // times out: node1 ejected
+      await dict.set(forgotten, 'v2'); // on node2 now
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      // node0 is still out: the key is read on node1 again, which must not say v1.
+      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node1');
+      expect(await dict.get(forgotten)).toBeUndefined();
+    },
+  );
+});
+
 describe("the 'clear' overflow policy with two nodes back together", () => {
   it(
     'each hands back what its log remembered: neither clears the other a second time',
