@@ -316,6 +316,34 @@ describe('RingRedisHealthIndicator on a Sentinel node', () => {
   }, 45_000);
 });
 
+describe('@RingCached layers that share an explicit prefix', () => {
+  it('warns at boot that a call through super would wait on itself', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    class Users {
+      @RingCached({ prefix: 'users:' })
+      async find(id: number): Promise<number> {
+        return id;
+      }
+    }
+    @Injectable()
+    class AuditedUsers extends Users {
+      @RingCached({ prefix: 'users:' })
+      override async find(id: number): Promise<number> {
+        return super.find(id);
+      }
+    }
+    await boot(
+      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      {
+        providers: [AuditedUsers],
+      },
+    );
+    expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
+      'AuditedUsers.find and Users.find, which it overrides, share the prefix "users:" in group "default": a call through super would wait on its own miss; give them different prefixes',
+    ]);
+  });
+});
+
 describe('RingRedisModule imported twice in one app', () => {
   it('warns once that each import builds its own rings', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);

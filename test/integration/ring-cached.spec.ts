@@ -176,6 +176,14 @@ class LoggedOrderRepo extends BaseRepo {
   }
 }
 
+/** A plain override (logging, say) on top of a cached override. */
+@Injectable()
+class LoggedAuditedRepo extends AuditedRepo {
+  override async findOne(id: number): Promise<{ table: string; id: number; audited?: true }> {
+    return super.findOne(id);
+  }
+}
+
 @Injectable()
 class KeyTrouble {
   calls = 0;
@@ -236,6 +244,7 @@ async function boot(prefix = 'app:'): Promise<INestApplication> {
       ArchivedRepo,
       LoggedUserRepo,
       LoggedOrderRepo,
+      LoggedAuditedRepo,
       KeyTrouble,
     ],
     controllers: [CachedController],
@@ -455,6 +464,21 @@ describe('@RingCached', () => {
     expect(await app.get(LoggedOrderRepo).findOne(2)).toEqual({ table: 'logged orders', id: 2 });
     expect(await app.get(LoggedOrderRepo).findOne(2)).toEqual({ table: 'logged orders', id: 2 });
     expect(app.get(LoggedOrderRepo).calls).toBe(1);
+  });
+
+  it('a plain override on top of a cached override: each cached layer has its own key', async () => {
+    const app = await boot();
+    const logged = app.get(LoggedAuditedRepo);
+    const answer = await Promise.race([
+      logged.findOne(8),
+      new Promise((resolve) => setTimeout(() => resolve('no answer'), 3_000)),
+    ]);
+    expect(answer).toEqual({ table: 'audits', id: 8, audited: true });
+    expect(await logged.findOne(8)).toEqual({ table: 'audits', id: 8, audited: true });
+    expect(logged.calls).toBe(1);
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    expect(await dict.has('LoggedAuditedRepo.findOne:[8]')).toBe(true);
+    expect(await dict.has('LoggedAuditedRepo.findOne@BaseRepo:[8]')).toBe(true);
   });
 
   it("evicting an override's call evicts the call it made through super too", async () => {

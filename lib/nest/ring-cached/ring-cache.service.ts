@@ -3,7 +3,6 @@ import type { RingDict } from '../../core/index.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
 import {
-  ringCachedMethod,
   ringCachedMethodChain,
   type RingCacheBinding,
   type RingCachedMethod,
@@ -230,13 +229,16 @@ export class RingCacheService implements RingCacheBinding {
     if (prefixes === undefined) this.inheritedPrefixes.set(type, (prefixes = new Map()));
     let prefix = prefixes.get(method);
     if (prefix === undefined) {
-      // Called through `super` from an override that is cached too, the method must not
-      // share the override's key (a miss would wait on itself), nor another subclass's.
-      const nearest = ringCachedMethod(type, method.methodName);
+      // Every cached layer a call of `type` goes through needs a key of its own: a layer
+      // reached through `super` that shared the key of the layer above would join that
+      // layer's flight on a miss and wait on itself. The nearest layer takes the class's
+      // name; the ones below add their own class's name (and depth, should two share one).
+      const name = `${type.name}.${method.methodName}`;
+      const chain = ringCachedMethodChain(type, method.methodName);
+      const depth = chain.indexOf(method);
+      const namesake = chain.filter((m) => m.className === method.className).length > 1;
       prefix =
-        nearest === undefined || nearest === method
-          ? `${type.name}.${method.methodName}:`
-          : `${type.name}.${method.methodName}@${method.className}:`;
+        depth <= 0 ? `${name}:` : `${name}@${method.className}${namesake ? `#${depth}` : ''}:`;
       prefixes.set(method, prefix);
     }
     return prefix;

@@ -91,12 +91,6 @@ export function RingCached(options: RingCachedOptions = {}) {
   };
 }
 
-/** The `@RingCached` method `methodName` of `type`, or undefined. */
-export function ringCachedMethod(type: Function, methodName: string): RingCachedMethod | undefined {
-  const fn: unknown = (type.prototype as Record<string, unknown>)[methodName];
-  return typeof fn === 'function' ? Reflect.getMetadata(RING_CACHED_METHOD, fn) : undefined;
-}
-
 /**
  * The `@RingCached` methods named `methodName` along `type`'s class chain, nearest first: an
  * override decorated too, then the method it overrides (which it may call through `super`).

@@ -4,7 +4,7 @@ import { RING_REDIS_LOGGER_CONTEXT } from '../ring-redis.constants.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { validateRingCachedOptions } from './ring-cached-options.js';
 import { RING_CACHE_BINDING } from './ring-cached.constants.js';
-import { ringCachedMethod, ringCachedMethodNames } from './ring-cached.decorator.js';
+import { ringCachedMethodChain, ringCachedMethodNames } from './ring-cached.decorator.js';
 import { RingCacheService } from './ring-cache.service.js';
 
 /**
@@ -43,12 +43,13 @@ export class RingCachedExplorer implements OnModuleInit {
       const instance: unknown = wrapper.instance;
       if (instance === null || typeof instance !== 'object') continue;
       const type = instance.constructor;
-      // A subclass may override a decorated method without the decorator: not cached.
-      const methods = ringCachedMethodNames(type)
-        .map((name) => ringCachedMethod(type, name))
-        .filter((method) => method !== undefined);
+      // Every cached layer of every method: an override without the decorator is not
+      // cached, but the cached method it calls through `super` is.
+      const names = ringCachedMethodNames(type);
+      const methods = names.flatMap((name) => ringCachedMethodChain(type, name));
       if (methods.length === 0) continue;
       for (const method of methods) validateRingCachedOptions(method, groups);
+      for (const name of names) this.warnSharedPrefix(type, name);
       if (!wrapper.isDependencyTreeStatic()) {
         this.logger.warn(
           `${type.name} is request-scoped: its @RingCached methods are called uncached`,
@@ -74,6 +75,28 @@ export class RingCachedExplorer implements OnModuleInit {
             `${type.name}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
           );
         }
+      }
+    }
+  }
+
+  /**
+   * An override and the method it overrides, both cached with one explicit `prefix` in one
+   * group, share keys: if the override calls the other through `super`, its miss waits on
+   * itself. (Default prefixes never collide: see RingCacheService.prefixOf.)
+   */
+  private warnSharedPrefix(type: Function, methodName: string): void {
+    const chain = ringCachedMethodChain(type, methodName).filter(
+      (method) => method.options.prefix !== undefined,
+    );
+    for (let i = 0; i < chain.length; i++) {
+      for (let j = i + 1; j < chain.length; j++) {
+        const [outer, inner] = [chain[i], chain[j]];
+        const group = outer.options.group ?? 'default';
+        if (outer.options.prefix !== inner.options.prefix) continue;
+        if (group !== (inner.options.group ?? 'default')) continue;
+        this.logger.warn(
+          `${outer.className}.${methodName} and ${inner.className}.${methodName}, which it overrides, share the prefix ${JSON.stringify(outer.options.prefix)} in group "${group}": a call through super would wait on its own miss; give them different prefixes`,
+        );
       }
     }
   }
