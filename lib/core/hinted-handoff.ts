@@ -84,7 +84,9 @@ export class HandoffLog {
   /** Takes (and forgets) what is remembered for `owner`. */
   take(owner: string): HandoffTaken {
     const hints = this.hints.get(owner) ?? new Map<string, string | null>();
-    const overflowed = this.overflowed.has(owner);
+    // A node holding copies the log could not remember for an owner still out may serve
+    // them, stale, while that owner stays out: it is cleared as if its own log overflowed.
+    const overflowed = this.overflowed.has(owner) || this.holdsSpilled(owner);
     const clears = [...(this.clears.get(owner) ?? [])];
     const spilledTo = this.spilled.get(owner) ?? new Set<string>();
     this.spilled.delete(owner);
@@ -98,6 +100,19 @@ export class HandoffLog {
   holdsSpilled(node: string): boolean {
     for (const heirs of this.spilled.values()) if (heirs.has(node)) return true;
     return false;
+  }
+
+  /** Whether the log remembers `entry` for `owner`. */
+  remembers(owner: string, entry: string): boolean {
+    return this.hints.get(owner)?.has(entry) ?? false;
+  }
+
+  /** `node` was cleared: it holds no unremembered copy any more. */
+  clearedSpills(node: string): void {
+    for (const [owner, heirs] of this.spilled) {
+      heirs.delete(node);
+      if (heirs.size === 0) this.spilled.delete(owner);
+    }
   }
 
   /** `heir` took a write for `owner` that the log could not remember. */

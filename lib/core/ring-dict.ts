@@ -905,9 +905,6 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     // waiting out its own timeout.
     node.drop();
     if (this.closed || !node.health.eject(message)) return;
-    // It holds copies the log could not remember for an owner still out: should it return
-    // first, it would serve them, however stale, while that owner stays out.
-    if (this.handoff.holdsSpilled(node.name)) this.handoff.overflow(node.name);
     this.alive = this.alive.without(node.name);
     this.ejectedCount++;
     const ejectError = new RingConnectionError(message);
@@ -1072,6 +1069,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     report.policy = policy;
     if (policy !== 'clear') return;
     let cleared = await this.unlinkPrefix(node, this.prefix);
+    this.handoff.clearedSpills(node.name);
+    const back = this.alive.with(node.name, node.capacity);
     // The writes the log did not remember left their copies on the nodes that took them,
     // which would serve them, stale, at the node's next outage: delete every entry the node
     // owns wherever else it is — but the remembered copies, which the handoff copies back next.
@@ -1079,8 +1078,20 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     // ring would lend the node entries that other node owns.
     for (const name of this.alive.nodes) {
       const other = this.nodes.get(name)!;
-      const stale = (entry: string) =>
-        remembered.get(entry) !== name && this.totalHash.locate(entry) === node.name;
+      const stale = (entry: string) => {
+        const owner = this.totalHash.locate(entry)!;
+        if (owner === node.name) return remembered.get(entry) !== name;
+        // Another owner still out: its unremembered copies that now route to `node` would
+        // come back, stale, at `node`'s next outage. Not while that owner is being revived:
+        // its handoff has taken its log, and sorts its own copies out.
+        const ownerNode = this.nodes.get(owner)!;
+        return (
+          !ownerNode.health.alive &&
+          !this.reviving.has(ownerNode) &&
+          back.locate(entry) === node.name &&
+          !this.handoff.remembers(owner, entry)
+        );
+      };
       try {
         if (!other.ready) await other.connect(this.options.commandTimeout);
         cleared += await this.unlinkPrefix(other, this.prefix, stale);

@@ -472,6 +472,89 @@ describe("the 'clear' overflow policy when the heir returns before the owner", (
   );
 });
 
+describe("the 'clear' overflow policy while the owner stays out", () => {
+  it(
+    'a heir cleared once keeps what it took since at its next returns',
+    { timeout: 20_000 },
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf6:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      await serverOf('node0').kill(); // for the whole test
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1');
+      await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
+      for (let round = 1; round <= 3; round++) {
+        serverOf('node1').hang();
+        await dict.get(onNode1); // times out: node1 ejected
+        await until(() => saw(events, 'ejected', 'node1') === round, SETTLE);
+        serverOf('node1').resume();
+        await until(() => saw(events, 'rediscovered', 'node1') === round, SETTLE);
+        const back = events.filter((e) => e.type === 'rediscovered' && e.node === 'node1');
+        // Cleared the first time only: nothing was spilled to it since.
+        expect(back[round - 1].handoff?.overflowed).toBe(round === 1);
+        if (round > 1) expect(await dict.get(onNode1)).toBe(`keep-${round - 1}`);
+        await dict.set(onNode1, `keep-${round}`);
+      }
+    },
+  );
+
+  it(
+    'a spill recorded after its heir was ejected by another request still clears that heir',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf7:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      await dict.connect();
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1'); // fills the log
+      serverOf('node1').hang();
+      const read = dict.get(onNode1); // first in line: its timeout ejects node1
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      // Buffered on the hung node1 (which runs it when resumed), failed over to node2.
+      const write = dict.set(forgotten, 'v1');
+      await read;
+      await write;
+      await dict.set(forgotten, 'v2'); // node2
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node1');
+      expect(await dict.get(forgotten)).toBeUndefined();
+    },
+  );
+
+  it(
+    "a copy spilled to a second heir is not served at the first heir's next outage",
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf8:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1');
+      await dict.set(forgotten, 'v1'); // node1, not remembered
+      serverOf('node1').hang();
+      await dict.get(onNode1);
+      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      await dict.set(forgotten, 'v2'); // node2, not remembered
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      await dict.set(forgotten, 'v3'); // node1 again: the newest value
+      serverOf('node1').hang();
+      await dict.get(onNode1);
+      await until(() => saw(events, 'ejected', 'node1') === 2, SETTLE);
+      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
+      expect(await dict.get(forgotten)).toBeUndefined();
+    },
+  );
+});
+
 describe("the 'clear' overflow policy with two nodes back together", () => {
   it(
     'each hands back what its log remembered: neither clears the other a second time',
