@@ -332,11 +332,12 @@ describe('@RingCached layers that share an explicit prefix', () => {
         return super.find(id);
       }
     }
+    @Injectable()
+    class MoreAuditedUsers extends AuditedUsers {}
+    // Once for the pair, however many bound classes go through it.
     await boot(
       { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
-      {
-        providers: [AuditedUsers],
-      },
+      { providers: [AuditedUsers, MoreAuditedUsers] },
     );
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
       'AuditedUsers.find and Users.find, which it overrides, share the prefix "users:" in group "default": a call through super would wait on its own miss; give them different prefixes',

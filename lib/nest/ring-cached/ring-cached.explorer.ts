@@ -38,6 +38,8 @@ export class RingCachedExplorer implements OnModuleInit {
     const providers = this.discovery.getProviders();
     this.warnImportedTwice(providers);
     const wrappers = [...providers, ...this.discovery.getControllers()];
+    /** Pairs of layers already warned about: each subclass would repeat the warning. */
+    const warned = new Set<string>();
     for (const wrapper of wrappers) {
       if (!wrapper.isDependencyTreeStatic()) this.warnUncachedTransients(wrapper);
       const instance: unknown = wrapper.instance;
@@ -49,13 +51,13 @@ export class RingCachedExplorer implements OnModuleInit {
       const methods = names.flatMap((name) => ringCachedMethodChain(type, name));
       if (methods.length === 0) continue;
       for (const method of methods) validateRingCachedOptions(method, groups);
-      for (const name of names) this.warnSharedPrefix(type, name);
       if (!wrapper.isDependencyTreeStatic()) {
         this.logger.warn(
           `${type.name} is request-scoped: its @RingCached methods are called uncached`,
         );
         continue;
       }
+      for (const name of names) this.warnSharedPrefix(type, name, warned);
       // A transient provider has one instance per consumer besides its own: bind them all.
       const instances = [
         instance,
@@ -84,7 +86,7 @@ export class RingCachedExplorer implements OnModuleInit {
    * group, share keys: if the override calls the other through `super`, its miss waits on
    * itself. (Default prefixes never collide: see RingCacheService.prefixOf.)
    */
-  private warnSharedPrefix(type: Function, methodName: string): void {
+  private warnSharedPrefix(type: Function, methodName: string, warned: Set<string>): void {
     const chain = ringCachedMethodChain(type, methodName).filter(
       (method) => method.options.prefix !== undefined,
     );
@@ -94,6 +96,9 @@ export class RingCachedExplorer implements OnModuleInit {
         const group = outer.options.group ?? 'default';
         if (outer.options.prefix !== inner.options.prefix) continue;
         if (group !== (inner.options.group ?? 'default')) continue;
+        const pair = `${outer.className}.${methodName}\u0000${inner.className}`;
+        if (warned.has(pair)) continue;
+        warned.add(pair);
         this.logger.warn(
           `${outer.className}.${methodName} and ${inner.className}.${methodName}, which it overrides, share the prefix ${JSON.stringify(outer.options.prefix)} in group "${group}": a call through super would wait on its own miss; give them different prefixes`,
         );
