@@ -102,6 +102,11 @@ export class HandoffLog {
     return false;
   }
 
+  /** True while some node holds copies the log could not remember. */
+  get anySpilled(): boolean {
+    return this.spilled.size > 0;
+  }
+
   /** Whether the log remembers `entry` for `owner`. */
   remembers(owner: string, entry: string): boolean {
     return this.hints.get(owner)?.has(entry) ?? false;

@@ -1002,8 +1002,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       try {
         // Clears first: entries written after a clear are among the hints, handed back below.
         for (const keyPrefix of taken.clears) await this.unlinkPrefix(node, keyPrefix);
-        if (taken.overflowed)
+        if (taken.overflowed) {
           await this.applyOverflowPolicy(node, report, taken.hints, taken.spilledTo);
+        } else if (pass === 0 && this.handoff.anySpilled && this.clearsOnOverflow) {
+          // Not overflowed itself, it may still shadow copies another overflowed owner left.
+          await this.unlinkElsewhere(this.shadowedBy(node));
+        }
         if (taken.hints.size === 0) break;
         const byHeir = new Map<RingNode, string[]>();
         const deletes: string[] = [];
@@ -1064,45 +1068,26 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     spilledTo: ReadonlySet<string>,
   ): Promise<void> {
     report.overflowed = true;
-    // With no prefix, "this dict's entries" would be the whole server: never clear that.
-    const policy = this.prefix === '' ? 'ttl' : this.options.handoffOverflow;
+    const policy = this.clearsOnOverflow ? 'clear' : 'ttl';
     report.policy = policy;
-    if (policy !== 'clear') return;
+    if (policy !== 'clear') {
+      // TTLs are trusted, its unremembered copies' too: else it would be held out for good.
+      this.handoff.clearedSpills(node.name);
+      return;
+    }
     let cleared = await this.unlinkPrefix(node, this.prefix);
     this.handoff.clearedSpills(node.name);
-    const back = this.alive.with(node.name, node.capacity);
     // The writes the log did not remember left their copies on the nodes that took them,
     // which would serve them, stale, at the node's next outage: delete every entry the node
     // owns wherever else it is — but the remembered copies, which the handoff copies back next.
     // Owns in the total ring, as the log counts owners: with another node out too, the alive
     // ring would lend the node entries that other node owns.
-    for (const name of this.alive.nodes) {
-      const other = this.nodes.get(name)!;
-      const stale = (entry: string) => {
-        const owner = this.totalHash.locate(entry)!;
-        if (owner === node.name) return remembered.get(entry) !== name;
-        // Another owner still out: its unremembered copies that now route to `node` would
-        // come back, stale, at `node`'s next outage. Not while that owner is being revived:
-        // its handoff has taken its log, and sorts its own copies out.
-        const ownerNode = this.nodes.get(owner)!;
-        return (
-          !ownerNode.health.alive &&
-          !this.reviving.has(ownerNode) &&
-          back.locate(entry) === node.name &&
-          !this.handoff.remembers(owner, entry)
-        );
-      };
-      try {
-        if (!other.ready) await other.connect(this.options.commandTimeout);
-        cleared += await this.unlinkPrefix(other, this.prefix, stale);
-      } catch (error) {
-        if (!isConnectionError(error)) throw error;
-        // That node is the one failing, not the returning one: out it goes, and its copies
-        // cannot be told from its own entries any more, so it is cleared when it returns.
-        this.eject(other, error);
-        this.handoff.overflow(name);
-      }
-    }
+    const shadowed = this.shadowedBy(node);
+    cleared += await this.unlinkElsewhere((entry, holder) =>
+      this.totalHash.locate(entry) === node.name
+        ? remembered.get(entry) !== holder
+        : shadowed(entry),
+    );
     // A node that is out too and took such writes holds copies as well: it is cleared when it
     // returns. Only those: marking every node out would clear a node returning at the same
     // time a second time, remembered entries and all.
@@ -1112,6 +1097,53 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       }
     }
     report.cleared = (report.cleared ?? 0) + cleared;
+  }
+
+  /** The `'clear'` overflow policy applies (with no prefix it would clear whole servers). */
+  private get clearsOnOverflow(): boolean {
+    return this.prefix !== '' && this.options.handoffOverflow === 'clear';
+  }
+
+  /**
+   * Picks the unremembered copies of an owner still out (and not being revived: its own
+   * handoff sorts those out) that route to `node` once it is back: they would be served,
+   * stale, at `node`'s next outage.
+   */
+  private shadowedBy(node: RingNode): (entry: string) => boolean {
+    const back = this.alive.with(node.name, node.capacity);
+    return (entry) => {
+      const owner = this.nodes.get(this.totalHash.locate(entry)!)!;
+      return (
+        owner !== node &&
+        !owner.health.alive &&
+        !this.reviving.has(owner) &&
+        back.locate(entry) === node.name &&
+        !this.handoff.remembers(owner.name, entry)
+      );
+    };
+  }
+
+  /**
+   * Deletes, on every alive node, the entries under the prefix that `which` picks (given the
+   * node holding them); answers how many. A node that fails is the one failing: it is ejected,
+   * and cleared when it returns, as its copies can no longer be told from its own entries.
+   */
+  private async unlinkElsewhere(
+    which: (entry: string, holder: string) => boolean,
+  ): Promise<number> {
+    let deleted = 0;
+    for (const name of this.alive.nodes) {
+      const other = this.nodes.get(name)!;
+      try {
+        if (!other.ready) await other.connect(this.options.commandTimeout);
+        deleted += await this.unlinkPrefix(other, this.prefix, (entry) => which(entry, name));
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        this.eject(other, error);
+        this.handoff.overflow(name);
+      }
+    }
+    return deleted;
   }
 
   /**

@@ -555,6 +555,60 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
   );
 });
 
+describe('a heir that took unremembered writes, under the ttl policy', () => {
+  it.each([
+    ["handoffOverflow 'ttl'", { prefix: 'ovf9:', handoffOverflow: 'ttl' as const }],
+    ["no prefix (where 'clear' falls back to 'ttl')", { prefix: '' }],
+  ])('%s: rejoins while the owner stays out', TEST_TIMEOUT, async (_what, options) => {
+    const dict = makeDict<string>({ ...options, handoffLimit: 1 });
+    const events = collect(dict);
+    const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1', tag: 'ttl-' });
+    const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'ttl-n1-' });
+    await serverOf('node0').kill();
+    await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+    await dict.set(remembered, 'v1');
+    await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
+    serverOf('node1').hang();
+    await dict.get(onNode1); // times out: node1 ejected
+    serverOf('node1').resume();
+    await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+    expect(events.find((e) => e.type === 'rediscovered')?.handoff).toMatchObject({
+      overflowed: true,
+      policy: 'ttl',
+    });
+  });
+});
+
+describe("the 'clear' overflow policy and a node back that took nothing unremembered", () => {
+  it(
+    'still deletes the copies of the owner still out that now route to it',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf10:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      await serverOf('node0').kill();
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1'); // fills the log; node1 holds nothing unremembered
+      serverOf('node1').hang();
+      await dict.get(onNode1);
+      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      await dict.set(forgotten, 'v1'); // node2, not remembered
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      expect(await dict.get(forgotten)).toBeUndefined();
+      await dict.set(forgotten, 'v2'); // node1
+      serverOf('node1').hang();
+      await dict.get(onNode1);
+      await until(() => saw(events, 'ejected', 'node1') === 2, SETTLE);
+      // Read on node2 again: a miss, never the v1 written there before.
+      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
+      expect(await dict.get(forgotten)).toBeUndefined();
+    },
+  );
+});
+
 describe("the 'clear' overflow policy with two nodes back together", () => {
   it(
     'each hands back what its log remembered: neither clears the other a second time',
