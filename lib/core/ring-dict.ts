@@ -143,6 +143,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /** Revivals under way, so that the heartbeat and probes share one per node. */
   private readonly reviving = new Map<RingNode, Promise<void>>();
   private readonly handoff: HandoffLog;
+  /** Hints taken by handoffs under way, per owner: still remembered for shadowedBy(). */
+  private readonly handingOff = new Map<string, HandoffHints>();
   private readonly heartbeat?: NodeJS.Timeout;
   private ejectedCount = 0;
   private unavailable = false;
@@ -999,6 +1001,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const report: HandoffReport = { entries: 0, overflowed: false };
     for (let pass = 0; pass < 3; pass++) {
       const taken = this.handoff.take(node.name);
+      this.handingOff.set(node.name, taken.hints);
       try {
         // Clears first: entries written after a clear are among the hints, handed back below.
         for (const keyPrefix of taken.clears) await this.unlinkPrefix(node, keyPrefix);
@@ -1034,6 +1037,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       } catch (error) {
         this.handoff.restore(node.name, taken);
         throw error;
+      } finally {
+        this.handingOff.delete(node.name);
       }
       report.entries += taken.hints.size;
     }
@@ -1105,9 +1110,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   /**
-   * Picks the unremembered copies of an owner still out (and not being revived: its own
-   * handoff sorts those out) that route to `node` once it is back: they would be served,
-   * stale, at `node`'s next outage.
+   * Picks the unremembered copies of an owner still out that route to `node` once it is
+   * back: they would be served, stale, at `node`'s next outage. Remembered ones — in its log,
+   * or taken by its handoff under way — are that owner's to hand back.
    */
   private shadowedBy(node: RingNode): (entry: string) => boolean {
     const back = this.alive.with(node.name, node.capacity);
@@ -1116,9 +1121,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       return (
         owner !== node &&
         !owner.health.alive &&
-        !this.reviving.has(owner) &&
         back.locate(entry) === node.name &&
-        !this.handoff.remembers(owner.name, entry)
+        !this.handoff.remembers(owner.name, entry) &&
+        !this.handingOff.get(owner.name)?.has(entry)
       );
     };
   }

@@ -609,6 +609,37 @@ describe("the 'clear' overflow policy and a node back that took nothing unrememb
   );
 });
 
+describe("the 'clear' overflow policy with the owner hung, not dead", () => {
+  it(
+    'deletes its forgotten copies even while the heartbeat is trying to revive it',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf11:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      // Hung: each heartbeat's revival waits up to commandTimeout on it.
+      serverOf('node0').hang();
+      await dict.get(remembered);
+      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await dict.set(remembered, 'v1'); // fills the log
+      serverOf('node1').hang();
+      await dict.get(onNode1);
+      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      await dict.set(forgotten, 'v1'); // node2, not remembered
+      serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      expect(await dict.get(forgotten)).toBeUndefined();
+      await dict.set(forgotten, 'v2'); // node1
+      serverOf('node1').hang();
+      await dict.get(onNode1);
+      await until(() => saw(events, 'ejected', 'node1') === 2, SETTLE);
+      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
+      expect(await dict.get(forgotten)).toBeUndefined();
+    },
+  );
+});
+
 describe("the 'clear' overflow policy with two nodes back together", () => {
   it(
     'each hands back what its log remembered: neither clears the other a second time',
