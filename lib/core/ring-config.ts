@@ -1,3 +1,4 @@
+import { joinAddress } from './address.js';
 import type { RedisOptions } from 'ioredis';
 import { RingConfigError } from './errors.js';
 
@@ -105,7 +106,7 @@ function sentinelAddress(connection: RedisOptions, where: string): NodeAddress {
         `${at}.sentinels[${i}]: port must be an integer in 1..65535, got ${describeValue(port)}`,
       );
     }
-    const endpoint = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const endpoint = joinAddress(host, port);
     if (!endpoints.includes(endpoint)) endpoints.push(endpoint);
   });
   if (typeof name !== 'string' || name.length === 0) {

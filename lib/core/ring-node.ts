@@ -1,6 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
+import { joinAddress, splitAddress } from './address.js';
 import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
 import { NodeHealth } from './node-health.js';
@@ -142,7 +143,7 @@ export class RingNode {
       if (announcement === this.announcements) this.switchedTo(to, addresses);
     };
     lookup(host, { all: true }).then(
-      (found) => latest(found.map((a) => joinAddress(a.address, port))),
+      (found) => latest(found.map((a) => joinAddress(unmapped(a.address), port))),
       // Unresolvable: it cannot be the server this node is connected to.
       () => latest([to]),
     );
@@ -299,10 +300,9 @@ export class RingNode {
           return;
         }
         // A hung server completes the TCP handshake in the kernel and then never answers:
-        // destroy the half-open connection (a polite close would wait for the hung server
-        // too), so the next attempt need not wait for it.
-        client.disconnect();
-        client.stream?.destroy();
+        // destroy the half-open connection (drop(): a polite close would wait for the hung
+        // server too), so the next attempt need not wait for it.
+        this.drop();
         settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
       };
       let timer = setTimeout(expire, timeoutMs);
@@ -410,21 +410,10 @@ function remoteAddress(client: Redis): string | undefined {
   const host = stream?.remoteAddress;
   const port = stream?.remotePort;
   if (host === undefined || port === undefined) return undefined;
-  return joinAddress(host, port);
+  return joinAddress(unmapped(host), port);
 }
 
-/** `host:port`, IPv6 in brackets, IPv4-mapped IPv6 addresses unwrapped. */
-function joinAddress(host: string, port: number | string): string {
-  if (host.startsWith('::ffff:') && host.includes('.')) host = host.slice('::ffff:'.length);
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
-}
-
-/** The parts of a `host:port` or `[ipv6]:port` address. */
-function splitAddress(address: string): { host: string; port: string } {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon);
-  return {
-    host: host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host,
-    port: address.slice(colon + 1),
-  };
+/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it maps. */
+function unmapped(host: string): string {
+  return host.startsWith('::ffff:') && host.includes('.') ? host.slice('::ffff:'.length) : host;
 }

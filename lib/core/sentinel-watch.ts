@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { joinAddress } from './address.js';
 
 /** The channel on which every sentinel announces a completed failover. */
 const SWITCH_MASTER = '+switch-master';
@@ -81,7 +82,5 @@ function resolveNat(connection: RedisOptions, host: string, port: number): strin
   let address = { host, port };
   if (typeof natMap === 'function') address = natMap(`${host}:${port}`) ?? address;
   else if (natMap) address = natMap[`${host}:${port}`] ?? address;
-  return address.host.includes(':')
-    ? `[${address.host}]:${address.port}`
-    : `${address.host}:${address.port}`;
+  return joinAddress(address.host, address.port);
 }

@@ -2,6 +2,7 @@ import { Injectable, Logger, type Type } from '@nestjs/common';
 import type { RingDict } from '../../core/index.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
+import { notAPromiseWarning } from './ring-cached-options.js';
 import {
   ringCachedMethodChain,
   type RingCacheBinding,
@@ -205,9 +206,7 @@ export class RingCacheService implements RingCacheBinding {
       return this.inFlight.get(key) ?? this.fly(key, slot, method, value);
     }
     method.returns = 'sync';
-    this.logger.warn(
-      `${method.className}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
-    );
+    this.logger.warn(notAPromiseWarning(`${method.className}.${method.methodName}`));
     return value;
   }
 

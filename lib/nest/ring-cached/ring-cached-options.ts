@@ -47,3 +47,8 @@ export function validateRingCachedOptions(
     );
   }
 }
+
+/** The warning for a `@RingCached` method that does not return a Promise (`where`: Class.method). */
+export function notAPromiseWarning(where: string): string {
+  return `${where} does not return a Promise: @RingCached calls it through uncached`;
+}

@@ -2,7 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { DiscoveryService } from '@nestjs/core';
 import { RING_REDIS_LOGGER_CONTEXT } from '../ring-redis.constants.js';
 import { RingRedisService } from '../ring-redis.service.js';
-import { validateRingCachedOptions } from './ring-cached-options.js';
+import { notAPromiseWarning, validateRingCachedOptions } from './ring-cached-options.js';
 import { RING_CACHE_BINDING } from './ring-cached.constants.js';
 import { ringCachedMethodChain, ringCachedMethodNames } from './ring-cached.decorator.js';
 import { RingCacheService } from './ring-cache.service.js';
@@ -73,9 +73,7 @@ export class RingCachedExplorer implements OnModuleInit {
       }
       for (const method of methods) {
         if (method.returns === 'sync') {
-          this.logger.warn(
-            `${type.name}.${method.methodName} does not return a Promise: @RingCached calls it through uncached`,
-          );
+          this.logger.warn(notAPromiseWarning(`${type.name}.${method.methodName}`));
         }
       }
     }
