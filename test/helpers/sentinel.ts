@@ -14,6 +14,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { afterAll, beforeAll } from 'vitest';
 import {
   freePort,
   redisCommand,
@@ -397,4 +398,26 @@ async function waitFor(what: string, timeoutMs: number, done: () => Promise<bool
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * A Sentinel group for one suite: started before its first test, stopped (by pid) after its
+ * last, whatever the outcome.
+ */
+export function useSentinelGroup(options: StartSentinelGroupOptions = {}): {
+  readonly group: SentinelGroup;
+} {
+  let group: SentinelGroup | undefined;
+  beforeAll(async () => {
+    group = await startSentinelGroup(options);
+  });
+  afterAll(async () => {
+    await group?.stop();
+  });
+  return {
+    get group(): SentinelGroup {
+      if (!group) throw new Error('the Sentinel group starts in beforeAll: use it inside a test');
+      return group;
+    },
+  };
 }

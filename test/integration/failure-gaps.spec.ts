@@ -83,6 +83,29 @@ function saw(events: readonly RingEvent[], type: RingEvent['type'], node?: strin
   return events.filter((e) => e.type === type && (node === undefined || e.node === node)).length;
 }
 
+/** Kills `node` (its data goes with it) and waits until the dict has ejected it once more. */
+async function killUntilEjected(events: readonly RingEvent[], node: string): Promise<void> {
+  const before = saw(events, 'ejected', node);
+  await serverOf(node).kill();
+  await until(() => saw(events, 'ejected', node) === before + 1, SETTLE);
+}
+
+/**
+ * Hangs `node` (it keeps its data) and reads `key`, which it owns: the read times out and
+ * ejects it once more.
+ */
+async function hangUntilEjected(
+  dict: RingDict<string>,
+  events: readonly RingEvent[],
+  node: string,
+  key: string,
+): Promise<void> {
+  const before = saw(events, 'ejected', node);
+  serverOf(node).hang();
+  await dict.get(key);
+  await until(() => saw(events, 'ejected', node) === before + 1, SETTLE);
+}
+
 /** CLIENT LIST lines of the connections named `tag` on `server`. */
 async function clientsNamed(server: RedisServer, tag: string): Promise<string[]> {
   const list = await redisCommand(server.port, 'CLIENT', 'LIST');
@@ -353,8 +376,7 @@ describe("the 'clear' overflow policy and the copies on other nodes", () => {
       const node1 = serverOf('node1').port;
       await redisCommand(node1, 'SET', 'foreign:key', 'not ours');
 
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
       await serverOf('node0').restart();
@@ -392,8 +414,7 @@ describe("the 'clear' overflow policy with another node hung", () => {
       const [onNode2] = keysOwnedBy(dict, 'node2', 1, { tag: 'n2-' });
       await dict.set(onNode2, 'node2 owns it');
 
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(first, 'v1');
       await dict.set(second, 'v1'); // past handoffLimit
       serverOf('node2').hang(); // alive still: nothing has asked it anything
@@ -423,8 +444,7 @@ describe("the 'clear' overflow policy with an earlier heir out too", () => {
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
 
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
       serverOf('node1').hang(); // keeps its data, unlike a restart
@@ -456,8 +476,7 @@ describe("the 'clear' overflow policy when the heir returns before the owner", (
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
 
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
       serverOf('node1').hang();
@@ -481,14 +500,11 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
       const events = collect(dict);
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
-      await serverOf('node0').kill(); // for the whole test
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0'); // for the whole test
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
       for (let round = 1; round <= 3; round++) {
-        serverOf('node1').hang();
-        await dict.get(onNode1); // times out: node1 ejected
-        await until(() => saw(events, 'ejected', 'node1') === round, SETTLE);
+        await hangUntilEjected(dict, events, 'node1', onNode1);
         serverOf('node1').resume();
         await until(() => saw(events, 'rediscovered', 'node1') === round, SETTLE);
         const back = events.filter((e) => e.type === 'rediscovered' && e.node === 'node1');
@@ -509,8 +525,7 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
       await dict.connect();
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1'); // fills the log
       serverOf('node1').hang();
       const read = dict.get(onNode1); // first in line: its timeout ejects node1
@@ -535,20 +550,15 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
       const events = collect(dict);
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // node1, not remembered
-      serverOf('node1').hang();
-      await dict.get(onNode1);
-      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      await hangUntilEjected(dict, events, 'node1', onNode1);
       await dict.set(forgotten, 'v2'); // node2, not remembered
       serverOf('node1').resume();
       await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
       await dict.set(forgotten, 'v3'); // node1 again: the newest value
-      serverOf('node1').hang();
-      await dict.get(onNode1);
-      await until(() => saw(events, 'ejected', 'node1') === 2, SETTLE);
+      await hangUntilEjected(dict, events, 'node1', onNode1);
       expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
       expect(await dict.get(forgotten)).toBeUndefined();
     },
@@ -564,8 +574,7 @@ describe('a heir that took unremembered writes, under the ttl policy', () => {
     const events = collect(dict);
     const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1', tag: 'ttl-' });
     const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'ttl-n1-' });
-    await serverOf('node0').kill();
-    await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+    await killUntilEjected(events, 'node0');
     await dict.set(remembered, 'v1');
     await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
     serverOf('node1').hang();
@@ -588,20 +597,15 @@ describe("the 'clear' overflow policy and a node back that took nothing unrememb
       const events = collect(dict);
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1'); // fills the log; node1 holds nothing unremembered
-      serverOf('node1').hang();
-      await dict.get(onNode1);
-      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      await hangUntilEjected(dict, events, 'node1', onNode1);
       await dict.set(forgotten, 'v1'); // node2, not remembered
       serverOf('node1').resume();
       await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
       expect(await dict.get(forgotten)).toBeUndefined();
       await dict.set(forgotten, 'v2'); // node1
-      serverOf('node1').hang();
-      await dict.get(onNode1);
-      await until(() => saw(events, 'ejected', 'node1') === 2, SETTLE);
+      await hangUntilEjected(dict, events, 'node1', onNode1);
       // Read on node2 again: a miss, never the v1 written there before.
       expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
       expect(await dict.get(forgotten)).toBeUndefined();
@@ -619,21 +623,15 @@ describe("the 'clear' overflow policy with the owner hung, not dead", () => {
       const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
       const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
       // Hung: each heartbeat's revival waits up to commandTimeout on it.
-      serverOf('node0').hang();
-      await dict.get(remembered);
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await hangUntilEjected(dict, events, 'node0', remembered);
       await dict.set(remembered, 'v1'); // fills the log
-      serverOf('node1').hang();
-      await dict.get(onNode1);
-      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      await hangUntilEjected(dict, events, 'node1', onNode1);
       await dict.set(forgotten, 'v1'); // node2, not remembered
       serverOf('node1').resume();
       await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
       expect(await dict.get(forgotten)).toBeUndefined();
       await dict.set(forgotten, 'v2'); // node1
-      serverOf('node1').hang();
-      await dict.get(onNode1);
-      await until(() => saw(events, 'ejected', 'node1') === 2, SETTLE);
+      await hangUntilEjected(dict, events, 'node1', onNode1);
       expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
       expect(await dict.get(forgotten)).toBeUndefined();
     },
@@ -678,8 +676,7 @@ describe('copies left on an earlier heir', () => {
       const [key] = keysOwnedBy(dict, 'node0', 1, { heir: 'node1' });
       const entry = dict.getEntry(key);
 
-      await serverOf('node0').kill();
-      await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE);
+      await killUntilEjected(events, 'node0');
       await dict.set(key, 'v1'); // on node1, for node0
       expect(await redisCommand(serverOf('node1').port, 'GET', entry)).toBe('"v1"');
 

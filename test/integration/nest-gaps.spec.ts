@@ -28,7 +28,7 @@ import {
   startRedisServers,
   type RedisFleet,
 } from '../helpers/redis-servers.js';
-import { startSentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
+import { useSentinelGroup } from '../helpers/sentinel.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
 /**
@@ -235,15 +235,7 @@ describe('RingRedisHealthIndicator without options', () => {
 describe('RingRedisHealthIndicator on a Sentinel node', () => {
   /** Sentinel declares the master down after 500 ms; a failover takes a few seconds. */
   const FAILOVER_BUDGET_MS = 25_000;
-  let group: SentinelGroup;
-
-  beforeAll(async () => {
-    group = await startSentinelGroup({ name: 'gaps' });
-  });
-
-  afterAll(async () => {
-    await group?.stop();
-  });
+  const sentinels = useSentinelGroup({ name: 'gaps' });
 
   it('names the master in node details and in ejected / rediscovered events, across a failover', async () => {
     const app = await boot(
@@ -251,7 +243,7 @@ describe('RingRedisHealthIndicator on a Sentinel node', () => {
         groups: {
           cache: {
             plain0: { capacity: 1, connection: fleet.servers[0].url },
-            ha: { capacity: 1, connection: group.connection() },
+            ha: { capacity: 1, connection: sentinels.group.connection() },
           },
         },
         defaults: { ...fast, retryRatio: 0 },
@@ -260,8 +252,8 @@ describe('RingRedisHealthIndicator on a Sentinel node', () => {
     );
     const dict = app.get(RingRedisService).getOrThrow('cache');
     const ha = () => dict.nodeStates().find((s) => s.name === 'ha')!;
-    const from = `127.0.0.1:${group.master.port}`;
-    const to = `127.0.0.1:${group.replica.port}`;
+    const from = `127.0.0.1:${sentinels.group.master.port}`;
+    const to = `127.0.0.1:${sentinels.group.replica.port}`;
     await until(() => ha().master === from, 5000);
 
     const before = (await health(app)).details.groups.cache;
@@ -275,7 +267,7 @@ describe('RingRedisHealthIndicator on a Sentinel node', () => {
     });
     expect(before.events).toEqual([]);
 
-    await group.master.kill();
+    await sentinels.group.master.kill();
     await until(() => !ha().alive, 5000);
     // Ejected: the details keep naming the last master, and so does the event.
     const out = await health(app);

@@ -13,7 +13,7 @@ import {
   type RingNodesConfig,
 } from '../../lib/index.js';
 import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
-import { startSentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
+import { startSentinelGroup, useSentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
 
 /**
  * A ring node may be a Redis Sentinel group (master + replica + three sentinels) instead of
@@ -412,18 +412,10 @@ describe('a Sentinel-managed ring node', () => {
 describe('a Sentinel node with passwords', () => {
   const PASSWORD = 'data-s3cret-pw';
   const SENTINEL_PASSWORD = 'sentinel-s3cret-pw';
-  let locked: SentinelGroup;
-
-  beforeAll(async () => {
-    locked = await startSentinelGroup({
-      name: 'locked',
-      password: PASSWORD,
-      sentinelPassword: SENTINEL_PASSWORD,
-    });
-  });
-
-  afterAll(async () => {
-    await locked?.stop();
+  const locked = useSentinelGroup({
+    name: 'locked',
+    password: PASSWORD,
+    sentinelPassword: SENTINEL_PASSWORD,
   });
 
   it('reaches the master with both passwords and never repeats them', async () => {
@@ -434,7 +426,7 @@ describe('a Sentinel node with passwords', () => {
       });
     }
     const good = {
-      ...locked.connection(),
+      ...locked.group.connection(),
       password: PASSWORD,
       sentinelPassword: SENTINEL_PASSWORD,
     };
@@ -468,7 +460,7 @@ describe('a Sentinel node with passwords', () => {
     expect(states.good).toMatchObject({
       alive: true,
       sentinel: 'locked',
-      master: `127.0.0.1:${locked.master.port}`,
+      master: `127.0.0.1:${locked.group.master.port}`,
     });
     expect(states.badSentinel.alive).toBe(false);
     expect(states.badSentinel.lastError).toMatch(
@@ -487,21 +479,13 @@ describe('a Sentinel node with passwords', () => {
 });
 
 describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () => {
-  let planned: SentinelGroup;
-
-  beforeAll(async () => {
-    planned = await startSentinelGroup({ name: 'planned' });
-  });
-
-  afterAll(async () => {
-    await planned?.stop();
-  });
+  const planned = useSentinelGroup({ name: 'planned' });
 
   it('leaves the old master as soon as the sentinels announce the switch', async () => {
     const dict = new RingDict<number>({
       nodes: {
         plain0: { capacity: 1, connection: plain.servers[0].url },
-        ha: { capacity: 1, connection: planned.connection() },
+        ha: { capacity: 1, connection: planned.group.connection() },
       },
       prefix: 'planned:',
       commandTimeout: COMMAND_TIMEOUT,
@@ -511,13 +495,13 @@ describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () =
     open.push(dict as RingDict<unknown, unknown>);
     const events: RingEvent[] = [];
     dict.events$.subscribe((event) => events.push(event));
-    const from = `127.0.0.1:${planned.master.port}`;
-    const to = `127.0.0.1:${planned.replica.port}`;
+    const from = `127.0.0.1:${planned.group.master.port}`;
+    const to = `127.0.0.1:${planned.group.replica.port}`;
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
     const haKeys = keys.filter((k) => dict.totalHash.locate(dict.getEntry(k)) === 'ha');
     expect(haKeys.length).toBeGreaterThan(5);
     for (const key of keys) await dict.set(key, 0);
-    expect(await redisCommand(planned.master.port, 'WAIT', '1', '2000')).toBe('1');
+    expect(await redisCommand(planned.group.master.port, 'WAIT', '1', '2000')).toBe('1');
 
     let round = 0;
     let thrown = 0;
@@ -536,9 +520,9 @@ describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () =
       }
     })();
     const requestedAt = performance.now();
-    expect(await redisCommand(planned.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'planned')).toBe(
-      'OK',
-    );
+    expect(
+      await redisCommand(planned.group.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'planned'),
+    ).toBe('OK');
     await until(
       'ha rediscovered on the new master',
       () => events.some((e) => e.type === 'rediscovered' && e.failover !== undefined),
@@ -567,8 +551,10 @@ describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () =
     for (const key of haKeys) await dict.set(key, -1);
     for (const key of haKeys) {
       expect(await dict.get(key)).toBe(-1);
-      expect(await redisCommand(planned.replica.port, 'GET', dict.getEntry(key))).toBe('-1');
-      expect(await redisCommand(planned.master.port, 'GET', dict.getEntry(key))).not.toBe('-1');
+      expect(await redisCommand(planned.group.replica.port, 'GET', dict.getEntry(key))).toBe('-1');
+      expect(await redisCommand(planned.group.master.port, 'GET', dict.getEntry(key))).not.toBe(
+        '-1',
+      );
     }
     expect(dict.nodeStates().find((s) => s.name === 'ha')).toMatchObject({
       alive: true,
@@ -579,15 +565,7 @@ describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () =
 });
 
 describe('sentinels that name the master by host name (here a natMap to "localhost")', () => {
-  let named: SentinelGroup;
-
-  beforeAll(async () => {
-    named = await startSentinelGroup({ name: 'named' });
-  });
-
-  afterAll(async () => {
-    await named?.stop();
-  });
+  const named = useSentinelGroup({ name: 'named' });
 
   it('a sentinel that announces the failover late does not eject the node from the new master', async () => {
     const dict = new RingDict<number>({
@@ -595,7 +573,7 @@ describe('sentinels that name the master by host name (here a natMap to "localho
         ha: {
           capacity: 1,
           connection: {
-            ...named.connection(),
+            ...named.group.connection(),
             natMap: (key: string) => ({ host: 'localhost', port: Number(key.split(':').pop()) }),
           },
         },
@@ -611,12 +589,12 @@ describe('sentinels that name the master by host name (here a natMap to "localho
     await dict.set('k', 1);
 
     // One sentinel is cut off during the failover: it hears of it, and announces it, late.
-    const late = named.sentinels[2];
+    const late = named.group.sentinels[2];
     process.kill(late.pid, 'SIGSTOP');
     try {
-      expect(await redisCommand(named.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'named')).toBe(
-        'OK',
-      );
+      expect(
+        await redisCommand(named.group.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'named'),
+      ).toBe('OK');
       await until(
         'ha rediscovered on the new master',
         () => events.some((e) => e.type === 'rediscovered' && e.failover !== undefined),
@@ -627,7 +605,7 @@ describe('sentinels that name the master by host name (here a natMap to "localho
     }
     // The late sentinel names the new master "localhost:<port>"; the node reached it as
     // 127.0.0.1:<port>: the same server.
-    const master = await named.currentMaster();
+    const master = await named.group.currentMaster();
     await until(
       'the late sentinel names the new master',
       async () =>
