@@ -13,7 +13,7 @@ import { ContextIdFactory } from '@nestjs/core';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RingRedisHealthIndicator } from '../../lib/health/index.js';
 import {
   RingCacheService,
@@ -22,12 +22,8 @@ import {
   RingRedisService,
   type RingRedisModuleOptions,
 } from '../../lib/index.js';
-import {
-  resetFleet,
-  ringNodes,
-  startRedisServers,
-  type RedisFleet,
-} from '../helpers/redis-servers.js';
+import { ringNodes } from '../helpers/redis-servers.js';
+import { useRingFleet } from '../helpers/ring-fleet.js';
 import { useSentinelGroup } from '../helpers/sentinel.js';
 import { until as waitUntil } from '../helpers/wait.js';
 
@@ -124,21 +120,10 @@ class RequestConsumer {
 const fast = { heartbeatInterval: 100, commandTimeout: 300 };
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 
-let fleet: RedisFleet;
-const apps: INestApplication[] = [];
+const ring = useRingFleet(2);
 
-beforeAll(async () => {
-  fleet = await startRedisServers(2);
-});
-
-afterEach(async () => {
+afterEach(() => {
   vi.restoreAllMocks();
-  await Promise.all(apps.splice(0).map((app) => app.close()));
-  await resetFleet(fleet);
-});
-
-afterAll(async () => {
-  await fleet?.stop();
 });
 
 async function boot(
@@ -151,7 +136,7 @@ async function boot(
     providers: [...(health ? [RingRedisHealthIndicator] : []), ...providers],
   }).compile();
   const app = ref.createNestApplication({ logger: false });
-  apps.push(app);
+  ring.track(app);
   await app.init();
   return app;
 }
@@ -183,7 +168,7 @@ async function health(app: INestApplication) {
 describe('RingRedisHealthIndicator without options', () => {
   it('defaults minAlive to 1: up with one node alive, down with none', async () => {
     const app = await boot(
-      { groups: { test: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { test: ringNodes(ring.fleet.servers) }, defaults: fast },
       {
         health: true,
       },
@@ -193,7 +178,7 @@ describe('RingRedisHealthIndicator without options', () => {
     expect((await health(app)).status).toBe(200);
 
     // Just at the boundary: one node of two alive.
-    await fleet.servers[0].kill();
+    await ring.fleet.servers[0].kill();
     await until(() => dict.aliveHash.size === 1);
     const one = await health(app);
     expect(one.status).toBe(200);
@@ -203,7 +188,7 @@ describe('RingRedisHealthIndicator without options', () => {
     expect(indicator.isHealthy('cache', { group: 'test' }).cache.status).toBe('up');
 
     // Just past it: none alive.
-    await fleet.servers[1].kill();
+    await ring.fleet.servers[1].kill();
     await until(() => dict.aliveHash.size === 0);
     const none = await health(app);
     expect(none.status).toBe(503);
@@ -216,7 +201,7 @@ describe('RingRedisHealthIndicator without options', () => {
 
   it('reports down, naming it, for a minAlive that is not a whole number ≥ 0', async () => {
     const app = await boot(
-      { groups: { test: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { test: ringNodes(ring.fleet.servers) }, defaults: fast },
       {
         health: true,
       },
@@ -242,7 +227,7 @@ describe('RingRedisHealthIndicator on a Sentinel node', () => {
       {
         groups: {
           cache: {
-            plain0: { capacity: 1, connection: fleet.servers[0].url },
+            plain0: { capacity: 1, connection: ring.fleet.servers[0].url },
             ha: { capacity: 1, connection: sentinels.group.connection() },
           },
         },
@@ -328,7 +313,7 @@ describe('@RingCached layers that share an explicit prefix', () => {
     class MoreAuditedUsers extends AuditedUsers {}
     // Once for the pair, however many bound classes go through it.
     await boot(
-      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast },
       { providers: [AuditedUsers, MoreAuditedUsers] },
     );
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
@@ -340,14 +325,14 @@ describe('@RingCached layers that share an explicit prefix', () => {
 describe('RingRedisModule imported twice in one app', () => {
   it('warns once that each import builds its own rings', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const options = { groups: { default: ringNodes(fleet.servers) }, defaults: fast };
+    const options = { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast };
     @Module({ imports: [RingRedisModule.forRoot(options)] })
     class FeatureModule {}
     const ref = await Test.createTestingModule({
       imports: [RingRedisModule.forRoot(options), FeatureModule],
     }).compile();
     const app = ref.createNestApplication({ logger: false });
-    apps.push(app);
+    ring.track(app);
     await app.init();
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
       'RingRedisModule.forRoot/forRootAsync is imported 2 times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)',
@@ -356,7 +341,7 @@ describe('RingRedisModule imported twice in one app', () => {
 
   it('says nothing for one import, nor for two apps with one each', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    const options = { groups: { default: ringNodes(fleet.servers) }, defaults: fast };
+    const options = { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast };
     await boot(options);
     await boot(options);
     expect(warn).not.toHaveBeenCalled();
@@ -367,14 +352,14 @@ describe('@RingCached warnings', () => {
   it('warns once per method per 10 s window while the ring fails, not once per call', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot(
-      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast },
       {
         providers: [Throttled],
       },
     );
     const service = app.get(Throttled);
     const dict = app.get(RingRedisService).getOrThrow('default');
-    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await Promise.all(ring.fleet.servers.map((s) => s.kill()));
     await until(() => dict.aliveHash.size === 0);
     const warnings = (method: string) =>
       warn.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith(`Throttled.${method}:`));
@@ -419,11 +404,11 @@ describe('@RingCached warnings', () => {
     };
     const [One, Two] = [twin(1), twin(2)];
     const app = await boot(
-      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast },
       { providers: [One, Two] },
     );
     const dict = app.get(RingRedisService).getOrThrow('default');
-    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await Promise.all(ring.fleet.servers.map((s) => s.kill()));
     await until(() => dict.aliveHash.size === 0);
     expect(await app.get(One).load(1)).toBe(2);
     expect(await app.get(Two).load(1)).toBe(3);
@@ -434,7 +419,7 @@ describe('@RingCached warnings', () => {
   it('caches a transient provider in every consumer it is injected into, without a warning', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot(
-      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast },
       { providers: [PerConsumer, FirstConsumer, SecondConsumer] },
     );
     expect(warn).not.toHaveBeenCalled();
@@ -453,7 +438,7 @@ describe('@RingCached warnings', () => {
   it('warns at boot that a transient provider injected into a request-scoped one is uncached there', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot(
-      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast },
       { providers: [PerConsumer, FirstConsumer, RequestConsumer] },
     );
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
@@ -473,7 +458,7 @@ describe('@RingCached warnings', () => {
   it('warns at boot that a request-scoped provider is called uncached, and calls it through', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot(
-      { groups: { default: ringNodes(fleet.servers) }, defaults: fast },
+      { groups: { default: ringNodes(ring.fleet.servers) }, defaults: fast },
       {
         providers: [PerRequest, DependsOnPerRequest, Throttled],
       },
