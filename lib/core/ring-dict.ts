@@ -1132,6 +1132,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * Deletes, on every alive node, the entries under the prefix that `which` picks (given the
    * node holding them); answers how many. A node that fails is the one failing: it is ejected,
    * and cleared when it returns, as its copies can no longer be told from its own entries.
+   * A node that answers with a reply error (an ACL without SCAN, MISCONF) is not ejected: the
+   * returning node stays out, its entries served where they are, and its health says which
+   * node refused the clean-up.
    */
   private async unlinkElsewhere(
     which: (entry: string, holder: string) => boolean,
@@ -1143,7 +1146,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         if (!other.ready) await other.connect(this.options.commandTimeout);
         deleted += await this.unlinkPrefix(other, this.prefix, (entry) => which(entry, name));
       } catch (error) {
-        if (!isConnectionError(error)) throw error;
+        if (!isConnectionError(error)) {
+          throw new RingError(`clearing its entries on ${name} failed: ${other.describe(error)}`);
+        }
         this.eject(other, error);
         this.handoff.overflow(name);
       }

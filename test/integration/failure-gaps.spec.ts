@@ -800,3 +800,45 @@ describe('writes that arrive during a handoff', () => {
     },
   );
 });
+
+describe("the 'clear' overflow policy and a reply error on another node", () => {
+  it(
+    'keeps the returning node out, names the node that refused, ejects neither, and takes it back once that node answers',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({ prefix: 'ovf-acl:', handoffLimit: 1 });
+      const events = collect(dict);
+      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const [onNode2] = keysOwnedBy(dict, 'node2', 1, { tag: 'n2-' });
+      await dict.set(onNode2, 'node2 owns it');
+      const node2 = serverOf('node2').port;
+
+      await killUntilEjected(events, 'node0');
+      await dict.set(remembered, 'v1');
+      await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
+      // node2 answers, but refuses the clean-up's SCAN with a reply error.
+      await redisCommand(node2, 'ACL', 'SETUSER', 'default', '-scan');
+      try {
+        await serverOf('node0').restart();
+        await until(() => dict.nodeStates()[0].lastError?.includes('NOPERM') === true, SETTLE);
+        const [node0State, , node2State] = dict.nodeStates();
+        expect(node0State).toMatchObject({ alive: false });
+        expect(node0State.lastError).toMatch(/node2/);
+        // A reply error never ejects a node: node2 keeps serving its own entries.
+        expect(node2State).toMatchObject({ alive: true });
+        expect(saw(events, 'ejected', 'node2')).toBe(0);
+        expect(await dict.get(onNode2)).toBe('node2 owns it');
+        // node0 out, its remembered entry is still served by the node that took it.
+        expect(await dict.get(remembered)).toBe('v1');
+      } finally {
+        await redisCommand(node2, 'ACL', 'SETUSER', 'default', '+scan');
+      }
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      expect(await dict.get(remembered)).toBe('v1');
+      expect(await dict.get(forgotten)).toBeUndefined();
+      expect(await redisCommand(serverOf('node1').port, 'EXISTS', dict.getEntry(forgotten))).toBe(
+        '0',
+      );
+    },
+  );
+});
