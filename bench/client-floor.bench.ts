@@ -2,7 +2,9 @@
  * For scale, next to goal 6: what one caller waiting on each reply (1 in flight) costs on this
  * machine below the ring, with no ring at all. It backs the README's account of why the
  * `@RingCached` row over 3 nodes is level with cache-manager over 1 at 1 in flight:
- * - spreading one caller's GETs over three redis-servers, which share the client's cores;
+ * - spreading one caller's GETs over three redis-servers, which share the client's cores,
+ *   one call each in turn or 24 calls each in turn (what costs: the servers, or the switching
+ *   between them);
  * - cache-manager's client library (`@redis/client`) against ioredis, the ring's;
  * - a bare RESP GET over `node:net`, no client library: the floor a hand-written client
  *   could reach. Only this benchmark uses it; the ring does not ship one.
@@ -108,11 +110,18 @@ export async function benchClientFloor(config: BenchConfig): Promise<SectionResu
     const hit = (reply: string | null) => {
       if (reply !== VALUE) throw new Error('a timed GET missed');
     };
+    let calls = 0;
     const contenders = [
       { name: 'ioredis, 1 server', op: (r: number) => ioredis[0].get(keys[r % KEYS]).then(hit) },
       {
         name: 'ioredis, 3 servers',
         op: (r: number) => ioredis[r % 3].get(keys[(r >>> 2) % KEYS]).then(hit),
+      },
+      {
+        // The same three servers taking turns 24 calls at a time, not at every call: tells
+        // the cost of three server processes from the cost of switching between them.
+        name: 'ioredis, 3 servers, runs of 24',
+        op: (r: number) => ioredis[Math.floor(calls++ / 24) % 3].get(keys[r % KEYS]).then(hit),
       },
       { name: '@redis/client, 1 server', op: (r: number) => redis.get(keys[r % KEYS]).then(hit) },
       { name: 'bare RESP GET, 1 server', op: (r: number) => bare.get(keys[r % KEYS]).then(hit) },
@@ -131,7 +140,7 @@ export async function benchClientFloor(config: BenchConfig): Promise<SectionResu
       ),
     );
     const perSecond = samples.map((s) => s.map((x) => x.perSecond));
-    const [one, three, redisClient, bareGet] = perSecond;
+    const [one, three, threeInRuns, redisClient, bareGet] = perSecond;
     const baseline = `raw ioredis GET, 1 server: ${rate(median(one))}`;
     const row = (what: string, ours: number[]): Row => ({
       item: 6,
@@ -145,6 +154,7 @@ export async function benchClientFloor(config: BenchConfig): Promise<SectionResu
     return {
       rows: [
         row('raw ioredis GET spread over 3 servers', three),
+        row('raw ioredis GET over the same 3 servers, 24 calls in a row to each', threeInRuns),
         row('raw @redis/client GET (cache-manager’s client), 1 server', redisClient),
         row('bare RESP GET over node:net, no client library, 1 server', bareGet),
       ],
