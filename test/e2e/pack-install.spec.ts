@@ -32,6 +32,24 @@ const CONSUMER_DEPENDENCIES = [
   'rxjs',
 ];
 
+/** The fields of the packed package.json this suite reads. */
+interface PackedManifest {
+  name: string;
+  version: string;
+  type?: string;
+  license?: string;
+  main?: string;
+  types?: string;
+  files?: string[];
+  engines?: { node?: string };
+  bin?: Record<string, string>;
+  exports: Record<string, string | Record<string, string>>;
+  scripts?: Record<string, string>;
+  dependencies?: Record<string, string>;
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+}
+
 interface RunResult {
   code: number | null;
   signal: NodeJS.Signals | null;
@@ -227,7 +245,7 @@ describe('npm pack, then install into a fresh consumer project', () => {
   let work = '';
   let tarball = '';
   let listing: string[] = [];
-  let packed: { [key: string]: any } = {};
+  let packed: PackedManifest = { name: '', version: '', exports: {} };
   let fleet: RedisFleet | undefined;
 
   beforeAll(async () => {
@@ -261,7 +279,7 @@ describe('npm pack, then install into a fresh consumer project', () => {
       cwd: work,
       timeoutMs: 30_000,
     });
-    packed = JSON.parse(manifest.stdout);
+    packed = JSON.parse(manifest.stdout) as PackedManifest;
   }, 150_000);
 
   afterAll(async () => {
@@ -308,10 +326,10 @@ describe('npm pack, then install into a fresh consumer project', () => {
     expect(packed.files).toEqual(expect.arrayContaining(['dist', 'README.md', 'LICENSE']));
 
     // Every target of the exports map, main, types and bin is in the tarball.
-    const targets: string[] = [packed.main, packed.types, ...Object.values(packed.bin ?? {})];
+    const targets = [packed.main ?? '', packed.types ?? '', ...Object.values(packed.bin ?? {})];
     for (const [subpath, target] of Object.entries(packed.exports)) {
       if (typeof target === 'string') targets.push(target);
-      else targets.push(...Object.values(target as Record<string, string>));
+      else targets.push(...Object.values(target));
       expect(['.', './health', './package.json']).toContain(subpath);
     }
     expect(Object.keys(packed.exports)).toEqual(expect.arrayContaining(['.', './health']));
