@@ -866,6 +866,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   private fail(lastError: unknown): Fail<F> {
+    // The nodes failed because close() dropped their connections: that is what the caller
+    // must hear, not that the cluster is down (and not onFail's answer).
+    if (this.closed) throw this.closedError();
     this.signalUnavailable();
     if (this.options.onFail) return { [FAIL]: this.options.onFail(this) };
     // Each node's last error says why it is out: refused, timed out, authentication failed…
@@ -1199,17 +1202,24 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       return;
     }
     const match = `${globEscape(this.prefix + keyPrefix)}*`;
+    let scanned = false;
+    let lastError: unknown;
     for (const name of names) {
       const node = this.nodes.get(name)!;
       try {
         if (!node.ready) await node.connect(this.options.commandTimeout);
         for await (const keys of scanKeys(node.client, match, SCAN_COUNT)) yield { node, keys };
+        scanned = true;
       } catch (error) {
         if (!isConnectionError(error)) throw error;
+        lastError = error;
         // Its keys now belong to the next nodes; what they hold is scanned there.
         this.eject(node, error);
       }
     }
+    // No node finished its scan: nothing was counted, listed or cleared, which is not an
+    // empty dict.
+    if (!scanned) yield this.fail(lastError);
   }
 
   /** Like `nodeBatches`, keeping only the keys each node owns now (no stale copies, no duplicates). */

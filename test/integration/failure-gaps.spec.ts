@@ -842,3 +842,60 @@ describe("the 'clear' overflow policy and a reply error on another node", () => 
     },
   );
 });
+
+describe('scans when every node stops answering', () => {
+  const listKeys = async (dict: RingDict<string, string>) => {
+    const listed: string[] = [];
+    for await (const key of dict.keys()) listed.push(key);
+    return listed;
+  };
+  it.each([
+    ['size()', (dict: RingDict<string, string>) => dict.size()],
+    ['keys()', listKeys],
+    ['clearPrefix()', (dict: RingDict<string, string>) => dict.clearPrefix('x')],
+  ])(
+    '%s fails as unavailable, or answers onFail, instead of reporting an empty dict',
+    { timeout: 20_000 },
+    async (_, scan) => {
+      const dict = makeDict<string, string>({ prefix: 'allhung:', heartbeatInterval: 0 });
+      const withOnFail = makeDict<string, string>({
+        prefix: 'allhung:',
+        heartbeatInterval: 0,
+        onFail: () => 'unavailable',
+      });
+      await dict.set('a', '1');
+      await dict.connect();
+      await withOnFail.connect();
+      for (const server of fixture.fleet.servers) server.hang();
+      try {
+        await expect(scan(dict)).rejects.toBeInstanceOf(RingClusterUnavailableError);
+        if (scan !== listKeys) expect(await scan(withOnFail)).toBe('unavailable');
+      } finally {
+        for (const server of fixture.fleet.servers) server.resume();
+      }
+    },
+  );
+});
+
+describe('close() with the only node hung', () => {
+  it.each([
+    ['without onFail', {}],
+    ['with onFail', { onFail: () => 'failed' }],
+  ])('a request waiting on it rejects as closed, %s', TEST_TIMEOUT, async (_, extra) => {
+    const [server] = fixture.fleet.servers;
+    const dict = makeDict<string, string>({
+      nodes: { node0: { capacity: 1, connection: server.url } },
+      ...extra,
+    });
+    await dict.connect();
+    server.hang();
+    try {
+      const pending = dict.get('k');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await dict.close();
+      await expect(pending).rejects.toThrow(/RingDict "default" is closed/);
+    } finally {
+      server.resume();
+    }
+  });
+});
