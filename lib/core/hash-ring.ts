@@ -1,5 +1,6 @@
 import { pointIndex, reassignContinuum, uniformIndex, type Continuum } from './continuum.js';
 import { RingConfigError } from './errors.js';
+import { rejectUnknownOptions } from './option-checks.js';
 import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
 import { buildSliceContinuum, nextPrime } from './slice-continuum.js';
@@ -19,6 +20,13 @@ export interface HashRingOptions {
   /** Two characters, e.g. `'{}'`: only the part of an entry between them is hashed. */
   hashTag?: string;
 }
+
+const HASH_RING_OPTION_NAMES: ReadonlySet<string> = new Set<keyof HashRingOptions>([
+  'hashFunction',
+  'slices',
+  'distribution',
+  'hashTag',
+]);
 
 /** Default slice count: see `HashRingOptions.slices`. Measured balance is in the README. */
 export function defaultSlices(nodeCount: number): number {
@@ -55,6 +63,10 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
       );
     }
   }
+  if (options === null || typeof options !== 'object') {
+    throw new RingConfigError('HashRing: options must be an object');
+  }
+  rejectUnknownOptions(options, HASH_RING_OPTION_NAMES, 'HashRing: ');
   const distribution = options.distribution ?? 'ring';
   if (distribution !== 'ring' && distribution !== 'ketama') {
     throw new RingConfigError(

@@ -1,6 +1,7 @@
 import { joinAddress } from './address.js';
 import type { RedisOptions } from 'ioredis';
 import { RingConfigError } from './errors.js';
+import { shown } from './option-checks.js';
 
 /** One Redis server of the ring. */
 export interface RingNodeConfig {
@@ -68,8 +69,25 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
       `${where}.connection: expected ioredis options or a redis:// URL, got ${connection === null ? 'null' : typeof connection}`,
     );
   }
+  if (connection.keyPrefix !== undefined && connection.keyPrefix !== '') {
+    // ioredis prefixes the keys of commands, not SCAN's MATCH pattern: keys(), size(),
+    // clear() and the hinted handoff would find none of the dict's entries.
+    throw new RingConfigError(
+      `${where}.connection.keyPrefix: not supported by the ring (SCAN would miss every entry); use the dict's \`prefix\` option`,
+    );
+  }
   if (connection.sentinels !== undefined && connection.sentinels !== null) {
     return sentinelAddress(connection, where);
+  }
+  const port = connection.port;
+  const portNumber = Number(port);
+  if (
+    port !== undefined &&
+    !(Number.isInteger(portNumber) && portNumber >= 1 && portNumber <= 65535)
+  ) {
+    throw new RingConfigError(
+      `${where}.connection.port: expected a port number from 1 to 65535, got ${shown(port)}`,
+    );
   }
   const label = connection.path ?? `${connection.host ?? 'localhost'}:${connection.port ?? 6379}`;
   const secrets = [connection.password].filter((s): s is string => !!s);
@@ -174,7 +192,7 @@ export function validateNodes(nodes: unknown, group?: string): Map<string, NodeA
     const { capacity, connection } = node as Partial<RingNodeConfig>;
     if (typeof capacity !== 'number' || !Number.isFinite(capacity) || capacity <= 0) {
       throw new RingConfigError(
-        `${at}: capacity must be a finite number > 0, got ${JSON.stringify(capacity) ?? String(capacity)}`,
+        `${at}: capacity must be a finite number > 0, got ${shown(capacity)}`,
       );
     }
     if (connection === undefined || connection === null || connection === '') {

@@ -1,5 +1,6 @@
 import type { RingCodecOption } from './codec.js';
 import { RingConfigError } from './errors.js';
+import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from './hash-functions.js';
 import type { RingDistribution } from './hash-ring.js';
 import type { HandoffOverflowPolicy } from './hinted-handoff.js';
@@ -101,9 +102,7 @@ export const MAX_TTL_SECONDS = 1e12;
 /** Checks a TTL in seconds; `field` names the option in the message. */
 export function validateTtl(ttl: unknown, field: string): number {
   if (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0) {
-    throw new RingConfigError(
-      `${field}: expected a number of seconds > 0, got ${JSON.stringify(ttl) ?? String(ttl)}`,
-    );
+    throw new RingConfigError(`${field}: expected a number of seconds > 0, got ${shown(ttl)}`);
   }
   // PX takes whole milliseconds; anything under 1 ms would mean "already expired".
   if (ttl < 0.001) throw new RingConfigError(`${field}: at least 0.001 seconds (1 ms), got ${ttl}`);
@@ -133,42 +132,19 @@ export function inGroup<T>(name: string | undefined, build: () => T): T {
   }
 }
 
-/** Throws a RingConfigError naming `where` and the first field of `options` not in `known`. */
-export function rejectUnknownOptions(
-  options: object,
-  known: ReadonlySet<string>,
-  where: string,
-): void {
-  for (const field of Object.keys(options)) {
-    if (!known.has(field)) {
-      throw new RingConfigError(
-        `${where}unknown option "${field}"; known options: ${[...known].join(', ')}`,
-      );
-    }
-  }
-}
-
-/** Throws a RingConfigError naming `where` and `field` unless `ok`. */
-export function checkOption(
-  ok: boolean,
-  where: string,
-  field: string,
-  expected: string,
-  got: unknown,
-): void {
-  if (!ok) {
-    throw new RingConfigError(
-      `${where}${field}: expected ${expected}, got ${typeof got === 'function' ? 'a function' : (JSON.stringify(got) ?? String(got))}`,
-    );
-  }
-}
-
 export function resolveRingDictOptions<V, F>(
   options: RingDictOptions<V, F>,
 ): ResolvedRingDictOptions<V, F> {
   if (options === null || typeof options !== 'object') {
     throw new RingConfigError('RingDict: expected an options object with at least `nodes`');
   }
+  checkOption(
+    options.name === undefined || (typeof options.name === 'string' && options.name !== ''),
+    '',
+    'name',
+    'a non-empty string',
+    options.name,
+  );
   const where = groupLabel(options.name);
   rejectUnknownOptions(options, KNOWN, where);
   const o = options;

@@ -251,12 +251,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
   set(key: unknown, value: V, options?: RingSetOptions): Promise<void | F> {
-    return this.store(key, value, options, encodeValue);
+    return this.store('set', key, value, options, encodeValue);
   }
 
   /** Stores `raw` as it is, bypassing the codec, like `set` otherwise. */
   setRaw(key: unknown, raw: string | Buffer, options?: RingSetOptions): Promise<void | F> {
-    return this.store(key, raw, options, rawPayload);
+    return this.store('setRaw', key, raw, options, rawPayload);
   }
 
   /** True when a key was removed. */
@@ -293,6 +293,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** `set` or `setRaw`: one atomic `SET entry payload [PX ms]`, the payload made by `toPayload`. */
   private store<P>(
+    method: 'set' | 'setRaw',
     key: unknown,
     value: P,
     options: RingSetOptions | undefined,
@@ -300,7 +301,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   ): Promise<void | F> {
     try {
       const entry = this.getEntry(key);
-      const ttl = this.ttlOf(options);
+      const ttl = this.ttlOf(method, options);
       const payload = toPayload(this.codec, value, entry);
       const op: EntryOp<SetReply> =
         ttl === undefined
@@ -313,9 +314,23 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     }
   }
 
-  /** `options.ttl`, checked, else the dict's `expire`. */
-  private ttlOf(options: RingSetOptions | undefined): number | undefined {
-    return options?.ttl === undefined ? this.options.expire : validateTtl(options.ttl, 'ttl');
+  /** `options.ttl` of a call of `method`, checked, else the dict's `expire`. */
+  private ttlOf(method: string, options: RingSetOptions | undefined): number | undefined {
+    if (options === undefined || options === null) return this.options.expire;
+    if (typeof options !== 'object') {
+      // `set(key, value, 60)` would otherwise store the value with no TTL at all.
+      throw new RingArgumentError(
+        `${method}: options must be an object such as { ttl: 60 }, got ${describeKey(options)}`,
+      );
+    }
+    for (const field in options) {
+      if (field !== 'ttl') {
+        throw new RingArgumentError(`${method}: unknown option "${field}"; the option is ttl`);
+      }
+    }
+    return options.ttl === undefined
+      ? this.options.expire
+      : validateTtl(options.ttl, `${method}: ttl`);
   }
 
   /**
@@ -376,7 +391,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     entries: Iterable<readonly [unknown, V]>,
     options?: RingSetOptions,
   ): Promise<void | F> {
-    const ttl = this.ttlOf(options);
+    const ttl = this.ttlOf('setMany', options);
     const px = ttl === undefined ? undefined : pxOf(ttl);
     const names: string[] = [];
     const payloads: (string | Buffer)[] = [];
@@ -499,7 +514,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * e.g. every cached call of one method.
    */
   async clearPrefix(keyPrefix: string): Promise<number | F> {
-    if (typeof keyPrefix !== 'string' || (keyPrefix === '' && this.prefix === '')) {
+    if (typeof keyPrefix !== 'string') {
+      throw new RingArgumentError(
+        `clearPrefix: the prefix must be a string, got ${describeKey(keyPrefix)}`,
+      );
+    }
+    if (keyPrefix === '' && this.prefix === '') {
       throw new RingError(
         'clearPrefix() needs a non-empty prefix; use clear({ force: true }) to delete everything',
       );

@@ -180,6 +180,33 @@ describe('keys', () => {
     ['delete', (dict: RingDict<string>) => dict.delete('\uD800'), /key/i],
     ['setRaw', (dict: RingDict<string>) => dict.setRaw('\uD800', 'v'), /key/i],
     ['set, a bad ttl', (dict: RingDict<string>) => dict.set('probe', 'v', { ttl: -1 }), /ttl/],
+    // A mistaken options argument would store the value with no TTL at all.
+    [
+      'set, a number for options',
+      (dict: RingDict<string>) => dict.set('probe', 'v', 60 as unknown as { ttl: number }),
+      /set: options must be an object such as \{ ttl: 60 \}, got number 60/,
+    ],
+    [
+      'setRaw, a misspelt option',
+      (dict: RingDict<string>) =>
+        dict.setRaw('probe', 'v', { ttL: 60 } as unknown as { ttl: number }),
+      /setRaw: unknown option "ttL"/,
+    ],
+    [
+      'setMany, a number for options',
+      (dict: RingDict<string>) => dict.setMany([['a', 'v']], 5 as unknown as { ttl: number }),
+      /setMany: options must be an object/,
+    ],
+    [
+      'set, a NaN ttl',
+      (dict: RingDict<string>) => dict.set('probe', 'v', { ttl: Number.NaN }),
+      /set: ttl: expected a number of seconds > 0, got NaN/,
+    ],
+    [
+      'clearPrefix, a number',
+      (dict: RingDict<string>) => dict.clearPrefix(5 as unknown as string),
+      /clearPrefix: the prefix must be a string, got number 5/,
+    ],
     [
       'set, a value JSON cannot hold',
       (dict: RingDict<string>) => dict.set('probe', undefined as unknown as string),

@@ -444,6 +444,23 @@ describe('RingDict bad input', () => {
       /node "a".connection: expected redis:\/\/ and then the host, got redis:\/1…/,
     ],
     [{ nodes: { a: { capacity: 1, url } } }, /node "a": unknown field "url"/],
+    // ioredis leaves SCAN's pattern unprefixed: keys(), size() and clear() would find nothing.
+    [
+      { nodes: { a: { capacity: 1, connection: { port: 1, keyPrefix: 'kp:' } } } },
+      /node "a".connection.keyPrefix: not supported by the ring .*use the dict's `prefix` option/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: { host: '127.0.0.1', port: 99999 } } } },
+      /node "a".connection.port: expected a port number from 1 to 65535, got 99999/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 5 },
+      /name: expected a non-empty string, got 5/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, commandTimeout: Number.NaN },
+      /commandTimeout: expected .*, got NaN/,
+    ],
     [
       { nodes: JSON.parse(`{"__proto__": {"capacity": 1, "connection": "${url}"}}`) },
       /node "__proto__": this name cannot be used/,

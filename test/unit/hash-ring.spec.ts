@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { HashRing, RingConfigError, defaultSlices } from '../../lib/index.js';
+import { HashRing, RingConfigError, defaultSlices, type HashRingOptions } from '../../lib/index.js';
 
 const KEYS = 100_000;
 const keys = Array.from({ length: KEYS }, (_, i) => `user:${i}`);
@@ -154,6 +154,12 @@ describe('HashRing configuration errors', () => {
   ])('rejects %o', (nodes, message) => {
     expect(() => new HashRing(nodes)).toThrow(RingConfigError);
     expect(() => new HashRing(nodes)).toThrow(message);
+  });
+
+  it('rejects an unknown option, naming it', () => {
+    expect(() => new HashRing({ a: 1 }, { slice: 10 } as unknown as HashRingOptions)).toThrow(
+      /HashRing: unknown option "slice"; known options: hashFunction, slices, distribution, hashTag/,
+    );
   });
 
   it('a node taken out and added back at a new capacity is in the ring again', () => {

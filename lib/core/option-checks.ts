@@ -1,0 +1,45 @@
+import { RingConfigError } from './errors.js';
+
+/**
+ * A value as a configuration error shows it: JSON where that says what it is, else its own
+ * name (`NaN` and `Infinity`, which JSON would print as `null`; `undefined`; a function).
+ */
+export function shown(value: unknown): string {
+  if (typeof value === 'function') return 'a function';
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    // Circular, or holding a BigInt.
+    return String(value);
+  }
+}
+
+/** Throws a RingConfigError naming `where` and the first field of `options` not in `known`. */
+export function rejectUnknownOptions(
+  options: object,
+  known: ReadonlySet<string>,
+  where: string,
+): void {
+  for (const field of Object.keys(options)) {
+    if (!known.has(field)) {
+      throw new RingConfigError(
+        `${where}unknown option "${field}"; known options: ${[...known].join(', ')}`,
+      );
+    }
+  }
+}
+
+/** Throws a RingConfigError naming `where` and `field` unless `ok`. */
+export function checkOption(
+  ok: boolean,
+  where: string,
+  field: string,
+  expected: string,
+  got: unknown,
+): void {
+  if (!ok) {
+    throw new RingConfigError(`${where}${field}: expected ${expected}, got ${shown(got)}`);
+  }
+}
