@@ -361,22 +361,26 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /**
    * Values of many keys, in input order (undefined where missing): keys are grouped by
-   * node, one MGET per node, nodes in parallel, with the same eject/retry rules per node.
+   * node, one MGET per node (per `PIPELINE_CHUNK` keys), nodes in parallel, with the same
+   * eject/retry rules per node.
    */
   async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
     const entries = keyList('getMany', keys).map((key) => this.getEntry(key));
     const values: (V | undefined)[] = Array.from({ length: entries.length });
-    const failed = await this.routeMany<(string | Buffer | null)[]>(
+    const failed = await this.routeMany<(string | Buffer | null)[][]>(
       entries,
-      (client, indexes) => {
-        const batch = indexes.map((i) => entries[i]);
-        return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
-      },
-      (indexes, raws) => {
-        for (let j = 0; j < indexes.length; j++) {
-          const raw = raws[j];
-          const i = indexes[j];
-          values[i] = raw === null ? undefined : decodeValue(this.codec, raw, entries[i]);
+      (client, indexes, node) =>
+        inRounds<(string | Buffer | null)[]>(node, indexes, (chunk) => {
+          const batch = chunk.map((i) => entries[i]);
+          return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
+        }),
+      (indexes, rounds) => {
+        let j = 0;
+        for (const raws of rounds) {
+          for (const raw of raws) {
+            const i = indexes[j++];
+            values[i] = raw === null ? undefined : decodeValue(this.codec, raw, entries[i]);
+          }
         }
       },
     );
@@ -415,15 +419,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const failed = await this.routeMany(
       names,
       (client, indexes, node) =>
-        inChunks(indexes, PIPELINE_CHUNK, async (chunk) => {
+        inRounds(node, indexes, (chunk) => {
           const pipeline = client.pipeline();
           for (const i of chunk) {
             if (px === undefined) pipeline.set(names[i], payloads[i]);
             else pipeline.set(names[i], payloads[i], 'PX', px);
           }
-          await execPipeline(pipeline.exec());
-          // The node answered: the next pipeline gets its own commandTimeout.
-          node.progressed();
+          return execPipeline(pipeline.exec());
         }),
       () => undefined,
       true,
@@ -431,14 +433,20 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     if (failed) return failed[FAIL];
   }
 
-  /** Deletes many keys (one DEL per node, nodes in parallel); answers how many were removed. */
+  /**
+   * Deletes many keys (one DEL per node, per `PIPELINE_CHUNK` keys, nodes in parallel);
+   * answers how many were removed.
+   */
   async deleteMany(keys: readonly unknown[]): Promise<number | F> {
     const entries = keyList('deleteMany', keys).map((key) => this.getEntry(key));
     let removed = 0;
     const failed = await this.routeMany(
       entries,
-      (client, indexes) => client.del(...indexes.map((i) => entries[i])),
-      (_indexes, count) => (removed += count),
+      (client, indexes, node) =>
+        inRounds(node, indexes, (chunk) => client.del(...chunk.map((i) => entries[i]))),
+      (_indexes, counts) => {
+        for (const count of counts) removed += count;
+      },
       true,
     );
     return failed ? failed[FAIL] : removed;
@@ -1268,6 +1276,26 @@ function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
 
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
 type WellFormedString = string & { isWellFormed(): boolean };
+
+/**
+ * A node's part of a batch, `PIPELINE_CHUNK` entries at a time, each sent once the previous
+ * one is answered; answers the replies in order. Each answer gives the node a fresh
+ * `commandTimeout`: a batch longer than that on a node that keeps answering is not a hung
+ * node. (One MGET or DEL of every key would also spread them all as call arguments, which
+ * overflows the stack past some 100 000 keys.)
+ */
+async function inRounds<R>(
+  node: RingNode,
+  indexes: number[],
+  send: (chunk: number[]) => Promise<R>,
+): Promise<R[]> {
+  const replies: R[] = [];
+  await inChunks(indexes, PIPELINE_CHUNK, async (chunk) => {
+    replies.push(await send(chunk));
+    node.progressed();
+  });
+  return replies;
+}
 
 /** A TTL in seconds as SET's PX: whole milliseconds, at least 1. */
 function pxOf(ttl: number): number {

@@ -597,6 +597,25 @@ describe('RingDict batch operations', () => {
     expect(await dict.size()).toBe(entries.length);
   });
 
+  it('getMany and deleteMany of 130 000 keys on one node: every value, no ejection, no stack overflow', async () => {
+    const commandTimeout = 300;
+    const dict = makeDict<string>({
+      prefix: 'long1:',
+      commandTimeout,
+      nodes: { node0: { capacity: 1, connection: fixture.fleet.servers[0].url } },
+    });
+    const events = collect(dict);
+    const value = 'v'.repeat(200);
+    const keys = Array.from({ length: 130_000 }, (_, i) => `k${i}`);
+    await dict.setMany(keys.map((key) => [key, value] as const));
+    const values = await dict.getMany(keys);
+    expect(values.filter((v) => v === value)).toHaveLength(keys.length);
+    // One DEL of them all would spread 130 000 arguments onto the stack.
+    expect(await dict.deleteMany(keys)).toBe(keys.length);
+    expect(events).toEqual([]);
+    expect(await dict.size()).toBe(0);
+  });
+
   it('a batch of several pipeline chunks per node stores every entry with its ttl', async () => {
     const dict = makeDict<number>({ prefix: 'big:' });
     // About 2.7 chunks per node: the chunk boundaries fall inside each node's share.
