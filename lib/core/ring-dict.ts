@@ -27,6 +27,7 @@ import {
   type HandoffReport,
 } from './hinted-handoff.js';
 import { execPipeline, inChunks, PIPELINE_CHUNK } from './pipeline.js';
+import { readThroughRaw } from './read-through.js';
 import { globEscape, scanKeys } from './scan.js';
 
 export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable';
@@ -249,6 +250,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.request(key, GET, false, orUndefined);
   }
 
+  /**
+   * For `@RingCached`, not part of the API: `getRaw`, except that when no node can answer
+   * it rejects with the RingClusterUnavailableError `getRaw` would throw without `onFail`.
+   * A cache would take `onFail`'s answer for a stored value, and never call the method.
+   */
+  [readThroughRaw](key: unknown): Promise<string | undefined> {
+    return this.request(key, GET, false, orUndefined, rejectFail);
+  }
+
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
   set(key: unknown, value: V, options?: RingSetOptions): Promise<void | F> {
     return this.store('set', key, value, options, encodeValue);
@@ -277,14 +287,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * One command on the entry of `key`, its reply mapped by `done`. Not async, like `route`:
    * a bad key rejects the returned promise, as it would an async method's.
    */
-  private request<T, R>(
+  private request<T, R, G = F>(
     key: unknown,
     op: EntryOp<T>,
     write: boolean,
     done: (reply: T, entry: string) => R,
-  ): Promise<R | F> {
+    failed: (fail: Fail<F>) => G = answerFail as (fail: Fail<F>) => G,
+  ): Promise<R | G> {
     try {
-      return this.route(this.getEntry(key), op, write, done);
+      return this.route(this.getEntry(key), op, write, done, failed);
     } catch (error) {
       // A bad key, or a user hash function that throws.
       return Promise.reject(error);
@@ -604,12 +615,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * which made most of the ring's own garbage per request. Everything else, and any retry
    * after a failure, takes the general path, `routeFrom`.
    */
-  private route<T, R>(
+  private route<T, R, G = F>(
     entry: string,
     op: EntryOp<T>,
     write: boolean,
     done: (reply: T, entry: string) => R,
-  ): Promise<R | F> {
+    failed: (fail: Fail<F>) => G = answerFail as (fail: Fail<F>) => G,
+  ): Promise<R | G> {
     if (this.closed) {
       return Promise.reject(this.closedError());
     }
@@ -619,11 +631,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         probe.then(() => this.routeFrom(this.pick(entry), entry, write, op)),
         entry,
         done,
+        failed,
       );
     }
     const node = this.pick(entry);
     if (node === undefined || !node.ready || (write && this.hintsNeeded())) {
-      return this.finish(this.routeFrom(node, entry, write, op), entry, done);
+      return this.finish(this.routeFrom(node, entry, write, op), entry, done, failed);
     }
     return this.dispatch(node, op, entry).then(
       (reply) => {
@@ -637,18 +650,24 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         if (!isConnectionError(error)) throw error;
         const tried: RingNode[] = [];
         const next = this.failOver(node, entry, error, tried);
-        return this.finish(this.routeFrom(next, entry, write, op, tried, error), entry, done);
+        return this.finish(
+          this.routeFrom(next, entry, write, op, tried, error),
+          entry,
+          done,
+          failed,
+        );
       },
     );
   }
 
-  /** `done` of what the general path answered, or onFail's result. */
-  private finish<T, R>(
+  /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
+  private finish<T, R, G>(
     result: Promise<T | Fail<F>>,
     entry: string,
     done: (reply: T, entry: string) => R,
-  ): Promise<R | F> {
-    return result.then((reply) => (this.isFail(reply) ? reply[FAIL] : done(reply, entry)));
+    failed: (fail: Fail<F>) => G,
+  ): Promise<R | G> {
+    return result.then((reply) => (this.isFail(reply) ? failed(reply) : done(reply, entry)));
   }
 
   /**
@@ -898,7 +917,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     // must hear, not that the cluster is down (and not onFail's answer).
     if (this.closed) throw this.closedError();
     this.signalUnavailable();
-    if (this.options.onFail) return { [FAIL]: this.options.onFail(this) };
+    const error = this.unavailableError(lastError);
+    if (this.options.onFail) return { [FAIL]: this.options.onFail(this), error };
+    throw error;
+  }
+
+  /** Why a request found no node to answer it: each node's last error, scrubbed. */
+  private unavailableError(lastError: unknown): RingClusterUnavailableError {
     // Each node's last error says why it is out: refused, timed out, authentication failed…
     const why = this.nodeStates()
       .map((state) => `${state.name}: ${state.lastError ?? 'not reached'}`)
@@ -912,7 +937,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     // request, not the cluster, is what every node failed — a value too big to move within
     // commandTimeout, say.
     const what = this.alive.size === 0 ? 'no node is alive' : 'every node failed this request';
-    throw new RingClusterUnavailableError(
+    return new RingClusterUnavailableError(
       `RingDict "${this.options.name}": ${what} (${why})`,
       cause,
     );
@@ -1264,9 +1289,22 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 }
 
-/** Marks `onFail`'s answer on its way through the routing code, so it cannot be mistaken for a reply. */
+/**
+ * Marks `onFail`'s answer on its way through the routing code, so it cannot be mistaken for
+ * a reply; `error` is what would have been thrown without `onFail`.
+ */
 const FAIL = Symbol('ring-redis.fail');
-type Fail<F> = { [FAIL]: F };
+type Fail<F> = { [FAIL]: F; error: RingClusterUnavailableError };
+
+/** The answer of a request no node could serve: `onFail`'s. */
+function answerFail<F>(fail: Fail<F>): F {
+  return fail[FAIL];
+}
+
+/** The answer of a request no node could serve, for `readThroughRaw`: the error. */
+function rejectFail<F>(fail: Fail<F>): never {
+  throw fail.error;
+}
 
 function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
   const group = groups.get(key);

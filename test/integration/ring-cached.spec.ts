@@ -17,6 +17,7 @@ import {
   RingConfigError,
   RingRedisModule,
   RingRedisService,
+  type RingDictOptions,
   type RingNodesConfig,
 } from '../../lib/index.js';
 import {
@@ -227,12 +228,15 @@ function nodes(): RingNodesConfig {
   return ringNodes(fleet.servers);
 }
 
-async function boot(prefix = 'app:'): Promise<INestApplication> {
+async function boot(
+  prefix = 'app:',
+  more: Partial<RingDictOptions<unknown, unknown>> = {},
+): Promise<INestApplication> {
   const moduleRef = await Test.createTestingModule({
     imports: [
       RingRedisModule.forRoot({
         groups: { default: nodes() },
-        defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100 },
+        defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100, ...more },
       }),
     ],
     providers: [
@@ -374,6 +378,16 @@ describe('@RingCached', () => {
     // Logged at most once per interval, not once per call.
     const warnings = warn.mock.calls.filter(([m]) => String(m).includes('WeatherService.slow'));
     expect(warnings).toHaveLength(1);
+  });
+
+  it("with every node down, the group's onFail answer is not taken for a cached value", async () => {
+    // A string JSON can parse, as a cached result would be: '0', 'null', '{}', ''.
+    const app = await boot('onfail:', { onFail: () => '0' });
+    const weather = app.get(WeatherService);
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    await Promise.all(fleet.servers.map((s) => s.kill()));
+    expect(await weather.slow(5)).toBe(10);
+    expect(weather.calls).toBe(1);
   });
 
   it('a stored value that cannot be decoded: the method is called', async () => {

@@ -1,5 +1,6 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
 import type { RingDict } from '../../core/index.js';
+import { readThroughRaw } from '../../core/read-through.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
@@ -113,7 +114,8 @@ export class RingCacheService implements RingCacheBinding {
     instance: object,
     args: unknown[],
   ): Promise<unknown> {
-    return slot.dict.getRaw(slot.key).then(
+    // Not getRaw: with the ring unavailable it would answer the group's onFail value as a hit.
+    return slot.dict[readThroughRaw](slot.key).then(
       (raw) => {
         if (typeof raw !== 'string') return this.miss(slot, method, instance, args);
         if (raw === '') return undefined;
