@@ -547,23 +547,57 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   private async unlinkMatching(keyPrefix: string): Promise<number | F> {
+    const prefix = this.prefix + keyPrefix;
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.
+    const ejections = new Map<RingNode, number>();
     if (this.handoff.enabled) {
       for (const node of this.nodes.values()) {
-        if (!node.health.alive) this.handoff.rememberClear(node.name, this.prefix + keyPrefix);
+        if (!node.health.alive) this.handoff.rememberClear(node.name, prefix);
+        ejections.set(node, node.health.ejections);
       }
     }
     let deleted = 0;
-    for await (const batch of this.nodeBatches(keyPrefix)) {
-      if (this.isFail(batch)) return batch[FAIL];
-      if (batch.keys.length === 0) continue;
-      try {
-        deleted += await batch.node.client.unlink(...batch.keys);
-      } catch (error) {
-        if (!isConnectionError(error)) throw error;
-        this.eject(batch.node, error);
+    try {
+      for await (const batch of this.nodeBatches(keyPrefix)) {
+        if (this.isFail(batch)) return batch[FAIL];
+        if (batch.keys.length === 0) continue;
+        try {
+          deleted += await batch.node.client.unlink(...batch.keys);
+        } catch (error) {
+          if (!isConnectionError(error)) throw error;
+          this.eject(batch.node, error);
+        }
       }
+    } finally {
+      deleted += await this.clearEjectedDuring(ejections, prefix);
+    }
+    return deleted;
+  }
+
+  /**
+   * The nodes ejected while a clear of `prefix` ran (counted from `before`) may still hold
+   * entries it did not reach: one that is still out deletes them before it rejoins, as if it
+   * had been out from the start; one already back (its handoff ran without this clear) has
+   * them deleted now. Answers how many were.
+   */
+  private async clearEjectedDuring(
+    before: ReadonlyMap<RingNode, number>,
+    prefix: string,
+  ): Promise<number> {
+    let deleted = 0;
+    for (const [node, ejections] of before) {
+      if (node.health.ejections === ejections) continue;
+      if (node.health.alive) {
+        try {
+          deleted += await this.unlinkPrefix(node, prefix);
+          continue;
+        } catch (error) {
+          if (!isConnectionError(error)) throw error;
+          this.eject(node, error);
+        }
+      }
+      this.handoff.rememberClear(node.name, prefix);
     }
     return deleted;
   }

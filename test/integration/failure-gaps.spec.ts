@@ -899,3 +899,54 @@ describe('close() with the only node hung', () => {
     }
   });
 });
+
+describe('clear() while a node stops answering', () => {
+  it('the node deletes what the clear missed before it serves again', TEST_TIMEOUT, async () => {
+    const dict = makeDict<string>({ prefix: 'clr:' });
+    const events = collect(dict);
+    const keys = keysOwnedBy(dict, 'node1', 5);
+    for (const key of keys) await dict.set(key, 'old');
+    await dict.connect();
+    serverOf('node1').hang();
+    try {
+      // node1's SCAN times out: ejected in the middle of the clear.
+      await dict.clear();
+      expect(saw(events, 'ejected', 'node1')).toBe(1);
+    } finally {
+      serverOf('node1').resume();
+    }
+    await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+    for (const key of keys) expect(await dict.get(key)).toBeUndefined();
+  });
+
+  it(
+    'a node ejected and back before the clear ends is cleared all the same',
+    { timeout: 20_000 },
+    async () => {
+      const dict = makeDict<string>({ prefix: 'clr2:', commandTimeout: 1_000 });
+      const events = collect(dict);
+      const keys = [...keysOwnedBy(dict, 'node1', 5), ...keysOwnedBy(dict, 'node2', 5)];
+      for (const key of keys) await dict.set(key, 'old');
+      await dict.connect();
+      // The clear scans node0, node1, node2 in turn. node1 is back while node2 still hangs.
+      dict.events$.subscribe((event) => {
+        if (event.type === 'ejected' && event.node === 'node1') serverOf('node1').resume();
+      });
+      serverOf('node1').hang();
+      serverOf('node2').hang();
+      try {
+        await dict.clear();
+        expect(events.map((e) => `${e.type} ${e.node}`).slice(0, 3)).toEqual([
+          'ejected node1',
+          'rediscovered node1',
+          'ejected node2',
+        ]);
+      } finally {
+        serverOf('node1').resume();
+        serverOf('node2').resume();
+      }
+      await until(() => saw(events, 'rediscovered', 'node2') === 1, SETTLE);
+      for (const key of keys) expect(await dict.get(key)).toBeUndefined();
+    },
+  );
+});
