@@ -22,7 +22,7 @@ import {
   RingRedisService,
   type RingRedisModuleOptions,
 } from '../../lib/index.js';
-import { ringNodes } from '../helpers/redis-servers.js';
+import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
 import { useSentinelGroup } from '../helpers/sentinel.js';
 import { until as waitUntil } from '../helpers/wait.js';
@@ -114,6 +114,32 @@ class SecondConsumer {
 @Injectable({ scope: Scope.REQUEST })
 class RequestConsumer {
   constructor(readonly helper: PerConsumer) {}
+}
+
+/** Cached in the default group of the import that provides it. */
+@Injectable()
+class InFeatureA {
+  calls = 0;
+
+  @RingCached()
+  async load(x: number): Promise<number> {
+    this.calls++;
+    return x + 100;
+  }
+}
+
+/** Cached in a group only the other import declares. */
+@Injectable()
+class InFeatureB {
+  calls = 0;
+
+  constructor(readonly cache: RingCacheService) {}
+
+  @RingCached({ group: 'sessions' })
+  async load(x: number): Promise<number> {
+    this.calls++;
+    return x + 200;
+  }
 }
 
 // A dead node is ejected after commandTimeout at worst; an ejected one is PINGed every heartbeat.
@@ -337,6 +363,62 @@ describe('RingRedisModule imported twice in one app', () => {
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
       'RingRedisModule.forRoot/forRootAsync is imported 2 times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)',
     ]);
+  });
+
+  it('@RingCached finds each group in the import that declares it, and evicts across them', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [one, two] = ring.fleet.servers;
+    @Module({
+      imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([one]) }, defaults: fast })],
+      providers: [InFeatureA],
+    })
+    class FeatureA {}
+    @Module({
+      imports: [
+        RingRedisModule.forRoot({ groups: { sessions: ringNodes([two]) }, defaults: fast }),
+      ],
+      providers: [InFeatureB],
+    })
+    class FeatureB {}
+    const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    ring.track(app);
+    await app.init();
+    const a = app.get(InFeatureA);
+    const b = app.get(InFeatureB);
+    for (let i = 0; i < 2; i++) {
+      expect(await a.load(1)).toBe(101);
+      expect(await b.load(1)).toBe(201);
+    }
+    expect([a.calls, b.calls]).toEqual([1, 1]);
+    // Each on its own import's server.
+    const entry = (type: Function) => `${type.name}.load:[1]`;
+    expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureA))).toBe('1');
+    expect(await redisCommand(two.port, 'EXISTS', entry(InFeatureB))).toBe('1');
+    expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureB))).toBe('0');
+    // FeatureB's cache service evicts FeatureA's call, from FeatureA's server.
+    expect(await b.cache.evict(InFeatureA, 'load', 1)).toBe(true);
+    expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureA))).toBe('0');
+  });
+
+  it('a group both imports declare cannot be used by @RingCached: the boot says so', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [one, two] = ring.fleet.servers;
+    @Module({
+      imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([one]) }, defaults: fast })],
+      providers: [InFeatureA],
+    })
+    class FeatureA {}
+    @Module({
+      imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([two]) }, defaults: fast })],
+    })
+    class FeatureB {}
+    const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    ring.track(app);
+    await expect(app.init()).rejects.toThrow(
+      /@RingCached InFeatureA.load: group "default" is declared by more than one RingRedisModule import in this app/,
+    );
   });
 
   it('says nothing for one import, nor for two apps with one each', async () => {

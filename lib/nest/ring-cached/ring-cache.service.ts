@@ -34,7 +34,18 @@ export class RingCacheService implements RingCacheBinding {
   /** Default prefixes of inherited methods, per subclass (see prefixOf). */
   private readonly inheritedPrefixes = new WeakMap<Function, Map<RingCachedMethod, string>>();
 
+  /** Finds a group's dict: in this import's rings, unless the app has more than one. */
+  private dictOfGroup = (name: string): RingDict<unknown, unknown> => this.rings.getOrThrow(name);
+
   constructor(private readonly rings: RingRedisService) {}
+
+  /**
+   * Set at boot when the app imports RingRedisModule more than once: each group is found in
+   * the import that declares it (see RingCachedExplorer).
+   */
+  findGroupsWith(dictOf: (name: string) => RingDict<unknown, unknown>): void {
+    this.dictOfGroup = dictOf;
+  }
 
   /**
    * The key (inside the group's prefix) under which a call is cached:
@@ -246,7 +257,7 @@ export class RingCacheService implements RingCacheBinding {
   }
 
   private dictOf(method: RingCachedMethod): RingDict<unknown, unknown> {
-    return this.rings.getOrThrow(method.options.group ?? 'default');
+    return this.dictOfGroup(method.options.group ?? 'default');
   }
 
   /** The cached methods a call of `type.methodName` goes through, nearest first. */

@@ -1,4 +1,5 @@
 import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
+import { RingConfigError, type RingDict } from '../../core/index.js';
 import { DiscoveryService } from '@nestjs/core';
 import { RING_REDIS_LOGGER_CONTEXT } from '../ring-redis.constants.js';
 import { RingRedisService } from '../ring-redis.service.js';
@@ -23,20 +24,23 @@ export class RingCachedExplorer implements OnModuleInit {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    const providers = this.discovery.getProviders();
+    const imports = instancesOf(providers, RingRedisService);
+    // Imported more than once, every import's explorer sees every provider: the first binds
+    // them all, to groups of any import, or the last to run would rebind them to its own.
+    if (imports.length > 1 && imports[0] !== this.rings) return;
     try {
-      this.bindAll();
+      this.bindAll(providers, imports);
     } catch (error) {
-      // A bad @RingCached option fails the boot: the rings' connections are open by now,
-      // and would keep the process alive.
-      await this.rings.close();
+      // A bad @RingCached option fails the boot: no ring may keep the process alive.
+      await Promise.all(imports.map((rings) => rings.close()));
       throw error;
     }
   }
 
-  private bindAll(): void {
-    const groups = this.rings.names();
-    const providers = this.discovery.getProviders();
-    this.warnImportedTwice(providers);
+  private bindAll(providers: Wrapper[], imports: RingRedisService[]): void {
+    const groups = imports.length > 1 ? this.shareGroups(providers, imports) : undefined;
+    const groupNames = groups ? [...groups.keys()] : this.rings.names();
     const wrappers = [...providers, ...this.discovery.getControllers()];
     /** Pairs of layers already warned about: each subclass would repeat the warning. */
     const warned = new Set<string>();
@@ -50,7 +54,15 @@ export class RingCachedExplorer implements OnModuleInit {
       const names = ringCachedMethodNames(type);
       const methods = names.flatMap((name) => ringCachedMethodChain(type, name));
       if (methods.length === 0) continue;
-      for (const method of methods) validateRingCachedOptions(method, groups);
+      for (const method of methods) {
+        validateRingCachedOptions(method, groupNames);
+        const group = method.options.group ?? 'default';
+        if (groups && groups.get(group) === undefined) {
+          throw new RingConfigError(
+            `@RingCached ${method.className}.${method.methodName}: group "${group}" is declared by more than one RingRedisModule import in this app, so it cannot tell which to use; give the groups different names`,
+          );
+        }
+      }
       if (!wrapper.isDependencyTreeStatic()) {
         this.logger.warn(
           `${type.name} is request-scoped: its @RingCached methods are called uncached`,
@@ -105,15 +117,29 @@ export class RingCachedExplorer implements OnModuleInit {
   }
 
   /**
-   * Each `forRoot` builds rings of its own: two in one app are two sets of connections and
-   * two hinted-handoff logs blind to each other's writes. Said once, by the first one.
+   * The app imports the module more than once: every import's cache finds each group in the
+   * import that declares it. A name declared twice maps to undefined (no `@RingCached` may
+   * use it). Each `forRoot` builds rings of its own, two sets of connections and two
+   * hinted-handoff logs blind to each other's writes: said once, here.
    */
-  private warnImportedTwice(providers: Wrapper[]): void {
-    const services = providers.filter((w) => w.metatype === RingRedisService && w.instance);
-    if (services.length < 2 || services[0].instance !== this.rings) return;
+  private shareGroups(
+    providers: Wrapper[],
+    imports: RingRedisService[],
+  ): Map<string, RingRedisService | undefined> {
     new Logger(RING_REDIS_LOGGER_CONTEXT).warn(
-      `RingRedisModule.forRoot/forRootAsync is imported ${services.length} times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)`,
+      `RingRedisModule.forRoot/forRootAsync is imported ${imports.length} times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)`,
     );
+    const groups = new Map<string, RingRedisService | undefined>();
+    for (const rings of imports) {
+      for (const name of rings.names()) groups.set(name, groups.has(name) ? undefined : rings);
+    }
+    const dictOf = (name: string): RingDict<unknown, unknown> => {
+      const rings = groups.get(name);
+      if (rings === undefined) throw new RingConfigError(`no single group "${name}" in this app`);
+      return rings.getOrThrow(name);
+    };
+    for (const cache of instancesOf(providers, RingCacheService)) cache.findGroupsWith(dictOf);
+    return groups;
   }
 
   /**
@@ -138,3 +164,10 @@ export class RingCachedExplorer implements OnModuleInit {
 
 /** What DiscoveryService answers for each provider and controller. */
 type Wrapper = ReturnType<DiscoveryService['getProviders']>[number];
+
+/** The instances of `type` among `wrappers`, in the app's order. */
+function instancesOf<T>(wrappers: Wrapper[], type: new (...args: never[]) => T): T[] {
+  return wrappers
+    .filter((wrapper) => wrapper.metatype === type && wrapper.instance)
+    .map((wrapper) => wrapper.instance as T);
+}
