@@ -605,6 +605,9 @@ describe('RingDict batch operations', () => {
       nodes: { node0: { capacity: 1, connection: fixture.fleet.servers[0].url } },
     });
     const events = collect(dict);
+    // Connected first: building and encoding 130 000 entries stalls this process for longer
+    // than commandTimeout, which a connect still under way would take for a dead node.
+    await dict.connect();
     const value = 'v'.repeat(200);
     const keys = Array.from({ length: 130_000 }, (_, i) => `k${i}`);
     await dict.setMany(keys.map((key) => [key, value] as const));
