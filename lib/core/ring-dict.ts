@@ -242,12 +242,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** The decoded value, or undefined when the key is missing. */
   get(key: unknown): Promise<V | undefined | F> {
-    return this.request(key, this.codec.binary ? GET_BUFFER : GET, false, this.decoded);
+    return this.request(key, this.codec.binary ? GET_BUFFER : GET, false, this.decoded, answerFail);
   }
 
   /** The stored string as it is, bypassing the codec (for layers with their own encoding). */
   getRaw(key: unknown): Promise<string | undefined | F> {
-    return this.request(key, GET, false, orUndefined);
+    return this.request(key, GET, false, orUndefined, answerFail);
   }
 
   /**
@@ -271,12 +271,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** True when a key was removed. */
   delete(key: unknown): Promise<boolean | F> {
-    return this.request(key, DEL, true, isPositive);
+    return this.request(key, DEL, true, isPositive, answerFail);
   }
 
   /** True when the key is present. */
   has(key: unknown): Promise<boolean | F> {
-    return this.request(key, EXISTS, false, isPositive);
+    return this.request(key, EXISTS, false, isPositive, answerFail);
   }
 
   /** A reply of GET decoded; `entry` names the key if it cannot be. */
@@ -292,7 +292,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     op: EntryOp<T>,
     write: boolean,
     done: (reply: T, entry: string) => R,
-    failed: (fail: Fail<F>) => G = answerFail as (fail: Fail<F>) => G,
+    failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
     try {
       return this.route(this.getEntry(key), op, write, done, failed);
@@ -318,7 +318,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         ttl === undefined
           ? (client, at) => client.set(at, payload)
           : (client, at) => client.set(at, payload, 'PX', pxOf(ttl));
-      return this.route(entry, op, true, nothing);
+      return this.route(entry, op, true, nothing, answerFail);
     } catch (error) {
       // A bad key, ttl or value, or a user hash function that throws.
       return Promise.reject(error);
@@ -367,7 +367,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     });
     const entry = this.getEntry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
-    return this.route(entry, (client) => client.call(command, entry, ...args), write, asIs);
+    return this.route(
+      entry,
+      (client) => client.call(command, entry, ...args),
+      write,
+      asIs,
+      answerFail,
+    );
   }
 
   /**
@@ -654,7 +660,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     op: EntryOp<T>,
     write: boolean,
     done: (reply: T, entry: string) => R,
-    failed: (fail: Fail<F>) => G = answerFail as (fail: Fail<F>) => G,
+    failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
     if (this.closed) {
       return Promise.reject(this.closedError());
