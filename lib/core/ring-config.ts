@@ -76,6 +76,17 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
       `${where}.connection.keyPrefix: not supported by the ring (SCAN would miss every entry); use the dict's \`prefix\` option`,
     );
   }
+  if (
+    connection.host === undefined &&
+    connection.port === undefined &&
+    connection.path === undefined &&
+    connection.sentinels === undefined
+  ) {
+    // ioredis would connect to localhost:6379, whatever was meant (a misspelt `host`?).
+    throw new RingConfigError(
+      `${where}.connection: names no server (no host, port, path or sentinels; ioredis would use localhost:6379)`,
+    );
+  }
   if (connection.sentinels !== undefined && connection.sentinels !== null) {
     return sentinelAddress(connection, where);
   }

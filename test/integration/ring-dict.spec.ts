@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { RedisOptions } from 'ioredis';
 import {
   RingClusterUnavailableError,
   RingCodecError,
@@ -448,6 +449,10 @@ describe('RingDict bad input', () => {
     [
       { nodes: { a: { capacity: 1, connection: { port: 1, keyPrefix: 'kp:' } } } },
       /node "a".connection.keyPrefix: not supported by the ring .*use the dict's `prefix` option/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: { hots: '10.0.0.5' } as RedisOptions } } },
+      /node "a".connection: names no server \(no host, port, path or sentinels; ioredis would use localhost:6379\)/,
     ],
     [
       { nodes: { a: { capacity: 1, connection: { host: '127.0.0.1', port: 99999 } } } },
