@@ -77,10 +77,10 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
     );
   }
   if (
-    connection.host === undefined &&
-    connection.port === undefined &&
-    connection.path === undefined &&
-    connection.sentinels === undefined
+    connection.host == null &&
+    connection.port == null &&
+    connection.path == null &&
+    connection.sentinels == null
   ) {
     // ioredis would connect to localhost:6379, whatever was meant (a misspelt `host`?).
     throw new RingConfigError(
@@ -94,6 +94,7 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
   const portNumber = Number(port);
   if (
     port !== undefined &&
+    port !== null &&
     !(Number.isInteger(portNumber) && portNumber >= 1 && portNumber <= 65535)
   ) {
     throw new RingConfigError(

@@ -139,10 +139,10 @@ export function resolveRingDictOptions<V, F>(
     throw new RingConfigError('RingDict: expected an options object with at least `nodes`');
   }
   checkOption(
-    options.name === undefined || (typeof options.name === 'string' && options.name !== ''),
+    options.name === undefined || typeof options.name === 'string',
     '',
     'name',
-    'a non-empty string',
+    'a string',
     options.name,
   );
   const where = groupLabel(options.name);

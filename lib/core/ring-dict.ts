@@ -256,7 +256,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * A cache would take `onFail`'s answer for a stored value, and never call the method.
    */
   [readThroughRaw](key: unknown): Promise<string | undefined> {
-    return this.request(key, GET, false, orUndefined, rejectFail);
+    return this.request(key, GET, false, orUndefined, this.rejectFail);
   }
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
@@ -503,6 +503,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
           ? await node.client.mgetBuffer(keys)
           : await node.client.mget(keys);
       } catch (error) {
+        if (this.closed) throw this.closedError();
         if (!isConnectionError(error)) throw error;
         this.eject(node, error);
         continue;
@@ -556,11 +557,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const prefix = this.prefix + keyPrefix;
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.
-    const ejections = new Map<RingNode, number>();
+    const transitions = new Map<RingNode, number>();
     if (this.handoff.enabled) {
       for (const node of this.nodes.values()) {
         if (!node.health.alive) this.handoff.rememberClear(node.name, prefix);
-        ejections.set(node, node.health.ejections);
+        transitions.set(node, transitionsOf(node));
       }
     }
     let deleted = 0;
@@ -571,31 +572,34 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         try {
           deleted += await batch.node.client.unlink(...batch.keys);
         } catch (error) {
+          if (this.closed) throw this.closedError();
           if (!isConnectionError(error)) throw error;
           this.eject(batch.node, error);
         }
       }
     } finally {
-      deleted += await this.clearEjectedDuring(ejections, prefix);
+      if (!this.closed) deleted += await this.clearChangedDuring(transitions, prefix);
     }
     return deleted;
   }
 
   /**
-   * The nodes ejected while a clear of `prefix` ran (counted from `before`) may still hold
-   * entries it did not reach: one that is still out deletes them before it rejoins, as if it
-   * had been out from the start; one already back (its handoff ran without this clear) has
-   * them deleted now. Answers how many were.
+   * After a clear of `prefix`, the nodes it may have missed (their transitions counted in
+   * `before`): every node out now deletes the entries before it rejoins — remembered again,
+   * as a revival under way may have taken the first note and be copying back values the
+   * clear then missed; a node ejected and back meanwhile was skipped, cut short or handed
+   * such values, and has them deleted now. Answers how many were.
    */
-  private async clearEjectedDuring(
+  private async clearChangedDuring(
     before: ReadonlyMap<RingNode, number>,
     prefix: string,
   ): Promise<number> {
     let deleted = 0;
-    for (const [node, ejections] of before) {
-      if (node.health.ejections === ejections) continue;
+    for (const [node, transitions] of before) {
       if (node.health.alive) {
+        if (transitionsOf(node) === transitions) continue;
         try {
+          if (!node.ready) await node.connect(this.options.commandTimeout);
           deleted += await this.unlinkPrefix(node, prefix);
           continue;
         } catch (error) {
@@ -957,10 +961,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     // must hear, not that the cluster is down (and not onFail's answer).
     if (this.closed) throw this.closedError();
     this.signalUnavailable();
-    const error = this.unavailableError(lastError);
-    if (this.options.onFail) return { [FAIL]: this.options.onFail(this), error };
-    throw error;
+    // The error is built only when thrown: with onFail, an outage answers at full speed.
+    if (this.options.onFail) return { [FAIL]: this.options.onFail(this), lastError };
+    throw this.unavailableError(lastError);
   }
+
+  /** The answer of a request no node could serve, for `readThroughRaw`: the error. */
+  private readonly rejectFail = (fail: Fail<unknown>): never => {
+    throw this.unavailableError(fail.lastError);
+  };
 
   /** Why a request found no node to answer it: each node's last error, scrubbed. */
   private unavailableError(lastError: unknown): RingClusterUnavailableError {
@@ -1304,6 +1313,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         for await (const keys of scanKeys(node.client, match, SCAN_COUNT)) yield { node, keys };
         scanned = true;
       } catch (error) {
+        // Closed meanwhile: what was counted, listed or cleared so far is not the answer.
+        if (this.closed) throw this.closedError();
         if (!isConnectionError(error)) throw error;
         lastError = error;
         // Its keys now belong to the next nodes; what they hold is scanned there.
@@ -1331,19 +1342,14 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
 /**
  * Marks `onFail`'s answer on its way through the routing code, so it cannot be mistaken for
- * a reply; `error` is what would have been thrown without `onFail`.
+ * a reply; `lastError` is the last node's failure, for the error thrown without `onFail`.
  */
 const FAIL = Symbol('ring-redis.fail');
-type Fail<F> = { [FAIL]: F; error: RingClusterUnavailableError };
+type Fail<F> = { [FAIL]: F; lastError: unknown };
 
 /** The answer of a request no node could serve: `onFail`'s. */
 function answerFail<F>(fail: Fail<F>): F {
   return fail[FAIL];
-}
-
-/** The answer of a request no node could serve, for `readThroughRaw`: the error. */
-function rejectFail<F>(fail: Fail<F>): never {
-  throw fail.error;
 }
 
 function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
@@ -1373,6 +1379,11 @@ async function inRounds<R>(
     node.progressed();
   });
   return replies;
+}
+
+/** How many times `node` was ejected or rediscovered so far. */
+function transitionsOf(node: RingNode): number {
+  return node.health.ejections + node.health.rediscoveries;
 }
 
 /** A TTL in seconds as SET's PX: whole milliseconds, at least 1. */

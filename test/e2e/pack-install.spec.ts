@@ -125,13 +125,14 @@ async function walk(dir: string): Promise<string[]> {
 
 /** Module specifiers a compiled file imports or re-exports (static and dynamic). */
 function specifiers(source: string): string[] {
-  // Comments may say "import's" or "from 'x'" in prose: only code counts. (Block comments,
-  // and line comments on lines of their own: a `//` inside a string such as a URL stays.)
+  // Comments may say "import x from 'y'" in prose: only code counts. (Block comments, and
+  // line comments on lines of their own: a `//` inside a string such as a URL stays.)
   const code = source.replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
   const found: string[] = [];
+  // Statements start their line (strings and messages may say "import's" or "from 'x'").
   const patterns = [
-    /\bfrom\s*['"]([^'"]+)['"]/g,
-    /\bimport\s*['"]([^'"]+)['"]/g,
+    /^\s*(?:import|export)\s[^;]*?\bfrom\s*['"]([^'"]+)['"]/gm,
+    /^\s*import\s*['"]([^'"]+)['"]/gm,
     /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g,
   ];
   for (const pattern of patterns) for (const m of code.matchAll(pattern)) found.push(m[1]);

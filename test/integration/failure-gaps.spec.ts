@@ -950,3 +950,47 @@ describe('clear() while a node stops answering', () => {
     },
   );
 });
+
+describe('close() while a scan runs', () => {
+  it.each([
+    ['keys()', (dict: RingDict<string>) => dict.keys()],
+    ['entries()', (dict: RingDict<string>) => dict.entries()],
+  ])('%s rejects as closed instead of ending early', TEST_TIMEOUT, async (_, iterate) => {
+    const dict = makeDict<string>({ prefix: 'closescan:' });
+    await dict.setMany(Array.from({ length: 60 }, (_, i) => [`k${i}`, 'v'] as const));
+    let seen = 0;
+    await expect(
+      (async () => {
+        for await (const item of iterate(dict)) {
+          void item;
+          // Closed once the first keys are in: the rest can no longer be read.
+          if (seen++ === 0) await dict.close();
+        }
+      })(),
+    ).rejects.toThrow(/RingDict "default" is closed/);
+    expect(seen).toBeLessThan(60);
+  });
+});
+
+describe('clear() while an ejected node comes back', () => {
+  it.each([0, 10, 30, 60])(
+    'the values written for it meanwhile are cleared too, not handed back (back after %i ms)',
+    TEST_TIMEOUT,
+    async (delay) => {
+      const dict = makeDict<string>({ prefix: `clrback${delay}:`, heartbeatInterval: 10 });
+      const events = collect(dict);
+      const keys = keysOwnedBy(dict, 'node1', 50);
+      const [probe] = keysOwnedBy(dict, 'node1', 1, { tag: 'probe' });
+      // Enough entries that the clear's SCANs take a while, so the return lands inside it.
+      await dict.setMany(Array.from({ length: 30_000 }, (_, i) => [`filler${i}`, 'x'] as const));
+      await hangUntilEjected(dict, events, 'node1', probe);
+      // On node0 and node2, remembered for node1's handoff.
+      await dict.setMany(keys.map((key) => [key, 'old'] as const));
+      const cleared = dict.clear();
+      setTimeout(() => serverOf('node1').resume(), delay);
+      await cleared;
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      expect((await dict.getMany(keys)).filter((v) => v !== undefined)).toEqual([]);
+    },
+  );
+});

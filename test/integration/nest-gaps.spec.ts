@@ -362,6 +362,7 @@ describe('RingRedisModule imported twice in one app', () => {
     await app.init();
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
       'RingRedisModule.forRoot/forRootAsync is imported 2 times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)',
+      'groups "default" are declared by more than one of those imports: @RingCached and RingCacheService use the first import\'s',
     ]);
   });
 
@@ -401,24 +402,35 @@ describe('RingRedisModule imported twice in one app', () => {
     expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureA))).toBe('0');
   });
 
-  it('a group both imports declare cannot be used by @RingCached: the boot says so', async () => {
-    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+  it('a group both imports declare: @RingCached uses the first import, and says so', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const [one, two] = ring.fleet.servers;
     @Module({
       imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([one]) }, defaults: fast })],
-      providers: [InFeatureA],
     })
     class FeatureA {}
     @Module({
       imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([two]) }, defaults: fast })],
+      providers: [InFeatureA],
     })
     class FeatureB {}
     const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
     const app = ref.createNestApplication({ logger: false });
     ring.track(app);
-    await expect(app.init()).rejects.toThrow(
-      /@RingCached InFeatureA.load: group "default" is declared by more than one RingRedisModule import in this app/,
+    await app.init();
+    expect(warn.mock.calls.map(([m]) => String(m))).toContain(
+      'groups "default" are declared by more than one of those imports: @RingCached and RingCacheService use the first import\'s',
     );
+    const cached = app.get(InFeatureA);
+    expect(await cached.load(2)).toBe(102);
+    expect(await cached.load(2)).toBe(102);
+    expect(cached.calls).toBe(1);
+    // Cached, and evicted, on the first import's server, whichever module's service asks.
+    const entry = 'InFeatureA.load:[2]';
+    expect(await redisCommand(one.port, 'EXISTS', entry)).toBe('1');
+    expect(await redisCommand(two.port, 'EXISTS', entry)).toBe('0');
+    expect(await app.get(RingCacheService).evict(InFeatureA, 'load', 2)).toBe(true);
+    expect(await redisCommand(one.port, 'EXISTS', entry)).toBe('0');
   });
 
   it('says nothing for one import, nor for two apps with one each', async () => {

@@ -458,10 +458,7 @@ describe('RingDict bad input', () => {
       { nodes: { a: { capacity: 1, connection: { host: '127.0.0.1', port: 99999 } } } },
       /node "a".connection.port: expected a port number from 1 to 65535, got 99999/,
     ],
-    [
-      { nodes: { a: { capacity: 1, connection: url } }, name: 5 },
-      /name: expected a non-empty string, got 5/,
-    ],
+    [{ nodes: { a: { capacity: 1, connection: url } }, name: 5 }, /name: expected a string, got 5/],
     [
       { nodes: { a: { capacity: 1, connection: url } }, commandTimeout: Number.NaN },
       /commandTimeout: expected .*, got NaN/,

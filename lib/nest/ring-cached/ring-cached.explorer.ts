@@ -2,6 +2,7 @@ import { Injectable, Logger, type OnModuleInit } from '@nestjs/common';
 import { RingConfigError, type RingDict } from '../../core/index.js';
 import { DiscoveryService } from '@nestjs/core';
 import { RING_REDIS_LOGGER_CONTEXT } from '../ring-redis.constants.js';
+import { quotedList } from '../quoted-list.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { notAPromiseWarning, validateRingCachedOptions } from './ring-cached-options.js';
 import { RING_CACHE_BINDING } from './ring-cached.constants.js';
@@ -54,15 +55,7 @@ export class RingCachedExplorer implements OnModuleInit {
       const names = ringCachedMethodNames(type);
       const methods = names.flatMap((name) => ringCachedMethodChain(type, name));
       if (methods.length === 0) continue;
-      for (const method of methods) {
-        validateRingCachedOptions(method, groupNames);
-        const group = method.options.group ?? 'default';
-        if (groups && groups.get(group) === undefined) {
-          throw new RingConfigError(
-            `@RingCached ${method.className}.${method.methodName}: group "${group}" is declared by more than one RingRedisModule import in this app, so it cannot tell which to use; give the groups different names`,
-          );
-        }
-      }
+      for (const method of methods) validateRingCachedOptions(method, groupNames);
       if (!wrapper.isDependencyTreeStatic()) {
         this.logger.warn(
           `${type.name} is request-scoped: its @RingCached methods are called uncached`,
@@ -118,24 +111,34 @@ export class RingCachedExplorer implements OnModuleInit {
 
   /**
    * The app imports the module more than once: every import's cache finds each group in the
-   * import that declares it. A name declared twice maps to undefined (no `@RingCached` may
-   * use it). Each `forRoot` builds rings of its own, two sets of connections and two
-   * hinted-handoff logs blind to each other's writes: said once, here.
+   * first import that declares it, so a cached call and its eviction meet on the same rings
+   * whichever feature module asks. Each `forRoot` builds rings of its own, two sets of
+   * connections and two hinted-handoff logs blind to each other's writes: said once, here.
    */
   private shareGroups(
     providers: Wrapper[],
     imports: RingRedisService[],
-  ): Map<string, RingRedisService | undefined> {
-    new Logger(RING_REDIS_LOGGER_CONTEXT).warn(
+  ): Map<string, RingRedisService> {
+    const logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
+    logger.warn(
       `RingRedisModule.forRoot/forRootAsync is imported ${imports.length} times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)`,
     );
-    const groups = new Map<string, RingRedisService | undefined>();
+    const groups = new Map<string, RingRedisService>();
+    const repeated = new Set<string>();
     for (const rings of imports) {
-      for (const name of rings.names()) groups.set(name, groups.has(name) ? undefined : rings);
+      for (const name of rings.names()) {
+        if (groups.has(name)) repeated.add(name);
+        else groups.set(name, rings);
+      }
+    }
+    if (repeated.size > 0) {
+      logger.warn(
+        `groups ${quotedList([...repeated])} are declared by more than one of those imports: @RingCached and RingCacheService use the first import's`,
+      );
     }
     const dictOf = (name: string): RingDict<unknown, unknown> => {
       const rings = groups.get(name);
-      if (rings === undefined) throw new RingConfigError(`no single group "${name}" in this app`);
+      if (rings === undefined) throw new RingConfigError(`no group "${name}" in this app`);
       return rings.getOrThrow(name);
     };
     for (const cache of instancesOf(providers, RingCacheService)) cache.findGroupsWith(dictOf);
