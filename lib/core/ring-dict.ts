@@ -460,10 +460,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const failed = await this.routeMany(
       entries,
       (client, indexes, node) =>
-        inRounds(node, indexes, (chunk) => client.del(...chunk.map((i) => entries[i]))),
-      (_indexes, counts) => {
-        for (const count of counts) removed += count;
-      },
+        inRounds(node, indexes, async (chunk) => {
+          // Counted as each round is answered: a node that fails a later round did delete
+          // these, and its keys are retried on the next node, which holds none of them.
+          const count = await client.del(...chunk.map((i) => entries[i]));
+          removed += count;
+        }),
+      () => undefined,
       true,
     );
     return failed ? failed[FAIL] : removed;

@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import type { RedisOptions } from 'ioredis';
+import { describe, expect, it, vi } from 'vitest';
+import type { Redis, RedisOptions } from 'ioredis';
 import {
   RingClusterUnavailableError,
   RingCodecError,
@@ -582,6 +582,29 @@ describe('RingDict batch operations', () => {
     await dict.setMany(keys.map((k, i) => [k, i * 10] as const));
     expect(await dict.getMany(lost)).toEqual(lost.map((k) => Number(k.slice(1)) * 10));
     expect(await dict.deleteMany(keys)).toBe(100);
+  });
+
+  it('deleteMany counts the rounds a node answered before it died', async () => {
+    const dict = makeDict<number>({ prefix: 'delcount:' });
+    await dict.connect();
+    const keys = Array.from({ length: 2_000 }, (_, i) => `k${i}`);
+    await dict.setMany(keys.map((k, i) => [k, i] as const));
+    // node1 answers its first round of DEL (250 keys), then its server is killed: the rest
+    // of its keys go to the next nodes, which hold none of them.
+    const node1 = (dict as unknown as { nodes: Map<string, { client: Redis }> }).nodes.get(
+      'node1',
+    )!;
+    const del = node1.client.del.bind(node1.client);
+    let rounds = 0;
+    vi.spyOn(node1.client, 'del').mockImplementation(async (...args: unknown[]) => {
+      if (++rounds === 2) await serverOf('node1').kill();
+      return (del as (...a: unknown[]) => Promise<number>)(...args);
+    });
+    const owned = keys.filter((k) => dict.totalHash.locate(dict.getEntry(k)) === 'node1');
+    expect(owned.length).toBeGreaterThan(500);
+    // Every key existed: the first round on node1 removed 250 of its keys, the other nodes
+    // all of theirs.
+    expect(await dict.deleteMany(keys)).toBe(keys.length - owned.length + 250);
   });
 
   it('a batch that takes longer than commandTimeout ejects no node that keeps answering', async () => {
