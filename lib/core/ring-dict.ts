@@ -588,29 +588,36 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /**
    * After a clear of `prefix`, the nodes it may have missed (their transitions counted in
-   * `before`): every node out now deletes the entries before it rejoins — remembered again,
-   * as a revival under way may have taken the first note and be copying back values the
-   * clear then missed; a node ejected and back meanwhile was skipped, cut short or handed
-   * such values, and has them deleted now. Answers how many were.
+   * `before`). A node ejected and back meanwhile was skipped, cut short, or handed values the
+   * clear then missed: it is cleared now. Only then is the clear noted again for every node
+   * still out: a revival may have taken the first note and be copying back values from a
+   * node cleared here, so it must not finish before that node is. Repeated while nodes come
+   * and go during this very pass. Answers how many entries were deleted.
    */
   private async clearChangedDuring(
     before: ReadonlyMap<RingNode, number>,
     prefix: string,
   ): Promise<number> {
     let deleted = 0;
-    for (const [node, transitions] of before) {
-      if (node.health.alive) {
-        if (transitionsOf(node) === transitions) continue;
+    let since = before;
+    for (let pass = 0; pass < CLEAR_CATCH_UP_PASSES; pass++) {
+      const now = new Map([...since.keys()].map((node) => [node, transitionsOf(node)]));
+      for (const [node, transitions] of now) {
+        if (!node.health.alive || transitions === since.get(node)) continue;
         try {
           if (!node.ready) await node.connect(this.options.commandTimeout);
           deleted += await this.unlinkPrefix(node, prefix);
-          continue;
         } catch (error) {
+          if (this.closed) throw this.closedError();
           if (!isConnectionError(error)) throw error;
           this.eject(node, error);
         }
       }
-      this.handoff.rememberClear(node.name, prefix);
+      for (const node of now.keys()) {
+        if (!node.health.alive) this.handoff.rememberClear(node.name, prefix);
+      }
+      if ([...now].every(([node, transitions]) => transitionsOf(node) === transitions)) break;
+      since = now;
     }
     return deleted;
   }
@@ -1383,6 +1390,12 @@ async function inRounds<R>(
   });
   return replies;
 }
+
+/**
+ * Passes of a clear's catch-up (see clearChangedDuring) while nodes keep coming and going;
+ * past them, a node that is out still has the clear noted.
+ */
+const CLEAR_CATCH_UP_PASSES = 5;
 
 /** How many times `node` was ejected or rediscovered so far. */
 function transitionsOf(node: RingNode): number {

@@ -994,3 +994,66 @@ describe('clear() while an ejected node comes back', () => {
     },
   );
 });
+
+describe('the end of a clear, while nodes come and go', () => {
+  /**
+   * A dict whose clear takes a while: node2 holds 150 000 entries, node1 60 000. node1 stops
+   * answering as the clear starts and is back (ejected, rediscovered) before node2's scan
+   * ends, so the clear's catch-up must delete node1's entries. `atScanEnd` runs once node2's
+   * entries are all gone, as the catch-up begins.
+   */
+  async function clearWithNode1Flapping(
+    dict: RingDict<string>,
+    atScanEnd: () => Promise<void> | void,
+  ): Promise<string> {
+    await dict.connect();
+    const fill = (owner: string, count: number, tag: string) =>
+      dict.setMany(keysOwnedBy(dict, owner, count, { tag }).map((k) => [k, 'x'] as const));
+    await fill('node2', 150_000, 'z');
+    await fill('node1', 60_000, 'h');
+    let settled = false;
+    const scanEnd = until(
+      async () => settled || Number(await redisCommand(serverOf('node2').port, 'DBSIZE')) === 0,
+      20_000,
+    ).then(() => (settled ? undefined : atScanEnd()));
+    serverOf('node1').hang();
+    const subscription = dict.events$.subscribe((event) => {
+      if (event.type === 'ejected' && event.node === 'node1') serverOf('node1').resume();
+    });
+    try {
+      return await dict.clear().then(
+        (count) => `resolved ${count}`,
+        (error: Error) => `rejected ${error.message}`,
+      );
+    } finally {
+      settled = true;
+      subscription.unsubscribe();
+      await scanEnd;
+    }
+  }
+
+  it(
+    'a node out since before the clear, back at its end, is not handed values the clear deleted',
+    { timeout: 30_000 },
+    async () => {
+      const dict = makeDict<string>({ prefix: 'clrend:', heartbeatInterval: 10 });
+      const events = collect(dict);
+      const keys = keysOwnedBy(dict, 'node0', 200, { heir: 'node1' });
+      const [probe] = keysOwnedBy(dict, 'node0', 1, { tag: 'probe' });
+      await hangUntilEjected(dict, events, 'node0', probe);
+      // On node1, remembered for node0's handoff.
+      await dict.setMany(keys.map((key) => [key, 'old'] as const));
+      const outcome = await clearWithNode1Flapping(dict, () => serverOf('node0').resume());
+      expect(outcome).toMatch(/^resolved/);
+      await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
+      await until(() => dict.aliveHash.size === 3, SETTLE);
+      expect((await dict.getMany(keys)).filter((v) => v !== undefined)).toEqual([]);
+    },
+  );
+
+  it('close() then rejects the clear as closed', { timeout: 30_000 }, async () => {
+    const dict = makeDict<string>({ prefix: 'clrclose:', heartbeatInterval: 10 });
+    const outcome = await clearWithNode1Flapping(dict, () => dict.close());
+    expect(outcome).toMatch(/^rejected RingDict "default" is closed/);
+  });
+});
