@@ -583,6 +583,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     } finally {
       if (!this.closed) deleted += await this.clearChangedDuring(transitions, prefix);
     }
+    // Closed while its last commands were answered: the catch-up did not run, or not all of it.
+    if (this.closed) throw this.closedError();
     return deleted;
   }
 

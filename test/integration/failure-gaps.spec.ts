@@ -1057,3 +1057,22 @@ describe('the end of a clear, while nodes come and go', () => {
     expect(outcome).toMatch(/^rejected RingDict "default" is closed/);
   });
 });
+
+describe('close() right after clear() is called', () => {
+  it(
+    'rejects the clear as closed, even when its commands were answered',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = makeDict<string>({
+        prefix: 'clrquick:',
+        nodes: { node0: { capacity: 1, connection: fixture.fleet.servers[0].url } },
+      });
+      await dict.connect();
+      // The QUIT queues behind the one SCAN already sent: it is answered, and that was the
+      // whole scan, but the clear's catch-up never ran.
+      const cleared = dict.clear();
+      await dict.close();
+      await expect(cleared).rejects.toThrow(/RingDict "default" is closed/);
+    },
+  );
+});
