@@ -83,6 +83,19 @@ function saw(events: readonly RingEvent[], type: RingEvent['type'], node?: strin
   return events.filter((e) => e.type === type && (node === undefined || e.node === node)).length;
 }
 
+/**
+ * The scene of the overflow tests: a dict whose handoff log holds one entry; `remembered`
+ * and `forgotten`, owned by node0 with node1 as heir (with node0 out, the first write fills
+ * the log and the second is past it); `onNode1`, owned by node1.
+ */
+function overflowScene(prefix: string) {
+  const dict = makeDict<string>({ prefix, handoffLimit: 1 });
+  const events = collect(dict);
+  const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+  const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+  return { dict, events, remembered, forgotten, onNode1 };
+}
+
 /** Kills `node` (its data goes with it) and waits until the dict has ejected it once more. */
 async function killUntilEjected(events: readonly RingEvent[], node: string): Promise<void> {
   const before = saw(events, 'ejected', node);
@@ -368,9 +381,7 @@ describe("the 'clear' overflow policy and the copies on other nodes", () => {
     "deletes the returning node's entries that other nodes took but the log did not remember",
     TEST_TIMEOUT,
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const { dict, events, remembered, forgotten } = overflowScene('ovf:');
       const [theirs] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
       await dict.set(theirs, 'node1 owns it');
       const node1 = serverOf('node1').port;
@@ -439,10 +450,7 @@ describe("the 'clear' overflow policy with an earlier heir out too", () => {
     'clears that heir when it returns, so it cannot serve its unremembered copy later',
     TEST_TIMEOUT,
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf3:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      const { dict, events, remembered, forgotten, onNode1 } = overflowScene('ovf3:');
 
       await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
@@ -471,10 +479,7 @@ describe("the 'clear' overflow policy when the heir returns before the owner", (
     'the heir that took forgotten writes is cleared on its return: no stale copy while the owner is out',
     TEST_TIMEOUT,
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf5:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      const { dict, events, remembered, forgotten, onNode1 } = overflowScene('ovf5:');
 
       await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
@@ -496,10 +501,7 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
     'a heir cleared once keeps what it took since at its next returns',
     { timeout: 20_000 },
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf6:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      const { dict, events, remembered, forgotten, onNode1 } = overflowScene('ovf6:');
       await killUntilEjected(events, 'node0'); // for the whole test
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // past handoffLimit: on node1, not remembered
@@ -520,10 +522,7 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
     'a spill recorded after its heir was ejected by another request still clears that heir',
     TEST_TIMEOUT,
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf7:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      const { dict, events, remembered, forgotten, onNode1 } = overflowScene('ovf7:');
       await dict.connect();
       await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1'); // fills the log
@@ -546,10 +545,7 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
     "a copy spilled to a second heir is not served at the first heir's next outage",
     TEST_TIMEOUT,
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf8:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
+      const { dict, events, remembered, forgotten, onNode1 } = overflowScene('ovf8:');
       await killUntilEjected(events, 'node0');
       await dict.set(remembered, 'v1');
       await dict.set(forgotten, 'v1'); // node1, not remembered
@@ -589,15 +585,17 @@ describe('a heir that took unremembered writes, under the ttl policy', () => {
 });
 
 describe("the 'clear' overflow policy and a node back that took nothing unremembered", () => {
-  it(
-    'still deletes the copies of the owner still out that now route to it',
+  it.each([
+    ['dead', 'ovf10:'],
+    // Hung: each heartbeat's revival waits up to commandTimeout on it.
+    ['hung', 'ovf11:'],
+  ])(
+    'still deletes the copies of the owner, %s and still out, that now route to it',
     TEST_TIMEOUT,
-    async () => {
-      const dict = makeDict<string>({ prefix: 'ovf10:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
-      await killUntilEjected(events, 'node0');
+    async (how, prefix) => {
+      const { dict, events, remembered, forgotten, onNode1 } = overflowScene(prefix);
+      if (how === 'dead') await killUntilEjected(events, 'node0');
+      else await hangUntilEjected(dict, events, 'node0', remembered);
       await dict.set(remembered, 'v1'); // fills the log; node1 holds nothing unremembered
       await hangUntilEjected(dict, events, 'node1', onNode1);
       await dict.set(forgotten, 'v1'); // node2, not remembered
@@ -607,31 +605,6 @@ describe("the 'clear' overflow policy and a node back that took nothing unrememb
       await dict.set(forgotten, 'v2'); // node1
       await hangUntilEjected(dict, events, 'node1', onNode1);
       // Read on node2 again: a miss, never the v1 written there before.
-      expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
-      expect(await dict.get(forgotten)).toBeUndefined();
-    },
-  );
-});
-
-describe("the 'clear' overflow policy with the owner hung, not dead", () => {
-  it(
-    'deletes its forgotten copies even while the heartbeat is trying to revive it',
-    TEST_TIMEOUT,
-    async () => {
-      const dict = makeDict<string>({ prefix: 'ovf11:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
-      const [onNode1] = keysOwnedBy(dict, 'node1', 1, { tag: 'n1-' });
-      // Hung: each heartbeat's revival waits up to commandTimeout on it.
-      await hangUntilEjected(dict, events, 'node0', remembered);
-      await dict.set(remembered, 'v1'); // fills the log
-      await hangUntilEjected(dict, events, 'node1', onNode1);
-      await dict.set(forgotten, 'v1'); // node2, not remembered
-      serverOf('node1').resume();
-      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
-      expect(await dict.get(forgotten)).toBeUndefined();
-      await dict.set(forgotten, 'v2'); // node1
-      await hangUntilEjected(dict, events, 'node1', onNode1);
       expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node2');
       expect(await dict.get(forgotten)).toBeUndefined();
     },
@@ -806,9 +779,7 @@ describe("the 'clear' overflow policy and a reply error on another node", () => 
     'keeps the returning node out, names the node that refused, ejects neither, and takes it back once that node answers',
     TEST_TIMEOUT,
     async () => {
-      const dict = makeDict<string>({ prefix: 'ovf-acl:', handoffLimit: 1 });
-      const events = collect(dict);
-      const [remembered, forgotten] = keysOwnedBy(dict, 'node0', 2, { heir: 'node1' });
+      const { dict, events, remembered, forgotten } = overflowScene('ovf-acl:');
       const [onNode2] = keysOwnedBy(dict, 'node2', 1, { tag: 'n2-' });
       await dict.set(onNode2, 'node2 owns it');
       const node2 = serverOf('node2').port;

@@ -9,6 +9,7 @@ import {
   RingDict,
   RingRedisModule,
   RingRedisService,
+  type RingDictOptions,
   type RingEvent,
   type RingNodesConfig,
 } from '../../lib/index.js';
@@ -60,6 +61,27 @@ afterAll(async () => {
 });
 
 /** Two plain nodes and the Sentinel node `ha`, in one group. */
+/** A dict with the suite's timings and no probing, closed after each test. */
+function makeDict<V, F = never>(
+  options: Partial<RingDictOptions<V, F>> & Pick<RingDictOptions<V, F>, 'nodes'>,
+): RingDict<V, F> {
+  const dict = new RingDict<V, F>({
+    commandTimeout: COMMAND_TIMEOUT,
+    heartbeatInterval: HEARTBEAT,
+    retryRatio: 0,
+    ...options,
+  });
+  open.push(dict as RingDict<unknown, unknown>);
+  return dict;
+}
+
+/** Everything `dict` emits from now on. */
+function collect(dict: RingDict<unknown, unknown>): RingEvent[] {
+  const events: RingEvent[] = [];
+  dict.events$.subscribe((event) => events.push(event));
+  return events;
+}
+
 function nodes(): RingNodesConfig {
   return {
     plain0: { capacity: 1, connection: plain.servers[0].url },
@@ -78,14 +100,10 @@ async function until(what: string, check: () => boolean | Promise<boolean>, ms: 
 
 describe('a Sentinel-managed ring node', () => {
   it('serves its share of a mixed group through the sentinels', async () => {
-    const dict = new RingDict<number>({
+    const dict = makeDict<number>({
       nodes: nodes(),
       prefix: 'mixed:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      retryRatio: 0,
     });
-    open.push(dict as RingDict<unknown, unknown>);
     const owners = new Map<string, number>();
     for (let i = 0; i < 300; i++) {
       await dict.set(`k${i}`, i);
@@ -151,17 +169,13 @@ describe('a Sentinel-managed ring node', () => {
   });
 
   it('stays out with a clear reason when the sentinels know no such master group', async () => {
-    const dict = new RingDict<number>({
+    const dict = makeDict<number>({
       nodes: {
         plain0: { capacity: 1, connection: plain.servers[0].url },
         typo: { capacity: 1, connection: { ...group.connection(), name: 'mymastr' } },
       },
       prefix: 'typo:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      retryRatio: 0,
     });
-    open.push(dict as RingDict<unknown, unknown>);
     for (let i = 0; i < 20; i++) await dict.set(`k${i}`, i);
     for (let i = 0; i < 20; i++) expect(await dict.get(`k${i}`)).toBe(i);
     const tried = group.sentinels.map((s) => `127.0.0.1:${s.port}`).join(', ');
@@ -200,8 +214,7 @@ describe('a Sentinel-managed ring node', () => {
     await app.init();
     try {
       const dict = app.get(RingRedisService).getOrThrow<string>('cache');
-      const events: RingEvent[] = [];
-      dict.events$.subscribe((event) => events.push(event));
+      const events = collect(dict);
       const from = `127.0.0.1:${group.master.port}`;
       const to = `127.0.0.1:${group.replica.port}`;
       await until('ha connected', () => dict.nodeStates().some((s) => s.master === from), 5000);
@@ -365,17 +378,12 @@ describe('a Sentinel-managed ring node', () => {
     const hung = group.sentinels[0];
     process.kill(hung.pid, 'SIGSTOP');
     try {
-      const dict = new RingDict<string, 'failed'>({
+      const dict = makeDict<string, 'failed'>({
         nodes: { ha: { capacity: 1, connection: group.connection() } },
         prefix: 'hung-sentinel:',
-        commandTimeout: COMMAND_TIMEOUT,
-        heartbeatInterval: HEARTBEAT,
-        retryRatio: 0,
         onFail: () => 'failed',
       });
-      open.push(dict as RingDict<unknown, unknown>);
-      const events: RingEvent[] = [];
-      dict.events$.subscribe((event) => events.push(event));
+      const events = collect(dict);
       expect(await dict.set('k', 'v')).toBeUndefined();
       expect(await dict.get('k')).toBe('v');
       expect(events).toEqual([]);
@@ -387,16 +395,11 @@ describe('a Sentinel-managed ring node', () => {
   it('is ejected with a clear reason when no sentinel answers', async () => {
     // Runs after the failover: the group is down to the promoted replica. Kill the sentinels.
     await Promise.all(group.sentinels.map((s) => s.kill()));
-    const dict = new RingDict<number>({
+    const dict = makeDict<number>({
       nodes: nodes(),
       prefix: 'nosentinel:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      retryRatio: 0,
     });
-    open.push(dict as RingDict<unknown, unknown>);
-    const events: RingEvent[] = [];
-    dict.events$.subscribe((event) => events.push(event));
+    const events = collect(dict);
     for (let i = 0; i < 50; i++) await dict.set(`k${i}`, i);
     for (let i = 0; i < 50; i++) expect(await dict.get(`k${i}`)).toBe(i);
     const ha = dict.nodeStates().find((s) => s.name === 'ha')!;
@@ -430,7 +433,7 @@ describe('a Sentinel node with passwords', () => {
       password: PASSWORD,
       sentinelPassword: SENTINEL_PASSWORD,
     };
-    const dict = new RingDict<number>({
+    const dict = makeDict<number>({
       nodes: {
         plain0: { capacity: 1, connection: plain.servers[0].url },
         good: { capacity: 1, connection: good },
@@ -446,13 +449,8 @@ describe('a Sentinel node with passwords', () => {
         },
       },
       prefix: 'locked:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      retryRatio: 0,
     });
-    open.push(dict as RingDict<unknown, unknown>);
-    const events: RingEvent[] = [];
-    dict.events$.subscribe((event) => events.push(event));
+    const events = collect(dict);
     for (let i = 0; i < 100; i++) await dict.set(`k${i}`, i);
     for (let i = 0; i < 100; i++) expect(await dict.get(`k${i}`)).toBe(i);
 
@@ -482,19 +480,14 @@ describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () =
   const planned = useSentinelGroup({ name: 'planned' });
 
   it('leaves the old master as soon as the sentinels announce the switch', async () => {
-    const dict = new RingDict<number>({
+    const dict = makeDict<number>({
       nodes: {
         plain0: { capacity: 1, connection: plain.servers[0].url },
         ha: { capacity: 1, connection: planned.group.connection() },
       },
       prefix: 'planned:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      retryRatio: 0,
     });
-    open.push(dict as RingDict<unknown, unknown>);
-    const events: RingEvent[] = [];
-    dict.events$.subscribe((event) => events.push(event));
+    const events = collect(dict);
     const from = `127.0.0.1:${planned.group.master.port}`;
     const to = `127.0.0.1:${planned.group.replica.port}`;
     const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
@@ -568,7 +561,7 @@ describe('sentinels that name the master by host name (here a natMap to "localho
   const named = useSentinelGroup({ name: 'named' });
 
   it('a sentinel that announces the failover late does not eject the node from the new master', async () => {
-    const dict = new RingDict<number>({
+    const dict = makeDict<number>({
       nodes: {
         ha: {
           capacity: 1,
@@ -579,13 +572,8 @@ describe('sentinels that name the master by host name (here a natMap to "localho
         },
       },
       prefix: 'named:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      retryRatio: 0,
     });
-    open.push(dict as RingDict<unknown, unknown>);
-    const events: RingEvent[] = [];
-    dict.events$.subscribe((event) => events.push(event));
+    const events = collect(dict);
     await dict.set('k', 1);
 
     // One sentinel is cut off during the failover: it hears of it, and announces it, late.
