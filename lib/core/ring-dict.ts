@@ -506,9 +506,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
           ? await node.client.mgetBuffer(keys)
           : await node.client.mget(keys);
       } catch (error) {
-        if (this.closed) throw this.closedError();
-        if (!isConnectionError(error)) throw error;
-        this.eject(node, error);
+        this.ejectFromScan(node, error);
         continue;
       }
       for (let i = 0; i < keys.length; i++) {
@@ -575,9 +573,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         try {
           deleted += await batch.node.client.unlink(...batch.keys);
         } catch (error) {
-          if (this.closed) throw this.closedError();
-          if (!isConnectionError(error)) throw error;
-          this.eject(batch.node, error);
+          this.ejectFromScan(batch.node, error);
         }
       }
     } finally {
@@ -610,9 +606,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
           if (!node.ready) await node.connect(this.options.commandTimeout);
           deleted += await this.unlinkPrefix(node, prefix);
         } catch (error) {
-          if (this.closed) throw this.closedError();
-          if (!isConnectionError(error)) throw error;
-          this.eject(node, error);
+          this.ejectFromScan(node, error);
         }
       }
       for (const node of now.keys()) {
@@ -1305,6 +1299,18 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   // ---------------------------------------------------------------- scanning
 
+  /**
+   * What a scan (size, keys, entries, clear) does with a node that failed it. Closed
+   * meanwhile: the call fails as closed, as what it counted, listed or cleared so far is not
+   * the answer. A reply error is the caller's. A connection error ejects the node, and the
+   * scan goes on without it.
+   */
+  private ejectFromScan(node: RingNode, error: unknown): void {
+    if (this.closed) throw this.closedError();
+    if (!isConnectionError(error)) throw error;
+    this.eject(node, error);
+  }
+
   /** Batches of keys under `prefix + keyPrefix`, node by node, over the nodes alive when it starts. */
   private async *nodeBatches(
     keyPrefix = '',
@@ -1325,12 +1331,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         for await (const keys of scanKeys(node.client, match, SCAN_COUNT)) yield { node, keys };
         scanned = true;
       } catch (error) {
-        // Closed meanwhile: what was counted, listed or cleared so far is not the answer.
-        if (this.closed) throw this.closedError();
-        if (!isConnectionError(error)) throw error;
-        lastError = error;
         // Its keys now belong to the next nodes; what they hold is scanned there.
-        this.eject(node, error);
+        this.ejectFromScan(node, error);
+        lastError = error;
       }
     }
     // No node finished its scan: nothing was counted, listed or cleared, which is not an
