@@ -2,11 +2,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import {
-  formatTwemproxyImport,
-  fromTwemproxy,
-  TwemproxyConfigError,
-} from './twemproxy/from-twemproxy.js';
+import { formatTwemproxyImport } from './twemproxy/format-import.js';
+import { fromTwemproxy } from './twemproxy/from-twemproxy.js';
+import { TwemproxyConfigError } from './twemproxy/twemproxy-config-error.js';
 
 /*
  * The package's command line, `npx nestjs-ring-redis <command>`. Today one command:

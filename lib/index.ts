@@ -1,11 +1,10 @@
 export * from './core/index.js';
+export { formatTwemproxyImport, type TwemproxyImportFormat } from './twemproxy/format-import.js';
 export {
-  formatTwemproxyImport,
   fromTwemproxy,
-  TwemproxyConfigError,
   type FromTwemproxyOptions,
   type TwemproxyGroupConfig,
   type TwemproxyImport,
-  type TwemproxyImportFormat,
 } from './twemproxy/from-twemproxy.js';
+export { TwemproxyConfigError } from './twemproxy/twemproxy-config-error.js';
 export * from './nest/index.js';

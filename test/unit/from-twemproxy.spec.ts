@@ -9,12 +9,10 @@ import { RingConfigError } from '../../lib/core/errors.js';
 import { HashRing } from '../../lib/core/hash-ring.js';
 import { validateNodes } from '../../lib/core/ring-config.js';
 import { resolveRingDictOptions } from '../../lib/core/ring-dict-options.js';
-import {
-  formatTwemproxyImport,
-  fromTwemproxy,
-  parseTwemproxyServer,
-  TwemproxyConfigError,
-} from '../../lib/twemproxy/from-twemproxy.js';
+import { formatTwemproxyImport } from '../../lib/twemproxy/format-import.js';
+import { fromTwemproxy } from '../../lib/twemproxy/from-twemproxy.js';
+import { parseTwemproxyServer } from '../../lib/twemproxy/servers.js';
+import { TwemproxyConfigError } from '../../lib/twemproxy/twemproxy-config-error.js';
 
 /** The example from twemproxy's README, slightly extended. */
 const SAMPLE = `

@@ -1,0 +1,131 @@
+import type { TwemproxyConnection, TwemproxyGroupConfig } from './import-result.js';
+import { scalar, type PoolOptions } from './pool-options.js';
+import { TwemproxyConfigError } from './twemproxy-config-error.js';
+
+/** Without a name, twemproxy leaves this port out of the identity (libmemcached's habit). */
+const KETAMA_DEFAULT_PORT = 11211;
+
+/** One line of a pool's `servers` list. */
+export interface ParsedServer {
+  /** twemproxy's identity of the server: what ketama hashes. */
+  name: string;
+  weight: number;
+  host?: string;
+  port?: number;
+  path?: string;
+}
+
+/** The credentials every server of a pool shares (`redis_auth`, `redis_db`). */
+export interface ServerCredentials {
+  password?: string;
+  db?: number;
+}
+
+/**
+ * Splits a server line from its end, like twemproxy: an optional name after the last
+ * space, then the weight after the last colon, then (unless the address is a unix socket
+ * path) the port after the next colon; what remains is the host, colons and all.
+ */
+export function parseTwemproxyServer(line: string, where: string): ParsedServer {
+  let rest = line;
+  let name: string | undefined;
+  const space = rest.lastIndexOf(' ');
+  if (space !== -1) {
+    name = rest.slice(space + 1);
+    rest = rest.slice(0, space);
+    if (name.length === 0) throw new TwemproxyConfigError(`${where}: empty server name`);
+  }
+  const bad = (): never => {
+    throw new TwemproxyConfigError(
+      `${where}: ${JSON.stringify(line)} is not "host:port:weight [name]" or "/path/to/socket:weight [name]"`,
+    );
+  };
+  const weightColon = rest.lastIndexOf(':');
+  if (weightColon === -1) bad();
+  const weightText = rest.slice(weightColon + 1);
+  const address = rest.slice(0, weightColon);
+  if (!/^[0-9]+$/.test(weightText)) bad();
+  const weight = Number(weightText);
+  if (weight === 0 || weight > 2 ** 31 - 1) {
+    throw new TwemproxyConfigError(
+      `${where}: weight must be from 1 to 2^31 - 1, got ${weightText}`,
+    );
+  }
+  if (address.startsWith('/')) {
+    // Unnamed, twemproxy's identity is the path followed by the colon that would precede a
+    // port, and an empty port: `/path/to/socket:`.
+    return { name: name ?? `${address}:`, weight, path: address };
+  }
+  const portColon = address.lastIndexOf(':');
+  if (portColon === -1) bad();
+  const host = address.slice(0, portColon);
+  const portText = address.slice(portColon + 1);
+  if (host.length === 0 || !/^[0-9]+$/.test(portText)) bad();
+  const port = Number(portText);
+  if (port < 1 || port > 65535) {
+    throw new TwemproxyConfigError(`${where}: invalid port ${portText}`);
+  }
+  // Unnamed, the identity is the address exactly as written (no resolution, no
+  // normalisation), without the port when it is 11211.
+  return { name: name ?? (port === KETAMA_DEFAULT_PORT ? host : address), weight, host, port };
+}
+
+/**
+ * The pool's `servers` as ring nodes: name → capacity (the weight) and connection. Two
+ * servers with one name, or one server listed twice, are refused: a ring needs both apart.
+ */
+export function readServers(
+  options: PoolOptions,
+  credentials: ServerCredentials,
+): TwemproxyGroupConfig['nodes'] {
+  if (!options.has('servers')) {
+    throw new TwemproxyConfigError(`pool "${options.pool}" has no servers`);
+  }
+  const servers = options.raw('servers');
+  if (!Array.isArray(servers) || servers.length === 0) {
+    throw new TwemproxyConfigError(
+      `${options.at('servers')}: expected a non-empty list of servers`,
+    );
+  }
+  const nodes: TwemproxyGroupConfig['nodes'] = {};
+  const addresses = new Map<string, string>();
+  servers.forEach((line, i) => {
+    const where = options.at(`servers[${i}]`);
+    const server = parseTwemproxyServer(scalar(line, where), where);
+    if (server.name === '__proto__') {
+      // An object key that sets the prototype instead: the ring refuses it as a node name.
+      throw new TwemproxyConfigError(`${where}: the server name "__proto__" cannot be imported`);
+    }
+    if (Object.hasOwn(nodes, server.name)) {
+      throw new TwemproxyConfigError(`${where}: two servers are named "${server.name}"`);
+    }
+    const address = server.path ?? `${server.host}:${server.port}`;
+    const other = addresses.get(address);
+    if (other !== undefined) {
+      throw new TwemproxyConfigError(
+        `${where}: "${server.name}" is the same server (${address}) as "${other}"; a ring needs distinct servers`,
+      );
+    }
+    addresses.set(address, server.name);
+    nodes[server.name] = { capacity: server.weight, connection: connectionOf(server, credentials) };
+  });
+  return nodes;
+}
+
+function connectionOf(
+  server: ParsedServer,
+  { password, db }: ServerCredentials,
+): TwemproxyConnection {
+  const extra = {
+    ...(password === undefined ? {} : { password }),
+    ...(db === undefined ? {} : { db }),
+  };
+  if (server.path !== undefined) return { path: server.path, ...extra };
+  const host = server.host as string;
+  const port = server.port as number;
+  // A URL when nothing else is needed; options otherwise, so a password needs no escaping.
+  if (password === undefined && db === undefined) {
+    return `redis://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  }
+  return { host, port, ...extra };
+}
