@@ -1,21 +1,34 @@
 /**
- * What a user installs: `npm pack` (which builds through `prepack`), the tarball's contents and
- * manifest, then an install of that tarball into a fresh consumer project that boots a tiny Nest
- * app importing `nestjs-ring-redis` and `nestjs-ring-redis/health` over real redis-servers, and
- * the package's bin.
+ * What a user installs: `npm pack` (which builds through `prepack`), the tarball's contents,
+ * maps and manifest, then installs of that tarball: into a consumer project that boots a tiny
+ * Nest app importing `nestjs-ring-redis` and `nestjs-ring-redis/health` over real
+ * redis-servers and runs the package's bin, and into one without any `@nestjs/*` package that
+ * uses `nestjs-ring-redis/core` alone.
  *
  * The pack runs in a copy of the working tree (node_modules linked, not copied), so it neither
  * races another test run over `dist/` nor depends on a `dist/` left behind: like a fresh clone,
  * the copy has none until `prepack` builds it.
  */
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  cp,
+  lstat,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  realpath,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { describeRun, runCommand as run, type RunResult } from '../helpers/run-command.js';
+import { CORE_APP, NEST_APP, RECORD_RESOLVE_HOOK } from './consumer-apps.js';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -32,12 +45,18 @@ const CONSUMER_DEPENDENCIES = [
   'rxjs',
 ];
 
+/** The repository's address: the registry links to it, its README and its issues. */
+const REPOSITORY = 'https://github.com/nestjs-ring-redis/nestjs-ring-redis';
+
 /** The fields of the packed package.json this suite reads. */
 interface PackedManifest {
   name: string;
   version: string;
   type?: string;
   license?: string;
+  repository?: { type: string; url: string };
+  homepage?: string;
+  bugs?: { url?: string };
   main?: string;
   types?: string;
   files?: string[];
@@ -48,70 +67,6 @@ interface PackedManifest {
   dependencies?: Record<string, string>;
   peerDependencies?: Record<string, string>;
   peerDependenciesMeta?: Record<string, { optional?: boolean }>;
-}
-
-interface RunResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-  timedOut: boolean;
-}
-
-/**
- * The environment for nested npm/node runs. Under `npm test`, npm exports its own state
- * (npm_config_local_prefix pointing at this repository, npm_package_*, npm_lifecycle_*,
- * INIT_CWD): an `npm install` in the consumer that inherited it could act on this repository.
- */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(process.env)) {
-    if (
-      /^npm_(package_|lifecycle_|command$|config_local_prefix$|execpath$|node_execpath$)/i.test(
-        name,
-      )
-    )
-      continue;
-    if (name === 'INIT_CWD') continue;
-    env[name] = value;
-  }
-  return { ...env, NO_COLOR: '1', ...extra };
-}
-
-/** Runs a command to completion (killing it after `timeoutMs`), capturing its output. */
-function run(
-  command: string,
-  args: string[],
-  options: { cwd: string; timeoutMs: number; env?: NodeJS.ProcessEnv },
-): Promise<RunResult> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env ?? cleanEnv(),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let timedOut = false;
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill('SIGKILL');
-    }, options.timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      clearTimeout(timer);
-      resolvePromise({ code, signal, stdout, stderr, timedOut });
-    });
-  });
-}
-
-function describeRun(label: string, result: RunResult): string {
-  return `${label}: code ${String(result.code)}, signal ${String(result.signal)}${result.timedOut ? ' (timed out)' : ''}\n--- stdout\n${result.stdout.slice(-4000)}\n--- stderr\n${result.stderr.slice(-4000)}`;
 }
 
 /** Every file under `dir`, as paths relative to it. */
@@ -140,117 +95,97 @@ function specifiers(source: string): string[] {
 }
 
 /**
- * The consumer's app: plain ESM JavaScript, as a user without a TypeScript build would write
- * it, so decorators are applied by hand. It exits non-zero (with the reason on stderr) if any
- * check fails, and by itself once the app is closed.
+ * The compiled files reachable from `entry` through relative imports, and the bare specifiers
+ * (packages, built-ins) they import; `sources` maps a package-relative path to its text.
  */
-const CONSUMER_APP = `
-import 'reflect-metadata';
-import assert from 'node:assert/strict';
-import { Controller, Get, Inject, Injectable, Module, Param } from '@nestjs/common';
-import { NestFactory } from '@nestjs/core';
-import { TerminusModule } from '@nestjs/terminus';
-import {
-  getRingDictToken,
-  InjectRingDict,
-  RingCached,
-  RingDict,
-  RingRedisModule,
-  RingRedisService,
-} from 'nestjs-ring-redis';
-import { RingRedisHealthIndicator } from 'nestjs-ring-redis/health';
-
-function decorateMethod(cls, name, ...decorators) {
-  const descriptor = Object.getOwnPropertyDescriptor(cls.prototype, name);
-  Object.defineProperty(cls.prototype, name, Reflect.decorate(decorators, cls.prototype, name, descriptor));
+function importGraph(
+  sources: Map<string, string>,
+  entry: string,
+): { files: Set<string>; bare: Set<string> } {
+  const files = new Set<string>();
+  const bare = new Set<string>();
+  const visit = (file: string) => {
+    if (files.has(file)) return;
+    files.add(file);
+    const source = sources.get(file);
+    expect(source, file).toBeDefined();
+    for (const spec of specifiers(source!)) {
+      if (spec.startsWith('.')) visit(posix.normalize(posix.join(posix.dirname(file), spec)));
+      else bare.add(spec);
+    }
+  };
+  visit(entry);
+  return { files, bare };
 }
 
-const urls = process.argv.slice(2);
-const nodes = Object.fromEntries(urls.map((url, i) => ['node' + i, { capacity: 1, connection: url }]));
-
-// A service with the dict injected by token and a memoised method.
-class Greeter {
-  constructor(dict) {
-    this.dict = dict;
-    this.calls = 0;
-  }
-  async greet(name) {
-    this.calls++;
-    return 'hello ' + name;
-  }
+/** What CORE_APP reports. */
+interface CoreAppReport {
+  packages: string[];
+  exports: string[];
+  owner: string;
+  node?: string;
+  stack: string;
 }
-Inject(getRingDictToken('default'))(Greeter, undefined, 0);
-Injectable()(Greeter);
-// As TypeScript emits it: the return type metadata tells @RingCached the method is async.
-decorateMethod(Greeter, 'greet', RingCached({ ttl: 30 }), Reflect.metadata('design:returntype', Promise));
 
-// A controller with the dict injected by @InjectRingDict().
-class KvController {
-  constructor(dict) {
-    this.dict = dict;
-  }
-  async get(key) {
-    return { key, value: (await this.dict.get(key)) ?? null };
-  }
+/** Runs CORE_APP in `cwd` against `entry` (and redis-servers, when urls are given). */
+async function runCoreApp(
+  cwd: string,
+  entry: string,
+  urls: string[] = [],
+): Promise<{ report: CoreAppReport; result: RunResult }> {
+  await writeFile(join(cwd, 'record-resolve.mjs'), RECORD_RESOLVE_HOOK);
+  await writeFile(join(cwd, 'core-app.mjs'), CORE_APP);
+  const result = await run(
+    process.execPath,
+    ['--enable-source-maps', 'core-app.mjs', entry, ...urls],
+    { cwd, timeoutMs: 30_000 },
+  );
+  expect(result.timedOut, describeRun('core app', result)).toBe(false);
+  expect(result.code, describeRun('core app', result)).toBe(0);
+  const ok = /^OK (.*)$/m.exec(result.stdout);
+  expect(ok, describeRun('core app', result)).not.toBeNull();
+  return { report: JSON.parse(ok![1]) as CoreAppReport, result };
 }
-InjectRingDict()(KvController, undefined, 0);
-Param('key')(KvController.prototype, 'get', 0);
-decorateMethod(KvController, 'get', Get(':key'));
-Controller('kv')(KvController);
 
-class AppModule {}
-Module({
-  imports: [
-    TerminusModule,
-    RingRedisModule.forRoot({ groups: { default: nodes }, defaults: { prefix: 'consumer:' } }),
-  ],
-  controllers: [KvController],
-  providers: [
-    Greeter,
-    RingRedisHealthIndicator,
-    { provide: 'DICT_BY_FACTORY', useFactory: (dict) => dict, inject: [getRingDictToken('default')] },
-  ],
-})(AppModule);
-
-const app = await NestFactory.create(AppModule, { logger: ['error', 'warn'] });
-await app.listen(0, '127.0.0.1');
-const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-
-const dict = app.get(getRingDictToken('default'));
-assert.ok(dict instanceof RingDict, 'the injected dict is a RingDict');
-assert.equal(app.get('DICT_BY_FACTORY'), dict);
-assert.deepEqual(app.get(RingRedisService).names(), ['default']);
-
-await dict.set('answer', { n: 42 });
-assert.deepEqual(await dict.get('answer'), { n: 42 });
-assert.equal(dict.getEntry('answer'), 'consumer:answer');
-
-const greeter = app.get(Greeter);
-assert.equal(greeter.dict, dict);
-assert.equal(await greeter.greet('ada'), 'hello ada');
-assert.equal(await greeter.greet('ada'), 'hello ada');
-assert.equal(greeter.calls, 1, '@RingCached served the second call from the ring');
-
-const response = await fetch(url + '/kv/answer');
-assert.equal(response.status, 200);
-assert.deepEqual(await response.json(), { key: 'answer', value: { n: 42 } });
-
-const health = app.get(RingRedisHealthIndicator).isHealthy();
-assert.equal(health['ring-redis'].status, 'up');
-assert.equal(health['ring-redis'].groups.default.alive, urls.length);
-assert.equal(health['ring-redis'].groups.default.total, urls.length);
-
-const node = dict.aliveHash.locate(dict.getEntry('answer'));
-await app.close();
-console.log('OK ' + JSON.stringify({ node }));
-`;
+/** Installs the tarball (and `extra` packages) into a new project `name` under `work`. */
+async function installConsumer(
+  work: string,
+  name: string,
+  args: string[],
+): Promise<{ consumer: string; installed: string }> {
+  const consumer = join(work, name);
+  await mkdir(consumer);
+  await writeFile(
+    join(consumer, 'package.json'),
+    JSON.stringify({ name, private: true, type: 'module' }, null, 2),
+  );
+  const install = await run(
+    'npm',
+    ['install', ...args, '--no-audit', '--no-fund', '--prefer-offline'],
+    { cwd: consumer, timeoutMs: 180_000 },
+  );
+  expect(install.code, describeRun('npm install', install)).toBe(0);
+  const installed = join(consumer, 'node_modules', 'nestjs-ring-redis');
+  // The consumer's own copy, not a link back to this repository.
+  expect((await lstat(installed)).isSymbolicLink()).toBe(false);
+  expect(await realpath(installed)).toBe(
+    join(await realpath(consumer), 'node_modules', 'nestjs-ring-redis'),
+  );
+  expect(existsSync(join(installed, 'dist', 'index.js'))).toBe(true);
+  return { consumer, installed };
+}
 
 describe('npm pack, then install into a fresh consumer project', () => {
   let work = '';
   let tarball = '';
   let listing: string[] = [];
+  /** The tarball unpacked: what the registry serves, before any install. */
+  let unpacked = '';
   let packed: PackedManifest = { name: '', version: '', exports: {} };
   let fleet: RedisFleet | undefined;
+
+  /** The tarball's files, as paths inside the package (without the `package/` prefix). */
+  const files = () => listing.map((path) => path.replace(/^package\//, ''));
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'ring-redis-pack-'));
@@ -279,11 +214,14 @@ describe('npm pack, then install into a fresh consumer project', () => {
     expect(tar.code, describeRun('tar', tar)).toBe(0);
     listing = tar.stdout.split('\n').filter(Boolean);
 
-    const manifest = await run('tar', ['-xzOf', tarball, 'package/package.json'], {
+    unpacked = join(work, 'unpacked');
+    await mkdir(unpacked);
+    const untar = await run('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1'], {
       cwd: work,
       timeoutMs: 30_000,
     });
-    packed = JSON.parse(manifest.stdout) as PackedManifest;
+    expect(untar.code, describeRun('tar -x', untar)).toBe(0);
+    packed = JSON.parse(await readFile(join(unpacked, 'package.json'), 'utf8')) as PackedManifest;
   }, 150_000);
 
   afterAll(async () => {
@@ -291,56 +229,114 @@ describe('npm pack, then install into a fresh consumer project', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('holds dist (ESM + .d.ts for . and ./health), the bin, package.json, README and LICENSE', () => {
+  it('holds dist (ESM + .d.ts for ., ./core and ./health), the bin, package.json, README and LICENSE', () => {
     expect(basename(tarball)).toBe(`nestjs-ring-redis-${packed.version}.tgz`);
     for (const file of [
-      'package/package.json',
-      'package/README.md',
-      'package/LICENSE',
-      'package/dist/index.js',
-      'package/dist/index.d.ts',
-      'package/dist/health/index.js',
-      'package/dist/health/index.d.ts',
-      'package/dist/cli.js',
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/core/index.js',
+      'dist/core/index.d.ts',
+      'dist/health/index.js',
+      'dist/health/index.d.ts',
+      'dist/cli.js',
     ]) {
-      expect(listing, file).toContain(file);
+      expect(files(), file).toContain(file);
     }
   });
 
-  it('holds nothing else: no tests, sample, bench, TypeScript sources, CI or build caches', () => {
-    const unexpected = listing.filter(
+  it('ships source maps and declaration maps whose sources are the TypeScript files it ships', async () => {
+    const all = files();
+    const compiled = all.filter((f) => /^dist\/.+\.(js|d\.ts)$/.test(f));
+    expect(compiled.length).toBeGreaterThan(40);
+    // Each compiled file names its map, and the map is there.
+    for (const file of compiled) {
+      expect(all, `${file}.map`).toContain(`${file}.map`);
+      const text = await readFile(join(unpacked, file), 'utf8');
+      expect(text.trimEnd().split('\n').at(-1), file).toBe(
+        `//# sourceMappingURL=${basename(file)}.map`,
+      );
+    }
+    const pointedAt = new Set<string>();
+    const maps = all.filter((f) => f.endsWith('.map'));
+    expect(maps).toHaveLength(compiled.length);
+    for (const map of maps) {
+      const parsed = JSON.parse(await readFile(join(unpacked, map), 'utf8')) as {
+        version: number;
+        file: string;
+        sourceRoot?: string;
+        sources: string[];
+        mappings: string;
+      };
+      expect(parsed.version, map).toBe(3);
+      expect(parsed.file, map).toBe(basename(map, '.map'));
+      // A module of types alone compiles to `export {};`, with nothing to map.
+      const typesOnly = (
+        await readFile(join(unpacked, map.replace(/\.d\.ts\.map$|\.js\.map$/, '.js')), 'utf8')
+      ).startsWith('export {};');
+      expect(parsed.mappings.length > 0 || typesOnly, map).toBe(true);
+      expect(parsed.sources.length, map).toBeGreaterThan(0);
+      for (const source of parsed.sources) {
+        // Resolved as a debugger or editor does: from the map's folder, through sourceRoot.
+        const target = posix.normalize(
+          posix.join(posix.dirname(map), parsed.sourceRoot ?? '', source),
+        );
+        expect(target, `${map} → ${source}`).toMatch(/^lib\/.+(?<!\.d)\.ts$/);
+        expect(all, `${map} → ${source}`).toContain(target);
+        pointedAt.add(target);
+      }
+    }
+    // The sources shipped are exactly those the maps point at: lib/ mirrors dist/.
+    expect(all.filter((f) => f.startsWith('lib/')).sort()).toEqual([...pointedAt].sort());
+    expect(pointedAt).toContain('lib/core/index.ts');
+  });
+
+  it('holds nothing else: no tests, sample, bench, CI, configs or build caches', () => {
+    const unexpected = files().filter(
       (path) =>
-        !['package/package.json', 'package/README.md', 'package/LICENSE'].includes(path) &&
-        !/^package\/dist\/.+\.(js|d\.ts)$/.test(path),
+        !['package.json', 'README.md', 'LICENSE'].includes(path) &&
+        !/^dist\/.+\.(js|d\.ts)(\.map)?$/.test(path) &&
+        !/^lib\/.+(?<!\.d)\.ts$/.test(path),
     );
     expect(unexpected).toEqual([]);
-    for (const path of listing) {
+    for (const path of files()) {
       expect(path).not.toMatch(
-        /^package\/(test|sample|bench|lib|\.ci|\.run|\.bench-tmp|node_modules|coverage)\//,
+        /(^|\/)(test|tests|__tests__|sample|bench|\.ci|\.run|\.bench-tmp|node_modules|coverage)\//,
       );
-      expect(path).not.toMatch(/(?<!\.d)\.ts$|\.map$|\.tgz$|tsconfig|vitest/);
+      expect(path).not.toMatch(/\.(spec|test)\.|\.tgz$|tsconfig|vitest|fixture/);
     }
   });
 
-  it('has a manifest whose exports, bin and peers a user can rely on', () => {
+  it('has a manifest whose exports, bin, peers and links a user can rely on', () => {
     expect(packed.name).toBe('nestjs-ring-redis');
     expect(packed.type).toBe('module');
     expect(packed.license).toBe('MIT');
     expect(packed.engines?.node).toMatch(/^>=\s*20\.19/);
-    expect(packed.files).toEqual(expect.arrayContaining(['dist', 'README.md', 'LICENSE']));
+    expect(packed.files).toEqual(expect.arrayContaining(['dist', 'lib', 'README.md', 'LICENSE']));
+    expect(packed.repository).toEqual({ type: 'git', url: `git+${REPOSITORY}.git` });
+    expect(packed.homepage).toBe(`${REPOSITORY}#readme`);
+    expect(packed.bugs).toEqual({ url: `${REPOSITORY}/issues` });
 
     // Every target of the exports map, main, types and bin is in the tarball.
     const targets = [packed.main ?? '', packed.types ?? '', ...Object.values(packed.bin ?? {})];
     for (const [subpath, target] of Object.entries(packed.exports)) {
       if (typeof target === 'string') targets.push(target);
       else targets.push(...Object.values(target));
-      expect(['.', './health', './package.json']).toContain(subpath);
+      expect(['.', './core', './health', './package.json']).toContain(subpath);
     }
-    expect(Object.keys(packed.exports)).toEqual(expect.arrayContaining(['.', './health']));
+    expect(Object.keys(packed.exports)).toEqual(
+      expect.arrayContaining(['.', './core', './health']),
+    );
     expect(packed.exports['.']).toMatchObject({ types: './dist/index.d.ts' });
+    expect(packed.exports['./core']).toEqual({
+      types: './dist/core/index.d.ts',
+      default: './dist/core/index.js',
+    });
     expect(packed.exports['./health']).toMatchObject({ types: './dist/health/index.d.ts' });
     for (const target of targets.filter(Boolean)) {
-      expect(listing, target).toContain(`package/${target.replace(/^\.\//, '')}`);
+      expect(files(), target).toContain(target.replace(/^\.\//, ''));
     }
     expect(packed.bin).toEqual({ 'nestjs-ring-redis': './dist/cli.js' });
 
@@ -369,35 +365,16 @@ describe('npm pack, then install into a fresh consumer project', () => {
     let installed = '';
 
     beforeAll(async () => {
-      consumer = join(work, 'consumer');
-      await mkdir(consumer);
-      await writeFile(
-        join(consumer, 'package.json'),
-        JSON.stringify({ name: 'consumer', private: true, type: 'module' }, null, 2),
-      );
-      const install = await run(
-        'npm',
-        [
-          'install',
-          tarball,
-          ...CONSUMER_DEPENDENCIES,
-          '--no-audit',
-          '--no-fund',
-          '--prefer-offline',
-        ],
-        { cwd: consumer, timeoutMs: 180_000 },
-      );
-      expect(install.code, describeRun('npm install', install)).toBe(0);
-      installed = join(consumer, 'node_modules', 'nestjs-ring-redis');
-      // The consumer's own copy, not a link back to this repository.
-      expect(existsSync(join(installed, 'dist', 'index.js'))).toBe(true);
-      expect(existsSync(join(installed, 'lib'))).toBe(false);
+      ({ consumer, installed } = await installConsumer(work, 'consumer', [
+        tarball,
+        ...CONSUMER_DEPENDENCIES,
+      ]));
     }, 200_000);
 
-    it('ships no import that cannot resolve, and a root that never loads Terminus', async () => {
-      const files = (await walk(installed)).filter((f) => /\.(js|d\.ts)$/.test(f));
+    it('ships no import that cannot resolve, a root that never loads Terminus, a core without Nest', async () => {
+      const compiled = (await walk(installed)).filter((f) => /\.(js|d\.ts)$/.test(f));
       const sources = new Map<string, string>();
-      for (const file of files) sources.set(file, await readFile(join(installed, file), 'utf8'));
+      for (const file of compiled) sources.set(file, await readFile(join(installed, file), 'utf8'));
 
       for (const [file, source] of sources) {
         for (const spec of specifiers(source).filter((s) => s.startsWith('.'))) {
@@ -412,32 +389,28 @@ describe('npm pack, then install into a fresh consumer project', () => {
         }
       }
 
-      // Walk the graph from the root entry: @nestjs/terminus must not be reachable, or users
-      // without it could not import the package at all.
-      const seen = new Set<string>();
-      const bare = new Set<string>();
-      const visit = (file: string) => {
-        if (seen.has(file)) return;
-        seen.add(file);
-        const source = sources.get(file);
-        expect(source, file).toBeDefined();
-        for (const spec of specifiers(source!)) {
-          if (spec.startsWith('.'))
-            visit(relative(installed, resolve(installed, dirname(file), spec)));
-          else bare.add(spec);
-        }
-      };
-      visit('dist/index.js');
+      // From the root entry @nestjs/terminus must not be reachable, or users without it could
+      // not import the package at all.
+      const root = importGraph(sources, 'dist/index.js');
       // The walk did reach the engine and the Nest layer.
-      expect(seen.size).toBeGreaterThan(10);
-      expect([...bare]).toEqual(expect.arrayContaining(['@nestjs/common', 'ioredis', 'rxjs']));
-      expect([...bare].filter((s) => s.startsWith('@nestjs/terminus'))).toEqual([]);
+      expect(root.files.size).toBeGreaterThan(10);
+      expect([...root.bare]).toEqual(expect.arrayContaining(['@nestjs/common', 'ioredis', 'rxjs']));
+      expect([...root.bare].filter((s) => s.startsWith('@nestjs/terminus'))).toEqual([]);
+      // From the core entry, no Nest at all: neither @nestjs/* nor reflect-metadata.
+      const core = importGraph(sources, 'dist/core/index.js');
+      expect(core.files.size).toBeGreaterThan(10);
+      expect(
+        [...core.files].every((f) => f.startsWith('dist/core/')),
+        [...core.files].join(),
+      ).toBe(true);
+      expect([...core.bare]).toEqual(expect.arrayContaining(['ioredis', 'rxjs']));
+      expect([...core.bare].filter((s) => /^(@nestjs\/|reflect-metadata)/.test(s))).toEqual([]);
       // Whatever the root does import is declared.
       const declared = new Set([
         ...Object.keys(packed.dependencies ?? {}),
         ...Object.keys(packed.peerDependencies ?? {}),
       ]);
-      for (const spec of bare) {
+      for (const spec of root.bare) {
         // node built-ins, and the package's own name (its CLI prints an import of it).
         if (spec.startsWith('node:') || spec === packed.name) continue;
         const name = spec.startsWith('@')
@@ -449,7 +422,7 @@ describe('npm pack, then install into a fresh consumer project', () => {
 
     it('boots a plain-JavaScript Nest app importing the package over real redis-servers', async () => {
       fleet = await startRedisServers(2);
-      await writeFile(join(consumer, 'app.mjs'), CONSUMER_APP);
+      await writeFile(join(consumer, 'app.mjs'), NEST_APP);
       const result = await run(process.execPath, ['app.mjs', ...fleet.servers.map((s) => s.url)], {
         cwd: consumer,
         timeoutMs: 30_000,
@@ -467,6 +440,23 @@ describe('npm pack, then install into a fresh consumer project', () => {
       await fleet.stop();
     }, 60_000);
 
+    it('loads no Nest for nestjs-ring-redis/core even where Nest is installed (the root does)', async () => {
+      // The recorder sees Nest when it is loaded: the root entry loads it.
+      const viaRoot = await runCoreApp(consumer, 'nestjs-ring-redis');
+      expect(viaRoot.report.packages).toEqual(
+        expect.arrayContaining(['@nestjs/common', 'ioredis', 'nestjs-ring-redis', 'rxjs']),
+      );
+      const viaCore = await runCoreApp(consumer, 'nestjs-ring-redis/core');
+      expect(viaCore.report.packages).toEqual(
+        expect.arrayContaining(['ioredis', 'nestjs-ring-redis', 'rxjs']),
+      );
+      expect(
+        viaCore.report.packages.filter((p) => /^(@nestjs\/|reflect-metadata$)/.test(p)),
+      ).toEqual([]);
+      // Both entries place keys alike.
+      expect(viaCore.report.owner).toBe(viaRoot.report.owner);
+    }, 60_000);
+
     it('installs the bin: `npx nestjs-ring-redis` without arguments prints usage and exits 2', async () => {
       const bare = await run('npx', ['--no', '--', 'nestjs-ring-redis'], {
         cwd: consumer,
@@ -482,5 +472,62 @@ describe('npm pack, then install into a fresh consumer project', () => {
       expect(help.code, describeRun('npx nestjs-ring-redis --help', help)).toBe(0);
       expect(help.stdout).toContain('from-twemproxy');
     }, 120_000);
+  });
+
+  describe('installed without any @nestjs/* package: the framework-free core alone', () => {
+    let consumer = '';
+    let installed = '';
+
+    beforeAll(async () => {
+      // Peers left out, as a script that only wants the engine would install it; rxjs is the
+      // one peer the core needs (its events$ is an Observable).
+      ({ consumer, installed } = await installConsumer(work, 'core-consumer', [
+        tarball,
+        'rxjs@7',
+        '--omit=peer',
+      ]));
+      expect(existsSync(join(consumer, 'node_modules', '@nestjs'))).toBe(false);
+      expect(existsSync(join(consumer, 'node_modules', 'reflect-metadata'))).toBe(false);
+      expect(existsSync(join(consumer, 'node_modules', 'ioredis'))).toBe(true);
+    }, 200_000);
+
+    it('the root entry cannot load there: it needs Nest', async () => {
+      const result = await run(
+        process.execPath,
+        ['--input-type=module', '-e', "await import('nestjs-ring-redis')"],
+        { cwd: consumer, timeoutMs: 30_000 },
+      );
+      expect(result.code, describeRun('import nestjs-ring-redis', result)).not.toBe(0);
+      expect(result.stderr).toMatch(/Cannot find (package|module) '(@nestjs\/|reflect-metadata)/);
+    }, 60_000);
+
+    it('imports nestjs-ring-redis/core, loads no @nestjs/* module, and a RingDict works over a real redis-server', async () => {
+      fleet = await startRedisServers(1);
+      const [server] = fleet.servers;
+      const { report } = await runCoreApp(consumer, 'nestjs-ring-redis/core', [server.url]);
+      expect(report.packages).toEqual(
+        expect.arrayContaining(['ioredis', 'nestjs-ring-redis', 'rxjs']),
+      );
+      expect(report.packages.filter((p) => /^(@nestjs\/|reflect-metadata$)/.test(p))).toEqual([]);
+      expect(report.exports).toEqual(
+        expect.arrayContaining(['RingDict', 'HashRing', 'RingError', 'RingConfigError']),
+      );
+      expect(report.exports).not.toContain('RingRedisModule');
+      expect(report.node).toBe('node0');
+      // The value is really in Redis, as plain JSON.
+      expect(await redisCommand(server.port, 'GET', 'core:answer')).toBe('{"n":42}');
+      await fleet.stop();
+    }, 60_000);
+
+    it('with --enable-source-maps, a stack trace names the shipped TypeScript line', async () => {
+      const { report } = await runCoreApp(consumer, 'nestjs-ring-redis/core');
+      // The first frame below the message: the line that threw, in lib/, inside the package.
+      const frame = /\((.+\.ts):(\d+):\d+\)/.exec(report.stack.split('\n')[1] ?? '');
+      expect(frame, report.stack).not.toBeNull();
+      const [, file, line] = frame!;
+      expect(relative(installed, file)).toMatch(/^lib\/core\/.+\.ts$/);
+      const lines = (await readFile(file, 'utf8')).split('\n');
+      expect(lines[Number(line) - 1], `${file}:${line}`).toMatch(/Error/);
+    }, 60_000);
   });
 });
