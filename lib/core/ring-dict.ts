@@ -1,34 +1,34 @@
 import type { Redis } from 'ioredis';
 import { Observable, Subject } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
-import { isConnectionError, RingConnectionError } from './connection-errors.js';
+import { isConnectionError, RingConnectionError } from './node/connection-errors.js';
 import {
   RingArgumentError,
   RingClusterUnavailableError,
   RingError,
   RingKeyError,
 } from './errors.js';
-import { HashRing } from './hash-ring.js';
-import type { RingNodeState } from './node-health.js';
-import { validateNodes } from './ring-config.js';
+import { HashRing } from './hashing/hash-ring.js';
+import type { RingNodeState } from './node/node-health.js';
+import { validateNodes } from './config/ring-config.js';
 import {
   inGroup,
   resolveRingDictOptions,
   validateTtl,
   type ResolvedRingDictOptions,
   type RingDictOptions,
-} from './ring-dict-options.js';
-import { RingNode } from './ring-node.js';
+} from './config/ring-dict-options.js';
+import { RingNode } from './node/ring-node.js';
 import {
   deleteEntries,
   HandoffLog,
   transferEntries,
   type HandoffHints,
   type HandoffReport,
-} from './hinted-handoff.js';
-import { execPipeline, inChunks, PIPELINE_CHUNK } from './pipeline.js';
+} from './handoff/handoff-log.js';
+import { execPipeline, inChunks, PIPELINE_CHUNK } from './routing/pipeline.js';
 import { readThroughRaw } from './read-through.js';
-import { globEscape, scanKeys } from './scan.js';
+import { globEscape, scanKeys } from './scan/scan-keys.js';
 
 export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable';
 

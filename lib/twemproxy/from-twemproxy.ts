@@ -1,6 +1,6 @@
 import { parseDocument } from 'yaml';
 import { RingConfigError } from '../core/errors.js';
-import type { HashFunctionName } from '../core/hash-functions.js';
+import type { HashFunctionName } from '../core/hashing/hash-functions.js';
 
 /*
  * Turns a nutcracker (twemproxy) pool into the equivalent RingDict options, so that a

@@ -9,7 +9,7 @@ import {
   type RingEvent,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import type { RingNode } from '../../lib/core/ring-node.js';
+import type { RingNode } from '../../lib/core/node/ring-node.js';
 import {
   redisCommand,
   ringNodes,

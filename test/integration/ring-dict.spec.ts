@@ -13,7 +13,7 @@ import { runNodeScript } from '../helpers/node-script.js';
 import { until } from '../helpers/wait.js';
 import { redisCommand, ringNodes, type RedisServer } from '../helpers/redis-servers.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
-import { PIPELINE_CHUNK } from '../../lib/core/pipeline.js';
+import { PIPELINE_CHUNK } from '../../lib/core/routing/pipeline.js';
 
 // Generous enough that a loaded CI machine does not eject a healthy node; the hang test
 // measures against it.

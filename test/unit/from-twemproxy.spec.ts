@@ -6,9 +6,9 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCli, USAGE, type CliIo } from '../../lib/cli.js';
 import { RingConfigError } from '../../lib/core/errors.js';
-import { HashRing } from '../../lib/core/hash-ring.js';
-import { validateNodes } from '../../lib/core/ring-config.js';
-import { resolveRingDictOptions } from '../../lib/core/ring-dict-options.js';
+import { HashRing } from '../../lib/core/hashing/hash-ring.js';
+import { validateNodes } from '../../lib/core/config/ring-config.js';
+import { resolveRingDictOptions } from '../../lib/core/config/ring-dict-options.js';
 import {
   formatTwemproxyImport,
   fromTwemproxy,

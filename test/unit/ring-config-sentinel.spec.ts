@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { NodeHealth } from '../../lib/core/node-health.js';
-import { nodeAddress, validateNodes } from '../../lib/core/ring-config.js';
-import { RingNode } from '../../lib/core/ring-node.js';
+import { NodeHealth } from '../../lib/core/node/node-health.js';
+import { nodeAddress, validateNodes } from '../../lib/core/config/ring-config.js';
+import { RingNode } from '../../lib/core/node/ring-node.js';
 import { RingConfigError, RingDict, type RingNodesConfig } from '../../lib/index.js';
 
 const PASSWORD = 'data-pass-s3cret';

@@ -18,8 +18,8 @@ vi.mock('node:dns/promises', async (importOriginal) => {
   };
 });
 
-const { nodeAddress } = await import('../../lib/core/ring-config.js');
-const { RingNode } = await import('../../lib/core/ring-node.js');
+const { nodeAddress } = await import('../../lib/core/config/ring-config.js');
+const { RingNode } = await import('../../lib/core/node/ring-node.js');
 
 interface SentinelNodeInternals {
   masterSwitched(to: string): void;

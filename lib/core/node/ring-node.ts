@@ -1,11 +1,11 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
-import { joinAddress, splitAddress } from './address.js';
+import { joinAddress, splitAddress } from '../config/address.js';
 import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
 import { NodeHealth } from './node-health.js';
-import type { NodeAddress } from './ring-config.js';
+import type { NodeAddress } from '../config/ring-config.js';
 import { SentinelWatch } from './sentinel-watch.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import { inChunks, PIPELINE_CHUNK, pipelineReplies } from './pipeline.js';
+import { inChunks, PIPELINE_CHUNK, pipelineReplies } from '../routing/pipeline.js';
 
 /** What to do when more entries were written on an ejected node's behalf than remembered. */
 export type HandoffOverflowPolicy = 'clear' | 'ttl';
