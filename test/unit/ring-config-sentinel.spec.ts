@@ -229,7 +229,7 @@ describe('a Sentinel node told of a failover (stubbed socket, no server)', () =>
   }
 
   function switched(node: RingNode, to: string): void {
-    (node as unknown as { masterSwitched(to: string): void }).masterSwitched(to);
+    node.sentinelMaster!.announced(to);
   }
 
   it('leaves the old master at once and refuses to go back to it while sentinels catch up', async () => {

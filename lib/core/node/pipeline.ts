@@ -1,4 +1,4 @@
-import { isConnectionError } from '../node/connection-errors.js';
+import { isConnectionError } from './connection-errors.js';
 
 /**
  * Commands per pipeline in batch operations (`setMany`, hinted handoff). Large batches are
