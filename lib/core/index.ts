@@ -1,15 +1,15 @@
 export * from './codec.js';
-export { isConnectionError, RingConnectionError } from './connection-errors.js';
+export { isConnectionError, RingConnectionError } from './node/connection-errors.js';
 export * from './errors.js';
-export * from './hash-functions.js';
-export type { HandoffOverflowPolicy, HandoffReport } from './hinted-handoff.js';
+export * from './hashing/hash-functions.js';
+export type { HandoffOverflowPolicy, HandoffReport } from './handoff/handoff-log.js';
 export {
   defaultSlices,
   HashRing,
   type HashRingOptions,
   type RingDistribution,
-} from './hash-ring.js';
-export type { RingNodeState } from './node-health.js';
-export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './ring-config.js';
+} from './hashing/hash-ring.js';
+export type { RingNodeState } from './node/node-health.js';
+export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './config/ring-config.js';
 export * from './ring-dict.js';
-export { RING_DICT_OPTION_NAMES, type RingDictOptions } from './ring-dict-options.js';
+export { RING_DICT_OPTION_NAMES, type RingDictOptions } from './config/ring-dict-options.js';

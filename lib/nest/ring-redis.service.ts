@@ -10,7 +10,7 @@ import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
-import { rejectUnknownOptions } from '../core/option-checks.js';
+import { rejectUnknownOptions } from '../core/config/option-checks.js';
 import { quotedList } from './quoted-list.js';
 
 /** A RingDict event tagged with its group. */

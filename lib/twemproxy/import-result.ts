@@ -1,4 +1,4 @@
-import type { HashFunctionName } from '../core/hash-functions.js';
+import type { HashFunctionName } from '../core/hashing/hash-functions.js';
 
 /** Where a node's Redis is: what ioredis accepts, spelled as plainly as possible. */
 export type TwemproxyConnection =

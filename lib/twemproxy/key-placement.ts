@@ -1,4 +1,4 @@
-import type { HashFunctionName } from '../core/hash-functions.js';
+import type { HashFunctionName } from '../core/hashing/hash-functions.js';
 import type { PoolOptions } from './pool-options.js';
 import { TwemproxyConfigError } from './twemproxy-config-error.js';
 

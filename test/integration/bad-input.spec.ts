@@ -9,7 +9,7 @@ import {
   type RingEvent,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import type { RingNode } from '../../lib/core/ring-node.js';
+import type { RingNode } from '../../lib/core/node/ring-node.js';
 import {
   redisCommand,
   ringNodes,
@@ -68,8 +68,8 @@ async function allKeys(dict: RingDict): Promise<string[]> {
 
 /** The parts of a dict the send-accounting tests look into (private to RingDict). */
 interface DictInternals {
-  inFlight: number;
-  nodes: Map<string, RingNode>;
+  router: { inFlight: number };
+  membership: { all(): Iterable<RingNode>; node(name: string): RingNode };
 }
 
 function internals<V>(dict: RingDict<V>): DictInternals {
@@ -253,12 +253,12 @@ describe('keys', () => {
   ])('%s: bad input rejects the returned promise and sends nothing', async (_, call, why) => {
     const { dict } = makeDict<string>();
     const inside = internals(dict);
-    const sends = [...inside.nodes.values()].map((node) => vi.spyOn(node, 'send'));
+    const sends = [...inside.membership.all()].map((node) => vi.spyOn(node, 'send'));
     let returned: Promise<unknown> | undefined;
     expect(() => (returned = call(dict))).not.toThrow();
     await expect(returned).rejects.toThrow(why);
     for (const send of sends) expect(send).not.toHaveBeenCalled();
-    expect(inside.inFlight).toBe(0);
+    expect(inside.router.inFlight).toBe(0);
   });
 
   it.each([
@@ -407,7 +407,7 @@ describe('Redis saying no', () => {
     const inside = internals(dict);
     // ioredis throws at once, not in the promise, for some arguments it cannot write; the
     // owner's client is made to do that for EXISTS, on its own instance only.
-    const owner = inside.nodes.get(dict.aliveHash.locate(dict.getEntry('k'))!)!;
+    const owner = inside.membership.node(dict.aliveHash.locate(dict.getEntry('k'))!);
     const answered = vi.spyOn(owner, 'answered');
     const exists = owner.client.exists;
     owner.client.exists = () => {
@@ -423,7 +423,7 @@ describe('Redis saying no', () => {
     // Settled twice, the dict's in-flight count would go negative (batching off for good)
     // and the node's deadline watch would forget a command still waiting on the socket.
     expect(answered).toHaveBeenCalledTimes(1);
-    expect(inside.inFlight).toBe(0);
+    expect(inside.router.inFlight).toBe(0);
     expectHealthy(dict as RingDict, events);
     expect(await dict.has('k')).toBe(true);
   });

@@ -17,10 +17,10 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pointIndex } from '../../lib/core/continuum.js';
-import { hashBytes } from '../../lib/core/hash-functions.js';
-import { HashRing } from '../../lib/core/hash-ring.js';
-import { buildKetamaContinuum } from '../../lib/core/ketama-continuum.js';
+import { pointIndex } from '../../lib/core/hashing/continuum.js';
+import { hashBytes } from '../../lib/core/hashing/hash-functions.js';
+import { HashRing } from '../../lib/core/hashing/hash-ring.js';
+import { buildKetamaContinuum } from '../../lib/core/hashing/ketama-continuum.js';
 import {
   fromTwemproxy,
   type TwemproxyConnection,

@@ -13,7 +13,7 @@ import { runNodeScript } from '../helpers/node-script.js';
 import { until } from '../helpers/wait.js';
 import { redisCommand, ringNodes, type RedisServer } from '../helpers/redis-servers.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
-import { PIPELINE_CHUNK } from '../../lib/core/pipeline.js';
+import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
 
 // Generous enough that a loaded CI machine does not eject a healthy node; the hang test
 // measures against it.
@@ -591,9 +591,9 @@ describe('RingDict batch operations', () => {
     await dict.setMany(keys.map((k, i) => [k, i] as const));
     // node1 answers its first round of DEL (250 keys), then its server is killed: the rest
     // of its keys go to the next nodes, which hold none of them.
-    const node1 = (dict as unknown as { nodes: Map<string, { client: Redis }> }).nodes.get(
-      'node1',
-    )!;
+    const node1 = (
+      dict as unknown as { membership: { node(name: string): { client: Redis } } }
+    ).membership.node('node1');
     const del = node1.client.del.bind(node1.client);
     let rounds = 0;
     vi.spyOn(node1.client, 'del').mockImplementation(async (...args: unknown[]) => {

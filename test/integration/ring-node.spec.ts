@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nodeAddress } from '../../lib/core/ring-config.js';
-import { RingNode } from '../../lib/core/ring-node.js';
+import { nodeAddress } from '../../lib/core/config/ring-config.js';
+import { RingNode } from '../../lib/core/node/ring-node.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
 
 const ring = useRingFleet(1);

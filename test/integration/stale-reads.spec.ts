@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
 import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
-import { PIPELINE_CHUNK } from '../../lib/core/pipeline.js';
+import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
 
 /**
  * No stale reads after a flap: a node that comes back still holds its old values, while

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { DeadlineWatch } from '../../lib/core/deadline-watch.js';
+import { DeadlineWatch } from '../../lib/core/node/deadline-watch.js';
 
 describe('DeadlineWatch', () => {
   /** Time this process spent stalled: performance.now() runs ahead of the fake timers. */

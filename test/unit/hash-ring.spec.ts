@@ -116,7 +116,7 @@ describe('HashRing stability', () => {
 
   it('computes identical placements in two separate processes', () => {
     const script = `
-      const { HashRing } = await import(${JSON.stringify(new URL('../../.run/lib/core/hash-ring.js', import.meta.url).href)});
+      const { HashRing } = await import(${JSON.stringify(new URL('../../.run/lib/core/hashing/hash-ring.js', import.meta.url).href)});
       const ring = new HashRing({ a: 1, b: 2, c: 3, d: 1 });
       const out = [];
       for (let i = 0; i < 5000; i++) out.push(ring.locate('user:' + i));
@@ -196,7 +196,7 @@ describe('HashRing configuration errors', () => {
 
 describe('continuum lookups', () => {
   it('uniformIndex finds the same arc as the binary search, at every boundary', async () => {
-    const { pointIndex, uniformIndex } = await import('../../lib/core/continuum.js');
+    const { pointIndex, uniformIndex } = await import('../../lib/core/hashing/continuum.js');
     for (const slices of [2, 3, 2003, 65_537, 2 ** 24 - 3]) {
       const points = new Uint32Array(slices);
       for (let i = 0; i < slices; i++) points[i] = Math.floor(((i + 1) * 2 ** 32) / slices) - 1;

@@ -5,7 +5,7 @@
  */
 import { hash as digest } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { pointIndex, reassignContinuum } from '../../lib/core/continuum.js';
+import { pointIndex, reassignContinuum } from '../../lib/core/hashing/continuum.js';
 import {
   fnv132Hash,
   fnv164Hash,
@@ -16,9 +16,9 @@ import {
   md5Hash,
   resolveHashFunction,
   type HashFunctionName,
-} from '../../lib/core/hash-functions.js';
-import { HashRing } from '../../lib/core/hash-ring.js';
-import { buildKetamaContinuum, ketamaPointCount } from '../../lib/core/ketama-continuum.js';
+} from '../../lib/core/hashing/hash-functions.js';
+import { HashRing } from '../../lib/core/hashing/hash-ring.js';
+import { buildKetamaContinuum, ketamaPointCount } from '../../lib/core/hashing/ketama-continuum.js';
 
 /** Reference FNV over a real 64-bit state (BigInt), each byte widened as a signed C char. */
 function referenceFnv64(bytes: Uint8Array, variant: '1' | '1a'): number {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { execPipeline, inChunks } from '../../lib/core/pipeline.js';
+import { execPipeline, inChunks } from '../../lib/core/node/pipeline.js';
 
 describe('inChunks', () => {
   it('sends consecutive slices of at most the size, each after the previous one settled', async () => {

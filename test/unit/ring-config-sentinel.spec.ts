@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { NodeHealth } from '../../lib/core/node-health.js';
-import { nodeAddress, validateNodes } from '../../lib/core/ring-config.js';
-import { RingNode } from '../../lib/core/ring-node.js';
+import { NodeHealth } from '../../lib/core/node/node-health.js';
+import { nodeAddress, validateNodes } from '../../lib/core/config/ring-config.js';
+import { RingNode } from '../../lib/core/node/ring-node.js';
 import { RingConfigError, RingDict, type RingNodesConfig } from '../../lib/index.js';
 
 const PASSWORD = 'data-pass-s3cret';
@@ -229,7 +229,7 @@ describe('a Sentinel node told of a failover (stubbed socket, no server)', () =>
   }
 
   function switched(node: RingNode, to: string): void {
-    (node as unknown as { masterSwitched(to: string): void }).masterSwitched(to);
+    node.sentinelMaster!.announced(to);
   }
 
   it('leaves the old master at once and refuses to go back to it while sentinels catch up', async () => {

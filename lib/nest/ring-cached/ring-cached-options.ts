@@ -1,6 +1,6 @@
 import { RingConfigError } from '../../core/index.js';
-import { checkOption, rejectUnknownOptions } from '../../core/option-checks.js';
-import { validateTtl } from '../../core/ring-dict-options.js';
+import { checkOption, rejectUnknownOptions } from '../../core/config/option-checks.js';
+import { validateTtl } from '../../core/config/ring-dict-options.js';
 import { quotedList } from '../quoted-list.js';
 import type { RingCachedMethod, RingCachedOptions } from './ring-cached.decorator.js';
 

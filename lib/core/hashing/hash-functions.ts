@@ -1,6 +1,6 @@
 import { hash as digest } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { RingConfigError } from './errors.js';
+import { RingConfigError } from '../errors.js';
 
 /** Maps a string to an unsigned 32-bit integer. Must be deterministic across processes. */
 export type HashFunction = (s: string) => number;

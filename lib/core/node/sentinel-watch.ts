@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { joinAddress } from './address.js';
+import { joinAddress } from '../config/address.js';
 
 /** The channel on which every sentinel announces a completed failover. */
 const SWITCH_MASTER = '+switch-master';

@@ -1,18 +1,12 @@
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { Redis, type RedisOptions } from 'ioredis';
-import { joinAddress, splitAddress } from './address.js';
+import type { NodeAddress } from '../config/ring-config.js';
 import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
 import { NodeHealth } from './node-health.js';
-import type { NodeAddress } from './ring-config.js';
-import { SentinelWatch } from './sentinel-watch.js';
+import { SentinelMaster, sentinelDefaults, sentinelOptions } from './sentinel-master.js';
 
-/**
- * How long after a `+switch-master` a Sentinel node refuses to reconnect to the master it was
- * moved away from, should a sentinel that has not heard of the failover yet still name it.
- */
-const SWITCH_PATIENCE_MS = 30_000;
+/** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
+const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
 
 /**
  * One Redis server of the ring: its ioredis client, its health, and the only code that
@@ -22,9 +16,6 @@ const SWITCH_PATIENCE_MS = 30_000;
  * reconnects. A dead node must fail fast so the request moves on to the next node; the
  * ring decides when to try the node again (heartbeat or probe), not ioredis.
  */
-/** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
-const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
-
 export class RingNode {
   readonly health: NodeHealth;
   readonly client: Redis;
@@ -35,14 +26,8 @@ export class RingNode {
   private closed = false;
   /** Set by drop(), cleared when a new connection is opened. */
   private dropped = false;
-  /** Sentinel nodes: listens for failovers announced by the sentinels. */
-  private readonly watch?: SentinelWatch;
-  /** Sentinel nodes: the last announced failover, until the node has reached the new master. */
-  private switching?: { from: string; to: string; until: number };
-  /** Sentinel nodes: failovers announced so far (see masterSwitched). */
-  private announcements = 0;
-  /** Why the last 'ready' was refused, for open(). */
-  private refused?: string;
+  /** Sentinel nodes: which master the node is on, and the failovers announced. */
+  readonly sentinelMaster?: SentinelMaster;
   /** The deadline of the ring's requests on this node (see send()). */
   private readonly deadlines: DeadlineWatch;
 
@@ -73,21 +58,11 @@ export class RingNode {
       connectTimeout: commandTimeout * 3,
     };
     if (address.sentinel !== undefined) Object.assign(forced, sentinelOptions());
-    // The ring's own watch replaces ioredis' (see SentinelWatch); `failoverDetector: false`
-    // turns it off.
-    const watchFailovers =
-      address.sentinel !== undefined &&
-      typeof connection === 'object' &&
-      connection.failoverDetector !== false;
     this.client =
       typeof connection === 'string'
         ? new Redis(connection, forced)
         : new Redis({
-            // A sentinel that hangs must not hold up the search for the master: half the
-            // connect's budget, so the next sentinel is asked, and the master reached, in time.
-            ...(address.sentinel === undefined
-              ? {}
-              : { sentinelCommandTimeout: Math.max(1, Math.floor(commandTimeout / 2)) }),
+            ...(address.sentinel === undefined ? {} : sentinelDefaults(commandTimeout)),
             ...connection,
             ...forced,
           });
@@ -96,75 +71,19 @@ export class RingNode {
       this.lastErrorMessage = this.describe(error);
     });
     if (address.sentinel !== undefined) {
-      this.client.on('ready', () => this.reachedMaster());
-    }
-    if (watchFailovers) {
-      this.watch = new SentinelWatch(connection as RedisOptions, commandTimeout, (to) =>
-        this.masterSwitched(to),
+      const group = address.sentinel;
+      this.sentinelMaster = new SentinelMaster(
+        {
+          client: this.client,
+          health: this.health,
+          group,
+          noteError: (message) => (this.lastErrorMessage = message),
+          switched: (error) => (this.onMasterSwitch ? this.onMasterSwitch(error) : this.drop()),
+        },
+        connection,
+        commandTimeout,
       );
     }
-  }
-
-  /**
-   * Sentinel nodes, on 'ready': the ready check has confirmed the server answers as a master.
-   * Remember which one — unless it is the master the sentinels just announced a failover
-   * away from: a sentinel that has not heard of it yet named the old master, which may still
-   * take writes that its new role will throw away. Refused, the node waits for the next try.
-   */
-  private reachedMaster(): void {
-    const master = remoteAddress(this.client);
-    if (master === undefined) return;
-    const switching = this.switching;
-    if (switching && performance.now() < switching.until && master === switching.from) {
-      this.refused = `Sentinel moved the master of "${this.address.sentinel}" from ${switching.from} to ${switching.to}; a sentinel still names ${master}`;
-      this.lastErrorMessage = this.refused;
-      this.client.disconnect();
-      return;
-    }
-    this.switching = undefined;
-    this.health.connectedTo(master);
-  }
-
-  /**
-   * Sentinel nodes: the sentinels announced `to` as the new master. Sentinels that announce
-   * host names, or a `natMap` to names, name by host the server this node reached by IP
-   * (`health.master` is the socket's address): the names are resolved first, or a sentinel
-   * announcing late the failover this node has already followed would eject it.
-   */
-  private masterSwitched(to: string): void {
-    // Lookups may resolve out of order: only the latest announcement counts.
-    const announcement = ++this.announcements;
-    const { host, port } = splitAddress(to);
-    if (isIP(host) !== 0) {
-      this.switchedTo(to, [to]);
-      return;
-    }
-    const latest = (addresses: string[]) => {
-      if (announcement === this.announcements) this.switchedTo(to, addresses);
-    };
-    lookup(host, { all: true }).then(
-      (found) => latest(found.map((a) => joinAddress(unmapped(a.address), port))),
-      // Unresolvable: it cannot be the server this node is connected to.
-      () => latest([to]),
-    );
-  }
-
-  /** `to`, announced as the new master, is the server at any of `addresses`. */
-  private switchedTo(to: string, addresses: readonly string[]): void {
-    const from = this.health.master;
-    if (from === undefined || addresses.includes(from)) {
-      // Already there (several sentinels announce the same failover), or never connected.
-      if (from !== undefined) this.switching = undefined;
-      return;
-    }
-    // Every sentinel announces the same failover: act on the first announcement only.
-    if (this.switching?.from === from && this.switching.to === to) return;
-    this.switching = { from, to, until: performance.now() + SWITCH_PATIENCE_MS };
-    if (this.client.status !== 'ready') return;
-    const message = `Sentinel moved the master of "${this.address.sentinel}" from ${from} to ${to}`;
-    this.lastErrorMessage = message;
-    if (this.onMasterSwitch) this.onMasterSwitch(new RingConnectionError(message));
-    else this.drop();
   }
 
   /** The master group's name for a Sentinel node, undefined for a plain one. */
@@ -258,7 +177,7 @@ export class RingNode {
 
   private open(timeoutMs: number): Promise<void> {
     const client = this.client;
-    this.watch?.start();
+    this.sentinelMaster?.start();
     return new Promise<void>((resolve, reject) => {
       const settle = (error?: Error) => {
         clearTimeout(timer);
@@ -269,8 +188,7 @@ export class RingNode {
       };
       const onReady = () => {
         // Sentinel nodes: reachedMaster() may have refused this master (see there).
-        const refused = this.refused;
-        this.refused = undefined;
+        const refused = this.sentinelMaster?.takeRefusal();
         settle(refused === undefined ? undefined : new RingConnectionError(refused));
       };
       // False while an earlier, abandoned connection is still closing: its 'end' is not this
@@ -279,7 +197,7 @@ export class RingNode {
       const start = () => {
         opening = true;
         this.lastErrorMessage = undefined;
-        this.refused = undefined;
+        this.sentinelMaster?.takeRefusal();
         this.dropped = false;
         // Failures arrive as 'error' + 'end' events, handled here.
         client.connect().catch(() => undefined);
@@ -360,7 +278,7 @@ export class RingNode {
   /** Closes the connection politely (QUIT), or at once if the node does not answer. */
   async close(timeoutMs: number): Promise<void> {
     this.closed = true;
-    this.watch?.close();
+    this.sentinelMaster?.close();
     this.deadlines.stop();
     const client = this.client;
     if (client.status === 'ready') {
@@ -377,43 +295,4 @@ export class RingNode {
     // a connection still being opened is abandoned.
     this.drop();
   }
-}
-
-/**
- * What a Sentinel node's client must do on top of a plain node's. ioredis' Sentinel connector
- * asks the sentinels for the master on every connect, which is what the ring wants: the
- * heartbeat's reconnect finds the promoted replica by itself. But:
- * - by default it retries the whole sentinel list forever when none answers: the ring's
- *   connect must fail within `commandTimeout` instead, like any dead node. But one pass is not
- *   enough either: each connect starts where the previous one stopped in the list (after the
- *   sentinel that named the master), so a pass may cover only the last sentinels and then
- *   fail, claiming no sentinel answered. One immediate second pass asks each of them;
- * - its ready check (INFO) is what rejects a server that is no longer, or not yet, the master;
- * - a connection to a master that Sentinel demoted answers writes with READONLY: drop it at the
- *   first one, so the next request reconnects through the sentinels to the new master;
- * - its `failoverDetector` is replaced by the ring's own SentinelWatch.
- */
-function sentinelOptions(): RedisOptions {
-  return {
-    sentinelRetryStrategy: (attempt: number) => (attempt === 1 ? 0 : null),
-    enableReadyCheck: true,
-    role: 'master',
-    reconnectOnError: (error: Error) => (error.message.startsWith('READONLY') ? 1 : false),
-    // Replaced by the ring's SentinelWatch.
-    failoverDetector: false,
-  };
-}
-
-/** `host:port` of the server at the other end of the client's socket, IPv4-mapped addresses unwrapped. */
-function remoteAddress(client: Redis): string | undefined {
-  const stream = client.stream as { remoteAddress?: string; remotePort?: number } | undefined;
-  const host = stream?.remoteAddress;
-  const port = stream?.remotePort;
-  if (host === undefined || port === undefined) return undefined;
-  return joinAddress(unmapped(host), port);
-}
-
-/** An IPv4-mapped IPv6 address (`::ffff:10.0.0.1`) as the IPv4 address it maps. */
-function unmapped(host: string): string {
-  return host.startsWith('::ffff:') && host.includes('.') ? host.slice('::ffff:'.length) : host;
 }

@@ -1,6 +1,6 @@
 import { pointIndex, reassignContinuum, uniformIndex, type Continuum } from './continuum.js';
-import { RingConfigError } from './errors.js';
-import { rejectUnknownOptions } from './option-checks.js';
+import { RingConfigError } from '../errors.js';
+import { rejectUnknownOptions } from '../config/option-checks.js';
 import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
 import { buildSliceContinuum, nextPrime } from './slice-continuum.js';

@@ -1,11 +1,11 @@
-import type { RingCodecOption } from './codec.js';
-import { RingConfigError } from './errors.js';
+import type { RingCodecOption } from '../codec.js';
+import { RingConfigError } from '../errors.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
-import type { HashFunction, HashFunctionName } from './hash-functions.js';
-import type { RingDistribution } from './hash-ring.js';
-import type { HandoffOverflowPolicy } from './hinted-handoff.js';
+import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
+import type { RingDistribution } from '../hashing/hash-ring.js';
+import type { HandoffOverflowPolicy } from '../handoff/handoff-log.js';
 import type { RingNodesConfig } from './ring-config.js';
-import type { RingDict } from './ring-dict.js';
+import type { RingDict } from '../ring-dict.js';
 
 /** Options of a `RingDict`; all but `nodes` are optional. Units are in the names' docs. */
 export interface RingDictOptions<V = unknown, F = never> {

@@ -1,6 +1,6 @@
 import { joinAddress } from './address.js';
 import type { RedisOptions } from 'ioredis';
-import { RingConfigError } from './errors.js';
+import { RingConfigError } from '../errors.js';
 import { shown } from './option-checks.js';
 
 /** One Redis server of the ring. */

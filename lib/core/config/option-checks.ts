@@ -1,4 +1,4 @@
-import { RingConfigError } from './errors.js';
+import { RingConfigError } from '../errors.js';
 
 /**
  * A value as a configuration error shows it: JSON where that says what it is, else its own

@@ -1,0 +1,57 @@
+import type { Redis } from 'ioredis';
+import { inChunks, PIPELINE_CHUNK, pipelineReplies } from '../node/pipeline.js';
+
+/**
+ * Copies each entry's current value and remaining TTL from `source` to `target`, deletes it
+ * on `target` where `source` no longer has it, then deletes the copied entries on `source`
+ * so a later ejection cannot read them back stale. Pipelined, a chunk of entries at a time
+ * (two reads per entry: half a `PIPELINE_CHUNK` of entries).
+ *
+ * DUMP/RESTORE, not GET/SET: `visitRedis` may have written a hash or a list, and GET's
+ * WRONGTYPE on one entry would fail every handoff, keeping the node out for good. An entry
+ * that cannot be copied all the same (a reply error: a DUMP format the target does not read,
+ * an ACL without DUMP or RESTORE) is deleted on both sides instead: a miss, never stale.
+ * Connection errors are thrown: the handoff is tried again later.
+ */
+export async function transferEntries(
+  source: Redis,
+  target: Redis,
+  entries: string[],
+): Promise<void> {
+  await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
+    const read = source.pipeline();
+    for (const entry of chunk) read.pttl(entry).dumpBuffer(entry);
+    const replies = await pipelineReplies(read.exec());
+    const write = target.pipeline();
+    const written: number[] = [];
+    const uncopied: string[] = [];
+    for (let i = 0; i < chunk.length; i++) {
+      const [pttlError, pttl] = replies[2 * i];
+      const [dumpError, dump] = replies[2 * i + 1];
+      if (pttlError || dumpError) {
+        uncopied.push(chunk[i]);
+        continue;
+      }
+      written.push(i);
+      if (dump === null || pttl === -2) write.del(chunk[i]);
+      else
+        write.restore(
+          chunk[i],
+          (pttl as number) > 0 ? (pttl as number) : 0,
+          dump as Buffer,
+          'REPLACE',
+        );
+    }
+    const results = await pipelineReplies(write.exec());
+    results.forEach(([error], j) => {
+      if (error) uncopied.push(chunk[written[j]]);
+    });
+    if (uncopied.length > 0) await target.del(...uncopied);
+    await source.del(...chunk);
+  });
+}
+
+/** Deletes `entries` on `client`, one DEL per `PIPELINE_CHUNK` entries. */
+export async function deleteEntries(client: Redis, entries: string[]): Promise<void> {
+  await inChunks(entries, PIPELINE_CHUNK, (chunk) => client.del(...chunk));
+}

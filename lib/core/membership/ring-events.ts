@@ -1,0 +1,54 @@
+import type { HandoffReport } from '../handoff/handoff-log.js';
+import type { RingConnectionError } from '../node/connection-errors.js';
+import type { NodeHealth } from '../node/node-health.js';
+
+export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable';
+
+/** What `events$` emits. Nodes are named by their configured name. */
+export interface RingEvent {
+  type: RingEventType;
+  node?: string;
+  at: Date;
+  error?: Error;
+  /** On `rediscovered`: what was handed back to the node before it rejoined. */
+  handoff?: HandoffReport;
+  /**
+   * Sentinel nodes only: on `ejected`, the master that failed; on `rediscovered`, the master
+   * the node rejoined on (`host:port`, never a credential).
+   */
+  master?: string;
+  /**
+   * Sentinel nodes only, on `rediscovered`: the node came back on another master than the one
+   * it was ejected from, i.e. Sentinel failed over while it was away.
+   */
+  failover?: { from: string; to: string };
+}
+
+/** A node left the alive ring; `health` has just recorded the ejection. */
+export function ejectedEvent(health: NodeHealth, error: RingConnectionError): RingEvent {
+  const event: RingEvent = {
+    type: 'ejected',
+    node: health.name,
+    at: health.ejectedAt!,
+    error,
+  };
+  // Sentinel nodes: say which master failed.
+  if (health.master !== undefined) event.master = health.master;
+  return event;
+}
+
+/** A node rejoined the alive ring, after `handoff` brought it up to date (if it ran). */
+export function rediscoveredEvent(health: NodeHealth, handoff?: HandoffReport): RingEvent {
+  const event: RingEvent = { type: 'rediscovered', node: health.name, at: new Date() };
+  if (handoff) event.handoff = handoff;
+  // Sentinel nodes: which master it rejoined on, and whether that is a new one (a failover).
+  if (health.master !== undefined) event.master = health.master;
+  const failover = health.failoverSinceEjection();
+  if (failover) event.failover = failover;
+  return event;
+}
+
+/** The last alive node left the ring. */
+export function unavailableEvent(): RingEvent {
+  return { type: 'unavailable', at: new Date() };
+}

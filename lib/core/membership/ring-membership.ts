@@ -1,0 +1,180 @@
+import { Observable, Subject } from 'rxjs';
+import type { HandoffReport } from '../handoff/handoff-log.js';
+import type { HashRing } from '../hashing/hash-ring.js';
+import { RingConnectionError } from '../node/connection-errors.js';
+import type { RingNodeState } from '../node/node-health.js';
+import type { RingNode } from '../node/ring-node.js';
+import {
+  ejectedEvent,
+  rediscoveredEvent,
+  unavailableEvent,
+  type RingEvent,
+} from './ring-events.js';
+
+/** What the dict hears of membership changes (its user callbacks), once per transition. */
+export interface MembershipHooks {
+  ejected?(node: string, error: RingConnectionError): void;
+  rediscovered?(node: string): void;
+}
+
+/**
+ * The ring's nodes and who is in: the total ring (every configured node), the alive ring
+ * (nodes not ejected), ejection and rediscovery, the "no node alive" transition, the nodes'
+ * health and the events that tell it. Transitions fire once however many requests saw the
+ * same failure; after `close()` nothing changes any more.
+ */
+export class RingMembership {
+  /** Every configured node: `.locate()` names the node a key belongs to when all are alive. */
+  readonly totalHash: HashRing;
+  readonly events$: Observable<RingEvent>;
+  private alive: HashRing;
+  private readonly nodes = new Map<string, RingNode>();
+  private readonly events = new Subject<RingEvent>();
+  private ejectedCount = 0;
+  private unavailable = false;
+  private isClosed = false;
+
+  /** `nodes`: one per node of `totalHash`, not connected yet. */
+  constructor(
+    totalHash: HashRing,
+    nodes: Iterable<RingNode>,
+    private readonly commandTimeout: number,
+    private readonly hooks: MembershipHooks,
+  ) {
+    this.totalHash = totalHash;
+    this.alive = totalHash;
+    this.events$ = this.events.asObservable();
+    for (const node of nodes) this.adopt(node);
+  }
+
+  /** Nodes not ejected: `.locate()` names the node that serves an entry now. */
+  get aliveHash(): HashRing {
+    return this.alive;
+  }
+
+  /** True while some node is ejected. */
+  get anyEjected(): boolean {
+    return this.ejectedCount > 0;
+  }
+
+  /** True once `close()` began: no request may open a connection any more. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /** The node named `name` (a configured name). */
+  node(name: string): RingNode {
+    return this.nodes.get(name)!;
+  }
+
+  /** Every configured node. */
+  all(): IterableIterator<RingNode> {
+    return this.nodes.values();
+  }
+
+  /** The alive owner of `entry`, or undefined when no node is alive. */
+  pick(entry: string): RingNode | undefined {
+    const name = this.alive.locate(entry);
+    return name === undefined ? undefined : this.nodes.get(name);
+  }
+
+  /** The owner of `entry` when every node is alive (the total ring's). */
+  ownerOf(entry: string): RingNode {
+    return this.nodes.get(this.totalHash.locate(entry)!)!;
+  }
+
+  /** The alive owner of `entry` once the nodes in `tried` are left out. */
+  nextOwner(entry: string, tried: Iterable<RingNode>): RingNode | undefined {
+    const name = this.ringWithout(tried).locate(entry);
+    return name === undefined ? undefined : this.nodes.get(name);
+  }
+
+  /** The alive ring minus nodes that failed this request (ejected already, unless a heartbeat brought one back meanwhile). */
+  ringWithout(failed: Iterable<RingNode>): HashRing {
+    let ring = this.alive;
+    for (const node of failed) ring = ring.without(node.name);
+    return ring;
+  }
+
+  /** Every node's health, in name order. */
+  nodeStates(): RingNodeState[] {
+    return this.totalHash.nodes.map((name) => this.nodes.get(name)!.health.snapshot());
+  }
+
+  /** `node` failed at the connection level: out of the alive ring, once. */
+  eject(node: RingNode, error: unknown): void {
+    const message = node.describe(error);
+    // Commands still queued on this connection fail now and move on, instead of each
+    // waiting out its own timeout.
+    node.drop();
+    if (this.isClosed || !node.health.eject(message)) return;
+    this.alive = this.alive.without(node.name);
+    this.ejectedCount++;
+    const ejectError = new RingConnectionError(message);
+    this.emit(ejectedEvent(node.health, ejectError));
+    this.callback(() => this.hooks.ejected?.(node.name, ejectError));
+    if (this.alive.size === 0) this.signalUnavailable();
+  }
+
+  /** `node` answers again and is up to date (`handoff` says how): back in the alive ring, once. */
+  rediscover(node: RingNode, handoff?: HandoffReport): void {
+    if (this.isClosed || !node.health.rediscover()) return;
+    this.alive = this.alive.with(node.name, node.capacity);
+    this.ejectedCount--;
+    this.unavailable = false;
+    this.emit(rediscoveredEvent(node.health, handoff));
+    this.callback(() => this.hooks.rediscovered?.(node.name));
+  }
+
+  /** Fires `unavailable` once per transition to "no node alive". */
+  signalUnavailable(): void {
+    if (this.unavailable || this.alive.size > 0) return;
+    this.unavailable = true;
+    this.emit(unavailableEvent());
+  }
+
+  /**
+   * Stops every transition and quits every connection (at once on a node that does not
+   * answer within `commandTimeout`); the events complete afterwards.
+   */
+  async close(): Promise<void> {
+    this.isClosed = true;
+    await Promise.all([...this.nodes.values()].map((node) => node.close(this.commandTimeout)));
+    this.events.complete();
+  }
+
+  /**
+   * Wires a node's connection to the ring: an alive node that loses its connection reconnects
+   * once and is ejected if that fails; a Sentinel failover ejects it at once.
+   */
+  private adopt(node: RingNode): void {
+    this.nodes.set(node.name, node);
+    node.client.on('end', () => this.connectionLost(node));
+    // Sentinel nodes: a failover announced by the sentinels ejects the node at once, so it
+    // stops writing to the demoted master; the heartbeat brings it back on the new one.
+    node.onMasterSwitch = (error) => this.eject(node, error);
+  }
+
+  /**
+   * An alive node lost its connection: reconnect once, eject if that fails. Not when the
+   * connection was dropped on purpose: the requests it failed eject the node, with the reason
+   * it was dropped (a reconnect would start afresh and forget it).
+   */
+  private connectionLost(node: RingNode): void {
+    if (this.isClosed || !node.health.alive || node.droppedOnPurpose) return;
+    node.connect(this.commandTimeout).catch((error: unknown) => this.eject(node, error));
+  }
+
+  private emit(event: RingEvent): void {
+    if (!this.isClosed) this.events.next(event);
+  }
+
+  /** User callbacks must not break routing: their errors are reported, not thrown. */
+  private callback(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      process.emitWarning(`ring-redis: a node callback threw: ${(error as Error).message}`);
+    }
+  }
+}

@@ -1,0 +1,134 @@
+import { decodeValue, encodeValue, type RingCodec } from '../codec.js';
+import { RingArgumentError } from '../errors.js';
+import { describeKey, keyList, type EntryKeys } from '../keys/entry-keys.js';
+import { answerFail, type Fail } from '../membership/ring-failures.js';
+import { execPipeline, inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
+import type { RingNode } from '../node/ring-node.js';
+import { pxOf } from './entry-ops.js';
+import type { RequestRouter } from './request-router.js';
+
+/**
+ * `getMany`, `setMany` and `deleteMany`: keys grouped by node, one MGET / pipeline / DEL per
+ * node (per `PIPELINE_CHUNK` keys), nodes in parallel, with the same eject/retry rules per
+ * node as a single request.
+ */
+export class BatchOps<V, F> {
+  constructor(
+    private readonly router: RequestRouter<F>,
+    private readonly keys: EntryKeys,
+    private readonly codec: RingCodec<V>,
+  ) {}
+
+  /** Values of many keys, in input order (undefined where missing). */
+  async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
+    const entries = keyList('getMany', keys).map((key) => this.keys.entry(key));
+    const values: (V | undefined)[] = Array.from({ length: entries.length });
+    const failed = await this.router.routeMany<(string | Buffer | null)[][]>(
+      entries,
+      (client, indexes, node) =>
+        inRounds<(string | Buffer | null)[]>(node, indexes, (chunk) => {
+          const batch = chunk.map((i) => entries[i]);
+          return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
+        }),
+      (indexes, rounds) => {
+        let j = 0;
+        for (const raws of rounds) {
+          for (const raw of raws) {
+            const i = indexes[j++];
+            values[i] = raw === null ? undefined : decodeValue(this.codec, raw, entries[i]);
+          }
+        }
+      },
+    );
+    return failed ? answerFail(failed) : values;
+  }
+
+  /** Stores many entries: pipelines of `SET entry value [PX ms]`, `ttl` in seconds. */
+  async setMany(
+    pairs: Iterable<readonly [unknown, V]>,
+    ttl: number | undefined,
+  ): Promise<void | F> {
+    const px = ttl === undefined ? undefined : pxOf(ttl);
+    const { entries, payloads } = this.encodeAll(pairs);
+    const failed = await this.router.routeMany(
+      entries,
+      (client, indexes, node) =>
+        inRounds(node, indexes, (chunk) => {
+          const pipeline = client.pipeline();
+          for (const i of chunk) {
+            if (px === undefined) pipeline.set(entries[i], payloads[i]);
+            else pipeline.set(entries[i], payloads[i], 'PX', px);
+          }
+          return execPipeline(pipeline.exec());
+        }),
+      () => undefined,
+      true,
+    );
+    if (failed) return answerFail(failed);
+  }
+
+  /** Deletes many keys; answers how many were removed. */
+  async deleteMany(keys: readonly unknown[]): Promise<number | F> {
+    const entries = keyList('deleteMany', keys).map((key) => this.keys.entry(key));
+    let removed = 0;
+    const failed: Fail<F> | undefined = await this.router.routeMany(
+      entries,
+      (client, indexes, node) =>
+        inRounds(node, indexes, async (chunk) => {
+          // Counted as each round is answered: a node that fails a later round did delete
+          // these, and its keys are retried on the next node, which holds none of them.
+          const count = await client.del(...chunk.map((i) => entries[i]));
+          removed += count;
+        }),
+      () => undefined,
+      true,
+    );
+    return failed ? answerFail(failed) : removed;
+  }
+
+  /** Every pair checked and encoded first: a value that cannot be encoded writes nothing at all. */
+  private encodeAll(pairs: Iterable<readonly [unknown, V]>): {
+    entries: string[];
+    payloads: (string | Buffer)[];
+  } {
+    if (pairs === null || typeof pairs !== 'object' || !(Symbol.iterator in pairs)) {
+      throw new RingArgumentError(
+        `setMany: entries must be an iterable of [key, value] pairs, got ${describeKey(pairs)}`,
+      );
+    }
+    const entries: string[] = [];
+    const payloads: (string | Buffer)[] = [];
+    for (const pair of pairs) {
+      if (!Array.isArray(pair)) {
+        throw new RingArgumentError(
+          `setMany: entry #${entries.length} must be a [key, value] pair, got ${describeKey(pair)}`,
+        );
+      }
+      const [key, value] = pair as readonly [unknown, V];
+      const entry = this.keys.entry(key);
+      entries.push(entry);
+      payloads.push(encodeValue(this.codec, value, entry));
+    }
+    return { entries, payloads };
+  }
+}
+
+/**
+ * A node's part of a batch, `PIPELINE_CHUNK` entries at a time, each sent once the previous
+ * one is answered; answers the replies in order. Each answer gives the node a fresh
+ * `commandTimeout`: a batch longer than that on a node that keeps answering is not a hung
+ * node. (One MGET or DEL of every key would also spread them all as call arguments, which
+ * overflows the stack past some 100 000 keys.)
+ */
+async function inRounds<R>(
+  node: RingNode,
+  indexes: number[],
+  send: (chunk: number[]) => Promise<R>,
+): Promise<R[]> {
+  const replies: R[] = [];
+  await inChunks(indexes, PIPELINE_CHUNK, async (chunk) => {
+    replies.push(await send(chunk));
+    node.progressed();
+  });
+  return replies;
+}

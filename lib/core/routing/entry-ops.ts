@@ -1,0 +1,66 @@
+import type { Redis } from 'ioredis';
+
+/** A command of the ring on one entry (or on a node's batch of entries). */
+export type NodeOp<T, E = string> = (client: Redis, entries: E) => Promise<T>;
+export type EntryOp<T> = NodeOp<T>;
+
+// The everyday commands, made once: a request allocates no closure for them.
+export const GET: EntryOp<string | null> = (client, entry) => client.get(entry);
+export const GET_BUFFER: EntryOp<Buffer | null> = (client, entry) => client.getBuffer(entry);
+export const DEL: EntryOp<number> = (client, entry) => client.del(entry);
+export const EXISTS: EntryOp<number> = (client, entry) => client.exists(entry);
+
+// Reply mappers, made once too.
+export const orUndefined = <T>(reply: T | null): T | undefined => reply ?? undefined;
+export const isPositive = (count: number): boolean => count > 0;
+export const nothing = (): void => undefined;
+export const asIs = <T>(reply: T): T => reply;
+
+/** What SET answers without NX/XX/GET. */
+export type SetReply = 'OK';
+
+/** `SET entry payload [PX ms]`: one atomic write, the TTL in seconds. */
+export function setOp(payload: string | Buffer, ttl: number | undefined): EntryOp<SetReply> {
+  if (ttl === undefined) return (client, entry) => client.set(entry, payload);
+  const px = pxOf(ttl);
+  return (client, entry) => client.set(entry, payload, 'PX', px);
+}
+
+/** A TTL in seconds as SET's PX: whole milliseconds, at least 1. */
+export function pxOf(ttl: number): number {
+  return Math.max(1, Math.round(ttl * 1000));
+}
+
+/**
+ * Commands that visitRedis may send without a hint for hinted handoff; any other command
+ * is assumed to change the entry.
+ */
+export const READ_ONLY_COMMANDS: ReadonlySet<string> = new Set([
+  'GET',
+  'GETRANGE',
+  'STRLEN',
+  'EXISTS',
+  'TTL',
+  'PTTL',
+  'TYPE',
+  'DUMP',
+  'HGET',
+  'HGETALL',
+  'HMGET',
+  'HEXISTS',
+  'HLEN',
+  'HKEYS',
+  'HVALS',
+  'LRANGE',
+  'LLEN',
+  'LINDEX',
+  'SMEMBERS',
+  'SISMEMBER',
+  'SCARD',
+  'ZRANGE',
+  'ZSCORE',
+  'ZCARD',
+  'ZRANK',
+  'ZCOUNT',
+  'OBJECT',
+]);

@@ -1,0 +1,256 @@
+import type { Redis } from 'ioredis';
+import type { HandoffRecorder, OnBehalf } from '../handoff/handoff-recorder.js';
+import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
+import type { RingMembership } from '../membership/ring-membership.js';
+import { isConnectionError } from '../node/connection-errors.js';
+import type { RingNode } from '../node/ring-node.js';
+import type { NodeReviver } from '../revival/node-reviver.js';
+import type { EntryOp, NodeOp } from './entry-ops.js';
+
+/**
+ * Sends the ring's requests: each to the node owning its entry, and on a connection-class
+ * failure ejects that node and retries on the next alive owner, each node tried at most once
+ * per request. A reply error is the caller's and never ejects. Batches go out grouped by
+ * owner, nodes in parallel, with the same rules per node.
+ */
+export class RequestRouter<F> {
+  /** Commands of this ring sent and not yet answered: under load, writes are batched. */
+  private inFlight = 0;
+
+  constructor(
+    private readonly membership: RingMembership,
+    private readonly reviver: NodeReviver,
+    private readonly recorder: HandoffRecorder,
+    private readonly failures: RingFailures<F>,
+    private readonly commandTimeout: number,
+  ) {}
+
+  /**
+   * Runs `op` on the node owning `entry` and answers `done` of its reply, or `failed` of the
+   * failure when no node can serve it. `write` says whether `op` changes the entry
+   * (remembered for hinted handoff).
+   *
+   * Not async: in the everyday case (the owner is connected and no write needs a hint) a
+   * request is one `send` and one `then`, without the async frames of the general path,
+   * which made most of the ring's own garbage per request. Everything else, and any retry
+   * after a failure, takes the general path, `routeFrom`.
+   */
+  route<T, R, G = F>(
+    entry: string,
+    op: EntryOp<T>,
+    write: boolean,
+    done: (reply: T, entry: string) => R,
+    failed: (fail: Fail<F>) => G,
+  ): Promise<R | G> {
+    if (this.membership.closed) {
+      return Promise.reject(this.failures.closedError());
+    }
+    const probe = this.reviver.probe(entry);
+    if (probe !== undefined) {
+      return this.finish(
+        probe.then(() => this.routeFrom(this.membership.pick(entry), entry, write, op)),
+        entry,
+        done,
+        failed,
+      );
+    }
+    const node = this.membership.pick(entry);
+    if (node === undefined || !node.ready || (write && this.recorder.needed)) {
+      return this.finish(this.routeFrom(node, entry, write, op), entry, done, failed);
+    }
+    return this.dispatch(node, op, entry).then(
+      (reply) => {
+        this.settled(node);
+        return done(reply, entry);
+      },
+      (error: unknown) => {
+        this.settled(node);
+        // routeFrom's rule, kept here to spare the everyday path a frame: a reply error means
+        // the node answered (the caller's problem); a connection error moves on to the next.
+        if (!isConnectionError(error)) throw error;
+        const tried: RingNode[] = [];
+        const next = this.failOver(node, entry, error, tried);
+        return this.finish(
+          this.routeFrom(next, entry, write, op, tried, error),
+          entry,
+          done,
+          failed,
+        );
+      },
+    );
+  }
+
+  /**
+   * The batch form of `route`: entries grouped by owner, `run` once per node with that
+   * node's entries, nodes in parallel. A node that fails at the connection level is
+   * ejected and its entries regrouped over the next owners; nodes that answered may take
+   * more. Answers `onFail`'s result when some entries have no node left.
+   */
+  async routeMany<R>(
+    entries: readonly string[],
+    run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
+    absorb: (indexes: number[], result: R) => void,
+    write = false,
+  ): Promise<Fail<F> | undefined> {
+    if (this.membership.closed) throw this.failures.closedError();
+    await this.probeAll(entries);
+    let lastError: unknown;
+    let homeless = false;
+    const failed = new Set<RingNode>();
+    const regroup = (indexes: readonly number[], into: Map<RingNode, number[]>) => {
+      const ring = this.membership.ringWithout(failed);
+      for (const i of indexes) {
+        const next = ring.locate(entries[i]);
+        if (next === undefined) homeless = true;
+        else addTo(into, this.membership.node(next), i);
+      }
+    };
+    let groups = new Map<RingNode, number[]>();
+    regroup(
+      entries.map((_, i) => i),
+      groups,
+    );
+    while (groups.size > 0) {
+      if (this.membership.closed) throw this.failures.closedError();
+      const retry = new Map<RingNode, number[]>();
+      await Promise.all(
+        [...groups].map(async ([node, indexes]) => {
+          try {
+            const batch = indexes.map((i) => entries[i]);
+            const result = await this.attempt(node, batch, write, (client) =>
+              run(client, indexes, node),
+            );
+            absorb(indexes, result);
+          } catch (error) {
+            if (!isConnectionError(error)) throw error;
+            lastError = error;
+            this.membership.eject(node, error);
+            failed.add(node);
+            regroup(indexes, retry);
+          }
+        }),
+      );
+      groups = retry;
+    }
+    return homeless ? this.failures.fail(lastError) : undefined;
+  }
+
+  /** Each entry of a batch may probe its owner, as a single request would; the batch waits for them. */
+  private async probeAll(entries: readonly string[]): Promise<void> {
+    if (!this.membership.anyEjected) return;
+    const probes: Promise<void>[] = [];
+    for (const entry of entries) {
+      const probe = this.reviver.probe(entry);
+      if (probe !== undefined) probes.push(probe);
+    }
+    if (probes.length > 0) await Promise.all(probes);
+  }
+
+  /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
+  private finish<T, R, G>(
+    result: Promise<T | Fail<F>>,
+    entry: string,
+    done: (reply: T, entry: string) => R,
+    failed: (fail: Fail<F>) => G,
+  ): Promise<R | G> {
+    return result.then((reply) => (isFail<F>(reply) ? failed(reply) : done(reply, entry)));
+  }
+
+  /**
+   * The general path of `route`, from `node` on; `tried` and `lastError` say what failed
+   * before.
+   */
+  private async routeFrom<T>(
+    node: RingNode | undefined,
+    entry: string,
+    write: boolean,
+    op: EntryOp<T>,
+    tried: RingNode[] = [],
+    lastError?: unknown,
+  ): Promise<T | Fail<F>> {
+    while (node !== undefined) {
+      // Closed while this request was failing over: it must not open a connection again.
+      if (this.membership.closed) throw this.failures.closedError();
+      try {
+        return await this.attempt(node, entry, write, op);
+      } catch (error) {
+        if (!isConnectionError(error)) throw error;
+        lastError = error;
+        node = this.failOver(node, entry, error, tried);
+      }
+    }
+    return this.failures.fail(lastError);
+  }
+
+  /** `node` failed at the connection level: eject it and name the next owner of `entry`. */
+  private failOver(
+    node: RingNode,
+    entry: string,
+    error: unknown,
+    tried: RingNode[],
+  ): RingNode | undefined {
+    this.membership.eject(node, error);
+    tried.push(node);
+    return this.membership.nextOwner(entry, tried);
+  }
+
+  /**
+   * One try on one node: connect if needed, send, and remember writes that land here on
+   * behalf of an ejected node, so they can be handed back when it returns.
+   */
+  private async attempt<T, E extends string | readonly string[]>(
+    node: RingNode,
+    entries: E,
+    write: boolean,
+    op: NodeOp<T, E>,
+  ): Promise<T> {
+    if (!node.ready) await node.connect(this.commandTimeout);
+    let onBehalf: OnBehalf[] | undefined;
+    if (write && this.recorder.needed) onBehalf = this.recorder.onBehalf(node, entries);
+    try {
+      return await this.sendOn(node, op, entries);
+    } finally {
+      if (onBehalf) await this.recorder.remember(node, onBehalf);
+    }
+  }
+
+  /**
+   * Sends `op` on `node` (connected), batching writes under load; reports the answer — or
+   * the failure — to the node's deadline watch.
+   */
+  private sendOn<T, E>(node: RingNode, op: NodeOp<T, E>, entries: E): Promise<T> {
+    return this.dispatch(node, op, entries).then(
+      (reply) => {
+        this.settled(node);
+        return reply;
+      },
+      (error: unknown) => {
+        this.settled(node);
+        throw error;
+      },
+    );
+  }
+
+  /** sendOn without the `then`: the caller calls settled() once the promise settles. */
+  private dispatch<T, E>(node: RingNode, op: NodeOp<T, E>, entries: E): Promise<T> {
+    if (this.inFlight > 0) node.batchWrites();
+    this.inFlight++;
+    try {
+      return node.send(op, entries);
+    } catch (error) {
+      // The caller settles this rejection like any other.
+      return Promise.reject(error);
+    }
+  }
+
+  private settled(node: RingNode): void {
+    node.answered();
+    this.inFlight--;
+  }
+}
+
+function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
+  const group = groups.get(key);
+  if (group) group.push(index);
+  else groups.set(key, [index]);
+}

@@ -1,0 +1,97 @@
+import type { HandoffLog } from '../handoff/handoff-log.js';
+import type { RingMembership } from '../membership/ring-membership.js';
+import type { RingNode } from '../node/ring-node.js';
+import { answerFail, isFail, type RingFailures } from '../membership/ring-failures.js';
+import type { RingScanner } from './ring-scanner.js';
+import { unlinkPrefix } from './scan-keys.js';
+
+/**
+ * Passes of a clear's catch-up (see `catchUp`) while nodes keep coming and going; past them,
+ * a node that is out still has the clear noted.
+ */
+const CATCH_UP_PASSES = 5;
+
+/**
+ * `clear()` and `clearPrefix()`: every entry under a prefix deleted on every alive node,
+ * stale copies included. Nodes out at the time delete them before they rejoin (the handoff
+ * log notes the clear for them), and nodes that go out or come back during the clear are
+ * caught up at its end, or cleared values would come back with them.
+ */
+export class RingClear<F> {
+  constructor(
+    private readonly membership: RingMembership,
+    private readonly scanner: RingScanner<F>,
+    private readonly failures: RingFailures<F>,
+    private readonly log: HandoffLog,
+    /** The dict's prefix: a clear stays under it. */
+    private readonly prefix: string,
+    private readonly commandTimeout: number,
+  ) {}
+
+  /** Deletes every entry under `prefix + keyPrefix`; answers how many. */
+  async run(keyPrefix: string): Promise<number | F> {
+    const prefix = this.prefix + keyPrefix;
+    // Nodes that are out now still hold these entries: they delete them before they rejoin,
+    // or the cleared values would come back with them.
+    const transitions = new Map<RingNode, number>();
+    if (this.log.enabled) {
+      for (const node of this.membership.all()) {
+        if (!node.health.alive) this.log.rememberClear(node.name, prefix);
+        transitions.set(node, transitionsOf(node));
+      }
+    }
+    let deleted = 0;
+    try {
+      for await (const batch of this.scanner.nodeBatches(keyPrefix)) {
+        if (isFail<F>(batch)) return answerFail(batch);
+        if (batch.keys.length === 0) continue;
+        try {
+          deleted += await batch.node.client.unlink(...batch.keys);
+        } catch (error) {
+          this.failures.ejectFromScan(batch.node, error);
+        }
+      }
+    } finally {
+      if (!this.membership.closed) deleted += await this.catchUp(transitions, prefix);
+    }
+    // Closed while its last commands were answered: the catch-up did not run, or not all of it.
+    if (this.membership.closed) throw this.failures.closedError();
+    return deleted;
+  }
+
+  /**
+   * After a clear of `prefix`, the nodes it may have missed (their transitions counted in
+   * `before`). A node ejected and back meanwhile was skipped, cut short, or handed values the
+   * clear then missed: it is cleared now. Only then is the clear noted again for every node
+   * still out: a revival may have taken the first note and be copying back values from a
+   * node cleared here, so it must not finish before that node is. Repeated while nodes come
+   * and go during this very pass. Answers how many entries were deleted.
+   */
+  private async catchUp(before: ReadonlyMap<RingNode, number>, prefix: string): Promise<number> {
+    let deleted = 0;
+    let since = before;
+    for (let pass = 0; pass < CATCH_UP_PASSES; pass++) {
+      const now = new Map([...since.keys()].map((node) => [node, transitionsOf(node)]));
+      for (const [node, transitions] of now) {
+        if (!node.health.alive || transitions === since.get(node)) continue;
+        try {
+          if (!node.ready) await node.connect(this.commandTimeout);
+          deleted += await unlinkPrefix(node.client, prefix);
+        } catch (error) {
+          this.failures.ejectFromScan(node, error);
+        }
+      }
+      for (const node of now.keys()) {
+        if (!node.health.alive) this.log.rememberClear(node.name, prefix);
+      }
+      if ([...now].every(([node, transitions]) => transitionsOf(node) === transitions)) break;
+      since = now;
+    }
+    return deleted;
+  }
+}
+
+/** How many times `node` was ejected or rediscovered so far. */
+function transitionsOf(node: RingNode): number {
+  return node.health.ejections + node.health.rediscoveries;
+}
