@@ -1,6 +1,6 @@
 /**
  * For scale, next to goal 6: what one caller waiting on each reply (1 in flight) costs on this
- * machine below the ring, with no ring at all. It backs the README's account of why the
+ * machine below the ring, with no ring at all. It backs bench/README.md's account of why the
  * `@RingCached` row over 3 nodes is level with cache-manager over 1 at 1 in flight:
  * - spreading one caller's GETs over three redis-servers, which share the client's cores,
  *   one call each in turn or 24 calls each in turn (what costs: the servers, or the switching
@@ -97,7 +97,7 @@ export async function benchClientFloor(config: BenchConfig): Promise<SectionResu
     }
     const keys = Array.from({ length: KEYS }, (_, i) => `floor:k${i}`);
     // One SET at a time: one huge command could skew the process's allocation profile (see
-    // the README on pipelines of 250).
+    // PIPELINE_CHUNK in lib/core/node/pipeline.ts on pipelines of 250).
     for (const client of ioredis) for (const key of keys) await client.set(key, VALUE);
 
     const redis = createClient({ url: servers[0].url });

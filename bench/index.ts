@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: every benchmark of issue 6 in one run, each figure side by side with its
- * baseline, the ratio and the goal, then a Markdown table for the README.
+ * `npm run bench`: every benchmark in one run, each figure side by side with its
+ * baseline, the ratio and the goal, then a Markdown table for bench/README.md.
  *
  *   npm run bench                        every section (~2 min)
  *   npm run bench -- --only throughput   one section (or a comma-separated list)
@@ -116,7 +116,7 @@ async function main(): Promise<number> {
 
   const goals = rows.filter((r) => r.verdict !== 'info');
   const misses = goals.filter((r) => r.verdict === 'MISS');
-  console.log('== Summary (Markdown, for the README)\n');
+  console.log('== Summary (Markdown, for bench/README.md)\n');
   console.log(`Measured with \`npm run bench\` on ${machine}.`);
   console.log(
     'Each figure is the median of interleaved rounds; each ratio is the median of the ' +

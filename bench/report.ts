@@ -1,10 +1,10 @@
-/** Result rows, their console rendering and the README's Markdown table. */
+/** Result rows, their console rendering and the Markdown table of bench/README.md. */
 
 export type Verdict = 'PASS' | 'MISS' | 'info';
 
 /** One figure, printed next to its baseline with the ratio and the goal. */
 export interface Row {
-  /** Goal number in issue 6 (1–6). */
+  /** The row's number in bench/README.md's table (1–6). */
   item: number;
   what: string;
   ours: string;

@@ -110,7 +110,7 @@ function usage(): string {
 const COMMAND_TIMEOUT = 200;
 const HEARTBEAT = 200;
 const NAMES = ['node0', 'node1', 'node2'];
-/** The goal for the slowest call: 2 × commandTimeout + 50 ms. */
+/** The goal for the slowest call: 2 × commandTimeout + 50 ms. */
 const SLOW_CALL_MS = 2 * COMMAND_TIMEOUT + 50;
 /** How often the stall watch ticks. */
 const STALL_PERIOD_MS = 20;

@@ -28,7 +28,7 @@ const HASH_RING_OPTION_NAMES: ReadonlySet<string> = new Set<keyof HashRingOption
   'hashTag',
 ]);
 
-/** Default slice count: see `HashRingOptions.slices`. Measured balance is in the README. */
+/** Default slice count: see `HashRingOptions.slices`. Measured balance is in bench/README.md. */
 export function defaultSlices(nodeCount: number): number {
   return nextPrime(Math.max(2000, 200 * nodeCount));
 }
