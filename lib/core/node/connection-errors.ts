@@ -1,3 +1,5 @@
+import { RingError } from '../errors.js';
+
 /**
  * Tells a connection-class failure (the node is unreachable: eject it and retry on the next
  * node) from a reply error (Redis answered "no": the caller's problem, never an ejection).
@@ -31,7 +33,7 @@ const CONNECTION_MESSAGES = [
 ];
 
 /** Errors this package raises for a node it could not reach in time. */
-export class RingConnectionError extends Error {
+export class RingConnectionError extends RingError {
   override name = 'RingConnectionError';
 }
 
