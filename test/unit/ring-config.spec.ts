@@ -1,5 +1,6 @@
+import type { RedisOptions } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { validateNodes } from '../../lib/core/config/ring-config.js';
+import { nodeAddress, validateNodes } from '../../lib/core/config/ring-config.js';
 import { RingConfigError, RingDict, type RingNodesConfig } from '../../lib/index.js';
 
 /** The RingConfigError `validateNodes` throws for `nodes` in group "cache". */
@@ -223,5 +224,46 @@ describe('configurations that stay valid', () => {
     ],
   ])('%s', (_label, connection) => {
     expect(validateNodes(oneNode(connection), 'cache').get('a')).toBeDefined();
+  });
+});
+
+describe('credentials to scrub', () => {
+  it('include the user names of every form, not the built-in user "default"', () => {
+    expect(
+      nodeAddress({ host: 'h', port: 1, username: 'app-user', password: 'pw' }, 'n').secrets,
+    ).toEqual(['pw', 'app-user']);
+    expect(
+      nodeAddress(
+        {
+          sentinels: [{ host: 'h', port: 26379 }],
+          name: 'm',
+          username: 'data-user',
+          password: 'data-pw',
+          sentinelUsername: 'sentinel-user',
+          sentinelPassword: 'sentinel-pw',
+        } as RedisOptions,
+        'n',
+      ).secrets,
+    ).toEqual(['data-pw', 'sentinel-pw', 'data-user', 'sentinel-user']);
+    expect(nodeAddress('redis://url-user:url%40pw@h:1', 'n').secrets).toEqual([
+      'url@pw',
+      'url-user',
+    ]);
+    expect(nodeAddress('redis://h:1?username=q-user&password=q-pw', 'n').secrets).toEqual([
+      'q-pw',
+      'q-user',
+    ]);
+    expect(nodeAddress({ host: 'h', username: 'default', password: 'pw' }, 'n').secrets).toEqual([
+      'pw',
+    ]);
+    expect(nodeAddress('redis://default:pw@h:1', 'n').secrets).toEqual(['pw']);
+  });
+
+  it('never appear in a configuration error', () => {
+    const message = configError({
+      a: { capacity: 1, connection: { host: 'h', port: 1, username: 'u-s3cret', pasword: 'x' } },
+    });
+    expect(message).toMatch(/unknown option "pasword"/);
+    expect(message).not.toMatch(/s3cret/);
   });
 });

@@ -22,7 +22,7 @@ export interface NodeAddress {
    */
   readonly identity: string;
   readonly identities: readonly string[];
-  /** The passwords, if any, so messages can be scrubbed of them. */
+  /** The passwords and user names, if any, so messages can be scrubbed of them. */
   readonly secrets: readonly string[];
   /** Sentinel nodes only: the master group's name (`connection.name`). */
   readonly sentinel?: string;
@@ -78,7 +78,7 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
   }
   // Not `null` either: ioredis fills in only what is undefined, and net needs a port.
   if (port !== undefined) checkPort(port, `${at}.port`);
-  const secrets = secretsOf([connection.password], []);
+  const secrets = secretsOf([connection.password], [connection.username]);
   if (path) {
     return { label: path, ...identified(`${posix.normalize(path)}/${db}`), secrets };
   }
@@ -152,11 +152,17 @@ function decoded(part: string | null): string | undefined {
   }
 }
 
-/** The credentials to scrub from messages. */
+/**
+ * The credentials to scrub from messages. Redis' built-in user `default` is no secret, and
+ * scrubbing the word would mangle messages naming the `default` group.
+ */
 function secretsOf(passwords: readonly unknown[], usernames: readonly unknown[]): string[] {
   const secrets = new Set<string>();
-  for (const secret of [...passwords, ...usernames]) {
+  for (const secret of passwords) {
     if (typeof secret === 'string' && secret.length > 0) secrets.add(secret);
+  }
+  for (const user of usernames) {
+    if (typeof user === 'string' && user.length > 0 && user !== 'default') secrets.add(user);
   }
   return [...secrets];
 }
@@ -245,7 +251,10 @@ function sentinelAddress(connection: RedisOptions, at: string, db: number): Node
       `${at}.role must be 'master' (the ring writes to every node), got ${describeValue(role)}`,
     );
   }
-  const secrets = secretsOf([connection.password, connection.sentinelPassword], []);
+  const secrets = secretsOf(
+    [connection.password, connection.sentinelPassword],
+    [connection.username, connection.sentinelUsername],
+  );
   const keys = [...endpoints.keys()];
   const written = [...endpoints.values()];
   return {
