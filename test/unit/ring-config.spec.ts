@@ -63,6 +63,11 @@ describe('a node connection refused at construction', () => {
     ],
     ['{ database }', { host: '10.0.0.5', database: 2 }, /unknown option "database".*"db"/],
     [
+      '{ hostname } alone',
+      { hostname: '10.0.0.5' },
+      /connection: names no server \(.*\); unknown option "hostname" \(not an ioredis connection option; did you mean "host"\?\)$/,
+    ],
+    [
       'a Sentinel node with a foreign field',
       { sentinels: [{ host: '10.0.0.1', port: 26379 }], name: 'm', masterName: 'm' },
       /unknown option "masterName".*"name"/,

@@ -56,12 +56,13 @@ export function nodeAddress(connection: RedisOptions | string, where: string): N
     connection.sentinels == null
   ) {
     // ioredis would connect to localhost:6379, whatever was meant (a misspelt `host`?).
+    const foreign = foreignField(connection);
     throw new RingConfigError(
-      `${at}: names no server (no host, port, path or sentinels; ioredis would use localhost:6379)`,
+      `${at}: names no server (no host, port, path or sentinels; ioredis would use localhost:6379)${foreign === undefined ? '' : `; ${foreign}`}`,
     );
   }
-  // After the check above: `{ hots: … }` is best told that it names no server at all.
-  rejectForeignFields(connection, at);
+  const foreign = foreignField(connection);
+  if (foreign !== undefined) throw new RingConfigError(`${at}: ${foreign}`);
   const db = connection.db === undefined ? 0 : checkDb(connection.db, `${at}.db`, 'expected');
   if (connection.sentinels !== undefined && connection.sentinels !== null) {
     return sentinelAddress(connection, at, db);
@@ -167,15 +168,12 @@ function secretsOf(passwords: readonly unknown[], usernames: readonly unknown[])
   return [...secrets];
 }
 
-/** Refuses what ioredis would ignore: a field of `connection` that is not one of its options. */
-function rejectForeignFields(connection: object, at: string): void {
-  for (const field of Object.keys(connection)) {
-    if (IOREDIS_OPTION_NAMES.has(field)) continue;
-    const hint = IOREDIS_OPTION_HINTS.get(field);
-    throw new RingConfigError(
-      `${at}: unknown option "${field}" (not an ioredis connection option${hint === undefined ? '' : `; did you mean "${hint}"?`})`,
-    );
-  }
+/** What is wrong with the first field of `connection` that ioredis would ignore, if any. */
+function foreignField(connection: object): string | undefined {
+  const field = Object.keys(connection).find((key) => !IOREDIS_OPTION_NAMES.has(key));
+  if (field === undefined) return undefined;
+  const hint = IOREDIS_OPTION_HINTS.get(field);
+  return `unknown option "${field}" (not an ioredis connection option${hint === undefined ? '' : `; did you mean "${hint}"?`})`;
 }
 
 /** A database number: an integer, or its decimal digits (ioredis parses a string). */
