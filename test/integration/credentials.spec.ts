@@ -449,3 +449,70 @@ describe('isolation: a dict never reads or deletes outside its prefix', () => {
       expect(await client.get('app:glob')).toBe('theirs');
   });
 });
+
+describe('a user name in an error', () => {
+  // A server where AUTH and HELLO are renamed away answers the client's
+  // `AUTH <user> <password>` with "ERR unknown command 'auth', with args beginning with:
+  // '<user>' '<password>'": Redis itself echoes both credentials.
+  let echoing: RedisFleet;
+
+  beforeAll(async () => {
+    echoing = await startRedisServers(1, {
+      extraArgs: [
+        '--user',
+        ACL_USER,
+        'on',
+        `>${ACL_PASSWORD}`,
+        '~*',
+        '&*',
+        '+@all',
+        '--rename-command',
+        'HELLO',
+        '',
+        '--rename-command',
+        'AUTH',
+        '',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await echoing?.stop();
+  });
+
+  it.each([
+    [
+      'ioredis options',
+      () => ({
+        host: '127.0.0.1',
+        port: echoing.servers[0].port,
+        username: ACL_USER,
+        password: ACL_PASSWORD,
+      }),
+    ],
+    ['a URL', () => `redis://${ACL_USER}:${ACL_PASSWORD}@127.0.0.1:${echoing.servers[0].port}`],
+  ])(
+    '%s: scrubbed from lastError, events, health and RingClusterUnavailableError',
+    async (_label, connection) => {
+      const { dict, events } = makeDict<string>({
+        echo: { capacity: 1, connection: connection() },
+      });
+      const state = () => dict.nodeStates()[0];
+      await until(() => !state().alive && state().lastError !== undefined, 2_000);
+      // The reply really carried the credentials, and both were scrubbed.
+      expect(state().lastError).toMatch(
+        /unknown command 'auth', with args beginning with: '\*\*\*' '\*\*\*'/,
+      );
+      const error = await dict.get('k').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RingClusterUnavailableError);
+      expect((error as Error).message).toMatch(/echo: .*unknown command 'auth'.*'\*\*\*' '\*\*\*'/);
+      expect(events.map((e) => e.type)).toContain('ejected');
+      expectNoSecrets([
+        ...captured,
+        JSON.stringify(dict.nodeStates()),
+        describeError(error),
+        ...events.map((e) => describeError(e.error) + JSON.stringify(e)),
+      ]);
+    },
+  );
+});
