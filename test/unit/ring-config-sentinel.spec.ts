@@ -3,6 +3,7 @@ import { NodeHealth } from '../../lib/core/node-health.js';
 import { nodeAddress, validateNodes } from '../../lib/core/ring-config.js';
 import { RingNode } from '../../lib/core/ring-node.js';
 import { RingConfigError, RingDict, type RingNodesConfig } from '../../lib/index.js';
+import { internals } from '../helpers/internals.js';
 
 const PASSWORD = 'data-pass-s3cret';
 const SENTINEL_PASSWORD = 'sentinel-pass-s3cret';
@@ -229,7 +230,7 @@ describe('a Sentinel node told of a failover (stubbed socket, no server)', () =>
   }
 
   function switched(node: RingNode, to: string): void {
-    (node as unknown as { masterSwitched(to: string): void }).masterSwitched(to);
+    internals(node).masterSwitched(to);
   }
 
   it('leaves the old master at once and refuses to go back to it while sentinels catch up', async () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
+import { internals } from '../helpers/internals.js';
 
 /*
  * A Sentinel node resolves the host names sentinels announce before it compares them with the
@@ -21,36 +22,30 @@ vi.mock('node:dns/promises', async (importOriginal) => {
 const { nodeAddress } = await import('../../lib/core/ring-config.js');
 const { RingNode } = await import('../../lib/core/ring-node.js');
 
-interface SentinelNodeInternals {
-  masterSwitched(to: string): void;
-  reachedMaster(): void;
-  refused?: string;
-}
-
 describe('announced master names, resolved out of order', () => {
   it('a slow lookup of an older announcement does not make the node refuse the current master', async () => {
     const connection = { sentinels: [{ host: '127.0.0.1', port: 1 }], name: 'm' };
     const node = new RingNode('ha', 1, connection, nodeAddress(connection, 'node "ha"'), 200);
-    const internals = node as unknown as SentinelNodeInternals;
+    const inside = internals(node);
     const connectedTo = (port: number) => {
       (node.client as unknown as { stream: unknown }).stream = {
         remoteAddress: '127.0.0.1',
         remotePort: port,
         destroy: () => undefined,
       };
-      internals.reachedMaster();
+      inside.reachedMaster();
     };
     try {
       connectedTo(7001);
-      internals.masterSwitched('slow.test:7002'); // 7001 → 7002, resolved late
+      inside.masterSwitched('slow.test:7002'); // 7001 → 7002, resolved late
       connectedTo(7002);
-      internals.masterSwitched('fast.test:7003'); // 7002 → 7003
+      inside.masterSwitched('fast.test:7003'); // 7002 → 7003
       await new Promise((resolve) => setTimeout(resolve, 20));
       connectedTo(7003);
       expect(node.health.master).toBe('127.0.0.1:7003');
       await new Promise((resolve) => setTimeout(resolve, 400)); // the old lookup completes
       connectedTo(7003); // a reconnect to the current master is accepted
-      expect(internals.refused).toBeUndefined();
+      expect(inside.refused).toBeUndefined();
       expect(node.health.master).toBe('127.0.0.1:7003');
     } finally {
       await node.close(100);
