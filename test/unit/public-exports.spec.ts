@@ -104,6 +104,7 @@ const CORE_VALUES = [
   'isConnectionError',
   'jsonCodec',
   'md5Hash',
+  'parseRingNodes',
   'resolveCodec',
   'resolveHashFunction',
   'stringCodec',

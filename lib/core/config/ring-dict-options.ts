@@ -4,7 +4,7 @@ import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffOverflowPolicy } from '../handoff/handoff-log.js';
-import type { RingNodesConfig } from './ring-config.js';
+import { resolveNodes, type ResolvedRingNodeConfig, type RingNodesConfig } from './ring-config.js';
 import type { RingDict } from '../ring-dict.js';
 
 /** Options of a `RingDict`; all but `nodes` are optional. Units are in the names' docs. */
@@ -61,6 +61,8 @@ export interface RingDictOptions<V = unknown, F = never> {
 
 /** The options with defaults applied. */
 export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
+  /** Every node as `{ capacity, connection }` (URL strings wrapped, capacities filled in). */
+  nodes: Record<string, ResolvedRingNodeConfig>;
   name: string;
   prefix: string;
   key(key: unknown): string;
@@ -228,6 +230,7 @@ export function resolveRingDictOptions<V, F>(
   );
   return {
     ...o,
+    nodes: resolveNodes(o.nodes),
     handoffLimit,
     handoffOverflow,
     name: o.name ?? 'default',
