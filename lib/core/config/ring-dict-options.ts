@@ -1,4 +1,6 @@
-import type { RingCodecOption } from '../codec.js';
+import { resolveCodec, type RingCodecOption } from '../codec.js';
+import { checkCompression, type RingCompressionOptions } from './compression-options.js';
+import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
@@ -19,7 +21,7 @@ export interface RingDictOptions<V = unknown, F = never> {
   key?(key: unknown): string;
   /** Default time to live of `set()`, in SECONDS; fractions allowed (default none). */
   expire?: number;
-  /** `'json'` (default), `'string'` or your own `{ encode, decode }`. */
+  /** `'json'` (default), `'string'`, `'msgpack'` or your own `{ encode, decode }`. */
   codec?: RingCodecOption<V>;
   /** Answers instead of throwing `RingClusterUnavailableError` when no node is alive. */
   onFail?: (dict: RingDict<V, F>) => F;
@@ -57,6 +59,11 @@ export interface RingDictOptions<V = unknown, F = never> {
    * request, or all of them with `connect()`.
    */
   lazyConnect?: boolean;
+  /**
+   * Compress encoded values of `threshold` bytes or more (default: never), with `'gzip'`
+   * (default) or `'zstd'` (Node ≥ 22.15); smaller values are stored as the codec writes them.
+   */
+  compression?: RingCompressionOptions | false;
 }
 
 /** The options with defaults applied. */
@@ -93,6 +100,7 @@ const KNOWN = new Set<string>([
   'handoffLimit',
   'handoffOverflow',
   'lazyConnect',
+  'compression',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -169,13 +177,14 @@ export function resolveRingDictOptions<V, F>(
     o.codec === undefined ||
       o.codec === 'json' ||
       o.codec === 'string' ||
+      o.codec === 'msgpack' ||
       (typeof o.codec === 'object' &&
         o.codec !== null &&
         typeof o.codec.encode === 'function' &&
         typeof o.codec.decode === 'function'),
     where,
     'codec',
-    "'json', 'string' or { encode, decode }",
+    "'json', 'string', 'msgpack' or { encode, decode }",
     o.codec,
   );
   for (const fn of ['onFail', 'onNodeEjected', 'onNodeRediscovered'] as const) {
@@ -228,6 +237,7 @@ export function resolveRingDictOptions<V, F>(
     'a boolean',
     o.lazyConnect,
   );
+  const compression = checkCompression(o.compression, where);
   return {
     ...o,
     nodes: resolveNodes(o.nodes),
@@ -239,5 +249,6 @@ export function resolveRingDictOptions<V, F>(
     retryRatio,
     heartbeatInterval,
     commandTimeout,
+    ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }
