@@ -1,6 +1,7 @@
 /**
  * The package's public names, written out: the exports of `nestjs-ring-redis`,
- * `nestjs-ring-redis/core` and `nestjs-ring-redis/health`, values and types. Moving code
+ * `nestjs-ring-redis/core`, `nestjs-ring-redis/health` and `nestjs-ring-redis/keyv`, values
+ * and types. Moving code
  * between files must leave these lists as they are; a name added or removed on purpose is
  * added or removed here in the same change.
  *
@@ -172,6 +173,10 @@ const ROOT_TYPES = [
 const HEALTH_VALUES = ['RingRedisHealthIndicator'];
 const HEALTH_TYPES = ['RingRedisHealthOptions'];
 
+/** `nestjs-ring-redis/keyv`: Keyv stays an optional peer, so the store lives apart. */
+const KEYV_VALUES = ['RingKeyvStore'];
+const KEYV_TYPES: string[] = [];
+
 const ENTRIES = [
   { entry: 'nestjs-ring-redis', source: 'index.ts', values: ROOT_VALUES, types: ROOT_TYPES },
   {
@@ -185,6 +190,12 @@ const ENTRIES = [
     source: 'health/index.ts',
     values: HEALTH_VALUES,
     types: HEALTH_TYPES,
+  },
+  {
+    entry: 'nestjs-ring-redis/keyv',
+    source: 'keyv/index.ts',
+    values: KEYV_VALUES,
+    types: KEYV_TYPES,
   },
 ];
 
