@@ -65,7 +65,7 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
     const missing = declared.filter((name) => !resolved.includes(name));
     if (missing.length > 0) {
       throw new RingConfigError(
-        `RingRedisModule: group(s) ${quotedList(missing)} are declared in \`groups\` (${quotedList(declared)}) but missing from the resolved configuration (${quotedList(resolved)})`,
+        `RingRedisModule: group(s) ${quotedList(missing)} are declared in \`groups\` (${quotedList(declared)}) but missing from the resolved configuration (${quotedList(resolved)}); forRootAsync's \`groups\` is ["default"] when left out: list the groups you configure, or [] for none`,
       );
     }
     for (const name of Object.keys(options.groupOptions ?? {})) {
