@@ -39,6 +39,8 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   /** The groups that connect at bootstrap (those not configured with `lazyConnect`). */
   private readonly eager: RingDict<unknown, unknown>[] = [];
   private readonly recent = new Map<string, RingGroupEvent[]>();
+  /** Groups with no node alive, and since when: the next rediscovery makes them usable again. */
+  private readonly outages = new Map<string, Date>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
 
   constructor(
@@ -152,7 +154,16 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
    * A request made before this (in an `onModuleInit`) connects its node itself.
    */
   onApplicationBootstrap(): void {
-    for (const dict of this.eager) void dict.connect();
+    for (const dict of this.eager) void dict.connect().then(() => this.logConnected(dict));
+  }
+
+  /** One line per group once its boot connections are settled: how many nodes it has. */
+  private logConnected(dict: RingDict<unknown, unknown>): void {
+    const states = dict.nodeStates();
+    const down = states.filter((state) => !state.alive).map((state) => state.name);
+    const line = `group "${dict.name}": connected to ${states.length - down.length} of ${states.length} nodes`;
+    if (down.length === 0) this.logger.log(line);
+    else this.logger.warn(`${line}; down: ${quotedList(down)}`);
   }
 
   /**
@@ -193,7 +204,16 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
         ? ` after a Sentinel failover (master ${event.failover.from} → ${event.failover.to})`
         : '';
       this.logger.log(`${where}: node "${event.node}" rediscovered${failover}${detail}`);
-    } else {
+      const since = this.outages.get(event.group);
+      if (since !== undefined) {
+        this.outages.delete(event.group);
+        const seconds = ((event.at.getTime() - since.getTime()) / 1000).toFixed(1);
+        this.logger.log(
+          `${where}: usable again after ${seconds} s with no node alive (node "${event.node}" is back)`,
+        );
+      }
+    } else if (event.type === 'unavailable') {
+      this.outages.set(event.group, event.at);
       this.logger.error(`${where}: no node is alive`);
     }
   }
