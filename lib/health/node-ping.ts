@@ -1,5 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import { nodeAddress } from '../core/config/node-address.js';
+import { caFromUrl } from '../core/config/tls-ca-url.js';
 import type { RingNodeConfig } from '../core/index.js';
 
 /** A node's answer to the health check's PING. */
@@ -15,7 +16,14 @@ export async function pingNode(
   node: RingNodeConfig | string,
   timeoutMs: number,
 ): Promise<NodePing> {
-  const connection = typeof node === 'string' ? node : node.connection;
+  const given = typeof node === 'string' ? node : node.connection;
+  let connection: RedisOptions | string;
+  try {
+    // A rediss:// URL with ?ca=: the same options the ring's own client was given.
+    connection = caFromUrl(given, 'node');
+  } catch (error) {
+    return { ok: false, error: scrub((error as Error).message, given) };
+  }
   const forced: RedisOptions = {
     lazyConnect: true,
     enableOfflineQueue: false,

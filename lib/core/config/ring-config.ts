@@ -2,6 +2,7 @@ import type { RedisOptions } from 'ioredis';
 import { RingConfigError } from '../errors.js';
 import { nodeAddress, type NodeAddress } from './node-address.js';
 import { checkCapacityTotal, shown } from './option-checks.js';
+import { caFromUrl } from './tls-ca-url.js';
 
 export { nodeAddress, type NodeAddress } from './node-address.js';
 
@@ -129,4 +130,25 @@ export function resolveNodes(nodes: RingNodesConfig): Record<string, ResolvedRin
           : (node as ResolvedRingNodeConfig);
   }
   return resolved;
+}
+
+/**
+ * `nodes` (resolved) with each `rediss://…?ca=file` connection turned into ioredis options
+ * that hold the CA (see tls-ca-url.ts); `group` names the group in messages.
+ */
+export function withCaFiles(
+  nodes: Record<string, ResolvedRingNodeConfig>,
+  group?: string,
+): Record<string, ResolvedRingNodeConfig> {
+  if (nodes === null || typeof nodes !== 'object') return nodes;
+  const where = group === undefined ? 'nodes' : `group "${group}"`;
+  let copy: Record<string, ResolvedRingNodeConfig> | undefined;
+  for (const [name, node] of Object.entries(nodes)) {
+    if (node === null || typeof node !== 'object') continue;
+    const connection = caFromUrl(node.connection, `${where}, node "${name}"`);
+    if (connection === node.connection) continue;
+    copy ??= { ...nodes };
+    copy[name] = { ...node, connection };
+  }
+  return copy ?? nodes;
 }

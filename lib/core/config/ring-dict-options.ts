@@ -6,7 +6,12 @@ import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffOverflowPolicy } from '../handoff/handoff-log.js';
-import { resolveNodes, type ResolvedRingNodeConfig, type RingNodesConfig } from './ring-config.js';
+import {
+  resolveNodes,
+  withCaFiles,
+  type ResolvedRingNodeConfig,
+  type RingNodesConfig,
+} from './ring-config.js';
 import type { RingDict } from '../ring-dict.js';
 
 /** Options of a `RingDict`; all but `nodes` are optional. Units are in the names' docs. */
@@ -240,7 +245,7 @@ export function resolveRingDictOptions<V, F>(
   const compression = checkCompression(o.compression, where);
   return {
     ...o,
-    nodes: resolveNodes(o.nodes),
+    nodes: withCaFiles(resolveNodes(o.nodes), o.name),
     handoffLimit,
     handoffOverflow,
     name: o.name ?? 'default',
