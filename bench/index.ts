@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure side by side with its
  * baseline, the ratio and the goal, then a Markdown table for bench/README.md.
  *
- *   npm run bench                        every section (~2 min)
+ *   npm run bench                        every section (~3 min)
  *   npm run bench -- --only throughput   one section (or a comma-separated list)
  *   npm run bench -- --quick             shorter measurements, for a smoke run
  */
@@ -12,6 +12,7 @@ import { benchBalance } from './balance.bench.js';
 import { benchBatch } from './batch.bench.js';
 import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
 import { benchClientFloor } from './client-floor.bench.js';
+import { benchEcosystem } from './ecosystem.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
@@ -46,6 +47,11 @@ const SECTIONS: Section[] = [
     name: 'alloc',
     title: '6. Heap allocated per call on the hot path (get / set / locate)',
     run: benchAllocation,
+  },
+  {
+    name: 'eco',
+    title: '7. Keyv store, msgpack codec, compression',
+    run: benchEcosystem,
   },
 ];
 

@@ -35,8 +35,8 @@ export function zstdFunctions(): ZstdFunctions | undefined {
 export const COMPRESSION_LEVELS: Readonly<
   Record<RingCompressionAlgorithm, { default: number; min: number; max: number }>
 > = {
-  // Level 1 compresses a 60 KB JSON document 2× faster than the default 6, to 4 points more
-  // of its size (bench/README.md, "compression").
+  // Level 1 compresses a 60 KB JSON document in 0.3× the CPU time of zlib's default 6, to
+  // 27 % of its size instead of 22 % (bench/README.md, section 7): a cache writes often.
   gzip: { default: 1, min: 1, max: 9 },
   zstd: { default: 3, min: 1, max: 19 },
 };
