@@ -1,5 +1,6 @@
 import type { RingCodecOption } from '../codec.js';
 import { RingConfigError } from '../errors.js';
+import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
@@ -17,8 +18,11 @@ export interface RingDictOptions<V = unknown, F = never> {
   prefix?: string;
   /** Turns a key into a string (default `String`). Must return a string. */
   key?(key: unknown): string;
-  /** Default time to live of `set()`, in SECONDS; fractions allowed (default none). */
-  expire?: number;
+  /**
+   * Default time to live of `set()`: a number of SECONDS (fractions allowed) or a duration
+   * string (`'250ms'`, `'30s'`, `'5m'`, `'1h'`); default none.
+   */
+  expire?: Duration;
   /** `'json'` (default), `'string'` or your own `{ encode, decode }`. */
   codec?: RingCodecOption<V>;
   /** Answers instead of throwing `RingClusterUnavailableError` when no node is alive. */
@@ -61,6 +65,8 @@ export interface RingDictOptions<V = unknown, F = never> {
 
 /** The options with defaults applied. */
 export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
+  /** In seconds. */
+  expire?: number;
   name: string;
   prefix: string;
   key(key: unknown): string;
@@ -162,7 +168,10 @@ export function resolveRingDictOptions<V, F>(
     'a function',
     o.key,
   );
-  if (o.expire !== undefined) validateTtl(o.expire, `${where}expire`);
+  const expire =
+    o.expire === undefined
+      ? undefined
+      : validateTtl(ttlSeconds(o.expire, `${where}expire`), `${where}expire`);
   checkOption(
     o.codec === undefined ||
       o.codec === 'json' ||
@@ -228,6 +237,7 @@ export function resolveRingDictOptions<V, F>(
   );
   return {
     ...o,
+    expire,
     handoffLimit,
     handoffOverflow,
     name: o.name ?? 'default',
