@@ -34,6 +34,8 @@ interface Seen {
   readonly ids: readonly (string | null)[];
 }
 
+type Stored = [raw: string | undefined, ids: (string | null)[]];
+
 type ValueEntry = Extract<CachedEntry, { kind: 'value' }>;
 
 /** After waiting for another process's run: its value, or the lock to run it here. */
@@ -86,17 +88,25 @@ export class ResilientCache {
     return this.versionsOf(dict).invalidate(tags);
   }
 
-  /** The entry and the versions of its tags, sent in the same turn, to the same node. */
+  /**
+   * The entry and the versions of its tags from the entry's node: one MGET while every node
+   * is alive, else a GET each, sent in the same turn.
+   */
   private read(call: CachedCall): Promise<Seen> {
-    const tagKeys =
-      call.tags.length > 0 ? this.versionsOf(call.dict).keysFor(call.key, call.tags) : undefined;
-    // Not getRaw: with the ring unavailable it would answer the group's onFail value.
-    const raw = call.dict[readThroughRaw](call.key);
-    const ids = tagKeys === undefined ? NO_IDS : this.versionsOf(call.dict).read(tagKeys);
-    return Promise.all([raw, ids]).then(([stored, seenIds]) => ({
-      entry: stored === undefined ? undefined : decodeEntry(stored, call.policy.codec),
-      tagKeys,
-      ids: seenIds,
+    const versions = call.tags.length > 0 ? this.versionsOf(call.dict) : undefined;
+    const places = versions?.placesFor(call.key, call.tags);
+    let stored: Promise<Stored>;
+    if (places?.together) {
+      stored = versions!.readTogether(call.key, places);
+    } else {
+      // Not getRaw: with the ring unavailable it would answer the group's onFail value.
+      const raw = call.dict[readThroughRaw](call.key);
+      stored = Promise.all([raw, places === undefined ? NO_IDS : versions!.read(places)]);
+    }
+    return stored.then(([raw, ids]) => ({
+      entry: raw === undefined ? undefined : decodeEntry(raw, call.policy.codec),
+      tagKeys: places?.keys,
+      ids,
     }));
   }
 

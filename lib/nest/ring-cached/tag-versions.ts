@@ -22,32 +22,74 @@ const CANDIDATES_PER_NODE = 64;
  * A missing version is always a miss, never "not invalidated": a key lost with its node, or
  * read from another node than the one the entry was checked on, can only cost a miss.
  */
+/** The version keys of a call's tags on the node that serves its key now. */
+export interface TagPlaces {
+  readonly keys: readonly string[];
+  /** Their Redis keys (the group's prefix and key function applied). */
+  readonly entries: readonly string[];
+  /**
+   * Every node is alive and every version key is on the entry's node: one MGET reads the
+   * entry and its versions together.
+   */
+  readonly together: boolean;
+}
+
+/** A tag's version key per node position, and whether the search placed it there. */
+interface TagKeys {
+  readonly keys: readonly string[];
+  readonly entries: readonly string[];
+  readonly placed: readonly boolean[];
+}
+
 export class TagVersions {
   private ring: HashRing | undefined;
   /** Node name → its position in `ring.nodes`. */
   private positions = new Map<string, number>();
-  /** Tag → its version key per node position. */
-  private keys = new Map<string, readonly string[]>();
+  /** Tag → its version keys. */
+  private keys = new Map<string, TagKeys>();
 
   constructor(private readonly dict: RingDict<unknown, unknown>) {}
 
-  /** The version keys of `tags` on the node that serves `key` now; undefined with no node. */
-  keysFor(key: string, tags: readonly string[]): string[] | undefined {
-    const node = this.dict.aliveHash.locate(this.dict.getEntry(key));
+  /** Where the versions of `tags` are for the entry of `key`; undefined with no node alive. */
+  placesFor(key: string, tags: readonly string[]): TagPlaces | undefined {
+    const alive = this.dict.aliveHash;
+    const node = alive.locate(this.dict.getEntry(key));
     if (node === undefined) return undefined;
     this.follow();
     const at = this.positions.get(node);
     if (at === undefined) return undefined;
-    return tags.map((tag) => this.keysOf(tag)[at]);
+    const keys: string[] = [];
+    const entries: string[] = [];
+    // With every node alive the alive ring places keys as the total ring does.
+    let together = alive.size === this.ring!.size;
+    for (const tag of tags) {
+      const found = this.keysOf(tag);
+      keys.push(found.keys[at]);
+      entries.push(found.entries[at]);
+      together &&= found.placed[at];
+    }
+    return { keys, entries, together };
   }
 
-  /** The current ids of `keys` (null where there is none). Read-only GETs, sent at once. */
-  read(keys: readonly string[]): Promise<(string | null)[]> {
-    return Promise.all(
-      keys.map((key) =>
-        this.dict.visitRedis('GET', key).then((id) => (typeof id === 'string' ? id : null)),
-      ),
-    );
+  /**
+   * The entry of `key` and the versions at `places`, read together: one MGET on the entry's
+   * node. Only while every node is alive: visitRedis counts MGET as a write, which costs
+   * nothing then, but would leave a handoff hint on a node standing in for an ejected one.
+   */
+  readTogether(key: string, places: TagPlaces): Promise<[string | undefined, (string | null)[]]> {
+    return this.dict.visitRedis('MGET', key, ...places.entries).then((reply) => {
+      if (!Array.isArray(reply) || reply.length !== places.entries.length + 1) {
+        throw new Error('the ring answered no MGET reply (no node alive?)');
+      }
+      const [raw, ...ids] = reply as (string | null)[];
+      return [raw ?? undefined, ids.map(asId)];
+    });
+  }
+
+  /** The current ids at `places` (null where there is none), read apart from the entry. */
+  read(places: TagPlaces): Promise<(string | null)[]> {
+    // getRaw answers onFail's value with no node alive: a random id never equals it.
+    return Promise.all(places.keys.map((key) => this.dict.getRaw(key).then(asId)));
   }
 
   /**
@@ -93,7 +135,7 @@ export class TagVersions {
   async invalidate(tags: readonly string[]): Promise<void> {
     this.follow();
     const keys = new Set<string>();
-    for (const tag of tags) for (const key of this.keysOf(tag)) keys.add(key);
+    for (const tag of tags) for (const key of this.keysOf(tag).keys) keys.add(key);
     const removed = await this.dict.deleteMany([...keys]);
     if (typeof removed !== 'number') {
       // onFail answered for a ring with no node alive: nothing was invalidated.
@@ -112,8 +154,8 @@ export class TagVersions {
     this.keys.clear();
   }
 
-  /** The version key of `tag` per node position, found once and remembered. */
-  private keysOf(tag: string): readonly string[] {
+  /** The version keys of `tag` per node position, found once and remembered. */
+  private keysOf(tag: string): TagKeys {
     let keys = this.keys.get(tag);
     if (keys !== undefined) return keys;
     keys = this.search(tag);
@@ -125,7 +167,7 @@ export class TagVersions {
     return keys;
   }
 
-  private search(tag: string): string[] {
+  private search(tag: string): TagKeys {
     const ring = this.ring!;
     const base = `${TAG_KEY_PREFIX}${tag}:`;
     const found: (string | undefined)[] = ring.nodes.map(() => undefined);
@@ -140,7 +182,17 @@ export class TagVersions {
       }
     }
     // No candidate lands on that node (a hash tag in the group's prefix sends every key to
-    // one node, say): any key will do, its version is read wherever the ring routes it.
-    return found.map((key) => key ?? `${base}0`);
+    // one node, say): any key will do, its version is read apart, where the ring routes it.
+    const keys = found.map((key) => key ?? `${base}0`);
+    return {
+      keys,
+      entries: keys.map((key) => this.dict.getEntry(key)),
+      placed: found.map((key) => key !== undefined),
+    };
   }
+}
+
+/** A stored id, or null for none (or anything else the ring's onFail may answer). */
+function asId(reply: unknown): string | null {
+  return typeof reply === 'string' ? reply : null;
 }
