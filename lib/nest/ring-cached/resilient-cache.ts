@@ -65,6 +65,8 @@ export class ResilientCache {
 
   /** The call's value: from the ring when it holds a usable one, else from a run. */
   async get(call: CachedCall): Promise<unknown> {
+    // softTimeout counts from the call: the read's round trip is inside it.
+    const started = call.policy.softTimeoutMs === undefined ? 0 : performance.now();
     let seen: Seen;
     try {
       seen = await this.read(call);
@@ -77,7 +79,7 @@ export class ResilientCache {
         this.refreshAhead(call, seen);
         return (seen.entry as ValueEntry).value;
       case 'stale':
-        return this.stale(call, seen);
+        return this.stale(call, seen, started);
       default:
         return this.cold(call, seen);
     }
@@ -164,7 +166,7 @@ export class ResilientCache {
   }
 
   /** A stale value in grace: refresh it, answering the stale value if the method fails. */
-  private stale(call: CachedCall, seen: Seen): Promise<unknown> {
+  private stale(call: CachedCall, seen: Seen, started: number): Promise<unknown> {
     const stale = valueOf(seen);
     if (this.backingOff(call.flight)) return Promise.resolve(stale);
     const flight = this.inFlight.get(call.flight) ?? this.fly(call, this.refresh(call, seen));
@@ -173,7 +175,8 @@ export class ResilientCache {
       return stale;
     });
     const soft = call.policy.softTimeoutMs;
-    return soft === undefined ? guarded : within(guarded, soft, stale);
+    if (soft === undefined) return guarded;
+    return within(guarded, Math.max(0, soft - (performance.now() - started)), stale);
   }
 
   /** A fresh hit close to its expiry: one background refresh, the hit answered at once. */
