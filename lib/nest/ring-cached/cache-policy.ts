@@ -104,15 +104,6 @@ export function resolvePolicy(
     'a boolean',
     cacheNullish,
   );
-  const graceMs = options.grace === undefined ? 0 : durationMs(options.grace, `${where}grace`);
-  const graceBackoffMs =
-    options.graceBackoff === undefined
-      ? DEFAULT_GRACE_BACKOFF_MS
-      : durationMs(options.graceBackoff, `${where}graceBackoff`, { allowZero: true });
-  const softTimeoutMs =
-    options.softTimeout === undefined
-      ? undefined
-      : durationMs(options.softTimeout, `${where}softTimeout`, { numberUnit: 'ms' });
   checkOption(
     refreshAhead === undefined ||
       (typeof refreshAhead === 'number' && refreshAhead > 0 && refreshAhead < 1),
@@ -121,11 +112,10 @@ export function resolvePolicy(
     'a number between 0 and 1 (exclusive)',
     refreshAhead,
   );
-  needs(softTimeoutMs === undefined || graceMs > 0, where, 'softTimeout', 'grace');
-  needs(options.graceBackoff === undefined || graceMs > 0, where, 'graceBackoff', 'grace');
-  const expiring = graceMs > 0 || refreshAhead !== undefined;
+  const grace = graceOf(options, where);
+  const expiring = grace.graceMs > 0 || refreshAhead !== undefined;
   if (expiring && (ttl ?? groupExpire) === undefined) {
-    const option = graceMs > 0 ? 'grace' : 'refreshAhead';
+    const option = grace.graceMs > 0 ? 'grace' : 'refreshAhead';
     throw new RingConfigError(
       `${where}${option} needs a ttl: give the option ttl, or the group an expire`,
     );
@@ -135,15 +125,32 @@ export function resolvePolicy(
   return {
     ttl,
     cacheNullish: cacheNullish ?? false,
-    graceMs,
-    graceBackoffMs,
-    softTimeoutMs,
+    ...grace,
     refreshAhead,
     lockMs,
     codec,
     expiring,
     resilient: expiring || lockMs !== undefined || codec !== JSON_CODEC,
   };
+}
+
+/** grace, graceBackoff and softTimeout, in milliseconds: the last two need the first. */
+function graceOf(
+  options: RingCacheBehaviour,
+  where: string,
+): Pick<CachePolicy, 'graceMs' | 'graceBackoffMs' | 'softTimeoutMs'> {
+  const graceMs = options.grace === undefined ? 0 : durationMs(options.grace, `${where}grace`);
+  const graceBackoffMs =
+    options.graceBackoff === undefined
+      ? DEFAULT_GRACE_BACKOFF_MS
+      : durationMs(options.graceBackoff, `${where}graceBackoff`, { allowZero: true });
+  const softTimeoutMs =
+    options.softTimeout === undefined
+      ? undefined
+      : durationMs(options.softTimeout, `${where}softTimeout`, { numberUnit: 'ms' });
+  needs(softTimeoutMs === undefined || graceMs > 0, where, 'softTimeout', 'grace');
+  needs(options.graceBackoff === undefined || graceMs > 0, where, 'graceBackoff', 'grace');
+  return { graceMs, graceBackoffMs, softTimeoutMs };
 }
 
 function needs(ok: boolean, where: string, option: string, needed: string): void {
