@@ -18,6 +18,8 @@ import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
 import { benchRebuild } from './rebuild.bench.js';
 import { benchRingCached } from './ring-cached.bench.js';
+import { benchRingCachedOptions } from './ring-cached-options.bench.js';
+import { benchRingCachedResilience } from './ring-cached-resilience.bench.js';
 import { markdownTable, rowsTable, type Row, type SectionResult } from './report.js';
 import { benchThroughput } from './throughput.bench.js';
 
@@ -42,6 +44,16 @@ const SECTIONS: Section[] = [
     name: 'floor',
     title: '6. (for scale) one caller, 1 in flight: servers and client libraries below the ring',
     run: benchClientFloor,
+  },
+  {
+    name: 'cached-options',
+    title: '7. @RingCached hit cost with each resilient option, and bentocache 1.6',
+    run: benchRingCachedOptions,
+  },
+  {
+    name: 'cached-resilience',
+    title: '8. @RingCached resilience: tags, lock, soft timeouts, refresh-ahead, grace',
+    run: benchRingCachedResilience,
   },
   {
     name: 'alloc',

@@ -158,7 +158,12 @@ const ROOT_VALUES = [
 ];
 const ROOT_TYPES = [
   ...CORE_TYPES,
+  'Duration',
+  'DurationString',
   'FromTwemproxyOptions',
+  'RingCacheBehaviour',
+  'RingCachedCodecName',
+  'RingCachedLockOptions',
   'RingCachedOptions',
   'RingGroupEvent',
   'RingGroupOptions',
@@ -169,6 +174,7 @@ const ROOT_TYPES = [
   'TwemproxyGroupConfig',
   'TwemproxyImport',
   'TwemproxyImportFormat',
+  'RingWrapOptions',
 ];
 
 /** `nestjs-ring-redis/health`: Terminus stays an optional peer, so the indicator lives apart. */

@@ -2,6 +2,7 @@ import { resolveCodec, type RingCodecOption } from '../codec.js';
 import { checkCompression, type RingCompressionOptions } from './compression-options.js';
 import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
+import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
@@ -24,8 +25,11 @@ export interface RingDictOptions<V = unknown, F = never> {
   prefix?: string;
   /** Turns a key into a string (default `String`). Must return a string. */
   key?(key: unknown): string;
-  /** Default time to live of `set()`, in SECONDS; fractions allowed (default none). */
-  expire?: number;
+  /**
+   * Default time to live of `set()`: a number of SECONDS (fractions allowed) or a duration
+   * string (`'250ms'`, `'30s'`, `'5m'`, `'1h'`); default none.
+   */
+  expire?: Duration;
   /** `'json'` (default), `'string'`, `'msgpack'` or your own `{ encode, decode }`. */
   codec?: RingCodecOption<V>;
   /** Answers instead of throwing `RingClusterUnavailableError` when no node is alive. */
@@ -75,6 +79,8 @@ export interface RingDictOptions<V = unknown, F = never> {
 export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   /** Every node as `{ capacity, connection }` (URL strings wrapped, capacities filled in). */
   nodes: Record<string, ResolvedRingNodeConfig>;
+  /** In seconds. */
+  expire?: number;
   name: string;
   prefix: string;
   key(key: unknown): string;
@@ -177,7 +183,10 @@ export function resolveRingDictOptions<V, F>(
     'a function',
     o.key,
   );
-  if (o.expire !== undefined) validateTtl(o.expire, `${where}expire`);
+  const expire =
+    o.expire === undefined
+      ? undefined
+      : validateTtl(ttlSeconds(o.expire, `${where}expire`), `${where}expire`);
   checkOption(
     o.codec === undefined ||
       o.codec === 'json' ||
@@ -246,6 +255,7 @@ export function resolveRingDictOptions<V, F>(
   return {
     ...o,
     nodes: withCaFiles(resolveNodes(o.nodes), o.name),
+    expire,
     handoffLimit,
     handoffOverflow,
     name: o.name ?? 'default',
