@@ -4,13 +4,14 @@ import { reassignOwners } from './continuum.js';
  * The owner of every slice of the default distribution, and the rings without some nodes.
  *
  * Removing nodes hands each of their slices to the owner of the next slice clockwise that
- * belongs to a node still present, so only their keys move. Scanning all S slices for that
- * costs about 5 ns a slice; instead the slices are grouped by owner once (on the first
- * removal: 4 more bytes a slice, for rings that ever lose a node), and a removal copies
- * the owners (a native copy) and walks only the removed nodes' slices, each finding its
- * heir a slice or two further on. With 3 nodes and 8192 slices that is a few µs. When
- * more than half the slices change hands, runs of removed slices grow long and one walk
- * over the whole ring (`reassignOwners`) is cheaper: that is used instead.
+ * belongs to a node still present, so only their keys move. Rather than walk all S slices
+ * for that, the slices are grouped by owner once (on the first removal, so only rings
+ * that ever lose a node pay its 4 bytes a slice), and a removal copies the owners (a
+ * native copy) and visits only the removed nodes' slices, each finding its heir a slice
+ * or two further on. Measured side by side with the walk: about the same at 3 nodes
+ * (a third of the slices change hands), 2× faster at 10 nodes and 5× at 100 (S = 32768).
+ * When more than half the slices change hands, runs of removed slices grow long and the
+ * walk (`reassignOwners`) is cheaper: it is used instead.
  */
 export class SliceOwners {
   /** Slice indexes grouped by owner: node j's slices are `bySlice[start[j] .. start[j + 1])`. */
