@@ -12,6 +12,7 @@ import { benchBalance } from './balance.bench.js';
 import { benchBatch } from './batch.bench.js';
 import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
 import { benchClientFloor } from './client-floor.bench.js';
+import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
@@ -30,6 +31,11 @@ const SECTIONS: Section[] = [
   { name: 'locate', title: '1. HashRing.locate vs hashring 3.2.0, ring memory', run: benchLocate },
   { name: 'rebuild', title: '2. Eject / rediscover rebuild time', run: benchRebuild },
   { name: 'balance', title: '3. Balance: worst node-share deviation', run: benchBalance },
+  {
+    name: 'growth',
+    title: '7. Growth: keys moved adding or removing a node, vs the ideal and hashring 3.2.0',
+    run: benchGrowth,
+  },
   {
     name: 'throughput',
     title: '4. Throughput: RingDict vs raw ioredis vs nutcracker',
