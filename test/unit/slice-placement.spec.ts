@@ -3,6 +3,7 @@ import { HashRing, RingConfigError } from '../../lib/index.js';
 import { reassignOwners } from '../../lib/core/hashing/continuum.js';
 import { dealSlices } from '../../lib/core/hashing/slice-continuum.js';
 import { SliceOwners } from '../../lib/core/hashing/slice-owners.js';
+import { SlicePreferences } from '../../lib/core/hashing/slice-preferences.js';
 
 function names(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `node${i}`).sort();
@@ -69,6 +70,34 @@ describe('HashRing slices option', () => {
     expect(() => ring.with('node3', 1)).toThrow(RingConfigError);
     // ketama ignores slices: only its type is checked.
     expect(new HashRing(equalNodes(5), { slices: 4, distribution: 'ketama' }).size).toBe(5);
+  });
+});
+
+describe('SlicePreferences', () => {
+  it("answers a block's next node as a full ranking of every node would, in any order of asking", () => {
+    for (const capacities of [
+      Array.from({ length: 40 }, () => 1),
+      Array.from({ length: 40 }, (_, j) => (j % 5) + 0.5),
+    ]) {
+      const preferences = new SlicePreferences(names(40), capacities, 64);
+      for (let b = 0; b < 64; b++) {
+        const ranking = capacities
+          .map((_, j) => ({ key: preferences.key(j, b), node: j }))
+          .sort((x, y) => x.key - y.key || x.node - y.node);
+        // Walk the whole ranking (past the entries kept at once), then ask again from
+        // earlier and later places in it, as turned-away slices of one block do.
+        let after = { key: -Infinity, node: -1 };
+        for (const expected of ranking) {
+          expect(preferences.next(b, after.key, after.node)).toBe(expected.node);
+          after = expected;
+        }
+        expect(preferences.next(b, after.key, after.node)).toBe(-1);
+        for (const at of [30, 2, 17, 0, 39, 5]) {
+          const expected = at + 1 < ranking.length ? ranking[at + 1].node : -1;
+          expect(preferences.next(b, ranking[at].key, ranking[at].node)).toBe(expected);
+        }
+      }
+    }
   });
 });
 
