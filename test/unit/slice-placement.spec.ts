@@ -126,7 +126,8 @@ describe('HashRing without() and with()', () => {
       const table = new SliceOwners(owners, n);
       for (const keep of [
         ...keepSets(n, 24),
-        Array.from({ length: n }, (_, j) => j !== 1),
+        // Each node alone out (an ejection), the owners of the first and last slices too.
+        ...Array.from({ length: n }, (_, out) => Array.from({ length: n }, (_, j) => j !== out)),
         Array.from({ length: n }, (_, j) => j === n - 1),
       ]) {
         // The reference: one walk over the whole ring (reassignOwners).

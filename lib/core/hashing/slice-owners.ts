@@ -4,17 +4,17 @@ import { reassignOwners } from './continuum.js';
  * The owner of every slice of the default distribution, and the rings without some nodes.
  *
  * Removing nodes hands each of their slices to the owner of the next slice clockwise that
- * belongs to a node still present, so only their keys move. Rather than walk all S slices
- * for that, the slices are grouped by owner once (on the first removal, so only rings
- * that ever lose a node pay its 4 bytes a slice), and a removal copies the owners (a
- * native copy) and visits only the removed nodes' slices, each finding its heir a slice
- * or two further on. Measured side by side with the walk: about the same at 3 nodes
- * (a third of the slices change hands), 2× faster at 10 nodes and 5× at 100 (S = 32768).
- * When more than half the slices change hands, runs of removed slices grow long and the
- * walk (`reassignOwners`) is cheaper: it is used instead.
+ * belongs to a node still present, so only their keys move. With several nodes out, one
+ * walk over all S slices does that (`reassignOwners`). With one node out (an ejection, or
+ * a rediscovery while another node stays out), only its own slices are visited: the
+ * owners are copied (a native copy), and its slices are taken from the last to the first,
+ * each getting the owner now recorded for the slice after it — the next node's, or the heir
+ * just given to its own next slice. No search and no branch per slice; the node's slices
+ * are grouped once per configuration, on its first removal (4 bytes a slice, paid only by
+ * rings that ever lose a node).
  */
 export class SliceOwners {
-  /** Slice indexes grouped by owner: node j's slices are `bySlice[start[j] .. start[j + 1])`. */
+  /** Slice indexes grouped by owner: node j's slices are `slices[start[j] .. start[j + 1])`, ascending. */
   private byOwner?: { slices: Int32Array; start: Int32Array };
 
   constructor(
@@ -29,22 +29,34 @@ export class SliceOwners {
    */
   keeping(keep: readonly boolean[]): Uint16Array {
     const { owners } = this;
-    if (!keep.some(Boolean) || owners.length === 0) return new Uint16Array(0);
-    const { slices, start } = this.grouped();
-    let removed = 0;
-    for (let j = 0; j < this.nodeCount; j++) if (!keep[j]) removed += start[j + 1] - start[j];
-    if (removed * 2 > owners.length) return reassignOwners(owners, keep);
-    const reassigned = owners.slice();
-    const kept = Uint8Array.from(keep, Number);
-    const n = owners.length;
+    let out = -1;
+    let outs = 0;
     for (let j = 0; j < this.nodeCount; j++) {
-      if (kept[j] === 1) continue;
-      for (let k = start[j]; k < start[j + 1]; k++) {
-        let i = slices[k] + 1;
-        if (i === n) i = 0;
-        while (kept[owners[i]] === 0) if (++i === n) i = 0;
-        reassigned[slices[k]] = owners[i];
-      }
+      if (keep[j]) continue;
+      out = j;
+      outs++;
+    }
+    if (outs === 0) return owners;
+    if (outs === this.nodeCount || owners.length === 0) return new Uint16Array(0);
+    if (outs > 1) return reassignOwners(owners, keep);
+    return this.without(out);
+  }
+
+  /** The owners without node `out`, another node being left. */
+  private without(out: number): Uint16Array {
+    const { owners } = this;
+    const n = owners.length;
+    const reassigned = owners.slice();
+    // Slices 0, 1, … of `out` at the start of the ring: their heir is the first other owner.
+    let lead = 0;
+    while (lead < n && owners[lead] === out) lead++;
+    if (lead === n) return reassigned;
+    for (let i = 0; i < lead; i++) reassigned[i] = owners[lead];
+    // The rest, last first: the slice after each one already holds its final owner.
+    const { slices, start } = this.grouped();
+    for (let k = start[out + 1] - 1; k >= start[out] && slices[k] >= lead; k--) {
+      const next = slices[k] + 1;
+      reassigned[slices[k]] = reassigned[next === n ? 0 : next];
     }
     return reassigned;
   }
