@@ -1,4 +1,4 @@
-import { SlicePreferences } from './slice-preferences.js';
+import { PREFERENCE_BLOCKS, SlicePreferences } from './slice-preferences.js';
 
 /**
  * Our own distribution. The 32-bit hash space is cut into S equal slices (slice i ends at
@@ -50,9 +50,6 @@ import { SlicePreferences } from './slice-preferences.js';
  * The result depends only on node names, capacities and S (never on the order of the
  * configuration), so every process computes the same placement.
  */
-
-/** Blocks of the ring that rank nodes: the unit of preference, fixed for every S ≥ it. */
-export const PREFERENCE_BLOCKS = 8192;
 
 /** Largest slice count (owners of 2²⁴ slices take 32 MiB). */
 export const MAX_SLICES = 2 ** 24;

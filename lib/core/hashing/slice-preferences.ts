@@ -19,23 +19,16 @@ export class SlicePreferences {
   private readonly seedA: Int32Array;
   private readonly seedB: Int32Array;
   private readonly inverseCapacity: Float64Array;
-  private readonly blockMix: Int32Array;
   private readonly equal: boolean;
   /**
-   * The start of each block's ranking, `width` entries a block: a slice turned away asks
-   * for its block's next node, and reading it here is O(1) where ranking every node again
-   * is O(nodes). Past a few hundred nodes most blocks are split between nodes and their
-   * slices are turned away again and again: dealing 1000 nodes took 5.5 s without it,
-   * 0.8 s with it (5000 nodes: 6 min, 30 s). Up to 100 nodes it changes little.
+   * The start of the ranking of each block asked past its first node: a slice turned
+   * away asks for its block's next node, and reading it here is O(1) where ranking every
+   * node again is O(nodes). Past a few hundred nodes most blocks are split between nodes
+   * and their slices are turned away again and again: dealing 1000 nodes took 5.5 s
+   * without it, 0.8 s with it (5000 nodes: 6 min, 30 s). Up to 100 nodes it changes
+   * little, and only the blocks turned away take room.
    */
-  private readonly width: number;
-  private readonly rankedKey: Float64Array;
-  private readonly rankedNode: Int32Array;
-  /** Entries ranked for each block; 0 until its first query. */
-  private readonly rankedCount: Uint8Array;
-  /** The ranked entries of block b are the first ones after (fromKey[b], fromNode[b]). */
-  private readonly fromKey: Float64Array;
-  private readonly fromNode: Int32Array;
+  private ranked?: RankedEntries;
 
   constructor(
     names: readonly string[],
@@ -54,19 +47,11 @@ export class SlicePreferences {
       this.inverseCapacity[j] = 1 / capacities[j];
     }
     this.equal = capacities.every((c) => c === capacities[0]);
-    this.blockMix = new Int32Array(blocks);
-    for (let b = 0; b < blocks; b++) this.blockMix[b] = fmix32(Math.imul(b + 1, 0x9e3779b1));
-    this.width = Math.min(RANKED, n);
-    this.rankedKey = new Float64Array(blocks * this.width);
-    this.rankedNode = new Int32Array(blocks * this.width);
-    this.rankedCount = new Uint8Array(blocks);
-    this.fromKey = new Float64Array(blocks);
-    this.fromNode = new Int32Array(blocks);
   }
 
   /** Node `j`'s key for block `b`: smaller is preferred. */
   key(j: number, b: number): number {
-    const h = fmix32(fmix32(this.blockMix[b] ^ this.seedA[j]) ^ this.seedB[j]) >>> 0;
+    const h = fmix32(fmix32(BLOCK_MIX[b] ^ this.seedA[j]) ^ this.seedB[j]) >>> 0;
     if (this.equal) return 4294967295 - h;
     return -Math.log((h + 0.5) / 4294967296) * this.inverseCapacity[j];
   }
@@ -78,29 +63,36 @@ export class SlicePreferences {
    * the block's ranked entries, else O(nodes) to rank the next ones.
    */
   next(b: number, afterKey: number, afterNode: number): number {
-    const count = this.rankedCount[b];
-    const from = this.fromKey[b];
-    if (count > 0 && (afterKey > from || (afterKey === from && afterNode >= this.fromNode[b]))) {
-      const base = b * this.width;
-      for (let i = base; i < base + count; i++) {
-        const k = this.rankedKey[i];
-        if (k > afterKey || (k === afterKey && this.rankedNode[i] > afterNode)) {
-          return this.rankedNode[i];
-        }
-      }
-      // Fewer entries than the width were left after `from`: none is left after these.
-      if (count < this.width) return -1;
-    }
     // Most blocks are asked once, for their first node: a plain scan, nothing kept.
     if (afterKey === -Infinity) return this.first(b);
-    this.rank(b, afterKey, afterNode);
-    return this.rankedCount[b] > 0 ? this.rankedNode[b * this.width] : -1;
+    const ranked = (this.ranked ??= new RankedEntries(
+      this.blocks,
+      Math.min(RANKED, this.seedA.length),
+    ));
+    const slot = ranked.slotOf[b];
+    if (slot !== -1) {
+      const from = ranked.fromKey[slot];
+      if (afterKey > from || (afterKey === from && afterNode >= ranked.fromNode[slot])) {
+        const base = slot * ranked.width;
+        const count = ranked.counts[slot];
+        for (let i = base; i < base + count; i++) {
+          const k = ranked.keys[i];
+          if (k > afterKey || (k === afterKey && ranked.nodes[i] > afterNode)) {
+            return ranked.nodes[i];
+          }
+        }
+        // Fewer entries than the width were left after `from`: none is left after these.
+        if (count < ranked.width) return -1;
+      }
+    }
+    const at = this.rank(b, afterKey, afterNode);
+    return ranked.counts[at] > 0 ? ranked.nodes[at * ranked.width] : -1;
   }
 
   /** The node block `b` ranks first: O(nodes), one loop per kind of capacities. */
   private first(b: number): number {
     const { seedA, seedB, inverseCapacity } = this;
-    const mix = this.blockMix[b];
+    const mix = BLOCK_MIX[b];
     const n = seedA.length;
     let best = -1;
     let bestKey = Infinity;
@@ -126,14 +118,18 @@ export class SlicePreferences {
   }
 
   /**
-   * Ranks the first `width` nodes of block `b` after (afterKey, afterNode): one pass over
-   * the nodes keeping the best few in order.
+   * Ranks the first `width` nodes of block `b` after (afterKey, afterNode) into the
+   * block's slot, which it answers: one pass over the nodes keeping the best few in order.
    */
-  private rank(b: number, afterKey: number, afterNode: number): void {
-    const { seedA, seedB, inverseCapacity, width } = this;
-    const mix = this.blockMix[b];
+  private rank(b: number, afterKey: number, afterNode: number): number {
+    const { seedA, seedB, inverseCapacity } = this;
+    const ranked = this.ranked!;
+    const { width } = ranked;
+    const slot = ranked.slot(b);
+    const { keys, nodes } = ranked;
+    const mix = BLOCK_MIX[b];
     const n = seedA.length;
-    const base = b * width;
+    const base = slot * width;
     let count = 0;
     let worst = Infinity;
     for (let j = 0; j < n; j++) {
@@ -145,18 +141,19 @@ export class SlicePreferences {
       if (k > worst || (k === worst && count === width)) continue;
       if (k < afterKey || (k === afterKey && j <= afterNode)) continue;
       let i = count < width ? count++ : width - 1;
-      while (i > 0 && this.rankedKey[base + i - 1] > k) {
-        this.rankedKey[base + i] = this.rankedKey[base + i - 1];
-        this.rankedNode[base + i] = this.rankedNode[base + i - 1];
+      while (i > 0 && keys[base + i - 1] > k) {
+        keys[base + i] = keys[base + i - 1];
+        nodes[base + i] = nodes[base + i - 1];
         i--;
       }
-      this.rankedKey[base + i] = k;
-      this.rankedNode[base + i] = j;
-      if (count === width) worst = this.rankedKey[base + width - 1];
+      keys[base + i] = k;
+      nodes[base + i] = j;
+      if (count === width) worst = keys[base + width - 1];
     }
-    this.rankedCount[b] = count;
-    this.fromKey[b] = afterKey;
-    this.fromNode[b] = afterNode;
+    ranked.counts[slot] = count;
+    ranked.fromKey[slot] = afterKey;
+    ranked.fromNode[slot] = afterNode;
+    return slot;
   }
 
   /**
@@ -185,8 +182,62 @@ export class SlicePreferences {
   }
 }
 
-/** Entries of a block's ranking kept at once (see `SlicePreferences.width`). */
+/** Blocks of the ring that rank nodes: the unit of preference, fixed for every S ≥ it. */
+export const PREFERENCE_BLOCKS = 8192;
+
+/** Each block's number, mixed: the same for every ring, so computed once. */
+const BLOCK_MIX = new Int32Array(PREFERENCE_BLOCKS).map((_, b) =>
+  fmix32(Math.imul(b + 1, 0x9e3779b1)),
+);
+
+/** Entries of a block's ranking kept at once (see `SlicePreferences.ranked`). */
 const RANKED = 16;
+
+/**
+ * Room for the rankings of the blocks that need one, `width` entries each: a block gets a
+ * slot when it is first asked past its first node, and the room doubles when full.
+ */
+class RankedEntries {
+  /** Each block's slot, −1 while it has none. */
+  readonly slotOf: Int32Array;
+  keys = new Float64Array(0);
+  nodes = new Int32Array(0);
+  /** Entries ranked in each slot. */
+  counts = new Uint8Array(0);
+  /** The entries of a slot are the first ones after (fromKey, fromNode) of its block. */
+  fromKey = new Float64Array(0);
+  fromNode = new Int32Array(0);
+  private used = 0;
+
+  constructor(
+    blocks: number,
+    readonly width: number,
+  ) {
+    this.slotOf = new Int32Array(blocks).fill(-1);
+  }
+
+  /** Block b's slot, given one if it has none. */
+  slot(b: number): number {
+    if (this.slotOf[b] !== -1) return this.slotOf[b];
+    if (this.used === this.counts.length) this.grow(Math.max(64, this.used * 2));
+    this.slotOf[b] = this.used;
+    return this.used++;
+  }
+
+  private grow(slots: number): void {
+    const keys = new Float64Array(slots * this.width);
+    keys.set(this.keys);
+    const nodes = new Int32Array(slots * this.width);
+    nodes.set(this.nodes);
+    const counts = new Uint8Array(slots);
+    counts.set(this.counts);
+    const fromKey = new Float64Array(slots);
+    fromKey.set(this.fromKey);
+    const fromNode = new Int32Array(slots);
+    fromNode.set(this.fromNode);
+    Object.assign(this, { keys, nodes, counts, fromKey, fromNode });
+  }
+}
 
 /** MurmurHash3's 32-bit finaliser: every input bit flips about half the output bits. */
 function fmix32(h: number): number {
