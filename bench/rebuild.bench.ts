@@ -57,7 +57,7 @@ export function benchRebuild(config: BenchConfig): SectionResult {
   const rounds = 3;
   const gc = exposeGc();
   // Warm-up, so the first size is not timed while still interpreted.
-  measure(10, 50, 1, gc);
+  measure(10, 200, 1, gc);
   const figures = [3, 10, 100].map((n) => measure(n, ms, rounds, gc));
 
   console.log(
