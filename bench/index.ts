@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure side by side with its
  * baseline, the ratio and the goal, then a Markdown table for bench/README.md.
  *
- *   npm run bench                        every section (~2 min)
+ *   npm run bench                        every section (~2.5 min)
  *   npm run bench -- --only throughput   one section (or a comma-separated list)
  *   npm run bench -- --quick             shorter measurements, for a smoke run
  */
