@@ -13,6 +13,7 @@ import { benchBatch } from './batch.bench.js';
 import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
 import { benchClientFloor } from './client-floor.bench.js';
 import { benchEcosystem } from './ecosystem.bench.js';
+import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
@@ -34,6 +35,11 @@ const SECTIONS: Section[] = [
   { name: 'rebuild', title: '2. Eject / rediscover rebuild time', run: benchRebuild },
   { name: 'balance', title: '3. Balance: worst node-share deviation', run: benchBalance },
   {
+    name: 'growth',
+    title: '10. Growth: keys moved adding or removing a node, vs the ideal and hashring 3.2.0',
+    run: benchGrowth,
+  },
+  {
     name: 'throughput',
     title: '4. Throughput: RingDict vs raw ioredis vs nutcracker',
     run: benchThroughput,
@@ -47,12 +53,12 @@ const SECTIONS: Section[] = [
   },
   {
     name: 'cached-options',
-    title: '7. @RingCached hit cost with each resilient option, and bentocache 1.6',
+    title: '8. @RingCached hit cost with each resilient option, and bentocache 1.6',
     run: benchRingCachedOptions,
   },
   {
     name: 'cached-resilience',
-    title: '8. @RingCached resilience: tags, lock, soft timeouts, refresh-ahead, grace',
+    title: '9. @RingCached resilience: tags, lock, soft timeouts, refresh-ahead, grace',
     run: benchRingCachedResilience,
   },
   {

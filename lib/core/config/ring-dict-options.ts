@@ -44,7 +44,7 @@ export interface RingDictOptions<V = unknown, F = never> {
   hashFunction?: HashFunctionName | HashFunction;
   /** `'ring'` (default) or `'ketama'` (twemproxy-compatible). */
   distribution?: RingDistribution;
-  /** Slices of the `'ring'` distribution (default: the first prime ≥ max(2000, 200 × nodes)). */
+  /** Slices of the `'ring'` distribution (default: the smallest power of two ≥ 8192 and ≥ 200 × nodes). */
   slices?: number;
   /** Two characters, e.g. `'{}'`: only the part of the key between them is hashed. */
   hashTag?: string;

@@ -1,9 +1,10 @@
-import { pointIndex, reassignContinuum, uniformIndex, type Continuum } from './continuum.js';
+import { pointIndex, sliceIndex, type Continuum } from './continuum.js';
 import { RingConfigError } from '../errors.js';
 import { checkCapacityTotal, rejectUnknownOptions } from '../config/option-checks.js';
 import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
-import { buildSliceContinuum, nextPrime } from './slice-continuum.js';
+import { dealSlices, defaultSliceCount, MAX_SLICES } from './slice-continuum.js';
+import { SliceOwners } from './slice-owners.js';
 
 export type RingDistribution = 'ring' | 'ketama';
 
@@ -11,8 +12,9 @@ export interface HashRingOptions {
   /** Hash for entries (default `'crc32'`; in ketama mode `'fnv1a_64'`, twemproxy's default). */
   hashFunction?: HashFunctionName | HashFunction;
   /**
-   * Slices of the `'ring'` distribution (default: the first prime ≥ max(2000, 200 × nodes)).
-   * More slices, better balance, more memory (6 bytes each). Ignored by `'ketama'`.
+   * Slices of the `'ring'` distribution, used as given: an integer from the node count to
+   * 2²⁴ (default: the smallest power of two ≥ 8192 and ≥ 200 × nodes, see
+   * `defaultSlices`). 2 bytes each. Ignored by `'ketama'`.
    */
   slices?: number;
   /** `'ring'` (default): balanced equal slices. `'ketama'`: twemproxy-compatible placement. */
@@ -52,9 +54,36 @@ function checkBrackets(hashTag: string): void {
   );
 }
 
-/** Default slice count: see `HashRingOptions.slices`. Measured balance is in bench/README.md. */
+/**
+ * Default slice count for `nodeCount` nodes: the smallest power of two ≥ 8192 and
+ * ≥ 200 × nodes. It changes only at powers of two, and then every slice splits in two
+ * halves that keep its owner (see slice-continuum.ts), so growing the configuration never
+ * re-cuts the ring. Measured balance and growth are in bench/README.md.
+ */
 export function defaultSlices(nodeCount: number): number {
-  return nextPrime(Math.max(2000, 200 * nodeCount));
+  return defaultSliceCount(nodeCount);
+}
+
+/**
+ * The slice count: `slices` as given, else the default. Fewer slices than nodes would
+ * leave a node without a key, so that is refused too.
+ */
+function checkSlices(slices: unknown, nodeCount: number, distribution: RingDistribution): number {
+  if (slices === undefined) return defaultSlices(nodeCount);
+  if (
+    typeof slices !== 'number' ||
+    !Number.isInteger(slices) ||
+    slices < 2 ||
+    slices > MAX_SLICES
+  ) {
+    throw new RingConfigError(`slices: expected an integer from 2 to 2^24, got ${String(slices)}`);
+  }
+  if (distribution === 'ring' && slices < nodeCount) {
+    throw new RingConfigError(
+      `slices: ${slices} slices cannot give each of the ${nodeCount} nodes one; give at least ${nodeCount}`,
+    );
+  }
+  return slices;
 }
 
 /** What every ring derived from one configuration shares. */
@@ -65,9 +94,13 @@ interface RingLayout {
   readonly index: ReadonlyMap<string, number>;
   readonly options: Readonly<HashRingOptions>;
   readonly distribution: RingDistribution;
-  readonly slices: number;
-  /** The continuum of all configured nodes. */
-  readonly continuum: Continuum;
+  /** `hash >>> shift` is a hash's slice when `slices` is a power of two; else −1. */
+  readonly shift: number;
+  /**
+   * Where the keys of all configured nodes land: owners of equal slices (`'ring'`: no
+   * points are stored, a hash's slice is computed) or ketama's sorted points.
+   */
+  readonly placement: SliceOwners | Continuum;
   readonly hash: HashFunction;
   readonly tagOpen?: string;
   readonly tagClose?: string;
@@ -100,10 +133,7 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
       `distribution: expected 'ring' or 'ketama', got ${JSON.stringify(distribution)}`,
     );
   }
-  const slices = options.slices ?? defaultSlices(names.length);
-  if (!Number.isInteger(slices) || slices < 2 || slices > 2 ** 24) {
-    throw new RingConfigError(`slices: expected an integer from 2 to 2^24, got ${String(slices)}`);
-  }
+  const slices = checkSlices(options.slices, names.length, distribution);
   const hashTag = options.hashTag;
   if (hashTag !== undefined && (typeof hashTag !== 'string' || [...hashTag].length !== 2)) {
     throw new RingConfigError(
@@ -112,10 +142,11 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
   }
   if (hashTag !== undefined) checkBrackets(hashTag);
   const capacities = names.map((name) => nodes[name]);
-  const continuum =
+  const placement =
     distribution === 'ketama'
       ? buildKetamaContinuum(names, capacities)
-      : buildSliceContinuum(names, capacities, nextPrime(slices));
+      : new SliceOwners(dealSlices(names, capacities, slices), names.length);
+  const log2 = Math.log2(slices);
   const [tagOpen, tagClose] = hashTag === undefined ? [] : [...hashTag];
   return {
     names,
@@ -123,8 +154,8 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
     index: new Map(names.map((name, i) => [name, i])),
     options: { ...options },
     distribution,
-    slices,
-    continuum,
+    shift: distribution === 'ring' && Number.isInteger(log2) ? 32 - log2 : -1,
+    placement,
     // twemproxy's default hash is fnv1a_64: a ketama ring without a hash named matches it.
     hash: resolveHashFunction(
       options.hashFunction ?? (distribution === 'ketama' ? 'fnv1a_64' : undefined),
@@ -141,14 +172,19 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
  *
  * `locate` is O(1) for the default distribution (its arcs are equal slices, so the arc
  * is computed) and a binary search, O(log S), over a typed array for ketama. `without()`
- * hands the removed node's arcs to the next node clockwise, O(S), so only its keys move
- * (in ketama mode the continuum is rebuilt from the remaining nodes instead, exactly as
- * twemproxy rebuilds it when it ejects a host).
+ * hands the removed node's slices to the next node clockwise, so only its keys move: a
+ * copy of the owners and a walk over its own slices (slice-owners.ts). In ketama mode the
+ * continuum is rebuilt from the remaining nodes instead, exactly as twemproxy rebuilds it
+ * when it ejects a host.
  */
 export class HashRing {
   private layout!: RingLayout;
   private present!: readonly boolean[];
-  private live!: Continuum;
+  /** Owner of each slice or point of this ring's nodes (the hot path reads it directly). */
+  private owners!: Uint16Array;
+  /** ketama's sorted points; undefined for equal slices. */
+  private sorted?: Uint32Array;
+  private shift!: number;
   private names!: readonly string[];
   /** The hash function when no hash tag or ketama rule applies: the hot path calls it directly. */
   private plainHash?: HashFunction;
@@ -174,11 +210,16 @@ export class HashRing {
       layout.tagOpen === undefined && layout.distribution === 'ring' ? layout.hash : undefined;
     // Frozen: `nodes` hands this array out, and a caller's push must not change the ring.
     this.names = Object.freeze(layout.names.filter((_, i) => present[i]));
-    this.live = present.every(Boolean)
-      ? layout.continuum
-      : layout.distribution === 'ketama'
-        ? this.rebuiltKetama()
-        : reassignContinuum(layout.continuum, present);
+    this.shift = layout.shift;
+    const { placement } = layout;
+    if (placement instanceof SliceOwners) {
+      this.owners = present.every(Boolean) ? placement.owners : placement.keeping(present);
+      this.sorted = undefined;
+    } else {
+      const live = present.every(Boolean) ? placement : this.rebuiltKetama();
+      this.owners = live.owners;
+      this.sorted = live.points;
+    }
   }
 
   /** twemproxy rebuilds the continuum from the live hosts: point counts follow the live weights. */
@@ -203,9 +244,9 @@ export class HashRing {
     return this.names.length;
   }
 
-  /** Number of points on the ring (S, the slices of the `'ring'` distribution). */
+  /** Number of points on the ring (S, the slices of the `'ring'` distribution); 0 when empty. */
   get points(): number {
-    return this.live.points.length;
+    return this.owners.length;
   }
 
   /** The capacity this ring was given for `name`, or undefined. */
@@ -233,12 +274,17 @@ export class HashRing {
 
   /** The node owning `entry`, or undefined when the ring is empty. O(1) (`'ring'`) or O(log S) (`'ketama'`). */
   locate(entry: string): string | undefined {
-    const { points, owners, uniform } = this.live;
-    if (points.length === 0) return undefined;
+    const owners = this.owners;
+    if (owners.length === 0) return undefined;
     const hash = this.plainHash ? this.plainHash(entry) >>> 0 : this.hashOf(entry);
-    return this.layout.names[
-      owners[uniform ? uniformIndex(points, hash) : pointIndex(points, hash)]
-    ];
+    return this.layout.names[owners[this.indexOf(hash)]];
+  }
+
+  /** Index into `owners` of the slice or point owning `hash`. */
+  private indexOf(hash: number): number {
+    if (this.shift >= 0) return hash >>> this.shift;
+    const sorted = this.sorted;
+    return sorted === undefined ? sliceIndex(this.owners.length, hash) : pointIndex(sorted, hash);
   }
 
   /** A ring without `name`: only the keys `name` owned move. Unknown names change nothing. */
