@@ -34,6 +34,8 @@ export class DeadlineWatch {
   private timer?: NodeJS.Timeout;
   /** When the armed timer is due, to tell a late timer (a stalled process) from a slow node. */
   private firesAt = 0;
+  /** A deadline has passed and is being confirmed after the I/O of this turn (see check). */
+  private confirming = false;
 
   constructor(
     private readonly timeoutMs: number,
@@ -52,7 +54,7 @@ export class DeadlineWatch {
     if (this.count === this.started.length) this.grow();
     this.started[(this.head + this.count) & (this.started.length - 1)] = now;
     this.count++;
-    if (this.timer === undefined) this.arm(now, this.timeoutMs);
+    if (this.timer === undefined && !this.confirming) this.arm(now, this.timeoutMs);
   }
 
   /** A command was answered, or failed. */
@@ -105,6 +107,21 @@ export class DeadlineWatch {
       this.arm(now, this.timeoutMs);
       return;
     }
+    const due = this.started[this.head] + this.timeoutMs;
+    if (now < due) this.arm(now, due - now);
+    else {
+      // Timers run before the turn's I/O: after a stall just short of the tolerance above, the
+      // replies may be sitting unread in the socket. Judge again once they have been read.
+      this.confirming = true;
+      setImmediate(this.confirm);
+    }
+  };
+
+  /** The deadline passed before this turn's I/O; still passed after it: the node is late. */
+  private readonly confirm = (): void => {
+    this.confirming = false;
+    if (this.pending === 0 || this.timer !== undefined) return;
+    const now = performance.now();
     const due = this.started[this.head] + this.timeoutMs;
     if (now < due) this.arm(now, due - now);
     else this.onExpired();
