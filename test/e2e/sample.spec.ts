@@ -1,190 +1,28 @@
 /**
  * The sample app end to end, as a user meets it: booted in-process against the three nodes it
- * starts itself (every route, then a node killed and restarted mid-suite), against external
- * nodes given in RING_REDIS_NODES, and as the real `npm run sample` child process.
+ * starts itself, every route, then a node killed and restarted mid-suite.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
-import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSample } from '../../sample/start-sample.js';
 import {
-  freePort,
   redisCommand,
-  startRedisServers,
+  serverOf,
   stopAllRedisServers,
   type RedisFleet,
 } from '../helpers/redis-servers.js';
-
-type Sample = Awaited<ReturnType<typeof startSample>>;
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-// ---------------------------------------------------------------------------------------------
-// Helpers.
-// ---------------------------------------------------------------------------------------------
-
-interface Reply<T = any> {
-  status: number;
-  body: T;
-}
-
-/** One HTTP call; JSON in and out. `body: 'raw:...'` sends the text as is. */
-async function call<T = any>(
-  base: string,
-  method: string,
-  path: string,
-  body?: unknown,
-  headers: Record<string, string> = {},
-): Promise<Reply<T>> {
-  const init: RequestInit = { method, headers: { ...headers } };
-  if (typeof body === 'string' && body.startsWith('raw:')) {
-    init.body = body.slice(4);
-  } else if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const response = await fetch(base + path, { ...init, signal: AbortSignal.timeout(10_000) });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    // Not JSON: keep the text for the assertion message.
-  }
-  return { status: response.status, body: parsed as T };
-}
-
-/** Polls `check` until it returns true or `timeoutMs` runs out; returns whether it did. */
-async function eventually(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await check()) return true;
-    if (Date.now() >= deadline) return false;
-    await sleep(100);
-  }
-}
-
-/** Runs `body` with RING_REDIS_NODES set to `value` (or unset), restoring it afterwards. */
-async function withNodesEnv<T>(value: string | undefined, body: () => Promise<T>): Promise<T> {
-  const saved = process.env.RING_REDIS_NODES;
-  if (value === undefined) delete process.env.RING_REDIS_NODES;
-  else process.env.RING_REDIS_NODES = value;
-  try {
-    return await body();
-  } finally {
-    if (saved === undefined) delete process.env.RING_REDIS_NODES;
-    else process.env.RING_REDIS_NODES = saved;
-  }
-}
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
-    const done = (result: boolean) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(1_000, () => done(true)); // Accepted but silent still counts as alive.
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-  });
-}
-
-/** Direct children of `pid` (Linux /proc); empty elsewhere. */
-async function childPids(pid: number): Promise<number[]> {
-  const children: number[] = [];
-  let entries: string[];
-  try {
-    entries = await readdir('/proc');
-  } catch {
-    return children;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) children.push(Number(entry));
-    } catch {
-      // Gone while we looked.
-    }
-  }
-  return children;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Waits for a child to exit; resolves with its code and signal, or 'timeout'. */
-function exitOf(
-  child: ChildProcess,
-  timeoutMs: number,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null } | 'timeout'> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve('timeout'), timeoutMs);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal });
-    });
-  });
-}
-
-/** The environment of a child sample: never the caller's RING_REDIS_NODES. */
-function sampleEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = { ...process.env, ...extra };
-  delete env.RING_REDIS_NODES;
-  // Colours would only get in the way of matching the output.
-  env.NO_COLOR = '1';
-  delete env.FORCE_COLOR;
-  return env;
-}
-
-/** The i-th server of a fleet by the sample's node name (`node1` → servers[1]). */
-function serverOf(fleet: RedisFleet, node: string) {
-  const server = fleet.servers[Number(/^node(\d)$/.exec(node)?.[1])];
-  if (!server) throw new Error(`no server for node ${node}`);
-  return server;
-}
-
-/** A key (with the given template) that the ring places on `node`, found via /ring/locate. */
-async function keyOn(
-  base: string,
-  node: string,
-  template: (i: number) => string,
-  ring: 'aliveNode' | 'totalNode' = 'aliveNode',
-): Promise<string> {
-  for (let i = 0; i < 200; i++) {
-    const key = template(i);
-    const { body } = await call(base, 'GET', `/ring/locate/${encodeURIComponent(key)}`);
-    if (body[ring] === node) return key;
-  }
-  throw new Error(`no key placed on ${node} in 200 tries`);
-}
+import {
+  accepts,
+  call,
+  eventually,
+  keyOn,
+  withNodesEnv,
+  type Sample,
+} from '../helpers/sample-app.js';
 
 afterAll(async () => {
   // Safety net: whatever failed above, no redis-server started in this file survives it.
   await stopAllRedisServers();
 });
-
-// ---------------------------------------------------------------------------------------------
-// In process, with the three nodes the sample starts itself.
-// ---------------------------------------------------------------------------------------------
 
 describe('sample app with its own three nodes (in process)', () => {
   let sample: Sample | undefined;
@@ -316,7 +154,7 @@ describe('sample app with its own three nodes (in process)', () => {
     expect(located.body.totalNode).toBe(put.body.node);
 
     // Stored as plain JSON with the TTL, on the node the reply named.
-    const server = serverOf(fleet, put.body.node);
+    const server = serverOf(fleet.servers, put.body.node);
     expect(await redisCommand(server.port, 'GET', 'sample:greeting')).toBe(JSON.stringify(value));
     const pttl = Number(await redisCommand(server.port, 'PTTL', 'sample:greeting'));
     expect(pttl).toBeGreaterThan(50_000);
@@ -328,7 +166,7 @@ describe('sample app with its own three nodes (in process)', () => {
     // Without a ttl: no expiry (the sample's group has no default expire).
     expect((await call(base, 'PUT', '/kv/forever', { value: 'x' })).status).toBe(200);
     const forever = serverOf(
-      fleet,
+      fleet.servers,
       (await call(base, 'GET', '/ring/locate/forever')).body.aliveNode,
     );
     expect(await redisCommand(forever.port, 'PTTL', 'sample:forever')).toBe('-1');
@@ -515,189 +353,5 @@ describe('sample app with its own three nodes (in process)', () => {
         '"home again"',
       );
     });
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// In process, with external nodes from RING_REDIS_NODES.
-// ---------------------------------------------------------------------------------------------
-
-describe('sample app with RING_REDIS_NODES (in process)', () => {
-  let fleet: RedisFleet | undefined;
-  let sample: Sample | undefined;
-  let nodesEnv = '';
-  let envAfterBoot: string | undefined;
-
-  beforeAll(async () => {
-    fleet = await startRedisServers(3);
-    nodesEnv = fleet.servers.map((s, i) => `node${i}=${s.url}`).join(',');
-    sample = await withNodesEnv(nodesEnv, async () => {
-      const started = await startSample(0);
-      envAfterBoot = process.env.RING_REDIS_NODES;
-      return started;
-    });
-    sample.app.useLogger(['error']);
-  });
-
-  afterAll(async () => {
-    await sample?.stop();
-    await fleet?.stop();
-  });
-
-  it('starts no redis-server of its own and leaves RING_REDIS_NODES alone', () => {
-    expect(sample!.fleet).toBeUndefined();
-    expect(envAfterBoot).toBe(nodesEnv);
-  });
-
-  it('serves /ring/nodes and /health over the given nodes', async () => {
-    // Settled first: a stall at boot on a loaded machine may eject nodes for a heartbeat.
-    const settled = await eventually(
-      async () => (await call(sample!.url, 'GET', '/ring/nodes')).body.alive === 3,
-      10_000,
-    );
-    expect(settled).toBe(true);
-    const nodes = await call(sample!.url, 'GET', '/ring/nodes');
-    expect(nodes.status).toBe(200);
-    expect(nodes.body.alive).toBe(3);
-    expect(nodes.body.total).toBe(3);
-    expect(nodes.body.nodes.map((n: { name: string }) => n.name).sort()).toEqual([
-      'node0',
-      'node1',
-      'node2',
-    ]);
-    const health = await call(sample!.url, 'GET', '/health');
-    expect(health.status).toBe(200);
-    expect(health.body.details['ring-redis'].groups.test).toMatchObject({ alive: 3, total: 3 });
-  });
-
-  it('stores into the given servers', async () => {
-    const put = await call(sample!.url, 'PUT', '/kv/external', { value: 42 });
-    expect(put.status).toBe(200);
-    const server = serverOf(fleet!, put.body.node);
-    expect(await redisCommand(server.port, 'GET', 'sample:external')).toBe('42');
-  });
-
-  it('has no demo routes: it cannot kill servers it does not own', async () => {
-    expect((await call(sample!.url, 'POST', '/demo/nodes/node1/kill')).status).toBe(404);
-    expect(fleet!.servers[1].running).toBe(true);
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-// `npm run sample` as a real process.
-// ---------------------------------------------------------------------------------------------
-
-describe('npm run sample (child process)', () => {
-  const children: ChildProcess[] = [];
-  /** redis-server pids seen under a sample child, killed in afterAll if they outlive it. */
-  const grandchildren = new Set<number>();
-  const dirs: string[] = [];
-
-  afterAll(async () => {
-    for (const child of children) {
-      if (child.exitCode === null && child.signalCode === null && child.pid) {
-        // Found under it while it lived: gather them before the parent can no longer stop them.
-        for (const pid of await childPids(child.pid)) grandchildren.add(pid);
-        child.kill('SIGKILL');
-        await exitOf(child, 5_000);
-      }
-    }
-    for (const pid of grandchildren) {
-      if (isAlive(pid)) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          // Exited meanwhile.
-        }
-      }
-    }
-    for (const dir of dirs) await rm(dir, { recursive: true, force: true });
-  });
-
-  function startChild(
-    env: NodeJS.ProcessEnv,
-    script = '.run/sample/main.js',
-  ): { child: ChildProcess; output: () => string } {
-    const child = spawn(process.execPath, ['--enable-source-maps', script], {
-      cwd: repoRoot,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    children.push(child);
-    let output = '';
-    child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
-    return { child, output: () => output };
-  }
-
-  it('prints its URL and nodes, serves, and on SIGTERM exits by itself and stops its nodes', async () => {
-    // Started through a path with a space that is a symlink to the repository, as for a
-    // clone in "~/My Projects": the sample must still see that it is the main module.
-    const linkDir = await mkdtemp(join(tmpdir(), 'ring-redis-sample-'));
-    dirs.push(linkDir);
-    const link = join(linkDir, 'my clone');
-    await symlink(repoRoot, link, 'dir');
-    const port = await freePort();
-    const { child, output } = startChild(
-      sampleEnv({ PORT: String(port) }),
-      join(link, '.run/sample/main.js'),
-    );
-
-    const ready = await eventually(
-      async () => /listening on http\S+[\s\S]*nodes: \S+/.test(output()) || child.exitCode !== null,
-      20_000,
-    );
-    expect(ready && child.exitCode === null, `sample did not start:\n${output()}`).toBe(true);
-    const url = /listening on (http\S+)/.exec(output())![1];
-    expect(url).toBe(`http://127.0.0.1:${port}`);
-    const nodesLine = /nodes: (\S+)/.exec(output())![1];
-    const nodePorts = [...nodesLine.matchAll(/node\d=redis:\/\/127\.0\.0\.1:(\d+)/g)].map((m) =>
-      Number(m[1]),
-    );
-    expect(nodePorts).toHaveLength(3);
-    expect(nodePorts).not.toContain(6379);
-    expect(output()).toContain(`curl ${url}/weather/paris`);
-
-    const redisPids = (await childPids(child.pid!)).filter((pid) => pid !== child.pid);
-    for (const pid of redisPids) grandchildren.add(pid);
-    if (process.platform === 'linux') expect(redisPids).toHaveLength(3);
-
-    const health = await call(url, 'GET', '/health');
-    expect(health.status).toBe(200);
-    const settled = await eventually(
-      async () =>
-        (await call(url, 'GET', '/health')).body.details['ring-redis'].groups.test.alive === 3,
-      10_000,
-    );
-    expect(settled, 'three nodes alive').toBe(true);
-    expect((await call(url, 'GET', '/weather/lima')).status).toBe(200);
-    for (const nodePort of nodePorts) expect(await accepts(nodePort)).toBe(true);
-
-    const started = performance.now();
-    child.kill('SIGTERM');
-    const exit = await exitOf(child, 5_000);
-    const stopMs = Math.round(performance.now() - started);
-    expect(exit, `no exit within 5 s of SIGTERM:\n${output()}`).not.toBe('timeout');
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(output()).toContain('SIGTERM: stopping');
-    expect(stopMs).toBeLessThan(5_000);
-
-    for (const nodePort of nodePorts) {
-      expect(await accepts(nodePort), `port ${nodePort} still accepts`).toBe(false);
-    }
-    for (const pid of redisPids) expect(isAlive(pid), `redis-server pid ${pid}`).toBe(false);
-    expect(await accepts(port)).toBe(false);
-  }, 40_000);
-
-  it('says clearly, without a stack trace, when redis-server is not installed', async () => {
-    const emptyPath = await mkdtemp(join(tmpdir(), 'ring-redis-nopath-'));
-    dirs.push(emptyPath);
-    const port = await freePort();
-    const { child, output } = startChild(sampleEnv({ PORT: String(port), PATH: emptyPath }));
-    const exit = await exitOf(child, 20_000);
-    expect(exit, output()).toEqual({ code: 1, signal: null });
-    expect(output()).toContain('redis-server was not found on PATH');
-    expect(output()).toMatch(/apt-get install|brew install/);
-    expect(output()).not.toMatch(/^\s+at /m);
   });
 });

@@ -547,3 +547,32 @@ export function ringNodes(
     servers.map((server, i) => [`node${first + i}`, { capacity: 1, connection: server.url }]),
   );
 }
+
+/**
+ * As `ringNodes`, with every connection carrying `connectionName` as its CLIENT name, so a
+ * test can count the ring's connections on a server (CLIENT LIST) or kill one of them.
+ */
+export function taggedNodes(
+  servers: readonly RedisServer[],
+  connectionName: string,
+): Record<string, { capacity: number; connection: TaggedConnection }> {
+  return Object.fromEntries(
+    servers.map((server, i) => [
+      `node${i}`,
+      { capacity: 1, connection: { host: HOST, port: server.port, connectionName } },
+    ]),
+  );
+}
+
+interface TaggedConnection {
+  host: string;
+  port: number;
+  connectionName: string;
+}
+
+/** The server behind ring node `node<i>` of `ringNodes(servers)`: `servers[i]`. */
+export function serverOf(servers: readonly RedisServer[], node: string): RedisServer {
+  const server = servers[Number(/^node(\d+)$/.exec(node)?.[1])];
+  if (!server) throw new Error(`no server for node ${node}`);
+  return server;
+}

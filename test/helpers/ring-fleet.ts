@@ -2,15 +2,17 @@ import { afterAll, afterEach, beforeAll } from 'vitest';
 import { resetFleet, startRedisServers, type RedisFleet } from './redis-servers.js';
 
 /** Something a test opened and the fixture must close after it, e.g. a RingDict. */
-interface Closable {
+export interface Closable {
   close(): Promise<void>;
 }
 
 export interface RingFleetFixture {
   /** The servers, started before the suite's first test. */
   readonly fleet: RedisFleet;
-  /** Closes `dict` after the current test, whatever its outcome; answers it. */
-  track<T extends Closable>(dict: T): T;
+  /** Closes `item` after the current test, whatever its outcome; answers it. */
+  track<T extends Closable>(item: T): T;
+  /** Closes a tracked `item` now, so that the end of the test does not close it again. */
+  closeNow(item: Closable): Promise<void>;
 }
 
 /**
@@ -36,9 +38,14 @@ export function useRingFleet(count = 3): RingFleetFixture {
       if (!fleet) throw new Error('the fleet starts in beforeAll: use it inside a test');
       return fleet;
     },
-    track<T extends Closable>(dict: T): T {
-      open.push(dict);
-      return dict;
+    track<T extends Closable>(item: T): T {
+      open.push(item);
+      return item;
+    },
+    async closeNow(item: Closable): Promise<void> {
+      const at = open.indexOf(item);
+      if (at >= 0) open.splice(at, 1);
+      await item.close();
     },
   };
 }

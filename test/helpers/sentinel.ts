@@ -33,6 +33,12 @@ const START_PORT_ATTEMPTS = 5;
 const OUTPUT_TAIL_CHARS = 4_000;
 const BIND_FAILURE = /Address already in use|Failed listening on port/;
 
+/**
+ * How long a test gives a failover of a group started here: Sentinel declares the master down
+ * after 500 ms, and the failover then takes a few seconds.
+ */
+export const FAILOVER_BUDGET_MS = 25_000;
+
 export interface StartSentinelGroupOptions {
   /** The master group's name (`sentinel monitor <name> …`), default `mymaster`. */
   name?: string;

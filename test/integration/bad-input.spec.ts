@@ -1,79 +1,50 @@
 import { crc32 } from 'node:zlib';
+import type { RedisOptions } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import {
   RingArgumentError,
   RingCodecError,
+  RingConfigError,
   RingDict,
   RingKeyError,
   type RingDictOptions,
   type RingEvent,
-  type RingNodesConfig,
 } from '../../lib/index.js';
-import type { RingNode } from '../../lib/core/node/ring-node.js';
+import { internals } from '../helpers/internals.js';
 import {
   redisCommand,
   ringNodes,
+  serverOf,
   startRedisServers,
   stopAllRedisServers,
   type RedisServer,
 } from '../helpers/redis-servers.js';
-import { useRingFleet } from '../helpers/ring-fleet.js';
+import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 
 /**
  * Bad input, one test each: odd keys and huge values round-trip, foreign data under our
  * prefix is reported (never silently mangled), and Redis saying "no" (OOM, unknown command)
  * reaches the caller as that reply without ejecting a healthy node. Nothing may crash the
- * process and nothing may be silently lost: a write that did not happen rejects.
+ * process and nothing may be silently lost: a write that did not happen rejects. Options,
+ * keys and values RingDict cannot take are refused with an error naming them.
  */
 
-const fixture = useRingFleet(3);
+const fixture = useRingDicts({ prefix: 'bad:', heartbeatInterval: 100, retryRatio: 0 });
 
 afterAll(async () => {
   // The OOM test's own server, should that test have been cut short.
   await stopAllRedisServers();
 });
 
-function nodesOf(servers: readonly RedisServer[]): RingNodesConfig {
-  return ringNodes(servers);
-}
-
-function makeDict<V = unknown>(
-  options: Partial<RingDictOptions<V>> = {},
-  servers: readonly RedisServer[] = fixture.fleet.servers,
-): { dict: RingDict<V>; events: RingEvent[] } {
-  const dict = new RingDict<V>({
-    nodes: nodesOf(servers),
-    prefix: 'bad:',
-    heartbeatInterval: 100,
-    retryRatio: 0,
-    ...options,
-  });
-  fixture.track(dict);
-  const events: RingEvent[] = [];
-  dict.events$.subscribe((event) => events.push(event));
-  return { dict, events };
-}
-
 /** The server that owns `key` in `dict` now. */
 function ownerOf(dict: RingDict, key: string, servers = fixture.fleet.servers): RedisServer {
-  const name = dict.aliveHash.locate(dict.getEntry(key))!;
-  return servers[Number(name.slice('node'.length))];
+  return serverOf(servers, dict.aliveHash.locate(dict.getEntry(key))!);
 }
 
 async function allKeys(dict: RingDict): Promise<string[]> {
   const keys: string[] = [];
   for await (const key of dict.keys()) keys.push(key);
   return keys;
-}
-
-/** The parts of a dict the send-accounting tests look into (private to RingDict). */
-interface DictInternals {
-  router: { inFlight: number };
-  membership: { all(): Iterable<RingNode>; node(name: string): RingNode };
-}
-
-function internals<V>(dict: RingDict<V>): DictInternals {
-  return dict as unknown as DictInternals;
 }
 
 function expectHealthy(dict: RingDict, events: RingEvent[]): void {
@@ -85,7 +56,8 @@ function expectHealthy(dict: RingDict, events: RingEvent[]): void {
 
 describe('keys', () => {
   it('the empty key round-trips, with and without a prefix', async () => {
-    const { dict, events } = makeDict<string>();
+    const dict = fixture.dict<string>();
+    const events = collect(dict);
     await dict.set('', 'empty');
     expect(await dict.get('')).toBe('empty');
     expect(await dict.has('')).toBe(true);
@@ -95,7 +67,7 @@ describe('keys', () => {
     expect(await dict.get('')).toBeUndefined();
 
     // No prefix at all: the Redis key is the empty string, which Redis accepts.
-    const { dict: bare } = makeDict<string>({ prefix: '' });
+    const bare = fixture.dict<string>({ prefix: '' });
     await bare.set('', 'really empty');
     expect(await bare.get('')).toBe('really empty');
     expect(await redisCommand(ownerOf(bare as RingDict, '').port, 'GET', '')).toBe(
@@ -106,7 +78,8 @@ describe('keys', () => {
   });
 
   it('a 1 MB key round-trips and is listed by keys()', async () => {
-    const { dict, events } = makeDict<number>();
+    const dict = fixture.dict<number>();
+    const events = collect(dict);
     const key = 'k'.repeat(1024 * 1024 - 1) + '!';
     await dict.set(key, 1);
     expect(await dict.get(key)).toBe(1);
@@ -150,7 +123,8 @@ describe('keys', () => {
     ['no hash tag', {}],
     ["hashTag '{}'", { hashTag: '{}' }],
   ] as const)('odd keys round-trip, each to itself only (%s)', async (_label, options) => {
-    const { dict, events } = makeDict<string>(options);
+    const dict = fixture.dict<string>(options);
+    const events = collect(dict);
     for (const [i, key] of oddKeys.entries()) await dict.set(key, `value ${i} of ${key}`);
     for (const [i, key] of oddKeys.entries()) {
       expect(await dict.get(key), JSON.stringify(key)).toBe(`value ${i} of ${key}`);
@@ -164,7 +138,7 @@ describe('keys', () => {
   });
 
   it('a key with a lone surrogate is refused rather than aliased to another key', async () => {
-    const { dict } = makeDict<string>();
+    const dict = fixture.dict<string>();
     await dict.set('\uFFFD', 'replacement character');
     await expect(dict.set('\uD800', 'lone surrogate')).rejects.toThrow(/key/i);
     expect(await dict.get('\uFFFD')).toBe('replacement character');
@@ -251,7 +225,7 @@ describe('keys', () => {
       /visitRedis SET: argument 1 must be a string, a number or a Buffer, got an object \(Object\)/,
     ],
   ])('%s: bad input rejects the returned promise and sends nothing', async (_, call, why) => {
-    const { dict } = makeDict<string>();
+    const dict = fixture.dict<string>();
     const inside = internals(dict);
     const sends = [...inside.membership.all()].map((node) => vi.spyOn(node, 'send'));
     let returned: Promise<unknown> | undefined;
@@ -265,7 +239,7 @@ describe('keys', () => {
     ['get', (dict: RingDict<string>) => dict.get('k')],
     ['set', (dict: RingDict<string>) => dict.set('k', 'v')],
   ])('a closed dict: %s rejects the returned promise, it does not throw', async (_, call) => {
-    const { dict } = makeDict<string>();
+    const dict = fixture.dict<string>();
     await dict.close();
     let returned: Promise<unknown> | undefined;
     expect(() => (returned = call(dict))).not.toThrow();
@@ -282,7 +256,8 @@ describe('keys', () => {
       if (s.includes('explode')) throw new Error('hash exploded');
       return crc32(s);
     };
-    const { dict, events } = makeDict<string>({ hashFunction });
+    const dict = fixture.dict<string>({ hashFunction });
+    const events = collect(dict);
     let returned: Promise<unknown> | undefined;
     expect(() => (returned = call(dict))).not.toThrow();
     await expect(returned).rejects.toThrow('hash exploded');
@@ -294,7 +269,8 @@ describe('values', () => {
   it('a 10 MB value round-trips', async () => {
     // A 10 MB transfer takes ~100–250 ms on localhost here; commandTimeout must cover it, or
     // the node is taken for hung. Users storing large values must raise commandTimeout.
-    const { dict, events } = makeDict<{ text: string; n: number }>({ commandTimeout: 2_000 });
+    const dict = fixture.dict<{ text: string; n: number }>({ commandTimeout: 2_000 });
+    const events = collect(dict);
     const text = 'é'.repeat(2 * 1024 * 1024) + 'x'.repeat(6 * 1024 * 1024) + '🙂';
     const value = { text, n: 42 };
     await dict.set('big', value);
@@ -309,7 +285,8 @@ describe('values', () => {
   });
 
   it('a value under our prefix that is not JSON: RingCodecError naming the entry, get and entries', async () => {
-    const { dict, events } = makeDict<number>();
+    const dict = fixture.dict<number>();
+    const events = collect(dict);
     for (let i = 0; i < 20; i++) await dict.set(`ok${i}`, i);
     // Someone else's writes under our prefix: not JSON, and not even a string.
     await redisCommand(ownerOf(dict as RingDict, 'alien').port, 'SET', 'bad:alien', 'not json {');
@@ -346,7 +323,11 @@ describe('Redis saying no', () => {
       extraArgs: ['--maxmemory', '1mb', '--maxmemory-policy', 'noeviction'],
     });
     try {
-      const { dict, events } = makeDict<string>({ commandTimeout: 500 }, small.servers);
+      const dict = fixture.dict<string>({
+        commandTimeout: 500,
+        nodes: ringNodes(small.servers),
+      });
+      const events = collect(dict);
       const written: string[] = [];
       let oom: unknown;
       for (let i = 0; i < 1000 && oom === undefined; i++) {
@@ -389,7 +370,8 @@ describe('Redis saying no', () => {
   });
 
   it('visitRedis with an unknown command: the ReplyError, no ejection', async () => {
-    const { dict, events } = makeDict<string>();
+    const dict = fixture.dict<string>();
+    const events = collect(dict);
     await dict.set('k', 'v');
     const error = await dict.visitRedis('NOSUCHCMD', 'k', 'arg').catch((e: unknown) => e);
     expect((error as Error).name).toBe('ReplyError');
@@ -402,7 +384,8 @@ describe('Redis saying no', () => {
   });
 
   it('a send that throws at once: rejected, settled once, nothing left waiting', async () => {
-    const { dict, events } = makeDict<string>();
+    const dict = fixture.dict<string>();
+    const events = collect(dict);
     await dict.set('k', 'v');
     const inside = internals(dict);
     // ioredis throws at once, not in the promise, for some arguments it cannot write; the
@@ -426,5 +409,120 @@ describe('Redis saying no', () => {
     expect(inside.router.inFlight).toBe(0);
     expectHealthy(dict as RingDict, events);
     expect(await dict.has('k')).toBe(true);
+  });
+});
+
+describe('RingDict bad input', () => {
+  const url = 'redis://127.0.0.1:1';
+  it.each([
+    [{ nodes: {} }, /no nodes configured/],
+    [
+      { nodes: { a: { capacity: 0, connection: url } } },
+      /node "a": capacity must be a finite number > 0, got 0/,
+    ],
+    [{ nodes: { a: { capacity: Infinity, connection: url } } }, /node "a": capacity/],
+    [{ nodes: { a: { capacity: 1 } } }, /node "a": connection is missing/],
+    [{ nodes: { a: { capacity: 1, connection: 'http://x' } } }, /node "a".*redis:\/\//],
+    // One slash parses as a URL with no host: a node that would never connect.
+    [
+      { nodes: { a: { capacity: 1, connection: 'redis:/127.0.0.1:1' } } },
+      /node "a".connection: expected redis:\/\/ and then the host, got redis:\/1…/,
+    ],
+    [{ nodes: { a: { capacity: 1, url } } }, /node "a": unknown field "url"/],
+    // ioredis leaves SCAN's pattern unprefixed: keys(), size() and clear() would find nothing.
+    [
+      { nodes: { a: { capacity: 1, connection: { port: 1, keyPrefix: 'kp:' } } } },
+      /node "a".connection.keyPrefix: not supported by the ring .*use the dict's `prefix` option/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: { hots: '10.0.0.5' } as RedisOptions } } },
+      /node "a".connection: names no server \(no host, port, path or sentinels; ioredis would use localhost:6379\)/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: { host: '127.0.0.1', port: 99999 } } } },
+      /node "a".connection.port: expected a port number from 1 to 65535, got 99999/,
+    ],
+    [{ nodes: { a: { capacity: 1, connection: url } }, name: 5 }, /name: expected a string, got 5/],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, commandTimeout: Number.NaN },
+      /commandTimeout: expected .*, got NaN/,
+    ],
+    [
+      { nodes: JSON.parse(`{"__proto__": {"capacity": 1, "connection": "${url}"}}`) },
+      /node "__proto__": this name cannot be used/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url }, b: { capacity: 1, connection: url } } },
+      /node "b": connection 127.0.0.1:1 is the same server as node "a"/,
+    ],
+    [
+      {
+        nodes: {
+          a: { capacity: 1, connection: { host: '127.0.0.1', port: 1 } },
+          b: { capacity: 1, connection: url },
+        },
+      },
+      /duplicate address/,
+    ],
+    [{ nodes: { a: { capacity: 1, connection: url } }, prefx: 'x' }, /unknown option "prefx"/],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, expire: 0 },
+      /expire: expected a number of seconds > 0/,
+    ],
+    [{ nodes: { a: { capacity: 1, connection: url } }, expire: 'soon' }, /expire/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, retryRatio: 2 }, /retryRatio/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, commandTimeout: 0 }, /commandTimeout/],
+    [{ nodes: { a: { capacity: 1, connection: url } }, codec: 'xml' }, /codec/],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', expire: -5 },
+      /group "sessions": expire/,
+    ],
+    // Checked by the hash ring, which knows no group: the dict still names it.
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', hashTag: '{' },
+      /group "sessions": hashTag: expected two characters/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', slices: 1.5 },
+      /group "sessions": slices/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', distribution: 'mod' },
+      /group "sessions": distribution/,
+    ],
+    [
+      { nodes: { a: { capacity: 1, connection: url } }, name: 'sessions', hashFunction: 'sha7' },
+      /group "sessions": hashFunction: unknown hash function "sha7"/,
+    ],
+  ])('config %# throws RingConfigError naming the field', (options, message) => {
+    const build = () => new RingDict(options as unknown as RingDictOptions);
+    expect(build).toThrow(RingConfigError);
+    expect(build).toThrow(message);
+  });
+
+  it('a key function that does not return a string', async () => {
+    const dict = fixture.dict({ prefix: '', key: () => 42 as unknown as string });
+    expect(() => dict.getEntry('x')).toThrow(RingKeyError);
+    await expect(dict.get('x')).rejects.toThrow(/key function returned number for "x"/);
+  });
+
+  it('values the JSON codec cannot encode write nothing', async () => {
+    const dict = fixture.dict({ prefix: 'enc:' });
+    const circular: Record<string, unknown> = {};
+    circular.self = circular;
+    await expect(dict.set('u', undefined)).rejects.toThrow(RingCodecError);
+    await expect(dict.set('b', 10n)).rejects.toThrow(/Cannot encode the value for "enc:b".*BigInt/);
+    await expect(dict.set('c', circular)).rejects.toThrow(/circular/i);
+    for (const server of fixture.fleet.servers)
+      expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
+  });
+
+  it('a stored value the codec cannot decode: an error naming the entry', async () => {
+    const dict = fixture.dict({ prefix: 'dec:' });
+    const server = fixture.serverOf(dict.aliveHash.locate('dec:bad')!);
+    await redisCommand(server.port, 'SET', 'dec:bad', 'not json {');
+    await expect(dict.get('bad')).rejects.toThrow(RingCodecError);
+    await expect(dict.get('bad')).rejects.toThrow(/Cannot decode the value stored at "dec:bad"/);
+    expect(dict.nodeStates().every((s) => s.alive)).toBe(true);
   });
 });

@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { RingClusterUnavailableError, RingDict, type RingDictOptions } from '../../lib/index.js';
-import { type RedisServer } from '../helpers/redis-servers.js';
-import { useRingFleet } from '../helpers/ring-fleet.js';
+import { RingClusterUnavailableError, type RingDict } from '../../lib/index.js';
+import { useRingDicts } from '../helpers/ring-dicts.js';
 
 /**
  * Chaos under load: 32 workers read and write through one RingDict the whole time while the
@@ -34,27 +33,13 @@ const SETTLE_MS = 1_000;
 const SLOW_MS = 20;
 const STALL_PERIOD_MS = 20;
 
-const fixture = useRingFleet(3);
+const fixture = useRingDicts({
+  prefix: 'chaos:',
+  commandTimeout: COMMAND_TIMEOUT,
+  heartbeatInterval: HEARTBEAT,
+});
 
 const NAMES = ['node0', 'node1', 'node2'];
-
-function serverOf(name: string): RedisServer {
-  return fixture.fleet.servers[NAMES.indexOf(name)];
-}
-
-function makeDict(options: Partial<RingDictOptions<Stored>> = {}): RingDict<Stored> {
-  const dict = new RingDict<Stored>({
-    nodes: Object.fromEntries(
-      fixture.fleet.servers.map((server, i) => [NAMES[i], { capacity: 1, connection: server.url }]),
-    ),
-    prefix: 'chaos:',
-    commandTimeout: COMMAND_TIMEOUT,
-    heartbeatInterval: HEARTBEAT,
-    ...options,
-  });
-  fixture.track(dict);
-  return dict;
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -272,7 +257,7 @@ describe('chaos under load', () => {
     'kill, hang and total outage under 32 workers: no stale read, no error while a node lives',
     { timeout: 60_000 },
     async () => {
-      const dict = makeDict();
+      const dict = fixture.dict<Stored>();
       await until(() => dict.nodeStates().every((s) => s.alive), 5_000, 'all nodes up');
       const load = startLoad(dict, WORKERS, KEYS_PER_WORKER);
       const { stats } = load;
@@ -286,9 +271,9 @@ describe('chaos under load', () => {
         const kill: Disruption = { label: 'SIGKILL + restart', node: 'node0', died: 0 };
         disruptions.push(kill);
         kill.died = performance.now();
-        await serverOf('node0').kill();
+        await fixture.serverOf('node0').kill();
         await sleep(OUTAGE_MS);
-        await serverOf('node0').restart();
+        await fixture.serverOf('node0').restart();
         kill.returned = performance.now();
         await until(
           () => load.saw('rediscovered', 'node0', kill.died),
@@ -302,9 +287,9 @@ describe('chaos under load', () => {
         const hang: Disruption = { label: 'SIGSTOP + SIGCONT', node: 'node1', died: 0 };
         disruptions.push(hang);
         hang.died = performance.now();
-        serverOf('node1').hang();
+        fixture.serverOf('node1').hang();
         await sleep(OUTAGE_MS);
-        serverOf('node1').resume();
+        fixture.serverOf('node1').resume();
         hang.returned = performance.now();
         await until(
           () => load.saw('rediscovered', 'node1', hang.died),
@@ -320,13 +305,13 @@ describe('chaos under load', () => {
         await Promise.all(
           total.map(async (d) => {
             d.died = performance.now();
-            await serverOf(d.node).kill();
+            await fixture.serverOf(d.node).kill();
           }),
         );
         await sleep(SETTLE_MS);
         await Promise.all(
           total.map(async (d) => {
-            await serverOf(d.node).restart();
+            await fixture.serverOf(d.node).restart();
             d.returned = performance.now();
           }),
         );
@@ -440,7 +425,7 @@ describe('chaos under load', () => {
     'a storm of hang/resume flaps under 32 workers: never a stale read',
     { timeout: 40_000 },
     async () => {
-      const dict = makeDict();
+      const dict = fixture.dict<Stored>();
       await until(() => dict.nodeStates().every((s) => s.alive), 5_000, 'all nodes up');
       const load = startLoad(dict, WORKERS, 64);
       try {
@@ -448,12 +433,12 @@ describe('chaos under load', () => {
           const node = NAMES[flap % NAMES.length];
           await sleep(200);
           const hung = performance.now();
-          serverOf(node).hang();
+          fixture.serverOf(node).hang();
           await sleep(400);
           // On a loaded machine this process may stall past the timeout: the ring then gives
           // the node one more timeout (DeadlineWatch) before it ejects it.
           await until(() => load.saw('ejected', node, hung), 5_000, `${node} ejected`);
-          serverOf(node).resume();
+          fixture.serverOf(node).resume();
           await until(() => load.saw('rediscovered', node, hung), 5_000, `${node} rediscovered`);
         }
         await sleep(200);
@@ -478,13 +463,13 @@ describe('chaos under load', () => {
     const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
     process.on('warning', onWarning);
     try {
-      const dict = makeDict({ retryRatio: 0 });
+      const dict = fixture.dict<Stored>({ retryRatio: 0 });
       const keys: string[] = [];
       for (let i = 0; keys.length < 64; i++) {
         if (dict.totalHash.locate(dict.getEntry(`h${i}`)) === 'node2') keys.push(`h${i}`);
       }
       for (const key of keys) await dict.set(key, { w: 0, k: 0, v: 1 });
-      serverOf('node2').hang();
+      fixture.serverOf('node2').hang();
       const started = performance.now();
       // All 64 time out on node2 together and are answered by the next nodes.
       const values = await Promise.all(keys.map((key) => dict.get(key)));
@@ -504,7 +489,7 @@ describe('chaos under load', () => {
   // `commandTimeout` per command, every request would arm its own timer again: counted here
   // while 64 requests wait on a hung node.
   it('64 requests waiting on a hung node arm no timer each', async () => {
-    const dict = makeDict({ retryRatio: 0 });
+    const dict = fixture.dict<Stored>({ retryRatio: 0 });
     const keys: string[] = [];
     for (let i = 0; keys.length < 64; i++) {
       if (dict.totalHash.locate(dict.getEntry(`t${i}`)) === 'node2') keys.push(`t${i}`);
@@ -512,7 +497,7 @@ describe('chaos under load', () => {
     await dict.get(keys[0]); // connected
     const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
     const before = timers();
-    serverOf('node2').hang();
+    fixture.serverOf('node2').hang();
     const pending = Promise.all(keys.map((key) => dict.get(key)));
     const during = timers();
     const values = await pending;
@@ -522,7 +507,7 @@ describe('chaos under load', () => {
   });
 
   it('a 300 ms stall of the client process ejects no healthy node and fails no call', async () => {
-    const dict = makeDict({ retryRatio: 0 });
+    const dict = fixture.dict<Stored>({ retryRatio: 0 });
     const events: string[] = [];
     dict.events$.subscribe((event) => events.push(`${event.type} ${event.node ?? ''}`));
     for (let k = 0; k < 30; k++) await dict.set(`s${k}`, { w: 0, k, v: 1 });
@@ -543,7 +528,7 @@ describe('chaos under load', () => {
   });
 
   it('two overlapping flaps: no stale read from a copy left on the first heir', async () => {
-    const dict = makeDict({ retryRatio: 0, heartbeatInterval: 100 });
+    const dict = fixture.dict<Stored>({ retryRatio: 0, heartbeatInterval: 100 });
     const back = (node: string) =>
       new Promise<void>((resolve) => {
         const sub = dict.events$.subscribe((event) => {
@@ -564,19 +549,19 @@ describe('chaos under load', () => {
     }
     const value = (v: number): Stored => ({ w: 0, k: 0, v });
     await dict.set(key, value(1));
-    serverOf('node0').hang();
+    fixture.serverOf('node0').hang();
     await dict.set(key, value(2)); // times out on node0, lands on node1
-    serverOf('node1').hang();
+    fixture.serverOf('node1').hang();
     for (let i = 0; dict.aliveHash.nodes.includes('node1'); i++) await dict.get(`probe${i}`);
     let rejoined = back('node0');
-    serverOf('node0').resume();
+    fixture.serverOf('node0').resume();
     await rejoined;
     expect((await dict.get(key))?.v ?? 2).toBe(2); // v2, or a miss
     await dict.set(key, value(3)); // on node0
     rejoined = back('node1');
-    serverOf('node1').resume();
+    fixture.serverOf('node1').resume();
     await rejoined;
-    serverOf('node0').hang();
+    fixture.serverOf('node0').hang();
     // node0 out again: its keys are read from node1, which must not hold v2 any more.
     expect((await dict.get(key))?.v ?? 3).toBe(3);
   });

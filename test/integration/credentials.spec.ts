@@ -5,10 +5,10 @@ import {
   RingClusterUnavailableError,
   RingDict,
   type RingDictOptions,
-  type RingEvent,
   type RingNodesConfig,
 } from '../../lib/index.js';
 import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 
 /**
  * Credentials and isolation: passwords and ACL users reach Redis, a wrong password keeps
@@ -33,7 +33,6 @@ let requirepass: RedisFleet;
 let acl: RedisFleet;
 /** Authenticated admin connections to set up and inspect the servers behind the dict's back. */
 let admin: { pass: Redis; acl: Redis };
-const open: RingDict<unknown, unknown>[] = [];
 
 /** Everything the package said, gathered for the secret search. */
 const captured: string[] = [];
@@ -85,7 +84,6 @@ beforeEach(() => {
 });
 
 afterEach(async () => {
-  await Promise.all(open.splice(0).map((dict) => dict.close()));
   vi.restoreAllMocks();
   await Promise.all([admin?.pass.flushall(), admin?.acl.flushall()]);
 });
@@ -97,29 +95,19 @@ afterAll(async () => {
   await Promise.all([requirepass?.stop(), acl?.stop()]);
 });
 
+// The servers are the suite's own (above), named in each dict's nodes. Registered after the
+// hooks above, so that its afterEach closes the dicts before theirs restores the mocks.
+const fixture = useRingDicts(
+  { commandTimeout: COMMAND_TIMEOUT, heartbeatInterval: HEARTBEAT, retryRatio: 0 },
+  { servers: 0 },
+);
+
 function passPort(): number {
   return requirepass.servers[0].port;
 }
 
 function aclPort(): number {
   return acl.servers[0].port;
-}
-
-function makeDict<V = unknown>(
-  nodes: RingNodesConfig,
-  options: Partial<RingDictOptions<V>> = {},
-): { dict: RingDict<V>; events: RingEvent[] } {
-  const dict = new RingDict<V>({
-    nodes,
-    commandTimeout: COMMAND_TIMEOUT,
-    heartbeatInterval: HEARTBEAT,
-    retryRatio: 0,
-    ...options,
-  });
-  open.push(dict as RingDict<unknown, unknown>);
-  const events: RingEvent[] = [];
-  dict.events$.subscribe((event) => events.push(event));
-  return { dict, events };
 }
 
 function sleep(ms: number): Promise<void> {
@@ -169,21 +157,24 @@ describe('the secret search', () => {
 
 describe('credentials reach Redis', () => {
   it('{ password } and { username, password } as ioredis options', async () => {
-    const { dict, events } = makeDict<number>({
-      pass: {
-        capacity: 1,
-        connection: { host: '127.0.0.1', port: passPort(), password: PASSWORD },
-      },
-      acl: {
-        capacity: 1,
-        connection: {
-          host: '127.0.0.1',
-          port: aclPort(),
-          username: ACL_USER,
-          password: ACL_PASSWORD,
+    const dict = fixture.dict<number>({
+      nodes: {
+        pass: {
+          capacity: 1,
+          connection: { host: '127.0.0.1', port: passPort(), password: PASSWORD },
+        },
+        acl: {
+          capacity: 1,
+          connection: {
+            host: '127.0.0.1',
+            port: aclPort(),
+            username: ACL_USER,
+            password: ACL_PASSWORD,
+          },
         },
       },
     });
+    const events = collect(dict);
     const keys = keysFor(200);
     for (const [i, key] of keys.entries()) await dict.set(key, i);
     for (const [i, key] of keys.entries()) expect(await dict.get(key)).toBe(i);
@@ -197,13 +188,16 @@ describe('credentials reach Redis', () => {
   });
 
   it('redis://:password@ and redis://user:password@ URLs', async () => {
-    const { dict, events } = makeDict<string>({
-      pass: { capacity: 1, connection: `redis://:${PASSWORD}@127.0.0.1:${passPort()}` },
-      acl: {
-        capacity: 1,
-        connection: `redis://${ACL_USER}:${ACL_PASSWORD}@127.0.0.1:${aclPort()}`,
+    const dict = fixture.dict<string>({
+      nodes: {
+        pass: { capacity: 1, connection: `redis://:${PASSWORD}@127.0.0.1:${passPort()}` },
+        acl: {
+          capacity: 1,
+          connection: `redis://${ACL_USER}:${ACL_PASSWORD}@127.0.0.1:${aclPort()}`,
+        },
       },
     });
+    const events = collect(dict);
     const keys = keysFor(200);
     for (const key of keys) await dict.set(key, `v-${key}`);
     for (const key of keys) expect(await dict.get(key)).toBe(`v-${key}`);
@@ -252,10 +246,13 @@ describe('a wrong password', () => {
     '%s: the node never joins, the others serve, nothing leaks',
     async (_label, badServer, connection) => {
       const goodServer = badServer === 'pass' ? 'acl' : 'pass';
-      const { dict, events } = makeDict<string>({
-        good: { capacity: 1, connection: goodConnection(goodServer) },
-        bad: { capacity: 1, connection: connection() },
+      const dict = fixture.dict<string>({
+        nodes: {
+          good: { capacity: 1, connection: goodConnection(goodServer) },
+          bad: { capacity: 1, connection: connection() },
+        },
       });
+      const events = collect(dict);
       const bad = () => dict.nodeStates().find((s) => s.name === 'bad')!;
       await until(() => !bad().alive, 2_000);
       const keys = keysFor(100);
@@ -280,16 +277,24 @@ describe('a wrong password', () => {
   );
 
   it('every node wrong: RingClusterUnavailableError, and neither it nor anything else leaks', async () => {
-    const { dict, events } = makeDict<string>({
-      pass: {
-        capacity: 1,
-        connection: `redis://${ACL_USER}:${WRONG_PASSWORD}@127.0.0.1:${passPort()}`,
-      },
-      acl: {
-        capacity: 1,
-        connection: { host: '127.0.0.1', port: aclPort(), username: ACL_USER, password: PASSWORD },
+    const dict = fixture.dict<string>({
+      nodes: {
+        pass: {
+          capacity: 1,
+          connection: `redis://${ACL_USER}:${WRONG_PASSWORD}@127.0.0.1:${passPort()}`,
+        },
+        acl: {
+          capacity: 1,
+          connection: {
+            host: '127.0.0.1',
+            port: aclPort(),
+            username: ACL_USER,
+            password: PASSWORD,
+          },
+        },
       },
     });
+    const events = collect(dict);
     // Calls made before and after the nodes' first connection attempts failed.
     const errors: unknown[] = [];
     for (let i = 0; i < 5; i++) {
@@ -309,8 +314,10 @@ describe('a wrong password', () => {
   });
 
   it('the health details and the thrown error say "authentication failed" for the node', async () => {
-    const { dict } = makeDict<string>({
-      locked: { capacity: 1, connection: `redis://:${WRONG_PASSWORD}@127.0.0.1:${passPort()}` },
+    const dict = fixture.dict<string>({
+      nodes: {
+        locked: { capacity: 1, connection: `redis://:${WRONG_PASSWORD}@127.0.0.1:${passPort()}` },
+      },
     });
     await until(() => !dict.nodeStates()[0].alive, 2_000);
     expect(dict.nodeStates()[0].lastError).toMatch(/authentication failed/i);
@@ -394,8 +401,8 @@ describe('isolation: a dict never reads or deletes outside its prefix', () => {
 
   it('keys(), size(), entries(), clearPrefix() and clear() see only their prefix', async () => {
     await seedForeign();
-    const { dict } = makeDict<number>(authNodes(), { prefix: 'app:' });
-    const { dict: neighbour } = makeDict<number>(authNodes(), { prefix: 'app-2:' });
+    const dict = fixture.dict<number>({ nodes: authNodes(), prefix: 'app:' });
+    const neighbour = fixture.dict<number>({ nodes: authNodes(), prefix: 'app-2:' });
     const ours = [
       ...Array.from({ length: 40 }, (_, i) => `k${i}`),
       ...Array.from({ length: 10 }, (_, i) => `user:${i}`),
@@ -436,7 +443,7 @@ describe('isolation: a dict never reads or deletes outside its prefix', () => {
   it('a prefix made of glob characters matches only itself', async () => {
     await seedForeign();
     // 'a[p]p:' as a glob would match "app:" — and with it every key of the dict above.
-    const { dict } = makeDict<number>(authNodes(), { prefix: 'a[p]p:' });
+    const dict = fixture.dict<number>({ nodes: authNodes(), prefix: 'a[p]p:' });
     for (const client of [admin.pass, admin.acl]) await client.set('app:glob', 'theirs');
     for (let i = 0; i < 10; i++) await dict.set(`g${i}`, i);
     expect(await dict.size()).toBe(10);
@@ -448,4 +455,72 @@ describe('isolation: a dict never reads or deletes outside its prefix', () => {
     for (const client of [admin.pass, admin.acl])
       expect(await client.get('app:glob')).toBe('theirs');
   });
+});
+
+describe('a user name in an error', () => {
+  // A server where AUTH and HELLO are renamed away answers the client's
+  // `AUTH <user> <password>` with "ERR unknown command 'auth', with args beginning with:
+  // '<user>' '<password>'": Redis itself echoes both credentials.
+  let echoing: RedisFleet;
+
+  beforeAll(async () => {
+    echoing = await startRedisServers(1, {
+      extraArgs: [
+        '--user',
+        ACL_USER,
+        'on',
+        `>${ACL_PASSWORD}`,
+        '~*',
+        '&*',
+        '+@all',
+        '--rename-command',
+        'HELLO',
+        '',
+        '--rename-command',
+        'AUTH',
+        '',
+      ],
+    });
+  });
+
+  afterAll(async () => {
+    await echoing?.stop();
+  });
+
+  it.each([
+    [
+      'ioredis options',
+      () => ({
+        host: '127.0.0.1',
+        port: echoing.servers[0].port,
+        username: ACL_USER,
+        password: ACL_PASSWORD,
+      }),
+    ],
+    ['a URL', () => `redis://${ACL_USER}:${ACL_PASSWORD}@127.0.0.1:${echoing.servers[0].port}`],
+  ])(
+    '%s: scrubbed from lastError, events, health and RingClusterUnavailableError',
+    async (_label, connection) => {
+      const dict = fixture.dict<string>({
+        nodes: { echo: { capacity: 1, connection: connection() } },
+      });
+      const events = collect(dict);
+      const state = () => dict.nodeStates()[0];
+      await until(() => !state().alive && state().lastError !== undefined, 2_000);
+      // The reply really carried the credentials, and both were scrubbed.
+      expect(state().lastError).toMatch(
+        /unknown command 'auth', with args beginning with: '\*\*\*' '\*\*\*'/,
+      );
+      const error = await dict.get('k').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(RingClusterUnavailableError);
+      expect((error as Error).message).toMatch(/echo: .*unknown command 'auth'.*'\*\*\*' '\*\*\*'/);
+      expect(events.map((e) => e.type)).toContain('ejected');
+      expectNoSecrets([
+        ...captured,
+        JSON.stringify(dict.nodeStates()),
+        describeError(error),
+        ...events.map((e) => describeError(e.error) + JSON.stringify(e)),
+      ]);
+    },
+  );
 });

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Controller, Get, Query, type INestApplication } from '@nestjs/common';
+import { Controller, Get, Query, type INestApplication, type Type } from '@nestjs/common';
 import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminus';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
@@ -11,8 +11,15 @@ import {
   type RingGroupsConfig,
   type RingRedisModuleOptions,
 } from '../../lib/index.js';
-import { resetFleet, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
-import { until as waitUntil } from '../helpers/wait.js';
+import {
+  resetFleet,
+  ringNodes,
+  startRedisServers,
+  type RedisFleet,
+} from '../helpers/redis-servers.js';
+import { fast } from '../helpers/nest-apps.js';
+import { FAILOVER_BUDGET_MS, useSentinelGroup } from '../helpers/sentinel.js';
+import { until } from '../helpers/wait.js';
 
 /** What a user writes: Terminus' HealthCheckService over the ring's indicator. */
 @Controller('health')
@@ -31,10 +38,23 @@ class HealthController {
   }
 }
 
+/** What a user writes when the defaults will do: no options at all. */
+@Controller('health')
+class DefaultHealthController {
+  constructor(
+    private readonly health: HealthCheckService,
+    private readonly ring: RingRedisHealthIndicator,
+  ) {}
+
+  @Get()
+  @HealthCheck()
+  check() {
+    return this.health.check([() => this.ring.isHealthy()]);
+  }
+}
+
 const SECRET = 'health-secret-never-shown';
 const ISO = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
-// A hung node is ejected after commandTimeout; an ejected one is PINGed every heartbeat.
-const fast = { heartbeatInterval: 100, commandTimeout: 300 };
 
 let fleet: RedisFleet;
 let locked: RedisFleet;
@@ -78,20 +98,17 @@ function threeNodes(): RingGroupsConfig[string] {
 
 async function boot(
   options: RingRedisModuleOptions = { groups: { test: threeNodes() }, defaults: fast },
+  controller: Type = HealthController,
 ): Promise<INestApplication> {
   const ref = await Test.createTestingModule({
     imports: [TerminusModule, RingRedisModule.forRoot(options)],
-    controllers: [HealthController],
+    controllers: [controller],
     providers: [RingRedisHealthIndicator],
   }).compile();
   const app = ref.createNestApplication({ logger: false });
   apps.push(app);
   await app.init();
   return app;
-}
-
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  await waitUntil(condition, 8000);
 }
 
 interface Details {
@@ -304,4 +321,126 @@ describe('RingRedisHealthIndicator over HTTP (Terminus, platform-express)', () =
     const times = events.map((e) => Date.parse(e.at));
     expect([...times].sort((a, b) => a - b)).toEqual(times);
   });
+});
+
+describe('RingRedisHealthIndicator without options', () => {
+  it('defaults minAlive to 1: up with one node alive, down with none', async () => {
+    const app = await boot(
+      { groups: { test: ringNodes(fleet.servers) }, defaults: fast },
+      DefaultHealthController,
+    );
+    const dict = app.get(RingRedisService).getOrThrow('test');
+    const indicator = app.get(RingRedisHealthIndicator);
+    expect((await health(app)).status).toBe(200);
+
+    // Just at the boundary: one node of two alive.
+    await fleet.servers[0].kill();
+    await until(() => dict.aliveHash.size === 1);
+    const one = await health(app);
+    expect(one.status).toBe(200);
+    expect(one.details.status).toBe('up');
+    expect(one.details.groups.test).toMatchObject({ alive: 1, total: 2 });
+    // With a group but still no minAlive, the same default.
+    expect(indicator.isHealthy('cache', { group: 'test' }).cache.status).toBe('up');
+
+    // Just past it: none alive.
+    await fleet.servers[1].kill();
+    await until(() => dict.aliveHash.size === 0);
+    const none = await health(app);
+    expect(none.status).toBe(503);
+    expect(none.details.status).toBe('down');
+    expect(none.details.groups.test).toMatchObject({ alive: 0, total: 2 });
+    expect(indicator.isHealthy('cache', { group: 'test' }).cache.status).toBe('down');
+    // 0: the details without a verdict.
+    expect(indicator.isHealthy('cache', { minAlive: 0 }).cache.status).toBe('up');
+  });
+
+  it('reports down, naming it, for a minAlive that is not a whole number ≥ 0', async () => {
+    const app = await boot(
+      { groups: { test: ringNodes(fleet.servers) }, defaults: fast },
+      DefaultHealthController,
+    );
+    const indicator = app.get(RingRedisHealthIndicator);
+    for (const bad of [Number('abc'), -1, 1.5, Infinity]) {
+      expect(indicator.isHealthy('cache', { minAlive: bad }).cache).toEqual({
+        status: 'down',
+        message: `minAlive must be a whole number ≥ 0, got ${String(bad)}`,
+      });
+    }
+    expect(indicator.isHealthy('cache', { minAlive: 2 }).cache.status).toBe('up');
+  });
+});
+
+describe('RingRedisHealthIndicator on a Sentinel node', () => {
+  const sentinels = useSentinelGroup({ name: 'health' });
+
+  it('names the master in node details and in ejected / rediscovered events, across a failover', async () => {
+    const app = await boot(
+      {
+        groups: {
+          cache: {
+            plain0: { capacity: 1, connection: fleet.servers[0].url },
+            ha: { capacity: 1, connection: sentinels.group.connection() },
+          },
+        },
+        defaults: { ...fast, retryRatio: 0 },
+      },
+      DefaultHealthController,
+    );
+    const dict = app.get(RingRedisService).getOrThrow('cache');
+    const ha = () => dict.nodeStates().find((s) => s.name === 'ha')!;
+    const from = `127.0.0.1:${sentinels.group.master.port}`;
+    const to = `127.0.0.1:${sentinels.group.replica.port}`;
+    await until(() => ha().master === from, 5000);
+
+    const before = (await health(app)).details.groups.cache;
+    expect(before.nodes.ha).toEqual({
+      alive: true,
+      ejections: 0,
+      rediscoveries: 0,
+      sentinel: 'health',
+      master: from,
+      failovers: 0,
+    });
+    expect(before.events).toEqual([]);
+
+    await sentinels.group.master.kill();
+    await until(() => !ha().alive, 5000);
+    // Ejected: the details keep naming the last master, and so does the event.
+    const out = await health(app);
+    expect(out.status).toBe(200);
+    expect(out.details.groups.cache.nodes.ha).toMatchObject({
+      alive: false,
+      ejectedAt: expect.stringMatching(ISO),
+      ejections: 1,
+      sentinel: 'health',
+      master: from,
+      failovers: 0,
+    });
+    expect(out.details.groups.cache.events).toEqual([
+      { type: 'ejected', node: 'ha', at: expect.stringMatching(ISO), master: from },
+    ]);
+
+    await until(() => ha().alive, FAILOVER_BUDGET_MS);
+    const back = (await health(app)).details.groups.cache;
+    expect(back.nodes.ha).toMatchObject({
+      alive: true,
+      ejections: 1,
+      rediscoveries: 1,
+      sentinel: 'health',
+      master: to,
+      failovers: 1,
+      lastFailover: { from, to, at: expect.stringMatching(ISO) },
+    });
+    expect(back.events).toEqual([
+      { type: 'ejected', node: 'ha', at: expect.stringMatching(ISO), master: from },
+      {
+        type: 'rediscovered',
+        node: 'ha',
+        at: expect.stringMatching(ISO),
+        master: to,
+        failover: { from, to },
+      },
+    ]);
+  }, 45_000);
 });

@@ -1,120 +1,33 @@
 import 'reflect-metadata';
-import {
-  Injectable,
-  Module,
-  type INestApplication,
-  type LoggerService,
-  type ModuleMetadata,
-} from '@nestjs/common';
-import { Test, type TestingModuleBuilder } from '@nestjs/testing';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Injectable, Logger, Module } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   getRingDictToken,
   InjectRingDict,
+  RingCacheService,
+  RingCached,
   RingConfigError,
   RingDict,
   RingRedisModule,
   RingRedisService,
-  type RingGroupEvent,
-  type RingNodesConfig,
   type RingRedisModuleOptions,
   type RingRedisOptionsFactory,
 } from '../../lib/index.js';
-import { runNodeScript } from '../helpers/node-script.js';
-import {
-  redisCommand,
-  resetFleet,
-  ringNodes,
-  startRedisServers,
-  type RedisFleet,
-  type RedisServer,
-} from '../helpers/redis-servers.js';
-import { until as waitUntil } from '../helpers/wait.js';
+import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
+import { until } from '../helpers/wait.js';
 
-// Kills close the socket at once, so only a hung node would wait for commandTimeout.
-const fast = { heartbeatInterval: 100, commandTimeout: 300 };
+/**
+ * RingRedisModule: forRoot and forRootAsync make each group a RingDict provider, an app that
+ * imports the module more than once is told what that does, and apps in one process stay
+ * apart (a user test can replace a dict).
+ */
 
-let fleet: RedisFleet;
-/** Fleets started by one test, stopped after it whatever happens. */
-const extraFleets: RedisFleet[] = [];
-const apps: INestApplication[] = [];
+const nest = useNestApps({ logged: true });
 
-/** Every line the apps log, with its level and context. */
-class CaptureLogger implements LoggerService {
-  readonly lines: { level: string; message: string; context?: string }[] = [];
-  log(message: unknown, ...params: unknown[]): void {
-    this.push('log', message, params);
-  }
-  warn(message: unknown, ...params: unknown[]): void {
-    this.push('warn', message, params);
-  }
-  error(message: unknown, ...params: unknown[]): void {
-    this.push('error', message, params);
-  }
-  debug(message: unknown, ...params: unknown[]): void {
-    this.push('debug', message, params);
-  }
-  verbose(message: unknown, ...params: unknown[]): void {
-    this.push('verbose', message, params);
-  }
-  /** Lines of context 'RingRedis' that mention group `group`. */
-  ring(group: string): { level: string; message: string }[] {
-    return this.lines.filter((l) => l.context === 'RingRedis' && l.message.includes(`"${group}"`));
-  }
-  private push(level: string, message: unknown, params: unknown[]): void {
-    // Nest's Logger passes its context as the last parameter.
-    const context = params.at(-1);
-    this.lines.push({
-      level,
-      message: String(message),
-      context: typeof context === 'string' ? context : undefined,
-    });
-  }
-}
-
-let logs: CaptureLogger;
-
-function nodes(from = 0, to = 3): RingNodesConfig {
-  return ringNodes(fleet.servers.slice(from, to), from);
-}
-
-async function boot(
-  metadata: ModuleMetadata,
-  configure: (builder: TestingModuleBuilder) => TestingModuleBuilder = (b) => b,
-): Promise<INestApplication> {
-  const ref = await configure(Test.createTestingModule(metadata).setLogger(logs)).compile();
-  const app = ref.createNestApplication();
-  apps.push(app);
-  await app.init();
-  return app;
-}
-
-async function closeApp(app: INestApplication): Promise<void> {
-  apps.splice(apps.indexOf(app), 1);
-  await app.close();
-}
-
-/** Generous: a loaded machine may take seconds to restart a server or answer a heartbeat. */
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  await waitUntil(condition, 8000);
-}
-
-beforeAll(async () => {
-  fleet = await startRedisServers(3);
-});
-
-beforeEach(() => {
-  logs = new CaptureLogger();
-});
-
-afterEach(async () => {
-  await Promise.all(apps.splice(0).map((app) => app.close()));
-  await Promise.all(extraFleets.splice(0).map((f) => f.stop()));
-  await resetFleet(fleet);
-});
-
-afterAll(async () => {
-  await fleet?.stop();
+afterEach(() => {
+  vi.restoreAllMocks();
 });
 
 // ------------------------------------------------------------------ consumers of the tests
@@ -157,8 +70,8 @@ class RingOptions implements RingRedisOptionsFactory {
   async createRingRedisOptions(): Promise<RingRedisModuleOptions> {
     return {
       groups: await this.config.get('RING_GROUPS', () => ({
-        test: nodes(),
-        sessions: nodes(0, 2),
+        test: nest.nodes(),
+        sessions: nest.nodes(0, 2),
       })),
       defaults: { ...fast, prefix: 'class:' },
     };
@@ -168,14 +81,38 @@ class RingOptions implements RingRedisOptionsFactory {
 @Module({ imports: [AppConfigModule], providers: [RingOptions], exports: [RingOptions] })
 class RingOptionsModule {}
 
-// ------------------------------------------------------------------------------- the tests
+/** Cached in the default group of the import that provides it. */
+@Injectable()
+class InFeatureA {
+  calls = 0;
+
+  @RingCached()
+  async load(x: number): Promise<number> {
+    this.calls++;
+    return x + 100;
+  }
+}
+
+/** Cached in a group only the other import declares. */
+@Injectable()
+class InFeatureB {
+  calls = 0;
+
+  constructor(readonly cache: RingCacheService) {}
+
+  @RingCached({ group: 'sessions' })
+  async load(x: number): Promise<number> {
+    this.calls++;
+    return x + 200;
+  }
+}
 
 describe('RingRedisModule.forRoot', () => {
   it('makes each group a RingDict provider; two groups injected into one service stay apart', async () => {
-    const app = await boot({
+    const app = await nest.boot({
       imports: [
         RingRedisModule.forRoot({
-          groups: { test: nodes(), sessions: nodes(0, 2) },
+          groups: { test: nest.nodes(), sessions: nest.nodes(0, 2) },
           defaults: { ...fast, prefix: 'app:', expire: 60 },
           groupOptions: { sessions: { prefix: 'sess:' } },
         }),
@@ -226,8 +163,8 @@ describe('RingRedisModule.forRoot', () => {
   });
 
   it("@InjectRingDict() injects the 'default' group", async () => {
-    const app = await boot({
-      imports: [RingRedisModule.forRoot({ groups: { default: nodes() }, defaults: fast })],
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() }, defaults: fast })],
       providers: [DefaultUser],
     });
     const { dict } = app.get(DefaultUser);
@@ -240,9 +177,13 @@ describe('RingRedisModule.forRoot', () => {
   it('isGlobal: a feature module injects a dict without importing RingRedisModule', async () => {
     @Module({ providers: [DefaultUser], exports: [DefaultUser] })
     class FeatureModule {}
-    const app = await boot({
+    const app = await nest.boot({
       imports: [
-        RingRedisModule.forRoot({ groups: { default: nodes() }, defaults: fast, isGlobal: true }),
+        RingRedisModule.forRoot({
+          groups: { default: nest.nodes() },
+          defaults: fast,
+          isGlobal: true,
+        }),
         FeatureModule,
       ],
     });
@@ -252,9 +193,9 @@ describe('RingRedisModule.forRoot', () => {
     @Module({ providers: [DefaultUser] })
     class IsolatedFeatureModule {}
     await expect(
-      boot({
+      nest.boot({
         imports: [
-          RingRedisModule.forRoot({ groups: { default: nodes() }, defaults: fast }),
+          RingRedisModule.forRoot({ groups: { default: nest.nodes() }, defaults: fast }),
           IsolatedFeatureModule,
         ],
       }),
@@ -264,15 +205,15 @@ describe('RingRedisModule.forRoot', () => {
 
 describe('RingRedisModule.forRootAsync', () => {
   it('useFactory: an async factory reads the config from an injected provider', async () => {
-    const app = await boot({
+    const app = await nest.boot({
       imports: [
         RingRedisModule.forRootAsync({
           imports: [AppConfigModule],
           inject: [AppConfig],
           useFactory: async (config: AppConfig): Promise<RingRedisModuleOptions> => ({
             groups: await config.get('RING_GROUPS', () => ({
-              test: nodes(),
-              sessions: nodes(1, 3),
+              test: nest.nodes(),
+              sessions: nest.nodes(1, 3),
             })),
             defaults: await config.get('RING_DEFAULTS', () => ({ ...fast, prefix: 'async:' })),
             groupOptions: { sessions: { prefix: 'async-s:' } },
@@ -293,7 +234,7 @@ describe('RingRedisModule.forRootAsync', () => {
   });
 
   it('useClass: Nest builds the options factory and calls createRingRedisOptions()', async () => {
-    const app = await boot({
+    const app = await nest.boot({
       imports: [
         RingRedisModule.forRootAsync({
           imports: [AppConfigModule],
@@ -311,7 +252,7 @@ describe('RingRedisModule.forRootAsync', () => {
   });
 
   it('useExisting: reuses an options factory exported by an imported module', async () => {
-    const app = await boot({
+    const app = await nest.boot({
       imports: [
         RingRedisModule.forRootAsync({
           imports: [RingOptionsModule],
@@ -325,10 +266,13 @@ describe('RingRedisModule.forRootAsync', () => {
   });
 
   it('a configured group that is not declared is reachable through RingRedisService', async () => {
-    const app = await boot({
+    const app = await nest.boot({
       imports: [
         RingRedisModule.forRootAsync({
-          useFactory: () => ({ groups: { test: nodes(), extra: nodes(0, 1) }, defaults: fast }),
+          useFactory: () => ({
+            groups: { test: nest.nodes(), extra: nest.nodes(0, 1) },
+            defaults: fast,
+          }),
           groups: ['test'],
         }),
       ],
@@ -355,456 +299,115 @@ describe('RingRedisModule.forRootAsync', () => {
   });
 });
 
-describe('boot errors name what is wrong', () => {
-  it('a group declared in `groups` but missing from the resolved config names both lists', async () => {
-    const attempt = boot({
-      imports: [
-        RingRedisModule.forRootAsync({
-          useFactory: async () => ({ groups: { test: nodes(), cache: nodes() }, defaults: fast }),
-          groups: ['test', 'sessions'],
-        }),
-      ],
-    });
-    await expect(attempt).rejects.toBeInstanceOf(RingConfigError);
-    await expect(attempt).rejects.toThrow(
-      'group(s) "sessions" are declared in `groups` ("test", "sessions") but missing from the resolved configuration ("test", "cache")',
-    );
-  });
-
-  it('a core RingConfigError surfaces at boot naming group, node and field', async () => {
-    const bad = { ...nodes(), broken: { capacity: -1, connection: 'redis://127.0.0.1:1' } };
-    const capacity = boot({
-      imports: [RingRedisModule.forRoot({ groups: { ok: nodes(), test: bad }, defaults: fast })],
-    });
-    await expect(capacity).rejects.toBeInstanceOf(RingConfigError);
-    await expect(capacity).rejects.toThrow(/group "test", node "broken": capacity/);
-
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRoot({
-            groups: { test: nodes() },
-            defaults: { ...fast, prefx: 'typo' } as RingRedisModuleOptions['defaults'],
-          }),
-        ],
-      }),
-    ).rejects.toThrow(/group "test": unknown option "prefx"/);
-
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRoot({
-            groups: { test: nodes() },
-            defaults: fast,
-            groupOptions: { test: { expire: -5 } },
-          }),
-        ],
-      }),
-    ).rejects.toThrow(/group "test": expire/);
-
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRoot({
-            groups: { test: nodes() },
-            defaults: { ...fast, lazyConnect: 'yes' as unknown as boolean },
-          }),
-        ],
-      }),
-    ).rejects.toThrow(/group "test": lazyConnect: expected a boolean, got "yes"/);
-
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRoot({
-            groups: { test: nodes() },
-            defaults: fast,
-            groupOptions: { tset: { prefix: 'x' } },
-          }),
-        ],
-      }),
-    ).rejects.toThrow(/groupOptions names group "tset", which is not configured \("test"\)/);
-
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRootAsync({
-            useFactory: () => ({}) as RingRedisModuleOptions,
-            groups: [],
-          }),
-        ],
-      }),
-    ).rejects.toThrow(/options.groups must be an object/);
-
-    // A misspelt module option fails the boot instead of being ignored.
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRootAsync({
-            useFactory: () =>
-              ({
-                groups: { test: nodes() },
-                defaults: fast,
-                groupOption: { test: { prefix: 'x' } },
-              }) as RingRedisModuleOptions,
-          }),
-        ],
-      }),
-    ).rejects.toThrow(
-      /RingRedisModule: unknown option "groupOption"; known options: groups, defaults, groupOptions/,
-    );
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRoot({
-            groups: { test: nodes() },
-            defaults: 'fast' as unknown as RingRedisModuleOptions['defaults'],
-          }),
-        ],
-      }),
-    ).rejects.toThrow(/options.defaults must be an object, got "fast"/);
-  });
-
-  it("@InjectRingDict('x') for an undeclared group names it and the declared groups", async () => {
-    @Injectable()
-    class WantsX {
-      constructor(@InjectRingDict('x') readonly dict: RingDict) {}
-    }
-    const attempt = boot({
-      imports: [
-        RingRedisModule.forRoot({ groups: { test: nodes(), cache: nodes() }, defaults: fast }),
-      ],
-      providers: [WantsX],
-    });
-    await expect(attempt).rejects.toBeInstanceOf(RingConfigError);
-    await expect(attempt).rejects.toThrow(
-      `@InjectRingDict('x'): no group "x" is declared; declared groups: "test", "cache"`,
-    );
-
-    // Another app of the same process that does not inject 'x' is not affected.
-    const app = await boot({
-      imports: [RingRedisModule.forRoot({ groups: { test: nodes() }, defaults: fast })],
-    });
-    expect(app.get(RingRedisService).names()).toEqual(['test']);
-  });
-
-  it('an undeclared group that the resolved config has: the error says to declare it', async () => {
-    @Injectable()
-    class WantsLate {
-      constructor(@InjectRingDict('late-config') readonly dict: RingDict) {}
-    }
-    await expect(
-      boot({
-        imports: [
-          RingRedisModule.forRootAsync({
-            useFactory: () => ({
-              groups: { test: nodes(), 'late-config': nodes(0, 1) },
-              defaults: fast,
-            }),
-            groups: ['test'],
-          }),
-        ],
-        providers: [WantsLate],
-      }),
-    ).rejects.toThrow(
-      /group "late-config" is in the resolved configuration but not declared.*forRootAsync\(\{ groups: \[\.\.\.\] \}\) \(declared groups: "test"\)/,
-    );
-  });
-
-  it('is robust to import order: a class defined after forRoot() was called', async () => {
-    // forRoot() runs when the importing module's decorator does, which may be before the
-    // classes that inject from it are defined (lazy modules, circular imports, test files).
-    const ringModule = RingRedisModule.forRoot({ groups: { test: nodes() }, defaults: fast });
-    @Injectable()
-    class DefinedLater {
-      constructor(@InjectRingDict('defined-later') readonly dict: RingDict) {}
-    }
-    await expect(boot({ imports: [ringModule], providers: [DefinedLater] })).rejects.toThrow(
-      `@InjectRingDict('defined-later'): no group "defined-later" is declared; declared groups: "test"`,
-    );
-  });
-
-  it('never shadows a group that another RingRedisModule of the app declares', async () => {
-    // A global module declares 'shared'; a feature module imports its own local instance
-    // with other groups. Its classes must still get the global 'shared' dict.
-    @Injectable()
-    class WantsShared {
-      constructor(
-        @InjectRingDict('shared') readonly shared: RingDict,
-        @InjectRingDict('local') readonly local: RingDict,
-      ) {}
-    }
-    @Module({
-      imports: [RingRedisModule.forRoot({ groups: { local: nodes(0, 1) }, defaults: fast })],
-      providers: [WantsShared],
-    })
+describe('RingRedisModule imported twice in one app', () => {
+  it('warns once that each import builds its own rings', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const options = { groups: { default: nest.nodes(0, 2) }, defaults: fast };
+    @Module({ imports: [RingRedisModule.forRoot(options)] })
     class FeatureModule {}
-    const app = await boot({
-      imports: [
-        RingRedisModule.forRoot({ groups: { shared: nodes() }, defaults: fast, isGlobal: true }),
-        FeatureModule,
-      ],
-    });
-    const { shared, local } = app.get(WantsShared);
-    expect(shared.name).toBe('shared');
-    expect(shared.totalHash.size).toBe(3);
-    expect(local.name).toBe('local');
-  });
-});
-
-describe('events and logging', () => {
-  it("logs ejection (warn), rediscovery (log) and unavailability (error) once each, context 'RingRedis'", async () => {
-    const app = await boot({
-      imports: [RingRedisModule.forRoot({ groups: { logged: nodes() }, defaults: fast })],
-    });
-    const dict = app.get(RingRedisService).getOrThrow('logged');
-    const ringLines = () => logs.ring('logged');
-
-    await fleet.servers[1].kill();
-    await until(() => dict.aliveHash.size === 2);
-    // Many requests after the ejection log nothing more.
-    await Promise.all(Array.from({ length: 50 }, (_, i) => dict.get(`k${i}`)));
-    await fleet.servers[1].restart();
-    await until(() => dict.aliveHash.size === 3);
-
-    await Promise.all([fleet.servers[0].kill(), fleet.servers[1].kill(), fleet.servers[2].kill()]);
-    await until(() => dict.aliveHash.size === 0);
-    for (let i = 0; i < 20; i++) await expect(dict.get(`k${i}`)).rejects.toThrow();
-    await Promise.all(fleet.servers.map((s) => s.restart()));
-    await until(() => dict.aliveHash.size === 3);
-
-    const lines = ringLines();
-    const ejected = lines.filter((l) => l.message.includes('ejected'));
-    const rediscovered = lines.filter((l) => l.message.includes('rediscovered'));
-    const unavailable = lines.filter((l) => l.message.includes('no node is alive'));
-    expect(ejected.map((l) => l.level)).toEqual(['warn', 'warn', 'warn', 'warn']);
-    expect(ejected.filter((l) => l.message.includes('node "node1"'))).toHaveLength(2);
-    expect(ejected[0].message).toMatch(/^group "logged": node "node1" ejected: \S/);
-    expect(rediscovered.map((l) => l.level)).toEqual(['log', 'log', 'log', 'log']);
-    expect(rediscovered[0].message).toMatch(/^group "logged": node "node1" rediscovered/);
-    expect(unavailable.map(({ level, message }) => ({ level, message }))).toEqual([
-      { level: 'error', message: 'group "logged": no node is alive' },
+    const ref = await Test.createTestingModule({
+      imports: [RingRedisModule.forRoot(options), FeatureModule],
+    }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    nest.track(app);
+    await app.init();
+    expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
+      'RingRedisModule.forRoot/forRootAsync is imported 2 times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)',
+      'groups "default" are declared by more than one of those imports: @RingCached and RingCacheService use the first import\'s',
     ]);
-    expect(lines).toHaveLength(9);
   });
 
-  it('never logs a password, a username or a connection URL', async () => {
-    const SECRET = 'log-secret-do-not-print';
-    const USER = 'ring-admin-user';
-    const locked = await startRedisServers(1, {
-      extraArgs: [
-        '--user',
-        USER,
-        'on',
-        `>${SECRET}`,
-        '~*',
-        '&*',
-        '+@all',
-        '--user',
-        'default',
-        'off',
-      ],
-    });
-    extraFleets.push(locked);
-    const app = await boot({
+  it('@RingCached finds each group in the import that declares it, and evicts across them', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [one, two] = nest.fleet.servers;
+    @Module({
+      imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([one]) }, defaults: fast })],
+      providers: [InFeatureA],
+    })
+    class FeatureA {}
+    @Module({
       imports: [
-        RingRedisModule.forRoot({
-          groups: {
-            secret: {
-              node0: { capacity: 1, connection: fleet.servers[0].url },
-              locked: {
-                capacity: 1,
-                connection: `redis://${USER}:${SECRET}@127.0.0.1:${locked.servers[0].port}`,
-              },
-            },
-          },
-          defaults: fast,
-        }),
+        RingRedisModule.forRoot({ groups: { sessions: ringNodes([two]) }, defaults: fast }),
       ],
-    });
-    const dict = app.get(RingRedisService).getOrThrow('secret');
-    await dict.set('k', 1);
-    await locked.servers[0].kill();
-    await until(() => dict.aliveHash.size === 1);
-    await locked.servers[0].restart();
-    await until(() => dict.aliveHash.size === 2);
-    await fleet.servers[0].kill();
-    await locked.servers[0].kill();
-    await until(() => dict.aliveHash.size === 0);
-    await expect(dict.get('k')).rejects.toThrow();
-    const levels = logs.ring('secret').map((l) => l.level);
-    expect(levels).toEqual(['warn', 'log', 'warn', 'warn', 'error']);
-    const text = JSON.stringify(logs.lines);
-    expect(text).not.toContain(SECRET);
-    expect(text).not.toContain(USER);
-    expect(text).not.toContain('redis://');
-  });
-
-  it('events$ carries every group’s events, each tagged with its group', async () => {
-    const app = await boot({
-      imports: [
-        RingRedisModule.forRoot({
-          groups: { one: nodes(0, 2), two: nodes(1, 3) },
-          defaults: fast,
-        }),
-      ],
-    });
-    const rings = app.get(RingRedisService);
-    const seen: RingGroupEvent[] = [];
-    const subscription = rings.events$.subscribe((event) => seen.push(event));
-    await fleet.servers[1].kill();
-    await until(() => seen.length === 2);
-    subscription.unsubscribe();
-    expect(seen.map(({ group, type, node }) => ({ group, type, node })).sort(byGroup)).toEqual([
-      { group: 'one', type: 'ejected', node: 'node1' },
-      { group: 'two', type: 'ejected', node: 'node1' },
-    ]);
-    expect(seen[0].at).toBeInstanceOf(Date);
-    expect(rings.recentEvents('one').map((e) => e.type)).toEqual(['ejected']);
-  });
-});
-
-describe('shutdown', () => {
-  it('app.close() closes every connection (no enableShutdownHooks needed)', async () => {
-    const tag = `nest-close-${process.pid}`;
-    const named = (name: string) =>
-      Object.fromEntries(
-        fleet.servers.map((s, i) => [
-          `node${i}`,
-          { capacity: 1, connection: { host: '127.0.0.1', port: s.port, connectionName: name } },
-        ]),
-      );
-    const ours = async (server: RedisServer) =>
-      (await redisCommand(server.port, 'CLIENT', 'LIST'))
-        .split('\n')
-        .filter((line) => line.includes(`name=${tag}`)).length;
-    const counts = () => Promise.all(fleet.servers.map(ours));
-
-    expect(await counts()).toEqual([0, 0, 0]);
-    const app = await boot({
-      imports: [
-        RingRedisModule.forRoot({
-          groups: { a: named(tag), b: named(tag) },
-          defaults: fast,
-        }),
-      ],
-    });
-    const rings = app.get(RingRedisService);
-    for (let i = 0; i < 30; i++) {
-      await rings.getOrThrow('a').set(`k${i}`, i);
-      await rings.getOrThrow('b').set(`k${i}`, i);
+      providers: [InFeatureB],
+    })
+    class FeatureB {}
+    const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    nest.track(app);
+    await app.init();
+    const a = app.get(InFeatureA);
+    const b = app.get(InFeatureB);
+    for (let i = 0; i < 2; i++) {
+      expect(await a.load(1)).toBe(101);
+      expect(await b.load(1)).toBe(201);
     }
-    // Two groups: each has its own connection to each server.
-    await until(async () => (await counts()).every((n) => n >= 2));
-    await closeApp(app);
-    expect(await counts()).toEqual([0, 0, 0]);
+    expect([a.calls, b.calls]).toEqual([1, 1]);
+    // Each on its own import's server.
+    const entry = (type: Function) => `${type.name}.load:[1]`;
+    expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureA))).toBe('1');
+    expect(await redisCommand(two.port, 'EXISTS', entry(InFeatureB))).toBe('1');
+    expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureB))).toBe('0');
+    // FeatureB's cache service evicts FeatureA's call, from FeatureA's server.
+    expect(await b.cache.evict(InFeatureA, 'load', 1)).toBe(true);
+    expect(await redisCommand(one.port, 'EXISTS', entry(InFeatureA))).toBe('0');
   });
 
-  it('a process running an HTTP app exits by itself after app.close()', async () => {
-    const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
-    // Plain ESM, so the child needs no compile step: decorators applied as functions.
-    const script = `
-      import 'reflect-metadata';
-      import { Controller, Get, Module } from '@nestjs/common';
-      import { NestFactory } from '@nestjs/core';
-      import { RingRedisModule, RingRedisService } from ${JSON.stringify(lib)};
-      class PingController {
-        constructor(rings) { this.rings = rings; }
-        async ping() { await this.rings.getOrThrow('test').set('child', 42); return this.rings.getOrThrow('test').get('child'); }
-      }
-      Reflect.defineMetadata('design:paramtypes', [RingRedisService], PingController);
-      Get('ping')(PingController.prototype, 'ping', Object.getOwnPropertyDescriptor(PingController.prototype, 'ping'));
-      Controller()(PingController);
-      class AppModule {}
-      Module({
-        imports: [RingRedisModule.forRoot({ groups: { test: ${JSON.stringify(nodes())} }, defaults: { heartbeatInterval: 100 } })],
-        controllers: [PingController],
-      })(AppModule);
-      const app = await NestFactory.create(AppModule, { logger: false });
-      await app.listen(0, '127.0.0.1');
-      const response = await fetch(await app.getUrl() + '/ping');
-      console.log(await response.text());
-      await app.close();
-      console.log('closed', Date.now());
-    `;
-    const { code, stdout } = await runNodeScript(script, 10_000);
-    const exitedAt = Date.now();
-    expect(code).toBe(0);
-    const [answer, closed, closedAt] = stdout.trim().split(/\s+/);
-    expect([answer, closed]).toEqual(['42', 'closed']);
-    // It exits promptly, not after some timer or socket timeout.
-    expect(exitedAt - Number(closedAt)).toBeLessThan(2000);
+  it('a group both imports declare: @RingCached uses the first import, and says so', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [one, two] = nest.fleet.servers;
+    @Module({
+      imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([one]) }, defaults: fast })],
+    })
+    class FeatureA {}
+    @Module({
+      imports: [RingRedisModule.forRoot({ groups: { default: ringNodes([two]) }, defaults: fast })],
+      providers: [InFeatureA],
+    })
+    class FeatureB {}
+    const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
+    const app = ref.createNestApplication({ logger: false });
+    nest.track(app);
+    await app.init();
+    expect(warn.mock.calls.map(([m]) => String(m))).toContain(
+      'groups "default" are declared by more than one of those imports: @RingCached and RingCacheService use the first import\'s',
+    );
+    const cached = app.get(InFeatureA);
+    expect(await cached.load(2)).toBe(102);
+    expect(await cached.load(2)).toBe(102);
+    expect(cached.calls).toBe(1);
+    // Cached, and evicted, on the first import's server, whichever module's service asks.
+    const entry = 'InFeatureA.load:[2]';
+    expect(await redisCommand(one.port, 'EXISTS', entry)).toBe('1');
+    expect(await redisCommand(two.port, 'EXISTS', entry)).toBe('0');
+    expect(await app.get(RingCacheService).evict(InFeatureA, 'load', 2)).toBe(true);
+    expect(await redisCommand(one.port, 'EXISTS', entry)).toBe('0');
   });
 
-  // Nest never shuts down an app it failed to build: connections a group opened while it was
-  // built would keep the process alive. Groups connect at bootstrap, after every module's
-  // onModuleInit, so a boot that fails before leaves none open.
-  it.each([
-    [
-      'another provider fails in its constructor',
-      "constructor() { throw new Error('broken provider'); }",
-      'broken provider',
-    ],
-    [
-      'another provider fails in its onModuleInit',
-      "onModuleInit() { throw new Error('broken provider'); }",
-      'broken provider',
-    ],
-    [
-      '@InjectRingDict names a group no module declares',
-      "constructor(dict) {} }\n        InjectRingDict('sesions')(Broken, undefined, 0); {",
-      'no group "sesions" is declared',
-    ],
-  ])(
-    'a boot where %s leaves no connection: the process exits by itself',
-    async (_where, body, message) => {
-      const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
-      const script = `
-        import 'reflect-metadata';
-        import { Injectable, Module } from '@nestjs/common';
-        import { NestFactory } from '@nestjs/core';
-        import { InjectRingDict, RingRedisModule } from ${JSON.stringify(lib)};
-        class Broken {
-          ${body}
-        }
-        Injectable()(Broken);
-        class AppModule {}
-        Module({
-          imports: [
-            RingRedisModule.forRoot({
-              groups: { test: ${JSON.stringify(nodes())} },
-            }),
-          ],
-          providers: [Broken],
-        })(AppModule);
-        try {
-          await NestFactory.createApplicationContext(AppModule, { logger: false, abortOnError: false });
-        } catch (error) {
-          console.log(error.message);
-        }
-      `;
-      const { code, stdout } = await runNodeScript(script, 10_000);
-      expect(stdout.trim()).toContain(message);
-      expect(code).toBe(0);
-    },
-  );
+  it('says nothing for one import, nor for two apps with one each', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const options = { groups: { default: nest.nodes(0, 2) }, defaults: fast };
+    await nest.boot({ imports: [RingRedisModule.forRoot(options)] }, { logged: false });
+    await nest.boot({ imports: [RingRedisModule.forRoot(options)] }, { logged: false });
+    expect(warn).not.toHaveBeenCalled();
+  });
 });
 
 describe('isolation and testing', () => {
   it('two apps in one process with different configs do not share state', async () => {
-    const a = await boot({
+    const a = await nest.boot({
       imports: [
         RingRedisModule.forRoot({
-          groups: { test: nodes(0, 2) },
+          groups: { test: nest.nodes(0, 2) },
           defaults: { ...fast, prefix: 'a:' },
         }),
       ],
       providers: [PropertyUser],
     });
-    const b = await boot({
+    const b = await nest.boot({
       imports: [
         RingRedisModule.forRoot({
-          groups: { test: nodes(2, 3) },
+          groups: { test: nest.nodes(2, 3) },
           defaults: { ...fast, prefix: 'b:' },
         }),
       ],
@@ -822,14 +425,14 @@ describe('isolation and testing', () => {
     expect(await db.get('k')).toBe('from b');
 
     // A's node dies: only A sees it.
-    await fleet.servers[0].kill();
+    await nest.fleet.servers[0].kill();
     await until(() => da.aliveHash.size === 1);
     expect(db.nodeStates().every((s) => s.alive && s.ejections === 0)).toBe(true);
     expect(a.get(RingRedisService).recentEvents('test')).toHaveLength(1);
     expect(b.get(RingRedisService).recentEvents('test')).toHaveLength(0);
 
     // Closing A leaves B working.
-    await closeApp(a);
+    await nest.closeNow(a);
     expect(await db.get('k')).toBe('from b');
   });
 
@@ -846,18 +449,14 @@ describe('isolation and testing', () => {
         return this.dict.get('greeting');
       }
     }
-    const app = await boot(
+    const app = await nest.boot(
       {
-        imports: [RingRedisModule.forRoot({ groups: { test: nodes() }, defaults: fast })],
+        imports: [RingRedisModule.forRoot({ groups: { test: nest.nodes() }, defaults: fast })],
         providers: [Greeter],
       },
-      (builder) => builder.overrideProvider(getRingDictToken('test')).useValue(fake),
+      { configure: (builder) => builder.overrideProvider(getRingDictToken('test')).useValue(fake) },
     );
     expect(await app.get(Greeter).greet()).toBe('from the fake');
     expect(app.get(getRingDictToken('test'))).toBe(fake);
   });
 });
-
-function byGroup(x: { group: string }, y: { group: string }): number {
-  return x.group.localeCompare(y.group);
-}

@@ -8,9 +8,8 @@ import {
   SetMetadata,
   type INestApplication,
 } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   RingCacheService,
   RingCached,
@@ -18,15 +17,14 @@ import {
   RingRedisModule,
   RingRedisService,
   type RingDictOptions,
-  type RingNodesConfig,
 } from '../../lib/index.js';
-import {
-  redisCommand,
-  resetFleet,
-  ringNodes,
-  startRedisServers,
-  type RedisFleet,
-} from '../helpers/redis-servers.js';
+import { useNestApps } from '../helpers/nest-apps.js';
+import { redisCommand, serverOf, taggedNodes } from '../helpers/redis-servers.js';
+
+/**
+ * @RingCached on a service: hits and misses, keys, ttl, concurrent misses, errors, a ring that
+ * fails, eviction, route handlers, methods without metadata, and options checked at boot.
+ */
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -104,87 +102,6 @@ class CachedController {
   }
 }
 
-/** A generic repository, as Nest apps often write one: subclasses inherit the cached method. */
-abstract class BaseRepo {
-  abstract readonly table: string;
-  calls = 0;
-
-  @RingCached()
-  async findOne(id: number): Promise<{ table: string; id: number }> {
-    this.calls++;
-    return { table: this.table, id };
-  }
-}
-
-@Injectable()
-class UserRepo extends BaseRepo {
-  readonly table = 'users';
-}
-
-@Injectable()
-class OrderRepo extends BaseRepo {
-  readonly table = 'orders';
-}
-
-/** Overrides the cached method with a cached method of its own that calls it through super. */
-@Injectable()
-class AuditedRepo extends BaseRepo {
-  readonly table = 'audits';
-
-  @RingCached()
-  override async findOne(id: number): Promise<{ table: string; id: number; audited?: true }> {
-    return { ...(await super.findOne(id)), audited: true };
-  }
-}
-
-/** Another one: its inner call must not answer AuditedRepo's, nor the other way round. */
-@Injectable()
-class ArchivedRepo extends BaseRepo {
-  readonly table = 'archive';
-
-  @RingCached()
-  override async findOne(id: number): Promise<{ table: string; id: number; audited?: true }> {
-    return { ...(await super.findOne(id)), audited: true };
-  }
-}
-
-/** Plain overrides (logging, say) through super; another cached method binds their instances. */
-@Injectable()
-class LoggedUserRepo extends BaseRepo {
-  readonly table = 'logged users';
-
-  override async findOne(id: number): Promise<{ table: string; id: number }> {
-    return super.findOne(id);
-  }
-
-  @RingCached()
-  async count(): Promise<number> {
-    return 1;
-  }
-}
-
-@Injectable()
-class LoggedOrderRepo extends BaseRepo {
-  readonly table = 'logged orders';
-
-  override async findOne(id: number): Promise<{ table: string; id: number }> {
-    return super.findOne(id);
-  }
-
-  @RingCached()
-  async count(): Promise<number> {
-    return 2;
-  }
-}
-
-/** A plain override (logging, say) on top of a cached override. */
-@Injectable()
-class LoggedAuditedRepo extends AuditedRepo {
-  override async findOne(id: number): Promise<{ table: string; id: number; audited?: true }> {
-    return super.findOne(id);
-  }
-}
-
 @Injectable()
 class KeyTrouble {
   calls = 0;
@@ -221,42 +138,26 @@ class PlainJs {
   Object.defineProperty(PlainJs.prototype, 'lookup', descriptor);
 }
 
-let fleet: RedisFleet;
-const apps: INestApplication[] = [];
+const nest = useNestApps();
 
-function nodes(): RingNodesConfig {
-  return ringNodes(fleet.servers);
-}
+afterEach(() => {
+  vi.restoreAllMocks();
+});
 
 async function boot(
   prefix = 'app:',
   more: Partial<RingDictOptions<unknown, unknown>> = {},
 ): Promise<INestApplication> {
-  const moduleRef = await Test.createTestingModule({
+  return nest.boot({
     imports: [
       RingRedisModule.forRoot({
-        groups: { default: nodes() },
+        groups: { default: nest.nodes() },
         defaults: { prefix, expire: 60, commandTimeout: 1000, heartbeatInterval: 100, ...more },
       }),
     ],
-    providers: [
-      WeatherService,
-      PlainJs,
-      UserRepo,
-      OrderRepo,
-      AuditedRepo,
-      ArchivedRepo,
-      LoggedUserRepo,
-      LoggedOrderRepo,
-      LoggedAuditedRepo,
-      KeyTrouble,
-    ],
+    providers: [WeatherService, PlainJs, KeyTrouble],
     controllers: [CachedController],
-  }).compile();
-  const app = moduleRef.createNestApplication({ logger: false });
-  await app.init();
-  apps.push(app);
-  return app;
+  });
 }
 
 /** PTTL of a cached call's entry on the node that holds it. */
@@ -264,22 +165,8 @@ async function pttlOf(app: INestApplication, key: string): Promise<number> {
   const dict = app.get(RingRedisService).getOrThrow('default');
   const entry = dict.getEntry(key);
   const node = dict.aliveHash.locate(entry)!;
-  return Number(await redisCommand(fleet.servers[Number(node.slice(4))].port, 'PTTL', entry));
+  return Number(await redisCommand(serverOf(nest.fleet.servers, node).port, 'PTTL', entry));
 }
-
-beforeAll(async () => {
-  fleet = await startRedisServers(3);
-});
-
-afterEach(async () => {
-  vi.restoreAllMocks();
-  await Promise.all(apps.splice(0).map((app) => app.close()));
-  await resetFleet(fleet);
-});
-
-afterAll(async () => {
-  await fleet?.stop();
-});
 
 describe('@RingCached', () => {
   it('misses once, then hits without calling the method; stores with the ttl in seconds', async () => {
@@ -372,7 +259,7 @@ describe('@RingCached', () => {
     const app = await boot();
     const weather = app.get(WeatherService);
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await Promise.all(nest.fleet.servers.map((s) => s.kill()));
     for (let i = 0; i < 5; i++) expect(await weather.slow(5)).toBe(10);
     expect(weather.calls).toBe(5);
     // Logged at most once per interval, not once per call.
@@ -385,7 +272,7 @@ describe('@RingCached', () => {
     const app = await boot('onfail:', { onFail: () => '0' });
     const weather = app.get(WeatherService);
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
-    await Promise.all(fleet.servers.map((s) => s.kill()));
+    await Promise.all(nest.fleet.servers.map((s) => s.kill()));
     expect(await weather.slow(5)).toBe(10);
     expect(weather.calls).toBe(1);
   });
@@ -433,83 +320,6 @@ describe('@RingCached', () => {
     expect(trouble.calls).toBe(4);
   });
 
-  it('subclasses that inherit a cached method get keys of their own', async () => {
-    const app = await boot();
-    const [users, orders] = [app.get(UserRepo), app.get(OrderRepo)];
-    expect(await users.findOne(1)).toEqual({ table: 'users', id: 1 });
-    expect(await orders.findOne(1)).toEqual({ table: 'orders', id: 1 });
-    expect(await users.findOne(1)).toEqual({ table: 'users', id: 1 });
-    expect(await orders.findOne(1)).toEqual({ table: 'orders', id: 1 });
-    expect([users.calls, orders.calls]).toEqual([1, 1]);
-    const cache = app.get(RingCacheService);
-    expect(cache.keyFor(UserRepo, 'findOne', 1)).toBe('UserRepo.findOne:[1]');
-    expect(await cache.evictAll(OrderRepo, 'findOne')).toBe(1);
-    expect(await cache.evict(UserRepo, 'findOne', 1)).toBe(true);
-  });
-
-  it('an override that calls the cached method through super has a key of its own', async () => {
-    const app = await boot();
-    const audited = app.get(AuditedRepo);
-    // Sharing one key, the outer miss would wait on the inner one for ever.
-    const answer = await Promise.race([
-      audited.findOne(4),
-      new Promise((resolve) => setTimeout(() => resolve('no answer'), 3_000)),
-    ]);
-    expect(answer).toEqual({ table: 'audits', id: 4, audited: true });
-    expect(await audited.findOne(4)).toEqual({ table: 'audits', id: 4, audited: true });
-    expect(audited.calls).toBe(1);
-    const cache = app.get(RingCacheService);
-    expect(cache.keyFor(AuditedRepo, 'findOne', 4)).toBe('AuditedRepo.findOne:[4]');
-  });
-
-  it('overrides in sibling subclasses, decorated or not, never answer each other', async () => {
-    const app = await boot();
-    expect(await app.get(AuditedRepo).findOne(2)).toEqual({
-      table: 'audits',
-      id: 2,
-      audited: true,
-    });
-    expect(await app.get(ArchivedRepo).findOne(2)).toEqual({
-      table: 'archive',
-      id: 2,
-      audited: true,
-    });
-    expect(await app.get(LoggedUserRepo).findOne(2)).toEqual({ table: 'logged users', id: 2 });
-    expect(await app.get(LoggedOrderRepo).findOne(2)).toEqual({ table: 'logged orders', id: 2 });
-    expect(await app.get(LoggedOrderRepo).findOne(2)).toEqual({ table: 'logged orders', id: 2 });
-    expect(app.get(LoggedOrderRepo).calls).toBe(1);
-  });
-
-  it('a plain override on top of a cached override: each cached layer has its own key', async () => {
-    const app = await boot();
-    const logged = app.get(LoggedAuditedRepo);
-    const answer = await Promise.race([
-      logged.findOne(8),
-      new Promise((resolve) => setTimeout(() => resolve('no answer'), 3_000)),
-    ]);
-    expect(answer).toEqual({ table: 'audits', id: 8, audited: true });
-    expect(await logged.findOne(8)).toEqual({ table: 'audits', id: 8, audited: true });
-    expect(logged.calls).toBe(1);
-    const dict = app.get(RingRedisService).getOrThrow('default');
-    expect(await dict.has('LoggedAuditedRepo.findOne:[8]')).toBe(true);
-    expect(await dict.has('LoggedAuditedRepo.findOne@BaseRepo:[8]')).toBe(true);
-  });
-
-  it("evicting an override's call evicts the call it made through super too", async () => {
-    const app = await boot();
-    const audited = app.get(AuditedRepo);
-    const cache = app.get(RingCacheService);
-    await audited.findOne(6);
-    expect(audited.calls).toBe(1);
-    expect(await cache.evict(AuditedRepo, 'findOne', 6)).toBe(true);
-    await audited.findOne(6);
-    // Recomputed: the inner call was evicted with the outer one, not served from the ring.
-    expect(audited.calls).toBe(2);
-    expect(await cache.evictAll(AuditedRepo, 'findOne')).toBe(2);
-    await audited.findOne(6);
-    expect(audited.calls).toBe(3);
-  });
-
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot();
@@ -552,7 +362,8 @@ describe('@RingCached', () => {
     const app = await boot();
     const weather = app.get(WeatherService);
     const cache = app.get(RingCacheService);
-    for (const server of fleet.servers) await redisCommand(server.port, 'SET', 'foreign:1', 'x');
+    for (const server of nest.fleet.servers)
+      await redisCommand(server.port, 'SET', 'foreign:1', 'x');
     await weather.forecast('Oslo', 1);
     await weather.forecast('Rome', 1);
     await weather.byQuery(1);
@@ -565,7 +376,7 @@ describe('@RingCached', () => {
     await weather.forecast('Rome', 1);
     await weather.byQuery(1);
     expect(weather.calls).toBe(5);
-    for (const server of fleet.servers)
+    for (const server of nest.fleet.servers)
       expect(await redisCommand(server.port, 'GET', 'foreign:1')).toBe('x');
   });
 
@@ -586,8 +397,7 @@ describe('@RingCached', () => {
     expect(da.getEntry(key)).toBe('a:WeatherService.forecast:["Lima",2]');
     expect(await da.has(key)).toBe(true);
     expect(await db.has(key)).toBe(true);
-    await a.close();
-    apps.splice(apps.indexOf(a), 1);
+    await nest.closeNow(a);
     // b still works on its own after a is gone.
     await wb.forecast('Lima', 2);
     expect(wb.calls).toBe(1);
@@ -613,13 +423,10 @@ function plainJsLookup() {
 describe('@RingCached without return type metadata', () => {
   it('concurrent first calls share one run, as on any miss', async () => {
     const FreshPlainJs = plainJsLookup();
-    const moduleRef = await Test.createTestingModule({
-      imports: [RingRedisModule.forRoot({ groups: { default: nodes() } })],
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
       providers: [FreshPlainJs],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    apps.push(app);
-    await app.init();
+    });
     const plain = app.get(FreshPlainJs);
     // The first call learns that the method returns a Promise; the others join its run.
     expect(await Promise.all([plain.lookup(7), plain.lookup(7), plain.lookup(7)])).toEqual([
@@ -632,19 +439,9 @@ describe('@RingCached without return type metadata', () => {
 describe('@RingCached options are checked at boot', () => {
   const tag = `ring-cached-boot-${process.pid}`;
 
-  /** Nodes whose connections carry `tag` as their client name, to count them on the servers. */
-  function taggedNodes(): RingNodesConfig {
-    return Object.fromEntries(
-      fleet.servers.map((s, i) => [
-        `node${i}`,
-        { capacity: 1, connection: { host: '127.0.0.1', port: s.port, connectionName: tag } },
-      ]),
-    );
-  }
-
   async function taggedConnections(): Promise<number> {
     let count = 0;
-    for (const server of fleet.servers) {
+    for (const server of nest.fleet.servers) {
       const list = await redisCommand(server.port, 'CLIENT', 'LIST');
       count += list.split('\n').filter((line) => line.includes(`name=${tag}`)).length;
     }
@@ -652,13 +449,14 @@ describe('@RingCached options are checked at boot', () => {
   }
 
   async function bootWith(provider: new () => object): Promise<void> {
-    const moduleRef = await Test.createTestingModule({
-      imports: [RingRedisModule.forRoot({ groups: { default: taggedNodes(), other: nodes() } })],
+    await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { default: taggedNodes(nest.fleet.servers, tag), other: nest.nodes() },
+        }),
+      ],
       providers: [provider],
-    }).compile();
-    const app = moduleRef.createNestApplication({ logger: false });
-    apps.push(app);
-    await app.init();
+    });
   }
 
   it.each([

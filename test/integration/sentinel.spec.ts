@@ -9,12 +9,17 @@ import {
   RingDict,
   RingRedisModule,
   RingRedisService,
-  type RingDictOptions,
-  type RingEvent,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
-import { startSentinelGroup, useSentinelGroup, type SentinelGroup } from '../helpers/sentinel.js';
+import { redisCommand } from '../helpers/redis-servers.js';
+import { collect, useRingDicts } from '../helpers/ring-dicts.js';
+import {
+  FAILOVER_BUDGET_MS,
+  startSentinelGroup,
+  useSentinelGroup,
+  type SentinelGroup,
+} from '../helpers/sentinel.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * A ring node may be a Redis Sentinel group (master + replica + three sentinels) instead of
@@ -26,8 +31,6 @@ import { startSentinelGroup, useSentinelGroup, type SentinelGroup } from '../hel
 
 const COMMAND_TIMEOUT = 200;
 const HEARTBEAT = 100;
-/** Sentinel declares the master down after 500 ms; a failover takes a few seconds. */
-const FAILOVER_BUDGET_MS = 25_000;
 
 @Controller('health')
 class HealthController {
@@ -43,64 +46,37 @@ class HealthController {
   }
 }
 
-let plain: RedisFleet;
+/** Two plain servers; dicts with the suite's timings and no probing, closed after each test. */
+const fixture = useRingDicts(
+  { commandTimeout: COMMAND_TIMEOUT, heartbeatInterval: HEARTBEAT, retryRatio: 0 },
+  { servers: 2 },
+);
 let group: SentinelGroup;
-const open: RingDict<unknown, unknown>[] = [];
 
 beforeAll(async () => {
-  [plain, group] = await Promise.all([startRedisServers(2), startSentinelGroup()]);
+  group = await startSentinelGroup();
 });
 
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((dict) => dict.close()));
+afterEach(() => {
   vi.restoreAllMocks();
 });
 
 afterAll(async () => {
-  await Promise.all([plain?.stop(), group?.stop()]);
+  await group?.stop();
 });
 
 /** Two plain nodes and the Sentinel node `ha`, in one group. */
-/** A dict with the suite's timings and no probing, closed after each test. */
-function makeDict<V, F = never>(
-  options: Partial<RingDictOptions<V, F>> & Pick<RingDictOptions<V, F>, 'nodes'>,
-): RingDict<V, F> {
-  const dict = new RingDict<V, F>({
-    commandTimeout: COMMAND_TIMEOUT,
-    heartbeatInterval: HEARTBEAT,
-    retryRatio: 0,
-    ...options,
-  });
-  open.push(dict as RingDict<unknown, unknown>);
-  return dict;
-}
-
-/** Everything `dict` emits from now on. */
-function collect(dict: RingDict<unknown, unknown>): RingEvent[] {
-  const events: RingEvent[] = [];
-  dict.events$.subscribe((event) => events.push(event));
-  return events;
-}
-
 function nodes(): RingNodesConfig {
   return {
-    plain0: { capacity: 1, connection: plain.servers[0].url },
-    plain1: { capacity: 1, connection: plain.servers[1].url },
+    plain0: { capacity: 1, connection: fixture.fleet.servers[0].url },
+    plain1: { capacity: 1, connection: fixture.fleet.servers[1].url },
     ha: { capacity: 1, connection: group.connection() },
   };
 }
 
-async function until(what: string, check: () => boolean | Promise<boolean>, ms: number) {
-  const deadline = performance.now() + ms;
-  while (!(await check())) {
-    if (performance.now() > deadline) throw new Error(`${what}: not reached within ${ms} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
-
 describe('a Sentinel-managed ring node', () => {
   it('serves its share of a mixed group through the sentinels', async () => {
-    const dict = makeDict<number>({
+    const dict = fixture.dict<number>({
       nodes: nodes(),
       prefix: 'mixed:',
     });
@@ -150,28 +126,29 @@ describe('a Sentinel-managed ring node', () => {
         ),
       );
     const before = await watchers();
-    const dict = new RingDict<number>({
-      nodes: { ha: { capacity: 1, connection: group.connection() } },
-      prefix: 'lazy:',
-      commandTimeout: COMMAND_TIMEOUT,
-      heartbeatInterval: HEARTBEAT,
-      lazyConnect: true,
-    });
-    open.push(dict as RingDict<unknown, unknown>);
+    const dict = fixture.track(
+      new RingDict<number>({
+        nodes: { ha: { capacity: 1, connection: group.connection() } },
+        prefix: 'lazy:',
+        commandTimeout: COMMAND_TIMEOUT,
+        heartbeatInterval: HEARTBEAT,
+        lazyConnect: true,
+      }),
+    );
     await new Promise((resolve) => setTimeout(resolve, 150));
     (await watchers()).forEach((count, i) => expect(count).toBeLessThanOrEqual(before[i]));
     await dict.set('k', 1);
     await until(
-      'one subscription per sentinel',
       async () => (await watchers()).every((count, i) => count === before[i] + 1),
       5_000,
+      'one subscription per sentinel',
     );
   });
 
   it('stays out with a clear reason when the sentinels know no such master group', async () => {
-    const dict = makeDict<number>({
+    const dict = fixture.dict<number>({
       nodes: {
-        plain0: { capacity: 1, connection: plain.servers[0].url },
+        plain0: { capacity: 1, connection: fixture.fleet.servers[0].url },
         typo: { capacity: 1, connection: { ...group.connection(), name: 'mymastr' } },
       },
       prefix: 'typo:',
@@ -217,7 +194,7 @@ describe('a Sentinel-managed ring node', () => {
       const events = collect(dict);
       const from = `127.0.0.1:${group.master.port}`;
       const to = `127.0.0.1:${group.replica.port}`;
-      await until('ha connected', () => dict.nodeStates().some((s) => s.master === from), 5000);
+      await until(() => dict.nodeStates().some((s) => s.master === from), 5000, 'ha connected');
 
       // Before: 400 keys, about a third of them on the Sentinel node, replicated.
       const before = new Map<string, string>();
@@ -262,15 +239,15 @@ describe('a Sentinel-managed ring node', () => {
       const killedAt = performance.now();
       await group.master.kill();
       await until(
-        'ha ejected',
         () => events.some((e) => e.type === 'ejected' && e.node === 'ha'),
         5000,
+        'ha ejected',
       );
       const ejectedAfter = performance.now() - killedAt;
       await until(
-        'ha rediscovered',
         () => events.some((e) => e.type === 'rediscovered' && e.node === 'ha'),
         FAILOVER_BUDGET_MS,
+        'ha rediscovered',
       );
       const failoverMs = performance.now() - killedAt;
       // A little traffic with the node back, then stop.
@@ -378,7 +355,7 @@ describe('a Sentinel-managed ring node', () => {
     const hung = group.sentinels[0];
     process.kill(hung.pid, 'SIGSTOP');
     try {
-      const dict = makeDict<string, 'failed'>({
+      const dict = fixture.dict<string, 'failed'>({
         nodes: { ha: { capacity: 1, connection: group.connection() } },
         prefix: 'hung-sentinel:',
         onFail: () => 'failed',
@@ -395,7 +372,7 @@ describe('a Sentinel-managed ring node', () => {
   it('is ejected with a clear reason when no sentinel answers', async () => {
     // Runs after the failover: the group is down to the promoted replica. Kill the sentinels.
     await Promise.all(group.sentinels.map((s) => s.kill()));
-    const dict = makeDict<number>({
+    const dict = fixture.dict<number>({
       nodes: nodes(),
       prefix: 'nosentinel:',
     });
@@ -433,9 +410,9 @@ describe('a Sentinel node with passwords', () => {
       password: PASSWORD,
       sentinelPassword: SENTINEL_PASSWORD,
     };
-    const dict = makeDict<number>({
+    const dict = fixture.dict<number>({
       nodes: {
-        plain0: { capacity: 1, connection: plain.servers[0].url },
+        plain0: { capacity: 1, connection: fixture.fleet.servers[0].url },
         good: { capacity: 1, connection: good },
         // Right sentinels, wrong password for them: the node stays out, the ring works.
         badSentinel: {
@@ -474,139 +451,4 @@ describe('a Sentinel node with passwords', () => {
     }
     await dict.clear();
   });
-});
-
-describe('a planned failover (SENTINEL FAILOVER: the old master stays up)', () => {
-  const planned = useSentinelGroup({ name: 'planned' });
-
-  it('leaves the old master as soon as the sentinels announce the switch', async () => {
-    const dict = makeDict<number>({
-      nodes: {
-        plain0: { capacity: 1, connection: plain.servers[0].url },
-        ha: { capacity: 1, connection: planned.group.connection() },
-      },
-      prefix: 'planned:',
-    });
-    const events = collect(dict);
-    const from = `127.0.0.1:${planned.group.master.port}`;
-    const to = `127.0.0.1:${planned.group.replica.port}`;
-    const keys = Array.from({ length: 40 }, (_, i) => `k${i}`);
-    const haKeys = keys.filter((k) => dict.totalHash.locate(dict.getEntry(k)) === 'ha');
-    expect(haKeys.length).toBeGreaterThan(5);
-    for (const key of keys) await dict.set(key, 0);
-    expect(await redisCommand(planned.group.master.port, 'WAIT', '1', '2000')).toBe('1');
-
-    let round = 0;
-    let thrown = 0;
-    let running = true;
-    const traffic = (async () => {
-      while (running) {
-        round++;
-        for (const key of keys) {
-          try {
-            await dict.set(key, round);
-          } catch {
-            thrown++;
-          }
-        }
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-    })();
-    const requestedAt = performance.now();
-    expect(
-      await redisCommand(planned.group.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'planned'),
-    ).toBe('OK');
-    await until(
-      'ha rediscovered on the new master',
-      () => events.some((e) => e.type === 'rediscovered' && e.failover !== undefined),
-      FAILOVER_BUDGET_MS,
-    );
-    const switchedMs = performance.now() - requestedAt;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    running = false;
-    await traffic;
-    expect(thrown).toBe(0);
-
-    const ha = events.filter((e) => e.node === 'ha');
-    expect(ha.map((e) => e.type)).toEqual(['ejected', 'rediscovered']);
-    expect(ha[0].error?.message).toBe(
-      `Sentinel moved the master of "planned" from ${from} to ${to}`,
-    );
-    expect(ha[1]).toMatchObject({ master: to, failover: { from, to } });
-    console.log(
-      `[sentinel] planned failover ${from} → ${to}: back on the new master ` +
-        `${switchedMs.toFixed(0)} ms after SENTINEL FAILOVER, out of the ring for ` +
-        `${(ha[1].at.getTime() - ha[0].at.getTime()).toFixed(0)} ms`,
-    );
-
-    // Writes now land on the new master, and only there: the old one, still up and still
-    // calling itself master until Sentinel reconfigures it, gets none of them.
-    for (const key of haKeys) await dict.set(key, -1);
-    for (const key of haKeys) {
-      expect(await dict.get(key)).toBe(-1);
-      expect(await redisCommand(planned.group.replica.port, 'GET', dict.getEntry(key))).toBe('-1');
-      expect(await redisCommand(planned.group.master.port, 'GET', dict.getEntry(key))).not.toBe(
-        '-1',
-      );
-    }
-    expect(dict.nodeStates().find((s) => s.name === 'ha')).toMatchObject({
-      alive: true,
-      master: to,
-      failovers: 1,
-    });
-  });
-});
-
-describe('sentinels that name the master by host name (here a natMap to "localhost")', () => {
-  const named = useSentinelGroup({ name: 'named' });
-
-  it('a sentinel that announces the failover late does not eject the node from the new master', async () => {
-    const dict = makeDict<number>({
-      nodes: {
-        ha: {
-          capacity: 1,
-          connection: {
-            ...named.group.connection(),
-            natMap: (key: string) => ({ host: 'localhost', port: Number(key.split(':').pop()) }),
-          },
-        },
-      },
-      prefix: 'named:',
-    });
-    const events = collect(dict);
-    await dict.set('k', 1);
-
-    // One sentinel is cut off during the failover: it hears of it, and announces it, late.
-    const late = named.group.sentinels[2];
-    process.kill(late.pid, 'SIGSTOP');
-    try {
-      expect(
-        await redisCommand(named.group.sentinels[0].port, 'SENTINEL', 'FAILOVER', 'named'),
-      ).toBe('OK');
-      await until(
-        'ha rediscovered on the new master',
-        () => events.some((e) => e.type === 'rediscovered' && e.failover !== undefined),
-        FAILOVER_BUDGET_MS,
-      );
-    } finally {
-      process.kill(late.pid, 'SIGCONT');
-    }
-    // The late sentinel names the new master "localhost:<port>"; the node reached it as
-    // 127.0.0.1:<port>: the same server.
-    const master = await named.group.currentMaster();
-    await until(
-      'the late sentinel names the new master',
-      async () =>
-        (await redisCommand(late.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', 'named')).endsWith(
-          master.split(':')[1],
-        ),
-      FAILOVER_BUDGET_MS,
-    );
-    await new Promise((resolve) => setTimeout(resolve, 1_000));
-    expect(events.filter((e) => e.node === 'ha').map((e) => e.type)).toEqual([
-      'ejected',
-      'rediscovered',
-    ]);
-    expect(await dict.get('k')).toBe(1);
-  }, 60_000);
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
-import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
-import { useRingFleet } from '../helpers/ring-fleet.js';
+import type { RingDict, RingEvent } from '../../lib/index.js';
+import { redisCommand } from '../helpers/redis-servers.js';
+import { keysOwnedBy, useRingDicts } from '../helpers/ring-dicts.js';
 import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
 
 /**
@@ -9,28 +9,12 @@ import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
  * newer writes for its keys went to the next node. Hinted handoff brings it up to date
  * before it rejoins, so reads never see the old value.
  */
-const fixture = useRingFleet(3);
-
-function makeDict(options: Partial<RingDictOptions<string>> = {}) {
-  const dict = new RingDict<string>({
-    nodes: ringNodes(fixture.fleet.servers),
-    prefix: 'flap:',
-    commandTimeout: 200,
-    heartbeatInterval: 100,
-    retryRatio: 0,
-    ...options,
-  });
-  fixture.track(dict);
-  return dict;
-}
-
-function keysOwnedBy(dict: RingDict<string>, node: string, count: number): string[] {
-  const keys: string[] = [];
-  for (let i = 0; keys.length < count; i++) {
-    if (dict.totalHash.locate(dict.getEntry(`k${i}`)) === node) keys.push(`k${i}`);
-  }
-  return keys;
-}
+const fixture = useRingDicts({
+  prefix: 'flap:',
+  commandTimeout: 200,
+  heartbeatInterval: 100,
+  retryRatio: 0,
+});
 
 function rediscovery(dict: RingDict<string>): Promise<RingEvent> {
   return new Promise((resolve) => {
@@ -45,7 +29,7 @@ function rediscovery(dict: RingDict<string>): Promise<RingEvent> {
 
 describe('hinted handoff', () => {
   it('a hung node that returns serves the newer value, not its own old one', async () => {
-    const dict = makeDict();
+    const dict = fixture.dict<string>();
     const [key, other, deleted] = keysOwnedBy(dict, 'node0', 3);
     await dict.set(key, 'v1');
     await dict.set(other, 'untouched');
@@ -66,12 +50,12 @@ describe('hinted handoff', () => {
     expect(await redisCommand(fixture.fleet.servers[0].port, 'GET', 'flap:' + key)).toBe('"v2"');
     // The heir no longer keeps a copy that a later ejection could serve stale.
     const heir = dict.aliveHash.without('node0').locate(dict.getEntry(key))!;
-    const heirPort = fixture.fleet.servers[Number(heir.slice(4))].port;
+    const heirPort = fixture.serverOf(heir).port;
     expect(await redisCommand(heirPort, 'EXISTS', 'flap:' + key)).toBe('0');
   });
 
   it('a hash written through visitRedis while the node was out is handed back too', async () => {
-    const dict = makeDict();
+    const dict = fixture.dict<string>();
     const [hash, plain] = keysOwnedBy(dict, 'node0', 2);
     fixture.fleet.servers[0].hang();
     await dict.set(plain, 'v2'); // times out on node0, lands on its heir
@@ -89,7 +73,7 @@ describe('hinted handoff', () => {
   });
 
   it('a handoff of several pipeline chunks hands back every entry and deletion', async () => {
-    const dict = makeDict();
+    const dict = fixture.dict<string>();
     // Two reads per entry: a chunk is PIPELINE_CHUNK / 2 entries; this spans several.
     const keys = keysOwnedBy(dict, 'node2', PIPELINE_CHUNK * 2 + 3);
     const deleted = keys.filter((_, i) => i % 10 === 0);
@@ -112,7 +96,7 @@ describe('hinted handoff', () => {
   });
 
   it('the handed-back value keeps its remaining TTL', async () => {
-    const dict = makeDict();
+    const dict = fixture.dict<string>();
     const [key] = keysOwnedBy(dict, 'node1', 1);
     await dict.set(key, 'v1');
     await fixture.fleet.servers[1].kill();
@@ -127,7 +111,7 @@ describe('hinted handoff', () => {
   });
 
   it('clear() and clearPrefix() while a node is out: its cleared entries do not come back', async () => {
-    const dict = makeDict();
+    const dict = fixture.dict<string>();
     const [a, b, c] = keysOwnedBy(dict, 'node1', 3);
     await dict.set(a, 'before');
     await dict.set(`user:${b}`, 'before');
@@ -152,7 +136,7 @@ describe('hinted handoff', () => {
   });
 
   it("past handoffLimit, 'clear' deletes the dict's entries on the returning node", async () => {
-    const dict = makeDict({ handoffLimit: 2 });
+    const dict = fixture.dict<string>({ handoffLimit: 2 });
     const keys = keysOwnedBy(dict, 'node2', 6);
     for (const key of keys) await dict.set(key, 'old');
     await redisCommand(fixture.fleet.servers[2].port, 'SET', 'foreign', 'kept');
@@ -171,7 +155,7 @@ describe('hinted handoff', () => {
   });
 
   it("past handoffLimit, 'ttl' trusts the TTLs and says so", async () => {
-    const dict = makeDict({ handoffLimit: 1, handoffOverflow: 'ttl' });
+    const dict = fixture.dict<string>({ handoffLimit: 1, handoffOverflow: 'ttl' });
     const keys = keysOwnedBy(dict, 'node2', 3);
     for (const key of keys) await dict.set(key, 'old');
     fixture.fleet.servers[2].hang();
@@ -183,7 +167,7 @@ describe('hinted handoff', () => {
   });
 
   it('handoffLimit 0 disables it', async () => {
-    const dict = makeDict({ handoffLimit: 0 });
+    const dict = fixture.dict<string>({ handoffLimit: 0 });
     const [key] = keysOwnedBy(dict, 'node0', 1);
     await dict.set(key, 'v1');
     fixture.fleet.servers[0].hang();

@@ -213,3 +213,42 @@ describe('continuum lookups', () => {
     }
   });
 });
+
+describe('HashRing option checks', () => {
+  it('refuses capacities whose sum overflows, in both distributions and by with()', () => {
+    for (const distribution of ['ring', 'ketama'] as const) {
+      expect(() => new HashRing({ a: 1e308, b: 1e308 }, { distribution })).toThrow(
+        /^HashRing: capacity: the nodes' capacities add up to Infinity/,
+      );
+    }
+    expect(() => new HashRing({ a: 1e308 }).with('b', 1e308)).toThrow(RingConfigError);
+    // Large but summable capacities are fine: only their ratios matter.
+    const ring = new HashRing({ a: 1e307, b: 3e307 });
+    const owners = new Map<string, number>();
+    for (let i = 0; i < 4000; i++) {
+      const owner = ring.locate(`k${i}`)!;
+      owners.set(owner, (owners.get(owner) ?? 0) + 1);
+    }
+    expect(owners.get('a')! / 4000).toBeGreaterThan(0.15);
+    expect(owners.get('b')! / 4000).toBeGreaterThan(0.6);
+  });
+
+  it.each(['{{', '}}', '}{', '((', '[[', '<<', '{]'])(
+    'refuses %j, two brackets that are no pair',
+    (tag) => {
+      expect(() => new HashRing({ a: 1 }, { hashTag: tag })).toThrow(
+        /^hashTag: expected an opening and its closing character such as '\{\}', got .* \(did you mean '.*'\?\)$/,
+      );
+    },
+  );
+
+  it.each(['{}', '()', '[]', '<>', '$$', '::', '#:'])('accepts %j', (tag) => {
+    const ring = new HashRing({ a: 1, b: 1, c: 1 }, { hashTag: tag });
+    const [open, close] = [...tag];
+    // Keys sharing the part between the tag's characters share a node.
+    const owners = new Set(
+      Array.from({ length: 20 }, (_, i) => ring.locate(`p${i}${open}user42${close}rest`)),
+    );
+    expect(owners.size).toBe(1);
+  });
+});

@@ -279,3 +279,34 @@ describe('a Sentinel node told of a failover (stubbed socket, no server)', () =>
     }
   });
 });
+
+describe('Sentinel user names', () => {
+  it('are scrubbed like passwords from what a node reports', async () => {
+    const DATA_USER = 'data-user-7a1';
+    const SENTINEL_USER = 'sentinel-user-c9e';
+    const { connection } = sentinelNode('mymaster', [26379], {
+      username: DATA_USER,
+      sentinelUsername: SENTINEL_USER,
+    });
+    const address = nodeAddress(connection, 'node "ha"');
+    expect(address.secrets).toEqual([PASSWORD, SENTINEL_PASSWORD, DATA_USER, SENTINEL_USER]);
+    const node = new RingNode('ha', 1, connection, address, 200);
+    try {
+      // A server that does not know AUTH echoes its arguments: the user name and the password.
+      const echo = (user: string, password: string) =>
+        `ERR unknown command 'auth', with args beginning with: '${user}' '${password}'`;
+      expect(
+        node.describe(
+          new Error(
+            `All sentinels are unreachable and retry is disabled. Last error: ${echo(SENTINEL_USER, SENTINEL_PASSWORD)}`,
+          ),
+        ),
+      ).toBe(
+        `no sentinel of "mymaster" answered (10.0.0.1:26379; last error: ${echo('***', '***')})`,
+      );
+      expect(node.describe(new Error(echo(DATA_USER, PASSWORD)))).toBe(echo('***', '***'));
+    } finally {
+      await node.close(10);
+    }
+  });
+});

@@ -43,3 +43,15 @@ export function checkOption(
     throw new RingConfigError(`${where}${field}: expected ${expected}, got ${shown(got)}`);
   }
 }
+
+/**
+ * Throws unless the capacities' sum is finite: each may be, their sum not (two of 1e308),
+ * and a share of Infinity is 0 or NaN, so one node would take every key.
+ */
+export function checkCapacityTotal(total: number, where: string): void {
+  if (!Number.isFinite(total)) {
+    throw new RingConfigError(
+      `${where}: capacity: the nodes' capacities add up to ${total}, more than a number can hold; use smaller ones (only their ratios matter)`,
+    );
+  }
+}

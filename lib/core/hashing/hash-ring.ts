@@ -1,6 +1,6 @@
 import { pointIndex, reassignContinuum, uniformIndex, type Continuum } from './continuum.js';
 import { RingConfigError } from '../errors.js';
-import { rejectUnknownOptions } from '../config/option-checks.js';
+import { checkCapacityTotal, rejectUnknownOptions } from '../config/option-checks.js';
 import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
 import { buildSliceContinuum, nextPrime } from './slice-continuum.js';
@@ -27,6 +27,30 @@ const HASH_RING_OPTION_NAMES: ReadonlySet<string> = new Set<keyof HashRingOption
   'distribution',
   'hashTag',
 ]);
+
+/** Brackets and their closing ones, for the hash tag check. */
+const BRACKET_PAIRS: ReadonlyMap<string, string> = new Map([
+  ['{', '}'],
+  ['(', ')'],
+  ['[', ']'],
+  ['<', '>'],
+]);
+const BRACKETS = new Set([...BRACKET_PAIRS.keys(), ...BRACKET_PAIRS.values()]);
+
+/**
+ * A hash tag of two brackets must be an opening one and its closing one: `'{{'` or `'}{'`
+ * is a slip for `'{}'` that would hash most keys whole, silently. Two other characters,
+ * equal or not, are taken as given (twemproxy's documentation shows `"$$"`).
+ */
+function checkBrackets(hashTag: string): void {
+  const [open, close] = [...hashTag];
+  if (!BRACKETS.has(open) || !BRACKETS.has(close) || BRACKET_PAIRS.get(open) === close) return;
+  const meant = BRACKET_PAIRS.has(open) ? open : close;
+  const pair = [...BRACKET_PAIRS].find(([o, c]) => o === meant || c === meant)!;
+  throw new RingConfigError(
+    `hashTag: expected an opening and its closing character such as '{}', got ${JSON.stringify(hashTag)} (did you mean '${pair.join('')}'?)`,
+  );
+}
 
 /** Default slice count: see `HashRingOptions.slices`. Measured balance is in bench/README.md. */
 export function defaultSlices(nodeCount: number): number {
@@ -55,6 +79,7 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
   }
   const names = Object.keys(nodes).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   if (names.length > 0xffff) throw new RingConfigError('HashRing: at most 65535 nodes');
+  let total = 0;
   for (const name of names) {
     const capacity = nodes[name];
     if (typeof capacity !== 'number' || !Number.isFinite(capacity) || capacity <= 0) {
@@ -62,7 +87,9 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
         `HashRing: node "${name}": capacity must be a finite number > 0, got ${String(capacity)}`,
       );
     }
+    total += capacity;
   }
+  checkCapacityTotal(total, 'HashRing');
   if (options === null || typeof options !== 'object') {
     throw new RingConfigError('HashRing: options must be an object');
   }
@@ -83,6 +110,7 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
       `hashTag: expected two characters such as '{}', got ${JSON.stringify(hashTag)}`,
     );
   }
+  if (hashTag !== undefined) checkBrackets(hashTag);
   const capacities = names.map((name) => nodes[name]);
   const continuum =
     distribution === 'ketama'

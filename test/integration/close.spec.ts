@@ -1,0 +1,74 @@
+import { describe, expect, it } from 'vitest';
+import type { RingDict } from '../../lib/index.js';
+import { FAILURE_TIMINGS, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
+import { useRingDicts } from '../helpers/ring-dicts.js';
+
+/**
+ * close() while work is under way: a request waiting on a hung node, a scan half read, a
+ * clear whose catch-up has not run. Each rejects as closed instead of ending quietly.
+ */
+
+const fixture = useRingDicts(FAILURE_TIMINGS);
+
+describe('close() with the only node hung', () => {
+  it.each([
+    ['without onFail', {}],
+    ['with onFail', { onFail: () => 'failed' }],
+  ])('a request waiting on it rejects as closed, %s', TEST_TIMEOUT, async (_, extra) => {
+    const [server] = fixture.fleet.servers;
+    const dict = fixture.dict<string, string>({
+      nodes: { node0: { capacity: 1, connection: server.url } },
+      ...extra,
+    });
+    await dict.connect();
+    server.hang();
+    try {
+      const pending = dict.get('k');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      await dict.close();
+      await expect(pending).rejects.toThrow(/RingDict "default" is closed/);
+    } finally {
+      server.resume();
+    }
+  });
+});
+
+describe('close() while a scan runs', () => {
+  it.each([
+    ['keys()', (dict: RingDict<string>) => dict.keys()],
+    ['entries()', (dict: RingDict<string>) => dict.entries()],
+  ])('%s rejects as closed instead of ending early', TEST_TIMEOUT, async (_, iterate) => {
+    const dict = fixture.dict<string>({ prefix: 'closescan:' });
+    await dict.setMany(Array.from({ length: 60 }, (_, i) => [`k${i}`, 'v'] as const));
+    let seen = 0;
+    await expect(
+      (async () => {
+        for await (const item of iterate(dict)) {
+          void item;
+          // Closed once the first keys are in: the rest can no longer be read.
+          if (seen++ === 0) await dict.close();
+        }
+      })(),
+    ).rejects.toThrow(/RingDict "default" is closed/);
+    expect(seen).toBeLessThan(60);
+  });
+});
+
+describe('close() right after clear() is called', () => {
+  it(
+    'rejects the clear as closed, even when its commands were answered',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = fixture.dict<string>({
+        prefix: 'clrquick:',
+        nodes: { node0: { capacity: 1, connection: fixture.fleet.servers[0].url } },
+      });
+      await dict.connect();
+      // The QUIT queues behind the one SCAN already sent: it is answered, and that was the
+      // whole scan, but the clear's catch-up never ran.
+      const cleared = dict.clear();
+      await dict.close();
+      await expect(cleared).rejects.toThrow(/RingDict "default" is closed/);
+    },
+  );
+});

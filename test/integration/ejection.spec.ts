@@ -1,0 +1,93 @@
+import { describe, expect, it } from 'vitest';
+import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
+import { redisCommand, taggedNodes } from '../helpers/redis-servers.js';
+import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * What ejects a node and what does not: a connection killed under a healthy node is replaced
+ * without an ejection, and an `onNodeEjected` hook that throws neither stops the ejection nor
+ * the request.
+ */
+
+const fixture = useRingDicts(FAILURE_TIMINGS);
+
+describe('a connection lost under a healthy node', () => {
+  it(
+    'CLIENT KILL of the ring connection: it reconnects by itself, no ejection, requests go on',
+    TEST_TIMEOUT,
+    async () => {
+      const tag = `lost-${process.pid}`;
+      const dict = fixture.dict<string>({ nodes: taggedNodes(fixture.fleet.servers, tag) });
+      const events = collect(dict);
+      await dict.connect();
+      const [key] = keysOwnedBy(dict, 'node1', 1);
+      await dict.set(key, 'before');
+      const server = fixture.serverOf('node1');
+      const idOf = (line: string) => /(?:^|\s)id=(\d+)/.exec(line)![1];
+      const before = (await clientsNamed(server, tag)).map(idOf);
+      expect(before).toHaveLength(1);
+
+      expect(await redisCommand(server.port, 'CLIENT', 'KILL', 'ID', before[0])).toBe('1');
+      // Without any request, a new connection replaces the killed one: one, not a storm.
+      await until(async () => {
+        const ids = (await clientsNamed(server, tag)).map(idOf);
+        return ids.length === 1 && ids[0] !== before[0];
+      }, SETTLE);
+
+      expect(await dict.get(key)).toBe('before');
+      await dict.set(key, 'after');
+      expect(await redisCommand(server.port, 'GET', dict.getEntry(key))).toBe('"after"');
+      expect(events).toEqual([]);
+      expect(dict.aliveHash.size).toBe(3);
+      expect(dict.nodeStates()[1]).toMatchObject({ name: 'node1', alive: true, ejections: 0 });
+      expect(await clientsNamed(server, tag)).toHaveLength(1);
+    },
+  );
+});
+
+describe('a throwing onNodeEjected', () => {
+  it(
+    'the node is still ejected and the request is served by the next node',
+    TEST_TIMEOUT,
+    async () => {
+      const warnings: string[] = [];
+      const onWarning = (warning: Error) => warnings.push(warning.message);
+      process.on('warning', onWarning);
+      try {
+        const called: string[] = [];
+        const dict = fixture.dict<string>({
+          onNodeEjected: (_dict, node) => {
+            called.push(node);
+            throw new Error(`hook failed for ${node}`);
+          },
+        });
+        const events = collect(dict);
+        const [key, other] = keysOwnedBy(dict, 'node1', 2);
+        await dict.set(key, 'v1');
+        fixture.serverOf('node1').hang();
+
+        // Times out on node1: ejected (the hook throws), then answered by the heir.
+        expect(await dict.get(key)).toBeUndefined();
+        expect(called).toEqual(['node1']);
+        expect(saw(events, 'ejected', 'node1')).toBe(1);
+        expect(dict.aliveHash.nodes).toEqual(['node0', 'node2']);
+        expect(dict.nodeStates()[1]).toMatchObject({ alive: false, ejections: 1 });
+        // Routing goes on: node1's keys are written and read on the heir.
+        await dict.set(other, 'on the heir');
+        expect(await dict.get(other)).toBe('on the heir');
+        const heir = dict.aliveHash.locate(dict.getEntry(other))!;
+        expect(await redisCommand(fixture.serverOf(heir).port, 'GET', dict.getEntry(other))).toBe(
+          '"on the heir"',
+        );
+        // The hook's error is reported, not swallowed silently.
+        await until(() => warnings.some((w) => w.includes('hook failed for node1')), SETTLE);
+        expect(warnings.find((w) => w.includes('hook failed'))).toMatch(
+          /ring-redis: a node callback threw: hook failed for node1/,
+        );
+      } finally {
+        process.off('warning', onWarning);
+      }
+    },
+  );
+});

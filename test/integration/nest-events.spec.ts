@@ -1,0 +1,133 @@
+import 'reflect-metadata';
+import { describe, expect, it } from 'vitest';
+import { RingRedisModule, RingRedisService, type RingGroupEvent } from '../../lib/index.js';
+import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { startRedisServers } from '../helpers/redis-servers.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * What RingRedisModule says about its groups: ejections, rediscoveries and outages logged once
+ * each (never with a credential), and every group's events on RingRedisService.events$.
+ */
+
+const nest = useNestApps({ logged: true });
+
+describe('events and logging', () => {
+  it("logs ejection (warn), rediscovery (log) and unavailability (error) once each, context 'RingRedis'", async () => {
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { logged: nest.nodes() }, defaults: fast })],
+    });
+    const dict = app.get(RingRedisService).getOrThrow('logged');
+    const ringLines = () => nest.logs.ring('logged');
+
+    await nest.fleet.servers[1].kill();
+    await until(() => dict.aliveHash.size === 2);
+    // Many requests after the ejection log nothing more.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => dict.get(`k${i}`)));
+    await nest.fleet.servers[1].restart();
+    await until(() => dict.aliveHash.size === 3);
+
+    await Promise.all([
+      nest.fleet.servers[0].kill(),
+      nest.fleet.servers[1].kill(),
+      nest.fleet.servers[2].kill(),
+    ]);
+    await until(() => dict.aliveHash.size === 0);
+    for (let i = 0; i < 20; i++) await expect(dict.get(`k${i}`)).rejects.toThrow();
+    await Promise.all(nest.fleet.servers.map((s) => s.restart()));
+    await until(() => dict.aliveHash.size === 3);
+
+    const lines = ringLines();
+    const ejected = lines.filter((l) => l.message.includes('ejected'));
+    const rediscovered = lines.filter((l) => l.message.includes('rediscovered'));
+    const unavailable = lines.filter((l) => l.message.includes('no node is alive'));
+    expect(ejected.map((l) => l.level)).toEqual(['warn', 'warn', 'warn', 'warn']);
+    expect(ejected.filter((l) => l.message.includes('node "node1"'))).toHaveLength(2);
+    expect(ejected[0].message).toMatch(/^group "logged": node "node1" ejected: \S/);
+    expect(rediscovered.map((l) => l.level)).toEqual(['log', 'log', 'log', 'log']);
+    expect(rediscovered[0].message).toMatch(/^group "logged": node "node1" rediscovered/);
+    expect(unavailable.map(({ level, message }) => ({ level, message }))).toEqual([
+      { level: 'error', message: 'group "logged": no node is alive' },
+    ]);
+    expect(lines).toHaveLength(9);
+  });
+
+  it('never logs a password, a username or a connection URL', async () => {
+    const SECRET = 'log-secret-do-not-print';
+    const USER = 'ring-admin-user';
+    const locked = await startRedisServers(1, {
+      extraArgs: [
+        '--user',
+        USER,
+        'on',
+        `>${SECRET}`,
+        '~*',
+        '&*',
+        '+@all',
+        '--user',
+        'default',
+        'off',
+      ],
+    });
+    nest.track({ close: () => locked.stop() });
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: {
+            secret: {
+              node0: { capacity: 1, connection: nest.fleet.servers[0].url },
+              locked: {
+                capacity: 1,
+                connection: `redis://${USER}:${SECRET}@127.0.0.1:${locked.servers[0].port}`,
+              },
+            },
+          },
+          defaults: fast,
+        }),
+      ],
+    });
+    const dict = app.get(RingRedisService).getOrThrow('secret');
+    await dict.set('k', 1);
+    await locked.servers[0].kill();
+    await until(() => dict.aliveHash.size === 1);
+    await locked.servers[0].restart();
+    await until(() => dict.aliveHash.size === 2);
+    await nest.fleet.servers[0].kill();
+    await locked.servers[0].kill();
+    await until(() => dict.aliveHash.size === 0);
+    await expect(dict.get('k')).rejects.toThrow();
+    const levels = nest.logs.ring('secret').map((l) => l.level);
+    expect(levels).toEqual(['warn', 'log', 'warn', 'warn', 'error']);
+    const text = JSON.stringify(nest.logs.lines);
+    expect(text).not.toContain(SECRET);
+    expect(text).not.toContain(USER);
+    expect(text).not.toContain('redis://');
+  });
+
+  it('events$ carries every group’s events, each tagged with its group', async () => {
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { one: nest.nodes(0, 2), two: nest.nodes(1, 3) },
+          defaults: fast,
+        }),
+      ],
+    });
+    const rings = app.get(RingRedisService);
+    const seen: RingGroupEvent[] = [];
+    const subscription = rings.events$.subscribe((event) => seen.push(event));
+    await nest.fleet.servers[1].kill();
+    await until(() => seen.length === 2);
+    subscription.unsubscribe();
+    expect(seen.map(({ group, type, node }) => ({ group, type, node })).sort(byGroup)).toEqual([
+      { group: 'one', type: 'ejected', node: 'node1' },
+      { group: 'two', type: 'ejected', node: 'node1' },
+    ]);
+    expect(seen[0].at).toBeInstanceOf(Date);
+    expect(rings.recentEvents('one').map((e) => e.type)).toEqual(['ejected']);
+  });
+});
+
+function byGroup(x: { group: string }, y: { group: string }): number {
+  return x.group.localeCompare(y.group);
+}
