@@ -165,6 +165,7 @@ async function main(): Promise<number> {
         const result = await runScenario(scenario, fleet, options);
         results.push(result);
         for (const note of result.notes) console.log(`   ${note}`);
+        console.log(`   ${(result.durationMs / 1000).toFixed(1)} s`);
       } catch (error) {
         failed.push(`${scenario.letter}) ${scenario.name}: ${(error as Error).stack}`);
         console.error(`   could not run: ${(error as Error).message}`);

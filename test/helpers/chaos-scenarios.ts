@@ -43,7 +43,7 @@ export const DEFAULT_CHAOS_OPTIONS: ChaosOptions = {
   concurrency: 8,
   beforeMs: 1_000,
   faultMs: 3_000,
-  afterMs: 2_500,
+  afterMs: 2_200,
   commandTimeout: 200,
   heartbeatInterval: 200,
   slackMs: 1,
@@ -69,6 +69,8 @@ export interface ScenarioResult {
   errors: Record<string, number>;
   /** What the scenario observed on the way (bytes delivered late, failover target, …). */
   notes: string[];
+  /** How long the scenario took, set-up included. */
+  durationMs: number;
 }
 
 export interface FaultContext {
@@ -81,6 +83,8 @@ export interface FaultContext {
   healed(): void;
   note(text: string): void;
   sleep(ms: number): Promise<void>;
+  /** Switches every process's load (e.g. read-only from the moment a node dies). */
+  load(mode: LoadMode): Promise<void>;
 }
 
 /** What a scenario runs on: the nodes, the fault, and what to undo afterwards. */
@@ -96,6 +100,8 @@ export interface Scenario {
   title(options: ChaosOptions): string;
   /** The load after the heal (default read-only). */
   afterHeal?: LoadMode;
+  /** Calls in flight per process, if not the options' (a stall matters under load). */
+  concurrency?: number;
   plan(fleet: RedisFleet, options: ChaosOptions): Promise<Plan>;
 }
 
@@ -194,6 +200,8 @@ const rdb: Scenario = {
     // Writes the snapshot will not have, acknowledged by the node itself.
     await context.sleep(1_000);
     context.faultBegins();
+    // Nothing rewritten from here on: every key written since the snapshot must not go back.
+    await context.load('ro');
     await server.kill();
     await context.sleep(500);
     await server.restart(); // loads the snapshot from its directory
@@ -238,6 +246,10 @@ const sentinel: Scenario = {
         context.faultBegins();
         link.cut(); // from now on the replica misses every write
         await context.sleep(Math.min(1_000, context.options.faultMs / 2));
+        const behind = await replicationLag(group.master.port, group.replica.port);
+        context.note(`the replica is ${behind} bytes of replication stream behind`);
+        // Nothing rewritten from here on: every key the replica missed must not go back.
+        await context.load('ro');
         await group.master.kill();
         const to = await group.waitForNewMaster(from, 20_000);
         context.note(`failover ${from} → ${to}`);
@@ -246,6 +258,17 @@ const sentinel: Scenario = {
     };
   },
 };
+
+/** How far the replica's replication offset is behind its master's, in bytes. */
+async function replicationLag(masterPort: number, replicaPort: number): Promise<number> {
+  const offset = async (port: number, field: string) => {
+    const info = await redisCommand(port, 'INFO', 'replication');
+    return Number(new RegExp(`${field}:(\\d+)`).exec(info)?.[1] ?? NaN);
+  };
+  const master = await offset(masterPort, 'master_repl_offset');
+  const replica = await offset(replicaPort, 'slave_repl_offset');
+  return master - replica;
+}
 
 const slow: Scenario = {
   name: 'slow',
@@ -314,6 +337,8 @@ const stall: Scenario = {
   title: (o) =>
     `every process stalls 3 times for ${STALL_FACTORS.join('/')} × ${o.commandTimeout} ms under load`,
   afterHeal: 'rw',
+  // The issue's figures were taken with some 150 calls in flight in the stalled process.
+  concurrency: 40,
   plan: onServers(async (context) => {
     const { workers } = context.stage;
     context.faultBegins();
@@ -371,6 +396,7 @@ export async function runScenario(
   fleet: RedisFleet,
   options: ChaosOptions,
 ): Promise<ScenarioResult> {
+  const started = performance.now();
   await resetServers(fleet);
   const title = scenario.title(options);
   options.log(`${scenario.letter}) ${title}`);
@@ -382,7 +408,7 @@ export async function runScenario(
       worker: {
         prefix: `chaos:${scenario.name}:`,
         keys: options.keys,
-        concurrency: options.concurrency,
+        concurrency: scenario.concurrency ?? options.concurrency,
         setRatio: 0.45,
         deleteRatio: 0.05,
         dict: {
@@ -411,6 +437,9 @@ export async function runScenario(
       healed: () => (timeline.heal = now()),
       note: (text) => notes.push(text),
       sleep,
+      load: async (mode) => {
+        await stage!.load(mode);
+      },
     };
     await stage.load('rw');
     await sleep(options.beforeMs);
@@ -453,6 +482,7 @@ export async function runScenario(
       calls: records.length,
       errors,
       notes,
+      durationMs: performance.now() - started,
     };
   } finally {
     await stage?.close();
