@@ -128,6 +128,8 @@ function details(result: ScenarioResult): string {
         `writes ${c.writes}, thrown ${c.errors}, wrong key ${c.wrongKey}`,
     );
   }
+  const ejected = Object.entries(result.ejectedNodes).map(([node, n]) => `${node} ${n}×`);
+  if (ejected.length > 0) lines.push(`   ejected ${ejected.join(', ')}`);
   for (const [kind, n] of Object.entries(result.errors)) lines.push(`   thrown ${n}× ${kind}`);
   for (const example of r.examples.slice(0, 3)) {
     lines.push(

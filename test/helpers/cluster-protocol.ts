@@ -92,6 +92,8 @@ export interface WorkerLog {
   errors: Record<string, number>;
   events: WorkerEvent[];
   stalls: WorkerStall[];
+  /** The longest the worker's event loop was held up (its own stalls included), ms. */
+  maxLagMs: number;
 }
 
 /** The value every write stores: its key, its start time, writer and sequence number. */
@@ -177,7 +179,7 @@ export class OpLog {
   }
 
   /** The columns, trimmed to what was logged. */
-  snapshot(): WorkerLog {
+  snapshot(maxLagMs: number): WorkerLog {
     const n = this.count;
     return {
       worker: this.worker,
@@ -194,6 +196,7 @@ export class OpLog {
       errors: { ...this.errors },
       events: [...this.events],
       stalls: [...this.stalls],
+      maxLagMs,
     };
   }
 

@@ -14,6 +14,7 @@
  * It uses only the engine's public API (constructor, get/set/delete, events$, nodeStates,
  * close), so it measures whatever engine is compiled.
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { RingDict } from '../../lib/core/index.js';
 import {
   keyName,
@@ -182,10 +183,17 @@ class Worker {
 }
 
 const worker = new Worker(config);
+// A worker starved of CPU stalls like one asked to: the report says how long it was held up.
+const lag = monitorEventLoopDelay({ resolution: 10 });
+lag.enable();
+let loadStarted = false;
 
 async function run(command: WorkerCommand): Promise<unknown> {
   switch (command.cmd) {
     case 'load':
+      // Stalls of the start-up (loading modules, connecting) are not the run's.
+      if (!loadStarted) lag.reset();
+      loadStarted = true;
       worker.load(command.mode);
       return undefined;
     case 'stop':
@@ -200,7 +208,7 @@ async function run(command: WorkerCommand): Promise<unknown> {
       await worker.sweep();
       return undefined;
     case 'collect':
-      return worker.log.snapshot();
+      return worker.log.snapshot(lag.max / 1e6);
     case 'close':
       await worker.stop();
       await worker.dict.close();
