@@ -21,12 +21,11 @@
  */
 import {
   DEFAULT_CHAOS_OPTIONS,
-  pickScenarios,
   runScenario,
-  SCENARIOS,
   type ChaosOptions,
   type ScenarioResult,
-} from '../test/helpers/chaos-scenarios.js';
+} from '../test/helpers/chaos-run.js';
+import { pickScenarios, SCENARIOS } from '../test/helpers/chaos-scenarios.js';
 import { startRedisServers, stopAllRedisServers } from '../test/helpers/redis-servers.js';
 import { PHASES } from '../test/helpers/stale-analyser.js';
 
@@ -131,6 +130,23 @@ function details(result: ScenarioResult): string {
   const ejected = Object.entries(result.ejectedNodes).map(([node, n]) => `${node} ${n}×`);
   if (ejected.length > 0) lines.push(`   ejected ${ejected.join(', ')}`);
   for (const [kind, n] of Object.entries(result.errors)) lines.push(`   thrown ${n}× ${kind}`);
+  // Times relative to the heal: what each process's ring did, and when a process stalled.
+  const at = (t: number) =>
+    `${t >= result.timeline.heal ? '+' : ''}${((t - result.timeline.heal) / 1000).toFixed(2)} s`;
+  const timeline = [
+    ...result.events.map((e) => ({
+      t: e.at,
+      text: `worker ${e.worker} ${e.type} ${e.node ?? ''}`,
+    })),
+    ...result.gaps.map((g) => ({
+      t: g.start,
+      text: `worker ${g.worker} stalled ${g.ms.toFixed(0)} ms`,
+    })),
+  ].sort((a, b) => a.t - b.t);
+  lines.push(`   fault at ${at(result.timeline.faultStart)}, heal at +0.00 s`);
+  for (const entry of timeline.slice(0, 40))
+    lines.push(`   ${at(entry.t).padStart(9)}  ${entry.text}`);
+  if (timeline.length > 40) lines.push(`   … ${timeline.length - 40} more`);
   for (const example of r.examples.slice(0, 3)) {
     lines.push(
       `   e.g. ${example.key} (${example.phase}) read writer ${example.read.writer} #${example.read.seq}, ` +

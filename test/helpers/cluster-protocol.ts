@@ -94,6 +94,8 @@ export interface WorkerLog {
   stalls: WorkerStall[];
   /** The longest the worker's event loop was held up (its own stalls included), ms. */
   maxLagMs: number;
+  /** When its event loop was held up for long (> 100 ms), and how long (bounded). */
+  gaps: WorkerStall[];
 }
 
 /** The value every write stores: its key, its start time, writer and sequence number. */
@@ -127,6 +129,7 @@ export class OpLog {
   readonly errors: Record<string, number> = {};
   readonly events: WorkerEvent[] = [];
   readonly stalls: WorkerStall[] = [];
+  readonly gaps: WorkerStall[] = [];
   #capacity = 0;
   #key = new Int32Array(0);
   #kind = new Uint8Array(0);
@@ -197,6 +200,7 @@ export class OpLog {
       events: [...this.events],
       stalls: [...this.stalls],
       maxLagMs,
+      gaps: [...this.gaps],
     };
   }
 

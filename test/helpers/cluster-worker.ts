@@ -187,6 +187,16 @@ const worker = new Worker(config);
 const lag = monitorEventLoopDelay({ resolution: 10 });
 lag.enable();
 let loadStarted = false;
+/** Gaps of the event loop over this long are logged with their time, to set beside events. */
+const GAP_MS = 100;
+let lastTick = now();
+setInterval(() => {
+  const at = now();
+  if (at - lastTick > GAP_MS && loadStarted && worker.log.gaps.length < 100) {
+    worker.log.gaps.push({ start: lastTick, end: at });
+  }
+  lastTick = at;
+}, 10).unref();
 
 async function run(command: WorkerCommand): Promise<unknown> {
   switch (command.cmd) {

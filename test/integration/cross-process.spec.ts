@@ -1,18 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   DEFAULT_CHAOS_OPTIONS,
-  pickScenarios,
   runScenario,
   type ChaosOptions,
   type ScenarioResult,
-} from '../helpers/chaos-scenarios.js';
+} from '../helpers/chaos-run.js';
+import { pickScenarios } from '../helpers/chaos-scenarios.js';
 import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
 
 /**
- * Correctness across processes: four worker processes share three nodes, each through its own
- * proxies, and every call is judged by the stale-read analyser (see chaos-scenarios.ts and
- * stale-analyser.ts). A bounded subset of `npm run chaos:cluster`: shorter faults, the same
- * goals —
+ * Correctness across processes: four worker processes share three nodes, each through its
+ * own proxies, and every call is judged by the stale-read analyser (see chaos-scenarios.ts,
+ * chaos-run.ts and stale-analyser.ts). A bounded subset of `npm run chaos:cluster`: shorter
+ * faults, the same goals —
  * - after any fault heals: no stale read that begins more than 1 s after the heal, and no key
  *   stale in the final sweep (misses are allowed, stale values are not);
  * - during an asymmetric partition: at most 1 % of the stale reads measured before the
