@@ -238,10 +238,10 @@ const flap: Scenario = {
 export const STALL_FACTORS = [1.0, 1.15, 1.3, 1.5];
 /**
  * Stalls per process. Whether a stall ejects a node depends on where the node's deadline
- * timer falls in it (today: only in its last quarter of a commandTimeout), so a few stalls
- * prove little either way: 6 rounds, 24 stalls over the processes.
+ * timer falls in it (today: some 3 stalls in 24 eject a node), so a few stalls prove little
+ * either way: 10 rounds, 40 stalls over the processes.
  */
-const STALL_ROUNDS = 6;
+const STALL_ROUNDS = 10;
 
 const stall: Scenario = {
   name: 'stall',
@@ -255,11 +255,14 @@ const stall: Scenario = {
     const { workers } = context.stage;
     context.faultBegins();
     for (let round = 0; round < STALL_ROUNDS; round++) {
-      if (round > 0) await context.sleep(300);
       await Promise.all(
-        workers.map((worker, w) => {
+        workers.map(async (worker, w) => {
+          // Each stall at a random moment: rounds at a fixed pace would meet a node's
+          // deadline timer (its period is about commandTimeout) at the same phase every time,
+          // and a whole run would eject always or never.
+          await context.sleep(Math.random() * context.options.commandTimeout);
           const factor = STALL_FACTORS[(round + w) % STALL_FACTORS.length];
-          return worker.request({ cmd: 'stall', ms: factor * context.options.commandTimeout });
+          await worker.request({ cmd: 'stall', ms: factor * context.options.commandTimeout });
         }),
       );
     }
