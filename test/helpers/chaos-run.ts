@@ -195,6 +195,12 @@ function harnessNotes(
     notes.push(`worker event loops stalled up to ${workerLag.toFixed(0)} ms`);
   }
   for (const log of logs) if (log.truncated) notes.push(`worker ${log.worker}'s log was truncated`);
+  const stalls = logs.flatMap((log) => log.stalls.map((stall) => stall.end - stall.start));
+  if (stalls.length > 0) {
+    const shortest = Math.min(...stalls).toFixed(0);
+    const longest = Math.max(...stalls).toFixed(0);
+    notes.push(`${stalls.length} process stalls of ${shortest}–${longest} ms`);
+  }
   return notes;
 }
 
