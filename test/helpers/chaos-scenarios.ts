@@ -250,7 +250,8 @@ const stall: Scenario = {
   title: (o) =>
     `every process stalls ${STALL_ROUNDS} times for ${STALL_FACTORS.join('/')} × ${o.commandTimeout} ms under load`,
   afterHeal: 'rw',
-  // The issue's figures were taken with some 150 calls in flight in the stalled process.
+  // Stalls eject nodes in proportion to what is in flight: the figures before the redesign
+  // were taken with some 150 calls in flight in the stalled process.
   concurrency: 40,
   plan: onServers(async (context) => {
     const { workers } = context.stage;

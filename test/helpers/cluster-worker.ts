@@ -8,7 +8,7 @@
  * or read, start and end on a clock shared by the processes, outcome): a write stores
  * `{ k, v, w, s }` (key, start time, writer, sequence number), so the analyser can tell which
  * write a read saw. It obeys the orchestrator over IPC: load (read/write or read-only), stop,
- * status, stall (a synchronous busy loop: the process stall of the issue), sweep (read every
+ * status, stall (a synchronous busy loop, as a long synchronous task makes), sweep (read every
  * key once), collect (answer the log), close.
  *
  * It uses only the engine's public API (constructor, get/set/delete, events$, nodeStates,
