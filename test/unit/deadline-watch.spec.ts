@@ -137,9 +137,25 @@ describe('DeadlineWatch', () => {
     await afterIo();
     expect(expired).not.toHaveBeenCalled();
     expect(watch.pending).toBe(0);
-    // Without a reply in that turn, the node is late.
+    // Without a reply in that turn: the command may have been written only as the stall
+    // ended, so the node gets the stall's 20 ms again, once; then it is late.
     watch.sent();
     stalled += 20;
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(19);
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(2);
+    await afterIo();
+    expect(expired).toHaveBeenCalledTimes(1);
+  });
+
+  it('a deadline that passes on time, with no stall, expires at once', async () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
     vi.advanceTimersByTime(100);
     await afterIo();
     expect(expired).toHaveBeenCalledTimes(1);

@@ -4,6 +4,13 @@
  */
 const STALL_TOLERANCE = 0.25;
 
+/**
+ * A timer this late (ms) shows the event loop was blocked: a command sent just before the
+ * stall may have been written only at its end (writes are batched until the turn's end, see
+ * RingNode.batchWrites), so its reply cannot be there yet.
+ */
+const BLOCKED_MS = 5;
+
 /** Start times held before the queue first grows; a power of two (it doubles when full). */
 const INITIAL_CAPACITY = 16;
 
@@ -101,7 +108,8 @@ export class DeadlineWatch {
     this.timer = undefined;
     if (this.pending === 0) return;
     const now = performance.now();
-    if (now - this.firesAt > this.timeoutMs * STALL_TOLERANCE) {
+    const late = now - this.firesAt;
+    if (late > this.timeoutMs * STALL_TOLERANCE) {
       // This timer fired far too late: this process was stalled, and the replies may be
       // waiting unread in the socket. Give the node its time once more rather than blame it.
       this.arm(now, this.timeoutMs);
@@ -113,17 +121,22 @@ export class DeadlineWatch {
       // Timers run before the turn's I/O: after a stall just short of the tolerance above, the
       // replies may be sitting unread in the socket. Judge again once they have been read.
       this.confirming = true;
-      setImmediate(this.confirm);
+      setImmediate(() => this.confirm(late));
     }
   };
 
-  /** The deadline passed before this turn's I/O; still passed after it: the node is late. */
-  private readonly confirm = (): void => {
+  /**
+   * The deadline passed before this turn's I/O; still passed after it: the node is late —
+   * unless this process was blocked (the timer ran `late` ms late): then the node gets that
+   * long again, once, for the commands written only when the block ended.
+   */
+  private confirm(late: number): void {
     this.confirming = false;
     if (this.pending === 0 || this.timer !== undefined) return;
     const now = performance.now();
     const due = this.started[this.head] + this.timeoutMs;
     if (now < due) this.arm(now, due - now);
+    else if (late > BLOCKED_MS) this.arm(now, late);
     else this.onExpired();
-  };
+  }
 }
