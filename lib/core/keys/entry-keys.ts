@@ -1,4 +1,5 @@
 import { RingArgumentError, RingKeyError } from '../errors.js';
+import { CONTROL_PREFIX, isControlKey } from './control-keys.js';
 
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
 type WellFormedString = string & { isWellFormed(): boolean };
@@ -6,12 +7,15 @@ type WellFormedString = string & { isWellFormed(): boolean };
 /** Turns a dict's keys into its Redis keys ("entries"): `prefix + key(k)`, checked. */
 export class EntryKeys {
   private readonly defaultKey: boolean;
+  /** The prefix leaves room for an entry among the ring's own keys: check each entry. */
+  private readonly nearControl: boolean;
 
   constructor(
     private readonly prefix: string,
     private readonly key: (key: unknown) => string,
   ) {
     this.defaultKey = key === String;
+    this.nearControl = CONTROL_PREFIX.startsWith(prefix) || prefix.startsWith(CONTROL_PREFIX);
   }
 
   /** The Redis key of `key`: `prefix + key(key)`. */
@@ -32,7 +36,13 @@ export class EntryKeys {
         `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
       );
     }
-    return this.prefix + s;
+    const entry = this.prefix + s;
+    if (this.nearControl && isControlKey(entry)) {
+      throw new RingKeyError(
+        `The key ${JSON.stringify(s)} makes the entry ${JSON.stringify(entry)}, among the ring's own keys (${CONTROL_PREFIX}…)`,
+      );
+    }
+    return entry;
   }
 
   /** The key of `entry`, the prefix stripped. */
