@@ -2,7 +2,11 @@ export * from './codec.js';
 export { isConnectionError, RingConnectionError } from './node/connection-errors.js';
 export * from './errors.js';
 export * from './hashing/hash-functions.js';
-export type { HandoffOverflowPolicy, HandoffReport } from './handoff/handoff-log.js';
+export type {
+  HandoffMode,
+  HandoffOverflowPolicy,
+  HandoffReport,
+} from './handoff/handoff-report.js';
 export {
   defaultSlices,
   HashRing,

@@ -9,18 +9,14 @@ import {
   type RingDictOptions,
 } from './config/ring-dict-options.js';
 import { RingArgumentError, RingError } from './errors.js';
-import { HandoffCatchUp } from './handoff/handoff-catch-up.js';
-import { HandoffLog } from './handoff/handoff-log.js';
-import { HandoffRecorder } from './handoff/handoff-recorder.js';
 import { HashRing, type HashRingOptions } from './hashing/hash-ring.js';
 import { describeKey, EntryKeys } from './keys/entry-keys.js';
-import { answerFail, isFail, RingFailures, type Fail } from './membership/ring-failures.js';
-import { RingMembership } from './membership/ring-membership.js';
+import { answerFail, isFail, type Fail, type RingFailures } from './membership/ring-failures.js';
+import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingNodeState } from './node/node-health.js';
-import { RingNode } from './node/ring-node.js';
 import { readThroughRaw } from './read-through.js';
-import { NodeReviver } from './revival/node-reviver.js';
+import type { NodeReviver } from './revival/node-reviver.js';
 import { BatchOps } from './routing/batch-ops.js';
 import {
   asIs,
@@ -35,9 +31,11 @@ import {
   setOp,
   type EntryOp,
 } from './routing/entry-ops.js';
-import { RequestRouter } from './routing/request-router.js';
-import { RingClear } from './scan/ring-clear.js';
-import { RingScanner } from './scan/ring-scanner.js';
+import type { RequestRouter } from './routing/request-router.js';
+import type { RingClear } from './scan/ring-clear.js';
+import type { RingScanner } from './scan/ring-scanner.js';
+import type { FleetView } from './fleet/fleet-view.js';
+import { createEngine } from './ring-engine.js';
 
 export type { RingClearOptions, RingSetOptions } from './config/call-options.js';
 export type { RingEvent, RingEventType } from './membership/ring-events.js';
@@ -68,6 +66,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly entryKeys: EntryKeys;
   private readonly membership: RingMembership;
   private readonly failures: RingFailures<F>;
+  private readonly fleet: FleetView;
   private readonly reviver: NodeReviver;
   private readonly router: RequestRouter<F>;
   private readonly batches: BatchOps<V, F>;
@@ -81,47 +80,28 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.codec = resolveCodec(o.codec);
     this.entryKeys = new EntryKeys(o.prefix, o.key);
     this.totalHash = inGroup(options.name, () => new HashRing(capacitiesOf(o.nodes), ringOf(o)));
-    const nodes = Object.entries(o.nodes).map(
-      ([name, node]) =>
-        new RingNode(name, node.capacity, node.connection, addresses.get(name)!, o.commandTimeout),
-    );
-    this.membership = new RingMembership(this.totalHash, nodes, o.commandTimeout, {
-      ejected: (node, error) => o.onNodeEjected?.(this, node, error),
-      rediscovered: (node) => o.onNodeRediscovered?.(this, node),
-    });
-    this.events$ = this.membership.events$;
     const onFail = o.onFail;
-    this.failures = new RingFailures<F>(this.membership, o.name, onFail && (() => onFail(this)));
-    const log = new HandoffLog(o.handoffLimit);
-    const recorder = new HandoffRecorder(log, this.membership);
-    const catchUp = new HandoffCatchUp(
-      this.membership,
-      log,
-      recorder,
-      o.prefix,
-      o.handoffOverflow,
-      o.commandTimeout,
-    );
-    this.reviver = new NodeReviver(this.membership, catchUp, o);
-    this.router = new RequestRouter(
-      this.membership,
-      this.reviver,
-      recorder,
-      this.failures,
-      o.commandTimeout,
-    );
+    const engine = createEngine(o, {
+      totalHash: this.totalHash,
+      addresses,
+      callbacks: {
+        ejected: (node, error) => o.onNodeEjected?.(this, node, error),
+        rediscovered: (node) => o.onNodeRediscovered?.(this, node),
+      },
+      onFail: onFail && (() => onFail(this)),
+    });
+    this.membership = engine.membership;
+    this.events$ = engine.membership.events$;
+    this.failures = engine.failures;
+    this.fleet = engine.fleet;
+    this.reviver = engine.reviver;
+    this.router = engine.router;
+    this.scanner = engine.scanner;
+    this.clearer = engine.clearer;
     this.batches = new BatchOps(this.router, this.entryKeys, this.codec);
-    this.scanner = new RingScanner(this.membership, this.failures, o.prefix, o.commandTimeout);
-    this.clearer = new RingClear(
-      this.membership,
-      this.scanner,
-      this.failures,
-      log,
-      o.prefix,
-      o.commandTimeout,
-    );
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
+    this.fleet.start();
   }
 
   /** Nodes not ejected: `.locate()` names the node that serves a key now. */
@@ -331,7 +311,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     await Promise.all(
       alive.map((node) =>
         node
-          .connect(this.options.commandTimeout)
+          .connect(this.options.connectTimeout)
           .catch((error: unknown) => this.membership.eject(node, error)),
       ),
     );
@@ -346,6 +326,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   async close(): Promise<void> {
     if (this.membership.closed) return;
     this.reviver.stop();
+    this.fleet.close();
     await this.membership.close();
   }
 

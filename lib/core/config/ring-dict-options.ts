@@ -3,7 +3,7 @@ import { RingConfigError } from '../errors.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
-import type { HandoffOverflowPolicy } from '../handoff/handoff-log.js';
+import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
 import type { RingNodesConfig } from './ring-config.js';
 import type { RingDict } from '../ring-dict.js';
 
@@ -42,10 +42,24 @@ export interface RingDictOptions<V = unknown, F = never> {
   /** Milliseconds a node may take to answer before it is ejected (default 500). */
   commandTimeout?: number;
   /**
+   * Milliseconds a node may take to accept a connection opened by `connect()` (at
+   * construction, at Nest's bootstrap) or to reconnect after it lost one, before it is
+   * ejected (default: the larger of 2000 and `commandTimeout`). A request never waits longer
+   * than `commandTimeout` for a connection.
+   */
+  connectTimeout?: number;
+  /**
    * Entries remembered per ejected node for hinted handoff (default 100 000): writes and
    * deletes made on its behalf elsewhere, handed back before it rejoins. 0 disables it.
    */
   handoffLimit?: number;
+  /**
+   * What a returning node does with the entries written on its behalf while it was out:
+   * `'invalidate'` (default) deletes them there and where they were written — safe whatever
+   * number of processes write; `'copy'` copies the newer values back, keeping the hits, and
+   * is only safe when a single process writes the dict's entries.
+   */
+  handoff?: HandoffMode;
   /**
    * When more than `handoffLimit` entries were written meanwhile: `'clear'` (default)
    * deletes this dict's entries on the returning node (SCAN of the prefix), `'ttl'` trusts
@@ -67,7 +81,9 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   retryRatio: number;
   heartbeatInterval: number;
   commandTimeout: number;
+  connectTimeout: number;
   handoffLimit: number;
+  handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
 }
 
@@ -88,7 +104,9 @@ const KNOWN = new Set<string>([
   'hashTag',
   'heartbeatInterval',
   'commandTimeout',
+  'connectTimeout',
   'handoffLimit',
+  'handoff',
   'handoffOverflow',
   'lazyConnect',
 ]);
@@ -203,6 +221,14 @@ export function resolveRingDictOptions<V, F>(
     'an integer number of milliseconds > 0',
     commandTimeout,
   );
+  const connectTimeout = o.connectTimeout ?? Math.max(2000, commandTimeout);
+  checkOption(
+    Number.isInteger(connectTimeout) && connectTimeout > 0 && connectTimeout < 2 ** 31,
+    where,
+    'connectTimeout',
+    'an integer number of milliseconds > 0',
+    connectTimeout,
+  );
   const handoffLimit = o.handoffLimit ?? 100_000;
   checkOption(
     Number.isInteger(handoffLimit) && handoffLimit >= 0,
@@ -210,6 +236,14 @@ export function resolveRingDictOptions<V, F>(
     'handoffLimit',
     'an integer ≥ 0',
     handoffLimit,
+  );
+  const handoff = o.handoff ?? 'invalidate';
+  checkOption(
+    handoff === 'invalidate' || handoff === 'copy',
+    where,
+    'handoff',
+    "'invalidate' or 'copy'",
+    handoff,
   );
   const handoffOverflow = o.handoffOverflow ?? 'clear';
   checkOption(
@@ -229,6 +263,7 @@ export function resolveRingDictOptions<V, F>(
   return {
     ...o,
     handoffLimit,
+    handoff,
     handoffOverflow,
     name: o.name ?? 'default',
     prefix: o.prefix ?? '',
@@ -236,5 +271,6 @@ export function resolveRingDictOptions<V, F>(
     retryRatio,
     heartbeatInterval,
     commandTimeout,
+    connectTimeout,
   };
 }

@@ -1,208 +1,267 @@
-import { RingError } from '../errors.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
+import { PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
-import { unlinkPrefix } from '../scan/scan-keys.js';
-import type {
-  HandoffHints,
-  HandoffLog,
-  HandoffOverflowPolicy,
-  HandoffReport,
-} from './handoff-log.js';
+import { scanSet, unlinkPrefix } from '../scan/scan-keys.js';
 import type { HandoffRecorder } from './handoff-recorder.js';
-import { deleteEntries, transferEntries } from './transfer.js';
+import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
+import type { HintKeys } from './hint-keys.js';
+import { transferEntries } from './transfer.js';
 
-/** Passes of a handoff: writes keep coming while it copies, so it takes a few. */
+/** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
 
+/** What the alive nodes know of a returning node's outage. */
+interface Outage {
+  /** Heir name → its server process when it first took hints. */
+  heirs: Map<string, string>;
+  /** Key prefixes cleared while the node was out. */
+  clears: Set<string>;
+}
+
+export interface CatchUpOptions {
+  prefix: string;
+  mode: HandoffMode;
+  overflowPolicy: HandoffOverflowPolicy;
+  /** 0: no handoff. */
+  limit: number;
+  commandTimeout: number;
+}
+
 /**
- * The return side of the hinted handoff: before an ejected node rejoins, the entries written
- * or deleted on its behalf while it was away are copied back from the nodes that took them
- * (or deleted), so it never serves a value older than one written meanwhile. When more was
- * written than the log remembers, the overflow policy applies.
+ * The return side of the hinted handoff: before a node rejoins, the entries written or
+ * deleted on its behalf while it was away — by any process: the hints are on the nodes that
+ * took them — are invalidated on it and where they were written (or, in `'copy'` mode, copied
+ * back), and the clears made meanwhile are applied. When the hints are incomplete (the limit
+ * was reached, or a node that took writes is out or restarted), the overflow policy applies:
+ * `'clear'` deletes the node's entries, so it never serves a value older than one written
+ * meanwhile.
  */
 export class HandoffCatchUp {
-  /** Hints taken by handoffs under way, per owner: still remembered for shadowedBy(). */
-  private readonly handingOff = new Map<string, HandoffHints>();
-
   constructor(
     private readonly membership: RingMembership,
-    private readonly log: HandoffLog,
+    private readonly keys: HintKeys,
     private readonly recorder: HandoffRecorder,
-    /** The dict's prefix: the overflow policy clears under it. */
-    private readonly prefix: string,
-    private readonly overflowPolicy: HandoffOverflowPolicy,
-    private readonly commandTimeout: number,
+    private readonly options: CatchUpOptions,
   ) {}
 
   get enabled(): boolean {
-    return this.log.enabled;
+    return this.options.limit > 0;
   }
 
   /**
-   * Copies back, from the nodes that took them, the entries written or deleted on `node`'s
-   * behalf while it was away. Writes keep coming meanwhile, so it takes a few passes.
+   * `keyPrefix` was cleared while `nodes` were out: each deletes it before it rejoins. Noted
+   * on every alive node, whichever process brings them back.
    */
+  async noteClear(keyPrefix: string, nodes: readonly RingNode[]): Promise<void> {
+    if (!this.enabled || nodes.length === 0) return;
+    await this.onAlive(null, (client) => {
+      const pipeline = client.pipeline();
+      for (const node of nodes) pipeline.sadd(this.keys.clears(node.name), keyPrefix);
+      return pipeline.exec();
+    });
+  }
+
+  /**
+   * A node that restarted or failed over since its data was vouched for (see ServerTrust):
+   * every entry under the prefix is deleted on it, as any may be older than the last write,
+   * and its data is vouched for again. Answers what was done, for the rediscovery's report.
+   */
+  async clearUntrusted(node: RingNode): Promise<{ reason: string; cleared: number } | undefined> {
+    const reason = node.distrust;
+    if (reason === undefined) return undefined;
+    const cleared = await unlinkPrefix(node.client, this.options.prefix);
+    await node.vouch();
+    return { reason, cleared };
+  }
+
+  /** Brings `node`, which is about to rejoin, up to date (see the class). */
   async handOff(node: RingNode): Promise<HandoffReport> {
     const report: HandoffReport = { entries: 0, overflowed: false };
-    for (let pass = 0; pass < HANDOFF_PASSES; pass++) {
-      const taken = this.log.take(node.name);
-      this.handingOff.set(node.name, taken.hints);
-      try {
-        // Clears first: entries written after a clear are among the hints, handed back below.
-        for (const keyPrefix of taken.clears) await unlinkPrefix(node.client, keyPrefix);
-        if (taken.overflowed) {
-          await this.applyOverflowPolicy(node, report, taken.hints, taken.spilledTo);
-        } else if (pass === 0 && this.log.anySpilled && this.clearsOnOverflow) {
-          // Not overflowed itself, it may still shadow copies another overflowed owner left.
-          await this.unlinkElsewhere(this.shadowedBy(node));
-        }
-        if (taken.hints.size === 0) break;
-        await this.handBack(node, taken.hints);
-      } catch (error) {
-        this.log.restore(node.name, taken);
-        throw error;
-      } finally {
-        this.handingOff.delete(node.name);
+    const outage = await this.gather(node);
+    if (await this.incomplete(node, outage.heirs)) {
+      await this.applyOverflowPolicy(node, outage, report);
+    } else {
+      // Clears first: entries written after a clear are among the hints, handed back below.
+      for (const keyPrefix of outage.clears) await unlinkPrefix(node.client, keyPrefix);
+      for (let pass = 0; pass < HANDOFF_PASSES; pass++) {
+        const handed = await this.drainAll(node);
+        report.entries += handed;
+        if (handed === 0) break;
       }
-      report.entries += taken.hints.size;
     }
+    await this.dropShadowed(node);
+    await this.forgetOutage(node, outage);
+    this.recorder.forget(node.name);
     return report;
   }
 
   /**
-   * Entries written for `node` after the handoff's last pass: deleted on the node and on the
-   * node that took them, in this same tick, so the DELs reach the node before any read that
-   * follows its rejoining (one connection keeps its commands in order). False when too much
-   * was written, or something cleared, meanwhile: the node stays out until the next try.
+   * For a node in the ring: hints some process recorded for it after it was brought back (a
+   * write that raced its return, or whose process died before handing it off) are invalidated
+   * now, on every alive node that holds some. Answers how many.
    */
-  invalidateRest(node: RingNode): boolean {
-    const rest = this.log.take(node.name);
-    // A clear meanwhile needs a SCAN, which this tick cannot wait for: the next try does it.
-    if (rest.overflowed || rest.clears.length > 0) {
-      this.log.restore(node.name, rest);
-      return false;
-    }
-    for (const [entry, heirName] of rest.hints) {
-      void this.recorder.deleteOrRemember(node, entry);
-      if (heirName !== null) this.recorder.dropCopy(heirName, entry);
-    }
-    return true;
+  sweep(node: RingNode): Promise<number> {
+    return this.drainAll(node);
   }
 
-  /** One pass's hints: each entry copied from the node that took it, or deleted. */
-  private async handBack(node: RingNode, hints: HandoffHints): Promise<void> {
-    const byHeir = new Map<RingNode, string[]>();
-    const deletes: string[] = [];
-    for (const [entry, heirName] of hints) {
-      const heir = heirName === null ? undefined : this.membership.node(heirName);
-      if (heir?.health.alive) {
-        const list = byHeir.get(heir);
-        if (list) list.push(entry);
-        else byHeir.set(heir, [entry]);
-      } else {
-        // Deleted meanwhile, or its newer copy is on a node that is down too: a miss
-        // here, and that copy goes before its own node rejoins.
-        deletes.push(entry);
-        if (heirName !== null) this.log.remember(heirName, entry, null);
+  /** The heirs and clears of `node`'s outage, as every alive node knows them. */
+  private async gather(node: RingNode): Promise<Outage> {
+    const outage: Outage = { heirs: new Map(), clears: new Set() };
+    await this.onAlive(node, async (client) => {
+      const [[, heirs], [, clears]] = ((await client
+        .pipeline()
+        .hgetall(this.keys.heirs(node.name))
+        .smembers(this.keys.clears(node.name))
+        .exec()) ?? []) as [[unknown, Record<string, string>], [unknown, string[]]];
+      for (const [heir, runId] of Object.entries(heirs ?? {})) outage.heirs.set(heir, runId);
+      for (const keyPrefix of clears ?? []) outage.clears.add(keyPrefix);
+    });
+    return outage;
+  }
+
+  /**
+   * True when some writes of the outage cannot be found: an heir is out, or restarted since
+   * it took them, or stopped recording (the limit), or this process could not record some.
+   */
+  private async incomplete(node: RingNode, heirs: ReadonlyMap<string, string>): Promise<boolean> {
+    if (this.recorder.lostHintsOf(node.name)) return true;
+    for (const [name, runId] of heirs) {
+      const heir = this.membership.find(name);
+      if (heir === undefined || heir === node) continue;
+      if (
+        !heir.health.alive ||
+        (runId !== '' && heir.runId !== undefined && heir.runId !== runId)
+      ) {
+        return true;
+      }
+      if ((await heir.client.exists(this.keys.overflow(node.name))) === 1) return true;
+    }
+    return false;
+  }
+
+  /** Hands back the hints for `owner` that every other alive node holds; answers how many. */
+  private async drainAll(owner: RingNode): Promise<number> {
+    let handed = 0;
+    for (const heir of this.aliveOthers(owner)) handed += await this.drain(heir, owner);
+    return handed;
+  }
+
+  /** Alive, connected nodes but `node`. */
+  private aliveOthers(node: RingNode): RingNode[] {
+    return this.membership.aliveHash.nodes
+      .map((name) => this.membership.node(name))
+      .filter((other) => other !== node && other.ready);
+  }
+
+  /**
+   * `node` is back: entries of owners still out that route to it from now on may have copies
+   * on the nodes that served them until now. A copy left there would be served, stale, at
+   * `node`'s next outage (newer writes go to `node`): deleted now. The hints stay, for the
+   * owner's own return. Where an owner's hints overflowed, its entries are found by a scan.
+   */
+  private async dropShadowed(node: RingNode): Promise<void> {
+    const back = this.membership.aliveHash.with(node.name, node.capacity);
+    const totalHash = this.membership.totalHash;
+    for (const owner of this.membership.all()) {
+      if (owner === node || owner.health.alive) continue;
+      const routesHere = (entry: string) =>
+        back.locate(entry) === node.name && totalHash.locate(entry) === owner.name;
+      for (const holder of this.aliveOthers(node)) {
+        if ((await holder.client.exists(this.keys.overflow(owner.name))) === 1) {
+          await unlinkPrefix(holder.client, this.options.prefix, routesHere);
+          continue;
+        }
+        for await (const found of scanSet(holder.client, this.keys.hints(owner.name))) {
+          const shadowed = found.filter(routesHere);
+          if (shadowed.length > 0) await holder.client.unlink(...shadowed);
+        }
       }
     }
-    await Promise.all([
-      deleteEntries(node.client, deletes),
-      ...[...byHeir].map(async ([heir, entries]) => {
-        if (!heir.ready) await heir.connect(this.commandTimeout);
-        await transferEntries(heir.client, node.client, entries);
-      }),
-    ]);
   }
 
-  /** Too much was written meanwhile to remember it all: clear the node's entries, or trust TTLs. */
+  /**
+   * Hands back the hints `heir` holds for `owner`, a chunk at a time, until none is left:
+   * each entry deleted on both sides (`'invalidate'`) or copied to the owner (`'copy'`), then
+   * struck from the hints. Answers how many.
+   */
+  private async drain(heir: RingNode, owner: RingNode): Promise<number> {
+    const key = this.keys.hints(owner.name);
+    let handed = 0;
+    // Bounded: other processes may go on writing for the owner until they hear it is back;
+    // what they write after this is swept once the owner is in the ring.
+    for (let round = 0; round < this.options.limit / PIPELINE_CHUNK + 2; round++) {
+      const entries = await heir.client.srandmember(key, PIPELINE_CHUNK);
+      if (entries.length === 0) return handed;
+      if (this.options.mode === 'copy') await transferEntries(heir.client, owner.client, entries);
+      else await Promise.all([owner.client.unlink(...entries), heir.client.unlink(...entries)]);
+      await heir.client.srem(key, ...entries);
+      handed += entries.length;
+    }
+    return handed;
+  }
+
+  /** The hints are incomplete: clear the node's entries, or trust TTLs. */
   private async applyOverflowPolicy(
     node: RingNode,
+    outage: Outage,
     report: HandoffReport,
-    remembered: HandoffHints,
-    spilledTo: ReadonlySet<string>,
   ): Promise<void> {
     report.overflowed = true;
-    const policy = this.clearsOnOverflow ? 'clear' : 'ttl';
+    // With no prefix, 'clear' would wipe whole servers: TTLs are trusted instead.
+    const policy =
+      this.options.prefix !== '' && this.options.overflowPolicy === 'clear' ? 'clear' : 'ttl';
     report.policy = policy;
-    if (policy !== 'clear') {
-      // TTLs are trusted, its unremembered copies' too: else it would be held out for good.
-      this.log.clearedSpills(node.name);
+    if (policy === 'ttl') {
+      for (const keyPrefix of outage.clears) await unlinkPrefix(node.client, keyPrefix);
+      report.entries += await this.drainAll(node);
       return;
     }
-    let cleared = await unlinkPrefix(node.client, this.prefix);
-    this.log.clearedSpills(node.name);
-    // The writes the log did not remember left their copies on the nodes that took them,
-    // which would serve them, stale, at the node's next outage: delete every entry the node
-    // owns wherever else it is — but the remembered copies, which the handoff copies back next.
-    // Owns in the total ring, as the log counts owners: with another node out too, the alive
-    // ring would lend the node entries that other node owns.
-    const shadowed = this.shadowedBy(node);
+    let cleared = await unlinkPrefix(node.client, this.options.prefix);
+    // Every copy of its entries elsewhere goes too: those no hint names would be served,
+    // stale, at the node's next outage. By the total ring, as the hints count owners.
     const totalHash = this.membership.totalHash;
-    cleared += await this.unlinkElsewhere((entry, holder) =>
-      totalHash.locate(entry) === node.name ? remembered.get(entry) !== holder : shadowed(entry),
-    );
-    // A node that is out too and took such writes holds copies as well: it is cleared when it
-    // returns. Only those: marking every node out would clear a node returning at the same
-    // time a second time, remembered entries and all.
-    for (const other of this.membership.all()) {
-      if (other !== node && !other.health.alive && spilledTo.has(other.name)) {
-        this.log.overflow(other.name);
-      }
+    const ownedByNode = (entry: string) => totalHash.locate(entry) === node.name;
+    for (const name of this.membership.aliveHash.nodes) {
+      const other = this.membership.node(name);
+      if (other === node || !other.ready) continue;
+      cleared += await unlinkPrefix(other.client, this.options.prefix, ownedByNode);
+      await other.client.del(this.keys.hints(node.name), this.keys.overflow(node.name));
     }
     report.cleared = (report.cleared ?? 0) + cleared;
   }
 
-  /** The `'clear'` overflow policy applies (with no prefix it would clear whole servers). */
-  private get clearsOnOverflow(): boolean {
-    return this.prefix !== '' && this.overflowPolicy === 'clear';
+  /** Strikes what was handed back from every alive node's notes; heirs still out stay named. */
+  private async forgetOutage(node: RingNode, outage: Outage): Promise<void> {
+    const handled = [...outage.heirs.keys()].filter(
+      (name) => this.membership.find(name)?.health.alive ?? true,
+    );
+    await this.onAlive(null, (client) => {
+      const pipeline = client.pipeline();
+      if (handled.length > 0) pipeline.hdel(this.keys.heirs(node.name), ...handled);
+      if (outage.clears.size > 0) pipeline.srem(this.keys.clears(node.name), ...outage.clears);
+      pipeline.del(this.keys.overflow(node.name));
+      return pipeline.exec();
+    });
   }
 
   /**
-   * Picks the unremembered copies of an owner still out that route to `node` once it is
-   * back: they would be served, stale, at `node`'s next outage. Remembered ones — in its log,
-   * or taken by its handoff under way — are that owner's to hand back.
+   * Runs `command` on every alive, connected node but `except`, in parallel. A reply error is
+   * thrown (the revival fails and is tried again); a node that fails to answer is left out.
    */
-  private shadowedBy(node: RingNode): (entry: string) => boolean {
-    const back = this.membership.aliveHash.with(node.name, node.capacity);
-    return (entry) => {
-      const owner = this.membership.ownerOf(entry);
-      return (
-        owner !== node &&
-        !owner.health.alive &&
-        back.locate(entry) === node.name &&
-        !this.log.remembers(owner.name, entry) &&
-        !this.handingOff.get(owner.name)?.has(entry)
-      );
-    };
-  }
-
-  /**
-   * Deletes, on every alive node, the entries under the prefix that `which` picks (given the
-   * node holding them); answers how many. A node that fails is the one failing: it is ejected,
-   * and cleared when it returns, as its copies can no longer be told from its own entries.
-   * A node that answers with a reply error (an ACL without SCAN, MISCONF) is not ejected: the
-   * returning node stays out, its entries served where they are, and its health says which
-   * node refused the clean-up.
-   */
-  private async unlinkElsewhere(
-    which: (entry: string, holder: string) => boolean,
-  ): Promise<number> {
-    let deleted = 0;
-    for (const name of this.membership.aliveHash.nodes) {
-      const other = this.membership.node(name);
-      try {
-        if (!other.ready) await other.connect(this.commandTimeout);
-        deleted += await unlinkPrefix(other.client, this.prefix, (entry) => which(entry, name));
-      } catch (error) {
-        if (!isConnectionError(error)) {
-          throw new RingError(`clearing its entries on ${name} failed: ${other.describe(error)}`);
-        }
-        this.membership.eject(other, error);
-        this.log.overflow(name);
-      }
-    }
-    return deleted;
+  private async onAlive(
+    except: RingNode | null,
+    command: (client: RingNode['client']) => Promise<unknown>,
+  ): Promise<void> {
+    await Promise.all(
+      this.membership.aliveHash.nodes
+        .map((name) => this.membership.node(name))
+        .filter((node) => node !== except && node.ready)
+        .map((node) =>
+          command(node.client).catch((error: unknown) => {
+            if (!isConnectionError(error)) throw error;
+          }),
+        ),
+    );
   }
 }

@@ -1,4 +1,4 @@
-import type { HandoffLog } from '../handoff/handoff-log.js';
+import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
 import { answerFail, isFail, type RingFailures } from '../membership/ring-failures.js';
@@ -22,7 +22,7 @@ export class RingClear<F> {
     private readonly membership: RingMembership,
     private readonly scanner: RingScanner<F>,
     private readonly failures: RingFailures<F>,
-    private readonly log: HandoffLog,
+    private readonly handoff: HandoffCatchUp,
     /** The dict's prefix: a clear stays under it. */
     private readonly prefix: string,
     private readonly commandTimeout: number,
@@ -34,11 +34,9 @@ export class RingClear<F> {
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.
     const transitions = new Map<RingNode, number>();
-    if (this.log.enabled) {
-      for (const node of this.membership.all()) {
-        if (!node.health.alive) this.log.rememberClear(node.name, prefix);
-        transitions.set(node, transitionsOf(node));
-      }
+    if (this.handoff.enabled) {
+      for (const node of this.membership.all()) transitions.set(node, transitionsOf(node));
+      await this.handoff.noteClear(prefix, this.outNodes());
     }
     let deleted = 0;
     try {
@@ -81,13 +79,16 @@ export class RingClear<F> {
           this.failures.ejectFromScan(node, error);
         }
       }
-      for (const node of now.keys()) {
-        if (!node.health.alive) this.log.rememberClear(node.name, prefix);
-      }
+      await this.handoff.noteClear(prefix, this.outNodes());
       if ([...now].every(([node, transitions]) => transitionsOf(node) === transitions)) break;
       since = now;
     }
     return deleted;
+  }
+
+  /** The nodes that are out now. */
+  private outNodes(): RingNode[] {
+    return [...this.membership.all()].filter((node) => !node.health.alive);
   }
 }
 
