@@ -326,7 +326,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   async close(): Promise<void> {
     if (this.membership.closed) return;
     this.reviver.stop();
-    this.fleet.close();
+    await this.fleet.close();
     await this.membership.close();
   }
 

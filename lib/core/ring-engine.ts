@@ -82,7 +82,7 @@ export function createEngine<V, F>(
       reportedOut: (node, reporters) =>
         membership.eject(node, new RingConnectionError(reportedMessage(reporters)), 'reported'),
       reportsGone: (node) => void reviver?.reviveSoon(node),
-      hinted: (node) => reviver?.sweepSoon(node),
+      hinted: (node, holders) => reviver?.sweepSoon(node, holders),
     },
   );
   const recorder = new HandoffRecorder(membership, fleet, hintKeys, o.handoffLimit);

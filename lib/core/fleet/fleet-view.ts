@@ -12,8 +12,8 @@ export interface FleetHooks {
   reportedOut(node: RingNode, reporters: number): void;
   /** No process reports `node` out any more: bring it back if it answers. */
   reportsGone(node: RingNode): void;
-  /** Some node holds hints for `node`, which is in the ring: hand them back now. */
-  hinted(node: RingNode): void;
+  /** `holders` hold hints for `node`, which is in the ring: hand them back now. */
+  hinted(node: RingNode, holders: readonly RingNode[]): void;
 }
 
 export interface FleetOptions {
@@ -71,10 +71,17 @@ export class FleetView {
     this.timer.unref();
   }
 
-  close(): void {
+  /**
+   * Stops, and withdraws this process's reports: a process that leaves writes nothing more on
+   * the nodes' behalf, so the fleet need not hold them out until the reports expire.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
     for (const subscriber of this.subscribers) subscriber.disconnect();
+    await Promise.all(
+      [...this.own.keys()].map((name) => this.withdraw(this.membership.node(name))),
+    );
   }
 
   /** True while another process reports `node` out. */
@@ -159,23 +166,23 @@ export class FleetView {
     const started = performance.now();
     const names = this.membership.totalHash.nodes;
     const keys = [this.reportsKey, ...names.map((name) => this.hintKeys.hints(name))];
+    const polled = this.membership.aliveHash.nodes.map((name) => this.membership.node(name));
     const answers = await Promise.all(
-      this.membership.aliveHash.nodes.map((name) => {
-        const node = this.membership.node(name);
+      polled.map((node) => {
         if (!node.ready) return undefined;
         return (
           node.client.eval(POLL, keys.length, ...keys) as Promise<[string[], number[]]>
         ).catch(() => undefined);
       }),
     );
-    const heard = answers.filter((answer) => answer !== undefined);
-    if (heard.length === 0 || this.closed) return;
-    const live = new Set(heard.flatMap(([fields]) => fields));
+    if (this.closed || answers.every((answer) => answer === undefined)) return;
+    const live = new Set(answers.flatMap((answer) => answer?.[0] ?? []));
     for (const field of live) this.heard(field, started);
     this.forgetUnheard(live, started);
     names.forEach((name, i) => {
       const node = this.membership.node(name);
-      if (node.health.alive && heard.some(([, counts]) => counts[i] > 0)) this.hooks.hinted(node);
+      const holders = polled.filter((_, j) => (answers[j]?.[1][i] ?? 0) > 0);
+      if (node.health.alive && holders.length > 0) this.hooks.hinted(node, holders);
     });
   }
 
@@ -237,6 +244,8 @@ export class FleetView {
   private subscribe(node: RingNode): void {
     if (this.closed) return;
     const subscriber = node.client.duplicate({
+      // Told apart from the node's own connection in CLIENT LIST.
+      connectionName: `${node.client.options.connectionName ?? 'ring-redis'}:fleet`,
       lazyConnect: false,
       enableOfflineQueue: true,
       maxRetriesPerRequest: null,

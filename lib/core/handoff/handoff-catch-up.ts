@@ -1,6 +1,7 @@
+import { RingError } from '../errors.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
-import { PIPELINE_CHUNK } from '../node/pipeline.js';
+import { inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import { scanSet, unlinkPrefix } from '../scan/scan-keys.js';
 import type { HandoffRecorder } from './handoff-recorder.js';
@@ -11,12 +12,17 @@ import { transferEntries } from './transfer.js';
 /** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
 
+/** How long a gather waits for other nodes once one has answered (see gather). */
+const GATHER_GRACE_MS = 25;
+
 /** What the alive nodes know of a returning node's outage. */
 interface Outage {
   /** Heir name → its server process when it first took hints. */
   heirs: Map<string, string>;
   /** Key prefixes cleared while the node was out. */
   clears: Set<string>;
+  /** For each other owner out now: the nodes that hold hints for it. */
+  othersHeirs: Map<string, Set<string>>;
 }
 
 export interface CatchUpOptions {
@@ -55,7 +61,7 @@ export class HandoffCatchUp {
    */
   async noteClear(keyPrefix: string, nodes: readonly RingNode[]): Promise<void> {
     if (!this.enabled || nodes.length === 0) return;
-    await this.onAlive(null, (client) => {
+    await this.onAlive(null, Infinity, (client) => {
       const pipeline = client.pipeline();
       for (const node of nodes) pipeline.sadd(this.keys.clears(node.name), keyPrefix);
       return pipeline.exec();
@@ -78,44 +84,89 @@ export class HandoffCatchUp {
   /** Brings `node`, which is about to rejoin, up to date (see the class). */
   async handOff(node: RingNode): Promise<HandoffReport> {
     const report: HandoffReport = { entries: 0, overflowed: false };
+    // From here on, this process's writes for the node are noted (see invalidateLate).
+    this.recorder.capture(node.name);
     const outage = await this.gather(node);
     if (await this.incomplete(node, outage.heirs)) {
       await this.applyOverflowPolicy(node, outage, report);
     } else {
       // Clears first: entries written after a clear are among the hints, handed back below.
-      for (const keyPrefix of outage.clears) await unlinkPrefix(node.client, keyPrefix);
+      for (const keyPrefix of outage.clears) {
+        report.cleared = (report.cleared ?? 0) + (await unlinkPrefix(node.client, keyPrefix));
+      }
       for (let pass = 0; pass < HANDOFF_PASSES; pass++) {
-        const handed = await this.drainAll(node);
+        this.recorder.beginPass(node.name);
+        const handed = await this.drainAll(node, this.heirsOf(node, outage));
         report.entries += handed;
         if (handed === 0) break;
       }
     }
-    await this.dropShadowed(node);
+    report.entries += await this.dropCopiesHeld(node);
+    await this.dropShadowed(node, outage);
     await this.forgetOutage(node, outage);
     this.recorder.forget(node.name);
     return report;
   }
 
   /**
-   * For a node in the ring: hints some process recorded for it after it was brought back (a
-   * write that raced its return, or whose process died before handing it off) are invalidated
-   * now, on every alive node that holds some. Answers how many.
+   * In the tick `node` rejoins: the entries this process wrote for it after the last pass over
+   * its hints are deleted on it and where they were written. The deletes reach the node before
+   * any read that follows (one connection keeps its commands in order): this process never
+   * reads a value older than its own last write. Hints other processes left are swept.
    */
-  sweep(node: RingNode): Promise<number> {
-    return this.drainAll(node);
+  invalidateLate(node: RingNode): void {
+    for (const [entry, heir] of this.recorder.takeCaptured(node.name)) {
+      node.client.del(entry).catch(() => undefined);
+      heir.client.del(entry).catch(() => undefined);
+    }
   }
 
-  /** The heirs and clears of `node`'s outage, as every alive node knows them. */
+  /** The revival stopped short of rejoining: what was noted for it is dropped. */
+  discardLate(node: RingNode): void {
+    this.recorder.takeCaptured(node.name);
+  }
+
+  /**
+   * For a node in the ring: hints some process recorded for it after it was brought back (a
+   * write that raced its return, or whose process died before handing it off) are invalidated
+   * now, on the `holders` the last read of the fleet found some on. Answers how many.
+   */
+  sweep(node: RingNode, holders: readonly RingNode[]): Promise<number> {
+    return this.drainAll(node, holders);
+  }
+
+  /**
+   * The heirs and clears of `node`'s outage, as the alive nodes know them. Every process
+   * writes them on every node it reaches, so the nodes that answer promptly know them all: a
+   * node that has not answered `GATHER_GRACE_MS` after the first one did (hung, and not ejected
+   * yet) is not waited for.
+   */
   private async gather(node: RingNode): Promise<Outage> {
-    const outage: Outage = { heirs: new Map(), clears: new Set() };
-    await this.onAlive(node, async (client) => {
-      const [[, heirs], [, clears]] = ((await client
+    const outage: Outage = { heirs: new Map(), clears: new Set(), othersHeirs: new Map() };
+    const outOwners = [...this.membership.all()].filter(
+      (owner) => owner !== node && !owner.health.alive,
+    );
+    await this.onAlive(node, GATHER_GRACE_MS, async (client) => {
+      const pipeline = client
         .pipeline()
         .hgetall(this.keys.heirs(node.name))
-        .smembers(this.keys.clears(node.name))
-        .exec()) ?? []) as [[unknown, Record<string, string>], [unknown, string[]]];
+        .smembers(this.keys.clears(node.name));
+      for (const owner of outOwners) pipeline.hgetall(this.keys.heirs(owner.name));
+      const replies = ((await pipeline.exec()) ?? []).map(([, reply]) => reply);
+      const [heirs, clears, ...others] = replies as [
+        Record<string, string> | undefined,
+        string[] | undefined,
+        ...(Record<string, string> | undefined)[],
+      ];
       for (const [heir, runId] of Object.entries(heirs ?? {})) outage.heirs.set(heir, runId);
       for (const keyPrefix of clears ?? []) outage.clears.add(keyPrefix);
+      outOwners.forEach((owner, i) => {
+        const named = Object.keys(others[i] ?? {});
+        if (named.length === 0) return;
+        const set = outage.othersHeirs.get(owner.name) ?? new Set<string>();
+        for (const heir of named) set.add(heir);
+        outage.othersHeirs.set(owner.name, set);
+      });
     });
     return outage;
   }
@@ -135,39 +186,110 @@ export class HandoffCatchUp {
       ) {
         return true;
       }
-      if ((await heir.client.exists(this.keys.overflow(node.name))) === 1) return true;
+      try {
+        if ((await heir.client.exists(this.keys.overflow(node.name))) === 1) return true;
+      } catch (error) {
+        await this.cleanUpFailed(heir, error);
+        return true;
+      }
     }
     return false;
   }
 
-  /** Hands back the hints for `owner` that every other alive node holds; answers how many. */
-  private async drainAll(owner: RingNode): Promise<number> {
+  /**
+   * Hands back the hints for `owner` that every other alive node holds; answers how many. In
+   * `'copy'` mode an entry hinted on a node that no longer has it is deleted on the owner only
+   * if no node had it: a single writer's newer copy is on at most one node (a copy superseded
+   * elsewhere is deleted when that happens, see dropOwnCopies and dropShadowed).
+   */
+  private async drainAll(owner: RingNode, heirs: readonly RingNode[]): Promise<number> {
     let handed = 0;
-    for (const heir of this.aliveOthers(owner)) handed += await this.drain(heir, owner);
+    const copied = new Set<string>();
+    const missing = new Set<string>();
+    for (const heir of heirs) {
+      if (heir === owner || !heir.health.alive || !heir.ready) continue;
+      try {
+        handed += await this.drain(heir, owner, copied, missing);
+      } catch (error) {
+        // An heir that stopped answering: out, cleared when it returns; the owner's next
+        // revival finds its hints out of reach (see incomplete).
+        await this.cleanUpFailed(heir, error);
+        throw error;
+      }
+    }
+    const gone = [...missing].filter((entry) => !copied.has(entry));
+    if (gone.length > 0)
+      await inChunks(gone, PIPELINE_CHUNK, (chunk) => owner.client.del(...chunk));
     return handed;
   }
 
-  /** Alive, connected nodes but `node`. */
-  private aliveOthers(node: RingNode): RingNode[] {
-    return this.membership.aliveHash.nodes
-      .map((name) => this.membership.node(name))
-      .filter((other) => other !== node && other.ready);
+  /**
+   * The nodes that may hold hints for `node`: those named in its heirs by any process (every
+   * process names a node there before its first write on it for `node`), and those this
+   * process wrote on. Only they are asked: a hung node that took nothing never holds up a
+   * return.
+   */
+  private heirsOf(node: RingNode, outage: Outage): RingNode[] {
+    const names = new Set([...outage.heirs.keys(), ...this.recorder.heirsOf(node.name)]);
+    return [...names]
+      .map((name) => this.membership.find(name))
+      .filter((heir): heir is RingNode => heir !== undefined);
+  }
+
+  /**
+   * `node` is back: the copies it holds of other owners' entries — taken while they were out,
+   * before it went out itself — may be older than what was written since (elsewhere while it
+   * was out, or on an owner that came back meanwhile). They go; answers how many. For an owner
+   * still out, its hints stay on `node` for its own return. For an owner back already, they go
+   * too: that owner came back while `node`, named among its heirs, was out, so its handoff
+   * could not read them and cleared it whole instead (see incomplete).
+   */
+  private async dropCopiesHeld(node: RingNode): Promise<number> {
+    const totalHash = this.membership.totalHash;
+    let dropped = 0;
+    for (const owner of this.membership.all()) {
+      if (owner === node) continue;
+      const [hints, overflow] = [this.keys.hints(owner.name), this.keys.overflow(owner.name)];
+      let held = false;
+      if ((await node.client.exists(overflow)) === 1) {
+        held = true;
+        dropped += await unlinkPrefix(node.client, this.options.prefix, (entry) => {
+          return totalHash.locate(entry) === owner.name;
+        });
+      } else {
+        for await (const found of scanSet(node.client, hints)) {
+          held = true;
+          dropped += await node.client.unlink(...found);
+        }
+      }
+      if (!held || !owner.health.alive) continue;
+      await node.client.del(hints, overflow);
+      await this.onAlive(null, Infinity, (client) =>
+        client.hdel(this.keys.heirs(owner.name), node.name),
+      );
+    }
+    return dropped;
   }
 
   /**
    * `node` is back: entries of owners still out that route to it from now on may have copies
-   * on the nodes that served them until now. A copy left there would be served, stale, at
-   * `node`'s next outage (newer writes go to `node`): deleted now. The hints stay, for the
-   * owner's own return. Where an owner's hints overflowed, its entries are found by a scan.
+   * on the nodes that served them until now (their heirs, as gathered). A copy left there
+   * would be served, stale, at `node`'s next outage (newer writes go to `node`): deleted now.
+   * The hints stay, for the owner's own return. Where an owner's hints overflowed, its entries
+   * are found by a scan.
    */
-  private async dropShadowed(node: RingNode): Promise<void> {
+  private async dropShadowed(node: RingNode, outage: Outage): Promise<void> {
     const back = this.membership.aliveHash.with(node.name, node.capacity);
     const totalHash = this.membership.totalHash;
-    for (const owner of this.membership.all()) {
-      if (owner === node || owner.health.alive) continue;
+    for (const [ownerName, heirs] of outage.othersHeirs) {
+      const owner = this.membership.find(ownerName);
+      if (owner === undefined || owner.health.alive) continue;
       const routesHere = (entry: string) =>
         back.locate(entry) === node.name && totalHash.locate(entry) === owner.name;
-      for (const holder of this.aliveOthers(node)) {
+      const holders = [...heirs, ...this.recorder.heirsOf(ownerName)]
+        .map((name) => this.membership.find(name))
+        .filter((holder) => holder !== undefined && holder !== node && holder.ready);
+      for (const holder of new Set(holders as RingNode[])) {
         if ((await holder.client.exists(this.keys.overflow(owner.name))) === 1) {
           await unlinkPrefix(holder.client, this.options.prefix, routesHere);
           continue;
@@ -182,21 +304,32 @@ export class HandoffCatchUp {
 
   /**
    * Hands back the hints `heir` holds for `owner`, a chunk at a time, until none is left:
-   * each entry deleted on both sides (`'invalidate'`) or copied to the owner (`'copy'`), then
-   * struck from the hints. Answers how many.
+   * each entry deleted on both sides (`'invalidate'`) or copied to the owner (`'copy'`: into
+   * `copied`, or `missing` where the heir no longer has it), then struck from the hints.
+   * Answers how many.
    */
-  private async drain(heir: RingNode, owner: RingNode): Promise<number> {
+  private async drain(
+    heir: RingNode,
+    owner: RingNode,
+    copied: Set<string>,
+    missing: Set<string>,
+  ): Promise<number> {
     const key = this.keys.hints(owner.name);
     let handed = 0;
-    // Bounded: other processes may go on writing for the owner until they hear it is back;
-    // what they write after this is swept once the owner is in the ring.
-    for (let round = 0; round < this.options.limit / PIPELINE_CHUNK + 2; round++) {
-      const entries = await heir.client.srandmember(key, PIPELINE_CHUNK);
-      if (entries.length === 0) return handed;
-      if (this.options.mode === 'copy') await transferEntries(heir.client, owner.client, entries);
-      else await Promise.all([owner.client.unlink(...entries), heir.client.unlink(...entries)]);
-      await heir.client.srem(key, ...entries);
-      handed += entries.length;
+    // SSCAN: every entry the set holds when the pass begins is handed back; what is written
+    // meanwhile is handed back by the next pass, by invalidateLate or by the sweep.
+    for await (const found of scanSet(heir.client, key)) {
+      for (let start = 0; start < found.length; start += PIPELINE_CHUNK) {
+        const entries = found.slice(start, start + PIPELINE_CHUNK);
+        if (this.options.mode === 'copy') {
+          const absent = new Set(await transferEntries(heir.client, owner.client, entries));
+          for (const entry of entries) (absent.has(entry) ? missing : copied).add(entry);
+        } else {
+          await Promise.all([owner.client.unlink(...entries), heir.client.unlink(...entries)]);
+        }
+        await heir.client.srem(key, ...entries);
+        handed += entries.length;
+      }
     }
     return handed;
   }
@@ -214,7 +347,7 @@ export class HandoffCatchUp {
     report.policy = policy;
     if (policy === 'ttl') {
       for (const keyPrefix of outage.clears) await unlinkPrefix(node.client, keyPrefix);
-      report.entries += await this.drainAll(node);
+      report.entries += await this.drainAll(node, this.heirsOf(node, outage));
       return;
     }
     let cleared = await unlinkPrefix(node.client, this.options.prefix);
@@ -225,18 +358,38 @@ export class HandoffCatchUp {
     for (const name of this.membership.aliveHash.nodes) {
       const other = this.membership.node(name);
       if (other === node || !other.ready) continue;
-      cleared += await unlinkPrefix(other.client, this.options.prefix, ownedByNode);
-      await other.client.del(this.keys.hints(node.name), this.keys.overflow(node.name));
+      try {
+        cleared += await unlinkPrefix(other.client, this.options.prefix, ownedByNode);
+        await other.client.del(this.keys.hints(node.name), this.keys.overflow(node.name));
+      } catch (error) {
+        await this.cleanUpFailed(other, error);
+      }
     }
     report.cleared = (report.cleared ?? 0) + cleared;
   }
 
+  /**
+   * `other` failed the overflow clean-up of a returning node. A reply error (an ACL without
+   * SCAN, MISCONF) is thrown, naming the node that refused: the returning node stays out, its
+   * entries served where they are, and never a node ejected for a reply. A node that does not
+   * answer is the one failing: it is ejected, and cleared whole when it returns, as its copies
+   * can no longer be told from its own entries.
+   */
+  private async cleanUpFailed(other: RingNode, error: unknown): Promise<void> {
+    if (!isConnectionError(error)) {
+      throw new RingError(`clearing its entries on ${other.name} failed: ${other.describe(error)}`);
+    }
+    this.membership.eject(other, error);
+    await this.noteClear(this.options.prefix, [other]);
+  }
+
   /** Strikes what was handed back from every alive node's notes; heirs still out stay named. */
   private async forgetOutage(node: RingNode, outage: Outage): Promise<void> {
+    if (outage.heirs.size === 0 && outage.clears.size === 0) return;
     const handled = [...outage.heirs.keys()].filter(
       (name) => this.membership.find(name)?.health.alive ?? true,
     );
-    await this.onAlive(null, (client) => {
+    await this.onAlive(null, Infinity, (client) => {
       const pipeline = client.pipeline();
       if (handled.length > 0) pipeline.hdel(this.keys.heirs(node.name), ...handled);
       if (outage.clears.size > 0) pipeline.srem(this.keys.clears(node.name), ...outage.clears);
@@ -251,17 +404,43 @@ export class HandoffCatchUp {
    */
   private async onAlive(
     except: RingNode | null,
+    graceMs: number,
     command: (client: RingNode['client']) => Promise<unknown>,
   ): Promise<void> {
-    await Promise.all(
-      this.membership.aliveHash.nodes
-        .map((name) => this.membership.node(name))
-        .filter((node) => node !== except && node.ready)
-        .map((node) =>
-          command(node.client).catch((error: unknown) => {
-            if (!isConnectionError(error)) throw error;
-          }),
-        ),
-    );
+    const sent = this.membership.aliveHash.nodes
+      .map((name) => this.membership.node(name))
+      .filter((node) => node !== except && node.ready)
+      .map((node) =>
+        command(node.client).catch((error: unknown) => {
+          if (!isConnectionError(error)) throw error;
+        }),
+      );
+    await allOrSoonAfterFirst(sent, graceMs);
   }
+}
+
+/**
+ * Settles when every promise has, or `graceMs` after the first one fulfilled, whichever comes
+ * first; rejects with the first rejection.
+ */
+function allOrSoonAfterFirst(
+  promises: readonly Promise<unknown>[],
+  graceMs: number,
+): Promise<void> {
+  if (graceMs === Infinity || promises.length < 2)
+    return Promise.all(promises).then(() => undefined);
+  return new Promise<void>((resolve, reject) => {
+    let pending = promises.length;
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    for (const promise of promises) {
+      promise.then(() => {
+        if (--pending === 0) done();
+        else timer ??= setTimeout(done, graceMs);
+      }, reject);
+    }
+  });
 }

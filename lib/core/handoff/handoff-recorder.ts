@@ -22,6 +22,11 @@ export class HandoffRecorder {
   private readonly announced = new Map<string, Set<string>>();
   /** Owners whose hints this process could not record (refused): cleared when they return. */
   private readonly unrecorded = new Set<string>();
+  /**
+   * Per owner whose return is being prepared: the entries this process wrote for it since,
+   * where, and during which pass over its hints (see capture).
+   */
+  private readonly captured = new Map<string, Captured>();
 
   constructor(
     private readonly membership: RingMembership,
@@ -68,9 +73,15 @@ export class HandoffRecorder {
    * hints are under the same deadline as the write. Connection errors reject it (the write
    * fails over).
    */
-  withHints<T, E>(writes: OnBehalf, op: NodeOp<T, E>): NodeOp<T, E> {
+  withHints<T, E>(node: RingNode, writes: OnBehalf, op: NodeOp<T, E>): NodeOp<T, E> {
     return (client, entries) => {
+      const noted = this.noteCaptured(node, writes);
       const hinted = this.sendHints(client, writes);
+      if (noted)
+        void hinted.then(
+          () => this.recorded(noted),
+          () => undefined,
+        );
       const written = op(client, entries);
       return Promise.all([hinted, written]).then(([, reply]) => reply);
     };
@@ -116,6 +127,64 @@ export class HandoffRecorder {
     return this.unrecorded.delete(owner);
   }
 
+  /**
+   * `owner`'s return is being prepared: from now on, the entries this process writes for it are
+   * noted, so that those written while its hints are handed back can be invalidated in the
+   * very tick it rejoins (see takeCaptured), whether a pass read them or not.
+   */
+  capture(owner: string): void {
+    this.captured.set(owner, { pass: 0, entries: new Map() });
+  }
+
+  /** A pass over `owner`'s hints begins: whatever was written before it, it hands back. */
+  beginPass(owner: string): void {
+    const captured = this.captured.get(owner);
+    if (captured) captured.pass++;
+  }
+
+  /**
+   * The entries written for `owner` during its last pass (which may have missed them), and
+   * where; noting stops.
+   */
+  takeCaptured(owner: string): Map<string, RingNode> {
+    const captured = this.captured.get(owner);
+    this.captured.delete(owner);
+    const late = new Map<string, RingNode>();
+    for (const [entry, note] of captured?.entries ?? []) {
+      // Recorded before the last pass began: that pass handed it back.
+      if (note.recordedIn === undefined || note.recordedIn >= captured!.pass) {
+        late.set(entry, note.node);
+      }
+    }
+    return late;
+  }
+
+  /** Notes `writes` for the owners being captured; answers the notes, to mark recorded. */
+  private noteCaptured(node: RingNode, writes: OnBehalf): Note[] | undefined {
+    if (this.captured.size === 0) return undefined;
+    let notes: Note[] | undefined;
+    for (const [owner, entries] of writes) {
+      const captured = this.captured.get(owner);
+      if (!captured) continue;
+      for (const entry of entries) {
+        const note: Note = { node, owner: captured };
+        captured.entries.set(entry, note);
+        (notes ??= []).push(note);
+      }
+    }
+    return notes;
+  }
+
+  /** The hints of these notes landed: the pass under way or the next one reads them. */
+  private recorded(notes: readonly Note[]): void {
+    for (const note of notes) note.recordedIn = note.owner.pass;
+  }
+
+  /** The nodes this process wrote on for `owner` during its outage. */
+  heirsOf(owner: string): Iterable<string> {
+    return this.announced.get(owner) ?? [];
+  }
+
   /** True when this process could not record some hints for `owner` (see record). */
   lostHintsOf(owner: string): boolean {
     return this.unrecorded.has(owner);
@@ -149,4 +218,18 @@ function deleteQuietly(node: RingNode, entries: readonly string[]): Promise<unkn
   return inChunks(entries, PIPELINE_CHUNK, (chunk) => node.client.del(...chunk)).catch(
     () => undefined,
   );
+}
+
+/** What capture() notes for one owner. */
+interface Captured {
+  /** The pass over its hints under way (0 before the first). */
+  pass: number;
+  entries: Map<string, Note>;
+}
+
+/** One write noted by capture(): where it went, and the pass under way when its hint landed. */
+interface Note {
+  node: RingNode;
+  owner: Captured;
+  recordedIn?: number;
 }

@@ -24,7 +24,10 @@ export interface HandoffReport {
    * on the other alive nodes; `'ttl'`: TTLs are trusted.
    */
   policy?: HandoffOverflowPolicy;
-  /** Entries deleted by the `'clear'` policy, on the node and elsewhere. */
+  /**
+   * Entries deleted by the `'clear'` policy, on the node and elsewhere, and by the clears made
+   * while the node was out.
+   */
   cleared?: number;
   /**
    * The node restarted or failed over since its data was last vouched for: every entry under

@@ -252,6 +252,7 @@ export class RingNode {
       let settled = false;
       const settle = (error?: Error) => {
         settled = true;
+        client.options.commandTimeout = this.commandTimeout;
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('end', onEnd);
@@ -292,6 +293,10 @@ export class RingNode {
         this.sentinelMaster?.takeRefusal();
         this.dropped = false;
         this.verified = false;
+        // ioredis' connect-time commands (HELLO, CLIENT SETINFO, SELECT, the ready check) are
+        // under this attempt's own timer, not ioredis' per-command one: a connect may be given
+        // longer than commandTimeout (connectTimeout), and the timer tells a stall apart.
+        client.options.commandTimeout = undefined;
         // Failures arrive as 'error' + 'end' events, handled here.
         client.connect().catch(() => undefined);
       };

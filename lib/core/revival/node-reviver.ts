@@ -68,11 +68,11 @@ export class NodeReviver {
    * `node` is in the ring but some node holds hints for it (a write that raced its return, a
    * process that died before handing off): they are handed back, one sweep at a time.
    */
-  sweepSoon(node: RingNode): void {
+  sweepSoon(node: RingNode, holders: readonly RingNode[]): void {
     if (this.sweeping.has(node) || this.membership.closed) return;
     this.sweeping.add(node);
     this.catchUp
-      .sweep(node)
+      .sweep(node, holders)
       .catch(() => undefined)
       .finally(() => this.sweeping.delete(node));
   }
@@ -104,7 +104,8 @@ export class NodeReviver {
       void this.fleet.report(node);
       return;
     }
-    await this.fleet.withdraw(node);
+    // Others hear it as soon as it lands; this process's own return does not wait for it.
+    void this.fleet.withdraw(node);
     if (this.fleet.reportedByOthers(node)) {
       node.health.lastError = 'reported unreachable by another process';
       return;
@@ -115,10 +116,15 @@ export class NodeReviver {
       if (this.catchUp.enabled) report = await this.catchUp.handOff(node);
       if (untrusted) (report ??= { entries: 0, overflowed: false }).untrusted = untrusted;
     } catch (error) {
+      this.catchUp.discardLate(node);
       this.failed(node, error);
       return;
     }
-    if (this.membership.closed || node.health.alive) return;
+    if (this.membership.closed || node.health.alive) {
+      this.catchUp.discardLate(node);
+      return;
+    }
+    this.catchUp.invalidateLate(node);
     this.membership.rediscover(node, report);
   }
 

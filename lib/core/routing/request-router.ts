@@ -193,7 +193,7 @@ export class RequestRouter<F> {
     try {
       return await this.sendOn(
         node,
-        onBehalf ? this.recorder.withHints(onBehalf, op) : op,
+        onBehalf ? this.recorder.withHints(node, onBehalf, op) : op,
         entries,
       );
     } finally {
