@@ -110,6 +110,7 @@ const CORE_VALUES = [
   'utf8Bytes',
 ];
 const CORE_TYPES = [
+  'HandoffMode',
   'HandoffOverflowPolicy',
   'HandoffReport',
   'HashFunction',
