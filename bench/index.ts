@@ -2,7 +2,7 @@
  * `npm run bench`: every benchmark in one run, each figure side by side with its
  * baseline, the ratio and the goal, then a Markdown table for bench/README.md.
  *
- *   npm run bench                        every section (~2 min)
+ *   npm run bench                        every section (~3 min)
  *   npm run bench -- --only throughput   one section (or a comma-separated list)
  *   npm run bench -- --quick             shorter measurements, for a smoke run
  */
@@ -12,11 +12,14 @@ import { benchBalance } from './balance.bench.js';
 import { benchBatch } from './batch.bench.js';
 import { installSignalHandlers, interruptedBy, stopEverything } from './cleanup.js';
 import { benchClientFloor } from './client-floor.bench.js';
+import { benchEcosystem } from './ecosystem.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
 import { benchRebuild } from './rebuild.bench.js';
 import { benchRingCached } from './ring-cached.bench.js';
+import { benchRingCachedOptions } from './ring-cached-options.bench.js';
+import { benchRingCachedResilience } from './ring-cached-resilience.bench.js';
 import { markdownTable, rowsTable, type Row, type SectionResult } from './report.js';
 import { benchThroughput } from './throughput.bench.js';
 
@@ -43,9 +46,24 @@ const SECTIONS: Section[] = [
     run: benchClientFloor,
   },
   {
+    name: 'cached-options',
+    title: '7. @RingCached hit cost with each resilient option, and bentocache 1.6',
+    run: benchRingCachedOptions,
+  },
+  {
+    name: 'cached-resilience',
+    title: '8. @RingCached resilience: tags, lock, soft timeouts, refresh-ahead, grace',
+    run: benchRingCachedResilience,
+  },
+  {
     name: 'alloc',
     title: '6. Heap allocated per call on the hot path (get / set / locate)',
     run: benchAllocation,
+  },
+  {
+    name: 'eco',
+    title: '7. Keyv store, msgpack codec, compression',
+    run: benchEcosystem,
   },
 ];
 

@@ -11,7 +11,13 @@ async function main(): Promise<void> {
     sample = await startSample(port);
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    if (e.code === 'REDIS_SERVER_NOT_FOUND' || e.code === 'EADDRINUSE') {
+    if (e.code === 'EADDRINUSE') {
+      console.error(
+        `\nPort ${port} of 127.0.0.1 is taken (${e.message}). Start the sample on another one: PORT=3001 npm run sample (PORT=0 picks a free one).\n`,
+      );
+      process.exit(1);
+    }
+    if (e.code === 'REDIS_SERVER_NOT_FOUND') {
       console.error(`\n${e.message}\n`);
       process.exit(1);
     }

@@ -20,19 +20,22 @@ export async function startSample(port: number): Promise<{
     fleet = await startRedisServers(3);
     process.env.RING_REDIS_NODES = fleet.servers.map((s, i) => `node${i}=${s.url}`).join(',');
   }
+  let app: INestApplication | undefined;
+  const stop = async () => {
+    // The app first: stopping the servers under a running app would log every node ejected
+    // and "no node is alive" before the reason we stop.
+    await app?.close();
+    await fleet?.stop();
+  };
   try {
-    const app = await NestFactory.create(AppModule.register(fleet), {
+    app = await NestFactory.create(AppModule.register(fleet), {
       logger: ['log', 'warn', 'error'],
     });
     await app.listen(port, '127.0.0.1');
     const url = (await app.getUrl()).replace('[::1]', '127.0.0.1');
-    const stop = async () => {
-      await app.close();
-      await fleet?.stop();
-    };
     return { app, fleet, url, stop };
   } catch (error) {
-    await fleet?.stop();
+    await stop();
     throw error;
   }
 }

@@ -1,4 +1,8 @@
+import { msgpackCodec } from './codec-msgpack.js';
 import { RingCodecError } from './errors.js';
+
+export type { RingCompressionAlgorithm, RingCompressionOptions } from './codec-compression.js';
+export { msgpackCodec } from './codec-msgpack.js';
 
 /** A codec whose `decode` receives the stored value as a UTF-8 string. */
 export interface RingTextCodec<V> {
@@ -15,7 +19,8 @@ export interface RingBinaryCodec<V> {
 }
 
 export type RingCodec<V> = RingTextCodec<V> | RingBinaryCodec<V>;
-export type RingCodecOption<V> = 'json' | 'string' | RingCodec<V>;
+/** A built-in codec's name, or a codec of your own. */
+export type RingCodecOption<V> = 'json' | 'string' | 'msgpack' | RingCodec<V>;
 
 /**
  * Plain JSON, no envelope: any other client reading the same Redis sees exactly
@@ -43,6 +48,7 @@ export const stringCodec: RingTextCodec<unknown> = {
 export function resolveCodec<V>(option: RingCodecOption<V> | undefined): RingCodec<V> {
   if (option === undefined || option === 'json') return jsonCodec as RingTextCodec<V>;
   if (option === 'string') return stringCodec as RingTextCodec<V>;
+  if (option === 'msgpack') return msgpackCodec as RingBinaryCodec<V>;
   return option;
 }
 

@@ -15,5 +15,6 @@ export {
 } from './hashing/hash-ring.js';
 export type { RingNodeState } from './node/node-health.js';
 export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './config/ring-config.js';
+export { parseRingNodes } from './config/parse-ring-nodes.js';
 export * from './ring-dict.js';
 export { RING_DICT_OPTION_NAMES, type RingDictOptions } from './config/ring-dict-options.js';

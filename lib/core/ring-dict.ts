@@ -383,7 +383,9 @@ function rawPayload(_codec: unknown, raw: string | Buffer): string | Buffer {
 }
 
 /** Node name → capacity, for the hash ring. */
-function capacitiesOf(nodes: RingDictOptions['nodes']): Record<string, number> {
+function capacitiesOf(
+  nodes: ResolvedRingDictOptions<unknown, unknown>['nodes'],
+): Record<string, number> {
   const capacities: Record<string, number> = {};
   for (const [name, node] of Object.entries(nodes)) capacities[name] = node.capacity;
   return capacities;

@@ -1,6 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import type { RingDict, RingNodeState } from '../core/index.js';
 import { RingRedisService } from '../nest/ring-redis.service.js';
+import { pingNode, type NodePing } from './node-ping.js';
 
 export interface RingRedisHealthOptions {
   /** Check only this group (default: every group). */
@@ -10,7 +12,25 @@ export interface RingRedisHealthOptions {
    * always `up`. Anything but a whole number ≥ 0 reports `down`, naming the value.
    */
   minAlive?: number;
+  /**
+   * PING every node of the checked groups first, in parallel, each over a connection of its
+   * own: `true` (answer within 500 ms) or `{ timeout }` in ms. A node then counts as alive
+   * only if the ring has it and it answered, so a hung node shows with no traffic at all.
+   */
+  ping?: boolean | { timeout?: number };
 }
+
+/** The options with `ping` on: the answer comes after the PINGs, so it is a promise. */
+type PingingOptions = RingRedisHealthOptions & { ping: true | { timeout?: number } };
+
+/** How long `ping: true` waits for each node. */
+const DEFAULT_PING_TIMEOUT = 500;
+
+/**
+ * The events of a `down` result: Terminus logs the whole result on failure, so it carries the
+ * few that explain the outage, not the 20 of an `up` one.
+ */
+const DOWN_EVENTS = 3;
 
 interface NodeDetails {
   alive: boolean;
@@ -18,6 +38,8 @@ interface NodeDetails {
   ejections: number;
   rediscoveries: number;
   lastError?: string;
+  /** With `ping`: how the node answered. */
+  ping?: NodePing;
   /** Sentinel nodes only: the master group's name. */
   sentinel?: string;
   /** Sentinel nodes only: `host:port` of the current (or, while ejected, the last) master. */
@@ -45,6 +67,9 @@ interface GroupDetails {
   events: EventDetails[];
 }
 
+/** Each checked group's PINGs, by node name. */
+type GroupPings = Map<string, Map<string, NodePing>>;
+
 /**
  * Terminus health indicator for the ring: `up` while every checked group has at least
  * `minAlive` alive nodes. Its details name nodes by their configured names and carry
@@ -58,63 +83,149 @@ export class RingRedisHealthIndicator {
   ) {}
 
   isHealthy<const Key extends string = 'ring-redis'>(
+    key: Key | undefined,
+    options: PingingOptions,
+  ): Promise<HealthIndicatorResult<Key>>;
+  isHealthy<const Key extends string = 'ring-redis'>(
+    key?: Key,
+    options?: RingRedisHealthOptions & { ping?: false },
+  ): HealthIndicatorResult<Key>;
+  isHealthy<const Key extends string = 'ring-redis'>(
+    key?: Key,
+    options?: RingRedisHealthOptions,
+  ): HealthIndicatorResult<Key> | Promise<HealthIndicatorResult<Key>>;
+  isHealthy<const Key extends string = 'ring-redis'>(
     key: Key = 'ring-redis' as Key,
-    { group, minAlive = 1 }: RingRedisHealthOptions = {},
-  ): HealthIndicatorResult<Key> {
+    { group, minAlive = 1, ping }: RingRedisHealthOptions = {},
+  ): HealthIndicatorResult<Key> | Promise<HealthIndicatorResult<Key>> {
     const session = this.health.check(key);
-    // NaN (a query parameter that is not a number) would compare false: always up.
-    if (!Number.isSafeInteger(minAlive) || minAlive < 0) {
-      return session.down({
-        message: `minAlive must be a whole number ≥ 0, got ${String(minAlive)}`,
-      });
-    }
+    const problem = checkOptions(minAlive, ping);
+    if (problem !== undefined) return session.down({ message: problem });
     const names = group === undefined ? this.rings.names() : [group];
-    const groups: Record<string, GroupDetails> = {};
-    let up = true;
-    for (const name of names) {
-      const dict = this.rings.get(name);
-      if (!dict) {
-        return session.down({ message: `no ring group "${name}"`, groups });
-      }
-      const nodes: Record<string, NodeDetails> = {};
-      let alive = 0;
-      for (const state of dict.nodeStates()) {
-        if (state.alive) alive++;
-        const details: NodeDetails = {
-          alive: state.alive,
-          ejections: state.ejections,
-          rediscoveries: state.rediscoveries,
-        };
-        if (state.ejectedAt) details.ejectedAt = state.ejectedAt.toISOString();
-        if (state.lastError !== undefined) details.lastError = state.lastError;
-        if (state.sentinel !== undefined) {
-          details.sentinel = state.sentinel;
-          if (state.master !== undefined) details.master = state.master;
-          details.failovers = state.failovers ?? 0;
-          if (state.lastFailover) {
-            const { from, to, at } = state.lastFailover;
-            details.lastFailover = { from, to, at: at.toISOString() };
-          }
-        }
-        nodes[state.name] = details;
-      }
-      groups[name] = {
-        alive,
-        total: dict.totalHash.size,
-        nodes,
-        events: this.rings.recentEvents(name).map(({ type, node, at, master, failover }) => {
-          const event: EventDetails = {
-            type,
-            ...(node === undefined ? {} : { node }),
-            at: at.toISOString(),
-          };
-          if (master !== undefined) event.master = master;
-          if (failover) event.failover = { from: failover.from, to: failover.to };
-          return event;
-        }),
-      };
-      if (alive < minAlive) up = false;
+    const missing = names.find((name) => !this.rings.get(name));
+    if (missing !== undefined) {
+      return session.down({ message: `no ring group "${missing}"`, groups: {} });
     }
-    return up ? session.up({ groups }) : session.down({ groups });
+    if (ping === undefined || ping === false) return this.report(key, names, minAlive);
+    const timeout = ping === true ? DEFAULT_PING_TIMEOUT : (ping.timeout ?? DEFAULT_PING_TIMEOUT);
+    return this.pingGroups(names, timeout).then((pings) =>
+      this.report(key, names, minAlive, pings),
+    );
   }
+
+  /** PINGs every node of `names`, all in parallel. */
+  private async pingGroups(names: readonly string[], timeout: number): Promise<GroupPings> {
+    const pings: GroupPings = new Map();
+    await Promise.all(
+      names.map(async (name) => {
+        const nodes = Object.entries(this.rings.nodesOf(name) ?? {});
+        const answers = await Promise.all(nodes.map(([, node]) => pingNode(node, timeout)));
+        pings.set(name, new Map(nodes.map(([node], i) => [node, answers[i]])));
+      }),
+    );
+    return pings;
+  }
+
+  private report<Key extends string>(
+    key: Key,
+    names: readonly string[],
+    minAlive: number,
+    pings?: GroupPings,
+  ): HealthIndicatorResult<Key> {
+    const groups: Record<string, GroupDetails> = {};
+    const reasons: string[] = [];
+    for (const name of names) {
+      const dict = this.rings.get(name)!;
+      const details = this.groupDetails(name, dict, pings?.get(name));
+      groups[name] = details;
+      if (details.alive < minAlive) reasons.push(shortfall(name, details, minAlive));
+    }
+    const session = this.health.check(key);
+    if (reasons.length === 0) return session.up({ groups });
+    for (const details of Object.values(groups))
+      details.events = details.events.slice(-DOWN_EVENTS);
+    return session.down({ message: reasons.join('; '), groups });
+  }
+
+  private groupDetails(
+    name: string,
+    dict: RingDict<unknown, unknown>,
+    pings?: Map<string, NodePing>,
+  ): GroupDetails {
+    const nodes: Record<string, NodeDetails> = {};
+    let alive = 0;
+    for (const state of dict.nodeStates()) {
+      const details = nodeDetails(state);
+      const ping = pings?.get(state.name);
+      if (ping) details.ping = ping;
+      if (state.alive && (ping === undefined || ping.ok)) alive++;
+      nodes[state.name] = details;
+    }
+    return {
+      alive,
+      total: dict.totalHash.size,
+      nodes,
+      events: this.rings.recentEvents(name).map(({ type, node, at, master, failover }) => {
+        const event: EventDetails = {
+          type,
+          ...(node === undefined ? {} : { node }),
+          at: at.toISOString(),
+        };
+        if (master !== undefined) event.master = master;
+        if (failover) event.failover = { from: failover.from, to: failover.to };
+        return event;
+      }),
+    };
+  }
+}
+
+/** What is wrong with the options, if anything. */
+function checkOptions(minAlive: unknown, ping: unknown): string | undefined {
+  // NaN (a query parameter that is not a number) would compare false: always up.
+  if (!Number.isSafeInteger(minAlive) || (minAlive as number) < 0) {
+    return `minAlive must be a whole number ≥ 0, got ${String(minAlive)}`;
+  }
+  if (ping === undefined || typeof ping === 'boolean') return undefined;
+  if (ping === null || typeof ping !== 'object' || Array.isArray(ping)) {
+    return `ping must be true, false or { timeout }, got ${JSON.stringify(ping)}`;
+  }
+  const extra = Object.keys(ping).find((field) => field !== 'timeout');
+  if (extra !== undefined) return `ping: unknown option "${extra}"; the option is timeout`;
+  const { timeout } = ping as { timeout?: unknown };
+  if (timeout !== undefined && (!Number.isSafeInteger(timeout) || (timeout as number) <= 0)) {
+    return `ping.timeout must be a whole number of milliseconds > 0, got ${String(timeout)}`;
+  }
+  return undefined;
+}
+
+/** Why a group is down: `group "test": 1 of 3 nodes alive, minAlive 2 (node1: …)`. */
+function shortfall(name: string, details: GroupDetails, minAlive: number): string {
+  const why = Object.entries(details.nodes).flatMap(([node, n]) => {
+    if (!n.alive)
+      return [`${node}: ejected${n.lastError === undefined ? '' : ` (${n.lastError})`}`];
+    if (n.ping && !n.ping.ok) return [`${node}: ${n.ping.error}`];
+    return [];
+  });
+  const nodes = details.total === 1 ? 'node' : 'nodes';
+  return `group "${name}": ${details.alive} of ${details.total} ${nodes} alive, minAlive ${minAlive}${why.length === 0 ? '' : ` (${why.join('; ')})`}`;
+}
+
+function nodeDetails(state: RingNodeState): NodeDetails {
+  const details: NodeDetails = {
+    alive: state.alive,
+    ejections: state.ejections,
+    rediscoveries: state.rediscoveries,
+  };
+  if (state.ejectedAt) details.ejectedAt = state.ejectedAt.toISOString();
+  if (state.lastError !== undefined) details.lastError = state.lastError;
+  if (state.sentinel !== undefined) {
+    details.sentinel = state.sentinel;
+    if (state.master !== undefined) details.master = state.master;
+    details.failovers = state.failovers ?? 0;
+    if (state.lastFailover) {
+      const { from, to, at } = state.lastFailover;
+      details.lastFailover = { from, to, at: at.toISOString() };
+    }
+  }
+  return details;
 }

@@ -9,3 +9,4 @@ export type {
 export { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 export { RingRedisModule, type RingRedisModuleAsyncOptions } from './ring-redis.module.js';
 export { RingRedisService, type RingGroupEvent } from './ring-redis.service.js';
+export { RingUnavailableFilter, type RingUnavailableBody } from './ring-unavailable.filter.js';

@@ -16,7 +16,8 @@ import { RingRedisService } from './ring-redis.service.js';
 export type RingRedisModuleAsyncOptions = typeof RING_REDIS_ASYNC_OPTIONS_TYPE & {
   /**
    * The group names the resolved configuration will have, known synchronously: one RingDict
-   * provider each. A listed group missing from the resolved configuration fails the boot.
+   * provider each (default `['default']`, the group `@InjectRingDict()` injects). A listed
+   * group missing from the resolved configuration fails the boot; `[]` declares none.
    */
   groups?: string[];
 };
@@ -48,8 +49,11 @@ export class RingRedisModule extends RingRedisConfigurableModule {
   }
 }
 
+/** The groups `forRootAsync` declares when `groups` is left out. */
+const DEFAULT_GROUPS: readonly string[] = ['default'];
+
 function checkDeclaredGroups(groups: unknown): string[] {
-  if (groups === undefined) return [];
+  if (groups === undefined) return [...DEFAULT_GROUPS];
   if (
     !Array.isArray(groups) ||
     groups.some((name: unknown) => typeof name !== 'string' || name === '')

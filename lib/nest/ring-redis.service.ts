@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
-import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
+import { RingConfigError, RingDict, type RingEvent, type RingNodesConfig } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
@@ -34,9 +34,13 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   readonly events$: Observable<RingGroupEvent>;
 
   private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
+  /** Each group's nodes as configured, for what talks to them outside the ring (health PINGs). */
+  private readonly nodes = new Map<string, Readonly<RingNodesConfig>>();
   /** The groups that connect at bootstrap (those not configured with `lazyConnect`). */
   private readonly eager: RingDict<unknown, unknown>[] = [];
   private readonly recent = new Map<string, RingGroupEvent[]>();
+  /** Groups with no node alive, and since when: the next rediscovery makes them usable again. */
+  private readonly outages = new Map<string, Date>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
 
   constructor(
@@ -65,7 +69,7 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
     const missing = declared.filter((name) => !resolved.includes(name));
     if (missing.length > 0) {
       throw new RingConfigError(
-        `RingRedisModule: group(s) ${quotedList(missing)} are declared in \`groups\` (${quotedList(declared)}) but missing from the resolved configuration (${quotedList(resolved)})`,
+        `RingRedisModule: group(s) ${quotedList(missing)} are declared in \`groups\` (${quotedList(declared)}) but missing from the resolved configuration (${quotedList(resolved)}); forRootAsync's \`groups\` is ["default"] when left out: list the groups you configure, or [] for none`,
       );
     }
     for (const name of Object.keys(options.groupOptions ?? {})) {
@@ -89,6 +93,7 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
         });
         if (lazy !== true) this.eager.push(dict);
         this.dicts.set(name, dict);
+        this.nodes.set(name, groups[name]);
         this.recent.set(name, []);
       }
     } catch (error) {
@@ -129,6 +134,14 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
     return [...this.dicts.keys()];
   }
 
+  /**
+   * The nodes group `name` was configured with, as given (credentials included), or
+   * undefined: for code that talks to them outside the ring, such as the health check's PINGs.
+   */
+  nodesOf(name: string): Readonly<RingNodesConfig> | undefined {
+    return this.nodes.get(name);
+  }
+
   /** The most recent events of a group, oldest first (at most 20). */
   recentEvents(name: string): readonly RingGroupEvent[] {
     return this.recent.get(name) ?? [];
@@ -141,7 +154,16 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
    * A request made before this (in an `onModuleInit`) connects its node itself.
    */
   onApplicationBootstrap(): void {
-    for (const dict of this.eager) void dict.connect();
+    for (const dict of this.eager) void dict.connect().then(() => this.logConnected(dict));
+  }
+
+  /** One line per group once its boot connections are settled: how many nodes it has. */
+  private logConnected(dict: RingDict<unknown, unknown>): void {
+    const states = dict.nodeStates();
+    const down = states.filter((state) => !state.alive).map((state) => state.name);
+    const line = `group "${dict.name}": connected to ${states.length - down.length} of ${states.length} nodes`;
+    if (down.length === 0) this.logger.log(line);
+    else this.logger.warn(`${line}; down: ${quotedList(down)}`);
   }
 
   /**
@@ -182,7 +204,16 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
         ? ` after a Sentinel failover (master ${event.failover.from} → ${event.failover.to})`
         : '';
       this.logger.log(`${where}: node "${event.node}" rediscovered${failover}${detail}`);
-    } else {
+      const since = this.outages.get(event.group);
+      if (since !== undefined) {
+        this.outages.delete(event.group);
+        const seconds = ((event.at.getTime() - since.getTime()) / 1000).toFixed(1);
+        this.logger.log(
+          `${where}: usable again after ${seconds} s with no node alive (node "${event.node}" is back)`,
+        );
+      }
+    } else if (event.type === 'unavailable') {
+      this.outages.set(event.group, event.at);
       this.logger.error(`${where}: no node is alive`);
     }
   }

@@ -229,7 +229,7 @@ describe('npm pack, then install into a fresh consumer project', () => {
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  it('holds dist (ESM + .d.ts for ., ./core and ./health), the bin, package.json, README and LICENSE', () => {
+  it('holds dist (ESM + .d.ts for ., ./core, ./health and ./keyv), the bin, package.json, README and LICENSE', () => {
     expect(basename(tarball)).toBe(`nestjs-ring-redis-${packed.version}.tgz`);
     for (const file of [
       'package.json',
@@ -241,6 +241,8 @@ describe('npm pack, then install into a fresh consumer project', () => {
       'dist/core/index.d.ts',
       'dist/health/index.js',
       'dist/health/index.d.ts',
+      'dist/keyv/index.js',
+      'dist/keyv/index.d.ts',
       'dist/cli.js',
     ]) {
       expect(files(), file).toContain(file);
@@ -324,10 +326,10 @@ describe('npm pack, then install into a fresh consumer project', () => {
     for (const [subpath, target] of Object.entries(packed.exports)) {
       if (typeof target === 'string') targets.push(target);
       else targets.push(...Object.values(target));
-      expect(['.', './core', './health', './package.json']).toContain(subpath);
+      expect(['.', './core', './health', './keyv', './package.json']).toContain(subpath);
     }
     expect(Object.keys(packed.exports)).toEqual(
-      expect.arrayContaining(['.', './core', './health']),
+      expect.arrayContaining(['.', './core', './health', './keyv']),
     );
     expect(packed.exports['.']).toMatchObject({ types: './dist/index.d.ts' });
     expect(packed.exports['./core']).toEqual({
@@ -335,23 +337,29 @@ describe('npm pack, then install into a fresh consumer project', () => {
       default: './dist/core/index.js',
     });
     expect(packed.exports['./health']).toMatchObject({ types: './dist/health/index.d.ts' });
+    expect(packed.exports['./keyv']).toMatchObject({ types: './dist/keyv/index.d.ts' });
     for (const target of targets.filter(Boolean)) {
       expect(files(), target).toContain(target.replace(/^\.\//, ''));
     }
     expect(packed.bin).toEqual({ 'nestjs-ring-redis': './dist/cli.js' });
 
-    // Nest, rxjs and reflect-metadata are the user's; Terminus only if they use ./health.
+    // Nest, rxjs and reflect-metadata are the user's; Terminus only if they use ./health, Keyv
+    // only if they use ./keyv.
     for (const peer of [
       '@nestjs/common',
       '@nestjs/core',
       '@nestjs/terminus',
+      'keyv',
       'reflect-metadata',
       'rxjs',
     ]) {
       expect(packed.peerDependencies, peer).toHaveProperty([peer]);
       expect(packed.dependencies ?? {}, peer).not.toHaveProperty([peer]);
     }
-    expect(packed.peerDependenciesMeta).toEqual({ '@nestjs/terminus': { optional: true } });
+    expect(packed.peerDependenciesMeta).toEqual({
+      '@nestjs/terminus': { optional: true },
+      keyv: { optional: true },
+    });
     expect(packed.dependencies).toHaveProperty(['ioredis']);
     // npm pack keeps devDependencies in the manifest, but nothing may hide scripts that run on
     // the user's install.
@@ -405,6 +413,12 @@ describe('npm pack, then install into a fresh consumer project', () => {
       ).toBe(true);
       expect([...core.bare]).toEqual(expect.arrayContaining(['ioredis', 'rxjs']));
       expect([...core.bare].filter((s) => /^(@nestjs\/|reflect-metadata)/.test(s))).toEqual([]);
+      // The Keyv store loads no Keyv (it only implements its interface) and no Nest.
+      const keyv = importGraph(sources, 'dist/keyv/index.js');
+      expect(keyv.files.size).toBeGreaterThan(1);
+      expect([...keyv.bare].filter((s) => /^(keyv|@nestjs\/|reflect-metadata)/.test(s))).toEqual(
+        [],
+      );
       // Whatever the root does import is declared.
       const declared = new Set([
         ...Object.keys(packed.dependencies ?? {}),

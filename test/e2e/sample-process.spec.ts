@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/redis-servers.js';
@@ -173,6 +174,24 @@ describe('npm run sample (child process)', () => {
     for (const pid of redisPids) expect(isAlive(pid), `redis-server pid ${pid}`).toBe(false);
     expect(await accepts(port)).toBe(false);
   }, 40_000);
+
+  it('says clearly when its port is taken, before anything about its nodes', async () => {
+    const taken = createServer();
+    const port = await freePort();
+    await new Promise<void>((resolve) => taken.listen(port, '127.0.0.1', resolve));
+    try {
+      const { child, output } = startChild(sampleEnv({ PORT: String(port) }));
+      const exit = await exitOf(child, 20_000);
+      expect(exit, output()).toEqual({ code: 1, signal: null });
+      expect(output()).toContain(`Port ${port} of 127.0.0.1 is taken (listen EADDRINUSE`);
+      expect(output()).toContain('PORT=0 picks a free one');
+      // The app is closed before its servers are stopped: no node seen failing on the way out.
+      expect(output()).not.toMatch(/ejected|no node is alive/);
+      expect(output()).not.toMatch(/^\s+at /m);
+    } finally {
+      await new Promise((resolve) => taken.close(resolve));
+    }
+  });
 
   it('says clearly, without a stack trace, when redis-server is not installed', async () => {
     const emptyPath = await mkdtemp(join(tmpdir(), 'ring-redis-nopath-'));

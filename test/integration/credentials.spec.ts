@@ -5,6 +5,7 @@ import {
   RingClusterUnavailableError,
   RingDict,
   type RingDictOptions,
+  type RingNodeConfig,
   type RingNodesConfig,
 } from '../../lib/index.js';
 import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
@@ -213,37 +214,32 @@ describe('credentials reach Redis', () => {
 
 describe('a wrong password', () => {
   /** The right credentials for one server, as ioredis options. */
-  function goodConnection(server: 'pass' | 'acl'): RingNodesConfig[string]['connection'] {
+  function goodConnection(server: 'pass' | 'acl'): RingNodeConfig['connection'] {
     return server === 'pass'
       ? { host: '127.0.0.1', port: passPort(), password: PASSWORD }
       : { host: '127.0.0.1', port: aclPort(), username: ACL_USER, password: ACL_PASSWORD };
   }
 
   /** How the bad node connects, and which server it points at (the good node gets the other). */
-  const wrongConnections: [string, 'pass' | 'acl', () => RingNodesConfig[string]['connection']][] =
+  const wrongConnections: [string, 'pass' | 'acl', () => RingNodeConfig['connection']][] = [
     [
-      [
-        'options, requirepass',
-        'pass',
-        () => ({ host: '127.0.0.1', port: passPort(), password: WRONG_PASSWORD }),
-      ],
-      [
-        'options, ACL user',
-        'acl',
-        () => ({
-          host: '127.0.0.1',
-          port: aclPort(),
-          username: ACL_USER,
-          password: WRONG_PASSWORD,
-        }),
-      ],
-      [
-        'URL, ACL user',
-        'acl',
-        () => `redis://${ACL_USER}:${WRONG_PASSWORD}@127.0.0.1:${aclPort()}`,
-      ],
-      ['URL, requirepass', 'pass', () => `redis://:${WRONG_PASSWORD}@127.0.0.1:${passPort()}`],
-    ];
+      'options, requirepass',
+      'pass',
+      () => ({ host: '127.0.0.1', port: passPort(), password: WRONG_PASSWORD }),
+    ],
+    [
+      'options, ACL user',
+      'acl',
+      () => ({
+        host: '127.0.0.1',
+        port: aclPort(),
+        username: ACL_USER,
+        password: WRONG_PASSWORD,
+      }),
+    ],
+    ['URL, ACL user', 'acl', () => `redis://${ACL_USER}:${WRONG_PASSWORD}@127.0.0.1:${aclPort()}`],
+    ['URL, requirepass', 'pass', () => `redis://:${WRONG_PASSWORD}@127.0.0.1:${passPort()}`],
+  ];
 
   it.each(wrongConnections)(
     '%s: the node never joins, the others serve, nothing leaks',

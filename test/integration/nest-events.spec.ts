@@ -19,6 +19,11 @@ describe('events and logging', () => {
     });
     const dict = app.get(RingRedisService).getOrThrow('logged');
     const ringLines = () => nest.logs.ring('logged');
+    // The boot's connections, once settled.
+    await until(() => ringLines().length === 1);
+    expect(ringLines()).toEqual([
+      { level: 'log', message: 'group "logged": connected to 3 of 3 nodes', context: 'RingRedis' },
+    ]);
 
     await nest.fleet.servers[1].kill();
     await until(() => dict.aliveHash.size === 2);
@@ -49,7 +54,28 @@ describe('events and logging', () => {
     expect(unavailable.map(({ level, message }) => ({ level, message }))).toEqual([
       { level: 'error', message: 'group "logged": no node is alive' },
     ]);
-    expect(lines).toHaveLength(9);
+    // The first node back ends the outage, once.
+    const usable = lines.filter((l) => l.message.includes('usable again'));
+    expect(usable).toHaveLength(1);
+    expect(usable[0].level).toBe('log');
+    expect(usable[0].message).toMatch(
+      /^group "logged": usable again after \d+\.\d s with no node alive \(node "node\d" is back\)$/,
+    );
+    expect(lines.indexOf(usable[0])).toBeGreaterThan(lines.indexOf(unavailable[0]));
+    expect(lines).toHaveLength(11);
+  });
+
+  it('warns at boot, naming the nodes that could not be reached', async () => {
+    await nest.fleet.servers[2].kill();
+    await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { partial: nest.nodes() }, defaults: fast })],
+    });
+    await until(() => nest.logs.ring('partial').some((l) => l.message.includes('connected to')));
+    const boot = nest.logs.ring('partial').find((l) => l.message.includes('connected to'))!;
+    expect(boot).toMatchObject({
+      level: 'warn',
+      message: 'group "partial": connected to 2 of 3 nodes; down: "node2"',
+    });
   });
 
   it('never logs a password, a username or a connection URL', async () => {
@@ -87,6 +113,7 @@ describe('events and logging', () => {
       ],
     });
     const dict = app.get(RingRedisService).getOrThrow('secret');
+    await until(() => nest.logs.ring('secret').length === 1);
     await dict.set('k', 1);
     await locked.servers[0].kill();
     await until(() => dict.aliveHash.size === 1);
@@ -97,7 +124,7 @@ describe('events and logging', () => {
     await until(() => dict.aliveHash.size === 0);
     await expect(dict.get('k')).rejects.toThrow();
     const levels = nest.logs.ring('secret').map((l) => l.level);
-    expect(levels).toEqual(['warn', 'log', 'warn', 'warn', 'error']);
+    expect(levels).toEqual(['log', 'warn', 'log', 'warn', 'warn', 'error']);
     const text = JSON.stringify(nest.logs.lines);
     expect(text).not.toContain(SECRET);
     expect(text).not.toContain(USER);

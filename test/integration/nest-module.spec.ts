@@ -286,6 +286,46 @@ describe('RingRedisModule.forRootAsync', () => {
     expect(() => app.get(getRingDictToken('extra'))).toThrow();
   });
 
+  it('declares the group "default" when `groups` is left out, so @InjectRingDict() works', async () => {
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRootAsync({
+          useFactory: () => ({ groups: { default: nest.nodes() }, defaults: fast }),
+        }),
+      ],
+      providers: [DefaultUser],
+    });
+    const { dict } = app.get(DefaultUser);
+    expect(dict).toBe(app.get(RingRedisService).getOrThrow('default'));
+    await dict.set('d', 1);
+    expect(await dict.get('d')).toBe(1);
+  });
+
+  it('without `groups` and without a "default" group: a boot error that says what to write', async () => {
+    await expect(
+      nest.boot({
+        imports: [
+          RingRedisModule.forRootAsync({
+            useFactory: () => ({ groups: { sessions: nest.nodes() }, defaults: fast }),
+          }),
+        ],
+      }),
+    ).rejects.toThrow(
+      /group\(s\) "default" are declared in `groups` \("default"\) but missing from the resolved configuration \("sessions"\); forRootAsync's `groups` is \["default"\] when left out: list the groups you configure, or \[\] for none/,
+    );
+    // `groups: []` declares none: the groups are reached through RingRedisService.
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRootAsync({
+          useFactory: () => ({ groups: { sessions: nest.nodes() }, defaults: fast }),
+          groups: [],
+        }),
+      ],
+    });
+    expect(app.get(RingRedisService).names()).toEqual(['sessions']);
+    expect(() => app.get(getRingDictToken())).toThrow();
+  });
+
   it('rejects a call without useFactory, useClass or useExisting, and a malformed groups list', () => {
     expect(() => RingRedisModule.forRootAsync({ groups: ['test'] })).toThrow(
       /give one of useFactory, useClass or useExisting/,

@@ -83,6 +83,7 @@ class WeatherService {
     return 'ok';
   }
 
+  // @ts-expect-error: @RingCached decorates methods that return a Promise only
   @RingCached()
   sync(x: number): number {
     this.calls++;
@@ -467,6 +468,13 @@ describe('@RingCached options are checked at boot', () => {
     ],
     [{ tll: 30 }, /@RingCached BadOptions\.load: unknown option "tll"/],
     [{ prefix: 7 }, /@RingCached BadOptions\.load: prefix: expected a string, got 7/],
+    [{ ttl: '30 s' }, /@RingCached BadOptions\.load: ttl: expected a duration > 0 .* got "30 s"/],
+    [
+      { grace: '1m' },
+      /@RingCached BadOptions\.load: grace needs a ttl: give the option ttl, or the group an expire/,
+    ],
+    [{ ttl: 5, softTimeout: 50 }, /@RingCached BadOptions\.load: softTimeout needs grace/],
+    [{ tags: ['a'] }, /@RingCached BadOptions\.load: tags: expected a function, got \["a"\]/],
   ])('%o fails the boot with a RingConfigError naming the method', async (options, message) => {
     @Injectable()
     class BadOptions {

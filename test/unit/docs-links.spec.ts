@@ -36,6 +36,8 @@ const REQUIRED_PAGES = [
   'docs/nestjs-module.md',
   'docs/ring-cached.md',
   'docs/health-check.md',
+  'docs/keyv-cache-manager.md',
+  'docs/codecs-and-compression.md',
   'docs/events-and-logging.md',
   'docs/migrating-from-twemproxy.md',
   'docs/testing.md',

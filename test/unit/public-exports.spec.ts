@@ -1,6 +1,7 @@
 /**
  * The package's public names, written out: the exports of `nestjs-ring-redis`,
- * `nestjs-ring-redis/core` and `nestjs-ring-redis/health`, values and types. Moving code
+ * `nestjs-ring-redis/core`, `nestjs-ring-redis/health` and `nestjs-ring-redis/keyv`, values
+ * and types. Moving code
  * between files must leave these lists as they are; a name added or removed on purpose is
  * added or removed here in the same change.
  *
@@ -104,6 +105,8 @@ const CORE_VALUES = [
   'isConnectionError',
   'jsonCodec',
   'md5Hash',
+  'msgpackCodec',
+  'parseRingNodes',
   'resolveCodec',
   'resolveHashFunction',
   'stringCodec',
@@ -120,6 +123,8 @@ const CORE_TYPES = [
   'RingClearOptions',
   'RingCodec',
   'RingCodecOption',
+  'RingCompressionAlgorithm',
+  'RingCompressionOptions',
   'RingDictOptions',
   'RingDistribution',
   'RingEvent',
@@ -144,6 +149,7 @@ const ROOT_VALUES = [
   'RingCachedExplorer',
   'RingRedisModule',
   'RingRedisService',
+  'RingUnavailableFilter',
   'TwemproxyConfigError',
   'UnserializableArgumentError',
   'formatTwemproxyImport',
@@ -153,21 +159,32 @@ const ROOT_VALUES = [
 ];
 const ROOT_TYPES = [
   ...CORE_TYPES,
+  'Duration',
+  'DurationString',
   'FromTwemproxyOptions',
+  'RingCacheBehaviour',
+  'RingCachedCodecName',
+  'RingCachedLockOptions',
   'RingCachedOptions',
   'RingGroupEvent',
   'RingGroupOptions',
   'RingRedisModuleAsyncOptions',
   'RingRedisModuleOptions',
   'RingRedisOptionsFactory',
+  'RingUnavailableBody',
   'TwemproxyGroupConfig',
   'TwemproxyImport',
   'TwemproxyImportFormat',
+  'RingWrapOptions',
 ];
 
 /** `nestjs-ring-redis/health`: Terminus stays an optional peer, so the indicator lives apart. */
 const HEALTH_VALUES = ['RingRedisHealthIndicator'];
 const HEALTH_TYPES = ['RingRedisHealthOptions'];
+
+/** `nestjs-ring-redis/keyv`: Keyv stays an optional peer, so the store lives apart. */
+const KEYV_VALUES = ['RingKeyvStore'];
+const KEYV_TYPES: string[] = [];
 
 const ENTRIES = [
   { entry: 'nestjs-ring-redis', source: 'index.ts', values: ROOT_VALUES, types: ROOT_TYPES },
@@ -182,6 +199,12 @@ const ENTRIES = [
     source: 'health/index.ts',
     values: HEALTH_VALUES,
     types: HEALTH_TYPES,
+  },
+  {
+    entry: 'nestjs-ring-redis/keyv',
+    source: 'keyv/index.ts',
+    values: KEYV_VALUES,
+    types: KEYV_TYPES,
   },
 ];
 

@@ -272,3 +272,44 @@ describe('credentials to scrub', () => {
     expect(message).not.toMatch(/s3cret/);
   });
 });
+
+describe('a rediss:// URL naming its CA file (?ca=)', () => {
+  it('becomes the ioredis options it stands for, with the CA read from the file', async () => {
+    const { caFromUrl } = await import('../../lib/core/config/tls-ca-url.js');
+    const { mkdtemp, rm, writeFile } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = await mkdtemp(join(tmpdir(), 'ring-redis-ca-'));
+    try {
+      const file = join(dir, 'ca.pem');
+      await writeFile(file, 'PEM');
+      const url = `rediss://u%40x:p%3Aw@[::1]:6380/2?ca=${encodeURIComponent(file)}&family=6&connectionName=c`;
+      expect(caFromUrl(url, 'nodes, node "a"')).toEqual({
+        host: '::1',
+        port: 6380,
+        username: 'u@x',
+        password: 'p:w',
+        db: 2,
+        family: 6,
+        connectionName: 'c',
+        tls: { ca: Buffer.from('PEM') },
+      });
+      expect(caFromUrl(`rediss://h?password=s&ca=${file}`, 'x')).toEqual({
+        host: 'h',
+        port: 6379,
+        password: 's',
+        tls: { ca: Buffer.from('PEM') },
+      });
+      // Anything else is left as it is.
+      expect(caFromUrl('rediss://h:1', 'x')).toBe('rediss://h:1');
+      const options = { host: 'h', port: 1 };
+      expect(caFromUrl(options, 'x')).toBe(options);
+      // The URL's own checks still speak first.
+      expect(() => caFromUrl(`rediss://h:1/abc?ca=${file}`, 'nodes, node "a"')).toThrow(
+        /node "a".connection: the database in the URL's path must be an integer/,
+      );
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

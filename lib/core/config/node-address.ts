@@ -118,9 +118,14 @@ function urlAddress(connection: string, at: string): NodeAddress {
   }
   if (url.port !== '') checkPort(url.port, `${at}: the URL's port`);
   for (const option of url.searchParams.keys()) {
+    // The CA file of a private CA (see tls-ca-url.ts): TLS only.
+    if (option === 'ca') {
+      if (url.protocol === 'rediss:') continue;
+      throw new RingConfigError(`${at}: the URL's option "ca" needs a rediss:// URL (TLS)`);
+    }
     if (!URL_QUERY_OPTIONS.has(option)) {
       throw new RingConfigError(
-        `${at}: the URL's option "${option}" is not supported (a URL may carry ${[...URL_QUERY_OPTIONS].join(', ')}; give other ioredis options as an object)`,
+        `${at}: the URL's option "${option}" is not supported (a URL may carry ${[...URL_QUERY_OPTIONS].join(', ')}, and ca with rediss://; give other ioredis options as an object)`,
       );
     }
   }

@@ -1,10 +1,18 @@
-import type { RingCodecOption } from '../codec.js';
+import { resolveCodec, type RingCodecOption } from '../codec.js';
+import { checkCompression, type RingCompressionOptions } from './compression-options.js';
+import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
+import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
-import type { RingNodesConfig } from './ring-config.js';
+import {
+  resolveNodes,
+  withCaFiles,
+  type ResolvedRingNodeConfig,
+  type RingNodesConfig,
+} from './ring-config.js';
 import type { RingDict } from '../ring-dict.js';
 
 /** Options of a `RingDict`; all but `nodes` are optional. Units are in the names' docs. */
@@ -17,9 +25,12 @@ export interface RingDictOptions<V = unknown, F = never> {
   prefix?: string;
   /** Turns a key into a string (default `String`). Must return a string. */
   key?(key: unknown): string;
-  /** Default time to live of `set()`, in SECONDS; fractions allowed (default none). */
-  expire?: number;
-  /** `'json'` (default), `'string'` or your own `{ encode, decode }`. */
+  /**
+   * Default time to live of `set()`: a number of SECONDS (fractions allowed) or a duration
+   * string (`'250ms'`, `'30s'`, `'5m'`, `'1h'`); default none.
+   */
+  expire?: Duration;
+  /** `'json'` (default), `'string'`, `'msgpack'` or your own `{ encode, decode }`. */
   codec?: RingCodecOption<V>;
   /** Answers instead of throwing `RingClusterUnavailableError` when no node is alive. */
   onFail?: (dict: RingDict<V, F>) => F;
@@ -71,10 +82,19 @@ export interface RingDictOptions<V = unknown, F = never> {
    * request, or all of them with `connect()`.
    */
   lazyConnect?: boolean;
+  /**
+   * Compress encoded values of `threshold` bytes or more (default: never), with `'gzip'`
+   * (default) or `'zstd'` (Node ≥ 22.15); smaller values are stored as the codec writes them.
+   */
+  compression?: RingCompressionOptions | false;
 }
 
 /** The options with defaults applied. */
 export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
+  /** Every node as `{ capacity, connection }` (URL strings wrapped, capacities filled in). */
+  nodes: Record<string, ResolvedRingNodeConfig>;
+  /** In seconds. */
+  expire?: number;
   name: string;
   prefix: string;
   key(key: unknown): string;
@@ -109,6 +129,7 @@ const KNOWN = new Set<string>([
   'handoff',
   'handoffOverflow',
   'lazyConnect',
+  'compression',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -180,18 +201,22 @@ export function resolveRingDictOptions<V, F>(
     'a function',
     o.key,
   );
-  if (o.expire !== undefined) validateTtl(o.expire, `${where}expire`);
+  const expire =
+    o.expire === undefined
+      ? undefined
+      : validateTtl(ttlSeconds(o.expire, `${where}expire`), `${where}expire`);
   checkOption(
     o.codec === undefined ||
       o.codec === 'json' ||
       o.codec === 'string' ||
+      o.codec === 'msgpack' ||
       (typeof o.codec === 'object' &&
         o.codec !== null &&
         typeof o.codec.encode === 'function' &&
         typeof o.codec.decode === 'function'),
     where,
     'codec',
-    "'json', 'string' or { encode, decode }",
+    "'json', 'string', 'msgpack' or { encode, decode }",
     o.codec,
   );
   for (const fn of ['onFail', 'onNodeEjected', 'onNodeRediscovered'] as const) {
@@ -260,8 +285,11 @@ export function resolveRingDictOptions<V, F>(
     'a boolean',
     o.lazyConnect,
   );
+  const compression = checkCompression(o.compression, where);
   return {
     ...o,
+    nodes: withCaFiles(resolveNodes(o.nodes), o.name),
+    expire,
     handoffLimit,
     handoff,
     handoffOverflow,
@@ -272,5 +300,6 @@ export function resolveRingDictOptions<V, F>(
     heartbeatInterval,
     commandTimeout,
     connectTimeout,
+    ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

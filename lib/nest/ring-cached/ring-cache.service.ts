@@ -1,9 +1,13 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
-import type { RingDict } from '../../core/index.js';
+import { RingArgumentError, type RingDict } from '../../core/index.js';
+import { shown } from '../../core/config/option-checks.js';
 import { readThroughRaw } from '../../core/read-through.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
+import { decodeEntry, isEnvelope } from './cache-entry.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
+import { messageOf, ResilientCache, type CachedCall } from './resilient-cache.js';
+import { WrapPlans, type RingWrapOptions } from './wrap-options.js';
 import {
   ringCachedMethodChain,
   type RingCacheBinding,
@@ -12,6 +16,8 @@ import {
 
 /** Warnings about one method are logged at most once per this many ms, whatever the cause. */
 const WARN_INTERVAL_MS = 10_000;
+/** `wrap` keys whose last warning time is remembered; beyond, the table starts over. */
+const MAX_WARNED_KEYS = 1_000;
 
 /** A call's place in the ring: the group's dict and the key inside its prefix. */
 interface CacheSlot {
@@ -20,17 +26,22 @@ interface CacheSlot {
 }
 
 /**
- * Serves `@RingCached` calls for one application and evicts cached calls. One instance per
- * app: its single-flight table and warnings are the app's own.
+ * Serves `@RingCached` calls and `wrap` for one application, evicts cached calls and
+ * invalidates tags. One instance per app: its single-flight table and warnings are its own.
  *
  * Cached values are stored as JSON (whatever the group's codec), so any method result that
  * JSON can carry round-trips; `undefined` is stored as an empty string, which JSON never is.
+ * Calls with the resilient options (grace, lock, tags, …) go through ResilientCache, which
+ * stores plain JSON too unless an option needs more (see cache-entry.ts).
  */
 @Injectable()
 export class RingCacheService implements RingCacheBinding {
   private readonly logger = new Logger('RingCached');
   private readonly inFlight = new Map<string, Promise<unknown>>();
-  private readonly warnedAt = new Map<RingCachedMethod, number>();
+  private readonly resilient = new ResilientCache(this.inFlight);
+  private readonly wrapPlans = new WrapPlans();
+  /** Per method (or per `wrap` key): when its last warning was logged. */
+  private readonly warnedAt = new Map<RingCachedMethod | string, number>();
   /** Default prefixes of inherited methods, per subclass (see prefixOf). */
   private readonly inheritedPrefixes = new WeakMap<Function, Map<RingCachedMethod, string>>();
 
@@ -92,7 +103,80 @@ export class RingCacheService implements RingCacheBinding {
     const slot = this.slotOf(method, args, instance.constructor);
     if (method.returns === 'unknown') return this.learn(method, slot, instance, args);
     if (slot === undefined) return method.original.apply(instance, args);
+    if (method.resilient) return this.resilientCall(slot, method, instance, args);
     return this.readThrough(slot, method, instance, args);
+  }
+
+  /**
+   * Caches `fn`'s result under `key` (inside the group's prefix), as cache-manager's `wrap`
+   * does, with the options of `@RingCached`: `ttl`, `group`, `grace`, `graceBackoff`,
+   * `softTimeout`, `refreshAhead`, `lock`, `tags`, `cacheNullish`, `codec`. Bad options
+   * reject with a RingConfigError naming the option.
+   */
+  wrap<T>(key: string, fn: () => Promise<T>, options?: RingWrapOptions): Promise<T> {
+    try {
+      if (typeof key !== 'string' || key === '') {
+        throw new RingArgumentError(`wrap: the key must be a non-empty string, got ${String(key)}`);
+      }
+      if (typeof fn !== 'function') {
+        throw new RingArgumentError(`wrap("${key}"): expected a function to cache`);
+      }
+      const plan = this.wrapPlans.of(options, (group) => this.dictOfGroup(group));
+      const call: CachedCall = {
+        dict: plan.dict,
+        key,
+        flight: `${plan.dict.name}\u0000${key}`,
+        policy: plan.policy,
+        tags: plan.tags,
+        run: () => runSafely(fn, undefined, []),
+        warn: (message) => this.warn(`wrap("${key}")`, message),
+      };
+      return this.resilient.get(call) as Promise<T>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Every cached call (and `wrap`) of `group` carrying one of `tags` misses from now on, in
+   * every process: the tags' version keys are deleted (one DEL per node, whatever the
+   * number of entries); entries are left to expire. Rejects when no node is alive.
+   */
+  async invalidateTags(tags: readonly string[], group = 'default'): Promise<void> {
+    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+      throw new RingArgumentError(
+        `invalidateTags: expected an array of strings, got ${shown(tags)}`,
+      );
+    }
+    if (tags.length === 0) return;
+    await this.resilient.invalidateTags(this.dictOfGroup(group), [...new Set(tags)]);
+  }
+
+  /** A call of a method with the resilient options: its tags, then the resilient path. */
+  private resilientCall(
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    instance: object,
+    args: unknown[],
+  ): Promise<unknown> {
+    let tags: readonly string[] = NO_TAGS;
+    if (method.options.tags !== undefined) {
+      try {
+        tags = tagsOf(method.options.tags as (...a: unknown[]) => unknown, args);
+      } catch (error) {
+        this.warn(method, `the tags function failed (${messageOf(error)}); called uncached`);
+        return runSafely(method.original, instance, args);
+      }
+    }
+    return this.resilient.get({
+      dict: slot.dict,
+      key: slot.key,
+      flight: flightKeyOf(slot),
+      policy: method.policy!,
+      tags,
+      run: () => runSafely(method.original, instance, args),
+      warn: (message) => this.warn(method, message),
+    });
   }
 
   /**
@@ -131,6 +215,7 @@ export class RingCacheService implements RingCacheBinding {
         if (typeof raw !== 'string') return this.miss(slot, method, instance, args);
         if (raw === '') return undefined;
         try {
+          if (isEnvelope(raw)) return this.unwrap(raw, slot, method, instance, args);
           return JSON.parse(raw) as unknown;
         } catch (error) {
           return this.readFailed(error, slot, method, instance, args);
@@ -138,6 +223,25 @@ export class RingCacheService implements RingCacheBinding {
       },
       (error: unknown) => this.readFailed(error, slot, method, instance, args),
     );
+  }
+
+  /**
+   * An entry written with options this method no longer has (a deploy changed them): its
+   * value while it is fresh and carries no tags (this method cannot check them), else a miss.
+   */
+  private unwrap(
+    raw: string,
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    instance: object,
+    args: unknown[],
+  ): unknown {
+    const entry = decodeEntry(raw, method.policy!.codec);
+    const fresh =
+      entry.kind === 'value' &&
+      entry.meta?.t === undefined &&
+      (entry.meta?.x === undefined || Date.now() < entry.meta.x);
+    return fresh ? entry.value : this.miss(slot, method, instance, args);
   }
 
   /** Unavailable ring, node error or an undecodable value: the service still answers. */
@@ -165,13 +269,7 @@ export class RingCacheService implements RingCacheBinding {
     const key = flightKeyOf(slot);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
-    let running: unknown;
-    try {
-      running = method.original.apply(instance, args);
-    } catch (error) {
-      running = Promise.reject(error);
-    }
-    return this.fly(key, slot, method, running);
+    return this.fly(key, slot, method, runSafely(method.original, instance, args));
   }
 
   /** Makes `running`, a run of the method, the flight that callers of `key` join until it is stored. */
@@ -190,10 +288,10 @@ export class RingCacheService implements RingCacheBinding {
 
   /** Stores a method's result (unless nullish and not wanted); answers the result. */
   private async store(slot: CacheSlot, method: RingCachedMethod, value: unknown): Promise<unknown> {
-    if ((value === null || value === undefined) && !method.options.cacheNullish) return value;
+    if ((value === null || value === undefined) && !method.policy?.cacheNullish) return value;
     try {
       const payload = value === undefined ? '' : JSON.stringify(value);
-      await slot.dict.setRaw(slot.key, payload, { ttl: method.options.ttl ?? slot.dict.expire });
+      await slot.dict.setRaw(slot.key, payload, { ttl: method.policy?.ttl ?? slot.dict.expire });
     } catch (error) {
       this.warn(method, `cache write failed (${messageOf(error)})`);
     }
@@ -269,12 +367,17 @@ export class RingCacheService implements RingCacheBinding {
     return methods;
   }
 
-  private warn(method: RingCachedMethod, message: string): void {
+  /** Logs a warning about a method, or a `wrap` key, at most once per interval. */
+  private warn(about: RingCachedMethod | string, message: string): void {
     // Monotonic: a wall clock set back would silence every method until it caught up.
     const now = performance.now();
-    if (now - (this.warnedAt.get(method) ?? -Infinity) < WARN_INTERVAL_MS) return;
-    this.warnedAt.set(method, now);
-    this.logger.warn(`${method.className}.${method.methodName}: ${message}`);
+    if (now - (this.warnedAt.get(about) ?? -Infinity) < WARN_INTERVAL_MS) return;
+    if (typeof about === 'string' && this.warnedAt.size >= MAX_WARNED_KEYS) {
+      for (const [key] of this.warnedAt) if (typeof key === 'string') this.warnedAt.delete(key);
+    }
+    this.warnedAt.set(about, now);
+    const name = typeof about === 'string' ? about : `${about.className}.${about.methodName}`;
+    this.logger.warn(`${name}: ${message}`);
   }
 }
 
@@ -283,7 +386,26 @@ function flightKeyOf(slot: CacheSlot): string {
   return `${slot.dict.name}\u0000${slot.key}`;
 }
 
-/** What went wrong, whatever was thrown (a user's `key` function may throw anything). */
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+const NO_TAGS: readonly string[] = [];
+
+/** `fn` applied, as a Promise: a synchronous throw rejects it. */
+function runSafely(
+  fn: (...args: unknown[]) => unknown,
+  self: unknown,
+  args: unknown[],
+): Promise<unknown> {
+  try {
+    return Promise.resolve(fn.apply(self, args));
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/** A call's tags: what the tags function answers, checked, without repeats. */
+function tagsOf(fn: (...args: unknown[]) => unknown, args: unknown[]): readonly string[] {
+  const tags = fn(...args);
+  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+    throw new TypeError(`expected an array of strings, got ${typeof tags}`);
+  }
+  return tags.length < 2 ? tags : [...new Set(tags)];
 }

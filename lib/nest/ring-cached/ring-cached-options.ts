@@ -1,15 +1,15 @@
 import { RingConfigError } from '../../core/index.js';
 import { checkOption, rejectUnknownOptions } from '../../core/config/option-checks.js';
-import { validateTtl } from '../../core/config/ring-dict-options.js';
+import { BEHAVIOUR_OPTIONS, resolvePolicy } from './cache-policy.js';
 import { quotedList } from '../quoted-list.js';
 import type { RingCachedMethod, RingCachedOptions } from './ring-cached.decorator.js';
 
 const KNOWN: ReadonlySet<string> = new Set([
   'prefix',
-  'ttl',
   'group',
   'key',
-  'cacheNullish',
+  'tags',
+  ...BEHAVIOUR_OPTIONS,
 ] satisfies (keyof RingCachedOptions)[]);
 
 /**
@@ -20,12 +20,12 @@ const KNOWN: ReadonlySet<string> = new Set([
 export function validateRingCachedOptions(
   method: RingCachedMethod,
   groups: readonly string[],
+  expireOf: (group: string) => number | undefined,
 ): void {
   const where = `@RingCached ${method.className}.${method.methodName}: `;
   const { options } = method;
   rejectUnknownOptions(options, KNOWN, where);
-  if (options.ttl !== undefined) validateTtl(options.ttl, `${where}ttl`);
-  const { prefix, key, cacheNullish, group = 'default' } = options;
+  const { prefix, key, tags, group = 'default' } = options;
   checkOption(
     prefix === undefined || typeof prefix === 'string',
     where,
@@ -34,19 +34,15 @@ export function validateRingCachedOptions(
     prefix,
   );
   checkOption(key === undefined || typeof key === 'function', where, 'key', 'a function', key);
-  checkOption(
-    cacheNullish === undefined || typeof cacheNullish === 'boolean',
-    where,
-    'cacheNullish',
-    'a boolean',
-    cacheNullish,
-  );
+  checkOption(tags === undefined || typeof tags === 'function', where, 'tags', 'a function', tags);
   checkOption(typeof group === 'string', where, 'group', 'a group name', group);
   if (!groups.includes(group)) {
     throw new RingConfigError(
       `${where}group "${group}" is not configured; configured groups: ${quotedList(groups)}`,
     );
   }
+  method.policy = resolvePolicy(options, where, expireOf(group));
+  method.resilient = method.policy.resilient || tags !== undefined;
 }
 
 /** The warning for a `@RingCached` method that does not return a Promise (`where`: Class.method). */

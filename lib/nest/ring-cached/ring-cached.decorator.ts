@@ -1,24 +1,26 @@
 import 'reflect-metadata';
+import type { CachePolicy, RingCacheBehaviour } from './cache-policy.js';
 import {
   RING_CACHE_BINDING,
   RING_CACHED_METHOD,
   RING_CACHED_METHODS,
 } from './ring-cached.constants.js';
 
-export interface RingCachedOptions {
+export interface RingCachedOptions extends RingCacheBehaviour {
   /**
    * Key prefix inside the group's prefix (default `ClassName.method:`, with the class of the
    * instance called: subclasses that inherit the method get keys of their own).
    */
   prefix?: string;
-  /** Time to live in SECONDS (default: the group's `expire`; none if it has none). */
-  ttl?: number;
   /** The ring group (default `'default'`). */
   group?: string;
   /** Builds the key from the arguments (default: a stable serialisation of them). */
   key?: (...args: never[]) => string;
-  /** Cache `null` and `undefined` results too (default false). */
-  cacheNullish?: boolean;
+  /**
+   * The call's tags, from its arguments: `RingCacheService.invalidateTags` makes every cached
+   * call carrying one of them miss, in every process.
+   */
+  tags?: (...args: never[]) => readonly string[];
 }
 
 /** Everything the cache needs to know about one decorated method. */
@@ -36,6 +38,10 @@ export interface RingCachedMethod {
    * called through uncached) or `'unknown'` (no metadata; learnt on the first call).
    */
   returns: 'promise' | 'sync' | 'unknown';
+  /** The options resolved, set when the app binds the method at boot. */
+  policy?: CachePolicy;
+  /** Calls take the resilient path (grace, lock, tags, …), not the plain read-through. */
+  resilient?: boolean;
 }
 
 /** What the app's cache offers a decorated method's wrapper. */
@@ -48,9 +54,13 @@ export interface RingCacheBinding {
  * the prototype, so controllers' route handlers see the wrapper too; the wrapper finds the
  * cache of the app that created the instance (bound at bootstrap), so two apps in one
  * process never share a cache. Until an app binds the instance, calls go straight through.
+ *
+ * Only a method that returns a Promise can be decorated: on any other, TypeScript reports
+ * the decorator as an error (a method compiled without that check is called through
+ * uncached, with a warning).
  */
 export function RingCached(options: RingCachedOptions = {}) {
-  return <T extends (...args: never[]) => unknown>(
+  return <T extends (...args: never[]) => Promise<unknown>>(
     target: object,
     name: string | symbol,
     descriptor: TypedPropertyDescriptor<T>,

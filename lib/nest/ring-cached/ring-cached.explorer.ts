@@ -42,6 +42,7 @@ export class RingCachedExplorer implements OnModuleInit {
   private bindAll(providers: Wrapper[], imports: RingRedisService[]): void {
     const groups = imports.length > 1 ? this.shareGroups(providers, imports) : undefined;
     const groupNames = groups ? [...groups.keys()] : this.rings.names();
+    const expireOf = (group: string) => (groups?.get(group) ?? this.rings).getOrThrow(group).expire;
     const wrappers = [...providers, ...this.discovery.getControllers()];
     /** Pairs of layers already warned about: each subclass would repeat the warning. */
     const warned = new Set<string>();
@@ -55,7 +56,7 @@ export class RingCachedExplorer implements OnModuleInit {
       const names = ringCachedMethodNames(type);
       const methods = names.flatMap((name) => ringCachedMethodChain(type, name));
       if (methods.length === 0) continue;
-      for (const method of methods) validateRingCachedOptions(method, groupNames);
+      for (const method of methods) validateRingCachedOptions(method, groupNames, expireOf);
       if (!wrapper.isDependencyTreeStatic()) {
         this.logger.warn(
           `${type.name} is request-scoped: its @RingCached methods are called uncached`,

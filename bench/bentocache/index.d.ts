@@ -1,0 +1,2 @@
+export { BentoCache, bentostore } from 'bentocache';
+export { redisDriver } from 'bentocache/drivers/redis';

@@ -1,0 +1,1 @@
+export { RingKeyvStore } from './ring-keyv-store.js';

@@ -1,0 +1,101 @@
+import { EventEmitter } from 'node:events';
+import type { KeyvStoreAdapter, StoredData } from 'keyv';
+import { RingArgumentError } from '../core/errors.js';
+import type { RingDict } from '../core/ring-dict.js';
+
+/**
+ * A Keyv storage adapter over a `RingDict`: `new Keyv({ store: new RingKeyvStore(dict) })`,
+ * e.g. under `@nestjs/cache-manager`'s `CacheModule`.
+ *
+ * Keyv hands the store its own serialized strings (value and expiry) under keys it prefixes
+ * with its namespace (`keyv:foo`); the store writes them as they are with the dict's
+ * `setRaw` — the dict's codec is not involved — under the dict's prefix, so
+ * `prefix + namespace + ':' + key` is the Redis key. Keyv's TTLs are milliseconds and become
+ * `SET … PX`. `clear()` deletes the entries of the Keyv's namespace only (of the whole dict
+ * when it has none). Everything else of the ring holds: dead nodes are ejected, their keys
+ * fall to the next node, and a store call never waits past `commandTimeout`. When no node is
+ * alive the calls reject with `RingClusterUnavailableError` (unless the dict has `onFail`),
+ * which Keyv turns into a miss on reads.
+ *
+ * The dict stays yours: Keyv's `disconnect()` does not close it (the Nest module closes its
+ * groups at shutdown; close a dict of your own yourself).
+ */
+export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
+  /**
+   * Keyv reads `opts`; dialect `'redis'` is what makes Keyv offer `keyv.iterator()` over a
+   * store, which this one supports (SCAN-based, like the dict's own iteration).
+   */
+  readonly opts = { dialect: 'redis' } as const;
+  /** Set by Keyv to its namespace. */
+  namespace?: string;
+
+  constructor(readonly dict: RingDict<unknown, unknown>) {
+    super();
+    if (dict === null || typeof dict !== 'object' || typeof dict.getRaw !== 'function') {
+      throw new RingArgumentError('RingKeyvStore: expected a RingDict');
+    }
+  }
+
+  /** Keyv's serialized data for `key`, or undefined. */
+  async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
+    const raw = await this.dict.getRaw(key);
+    return (typeof raw === 'string' ? raw : undefined) as StoredData<Value> | undefined;
+  }
+
+  /** Several keys at once: one request each, in parallel (the ring batches them per node). */
+  async getMany<Value>(keys: string[]): Promise<StoredData<Value | undefined>[]> {
+    return Promise.all(keys.map((key) => this.get<Value>(key)));
+  }
+
+  /** Stores Keyv's serialized `value`; `ttl` in milliseconds (none: the dict's `expire`). */
+  async set(key: string, value: unknown, ttl?: number): Promise<boolean> {
+    if (typeof value !== 'string' && !Buffer.isBuffer(value)) {
+      throw new RingArgumentError(
+        `RingKeyvStore: expected Keyv's serialized string for "${key}", got ${typeof value} (keep Keyv's default serialize)`,
+      );
+    }
+    const options = typeof ttl === 'number' && ttl > 0 ? { ttl: ttl / 1000 } : undefined;
+    await this.dict.setRaw(key, value, options);
+    return true;
+  }
+
+  async delete(key: string): Promise<boolean> {
+    return (await this.dict.delete(key)) === true;
+  }
+
+  /** True when any of `keys` was deleted. */
+  async deleteMany(keys: string[]): Promise<boolean> {
+    const deleted = await this.dict.deleteMany(keys);
+    return typeof deleted === 'number' && deleted > 0;
+  }
+
+  async has(key: string): Promise<boolean> {
+    return (await this.dict.has(key)) === true;
+  }
+
+  async hasMany(keys: string[]): Promise<boolean[]> {
+    return Promise.all(keys.map((key) => this.has(key)));
+  }
+
+  /**
+   * Deletes the entries of this store's namespace (`namespace:*` under the dict's prefix); with
+   * no namespace, every entry of the dict, which a dict with an empty prefix refuses.
+   */
+  async clear(): Promise<void> {
+    if (this.namespace) await this.dict.clearPrefix(`${this.namespace}:`);
+    else await this.dict.clear();
+  }
+
+  /** `[key, serialized]` for each entry of `namespace` (all of the dict's without one). */
+  async *iterator<Value>(
+    namespace?: string,
+  ): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
+    const prefix = namespace ? `${namespace}:` : '';
+    for await (const key of this.dict.keys()) {
+      if (!key.startsWith(prefix)) continue;
+      const raw = await this.dict.getRaw(key);
+      // Deleted or expired since the scan saw it.
+      if (typeof raw === 'string') yield [key, raw as Awaited<Value>];
+    }
+  }
+}

@@ -1,0 +1,119 @@
+import type { RingCodec } from '../../core/index.js';
+
+/**
+ * How cached calls are stored. A call cached with none of the options below is stored as
+ * today: plain JSON (`''` for `undefined`), which any client can read. An entry that needs
+ * more — a logical expiry inside the Redis TTL (`grace`, `refreshAhead`), the versions of its
+ * tags, a codec other than JSON — is an envelope:
+ *
+ *     \x01{"x":1767225600000,"t":{"user:7":"k3Jd…"}}\x01{"name":"Ada"}
+ *
+ * a control character JSON never starts with, the metadata as JSON (JSON escapes the control
+ * character, so the first one after the opening one closes it), then the payload: JSON text,
+ * or base64 of a binary codec's bytes (read back through the ring's string API).
+ */
+
+const MARK = '\u0001';
+const MARK_CODE = 1;
+
+/** A codec for cached values, by name: `'json'`, or one of the core's binary codecs. */
+export interface CacheCodec {
+  readonly name: string;
+  readonly codec: RingCodec<unknown>;
+}
+
+/** What an envelope says besides the value. Short field names: every read parses them. */
+export interface EntryMeta {
+  /** Logical expiry, epoch milliseconds (a wall clock: every process compares with it). */
+  x?: number;
+  /** Per tag, the id of its version key seen before the value was computed. */
+  t?: Record<string, string>;
+  /** The codec, when not JSON. */
+  c?: string;
+}
+
+export type CachedEntry =
+  | { readonly kind: 'value'; readonly value: unknown; readonly meta: EntryMeta | undefined }
+  /** Written with another codec: a miss for this reader. */
+  | { readonly kind: 'foreign' };
+
+/** Thrown for a stored entry that cannot be read (the caller treats it as a failed read). */
+export class UndecodableEntryError extends Error {
+  override name = 'UndecodableEntryError';
+}
+
+/** The stored form of `value`: plain when `meta` is undefined (JSON codec only). */
+export function encodeEntry(
+  value: unknown,
+  meta: EntryMeta | undefined,
+  { name, codec }: CacheCodec,
+): string {
+  const payload = value === undefined ? '' : encodePayload(value, codec);
+  if (meta === undefined) {
+    if (name !== 'json') throw new TypeError(`a ${name} entry needs its envelope`);
+    return payload;
+  }
+  return MARK + JSON.stringify(meta) + MARK + payload;
+}
+
+/** True for an envelope (plain JSON never starts with the mark). */
+export function isEnvelope(raw: string): boolean {
+  return raw.charCodeAt(0) === MARK_CODE;
+}
+
+/** Reads a stored entry; throws UndecodableEntryError when it is neither form. */
+export function decodeEntry(raw: string, { name, codec }: CacheCodec): CachedEntry {
+  try {
+    if (!isEnvelope(raw)) {
+      if (name !== 'json') return FOREIGN;
+      return { kind: 'value', value: raw === '' ? undefined : JSON.parse(raw), meta: undefined };
+    }
+    const end = raw.indexOf(MARK, 1);
+    if (end < 0) throw new Error('an envelope without its closing mark');
+    const meta = JSON.parse(raw.slice(1, end)) as EntryMeta;
+    if (meta === null || typeof meta !== 'object') throw new Error('envelope metadata');
+    if ((meta.c ?? 'json') !== name) return FOREIGN;
+    const payload = raw.slice(end + 1);
+    const value = payload === '' ? undefined : decodePayload(payload, codec);
+    return { kind: 'value', value, meta };
+  } catch (error) {
+    throw new UndecodableEntryError((error as Error).message, { cause: error });
+  }
+}
+
+const FOREIGN: CachedEntry = { kind: 'foreign' };
+
+function encodePayload(value: unknown, codec: RingCodec<unknown>): string {
+  const encoded = codec.encode(value);
+  if (!codec.binary) {
+    const text = typeof encoded === 'string' ? encoded : encoded.toString('utf8');
+    // JSON.stringify answers undefined (no error) for a function or a symbol.
+    if (typeof text !== 'string') throw new TypeError(`${typeof value} cannot be cached`);
+    return text;
+  }
+  return (typeof encoded === 'string' ? Buffer.from(encoded) : encoded).toString('base64');
+}
+
+function decodePayload(payload: string, codec: RingCodec<unknown>): unknown {
+  return codec.binary ? codec.decode(Buffer.from(payload, 'base64')) : codec.decode(payload);
+}
+
+/**
+ * True when an entry's tags are those of the call and each version it recorded is the one
+ * read now: a tag invalidated since, or a version key lost with its node, is a miss.
+ */
+export function tagsHold(
+  recorded: Record<string, string> | undefined,
+  tags: readonly string[],
+  ids: readonly (string | null)[],
+): boolean {
+  if (recorded === undefined) return tags.length === 0;
+  let count = 0;
+  for (const _ in recorded) count++;
+  if (count !== tags.length) return false;
+  for (let i = 0; i < tags.length; i++) {
+    const id = ids[i];
+    if (id === null || recorded[tags[i]] !== id) return false;
+  }
+  return true;
+}

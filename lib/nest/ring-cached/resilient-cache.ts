@@ -1,0 +1,354 @@
+import type { RingDict } from '../../core/index.js';
+import { readThroughRaw } from '../../core/read-through.js';
+import {
+  decodeEntry,
+  encodeEntry,
+  tagsHold,
+  type CachedEntry,
+  type EntryMeta,
+} from './cache-entry.js';
+import { acquireLock, lockHeld, releaseLock } from './cache-lock.js';
+import type { CachePolicy } from './cache-policy.js';
+import { TagVersions } from './tag-versions.js';
+
+/** One cached call, as `@RingCached` and `wrap` describe it. */
+export interface CachedCall {
+  readonly dict: RingDict<unknown, unknown>;
+  /** The key inside the group's prefix. */
+  readonly key: string;
+  /** The in-process single-flight key (the same key in two groups is two flights). */
+  readonly flight: string;
+  readonly policy: CachePolicy;
+  /** The call's tags, without repeats (none: empty). */
+  readonly tags: readonly string[];
+  /** Runs the method (or wrap's function); never throws synchronously. */
+  run(): Promise<unknown>;
+  /** Logs a warning about this method (rate-limited by the caller). */
+  warn(message: string): void;
+}
+
+/** What one read saw: the entry, and the versions of the call's tags on its node. */
+interface Seen {
+  readonly entry: CachedEntry | undefined;
+  readonly tagKeys: readonly string[] | undefined;
+  readonly ids: readonly (string | null)[];
+}
+
+type Stored = [raw: string | undefined, ids: (string | null)[]];
+
+type ValueEntry = Extract<CachedEntry, { kind: 'value' }>;
+
+/** After waiting for another process's run: its value, or the lock to run it here. */
+type Waited = { found: true; value: unknown } | { found: false; lockKey?: string; token?: string };
+
+/** A waiter polls the entry this often at first, then twice as long each time, up to the maximum. */
+const FIRST_POLL_MS = 5;
+/** A holder that dies is noticed at most this long after its lock expires. */
+const MAX_POLL_MS = 25;
+/** Backoff entries kept before the expired ones are swept. */
+const BACKOFF_SWEEP_SIZE = 10_000;
+
+const NO_IDS: Promise<(string | null)[]> = Promise.resolve([]);
+
+/**
+ * The read-through of cached calls that keep serving: grace (a stale value when the method
+ * fails, the method retried once per graceBackoff), soft timeouts, refresh-ahead, a lock
+ * across processes on a miss, and tags checked on every read. One per application: its
+ * single-flight table is the app's own.
+ */
+export class ResilientCache {
+  private readonly versions = new WeakMap<RingDict<unknown, unknown>, TagVersions>();
+  /** Flight key → when (performance.now()) the method may run again after failing. */
+  private readonly backoff = new Map<string, number>();
+
+  constructor(private readonly inFlight: Map<string, Promise<unknown>>) {}
+
+  /** The call's value: from the ring when it holds a usable one, else from a run. */
+  async get(call: CachedCall): Promise<unknown> {
+    // softTimeout counts from the call: the read's round trip is inside it.
+    const started = call.policy.softTimeoutMs === undefined ? 0 : performance.now();
+    let seen: Seen;
+    try {
+      seen = await this.read(call);
+    } catch (error) {
+      call.warn(`cache read failed (${messageOf(error)}); calling the method`);
+      return this.cold(call, undefined);
+    }
+    switch (this.stateOf(call, seen)) {
+      case 'fresh':
+        this.refreshAhead(call, seen);
+        return (seen.entry as ValueEntry).value;
+      case 'stale':
+        return this.stale(call, seen, started);
+      default:
+        return this.cold(call, seen);
+    }
+  }
+
+  /** Deletes the version keys of `tags` in `dict`'s group: every entry carrying one misses. */
+  invalidateTags(dict: RingDict<unknown, unknown>, tags: readonly string[]): Promise<void> {
+    return this.versionsOf(dict).invalidate(tags);
+  }
+
+  /**
+   * The entry and the versions of its tags from the entry's node: one MGET while every node
+   * is alive, else a GET each, sent in the same turn.
+   */
+  private read(call: CachedCall): Promise<Seen> {
+    const versions = call.tags.length > 0 ? this.versionsOf(call.dict) : undefined;
+    const places = versions?.placesFor(call.key, call.tags);
+    let stored: Promise<Stored>;
+    if (places?.together) {
+      stored = versions!.readTogether(call.key, places);
+    } else {
+      // Not getRaw: with the ring unavailable it would answer the group's onFail value.
+      const raw = call.dict[readThroughRaw](call.key);
+      stored = Promise.all([raw, places === undefined ? NO_IDS : versions!.read(places)]);
+    }
+    return stored.then(([raw, ids]) => ({
+      entry: raw === undefined ? undefined : decodeEntry(raw, call.policy.codec),
+      tagKeys: places?.keys,
+      ids,
+    }));
+  }
+
+  private stateOf(call: CachedCall, { entry, ids }: Seen): 'fresh' | 'stale' | 'miss' {
+    if (entry === undefined || entry.kind !== 'value') return 'miss';
+    if (call.tags.length > 0 && !tagsHold(entry.meta?.t, call.tags, ids)) return 'miss';
+    const expiresAt = entry.meta?.x;
+    if (expiresAt === undefined || Date.now() < expiresAt) return 'fresh';
+    return call.policy.graceMs > 0 ? 'stale' : 'miss';
+  }
+
+  /** Nothing usable stored: run the method (once per process, once in the fleet with a lock). */
+  private cold(call: CachedCall, seen: Seen | undefined): Promise<unknown> {
+    return this.inFlight.get(call.flight) ?? this.fly(call, this.fill(call, seen));
+  }
+
+  private async fill(call: CachedCall, seen: Seen | undefined): Promise<unknown> {
+    // Versions are settled before the method runs: an invalidation from then on deletes them.
+    const ids = this.idsFor(call, seen);
+    let lock: Waited = { found: false };
+    if (call.policy.lockMs !== undefined && seen !== undefined) {
+      lock = await this.lockOrWait(call, call.policy.lockMs);
+      if (lock.found) return lock.value;
+    }
+    return this.runAndStore(call, seen, await ids, lock);
+  }
+
+  /** Takes the key's lock, or waits for the holder's value (bounded by the lock's ttl). */
+  private async lockOrWait(call: CachedCall, lockMs: number): Promise<Waited> {
+    const attempt = await acquireLock(call.dict, call.key, lockMs);
+    if (attempt === undefined) return { found: false };
+    if (attempt.taken) return { found: false, lockKey: attempt.lockKey, token: attempt.token };
+    const deadline = performance.now() + lockMs;
+    let pause = FIRST_POLL_MS;
+    for (;;) {
+      const left = deadline - performance.now();
+      // Waited the lock's ttl: the holder is too slow or gone; run here.
+      if (left <= 0) return { found: false };
+      await sleep(Math.min(pause, left));
+      pause = Math.min(pause * 2, MAX_POLL_MS);
+      let seen: Seen;
+      let held: boolean;
+      try {
+        [seen, held] = await Promise.all([this.read(call), lockHeld(call.dict, attempt.lockKey)]);
+      } catch {
+        return { found: false };
+      }
+      if (this.stateOf(call, seen) !== 'miss') return { found: true, value: valueOf(seen) };
+      if (held) continue;
+      // The holder stored nothing usable (it failed, or died): take the lock in turn.
+      const next = await acquireLock(call.dict, call.key, lockMs);
+      if (next === undefined) return { found: false };
+      if (next.taken) return { found: false, lockKey: next.lockKey, token: next.token };
+    }
+  }
+
+  /** A stale value in grace: refresh it, answering the stale value if the method fails. */
+  private stale(call: CachedCall, seen: Seen, started: number): Promise<unknown> {
+    const stale = valueOf(seen);
+    if (this.backingOff(call.flight)) return Promise.resolve(stale);
+    const flight = this.inFlight.get(call.flight) ?? this.fly(call, this.refresh(call, seen));
+    const guarded = flight.then(undefined, (error: unknown) => {
+      this.backOff(call, error, 'answering the stale value');
+      return stale;
+    });
+    const soft = call.policy.softTimeoutMs;
+    if (soft === undefined) return guarded;
+    return within(guarded, Math.max(0, soft - (performance.now() - started)), stale);
+  }
+
+  /** A fresh hit close to its expiry: one background refresh, the hit answered at once. */
+  private refreshAhead(call: CachedCall, seen: Seen): void {
+    const { refreshAhead } = call.policy;
+    const expiresAt = (seen.entry as ValueEntry).meta?.x;
+    if (refreshAhead === undefined || expiresAt === undefined) return;
+    if (expiresAt - Date.now() >= refreshAhead * ttlMsOf(call)) return;
+    if (this.inFlight.has(call.flight) || this.backingOff(call.flight)) return;
+    this.fly(call, this.refresh(call, seen)).catch((error: unknown) =>
+      this.backOff(call, error, 'the cached value is served until it expires'),
+    );
+  }
+
+  /**
+   * Refreshes a value that is still there. With a lock, one process in the fleet does it:
+   * another holding the lock means that one is refreshing, and this one answers the value
+   * it has (a refresh is never waited for).
+   */
+  private async refresh(call: CachedCall, seen: Seen): Promise<unknown> {
+    const ids = this.idsFor(call, seen);
+    let lock: Waited = { found: false };
+    if (call.policy.lockMs !== undefined) {
+      const attempt = await acquireLock(call.dict, call.key, call.policy.lockMs);
+      if (attempt?.taken === false) return valueOf(seen);
+      if (attempt?.taken) lock = { found: false, lockKey: attempt.lockKey, token: attempt.token };
+    }
+    return this.runAndStore(call, seen, await ids, lock);
+  }
+
+  private async runAndStore(
+    call: CachedCall,
+    seen: Seen | undefined,
+    ids: readonly (string | null)[] | undefined,
+    lock: Waited,
+  ): Promise<unknown> {
+    let value: unknown;
+    try {
+      value = await call.run();
+    } catch (error) {
+      this.unlock(call, lock);
+      throw error;
+    }
+    this.backoff.delete(call.flight);
+    await this.store(call, value, seen?.tagKeys, ids);
+    this.unlock(call, lock);
+    return value;
+  }
+
+  /** Stores a run's result (unless nullish and not wanted); a failed write is only logged. */
+  private async store(
+    call: CachedCall,
+    value: unknown,
+    tagKeys: readonly string[] | undefined,
+    ids: readonly (string | null)[] | undefined,
+  ): Promise<void> {
+    const { policy } = call;
+    if ((value === null || value === undefined) && !policy.cacheNullish) return;
+    const tagged = call.tags.length > 0;
+    // Tags whose versions could not be settled: an entry that cannot be checked is not stored.
+    if (tagged && (tagKeys === undefined || ids === undefined || ids.includes(null))) return;
+    const ttlMs = ttlMsOrUndefined(call);
+    const redisTtlMs = ttlMs === undefined ? undefined : ttlMs + policy.graceMs;
+    try {
+      const raw = encodeEntry(value, this.metaOf(call, ttlMs, ids), policy.codec);
+      const written = call.dict.setRaw(call.key, raw, {
+        ttl: redisTtlMs === undefined ? undefined : redisTtlMs / 1000,
+      });
+      const extended = tagged ? this.versionsOf(call.dict).extend(tagKeys!, redisTtlMs) : undefined;
+      await Promise.all([written, extended]);
+    } catch (error) {
+      call.warn(`cache write failed (${messageOf(error)})`);
+    }
+  }
+
+  /** The envelope's metadata, or undefined for a plain JSON entry. */
+  private metaOf(
+    call: CachedCall,
+    ttlMs: number | undefined,
+    ids: readonly (string | null)[] | undefined,
+  ): EntryMeta | undefined {
+    const { policy, tags } = call;
+    const plain = !policy.expiring && tags.length === 0 && policy.codec.name === 'json';
+    if (plain) return undefined;
+    const meta: EntryMeta = {};
+    if (policy.expiring && ttlMs !== undefined) meta.x = Date.now() + ttlMs;
+    if (tags.length > 0) {
+      meta.t = {};
+      tags.forEach((tag, i) => (meta.t![tag] = ids![i]!));
+    }
+    if (policy.codec.name !== 'json') meta.c = policy.codec.name;
+    return meta;
+  }
+
+  /** The versions of the call's tags, created where missing; undefined when the ring failed. */
+  private idsFor(call: CachedCall, seen: Seen | undefined): Promise<(string | null)[] | undefined> {
+    if (call.tags.length === 0 || seen?.tagKeys === undefined) return Promise.resolve(undefined);
+    const ttlMs = ttlMsOrUndefined(call);
+    const redisTtlMs = ttlMs === undefined ? undefined : ttlMs + call.policy.graceMs;
+    return this.versionsOf(call.dict)
+      .ensure(seen.tagKeys, seen.ids, redisTtlMs)
+      .catch(() => undefined);
+  }
+
+  private unlock(call: CachedCall, lock: Waited): void {
+    if (!lock.found && lock.token !== undefined) {
+      void releaseLock(call.dict, lock.lockKey!, lock.token);
+    }
+  }
+
+  /** Makes `running` the flight that callers of the call's key join until it settles. */
+  private fly(call: CachedCall, running: Promise<unknown>): Promise<unknown> {
+    const flight = running.finally(() => {
+      if (this.inFlight.get(call.flight) === flight) this.inFlight.delete(call.flight);
+    });
+    this.inFlight.set(call.flight, flight);
+    return flight;
+  }
+
+  private backingOff(flight: string): boolean {
+    const until = this.backoff.get(flight);
+    return until !== undefined && performance.now() < until;
+  }
+
+  private backOff(call: CachedCall, error: unknown, meanwhile: string): void {
+    const now = performance.now();
+    if (this.backoff.size >= BACKOFF_SWEEP_SIZE) {
+      for (const [flight, until] of this.backoff) if (until <= now) this.backoff.delete(flight);
+    }
+    this.backoff.set(call.flight, now + call.policy.graceBackoffMs);
+    const seconds = call.policy.graceBackoffMs / 1000;
+    call.warn(`the method failed (${messageOf(error)}); ${meanwhile}, retried in ${seconds} s`);
+  }
+
+  private versionsOf(dict: RingDict<unknown, unknown>): TagVersions {
+    let versions = this.versions.get(dict);
+    if (versions === undefined) this.versions.set(dict, (versions = new TagVersions(dict)));
+    return versions;
+  }
+}
+
+function valueOf(seen: Seen): unknown {
+  return (seen.entry as ValueEntry).value;
+}
+
+/** The call's ttl in ms: the option, else the group's expire; undefined for none. */
+function ttlMsOrUndefined(call: CachedCall): number | undefined {
+  const seconds = call.policy.ttl ?? call.dict.expire;
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
+/** For refreshAhead, which boot checks has a ttl. */
+function ttlMsOf(call: CachedCall): number {
+  return ttlMsOrUndefined(call) ?? Number.POSITIVE_INFINITY;
+}
+
+/** `promise`'s value if it comes within `ms`, else `fallback` (the promise never rejects). */
+function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms, fallback);
+    void promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** What went wrong, whatever was thrown. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

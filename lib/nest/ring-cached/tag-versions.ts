@@ -1,0 +1,198 @@
+import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
+import { uniqueId } from './unique-id.js';
+
+/** Version keys of tags, inside the group's prefix: `__ring-cached__:tag:<tag>:<n>`. */
+export const TAG_KEY_PREFIX = '__ring-cached__:tag:';
+
+/** Tags whose version keys are remembered per group (each a few strings per node). */
+const MAX_REMEMBERED_TAGS = 10_000;
+/** Candidates tried per node for a version key on each (n equal nodes: one is missed with odds of e⁻⁶⁴). */
+const CANDIDATES_PER_NODE = 64;
+
+/**
+ * Lazy invalidation by tag, for one group. Each tag has one version key per node of the ring
+ * (`<tag>:<n>`, the first `n` that the total ring places on that node), so the version an
+ * entry is checked against lives on the entry's own node: it is read in the same turn as the
+ * value, from the same server, spreads a busy tag's reads over the nodes, and a node lost
+ * loses its entries and their versions together.
+ *
+ * A version is a random id; an entry records the ids it saw before its value was computed.
+ * `invalidate` deletes every version key of the tags (one DEL per node, whatever the number
+ * of entries), so every entry that recorded one misses; the next miss creates a new id.
+ * A missing version is always a miss, never "not invalidated": a key lost with its node, or
+ * read from another node than the one the entry was checked on, can only cost a miss.
+ */
+/** The version keys of a call's tags on the node that serves its key now. */
+export interface TagPlaces {
+  readonly keys: readonly string[];
+  /** Their Redis keys (the group's prefix and key function applied). */
+  readonly entries: readonly string[];
+  /**
+   * Every node is alive and every version key is on the entry's node: one MGET reads the
+   * entry and its versions together.
+   */
+  readonly together: boolean;
+}
+
+/** A tag's version key per node position, and whether the search placed it there. */
+interface TagKeys {
+  readonly keys: readonly string[];
+  readonly entries: readonly string[];
+  readonly placed: readonly boolean[];
+}
+
+export class TagVersions {
+  private ring: HashRing | undefined;
+  /** Node name → its position in `ring.nodes`. */
+  private positions = new Map<string, number>();
+  /** Tag → its version keys. */
+  private keys = new Map<string, TagKeys>();
+
+  constructor(private readonly dict: RingDict<unknown, unknown>) {}
+
+  /** Where the versions of `tags` are for the entry of `key`; undefined with no node alive. */
+  placesFor(key: string, tags: readonly string[]): TagPlaces | undefined {
+    const alive = this.dict.aliveHash;
+    const node = alive.locate(this.dict.getEntry(key));
+    if (node === undefined) return undefined;
+    this.follow();
+    const at = this.positions.get(node);
+    if (at === undefined) return undefined;
+    const keys: string[] = [];
+    const entries: string[] = [];
+    // With every node alive the alive ring places keys as the total ring does.
+    let together = alive.size === this.ring!.size;
+    for (const tag of tags) {
+      const found = this.keysOf(tag);
+      keys.push(found.keys[at]);
+      entries.push(found.entries[at]);
+      together &&= found.placed[at];
+    }
+    return { keys, entries, together };
+  }
+
+  /**
+   * The entry of `key` and the versions at `places`, read together: one MGET on the entry's
+   * node. Only while every node is alive: visitRedis counts MGET as a write, which costs
+   * nothing then, but would leave a handoff hint on a node standing in for an ejected one.
+   */
+  readTogether(key: string, places: TagPlaces): Promise<[string | undefined, (string | null)[]]> {
+    return this.dict.visitRedis('MGET', key, ...places.entries).then((reply) => {
+      if (!Array.isArray(reply) || reply.length !== places.entries.length + 1) {
+        throw new Error('the ring answered no MGET reply (no node alive?)');
+      }
+      const [raw, ...ids] = reply as (string | null)[];
+      return [raw ?? undefined, ids.map(asId)];
+    });
+  }
+
+  /** The current ids at `places` (null where there is none), read apart from the entry. */
+  read(places: TagPlaces): Promise<(string | null)[]> {
+    // getRaw answers onFail's value with no node alive: a random id never equals it.
+    return Promise.all(places.keys.map((key) => this.dict.getRaw(key).then(asId)));
+  }
+
+  /**
+   * The ids of `keys`, each created where missing (before the value is computed: an
+   * invalidation from then on deletes it). `ttlMs` is the entry's whole Redis TTL, so the
+   * version outlives the entry that records it. Null where the ring could not say.
+   */
+  async ensure(
+    keys: readonly string[],
+    ids: readonly (string | null)[],
+    ttlMs: number | undefined,
+  ): Promise<(string | null)[]> {
+    return Promise.all(
+      keys.map(async (key, i) => {
+        const seen = ids[i];
+        if (seen !== null) return seen;
+        const id = uniqueId();
+        const px = ttlMs === undefined ? [] : ['PX', Math.ceil(ttlMs)];
+        const set = await this.dict.visitRedis('SET', key, id, 'NX', ...px);
+        if (set === 'OK') return id;
+        // Another process created it first (or the ring answered onFail's value).
+        const current = await this.dict.visitRedis('GET', key);
+        return typeof current === 'string' ? current : null;
+      }),
+    );
+  }
+
+  /** After storing an entry that records `keys`: they live at least as long as it does. */
+  async extend(keys: readonly string[], ttlMs: number | undefined): Promise<void> {
+    await Promise.all(
+      keys.map((key) =>
+        ttlMs === undefined
+          ? this.dict.visitRedis('PERSIST', key)
+          : this.dict.visitRedis('PEXPIRE', key, Math.ceil(ttlMs), 'GT'),
+      ),
+    );
+  }
+
+  /**
+   * Deletes every version key of `tags`, on every node (one DEL per node, in parallel; a
+   * node that is out gets the delete through the ring's hinted handoff before it rejoins).
+   */
+  async invalidate(tags: readonly string[]): Promise<void> {
+    this.follow();
+    const keys = new Set<string>();
+    for (const tag of tags) for (const key of this.keysOf(tag).keys) keys.add(key);
+    const removed = await this.dict.deleteMany([...keys]);
+    if (typeof removed !== 'number') {
+      // onFail answered for a ring with no node alive: nothing was invalidated.
+      throw new RingClusterUnavailableError(
+        `group "${this.dict.name}": no node is alive; the tags were not invalidated`,
+      );
+    }
+  }
+
+  /** Starts over when the ring's membership changed (its total ring is a new object). */
+  private follow(): void {
+    const ring = this.dict.totalHash;
+    if (ring === this.ring) return;
+    this.ring = ring;
+    this.positions = new Map(ring.nodes.map((name, i) => [name, i]));
+    this.keys.clear();
+  }
+
+  /** The version keys of `tag` per node position, found once and remembered. */
+  private keysOf(tag: string): TagKeys {
+    let keys = this.keys.get(tag);
+    if (keys !== undefined) return keys;
+    keys = this.search(tag);
+    if (this.keys.size >= MAX_REMEMBERED_TAGS) {
+      // The oldest first: a Map iterates in insertion order.
+      this.keys.delete(this.keys.keys().next().value!);
+    }
+    this.keys.set(tag, keys);
+    return keys;
+  }
+
+  private search(tag: string): TagKeys {
+    const ring = this.ring!;
+    const base = `${TAG_KEY_PREFIX}${tag}:`;
+    const found: (string | undefined)[] = ring.nodes.map(() => undefined);
+    let missing = found.length;
+    const limit = CANDIDATES_PER_NODE * found.length;
+    for (let n = 0; n < limit && missing > 0; n++) {
+      const key = base + n;
+      const at = this.positions.get(ring.locate(this.dict.getEntry(key))!)!;
+      if (found[at] === undefined) {
+        found[at] = key;
+        missing--;
+      }
+    }
+    // No candidate lands on that node (a hash tag in the group's prefix sends every key to
+    // one node, say): any key will do, its version is read apart, where the ring routes it.
+    const keys = found.map((key) => key ?? `${base}0`);
+    return {
+      keys,
+      entries: keys.map((key) => this.dict.getEntry(key)),
+      placed: found.map((key) => key !== undefined),
+    };
+  }
+}
+
+/** A stored id, or null for none (or anything else the ring's onFail may answer). */
+function asId(reply: unknown): string | null {
+  return typeof reply === 'string' ? reply : null;
+}

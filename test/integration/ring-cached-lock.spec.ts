@@ -1,0 +1,169 @@
+import 'reflect-metadata';
+import { Injectable, Logger, type INestApplication } from '@nestjs/common';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  RingCacheService,
+  RingCached,
+  RingRedisModule,
+  RingRedisService,
+  type RingNodesConfig,
+} from '../../lib/index.js';
+import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { startNodeScript } from '../helpers/node-script.js';
+import { serverOf } from '../helpers/redis-servers.js';
+
+/**
+ * `lock`: on a cold key one process in the fleet runs the method while the others wait for
+ * its value, bounded by the lock's ttl; the lock lives on the key's own node. Several Nest
+ * apps stand for several processes (each has its own connections and single-flight table);
+ * a holder that dies is a real child process, killed.
+ */
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs of the method in every app of a test, and how each behaves (by app label). */
+let runs: { app: string; key: string; at: number }[] = [];
+let behaviour: Record<string, { delayMs?: number; fails?: boolean }> = {};
+
+@Injectable()
+class Reports {
+  app = '';
+
+  @RingCached({ ttl: 30, lock: { ttl: '2s' } })
+  async build(key: string): Promise<string> {
+    runs.push({ app: this.app, key, at: performance.now() });
+    const { delayMs = 50, fails = false } = behaviour[this.app] ?? {};
+    await sleep(delayMs);
+    if (fails) throw new Error(`build failed in ${this.app}`);
+    return `report ${key} by ${this.app}`;
+  }
+}
+
+const nest = useNestApps();
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  runs = [];
+  behaviour = {};
+});
+
+async function boot(app: string, nodes: RingNodesConfig = nest.nodes()): Promise<INestApplication> {
+  const nestApp = await nest.boot({
+    imports: [
+      RingRedisModule.forRoot({
+        groups: { default: nodes },
+        defaults: { prefix: 'lock:', ...fast, retryRatio: 0 },
+      }),
+    ],
+    providers: [Reports],
+  });
+  nestApp.get(Reports).app = app;
+  return nestApp;
+}
+
+describe('@RingCached lock', () => {
+  it('8 apps × 25 concurrent callers on a cold key: one run, every caller gets its value', async () => {
+    const apps = await Promise.all(Array.from({ length: 8 }, (_, i) => boot(`p${i}`)));
+    const reports = apps.map((app) => app.get(Reports));
+    for (let trial = 0; trial < 20; trial++) {
+      const key = `cold-${trial}`;
+      const results = await Promise.all(
+        reports.flatMap((report) => Array.from({ length: 25 }, () => report.build(key))),
+      );
+      const trialRuns = runs.filter((run) => run.key === key);
+      expect(trialRuns).toHaveLength(1);
+      expect(new Set(results)).toEqual(new Set([`report ${key} by ${trialRuns[0].app}`]));
+    }
+  });
+
+  it('a holder whose method fails gives the key back: a waiter runs it at once, not after the lock ttl', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [a, b] = [await boot('a'), await boot('b')];
+    behaviour = { a: { delayMs: 100, fails: true }, b: { delayMs: 10 } };
+    const first = a.get(Reports).build('k');
+    await sleep(30); // a holds the lock and runs
+    const started = performance.now();
+    const second = b.get(Reports).build('k');
+    await expect(first).rejects.toThrow('build failed in a');
+    expect(await second).toBe('report k by b');
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(runs.map((run) => run.app)).toEqual(['a', 'b']);
+  });
+
+  it('owner hung while a lock is held: the waiter moves to the next node within commandTimeout', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [a, b] = [await boot('a'), await boot('b')];
+    behaviour = { a: { delayMs: 2_500 }, b: { delayMs: 10 } };
+    const first = a.get(Reports).build('hang');
+    await sleep(50);
+    const started = performance.now();
+    const second = b.get(Reports).build('hang');
+    await sleep(50);
+    const dict = b.get(RingRedisService).getOrThrow('default');
+    const entry = dict.getEntry(b.get(RingCacheService).keyFor(Reports, 'build', 'hang'));
+    serverOf(nest.fleet.servers, dict.aliveHash.locate(entry)!).hang();
+    // The lock (2 s) went with the hung node: b ejects it after commandTimeout (300 ms),
+    // finds no lock on the next node, takes it there and runs.
+    expect(await second).toBe('report hang by b');
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(runs.map((run) => run.app)).toEqual(['a', 'b']);
+    await first.catch(() => undefined);
+  });
+
+  it('a holder that is killed delays the next run by the lock ttl at most', async () => {
+    const app = await boot('parent');
+    const nodes = JSON.stringify(nest.nodes());
+    const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
+    const child = startNodeScript(`
+      import 'reflect-metadata';
+      import { Module } from '@nestjs/common';
+      import { NestFactory } from '@nestjs/core';
+      import { RingCacheService, RingRedisModule } from ${JSON.stringify(lib)};
+      class Holder {}
+      Module({
+        imports: [RingRedisModule.forRoot({
+          groups: { default: ${nodes} },
+          defaults: { prefix: 'lock:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
+        })],
+      })(Holder);
+      const app = await NestFactory.createApplicationContext(Holder, { logger: false });
+      void app.get(RingCacheService).wrap('report:killed', () => {
+        console.log('running');
+        return new Promise(() => undefined);
+      }, { ttl: 30, lock: { ttl: 1000 } });
+    `);
+    await child.line(/^running$/);
+    const lockedAt = performance.now();
+    await child.kill();
+    let ranAt = 0;
+    const value = await app.get(RingCacheService).wrap(
+      'report:killed',
+      async () => {
+        ranAt = performance.now();
+        return 'built by the parent';
+      },
+      { ttl: 30, lock: { ttl: 1000 } },
+    );
+    expect(value).toBe('built by the parent');
+    const delay = ranAt - lockedAt;
+    // The lock expires 1 s after the child took it (a little before it printed): the parent
+    // runs right after, within one poll (25 ms) and a round trip, with room for a busy machine.
+    expect(delay).toBeGreaterThan(800);
+    expect(delay).toBeLessThan(1_500);
+  });
+
+  it('a warm key never takes the lock', async () => {
+    const app = await boot('a');
+    const report = app.get(Reports);
+    await report.build('warm');
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    const before = runs.length;
+    await report.build('warm');
+    expect(runs.length).toBe(before);
+    // No lock key is left behind after the run stored its value.
+    const locks: string[] = [];
+    for await (const key of dict.keys())
+      if (key.startsWith('__ring-cached__:lock:')) locks.push(key);
+    expect(locks).toEqual([]);
+  });
+});

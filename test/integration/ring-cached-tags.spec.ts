@@ -1,0 +1,189 @@
+import 'reflect-metadata';
+import { Injectable, Logger, type INestApplication } from '@nestjs/common';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  RingArgumentError,
+  RingCacheService,
+  RingCached,
+  RingClusterUnavailableError,
+  RingRedisModule,
+  RingRedisService,
+} from '../../lib/index.js';
+import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { serverOf } from '../helpers/redis-servers.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * Tags: `invalidateTags` makes every cached call carrying one of its tags miss, in every
+ * app, whatever the number of entries; nothing stale is read afterwards, also when the node
+ * holding a tag's version is hung during the invalidation and comes back.
+ */
+
+/** What the "database" holds now; every read of it is counted. */
+let db = new Map<number, string>();
+let loads = 0;
+
+@Injectable()
+class Users {
+  @RingCached({ ttl: 60, tags: (id: number) => [`user:${id}`, 'users'] })
+  async byId(id: number): Promise<string | undefined> {
+    loads++;
+    return db.get(id);
+  }
+
+  @RingCached({ ttl: 60 })
+  async untagged(id: number): Promise<string | undefined> {
+    loads++;
+    return db.get(id);
+  }
+}
+
+const nest = useNestApps();
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  db = new Map();
+  loads = 0;
+});
+
+async function boot(): Promise<INestApplication> {
+  return nest.boot({
+    imports: [
+      RingRedisModule.forRoot({
+        groups: { default: nest.nodes() },
+        defaults: { prefix: 'tags:', ...fast, retryRatio: 0 },
+      }),
+    ],
+    providers: [Users],
+  });
+}
+
+/** Writes `value` to the database and invalidates its tag, as an app would after an update. */
+async function update(cache: RingCacheService, id: number, value: string): Promise<void> {
+  db.set(id, value);
+  await cache.invalidateTags([`user:${id}`]);
+}
+
+describe('@RingCached tags', () => {
+  it('hits until a tag is invalidated, then misses in every app; other tags are untouched', async () => {
+    const [a, b] = [await boot(), await boot()];
+    for (let id = 0; id < 20; id++) db.set(id, `user ${id} v0`);
+    for (let id = 0; id < 20; id++) {
+      expect(await a.get(Users).byId(id)).toBe(`user ${id} v0`);
+      expect(await b.get(Users).byId(id)).toBe(`user ${id} v0`);
+    }
+    expect(loads).toBe(20);
+    await update(a.get(RingCacheService), 3, 'user 3 v1');
+    expect(await b.get(Users).byId(3)).toBe('user 3 v1');
+    expect(await a.get(Users).byId(3)).toBe('user 3 v1');
+    expect(await a.get(Users).byId(4)).toBe('user 4 v0');
+    expect(loads).toBe(21);
+    // A tag many entries carry: one call invalidates them all.
+    for (let id = 0; id < 20; id++) db.set(id, `user ${id} v2`);
+    await b.get(RingCacheService).invalidateTags(['users']);
+    for (let id = 0; id < 20; id++) expect(await a.get(Users).byId(id)).toBe(`user ${id} v2`);
+    expect(loads).toBe(41);
+  });
+
+  it('no stale read after an invalidation, under concurrent reads from two apps', async () => {
+    const [a, b] = [await boot(), await boot()];
+    const apps = [a, b];
+    db.set(1, 'v0');
+    let stale = 0;
+    let stop = false;
+    let latest = 0;
+    const readers = apps.map(async (app) => {
+      while (!stop) {
+        // Only reads that begin after an invalidation resolved are checked against it.
+        const expected = latest;
+        const value = await app.get(Users).byId(1);
+        if (Number(value!.slice(1)) < expected) stale++;
+      }
+    });
+    for (let version = 1; version <= 30; version++) {
+      db.set(1, `v${version}`);
+      await apps[version % 2].get(RingCacheService).invalidateTags(['user:1']);
+      latest = version;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    stop = true;
+    await Promise.all(readers);
+    expect(stale).toBe(0);
+  });
+
+  it('the node of a tag’s versions hung during the invalidation: no stale read before or after it returns', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const app = await boot();
+    const users = app.get(Users);
+    const cache = app.get(RingCacheService);
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    for (let id = 0; id < 30; id++) db.set(id, `user ${id} v0`);
+    for (let id = 0; id < 30; id++) await users.byId(id);
+    // The node holding the first entry: its entries and their tags' versions live there.
+    const node = dict.aliveHash.locate(dict.getEntry(cache.keyFor(Users, 'byId', 0)))!;
+    const server = serverOf(nest.fleet.servers, node);
+    server.hang();
+    await users.byId(0); // times out and ejects the node
+    await until(() => !dict.aliveHash.nodes.includes(node), 3_000, 'the hung node to be ejected');
+    for (let id = 0; id < 30; id++) db.set(id, `user ${id} v1`);
+    await cache.invalidateTags(['users']);
+    for (let id = 0; id < 30; id++) expect(await users.byId(id)).toBe(`user ${id} v1`);
+    // Back with its old entries and versions: the handoff deleted the versions first.
+    server.resume();
+    await until(() => dict.aliveHash.nodes.includes(node), 5_000, 'the node to rejoin');
+    for (let id = 0; id < 30; id++) db.set(id, `user ${id} v2`);
+    for (let id = 0; id < 30; id++) {
+      expect(await users.byId(id)).toMatch(new RegExp(`^user ${id} v[12]$`));
+    }
+    await cache.invalidateTags(['users']);
+    for (let id = 0; id < 30; id++) expect(await users.byId(id)).toBe(`user ${id} v2`);
+  });
+
+  it('costs one DEL per node whatever the number of entries carrying the tag', async () => {
+    const app = await boot();
+    const cache = app.get(RingCacheService);
+    for (let i = 0; i < 2_000; i += 100) {
+      await Promise.all(
+        Array.from({ length: 100 }, (_, j) =>
+          cache.wrap(`item:${i + j}`, async () => i + j, { tags: ['bulk'] }),
+        ),
+      );
+    }
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    const deleteMany = vi.spyOn(dict, 'deleteMany');
+    await cache.invalidateTags(['bulk']);
+    // One key per node: the tag's version there.
+    expect(deleteMany).toHaveBeenCalledTimes(1);
+    expect(deleteMany.mock.calls[0][0]).toHaveLength(3);
+    let ran = 0;
+    await cache.wrap('item:5', async () => ++ran, { tags: ['bulk'] });
+    expect(ran).toBe(1);
+  });
+
+  it('untagged entries stay plain JSON; tagged ones record their versions', async () => {
+    const app = await boot();
+    db.set(1, 'x');
+    await app.get(Users).untagged(1);
+    await app.get(Users).byId(1);
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    const cache = app.get(RingCacheService);
+    expect(await dict.getRaw(cache.keyFor(Users, 'untagged', 1))).toBe('"x"');
+    const tagged = (await dict.getRaw(cache.keyFor(Users, 'byId', 1))) as string;
+    const [mark, meta, value] = tagged.split('\u0001');
+    expect(mark).toBe('');
+    expect(Object.keys(JSON.parse(meta) as { t: object })).toEqual(['t']);
+    expect(Object.keys((JSON.parse(meta) as { t: object }).t)).toEqual(['user:1', 'users']);
+    expect(value).toBe('"x"');
+  });
+
+  it('invalidateTags refuses what is not a list of strings, and a ring with no node alive', async () => {
+    const app = await boot();
+    const cache = app.get(RingCacheService);
+    await expect(cache.invalidateTags('users' as never)).rejects.toBeInstanceOf(RingArgumentError);
+    await expect(cache.invalidateTags(['users'], 'nope')).rejects.toThrow(/no group "nope"/);
+    await Promise.all(nest.fleet.servers.map((server) => server.kill()));
+    await expect(cache.invalidateTags(['users'])).rejects.toBeInstanceOf(
+      RingClusterUnavailableError,
+    );
+  });
+});
