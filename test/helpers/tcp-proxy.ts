@@ -60,6 +60,12 @@ export interface TcpProxyStats {
   heldBytes: number;
   /** Bytes delivered to the server after their client had closed (deliverLate). */
   deliveredLate: number;
+  /**
+   * Client→server bytes held by deliverLate() that never landed: the server closed their
+   * connection first (e.g. CLIENT KILL), so they were dropped, as a kernel drops segments for
+   * a closed socket.
+   */
+  droppedLate: number;
 }
 
 export class TcpProxy {
@@ -70,6 +76,7 @@ export class TcpProxy {
   #accepted = 0;
   #refused = 0;
   #deliveredLate = 0;
+  #droppedLate = 0;
 
   private constructor(
     private readonly server: Server,
@@ -120,6 +127,7 @@ export class TcpProxy {
       open: this.#pipes.size,
       heldBytes,
       deliveredLate: this.#deliveredLate,
+      droppedLate: this.#droppedLate,
     };
   }
 
@@ -275,6 +283,7 @@ export class TcpProxy {
   /** Drops a pair: `reset` sends the client a RST (cut), else both sides are just destroyed. */
   #destroy(pipe: Pipe, reset: boolean): void {
     if (!this.#pipes.delete(pipe)) return;
+    if (pipe.late) for (const { chunk } of pipe.toServer.queue) this.#droppedLate += chunk.length;
     for (const lane of [pipe.toServer, pipe.toClient]) {
       clearTimeout(lane.timer);
       lane.queue.length = 0;

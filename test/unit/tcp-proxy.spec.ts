@@ -210,6 +210,30 @@ describe('TcpProxy', () => {
     expect(await raw.waitFor('PONG')).toBeLessThan(100);
   });
 
+  it('deliverLate: bytes whose connection the server closed meanwhile never land', async () => {
+    await freshProxy();
+    const old = await client();
+    old.send('PING');
+    await old.waitFor('PONG');
+    proxy.deliverLate();
+    old.send('SET dropped old');
+    await sleep(50);
+    old.destroy(); // the client gave up on this connection
+    // The server closes it (as the ring does with CLIENT KILL before a node rejoins).
+    expect(
+      Number(await redisCommand(server.port, 'CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes')),
+    ).toBeGreaterThan(0);
+    const deadline = performance.now() + 2_000;
+    while (proxy.stats().droppedLate === 0) {
+      if (performance.now() > deadline) throw new Error('the held bytes were not dropped');
+      await sleep(10);
+    }
+    proxy.heal();
+    await sleep(QUIET_MS);
+    expect(await redisCommand(server.port, 'GET', 'dropped')).toBe('(nil)');
+    expect(proxy.stats()).toMatchObject({ deliveredLate: 0, open: 0 });
+  });
+
   it('deliverLate lands the bytes of a closed connection after heal; new connections pass', async () => {
     await freshProxy();
     const old = await client();

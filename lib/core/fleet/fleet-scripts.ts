@@ -43,6 +43,6 @@ for i = 1, #all, 2 do
   else redis.call('HDEL', KEYS[1], all[i]) end
 end
 local heirs = {}
-for i = 2, #KEYS do heirs[#heirs + 1] = redis.call('SCARD', KEYS[i]) end
+for i = 2, #KEYS do heirs[#heirs + 1] = redis.call('HLEN', KEYS[i]) end
 return { live, heirs }
 `;

@@ -3,10 +3,10 @@ import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import { inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
-import { scanSet, unlinkPrefix } from '../scan/scan-keys.js';
+import { scanHash, unlinkPrefix } from '../scan/scan-keys.js';
 import type { HandoffRecorder } from './handoff-recorder.js';
 import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
-import type { HintKeys } from './hint-keys.js';
+import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
 import { transferEntries } from './transfer.js';
 
 /** Passes over the hints of a returning node: writes keep coming while it works. */
@@ -257,13 +257,13 @@ export class HandoffCatchUp {
           return totalHash.locate(entry) === owner.name;
         });
       } else {
-        for await (const found of scanSet(node.client, hints)) {
+        for await (const found of scanHash(node.client, hints)) {
           held = true;
-          dropped += await node.client.unlink(...found);
+          dropped += await node.client.unlink(...found.map(([entry]) => entry));
         }
       }
       if (!held || !owner.health.alive) continue;
-      await node.client.del(hints, overflow);
+      await node.client.del(hints, overflow, this.keys.sequence(owner.name));
       await this.onAlive(null, Infinity, (client) =>
         client.hdel(this.keys.heirs(owner.name), node.name),
       );
@@ -294,8 +294,8 @@ export class HandoffCatchUp {
           await unlinkPrefix(holder.client, this.options.prefix, routesHere);
           continue;
         }
-        for await (const found of scanSet(holder.client, this.keys.hints(owner.name))) {
-          const shadowed = found.filter(routesHere);
+        for await (const found of scanHash(holder.client, this.keys.hints(owner.name))) {
+          const shadowed = found.map(([entry]) => entry).filter(routesHere);
           if (shadowed.length > 0) await holder.client.unlink(...shadowed);
         }
       }
@@ -316,18 +316,20 @@ export class HandoffCatchUp {
   ): Promise<number> {
     const key = this.keys.hints(owner.name);
     let handed = 0;
-    // SSCAN: every entry the set holds when the pass begins is handed back; what is written
+    // HSCAN: every hint the hash holds when the pass begins is handed back; what is recorded
     // meanwhile is handed back by the next pass, by invalidateLate or by the sweep.
-    for await (const found of scanSet(heir.client, key)) {
+    for await (const found of scanHash(heir.client, key)) {
       for (let start = 0; start < found.length; start += PIPELINE_CHUNK) {
-        const entries = found.slice(start, start + PIPELINE_CHUNK);
+        const hints = found.slice(start, start + PIPELINE_CHUNK);
+        const entries = hints.map(([entry]) => entry);
         if (this.options.mode === 'copy') {
           const absent = new Set(await transferEntries(heir.client, owner.client, entries));
           for (const entry of entries) (absent.has(entry) ? missing : copied).add(entry);
         } else {
           await Promise.all([owner.client.unlink(...entries), heir.client.unlink(...entries)]);
         }
-        await heir.client.srem(key, ...entries);
+        // Struck only as read: an entry written again meanwhile keeps its newer hint.
+        await heir.client.eval(STRIKE_HINTS, 1, key, ...hints.flat());
         handed += entries.length;
       }
     }
@@ -360,7 +362,11 @@ export class HandoffCatchUp {
       if (other === node || !other.ready) continue;
       try {
         cleared += await unlinkPrefix(other.client, this.options.prefix, ownedByNode);
-        await other.client.del(this.keys.hints(node.name), this.keys.overflow(node.name));
+        await other.client.del(
+          this.keys.hints(node.name),
+          this.keys.overflow(node.name),
+          this.keys.sequence(node.name),
+        );
       } catch (error) {
         await this.cleanUpFailed(other, error);
       }

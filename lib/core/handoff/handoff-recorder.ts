@@ -91,11 +91,11 @@ export class HandoffRecorder {
   private sendHints(client: Redis, writes: OnBehalf): Promise<unknown> {
     const sent: Promise<unknown>[] = [];
     for (const [owner, entries] of writes) {
-      const keys = [this.keys.hints(owner), this.keys.overflow(owner)];
+      const keys = [this.keys.hints(owner), this.keys.overflow(owner), this.keys.sequence(owner)];
       for (let start = 0; start < entries.length; start += PIPELINE_CHUNK) {
         const chunk = entries.slice(start, start + PIPELINE_CHUNK);
         sent.push(
-          client.eval(RECORD_HINTS, 2, ...keys, this.limit, ...chunk).catch((error: unknown) => {
+          client.eval(RECORD_HINTS, 3, ...keys, this.limit, ...chunk).catch((error: unknown) => {
             if (isConnectionError(error)) throw error;
             // An ACL without EVAL: this process clears the owner when it returns instead.
             this.unrecorded.add(owner);

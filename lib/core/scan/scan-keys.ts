@@ -44,12 +44,17 @@ export async function unlinkPrefix(
   return deleted;
 }
 
-/** SSCAN batches of the members of the set at `key`. */
-export async function* scanSet(client: Redis, key: string): AsyncGenerator<string[]> {
+/** HSCAN batches of the fields of the hash at `key`, each with its value. */
+export async function* scanHash(
+  client: Redis,
+  key: string,
+): AsyncGenerator<[field: string, value: string][]> {
   let cursor = '0';
   do {
-    const [next, members] = await client.sscan(key, cursor, 'COUNT', SCAN_COUNT);
+    const [next, flat] = await client.hscan(key, cursor, 'COUNT', SCAN_COUNT);
     cursor = next;
-    if (members.length > 0) yield members;
+    const pairs: [string, string][] = [];
+    for (let i = 0; i < flat.length; i += 2) pairs.push([flat[i], flat[i + 1]]);
+    if (pairs.length > 0) yield pairs;
   } while (cursor !== '0');
 }
