@@ -23,14 +23,14 @@ export class RingClusterUnavailableError extends RingError {
   }
 }
 
-/** The `key` function did not turn a key into a string. */
-export class RingKeyError extends RingError {
-  override name = 'RingKeyError';
-}
-
 /** A method was given an argument of the wrong kind (not a key list, not a command); nothing was sent. */
 export class RingArgumentError extends RingError {
   override name = 'RingArgumentError';
+}
+
+/** A key that is not one (see the default `key`), or a `key` function that returned no string. */
+export class RingKeyError extends RingArgumentError {
+  override name = 'RingKeyError';
 }
 
 /** The codec could not encode a value (nothing was written) or decode a stored one. */

@@ -36,6 +36,7 @@ import type { RingClear } from './scan/ring-clear.js';
 import type { RingScanner } from './scan/ring-scanner.js';
 import type { FleetView } from './fleet/fleet-view.js';
 import { createEngine } from './ring-engine.js';
+import { allToWire, toWire } from './keys/wire.js';
 
 export type { RingClearOptions, RingSetOptions } from './config/call-options.js';
 export type { RingEvent, RingEventType } from './membership/ring-events.js';
@@ -191,7 +192,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     });
     const entry = this.entryKeys.entry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
-    const op: EntryOp<unknown> = (client) => client.call(command, entry, ...args);
+    const op: EntryOp<unknown> = (client) => client.call(command, toWire(entry), ...args);
     return this.router.route(entry, op, write, asIs, answerFail);
   }
 
@@ -248,8 +249,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       let raws: (string | Buffer | null)[];
       try {
         raws = this.codec.binary
-          ? await node.client.mgetBuffer(keys)
-          : await node.client.mget(keys);
+          ? await node.client.mgetBuffer(allToWire(keys))
+          : await node.client.mget(allToWire(keys));
       } catch (error) {
         this.failures.ejectFromScan(node, error);
         continue;

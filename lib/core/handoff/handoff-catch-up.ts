@@ -8,6 +8,7 @@ import type { HandoffRecorder } from './handoff-recorder.js';
 import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
 import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
 import { transferEntries } from './transfer.js';
+import { allToWire, toWire } from '../keys/wire.js';
 
 /** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
@@ -116,8 +117,8 @@ export class HandoffCatchUp {
    */
   invalidateLate(node: RingNode): void {
     for (const [entry, heir] of this.recorder.takeCaptured(node.name)) {
-      node.client.del(entry).catch(() => undefined);
-      heir.client.del(entry).catch(() => undefined);
+      node.client.del(toWire(entry)).catch(() => undefined);
+      heir.client.del(toWire(entry)).catch(() => undefined);
     }
   }
 
@@ -218,8 +219,9 @@ export class HandoffCatchUp {
       }
     }
     const gone = [...missing].filter((entry) => !copied.has(entry));
-    if (gone.length > 0)
-      await inChunks(gone, PIPELINE_CHUNK, (chunk) => owner.client.del(...chunk));
+    if (gone.length > 0) {
+      await inChunks(gone, PIPELINE_CHUNK, (chunk) => owner.client.del(...allToWire(chunk)));
+    }
     return handed;
   }
 
@@ -259,7 +261,7 @@ export class HandoffCatchUp {
       } else {
         for await (const found of scanHash(node.client, hints)) {
           held = true;
-          dropped += await node.client.unlink(...found.map(([entry]) => entry));
+          dropped += await node.client.unlink(...found.map(([entry]) => toWire(entry)));
         }
       }
       if (!held || !owner.health.alive) continue;
@@ -296,7 +298,7 @@ export class HandoffCatchUp {
         }
         for await (const found of scanHash(holder.client, this.keys.hints(owner.name))) {
           const shadowed = found.map(([entry]) => entry).filter(routesHere);
-          if (shadowed.length > 0) await holder.client.unlink(...shadowed);
+          if (shadowed.length > 0) await holder.client.unlink(...allToWire(shadowed));
         }
       }
     }
@@ -326,10 +328,16 @@ export class HandoffCatchUp {
           const absent = new Set(await transferEntries(heir.client, owner.client, entries));
           for (const entry of entries) (absent.has(entry) ? missing : copied).add(entry);
         } else {
-          await Promise.all([owner.client.unlink(...entries), heir.client.unlink(...entries)]);
+          const wire = allToWire(entries);
+          await Promise.all([owner.client.unlink(...wire), heir.client.unlink(...wire)]);
         }
         // Struck only as read: an entry written again meanwhile keeps its newer hint.
-        await heir.client.eval(STRIKE_HINTS, 1, key, ...hints.flat());
+        await heir.client.eval(
+          STRIKE_HINTS,
+          1,
+          key,
+          ...hints.flatMap(([entry, sequence]) => [toWire(entry), sequence]),
+        );
         handed += entries.length;
       }
     }

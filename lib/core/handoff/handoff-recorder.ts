@@ -6,6 +6,7 @@ import { inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { NodeOp } from '../routing/entry-ops.js';
 import { RECORD_HINTS, type HintKeys } from './hint-keys.js';
+import { allToWire } from '../keys/wire.js';
 
 /** Entries a node takes on behalf of other owners, per owner (by the total ring). */
 export type OnBehalf = Map<string, string[]>;
@@ -95,11 +96,13 @@ export class HandoffRecorder {
       for (let start = 0; start < entries.length; start += PIPELINE_CHUNK) {
         const chunk = entries.slice(start, start + PIPELINE_CHUNK);
         sent.push(
-          client.eval(RECORD_HINTS, 3, ...keys, this.limit, ...chunk).catch((error: unknown) => {
-            if (isConnectionError(error)) throw error;
-            // An ACL without EVAL: this process clears the owner when it returns instead.
-            this.unrecorded.add(owner);
-          }),
+          client
+            .eval(RECORD_HINTS, 3, ...keys, this.limit, ...allToWire(chunk))
+            .catch((error: unknown) => {
+              if (isConnectionError(error)) throw error;
+              // An ACL without EVAL: this process clears the owner when it returns instead.
+              this.unrecorded.add(owner);
+            }),
         );
       }
     }
@@ -215,7 +218,7 @@ export class HandoffRecorder {
 
 /** Deletes `entries` on `node`; a node that fails is out, and its return deals with them. */
 function deleteQuietly(node: RingNode, entries: readonly string[]): Promise<unknown> {
-  return inChunks(entries, PIPELINE_CHUNK, (chunk) => node.client.del(...chunk)).catch(
+  return inChunks(entries, PIPELINE_CHUNK, (chunk) => node.client.del(...allToWire(chunk))).catch(
     () => undefined,
   );
 }

@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { inChunks, PIPELINE_CHUNK, pipelineReplies } from '../node/pipeline.js';
+import { allToWire, toWire } from '../keys/wire.js';
 
 /**
  * Copies each entry's current value and remaining TTL from `source` to `target`, then deletes
@@ -22,7 +23,7 @@ export async function transferEntries(
   const missing: string[] = [];
   await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
     const read = source.pipeline();
-    for (const entry of chunk) read.pttl(entry).dumpBuffer(entry);
+    for (const entry of chunk) read.pttl(toWire(entry)).dumpBuffer(toWire(entry));
     const replies = await pipelineReplies(read.exec());
     const write = target.pipeline();
     const written: number[] = [];
@@ -35,7 +36,7 @@ export async function transferEntries(
       else {
         written.push(i);
         write.restore(
-          chunk[i],
+          toWire(chunk[i]),
           (pttl as number) > 0 ? (pttl as number) : 0,
           dump as Buffer,
           'REPLACE',
@@ -46,8 +47,8 @@ export async function transferEntries(
     results.forEach(([error], j) => {
       if (error) uncopied.push(chunk[written[j]]);
     });
-    if (uncopied.length > 0) await target.del(...uncopied);
-    await source.del(...chunk);
+    if (uncopied.length > 0) await target.del(...allToWire(uncopied));
+    await source.del(...allToWire(chunk));
   });
   return missing;
 }

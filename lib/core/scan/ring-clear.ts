@@ -4,6 +4,7 @@ import type { RingNode } from '../node/ring-node.js';
 import { answerFail, isFail, type RingFailures } from '../membership/ring-failures.js';
 import type { RingScanner } from './ring-scanner.js';
 import { unlinkPrefix } from './scan-keys.js';
+import { allToWire } from '../keys/wire.js';
 
 /**
  * Passes of a clear's catch-up (see `catchUp`) while nodes keep coming and going; past them,
@@ -44,7 +45,7 @@ export class RingClear<F> {
         if (isFail<F>(batch)) return answerFail(batch);
         if (batch.keys.length === 0) continue;
         try {
-          deleted += await batch.node.client.unlink(...batch.keys);
+          deleted += await batch.node.client.unlink(...allToWire(batch.keys));
         } catch (error) {
           this.failures.ejectFromScan(batch.node, error);
         }
