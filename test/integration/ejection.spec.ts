@@ -91,3 +91,33 @@ describe('a throwing onNodeEjected', () => {
     },
   );
 });
+
+describe('a node that pauses writes (CLIENT PAUSE WRITE, as during a FAILOVER)', () => {
+  it(
+    "keeps serving reads: the fleet's own bookkeeping never waits on the ring's connection",
+    TEST_TIMEOUT,
+    async () => {
+      const dict = fixture.dict<string>({ heartbeatInterval: 50 });
+      const events = collect(dict);
+      await dict.connect();
+      const [key] = keysOwnedBy(dict, 'node0', 1);
+      await dict.set(key, 'v');
+      // node2 out: this process reports it on node0 and node1 at every tick, with a write.
+      await fixture.serverOf('node2').kill();
+      await until(() => saw(events, 'ejected', 'node2') === 1, SETTLE);
+      const node0 = fixture.serverOf('node0').port;
+      await redisCommand(node0, 'CLIENT', 'PAUSE', '1500', 'WRITE');
+      try {
+        // Through several ticks of the fleet: every read is answered in time.
+        const started = performance.now();
+        while (performance.now() - started < 1_000) {
+          expect(await dict.get(key)).toBe('v');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        await redisCommand(node0, 'CLIENT', 'UNPAUSE');
+      }
+      expect(saw(events, 'ejected', 'node0')).toBe(0);
+    },
+  );
+});

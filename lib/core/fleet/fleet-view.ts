@@ -40,7 +40,8 @@ export class FleetView {
   private readonly reports = new Map<string, Map<string, number>>();
   /** Nodes this process reports out (it cannot reach them). */
   private readonly own = new Map<string, Promise<void>>();
-  private readonly subscribers: Redis[] = [];
+  /** Per node: the connection the fleet's commands and messages use (see link). */
+  private readonly links = new Map<RingNode, FleetLink>();
   private readonly reportsKey: string;
   private readonly channel: string;
   private timer?: NodeJS.Timeout;
@@ -64,8 +65,8 @@ export class FleetView {
    */
   start(): void {
     for (const node of this.membership.all()) {
-      if (node.ready) this.subscribe(node);
-      else node.client.once('ready', () => this.subscribe(node));
+      if (node.ready) this.link(node);
+      else node.client.once('ready', () => this.link(node));
     }
     this.timer = setInterval(() => void this.tick(), this.options.tick);
     this.timer.unref();
@@ -78,10 +79,14 @@ export class FleetView {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    for (const subscriber of this.subscribers) subscriber.disconnect();
+    // Withdrawn while the links are still up.
     await Promise.all(
-      [...this.own.keys()].map((name) => this.withdraw(this.membership.node(name))),
+      [...this.own.keys()].map((name) => this.withdraw(this.membership.node(name), true)),
     );
+    for (const link of this.links.values()) {
+      link.commands.disconnect();
+      if (link.messages !== link.commands) link.messages.disconnect();
+    }
   }
 
   /** True while another process reports `node` out. */
@@ -118,9 +123,9 @@ export class FleetView {
     return this.own.get(node);
   }
 
-  /** This process reaches `node` again: its report goes. */
-  async withdraw(node: RingNode): Promise<void> {
-    if (!this.own.delete(node.name)) return;
+  /** This process reaches `node` again (or leaves): its report goes. */
+  async withdraw(node: RingNode, leaving = false): Promise<void> {
+    if (!this.own.delete(node.name) || (this.closed && !leaving)) return;
     await this.onOthers(node, (client) =>
       client.eval(
         WITHDRAW,
@@ -169,10 +174,11 @@ export class FleetView {
     const polled = this.membership.aliveHash.nodes.map((name) => this.membership.node(name));
     const answers = await Promise.all(
       polled.map((node) => {
-        if (!node.ready) return undefined;
-        return (
-          node.client.eval(POLL, keys.length, ...keys) as Promise<[string[], number[]]>
-        ).catch(() => undefined);
+        const client = this.commandsOf(node);
+        if (client === undefined) return undefined;
+        return (client.eval(POLL, keys.length, ...keys) as Promise<[string[], number[]]>).catch(
+          () => undefined,
+        );
       }),
     );
     if (this.closed || answers.every((answer) => answer === undefined)) return;
@@ -234,27 +240,52 @@ export class FleetView {
     await Promise.all(
       this.membership.aliveHash.nodes
         .filter((name) => name !== node.name)
-        .map((name) => this.membership.node(name))
-        .filter((other) => other.ready)
-        .map((other) => command(other.client).catch(() => undefined)),
+        .map((name) => this.commandsOf(this.membership.node(name)))
+        .filter((client) => client !== undefined)
+        .map((client) => command(client).catch(() => undefined)),
     );
   }
 
-  /** One subscriber connection per node: every process's messages arrive on each node it reaches. */
-  private subscribe(node: RingNode): void {
-    if (this.closed) return;
-    const subscriber = node.client.duplicate({
+  /** The connection for the fleet's commands on `node`, if it is up. */
+  private commandsOf(node: RingNode): Redis | undefined {
+    const commands = this.links.get(node)?.commands;
+    return commands?.status === 'ready' ? commands : undefined;
+  }
+
+  /**
+   * The fleet's own connection to `node`, opened with the node's first: it carries the
+   * subscription to every process's messages and the fleet's commands, never the ring's data.
+   * A write of the fleet's (a report) on the data connection would hold the reads queued behind
+   * it whenever the server pauses writes (CLIENT PAUSE WRITE, as during a FAILOVER). RESP3
+   * runs commands on a subscribed connection; under RESP2 the subscription gets one of its own.
+   */
+  private link(node: RingNode): void {
+    if (this.closed || this.links.has(node)) return;
+    const commands = this.connectionTo(node, 'fleet');
+    const messages =
+      node.client.options.protocol === 2 ? this.connectionTo(node, 'fleet-messages') : commands;
+    messages.on('message', (_channel: string, message: string) => this.message(message));
+    // Subscribed at each connection, not by ioredis' own resubscription, which leaves its
+    // promise unhandled when the connection drops right after it is ready.
+    messages.on('ready', () => {
+      messages.subscribe(this.channel).catch(() => undefined);
+    });
+    this.links.set(node, { commands, messages });
+  }
+
+  /** A connection like the node's, reconnecting by itself with a back-off, named `name`. */
+  private connectionTo(node: RingNode, name: string): Redis {
+    const client = node.client.duplicate({
       // Told apart from the node's own connection in CLIENT LIST.
-      connectionName: `${node.client.options.connectionName ?? 'ring-redis'}:fleet`,
+      connectionName: `${node.client.options.connectionName ?? 'ring-redis'}:${name}`,
       lazyConnect: false,
-      enableOfflineQueue: true,
+      enableOfflineQueue: false,
       maxRetriesPerRequest: null,
       retryStrategy: (attempt: number) => Math.min(attempt * 200, 2_000),
+      autoResubscribe: false,
     });
-    subscriber.on('error', () => undefined);
-    subscriber.on('message', (_channel: string, message: string) => this.message(message));
-    subscriber.subscribe(this.channel).catch(() => undefined);
-    this.subscribers.push(subscriber);
+    client.on('error', () => undefined);
+    return client;
   }
 
   private message(message: string): void {
@@ -271,4 +302,10 @@ export class FleetView {
 function splitField(field: string): [node: string, process: string] {
   const space = field.lastIndexOf(' ');
   return [field.slice(0, space), field.slice(space + 1)];
+}
+
+/** The fleet's connections to one node (one, unless under RESP2). */
+interface FleetLink {
+  commands: Redis;
+  messages: Redis;
 }
