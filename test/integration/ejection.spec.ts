@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
 import { redisCommand, taggedNodes } from '../helpers/redis-servers.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -120,4 +121,32 @@ describe('a node that pauses writes (CLIENT PAUSE WRITE, as during a FAILOVER)',
       expect(saw(events, 'ejected', 'node0')).toBe(0);
     },
   );
+});
+
+describe('two nodes on one server, under two addresses', () => {
+  it('the second to connect is refused, naming the first: keys are never mixed', async () => {
+    const server = fixture.fleet.servers[0];
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const dict = fixture.dict<string>({
+        nodes: {
+          direct: { capacity: 1, connection: { host: '127.0.0.1', port: server.port } },
+          proxied: { capacity: 1, connection: { host: '127.0.0.1', port: proxy.port } },
+          other: { capacity: 1, connection: fixture.fleet.servers[1].url },
+        },
+      });
+      await dict.connect();
+      const states = dict.nodeStates();
+      const refused = states.filter((state) => !state.alive);
+      expect(refused).toHaveLength(1);
+      const first = refused[0].name === 'direct' ? 'proxied' : 'direct';
+      expect(refused[0].lastError).toMatch(
+        new RegExp(`^the same server as node "${first}" \\(run_id \\w{8}, database 0\\)`),
+      );
+      await dict.set('k', 'v');
+      expect(await dict.get('k')).toBe('v');
+    } finally {
+      await proxy.close();
+    }
+  });
 });

@@ -171,6 +171,25 @@ export class RingMembership {
     // Sentinel nodes: a failover announced by the sentinels ejects the node at once, so it
     // stops writing to the demoted master; the heartbeat brings it back on the new one.
     node.onMasterSwitch = (error) => this.eject(node, error);
+    node.vet = () => this.sameServerAs(node);
+  }
+
+  /**
+   * Two nodes on one server would each take a share of the keys and mix them: the
+   * configuration check cannot always tell (two host names, a proxy), the server can. Why
+   * `node`'s connection is refused, if another node is connected to the same server process
+   * and database.
+   */
+  private sameServerAs(node: RingNode): string | undefined {
+    const runId = node.runId;
+    if (runId === undefined) return undefined;
+    const db = node.client.options.db ?? 0;
+    for (const other of this.nodes.values()) {
+      if (other === node || !other.ready || other.runId !== runId) continue;
+      if ((other.client.options.db ?? 0) !== db) continue;
+      return `the same server as node "${other.name}" (run_id ${runId.slice(0, 8)}, database ${db}): give each node a server of its own`;
+    }
+    return undefined;
   }
 
   /**

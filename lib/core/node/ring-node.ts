@@ -55,6 +55,12 @@ export class RingNode {
    */
   onMasterSwitch?: (error: RingConnectionError) => void;
 
+  /**
+   * Judges a fresh connection once the server has told who it is (`runId`): why it must not
+   * be used (it is another node's server, reached by another name), or undefined.
+   */
+  vet?: () => string | undefined;
+
   constructor(
     readonly name: string,
     readonly capacity: number,
@@ -270,6 +276,13 @@ export class RingNode {
         // Under open()'s own timer, which tells a stalled process from a silent server.
         this.untimed(() => this.trust.greet(client)).then(
           () => {
+            const refusal = this.vet?.();
+            if (refusal !== undefined) {
+              this.lastErrorMessage = refusal;
+              this.drop();
+              settle(new RingConnectionError(refusal));
+              return;
+            }
             this.verified = true;
             settle();
           },
