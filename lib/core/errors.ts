@@ -14,12 +14,13 @@ export class RingConfigError extends RingError {
 /** No node of the ring is alive, and no `onFail` was given to answer instead. */
 export class RingClusterUnavailableError extends RingError {
   override name = 'RingClusterUnavailableError';
-  constructor(
-    message: string,
-    /** The last connection error seen, when there was one. */
-    readonly lastError?: Error,
-  ) {
+  /** The last connection error seen, when there was one. */
+  declare readonly lastError?: Error;
+
+  constructor(message: string, lastError?: Error) {
     super(message, lastError ? { cause: lastError } : undefined);
+    // Only when there is one: a logged error shows no `lastError: undefined`.
+    if (lastError) Object.defineProperty(this, 'lastError', { value: lastError, enumerable: true });
   }
 }
 

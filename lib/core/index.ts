@@ -13,7 +13,7 @@ export {
   type HashRingOptions,
   type RingDistribution,
 } from './hashing/hash-ring.js';
-export type { RingNodeState } from './node/node-health.js';
+export type { RingNodePing, RingNodeState } from './node/node-health.js';
 export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './config/ring-config.js';
 export { parseRingNodes } from './config/parse-ring-nodes.js';
 export * from './ring-dict.js';

@@ -14,7 +14,7 @@ import { describeKey, EntryKeys } from './keys/entry-keys.js';
 import { answerFail, isFail, type Fail, type RingFailures } from './membership/ring-failures.js';
 import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
-import type { RingNodeState } from './node/node-health.js';
+import type { RingNodePing, RingNodeState } from './node/node-health.js';
 import { readThroughRaw } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
 import { BatchOps } from './routing/batch-ops.js';
@@ -321,6 +321,23 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /** Every node's health, in name order. */
   nodeStates(): RingNodeState[] {
     return this.membership.nodeStates();
+  }
+
+  /**
+   * PINGs every node in parallel within `timeout` ms (default `commandTimeout`), and acts on
+   * the answers as a request or the heartbeat would: an alive node that does not answer is
+   * ejected, an ejected node that answers is brought back. For health checks: a hung node
+   * shows even with no traffic. Rejects only for a bad `timeout` or a closed dict.
+   */
+  async ping(options: { timeout?: number } = {}): Promise<RingNodePing[]> {
+    const timeout = options.timeout ?? this.options.commandTimeout;
+    if (!Number.isInteger(timeout) || timeout <= 0) {
+      throw new RingArgumentError(
+        `ping: timeout must be a whole number of milliseconds > 0, got ${describeKey(timeout)}`,
+      );
+    }
+    if (this.membership.closed) throw this.failures.closedError();
+    return this.reviver.ping(timeout);
   }
 
   /** Quits every connection and stops the heartbeat; the process can exit afterwards. */

@@ -150,3 +150,32 @@ describe('two nodes on one server, under two addresses', () => {
     }
   });
 });
+
+describe('ping()', () => {
+  it('finds a hung node with no traffic and ejects it; brings it back once it answers', async () => {
+    const dict = fixture.dict<string>({ heartbeatInterval: 0, retryRatio: 0 });
+    const events = collect(dict);
+    await dict.connect();
+    const server = fixture.serverOf('node1');
+    server.hang();
+    try {
+      const started = performance.now();
+      const answers = await dict.ping({ timeout: 150 });
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(answers.map(({ name, alive, ok }) => ({ name, alive, ok }))).toEqual([
+        { name: 'node0', alive: true, ok: true },
+        { name: 'node1', alive: false, ok: false },
+        { name: 'node2', alive: true, ok: true },
+      ]);
+      expect(answers[1].error).toMatch(/no answer to PING within 150 ms/);
+      expect(saw(events, 'ejected', 'node1')).toBe(1);
+    } finally {
+      server.resume();
+    }
+    // No heartbeat: the next ping() revives it.
+    const again = await dict.ping({ timeout: 1_000 });
+    expect(again.every((answer) => answer.alive && answer.ok)).toBe(true);
+    expect(saw(events, 'rediscovered', 'node1')).toBe(1);
+    await expect(dict.ping({ timeout: 0 })).rejects.toThrow(/ping: timeout must be/);
+  });
+});

@@ -131,6 +131,7 @@ const CORE_TYPES = [
   'RingEventType',
   'RingGroupsConfig',
   'RingNodeConfig',
+  'RingNodePing',
   'RingNodeState',
   'RingNodesConfig',
   'RingSetOptions',

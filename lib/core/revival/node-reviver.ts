@@ -2,6 +2,8 @@ import type { FleetView } from '../fleet/fleet-view.js';
 import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { HandoffReport } from '../handoff/handoff-report.js';
 import type { RingMembership } from '../membership/ring-membership.js';
+import { isConnectionError, RingConnectionError } from '../node/connection-errors.js';
+import type { RingNodePing } from '../node/node-health.js';
 import type { RingNode } from '../node/ring-node.js';
 
 export interface ReviverOptions {
@@ -56,6 +58,37 @@ export class NodeReviver {
     if (!this.membership.anyEjected || Math.random() >= this.options.retryRatio) return;
     const owner = this.membership.ownerOf(entry);
     if (!owner.health.alive) void this.reviveSoon(owner);
+  }
+
+  /**
+   * PINGs every node in parallel, within `timeoutMs`, and acts on the answers as a request or
+   * the heartbeat would: an alive node that does not answer is ejected (a hung node shows even
+   * with no traffic); an ejected node that answers is revived (brought up to date, then back).
+   */
+  ping(timeoutMs: number): Promise<RingNodePing[]> {
+    return Promise.all([...this.membership.all()].map((node) => this.pingOne(node, timeoutMs)));
+  }
+
+  private async pingOne(node: RingNode, timeoutMs: number): Promise<RingNodePing> {
+    const started = performance.now();
+    const answered = () => ({ ok: true, ms: Math.round((performance.now() - started) * 10) / 10 });
+    if (!node.health.alive) {
+      await within(this.reviveSoon(node), timeoutMs).catch(() => undefined);
+      const alive = node.health.alive;
+      return alive
+        ? { name: node.name, alive, ...answered() }
+        : { name: node.name, alive, ok: false, error: node.health.lastError ?? 'not reached' };
+    }
+    try {
+      if (!node.ready) await node.connect(timeoutMs);
+      await within(node.client.ping(), timeoutMs);
+      return { name: node.name, alive: true, ...answered() };
+    } catch (error) {
+      // A reply error (an ACL without PING) is an answer: the node is up.
+      if (!isConnectionError(error)) return { name: node.name, alive: true, ...answered() };
+      this.membership.eject(node, error);
+      return { name: node.name, alive: false, ok: false, error: node.describe(error) };
+    }
   }
 
   /** PINGs every ejected node in parallel; those that answer rejoin. */
@@ -133,4 +166,16 @@ export class NodeReviver {
     node.health.lastError = node.describe(error);
     node.drop();
   }
+}
+
+/** `pending`, or a connection-class failure once `timeoutMs` have passed. */
+function within<T>(pending: Promise<T>, timeoutMs: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new RingConnectionError(`no answer to PING within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  return Promise.race([pending, expired]).finally(() => clearTimeout(timer));
 }
