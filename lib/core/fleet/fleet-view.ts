@@ -68,7 +68,14 @@ export class FleetView {
       if (node.ready) this.link(node);
       else node.client.once('ready', () => this.link(node));
     }
-    this.timer = setInterval(() => void this.tick(), this.options.tick);
+    // Half a tick out of step with the heartbeat, which shares the period: the probes and the
+    // polls of a node do not arrive together.
+    this.timer = setTimeout(() => {
+      if (this.closed) return;
+      this.timer = setInterval(() => void this.tick(), this.options.tick);
+      this.timer.unref();
+      void this.tick();
+    }, this.options.tick / 2);
     this.timer.unref();
   }
 
@@ -78,7 +85,7 @@ export class FleetView {
    */
   async close(): Promise<void> {
     this.closed = true;
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     // Withdrawn while the links are still up.
     await Promise.all(
       [...this.own.keys()].map((name) => this.withdraw(this.membership.node(name), true)),

@@ -1,6 +1,9 @@
 import { RingArgumentError, RingConfigError, RingKeyError } from '../errors.js';
 import { CONTROL_PREFIX, isControlKey } from './control-keys.js';
-import { fromWire, isEntryString } from './wire.js';
+import { fromWire, isEntryString, noteEscaped } from './wire.js';
+
+/** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
+type WellFormedString = string & { isWellFormed(): boolean };
 
 /** Turns a dict's keys into its Redis keys ("entries"): `prefix + key(k)`, checked. */
 export class EntryKeys {
@@ -14,7 +17,7 @@ export class EntryKeys {
   ) {
     this.defaultKey = key === String;
     this.nearControl = CONTROL_PREFIX.startsWith(prefix) || prefix.startsWith(CONTROL_PREFIX);
-    if (!(prefix as string & { isWellFormed(): boolean }).isWellFormed()) {
+    if (!(prefix as WellFormedString).isWellFormed()) {
       throw new RingConfigError(`prefix: ${JSON.stringify(prefix)} is not well-formed UTF-16`);
     }
   }
@@ -33,10 +36,13 @@ export class EntryKeys {
     }
     // A lone surrogate has no UTF-8 form: Redis would get U+FFFD, and two keys would be one.
     // Only the escaped bytes of a binary key (see wire.ts) are lone surrogates with bytes.
-    if (!isEntryString(s)) {
-      throw new RingKeyError(
-        `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
-      );
+    if (!(s as WellFormedString).isWellFormed()) {
+      if (!isEntryString(s)) {
+        throw new RingKeyError(
+          `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
+        );
+      }
+      noteEscaped();
     }
     const entry = this.prefix + s;
     if (this.nearControl && isControlKey(entry)) {

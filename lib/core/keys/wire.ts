@@ -12,18 +12,32 @@ type WellFormedString = string & { isWellFormed(): boolean };
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Whether this process has made the entry of a binary key yet. Until it has, every entry is
+ * well-formed and `toWire` need not look: checking a freshly concatenated entry would flatten
+ * it, an allocation on every request (measured: 127 B per get).
+ */
+let escaped = false;
+
+/** An entry with escaped bytes exists from now on (see `escaped`). */
+export function noteEscaped(): void {
+  escaped = true;
+}
+
 /** The entry of the bytes of a Redis key (see above). */
 export function fromWire(bytes: Uint8Array): string {
   try {
     return strict.decode(bytes);
   } catch {
+    escaped = true;
     return decodeEscaped(bytes);
   }
 }
 
 /** What to send Redis for `entry`: the string itself, or, for a binary key, its bytes. */
 export function toWire(entry: string): string | Buffer {
-  return (entry as WellFormedString).isWellFormed() ? entry : encodeEscaped(entry);
+  if (!escaped || (entry as WellFormedString).isWellFormed()) return entry;
+  return encodeEscaped(entry);
 }
 
 /** `toWire` of each entry. */

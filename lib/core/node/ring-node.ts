@@ -151,7 +151,14 @@ export class RingNode {
    */
   send<T, A>(op: (client: Redis, arg: A) => Promise<T>, arg: A): Promise<T> {
     this.deadlines.sent();
-    return this.untimed(() => op(this.client, arg));
+    // untimed(), inlined: a closure per request would be garbage on the hot path.
+    const options = this.client.options;
+    options.commandTimeout = undefined;
+    try {
+      return op(this.client, arg);
+    } finally {
+      options.commandTimeout = this.commandTimeout;
+    }
   }
 
   /**
