@@ -66,7 +66,7 @@ export class RingNode {
     readonly capacity: number,
     connection: RedisOptions | string,
     readonly address: NodeAddress,
-    private readonly commandTimeout: number,
+    readonly commandTimeout: number,
     { trustKey = DEFAULT_TRUST_KEY, connectTimeout = commandTimeout }: RingNodeOptions = {},
   ) {
     this.health = new NodeHealth(name, address.sentinel);

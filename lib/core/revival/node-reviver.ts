@@ -79,9 +79,14 @@ export class NodeReviver {
         ? { name: node.name, alive, ...answered() }
         : { name: node.name, alive, ok: false, error: node.health.lastError ?? 'not reached' };
     }
+    // The node's client gives up on any command after `commandTimeout`: a node that cannot
+    // answer that soon is one the ring would eject for a request, so that bounds the PING too.
+    const bound = Math.min(timeoutMs, node.commandTimeout);
     try {
       if (!node.ready) await node.connect(timeoutMs);
-      await within(node.client.ping(), timeoutMs);
+      await within(node.client.ping(), bound).catch((error: unknown) => {
+        throw isTimeout(error) ? noAnswer(bound) : error;
+      });
       return { name: node.name, alive: true, ...answered() };
     } catch (error) {
       // A reply error (an ACL without PING) is an answer: the node is up.
@@ -172,10 +177,16 @@ export class NodeReviver {
 function within<T>(pending: Promise<T>, timeoutMs: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new RingConnectionError(`no answer to PING within ${timeoutMs} ms`)),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(noAnswer(timeoutMs)), timeoutMs);
   });
   return Promise.race([pending, expired]).finally(() => clearTimeout(timer));
+}
+
+function noAnswer(timeoutMs: number): RingConnectionError {
+  return new RingConnectionError(`no answer to PING within ${timeoutMs} ms`);
+}
+
+/** ioredis' own `commandTimeout` fired (its error has no class of its own). */
+function isTimeout(error: unknown): boolean {
+  return error instanceof Error && error.message === 'Command timed out';
 }
