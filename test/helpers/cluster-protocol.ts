@@ -107,11 +107,26 @@ export interface StoredVersion {
 }
 
 /**
- * Milliseconds on a clock that every process on this machine shares: the epoch time of the
- * process's start plus the monotonic time since.
+ * Milliseconds on the process's clock: the epoch time of its start plus the monotonic time
+ * since. Two processes' clocks agree only to within how late each read the epoch time as it
+ * started (about 10 ms measured on a loaded machine), so the orchestrator measures each
+ * worker's offset and moves its log onto its own clock (`moveToClock`).
  */
 export function now(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** Moves every time in `log` by −`offset` ms: from the worker's clock onto the orchestrator's. */
+export function moveToClock(log: WorkerLog, offset: number): void {
+  for (let i = 0; i < log.count; i++) {
+    log.start[i] -= offset;
+    log.end[i] -= offset;
+  }
+  for (const event of log.events) event.at -= offset;
+  for (const span of [...log.stalls, ...log.gaps]) {
+    span.start -= offset;
+    span.end -= offset;
+  }
 }
 
 export function keyName(index: number): string {
