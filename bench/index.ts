@@ -15,6 +15,7 @@ import { benchClientFloor } from './client-floor.bench.js';
 import { benchEcosystem } from './ecosystem.bench.js';
 import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
+import { benchHungNode } from './hung-node.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
 import { benchRebuild } from './rebuild.bench.js';
@@ -43,6 +44,11 @@ const SECTIONS: Section[] = [
     name: 'throughput',
     title: '4. Throughput: RingDict vs raw ioredis vs nutcracker',
     run: benchThroughput,
+  },
+  {
+    name: 'hung',
+    title: '4. Throughput with a hung node, once ejected',
+    run: benchHungNode,
   },
   { name: 'batch', title: '5. getMany / setMany / deleteMany vs loops', run: benchBatch },
   { name: 'cached', title: '6. @RingCached hit path', run: benchRingCached },

@@ -14,23 +14,24 @@ export class RingConfigError extends RingError {
 /** No node of the ring is alive, and no `onFail` was given to answer instead. */
 export class RingClusterUnavailableError extends RingError {
   override name = 'RingClusterUnavailableError';
-  constructor(
-    message: string,
-    /** The last connection error seen, when there was one. */
-    readonly lastError?: Error,
-  ) {
-    super(message, lastError ? { cause: lastError } : undefined);
-  }
-}
+  /** The last connection error seen, when there was one. */
+  declare readonly lastError?: Error;
 
-/** The `key` function did not turn a key into a string. */
-export class RingKeyError extends RingError {
-  override name = 'RingKeyError';
+  constructor(message: string, lastError?: Error) {
+    super(message, lastError ? { cause: lastError } : undefined);
+    // Only when there is one: a logged error shows no `lastError: undefined`.
+    if (lastError) Object.defineProperty(this, 'lastError', { value: lastError, enumerable: true });
+  }
 }
 
 /** A method was given an argument of the wrong kind (not a key list, not a command); nothing was sent. */
 export class RingArgumentError extends RingError {
   override name = 'RingArgumentError';
+}
+
+/** A key that is not one (see the default `key`), or a `key` function that returned no string. */
+export class RingKeyError extends RingArgumentError {
+  override name = 'RingKeyError';
 }
 
 /** The codec could not encode a value (nothing was written) or decode a stored one. */

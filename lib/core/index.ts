@@ -2,14 +2,18 @@ export * from './codec.js';
 export { isConnectionError, RingConnectionError } from './node/connection-errors.js';
 export * from './errors.js';
 export * from './hashing/hash-functions.js';
-export type { HandoffOverflowPolicy, HandoffReport } from './handoff/handoff-log.js';
+export type {
+  HandoffMode,
+  HandoffOverflowPolicy,
+  HandoffReport,
+} from './handoff/handoff-report.js';
 export {
   defaultSlices,
   HashRing,
   type HashRingOptions,
   type RingDistribution,
 } from './hashing/hash-ring.js';
-export type { RingNodeState } from './node/node-health.js';
+export type { RingNodePing, RingNodeState } from './node/node-health.js';
 export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './config/ring-config.js';
 export { parseRingNodes } from './config/parse-ring-nodes.js';
 export * from './ring-dict.js';

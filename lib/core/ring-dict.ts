@@ -9,18 +9,14 @@ import {
   type RingDictOptions,
 } from './config/ring-dict-options.js';
 import { RingArgumentError, RingError } from './errors.js';
-import { HandoffCatchUp } from './handoff/handoff-catch-up.js';
-import { HandoffLog } from './handoff/handoff-log.js';
-import { HandoffRecorder } from './handoff/handoff-recorder.js';
 import { HashRing, type HashRingOptions } from './hashing/hash-ring.js';
 import { describeKey, EntryKeys } from './keys/entry-keys.js';
-import { answerFail, isFail, RingFailures, type Fail } from './membership/ring-failures.js';
-import { RingMembership } from './membership/ring-membership.js';
+import { answerFail, isFail, type Fail, type RingFailures } from './membership/ring-failures.js';
+import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
-import type { RingNodeState } from './node/node-health.js';
-import { RingNode } from './node/ring-node.js';
+import type { RingNodePing, RingNodeState } from './node/node-health.js';
 import { readThroughRaw } from './read-through.js';
-import { NodeReviver } from './revival/node-reviver.js';
+import type { NodeReviver } from './revival/node-reviver.js';
 import { BatchOps } from './routing/batch-ops.js';
 import {
   asIs,
@@ -35,9 +31,12 @@ import {
   setOp,
   type EntryOp,
 } from './routing/entry-ops.js';
-import { RequestRouter } from './routing/request-router.js';
-import { RingClear } from './scan/ring-clear.js';
-import { RingScanner } from './scan/ring-scanner.js';
+import type { RequestRouter } from './routing/request-router.js';
+import type { RingClear } from './scan/ring-clear.js';
+import type { RingScanner } from './scan/ring-scanner.js';
+import type { FleetView } from './fleet/fleet-view.js';
+import { createEngine } from './ring-engine.js';
+import { allToWire, toWire } from './keys/wire.js';
 
 export type { RingClearOptions, RingSetOptions } from './config/call-options.js';
 export type { RingEvent, RingEventType } from './membership/ring-events.js';
@@ -68,6 +67,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly entryKeys: EntryKeys;
   private readonly membership: RingMembership;
   private readonly failures: RingFailures<F>;
+  private readonly fleet: FleetView;
   private readonly reviver: NodeReviver;
   private readonly router: RequestRouter<F>;
   private readonly batches: BatchOps<V, F>;
@@ -81,47 +81,28 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.codec = resolveCodec(o.codec);
     this.entryKeys = new EntryKeys(o.prefix, o.key);
     this.totalHash = inGroup(options.name, () => new HashRing(capacitiesOf(o.nodes), ringOf(o)));
-    const nodes = Object.entries(o.nodes).map(
-      ([name, node]) =>
-        new RingNode(name, node.capacity, node.connection, addresses.get(name)!, o.commandTimeout),
-    );
-    this.membership = new RingMembership(this.totalHash, nodes, o.commandTimeout, {
-      ejected: (node, error) => o.onNodeEjected?.(this, node, error),
-      rediscovered: (node) => o.onNodeRediscovered?.(this, node),
-    });
-    this.events$ = this.membership.events$;
     const onFail = o.onFail;
-    this.failures = new RingFailures<F>(this.membership, o.name, onFail && (() => onFail(this)));
-    const log = new HandoffLog(o.handoffLimit);
-    const recorder = new HandoffRecorder(log, this.membership);
-    const catchUp = new HandoffCatchUp(
-      this.membership,
-      log,
-      recorder,
-      o.prefix,
-      o.handoffOverflow,
-      o.commandTimeout,
-    );
-    this.reviver = new NodeReviver(this.membership, catchUp, o);
-    this.router = new RequestRouter(
-      this.membership,
-      this.reviver,
-      recorder,
-      this.failures,
-      o.commandTimeout,
-    );
+    const engine = createEngine(o, {
+      totalHash: this.totalHash,
+      addresses,
+      callbacks: {
+        ejected: (node, error) => o.onNodeEjected?.(this, node, error),
+        rediscovered: (node) => o.onNodeRediscovered?.(this, node),
+      },
+      onFail: onFail && (() => onFail(this)),
+    });
+    this.membership = engine.membership;
+    this.events$ = engine.membership.events$;
+    this.failures = engine.failures;
+    this.fleet = engine.fleet;
+    this.reviver = engine.reviver;
+    this.router = engine.router;
+    this.scanner = engine.scanner;
+    this.clearer = engine.clearer;
     this.batches = new BatchOps(this.router, this.entryKeys, this.codec);
-    this.scanner = new RingScanner(this.membership, this.failures, o.prefix, o.commandTimeout);
-    this.clearer = new RingClear(
-      this.membership,
-      this.scanner,
-      this.failures,
-      log,
-      o.prefix,
-      o.commandTimeout,
-    );
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
+    this.fleet.start();
   }
 
   /** Nodes not ejected: `.locate()` names the node that serves a key now. */
@@ -211,7 +192,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     });
     const entry = this.entryKeys.entry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
-    const op: EntryOp<unknown> = (client) => client.call(command, entry, ...args);
+    const op: EntryOp<unknown> = (client) => client.call(command, toWire(entry), ...args);
     return this.router.route(entry, op, write, asIs, answerFail);
   }
 
@@ -268,8 +249,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       let raws: (string | Buffer | null)[];
       try {
         raws = this.codec.binary
-          ? await node.client.mgetBuffer(keys)
-          : await node.client.mget(keys);
+          ? await node.client.mgetBuffer(allToWire(keys))
+          : await node.client.mget(allToWire(keys));
       } catch (error) {
         this.failures.ejectFromScan(node, error);
         continue;
@@ -331,7 +312,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     await Promise.all(
       alive.map((node) =>
         node
-          .connect(this.options.commandTimeout)
+          .connect(this.options.connectTimeout)
           .catch((error: unknown) => this.membership.eject(node, error)),
       ),
     );
@@ -342,10 +323,28 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.membership.nodeStates();
   }
 
+  /**
+   * PINGs every node in parallel within `timeout` ms (default `commandTimeout`), and acts on
+   * the answers as a request or the heartbeat would: an alive node that does not answer is
+   * ejected, an ejected node that answers is brought back. For health checks: a hung node
+   * shows even with no traffic. Rejects only for a bad `timeout` or a closed dict.
+   */
+  async ping(options: { timeout?: number } = {}): Promise<RingNodePing[]> {
+    const timeout = options.timeout ?? this.options.commandTimeout;
+    if (!Number.isInteger(timeout) || timeout <= 0) {
+      throw new RingArgumentError(
+        `ping: timeout must be a whole number of milliseconds > 0, got ${describeKey(timeout)}`,
+      );
+    }
+    if (this.membership.closed) throw this.failures.closedError();
+    return this.reviver.ping(timeout);
+  }
+
   /** Quits every connection and stops the heartbeat; the process can exit afterwards. */
   async close(): Promise<void> {
     if (this.membership.closed) return;
     this.reviver.stop();
+    await this.fleet.close();
     await this.membership.close();
   }
 

@@ -2,7 +2,6 @@ import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import type { RingDict, RingNodeState } from '../core/index.js';
 import { RingRedisService } from '../nest/ring-redis.service.js';
-import { pingNode, type NodePing } from './node-ping.js';
 
 export interface RingRedisHealthOptions {
   /** Check only this group (default: every group). */
@@ -68,6 +67,9 @@ interface GroupDetails {
 }
 
 /** Each checked group's PINGs, by node name. */
+/** A node's answer to the health check's PING. */
+type NodePing = { ok: true; ms: number } | { ok: false; error: string };
+
 type GroupPings = Map<string, Map<string, NodePing>>;
 
 /**
@@ -113,14 +115,24 @@ export class RingRedisHealthIndicator {
     );
   }
 
-  /** PINGs every node of `names`, all in parallel. */
+  /**
+   * PINGs every node of `names`, all in parallel, over each dict's own connections: a node that
+   * does not answer is ejected there and then, as a request would, so the next request does
+   * not wait on it; one that answers again is brought back.
+   */
   private async pingGroups(names: readonly string[], timeout: number): Promise<GroupPings> {
     const pings: GroupPings = new Map();
     await Promise.all(
       names.map(async (name) => {
-        const nodes = Object.entries(this.rings.nodesOf(name) ?? {});
-        const answers = await Promise.all(nodes.map(([, node]) => pingNode(node, timeout)));
-        pings.set(name, new Map(nodes.map(([node], i) => [node, answers[i]])));
+        const answers = await this.rings
+          .get(name)!
+          .ping({ timeout })
+          .catch(() => []);
+        const byNode = new Map<string, NodePing>();
+        for (const { name: node, ok, ms, error } of answers) {
+          byNode.set(node, ok ? { ok: true, ms: ms ?? 0 } : { ok: false, error: error ?? '' });
+        }
+        pings.set(name, byNode);
       }),
     );
     return pings;

@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
-import { RingConfigError, RingDict, type RingEvent, type RingNodesConfig } from '../core/index.js';
+import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
@@ -34,8 +34,6 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   readonly events$: Observable<RingGroupEvent>;
 
   private readonly dicts = new Map<string, RingDict<unknown, unknown>>();
-  /** Each group's nodes as configured, for what talks to them outside the ring (health PINGs). */
-  private readonly nodes = new Map<string, Readonly<RingNodesConfig>>();
   /** The groups that connect at bootstrap (those not configured with `lazyConnect`). */
   private readonly eager: RingDict<unknown, unknown>[] = [];
   private readonly recent = new Map<string, RingGroupEvent[]>();
@@ -93,7 +91,6 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
         });
         if (lazy !== true) this.eager.push(dict);
         this.dicts.set(name, dict);
-        this.nodes.set(name, groups[name]);
         this.recent.set(name, []);
       }
     } catch (error) {
@@ -132,14 +129,6 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   /** The configured group names. */
   names(): string[] {
     return [...this.dicts.keys()];
-  }
-
-  /**
-   * The nodes group `name` was configured with, as given (credentials included), or
-   * undefined: for code that talks to them outside the ring, such as the health check's PINGs.
-   */
-  nodesOf(name: string): Readonly<RingNodesConfig> | undefined {
-    return this.nodes.get(name);
   }
 
   /** The most recent events of a group, oldest first (at most 20). */

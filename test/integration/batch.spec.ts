@@ -4,6 +4,7 @@ import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
 import { internals } from '../helpers/internals.js';
 import { redisCommand } from '../helpers/redis-servers.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
+import { dataKeyCount } from '../helpers/data-keys.js';
 
 /**
  * getMany, setMany and deleteMany: input order, one round per node and pipeline chunk, a node
@@ -24,7 +25,7 @@ describe('RingDict batch operations', () => {
     const values = await dict.getMany([...keys, 'missing']);
     expect(values).toEqual([...keys.map((_, i) => i), undefined]);
     for (const server of fixture.fleet.servers) {
-      expect(Number(await redisCommand(server.port, 'DBSIZE'))).toBeGreaterThan(10);
+      expect(await dataKeyCount(server.port)).toBeGreaterThan(10);
     }
     const owner = fixture.serverOf(dict.aliveHash.locate('batch:k5')!);
     const pttl = Number(await redisCommand(owner.port, 'PTTL', 'batch:k5'));
@@ -123,7 +124,7 @@ describe('RingDict batch operations', () => {
     );
     expect(await dict.getMany(keys)).toEqual(keys.map((_, i) => i));
     for (const server of fixture.fleet.servers) {
-      expect(Number(await redisCommand(server.port, 'DBSIZE'))).toBeGreaterThan(PIPELINE_CHUNK);
+      expect(await dataKeyCount(server.port)).toBeGreaterThan(PIPELINE_CHUNK);
     }
     const last = `big:k${count - 1}`;
     const pttl = Number(
@@ -141,8 +142,7 @@ describe('RingDict batch operations', () => {
         ['b', undefined],
       ]),
     ).rejects.toThrow(RingCodecError);
-    for (const server of fixture.fleet.servers)
-      expect(await redisCommand(server.port, 'DBSIZE')).toBe('0');
+    for (const server of fixture.fleet.servers) expect(await dataKeyCount(server.port)).toBe(0);
   });
 
   it('all nodes down: getMany answers onFail', async () => {

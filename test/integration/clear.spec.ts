@@ -6,9 +6,9 @@ import {
   SETTLE,
   TEST_TIMEOUT,
 } from '../helpers/failure-scenes.js';
-import { redisCommand } from '../helpers/redis-servers.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
+import { noDataKeys } from '../helpers/data-keys.js';
 
 /**
  * clear() while nodes stop answering and come back: whatever the clear missed on a node that
@@ -109,8 +109,7 @@ describe('the end of a clear, while nodes come and go', () => {
     await fill('node1', 60_000, 'h');
     let settled = false;
     const scanEnd = until(
-      async () =>
-        settled || Number(await redisCommand(fixture.serverOf('node2').port, 'DBSIZE')) === 0,
+      async () => settled || (await noDataKeys(fixture.serverOf('node2').port)),
       20_000,
     ).then(() => (settled ? undefined : atScanEnd()));
     fixture.serverOf('node1').hang();

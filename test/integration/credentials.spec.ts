@@ -10,6 +10,7 @@ import {
 } from '../../lib/index.js';
 import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
+import { dataKeyCountOf } from '../helpers/data-keys.js';
 
 /**
  * Credentials and isolation: passwords and ACL users reach Redis, a wrong password keeps
@@ -180,9 +181,11 @@ describe('credentials reach Redis', () => {
     for (const [i, key] of keys.entries()) await dict.set(key, i);
     for (const [i, key] of keys.entries()) expect(await dict.get(key)).toBe(i);
     // Both servers hold their share: each node really authenticated.
-    expect(await admin.pass.dbsize()).toBeGreaterThan(40);
-    expect(await admin.acl.dbsize()).toBeGreaterThan(40);
-    expect((await admin.pass.dbsize()) + (await admin.acl.dbsize())).toBe(keys.length);
+    expect(await dataKeyCountOf(admin.pass)).toBeGreaterThan(40);
+    expect(await dataKeyCountOf(admin.acl)).toBeGreaterThan(40);
+    expect((await dataKeyCountOf(admin.pass)) + (await dataKeyCountOf(admin.acl))).toBe(
+      keys.length,
+    );
     expect(events).toEqual([]);
     expect(dict.nodeStates().every((s) => s.alive && s.ejections === 0)).toBe(true);
     expectNoSecrets([...captured, JSON.stringify(dict.nodeStates())]);
@@ -202,8 +205,8 @@ describe('credentials reach Redis', () => {
     const keys = keysFor(200);
     for (const key of keys) await dict.set(key, `v-${key}`);
     for (const key of keys) expect(await dict.get(key)).toBe(`v-${key}`);
-    expect(await admin.pass.dbsize()).toBeGreaterThan(40);
-    expect(await admin.acl.dbsize()).toBeGreaterThan(40);
+    expect(await dataKeyCountOf(admin.pass)).toBeGreaterThan(40);
+    expect(await dataKeyCountOf(admin.acl)).toBeGreaterThan(40);
     expect(events).toEqual([]);
     expectNoSecrets([...captured, JSON.stringify(dict.nodeStates())]);
   });
@@ -255,8 +258,8 @@ describe('a wrong password', () => {
       // Every call is served by the good node: a bad password is not the caller's problem.
       for (const key of keys) await dict.set(key, key);
       for (const key of keys) expect(await dict.get(key)).toBe(key);
-      expect(await admin[goodServer].dbsize()).toBe(keys.length);
-      expect(await admin[badServer].dbsize()).toBe(0);
+      expect(await dataKeyCountOf(admin[goodServer])).toBe(keys.length);
+      expect(await dataKeyCountOf(admin[badServer])).toBe(0);
       // Several heartbeats later it is still out: it never joins.
       await sleep(5 * HEARTBEAT);
       expect(bad()).toMatchObject({ alive: false, ejections: 1, rediscoveries: 0 });
@@ -431,7 +434,7 @@ describe('isolation: a dict never reads or deletes outside its prefix', () => {
     expect(await neighbour.size()).toBe(20);
     for (let i = 0; i < 20; i++) expect(await neighbour.get(`n${i}`)).toBe(i);
     // The servers hold exactly the foreign keys plus the neighbour's.
-    const total = (await admin.pass.dbsize()) + (await admin.acl.dbsize());
+    const total = (await dataKeyCountOf(admin.pass)) + (await dataKeyCountOf(admin.acl));
     expect(total).toBe(2 * (FOREIGN.length + 2) + 20);
     expectNoSecrets([...captured, JSON.stringify(dict.nodeStates())]);
   });

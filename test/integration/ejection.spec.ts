@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
 import { redisCommand, taggedNodes } from '../helpers/redis-servers.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -90,4 +91,91 @@ describe('a throwing onNodeEjected', () => {
       }
     },
   );
+});
+
+describe('a node that pauses writes (CLIENT PAUSE WRITE, as during a FAILOVER)', () => {
+  it(
+    "keeps serving reads: the fleet's own bookkeeping never waits on the ring's connection",
+    TEST_TIMEOUT,
+    async () => {
+      const dict = fixture.dict<string>({ heartbeatInterval: 50 });
+      const events = collect(dict);
+      await dict.connect();
+      const [key] = keysOwnedBy(dict, 'node0', 1);
+      await dict.set(key, 'v');
+      // node2 out: this process reports it on node0 and node1 at every tick, with a write.
+      await fixture.serverOf('node2').kill();
+      await until(() => saw(events, 'ejected', 'node2') === 1, SETTLE);
+      const node0 = fixture.serverOf('node0').port;
+      await redisCommand(node0, 'CLIENT', 'PAUSE', '1500', 'WRITE');
+      try {
+        // Through several ticks of the fleet: every read is answered in time.
+        const started = performance.now();
+        while (performance.now() - started < 1_000) {
+          expect(await dict.get(key)).toBe('v');
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      } finally {
+        await redisCommand(node0, 'CLIENT', 'UNPAUSE');
+      }
+      expect(saw(events, 'ejected', 'node0')).toBe(0);
+    },
+  );
+});
+
+describe('two nodes on one server, under two addresses', () => {
+  it('the second to connect is refused, naming the first: keys are never mixed', async () => {
+    const server = fixture.fleet.servers[0];
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const dict = fixture.dict<string>({
+        nodes: {
+          direct: { capacity: 1, connection: { host: '127.0.0.1', port: server.port } },
+          proxied: { capacity: 1, connection: { host: '127.0.0.1', port: proxy.port } },
+          other: { capacity: 1, connection: fixture.fleet.servers[1].url },
+        },
+      });
+      await dict.connect();
+      const states = dict.nodeStates();
+      const refused = states.filter((state) => !state.alive);
+      expect(refused).toHaveLength(1);
+      const first = refused[0].name === 'direct' ? 'proxied' : 'direct';
+      expect(refused[0].lastError).toMatch(
+        new RegExp(`^the same server as node "${first}" \\(run_id \\w{8}, database 0\\)`),
+      );
+      await dict.set('k', 'v');
+      expect(await dict.get('k')).toBe('v');
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe('ping()', () => {
+  it('finds a hung node with no traffic and ejects it; brings it back once it answers', async () => {
+    const dict = fixture.dict<string>({ heartbeatInterval: 0, retryRatio: 0 });
+    const events = collect(dict);
+    await dict.connect();
+    const server = fixture.serverOf('node1');
+    server.hang();
+    try {
+      const started = performance.now();
+      const answers = await dict.ping({ timeout: 150 });
+      expect(performance.now() - started).toBeLessThan(1_000);
+      expect(answers.map(({ name, alive, ok }) => ({ name, alive, ok }))).toEqual([
+        { name: 'node0', alive: true, ok: true },
+        { name: 'node1', alive: false, ok: false },
+        { name: 'node2', alive: true, ok: true },
+      ]);
+      expect(answers[1].error).toMatch(/no answer to PING within 150 ms/);
+      expect(saw(events, 'ejected', 'node1')).toBe(1);
+    } finally {
+      server.resume();
+    }
+    // No heartbeat: the next ping() revives it.
+    const again = await dict.ping({ timeout: 1_000 });
+    expect(again.every((answer) => answer.alive && answer.ok)).toBe(true);
+    expect(saw(events, 'rediscovered', 'node1')).toBe(1);
+    await expect(dict.ping({ timeout: 0 })).rejects.toThrow(/ping: timeout must be/);
+  });
 });

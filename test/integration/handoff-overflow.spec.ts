@@ -11,10 +11,10 @@ import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.j
 import { until } from '../helpers/wait.js';
 
 /**
- * A handoff log that overflowed: more writes for an ejected node than `handoffLimit`. The
- * 'clear' policy deletes the returning node's entries that other nodes took but the log did
- * not remember — on the owner and on every heir that took such writes — while 'ttl' (and an
- * empty prefix) trusts the TTLs instead.
+ * Hints that overflowed: more writes for an ejected node on one heir than `handoffLimit`. The
+ * 'clear' policy deletes the returning node's entries, and every copy of them elsewhere, while
+ * 'ttl' (and an empty prefix) hands back what was recorded and trusts the TTLs for the rest.
+ * An heir that returns drops the copies it holds of other owners' entries.
  */
 
 const fixture = useRingDicts(FAILURE_TIMINGS);
@@ -38,9 +38,14 @@ describe("the 'clear' overflow policy and an empty prefix", () => {
     TEST_TIMEOUT,
     async () => {
       // handoffOverflow 'clear' is the default; given here to show it is what is refused.
-      const dict = fixture.dict<string>({ handoffLimit: 1, handoffOverflow: 'clear' });
+      const dict = fixture.dict<string>({
+        handoffLimit: 1,
+        handoffOverflow: 'clear',
+        handoff: 'copy',
+      });
       const events = collect(dict);
-      const [first, second, untouched] = keysOwnedBy(dict, 'node2', 3);
+      // One heir: the limit is per node that takes the writes.
+      const [first, second, untouched] = keysOwnedBy(dict, 'node2', 3, { heir: 'node0' });
       await dict.set(untouched, 'kept');
       const port = fixture.serverOf('node2').port;
       await redisCommand(port, 'SET', 'foreign:key', 'not ours');
@@ -84,8 +89,8 @@ describe("the 'clear' overflow policy and the copies on other nodes", () => {
         policy: 'clear',
       });
       expect(await redisCommand(node1, 'EXISTS', dict.getEntry(forgotten))).toBe('0');
-      // The remembered write is handed back, not cleared with the rest.
-      expect(await dict.get(remembered)).toBe('v1');
+      // Cleared whole: the recorded write as well as the one past the limit (misses).
+      expect(await dict.get(remembered)).toBeUndefined();
       expect(await dict.get(forgotten)).toBeUndefined();
       // node1's own entry and another application's key are left alone.
       expect(await dict.get(theirs)).toBe('node1 owns it');
@@ -120,13 +125,13 @@ describe("the 'clear' overflow policy with another node hung", () => {
       await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
       expect(saw(events, 'ejected', 'node2')).toBe(1);
       expect(dict.nodeStates()[0]).toMatchObject({ name: 'node0', alive: true });
-      expect(await dict.get(first)).toBe('v1');
+      expect(await dict.get(first)).toBeUndefined(); // node0 was cleared whole
 
       // node2 may hold copies of node0's entries it cannot tell from its own: cleared on return.
       fixture.serverOf('node2').resume();
       await until(() => saw(events, 'rediscovered', 'node2') === 1, SETTLE);
       const back = events.filter((e) => e.type === 'rediscovered' && e.node === 'node2');
-      expect(back[0].handoff).toMatchObject({ overflowed: true, policy: 'clear' });
+      expect(back[0].handoff?.cleared).toBeGreaterThanOrEqual(1);
       expect(await dict.get(onNode2)).toBeUndefined();
     },
   );
@@ -150,8 +155,9 @@ describe("the 'clear' overflow policy with an earlier heir out too", () => {
 
       fixture.serverOf('node1').resume();
       await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      // node1 drops the copies it holds of node0's entries, the one past the limit included.
       const back = events.find((e) => e.type === 'rediscovered' && e.node === 'node1');
-      expect(back?.handoff).toMatchObject({ overflowed: true, policy: 'clear' });
+      expect(back?.handoff?.entries).toBeGreaterThanOrEqual(2);
       await fixture.serverOf('node0').kill();
       await until(() => saw(events, 'ejected', 'node0') === 2, SETTLE);
       expect(dict.aliveHash.locate(dict.getEntry(forgotten))).toBe('node1');
@@ -197,8 +203,11 @@ describe("the 'clear' overflow policy while the owner stays out", () => {
         fixture.serverOf('node1').resume();
         await until(() => saw(events, 'rediscovered', 'node1') === round, SETTLE);
         const back = events.filter((e) => e.type === 'rediscovered' && e.node === 'node1');
-        // Cleared the first time only: nothing was spilled to it since.
-        expect(back[round - 1].handoff?.overflowed).toBe(round === 1);
+        // Its copies of node0's entries go the first time; nothing was written for node0 on
+        // it since, and its own entries are never touched.
+        expect(back[round - 1].handoff).toMatchObject({ overflowed: false });
+        if (round === 1) expect(back[0].handoff?.entries).toBe(2);
+        else expect(back[round - 1].handoff?.entries).toBe(0);
         if (round > 1) expect(await dict.get(onNode1)).toBe(`keep-${round - 1}`);
         await dict.set(onNode1, `keep-${round}`);
       }
@@ -264,10 +273,13 @@ describe('a heir that took unremembered writes, under the ttl policy', () => {
     await dict.get(onNode1); // times out: node1 ejected
     fixture.serverOf('node1').resume();
     await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+    // Its own hints are complete; it drops its copies of node0's entries (no prefix: found by
+    // a scan of the whole database, never deleting anything else).
     expect(events.find((e) => e.type === 'rediscovered')?.handoff).toMatchObject({
-      overflowed: true,
-      policy: 'ttl',
+      overflowed: false,
+      entries: 2,
     });
+    expect(await dict.get(onNode1)).toBeUndefined(); // never written: nothing lost
   });
 });
 
@@ -300,7 +312,7 @@ describe("the 'clear' overflow policy and a node back that took nothing unrememb
 
 describe("the 'clear' overflow policy with two nodes back together", () => {
   it(
-    'each hands back what its log remembered: neither clears the other a second time',
+    'both are cleared, their hints on one heir past the limit: no stale copy is served',
     TEST_TIMEOUT,
     async () => {
       const dict = fixture.dict<string>({ prefix: 'ovf4:', handoffLimit: 1 });
@@ -314,14 +326,13 @@ describe("the 'clear' overflow policy with two nodes back together", () => {
       for (const key of [...forNode0, ...forNode1]) await dict.set(key, 'v');
       await Promise.all([fixture.serverOf('node0').restart(), fixture.serverOf('node1').restart()]);
       await until(() => saw(events, 'rediscovered') === 2, SETTLE);
-      // The first write for each owner was remembered: handed back, not cleared.
-      expect(await dict.getMany([forNode0[0], forNode1[0]])).toEqual(['v', 'v']);
-      expect(await dict.getMany([...forNode0.slice(1), ...forNode1.slice(1)])).toEqual([
-        undefined,
-        undefined,
-        undefined,
-        undefined,
-      ]);
+      // Misses, never a value node2 took for them.
+      expect(await dict.getMany([...forNode0, ...forNode1])).toEqual(
+        [...forNode0, ...forNode1].map(() => undefined),
+      );
+      for (const back of events.filter((e) => e.type === 'rediscovered')) {
+        expect(back.handoff).toMatchObject({ overflowed: true, policy: 'clear' });
+      }
     },
   );
 });
@@ -351,13 +362,14 @@ describe("the 'clear' overflow policy and a reply error on another node", () => 
         expect(node2State).toMatchObject({ alive: true });
         expect(saw(events, 'ejected', 'node2')).toBe(0);
         expect(await dict.get(onNode2)).toBe('node2 owns it');
-        // node0 out, its remembered entry is still served by the node that took it.
-        expect(await dict.get(remembered)).toBe('v1');
+        // node0 out: the copies node1 took of its entries went with the clean-up's first
+        // steps; a miss, never a value older than the last write.
+        expect(await dict.get(remembered)).toBeUndefined();
       } finally {
         await redisCommand(node2, 'ACL', 'SETUSER', 'default', '+scan');
       }
       await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE);
-      expect(await dict.get(remembered)).toBe('v1');
+      expect(await dict.get(remembered)).toBeUndefined();
       expect(await dict.get(forgotten)).toBeUndefined();
       expect(
         await redisCommand(fixture.serverOf('node1').port, 'EXISTS', dict.getEntry(forgotten)),

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { nodeAddress } from '../../lib/core/config/ring-config.js';
 import { RingNode } from '../../lib/core/node/ring-node.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
@@ -33,9 +33,34 @@ describe('RingNode.connect', () => {
 
   it('shares one attempt between concurrent callers', async () => {
     const node = nodeOnServer(500);
-    const first = node.connect(500);
-    expect(node.connect(500)).toBe(first);
-    await first;
+    const opened = vi.spyOn(node.client, 'connect');
+    await Promise.all([node.connect(500), node.connect(500), node.connect(2_000)]);
+    expect(opened).toHaveBeenCalledTimes(1);
     expect(node.ready).toBe(true);
+  }, 10_000);
+
+  it('a caller joining a longer connect does not wait past its own deadline', async () => {
+    const node = nodeOnServer(200);
+    ring.fleet.servers[0].hang();
+    try {
+      const long = node.connect(2_000);
+      const started = performance.now();
+      await expect(node.connect(200)).rejects.toThrow('no answer within 200 ms while connecting');
+      expect(performance.now() - started).toBeLessThan(600);
+      ring.fleet.servers[0].resume();
+      await expect(long).resolves.toBeUndefined();
+    } finally {
+      ring.fleet.servers[0].resume();
+    }
+  }, 10_000);
+
+  it('greets a fresh connection: a database the server refused is a connection failure', async () => {
+    const connection = { host: '127.0.0.1', port: ring.fleet.servers[0].port, db: 99 };
+    const node = new RingNode('a', 1, connection, nodeAddress(connection, 'node "a"'), 500);
+    ring.track({ close: () => node.close(500) });
+    await expect(node.connect(500)).rejects.toThrow(
+      /database 99 was refused by the server \(SELECT failed; the connection is on database 0\)/,
+    );
+    expect(node.ready).toBe(false);
   }, 10_000);
 });

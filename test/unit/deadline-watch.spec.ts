@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DeadlineWatch } from '../../lib/core/node/deadline-watch.js';
 
+/** One real turn of the event loop: what runs after the timers, once this turn's I/O is read. */
+const afterIo = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 describe('DeadlineWatch', () => {
   /** Time this process spent stalled: performance.now() runs ahead of the fake timers. */
   let stalled = 0;
@@ -14,7 +17,7 @@ describe('DeadlineWatch', () => {
     vi.restoreAllMocks();
   });
 
-  it('expires once the oldest unanswered command has waited the timeout', () => {
+  it('expires once the oldest unanswered command has waited the timeout', async () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);
     watch.sent();
@@ -26,10 +29,11 @@ describe('DeadlineWatch', () => {
     vi.advanceTimersByTime(39);
     expect(expired).not.toHaveBeenCalled();
     vi.advanceTimersByTime(2); // 101 ms after the second
+    await afterIo();
     expect(expired).toHaveBeenCalledTimes(1);
   });
 
-  it('a batch whose rounds keep being answered never expires; a round that is not does', () => {
+  it('a batch whose rounds keep being answered never expires; a round that is not does', async () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);
     watch.sent(); // a setMany: one request, pipelines one after another
@@ -41,10 +45,11 @@ describe('DeadlineWatch', () => {
     vi.advanceTimersByTime(99);
     expect(expired).not.toHaveBeenCalled();
     vi.advanceTimersByTime(2); // the last round waited 101 ms
+    await afterIo();
     expect(expired).toHaveBeenCalledTimes(1);
   });
 
-  it('never expires while every command is answered in time, and stops when idle', () => {
+  it('never expires while every command is answered in time, and stops when idle', async () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);
     for (let i = 0; i < 50; i++) {
@@ -58,7 +63,7 @@ describe('DeadlineWatch', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('a timer that fires far too late (a stalled process) gives the node its time once more', () => {
+  it('a timer that fires far too late (a stalled process) gives the node its time once more', async () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);
     watch.sent();
@@ -78,10 +83,11 @@ describe('DeadlineWatch', () => {
     stalled += 300;
     vi.advanceTimersByTime(50);
     vi.advanceTimersByTime(101);
+    await afterIo();
     expect(expired).toHaveBeenCalledTimes(1);
   });
 
-  it('keeps start times in order while its queue wraps around and grows', () => {
+  it('keeps start times in order while its queue wraps around and grows', async () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);
     // Move the head of the (16-slot) queue to its middle, so what follows wraps around.
@@ -102,6 +108,7 @@ describe('DeadlineWatch', () => {
     vi.advanceTimersByTime(149 - 90); // 149 ms
     expect(expired).not.toHaveBeenCalled();
     vi.advanceTimersByTime(2); // 151 ms
+    await afterIo();
     expect(expired).toHaveBeenCalledTimes(1);
     expect(watch.pending).toBe(40);
     watch.stop();
@@ -115,5 +122,59 @@ describe('DeadlineWatch', () => {
     for (let i = 0; i < 2000; i++) watch.answered();
     expect(watch.pending).toBe(0);
     watch.stop();
+  });
+
+  it('a stall just short of the tolerance: replies read in the same turn settle before the deadline is judged', async () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    // The process is busy for 20 ms past the deadline: the timer runs 20 ms late, within the
+    // tolerance, while the reply is already waiting in the socket.
+    stalled = 20;
+    vi.advanceTimersByTime(100);
+    expect(expired).not.toHaveBeenCalled();
+    watch.answered(); // this turn's I/O reads the reply
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
+    expect(watch.pending).toBe(0);
+    // Without a reply in that turn: the command may have been written only as the stall
+    // ended, so the node gets the stall's 20 ms again, once; then it is late.
+    watch.sent();
+    stalled += 20;
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(19);
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
+    vi.advanceTimersByTime(2);
+    await afterIo();
+    expect(expired).toHaveBeenCalledTimes(1);
+  });
+
+  it('a deadline that passes on time, with no stall, expires at once', async () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    expect(expired).toHaveBeenCalledTimes(1);
+  });
+
+  it('a command sent while a deadline is being confirmed arms no second timer', async () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    stalled = 10;
+    vi.advanceTimersByTime(100);
+    watch.answered();
+    watch.sent(); // sent in the same turn, before the confirmation
+    expect(vi.getTimerCount()).toBe(0);
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
+    expect(vi.getTimerCount()).toBe(1);
+    vi.advanceTimersByTime(101);
+    await afterIo();
+    expect(expired).toHaveBeenCalledTimes(1);
   });
 });

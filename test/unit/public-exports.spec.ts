@@ -113,6 +113,7 @@ const CORE_VALUES = [
   'utf8Bytes',
 ];
 const CORE_TYPES = [
+  'HandoffMode',
   'HandoffOverflowPolicy',
   'HandoffReport',
   'HashFunction',
@@ -130,6 +131,7 @@ const CORE_TYPES = [
   'RingEventType',
   'RingGroupsConfig',
   'RingNodeConfig',
+  'RingNodePing',
   'RingNodeState',
   'RingNodesConfig',
   'RingSetOptions',

@@ -18,7 +18,12 @@ function makeMembership(hooks: ConstructorParameters<typeof RingMembership>[3] =
     const connection = { host: '127.0.0.1', port: 1 + i };
     return new RingNode(name, 1, connection, nodeAddress(connection, `node "${name}"`), 100);
   });
-  const membership = new RingMembership(ring, nodes, 100, hooks);
+  const membership = new RingMembership(
+    ring,
+    nodes,
+    { commandTimeout: 100, connectTimeout: 100 },
+    hooks,
+  );
   const events: RingEvent[] = [];
   membership.events$.subscribe((event) => events.push(event));
   opened.push(membership);

@@ -6,7 +6,7 @@ import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
-import type { HandoffOverflowPolicy } from '../handoff/handoff-log.js';
+import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
 import {
   resolveNodes,
   withCaFiles,
@@ -53,10 +53,24 @@ export interface RingDictOptions<V = unknown, F = never> {
   /** Milliseconds a node may take to answer before it is ejected (default 500). */
   commandTimeout?: number;
   /**
+   * Milliseconds a node may take to accept a connection opened by `connect()` (at
+   * construction, at Nest's bootstrap) or to reconnect after it lost one, before it is
+   * ejected (default: the larger of 2000 and `commandTimeout`). A request never waits longer
+   * than `commandTimeout` for a connection.
+   */
+  connectTimeout?: number;
+  /**
    * Entries remembered per ejected node for hinted handoff (default 100 000): writes and
    * deletes made on its behalf elsewhere, handed back before it rejoins. 0 disables it.
    */
   handoffLimit?: number;
+  /**
+   * What a returning node does with the entries written on its behalf while it was out:
+   * `'invalidate'` (default) deletes them there and where they were written — safe whatever
+   * number of processes write; `'copy'` copies the newer values back, keeping the hits, and
+   * is only safe when a single process writes the dict's entries.
+   */
+  handoff?: HandoffMode;
   /**
    * When more than `handoffLimit` entries were written meanwhile: `'clear'` (default)
    * deletes this dict's entries on the returning node (SCAN of the prefix), `'ttl'` trusts
@@ -87,7 +101,9 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   retryRatio: number;
   heartbeatInterval: number;
   commandTimeout: number;
+  connectTimeout: number;
   handoffLimit: number;
+  handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
 }
 
@@ -108,7 +124,9 @@ const KNOWN = new Set<string>([
   'hashTag',
   'heartbeatInterval',
   'commandTimeout',
+  'connectTimeout',
   'handoffLimit',
+  'handoff',
   'handoffOverflow',
   'lazyConnect',
   'compression',
@@ -228,6 +246,14 @@ export function resolveRingDictOptions<V, F>(
     'an integer number of milliseconds > 0',
     commandTimeout,
   );
+  const connectTimeout = o.connectTimeout ?? Math.max(2000, commandTimeout);
+  checkOption(
+    Number.isInteger(connectTimeout) && connectTimeout > 0 && connectTimeout < 2 ** 31,
+    where,
+    'connectTimeout',
+    'an integer number of milliseconds > 0',
+    connectTimeout,
+  );
   const handoffLimit = o.handoffLimit ?? 100_000;
   checkOption(
     Number.isInteger(handoffLimit) && handoffLimit >= 0,
@@ -235,6 +261,14 @@ export function resolveRingDictOptions<V, F>(
     'handoffLimit',
     'an integer ≥ 0',
     handoffLimit,
+  );
+  const handoff = o.handoff ?? 'invalidate';
+  checkOption(
+    handoff === 'invalidate' || handoff === 'copy',
+    where,
+    'handoff',
+    "'invalidate' or 'copy'",
+    handoff,
   );
   const handoffOverflow = o.handoffOverflow ?? 'clear';
   checkOption(
@@ -257,6 +291,7 @@ export function resolveRingDictOptions<V, F>(
     nodes: withCaFiles(resolveNodes(o.nodes), o.name),
     expire,
     handoffLimit,
+    handoff,
     handoffOverflow,
     name: o.name ?? 'default',
     prefix: o.prefix ?? '',
@@ -264,6 +299,7 @@ export function resolveRingDictOptions<V, F>(
     retryRatio,
     heartbeatInterval,
     commandTimeout,
+    connectTimeout,
     ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

@@ -1,208 +1,460 @@
 import { RingError } from '../errors.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
+import { inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
-import { unlinkPrefix } from '../scan/scan-keys.js';
-import type {
-  HandoffHints,
-  HandoffLog,
-  HandoffOverflowPolicy,
-  HandoffReport,
-} from './handoff-log.js';
+import { scanHash, unlinkPrefix } from '../scan/scan-keys.js';
 import type { HandoffRecorder } from './handoff-recorder.js';
-import { deleteEntries, transferEntries } from './transfer.js';
+import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
+import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
+import { transferEntries } from './transfer.js';
+import { allToWire, toWire } from '../keys/wire.js';
 
-/** Passes of a handoff: writes keep coming while it copies, so it takes a few. */
+/** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
 
+/** How long a gather waits for other nodes once one has answered (see gather). */
+const GATHER_GRACE_MS = 25;
+
+/** What the alive nodes know of a returning node's outage. */
+interface Outage {
+  /** Heir name → its server process when it first took hints. */
+  heirs: Map<string, string>;
+  /** Key prefixes cleared while the node was out. */
+  clears: Set<string>;
+  /** For each other owner out now: the nodes that hold hints for it. */
+  othersHeirs: Map<string, Set<string>>;
+}
+
+export interface CatchUpOptions {
+  prefix: string;
+  mode: HandoffMode;
+  overflowPolicy: HandoffOverflowPolicy;
+  /** 0: no handoff. */
+  limit: number;
+  commandTimeout: number;
+}
+
 /**
- * The return side of the hinted handoff: before an ejected node rejoins, the entries written
- * or deleted on its behalf while it was away are copied back from the nodes that took them
- * (or deleted), so it never serves a value older than one written meanwhile. When more was
- * written than the log remembers, the overflow policy applies.
+ * The return side of the hinted handoff: before a node rejoins, the entries written or
+ * deleted on its behalf while it was away — by any process: the hints are on the nodes that
+ * took them — are invalidated on it and where they were written (or, in `'copy'` mode, copied
+ * back), and the clears made meanwhile are applied. When the hints are incomplete (the limit
+ * was reached, or a node that took writes is out or restarted), the overflow policy applies:
+ * `'clear'` deletes the node's entries, so it never serves a value older than one written
+ * meanwhile.
  */
 export class HandoffCatchUp {
-  /** Hints taken by handoffs under way, per owner: still remembered for shadowedBy(). */
-  private readonly handingOff = new Map<string, HandoffHints>();
-
   constructor(
     private readonly membership: RingMembership,
-    private readonly log: HandoffLog,
+    private readonly keys: HintKeys,
     private readonly recorder: HandoffRecorder,
-    /** The dict's prefix: the overflow policy clears under it. */
-    private readonly prefix: string,
-    private readonly overflowPolicy: HandoffOverflowPolicy,
-    private readonly commandTimeout: number,
+    private readonly options: CatchUpOptions,
   ) {}
 
   get enabled(): boolean {
-    return this.log.enabled;
+    return this.options.limit > 0;
   }
 
   /**
-   * Copies back, from the nodes that took them, the entries written or deleted on `node`'s
-   * behalf while it was away. Writes keep coming meanwhile, so it takes a few passes.
+   * `keyPrefix` was cleared while `nodes` were out: each deletes it before it rejoins. Noted
+   * on every alive node, whichever process brings them back.
    */
+  async noteClear(keyPrefix: string, nodes: readonly RingNode[]): Promise<void> {
+    if (!this.enabled || nodes.length === 0) return;
+    await this.onAlive(null, Infinity, (client) => {
+      const pipeline = client.pipeline();
+      for (const node of nodes) pipeline.sadd(this.keys.clears(node.name), keyPrefix);
+      return pipeline.exec();
+    });
+  }
+
+  /**
+   * A node that restarted or failed over since its data was vouched for (see ServerTrust):
+   * every entry under the prefix is deleted on it, as any may be older than the last write,
+   * and its data is vouched for again. Answers what was done, for the rediscovery's report.
+   */
+  async clearUntrusted(node: RingNode): Promise<{ reason: string; cleared: number } | undefined> {
+    const reason = node.distrust;
+    if (reason === undefined) return undefined;
+    const cleared = await unlinkPrefix(node.client, this.options.prefix);
+    await node.vouch();
+    return { reason, cleared };
+  }
+
+  /** Brings `node`, which is about to rejoin, up to date (see the class). */
   async handOff(node: RingNode): Promise<HandoffReport> {
     const report: HandoffReport = { entries: 0, overflowed: false };
-    for (let pass = 0; pass < HANDOFF_PASSES; pass++) {
-      const taken = this.log.take(node.name);
-      this.handingOff.set(node.name, taken.hints);
-      try {
-        // Clears first: entries written after a clear are among the hints, handed back below.
-        for (const keyPrefix of taken.clears) await unlinkPrefix(node.client, keyPrefix);
-        if (taken.overflowed) {
-          await this.applyOverflowPolicy(node, report, taken.hints, taken.spilledTo);
-        } else if (pass === 0 && this.log.anySpilled && this.clearsOnOverflow) {
-          // Not overflowed itself, it may still shadow copies another overflowed owner left.
-          await this.unlinkElsewhere(this.shadowedBy(node));
-        }
-        if (taken.hints.size === 0) break;
-        await this.handBack(node, taken.hints);
-      } catch (error) {
-        this.log.restore(node.name, taken);
-        throw error;
-      } finally {
-        this.handingOff.delete(node.name);
+    // From here on, this process's writes for the node are noted (see invalidateLate).
+    this.recorder.capture(node.name);
+    const outage = await this.gather(node);
+    if (await this.incomplete(node, outage.heirs)) {
+      await this.applyOverflowPolicy(node, outage, report);
+    } else {
+      // Clears first: entries written after a clear are among the hints, handed back below.
+      for (const keyPrefix of outage.clears) {
+        report.cleared = (report.cleared ?? 0) + (await unlinkPrefix(node.client, keyPrefix));
       }
-      report.entries += taken.hints.size;
+      for (let pass = 0; pass < HANDOFF_PASSES; pass++) {
+        this.recorder.beginPass(node.name);
+        const handed = await this.drainAll(node, this.heirsOf(node, outage));
+        report.entries += handed;
+        if (handed === 0) break;
+      }
     }
+    report.entries += await this.dropCopiesHeld(node);
+    await this.dropShadowed(node, outage);
+    await this.forgetOutage(node, outage);
+    this.recorder.forget(node.name);
     return report;
   }
 
   /**
-   * Entries written for `node` after the handoff's last pass: deleted on the node and on the
-   * node that took them, in this same tick, so the DELs reach the node before any read that
-   * follows its rejoining (one connection keeps its commands in order). False when too much
-   * was written, or something cleared, meanwhile: the node stays out until the next try.
+   * In the tick `node` rejoins: the entries this process wrote for it after the last pass over
+   * its hints are deleted on it and where they were written. The deletes reach the node before
+   * any read that follows (one connection keeps its commands in order): this process never
+   * reads a value older than its own last write. Hints other processes left are swept.
    */
-  invalidateRest(node: RingNode): boolean {
-    const rest = this.log.take(node.name);
-    // A clear meanwhile needs a SCAN, which this tick cannot wait for: the next try does it.
-    if (rest.overflowed || rest.clears.length > 0) {
-      this.log.restore(node.name, rest);
-      return false;
+  invalidateLate(node: RingNode): void {
+    for (const [entry, heir] of this.recorder.takeCaptured(node.name)) {
+      node.client.del(toWire(entry)).catch(() => undefined);
+      heir.client.del(toWire(entry)).catch(() => undefined);
     }
-    for (const [entry, heirName] of rest.hints) {
-      void this.recorder.deleteOrRemember(node, entry);
-      if (heirName !== null) this.recorder.dropCopy(heirName, entry);
-    }
-    return true;
   }
 
-  /** One pass's hints: each entry copied from the node that took it, or deleted. */
-  private async handBack(node: RingNode, hints: HandoffHints): Promise<void> {
-    const byHeir = new Map<RingNode, string[]>();
-    const deletes: string[] = [];
-    for (const [entry, heirName] of hints) {
-      const heir = heirName === null ? undefined : this.membership.node(heirName);
-      if (heir?.health.alive) {
-        const list = byHeir.get(heir);
-        if (list) list.push(entry);
-        else byHeir.set(heir, [entry]);
-      } else {
-        // Deleted meanwhile, or its newer copy is on a node that is down too: a miss
-        // here, and that copy goes before its own node rejoins.
-        deletes.push(entry);
-        if (heirName !== null) this.log.remember(heirName, entry, null);
+  /** The revival stopped short of rejoining: what was noted for it is dropped. */
+  discardLate(node: RingNode): void {
+    this.recorder.takeCaptured(node.name);
+  }
+
+  /**
+   * For a node in the ring: hints some process recorded for it after it was brought back (a
+   * write that raced its return, or whose process died before handing it off) are invalidated
+   * now, on the `holders` the last read of the fleet found some on. Answers how many.
+   */
+  sweep(node: RingNode, holders: readonly RingNode[]): Promise<number> {
+    return this.drainAll(node, holders);
+  }
+
+  /**
+   * The heirs and clears of `node`'s outage, as the alive nodes know them. Every process
+   * writes them on every node it reaches, so the nodes that answer promptly know them all: a
+   * node that has not answered `GATHER_GRACE_MS` after the first one did (hung, and not ejected
+   * yet) is not waited for.
+   */
+  private async gather(node: RingNode): Promise<Outage> {
+    const outage: Outage = { heirs: new Map(), clears: new Set(), othersHeirs: new Map() };
+    const outOwners = [...this.membership.all()].filter(
+      (owner) => owner !== node && !owner.health.alive,
+    );
+    await this.onAlive(node, GATHER_GRACE_MS, async (client) => {
+      const pipeline = client
+        .pipeline()
+        .hgetall(this.keys.heirs(node.name))
+        .smembers(this.keys.clears(node.name));
+      for (const owner of outOwners) pipeline.hgetall(this.keys.heirs(owner.name));
+      const replies = ((await pipeline.exec()) ?? []).map(([, reply]) => reply);
+      const [heirs, clears, ...others] = replies as [
+        Record<string, string> | undefined,
+        string[] | undefined,
+        ...(Record<string, string> | undefined)[],
+      ];
+      for (const [heir, runId] of Object.entries(heirs ?? {})) outage.heirs.set(heir, runId);
+      for (const keyPrefix of clears ?? []) outage.clears.add(keyPrefix);
+      outOwners.forEach((owner, i) => {
+        const named = Object.keys(others[i] ?? {});
+        if (named.length === 0) return;
+        const set = outage.othersHeirs.get(owner.name) ?? new Set<string>();
+        for (const heir of named) set.add(heir);
+        outage.othersHeirs.set(owner.name, set);
+      });
+    });
+    return outage;
+  }
+
+  /**
+   * True when some writes of the outage cannot be found: an heir is out, or restarted since
+   * it took them, or stopped recording (the limit), or this process could not record some.
+   */
+  private async incomplete(node: RingNode, heirs: ReadonlyMap<string, string>): Promise<boolean> {
+    if (this.recorder.lostHintsOf(node.name)) return true;
+    for (const [name, runId] of heirs) {
+      const heir = this.membership.find(name);
+      if (heir === undefined || heir === node) continue;
+      if (
+        !heir.health.alive ||
+        (runId !== '' && heir.runId !== undefined && heir.runId !== runId)
+      ) {
+        return true;
+      }
+      try {
+        if ((await heir.client.exists(this.keys.overflow(node.name))) === 1) return true;
+      } catch (error) {
+        await this.cleanUpFailed(heir, error);
+        return true;
       }
     }
-    await Promise.all([
-      deleteEntries(node.client, deletes),
-      ...[...byHeir].map(async ([heir, entries]) => {
-        if (!heir.ready) await heir.connect(this.commandTimeout);
-        await transferEntries(heir.client, node.client, entries);
-      }),
-    ]);
+    return false;
   }
 
-  /** Too much was written meanwhile to remember it all: clear the node's entries, or trust TTLs. */
+  /**
+   * Hands back the hints for `owner` that every other alive node holds; answers how many. In
+   * `'copy'` mode an entry hinted on a node that no longer has it is deleted on the owner only
+   * if no node had it: a single writer's newer copy is on at most one node (a copy superseded
+   * elsewhere is deleted when that happens, see dropOwnCopies and dropShadowed).
+   */
+  private async drainAll(owner: RingNode, heirs: readonly RingNode[]): Promise<number> {
+    let handed = 0;
+    const copied = new Set<string>();
+    const missing = new Set<string>();
+    for (const heir of heirs) {
+      if (heir === owner || !heir.health.alive || !heir.ready) continue;
+      try {
+        handed += await this.drain(heir, owner, copied, missing);
+      } catch (error) {
+        // An heir that stopped answering: out, cleared when it returns; the owner's next
+        // revival finds its hints out of reach (see incomplete).
+        await this.cleanUpFailed(heir, error);
+        throw error;
+      }
+    }
+    const gone = [...missing].filter((entry) => !copied.has(entry));
+    if (gone.length > 0) {
+      await inChunks(gone, PIPELINE_CHUNK, (chunk) => owner.client.del(...allToWire(chunk)));
+    }
+    return handed;
+  }
+
+  /**
+   * The nodes that may hold hints for `node`: those named in its heirs by any process (every
+   * process names a node there before its first write on it for `node`), and those this
+   * process wrote on. Only they are asked: a hung node that took nothing never holds up a
+   * return.
+   */
+  private heirsOf(node: RingNode, outage: Outage): RingNode[] {
+    const names = new Set([...outage.heirs.keys(), ...this.recorder.heirsOf(node.name)]);
+    return [...names]
+      .map((name) => this.membership.find(name))
+      .filter((heir): heir is RingNode => heir !== undefined);
+  }
+
+  /**
+   * `node` is back: the copies it holds of other owners' entries — taken while they were out,
+   * before it went out itself — may be older than what was written since (elsewhere while it
+   * was out, or on an owner that came back meanwhile). They go; answers how many. For an owner
+   * still out, its hints stay on `node` for its own return. For an owner back already, they go
+   * too: that owner came back while `node`, named among its heirs, was out, so its handoff
+   * could not read them and cleared it whole instead (see incomplete).
+   */
+  private async dropCopiesHeld(node: RingNode): Promise<number> {
+    const totalHash = this.membership.totalHash;
+    let dropped = 0;
+    for (const owner of this.membership.all()) {
+      if (owner === node) continue;
+      const [hints, overflow] = [this.keys.hints(owner.name), this.keys.overflow(owner.name)];
+      let held = false;
+      if ((await node.client.exists(overflow)) === 1) {
+        held = true;
+        dropped += await unlinkPrefix(node.client, this.options.prefix, (entry) => {
+          return totalHash.locate(entry) === owner.name;
+        });
+      } else {
+        for await (const found of scanHash(node.client, hints)) {
+          held = true;
+          dropped += await node.client.unlink(...found.map(([entry]) => toWire(entry)));
+        }
+      }
+      if (!held || !owner.health.alive) continue;
+      await node.client.del(hints, overflow, this.keys.sequence(owner.name));
+      await this.onAlive(null, Infinity, (client) =>
+        client.hdel(this.keys.heirs(owner.name), node.name),
+      );
+    }
+    return dropped;
+  }
+
+  /**
+   * `node` is back: entries of owners still out that route to it from now on may have copies
+   * on the nodes that served them until now (their heirs, as gathered). A copy left there
+   * would be served, stale, at `node`'s next outage (newer writes go to `node`): deleted now.
+   * The hints stay, for the owner's own return. Where an owner's hints overflowed, its entries
+   * are found by a scan.
+   */
+  private async dropShadowed(node: RingNode, outage: Outage): Promise<void> {
+    const back = this.membership.aliveHash.with(node.name, node.capacity);
+    const totalHash = this.membership.totalHash;
+    for (const [ownerName, heirs] of outage.othersHeirs) {
+      const owner = this.membership.find(ownerName);
+      if (owner === undefined || owner.health.alive) continue;
+      const routesHere = (entry: string) =>
+        back.locate(entry) === node.name && totalHash.locate(entry) === owner.name;
+      const holders = [...heirs, ...this.recorder.heirsOf(ownerName)]
+        .map((name) => this.membership.find(name))
+        .filter((holder) => holder !== undefined && holder !== node && holder.ready);
+      for (const holder of new Set(holders as RingNode[])) {
+        if ((await holder.client.exists(this.keys.overflow(owner.name))) === 1) {
+          await unlinkPrefix(holder.client, this.options.prefix, routesHere);
+          continue;
+        }
+        for await (const found of scanHash(holder.client, this.keys.hints(owner.name))) {
+          const shadowed = found.map(([entry]) => entry).filter(routesHere);
+          if (shadowed.length > 0) await holder.client.unlink(...allToWire(shadowed));
+        }
+      }
+    }
+  }
+
+  /**
+   * Hands back the hints `heir` holds for `owner`, a chunk at a time, until none is left:
+   * each entry deleted on both sides (`'invalidate'`) or copied to the owner (`'copy'`: into
+   * `copied`, or `missing` where the heir no longer has it), then struck from the hints.
+   * Answers how many.
+   */
+  private async drain(
+    heir: RingNode,
+    owner: RingNode,
+    copied: Set<string>,
+    missing: Set<string>,
+  ): Promise<number> {
+    const key = this.keys.hints(owner.name);
+    let handed = 0;
+    // HSCAN: every hint the hash holds when the pass begins is handed back; what is recorded
+    // meanwhile is handed back by the next pass, by invalidateLate or by the sweep.
+    for await (const found of scanHash(heir.client, key)) {
+      for (let start = 0; start < found.length; start += PIPELINE_CHUNK) {
+        const hints = found.slice(start, start + PIPELINE_CHUNK);
+        const entries = hints.map(([entry]) => entry);
+        if (this.options.mode === 'copy') {
+          const absent = new Set(await transferEntries(heir.client, owner.client, entries));
+          for (const entry of entries) (absent.has(entry) ? missing : copied).add(entry);
+        } else {
+          const wire = allToWire(entries);
+          await Promise.all([owner.client.unlink(...wire), heir.client.unlink(...wire)]);
+        }
+        // Struck only as read: an entry written again meanwhile keeps its newer hint.
+        await heir.client.eval(
+          STRIKE_HINTS,
+          1,
+          key,
+          ...hints.flatMap(([entry, sequence]) => [toWire(entry), sequence]),
+        );
+        handed += entries.length;
+      }
+    }
+    return handed;
+  }
+
+  /** The hints are incomplete: clear the node's entries, or trust TTLs. */
   private async applyOverflowPolicy(
     node: RingNode,
+    outage: Outage,
     report: HandoffReport,
-    remembered: HandoffHints,
-    spilledTo: ReadonlySet<string>,
   ): Promise<void> {
     report.overflowed = true;
-    const policy = this.clearsOnOverflow ? 'clear' : 'ttl';
+    // With no prefix, 'clear' would wipe whole servers: TTLs are trusted instead.
+    const policy =
+      this.options.prefix !== '' && this.options.overflowPolicy === 'clear' ? 'clear' : 'ttl';
     report.policy = policy;
-    if (policy !== 'clear') {
-      // TTLs are trusted, its unremembered copies' too: else it would be held out for good.
-      this.log.clearedSpills(node.name);
+    if (policy === 'ttl') {
+      for (const keyPrefix of outage.clears) await unlinkPrefix(node.client, keyPrefix);
+      report.entries += await this.drainAll(node, this.heirsOf(node, outage));
       return;
     }
-    let cleared = await unlinkPrefix(node.client, this.prefix);
-    this.log.clearedSpills(node.name);
-    // The writes the log did not remember left their copies on the nodes that took them,
-    // which would serve them, stale, at the node's next outage: delete every entry the node
-    // owns wherever else it is — but the remembered copies, which the handoff copies back next.
-    // Owns in the total ring, as the log counts owners: with another node out too, the alive
-    // ring would lend the node entries that other node owns.
-    const shadowed = this.shadowedBy(node);
+    let cleared = await unlinkPrefix(node.client, this.options.prefix);
+    // Every copy of its entries elsewhere goes too: those no hint names would be served,
+    // stale, at the node's next outage. By the total ring, as the hints count owners.
     const totalHash = this.membership.totalHash;
-    cleared += await this.unlinkElsewhere((entry, holder) =>
-      totalHash.locate(entry) === node.name ? remembered.get(entry) !== holder : shadowed(entry),
-    );
-    // A node that is out too and took such writes holds copies as well: it is cleared when it
-    // returns. Only those: marking every node out would clear a node returning at the same
-    // time a second time, remembered entries and all.
-    for (const other of this.membership.all()) {
-      if (other !== node && !other.health.alive && spilledTo.has(other.name)) {
-        this.log.overflow(other.name);
+    const ownedByNode = (entry: string) => totalHash.locate(entry) === node.name;
+    for (const name of this.membership.aliveHash.nodes) {
+      const other = this.membership.node(name);
+      if (other === node || !other.ready) continue;
+      try {
+        cleared += await unlinkPrefix(other.client, this.options.prefix, ownedByNode);
+        await other.client.del(
+          this.keys.hints(node.name),
+          this.keys.overflow(node.name),
+          this.keys.sequence(node.name),
+        );
+      } catch (error) {
+        await this.cleanUpFailed(other, error);
       }
     }
     report.cleared = (report.cleared ?? 0) + cleared;
   }
 
-  /** The `'clear'` overflow policy applies (with no prefix it would clear whole servers). */
-  private get clearsOnOverflow(): boolean {
-    return this.prefix !== '' && this.overflowPolicy === 'clear';
-  }
-
   /**
-   * Picks the unremembered copies of an owner still out that route to `node` once it is
-   * back: they would be served, stale, at `node`'s next outage. Remembered ones — in its log,
-   * or taken by its handoff under way — are that owner's to hand back.
+   * `other` failed the overflow clean-up of a returning node. A reply error (an ACL without
+   * SCAN, MISCONF) is thrown, naming the node that refused: the returning node stays out, its
+   * entries served where they are, and never a node ejected for a reply. A node that does not
+   * answer is the one failing: it is ejected, and cleared whole when it returns, as its copies
+   * can no longer be told from its own entries.
    */
-  private shadowedBy(node: RingNode): (entry: string) => boolean {
-    const back = this.membership.aliveHash.with(node.name, node.capacity);
-    return (entry) => {
-      const owner = this.membership.ownerOf(entry);
-      return (
-        owner !== node &&
-        !owner.health.alive &&
-        back.locate(entry) === node.name &&
-        !this.log.remembers(owner.name, entry) &&
-        !this.handingOff.get(owner.name)?.has(entry)
-      );
-    };
-  }
-
-  /**
-   * Deletes, on every alive node, the entries under the prefix that `which` picks (given the
-   * node holding them); answers how many. A node that fails is the one failing: it is ejected,
-   * and cleared when it returns, as its copies can no longer be told from its own entries.
-   * A node that answers with a reply error (an ACL without SCAN, MISCONF) is not ejected: the
-   * returning node stays out, its entries served where they are, and its health says which
-   * node refused the clean-up.
-   */
-  private async unlinkElsewhere(
-    which: (entry: string, holder: string) => boolean,
-  ): Promise<number> {
-    let deleted = 0;
-    for (const name of this.membership.aliveHash.nodes) {
-      const other = this.membership.node(name);
-      try {
-        if (!other.ready) await other.connect(this.commandTimeout);
-        deleted += await unlinkPrefix(other.client, this.prefix, (entry) => which(entry, name));
-      } catch (error) {
-        if (!isConnectionError(error)) {
-          throw new RingError(`clearing its entries on ${name} failed: ${other.describe(error)}`);
-        }
-        this.membership.eject(other, error);
-        this.log.overflow(name);
-      }
+  private async cleanUpFailed(other: RingNode, error: unknown): Promise<void> {
+    if (!isConnectionError(error)) {
+      throw new RingError(`clearing its entries on ${other.name} failed: ${other.describe(error)}`);
     }
-    return deleted;
+    this.membership.eject(other, error);
+    await this.noteClear(this.options.prefix, [other]);
   }
+
+  /** Strikes what was handed back from every alive node's notes; heirs still out stay named. */
+  private async forgetOutage(node: RingNode, outage: Outage): Promise<void> {
+    if (outage.heirs.size === 0 && outage.clears.size === 0) return;
+    const handled = [...outage.heirs.keys()].filter(
+      (name) => this.membership.find(name)?.health.alive ?? true,
+    );
+    await this.onAlive(null, Infinity, (client) => {
+      const pipeline = client.pipeline();
+      if (handled.length > 0) pipeline.hdel(this.keys.heirs(node.name), ...handled);
+      if (outage.clears.size > 0) pipeline.srem(this.keys.clears(node.name), ...outage.clears);
+      pipeline.del(this.keys.overflow(node.name));
+      return pipeline.exec();
+    });
+  }
+
+  /**
+   * Runs `command` on every alive, connected node but `except`, in parallel. A reply error is
+   * thrown (the revival fails and is tried again); a node that fails to answer is left out.
+   */
+  private async onAlive(
+    except: RingNode | null,
+    graceMs: number,
+    command: (client: RingNode['client']) => Promise<unknown>,
+  ): Promise<void> {
+    const sent = this.membership.aliveHash.nodes
+      .map((name) => this.membership.node(name))
+      .filter((node) => node !== except && node.ready)
+      .map((node) =>
+        command(node.client).catch((error: unknown) => {
+          if (!isConnectionError(error)) throw error;
+        }),
+      );
+    await allOrSoonAfterFirst(sent, graceMs);
+  }
+}
+
+/**
+ * Settles when every promise has, or `graceMs` after the first one fulfilled, whichever comes
+ * first; rejects with the first rejection.
+ */
+function allOrSoonAfterFirst(
+  promises: readonly Promise<unknown>[],
+  graceMs: number,
+): Promise<void> {
+  if (graceMs === Infinity || promises.length < 2)
+    return Promise.all(promises).then(() => undefined);
+  return new Promise<void>((resolve, reject) => {
+    let pending = promises.length;
+    let timer: NodeJS.Timeout | undefined;
+    const done = () => {
+      clearTimeout(timer);
+      resolve();
+    };
+    for (const promise of promises) {
+      promise.then(() => {
+        if (--pending === 0) done();
+        else timer ??= setTimeout(done, graceMs);
+      }, reject);
+    }
+  });
 }

@@ -1,11 +1,13 @@
 import type { Redis } from 'ioredis';
 import { inChunks, PIPELINE_CHUNK, pipelineReplies } from '../node/pipeline.js';
+import { allToWire, toWire } from '../keys/wire.js';
 
 /**
- * Copies each entry's current value and remaining TTL from `source` to `target`, deletes it
- * on `target` where `source` no longer has it, then deletes the copied entries on `source`
- * so a later ejection cannot read them back stale. Pipelined, a chunk of entries at a time
- * (two reads per entry: half a `PIPELINE_CHUNK` of entries).
+ * Copies each entry's current value and remaining TTL from `source` to `target`, then deletes
+ * the copied entries on `source` so a later ejection cannot read them back stale. Answers the
+ * entries `source` no longer has (deleted or expired there): the caller decides whether the
+ * target must delete them — another node may hold the newer copy. Pipelined, a chunk of
+ * entries at a time (two reads per entry: half a `PIPELINE_CHUNK` of entries).
  *
  * DUMP/RESTORE, not GET/SET: `visitRedis` may have written a hash or a list, and GET's
  * WRONGTYPE on one entry would fail every handoff, keeping the node out for good. An entry
@@ -16,11 +18,12 @@ import { inChunks, PIPELINE_CHUNK, pipelineReplies } from '../node/pipeline.js';
 export async function transferEntries(
   source: Redis,
   target: Redis,
-  entries: string[],
-): Promise<void> {
+  entries: readonly string[],
+): Promise<string[]> {
+  const missing: string[] = [];
   await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
     const read = source.pipeline();
-    for (const entry of chunk) read.pttl(entry).dumpBuffer(entry);
+    for (const entry of chunk) read.pttl(toWire(entry)).dumpBuffer(toWire(entry));
     const replies = await pipelineReplies(read.exec());
     const write = target.pipeline();
     const written: number[] = [];
@@ -28,30 +31,24 @@ export async function transferEntries(
     for (let i = 0; i < chunk.length; i++) {
       const [pttlError, pttl] = replies[2 * i];
       const [dumpError, dump] = replies[2 * i + 1];
-      if (pttlError || dumpError) {
-        uncopied.push(chunk[i]);
-        continue;
-      }
-      written.push(i);
-      if (dump === null || pttl === -2) write.del(chunk[i]);
-      else
+      if (pttlError || dumpError) uncopied.push(chunk[i]);
+      else if (dump === null || pttl === -2) missing.push(chunk[i]);
+      else {
+        written.push(i);
         write.restore(
-          chunk[i],
+          toWire(chunk[i]),
           (pttl as number) > 0 ? (pttl as number) : 0,
           dump as Buffer,
           'REPLACE',
         );
+      }
     }
     const results = await pipelineReplies(write.exec());
     results.forEach(([error], j) => {
       if (error) uncopied.push(chunk[written[j]]);
     });
-    if (uncopied.length > 0) await target.del(...uncopied);
-    await source.del(...chunk);
+    if (uncopied.length > 0) await target.del(...allToWire(uncopied));
+    await source.del(...allToWire(chunk));
   });
-}
-
-/** Deletes `entries` on `client`, one DEL per `PIPELINE_CHUNK` entries. */
-export async function deleteEntries(client: Redis, entries: string[]): Promise<void> {
-  await inChunks(entries, PIPELINE_CHUNK, (chunk) => client.del(...chunk));
+  return missing;
 }

@@ -1,4 +1,6 @@
-import { RingArgumentError, RingKeyError } from '../errors.js';
+import { RingArgumentError, RingConfigError, RingKeyError } from '../errors.js';
+import { CONTROL_PREFIX, isControlKey } from './control-keys.js';
+import { fromWire, isEntryString, noteEscaped } from './wire.js';
 
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
 type WellFormedString = string & { isWellFormed(): boolean };
@@ -6,12 +8,18 @@ type WellFormedString = string & { isWellFormed(): boolean };
 /** Turns a dict's keys into its Redis keys ("entries"): `prefix + key(k)`, checked. */
 export class EntryKeys {
   private readonly defaultKey: boolean;
+  /** The prefix leaves room for an entry among the ring's own keys: check each entry. */
+  private readonly nearControl: boolean;
 
   constructor(
     private readonly prefix: string,
     private readonly key: (key: unknown) => string,
   ) {
     this.defaultKey = key === String;
+    this.nearControl = CONTROL_PREFIX.startsWith(prefix) || prefix.startsWith(CONTROL_PREFIX);
+    if (!(prefix as WellFormedString).isWellFormed()) {
+      throw new RingConfigError(`prefix: ${JSON.stringify(prefix)} is not well-formed UTF-16`);
+    }
   }
 
   /** The Redis key of `key`: `prefix + key(key)`. */
@@ -27,12 +35,22 @@ export class EntryKeys {
       );
     }
     // A lone surrogate has no UTF-8 form: Redis would get U+FFFD, and two keys would be one.
+    // Only the escaped bytes of a binary key (see wire.ts) are lone surrogates with bytes.
     if (!(s as WellFormedString).isWellFormed()) {
+      if (!isEntryString(s)) {
+        throw new RingKeyError(
+          `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
+        );
+      }
+      noteEscaped();
+    }
+    const entry = this.prefix + s;
+    if (this.nearControl && isControlKey(entry)) {
       throw new RingKeyError(
-        `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
+        `The key ${JSON.stringify(s)} makes the entry ${JSON.stringify(entry)}, among the ring's own keys (${CONTROL_PREFIX}…)`,
       );
     }
-    return this.prefix + s;
+    return entry;
   }
 
   /** The key of `entry`, the prefix stripped. */
@@ -42,23 +60,22 @@ export class EntryKeys {
 }
 
 /**
- * The default `key` function, String, for a key that is not a string. An object must have a
- * string form of its own (a Date, a URL, a class with toString): String() would make every
- * other object the one key "[object Object]".
+ * The default `key` function for a key that is not a string: a finite number or a bigint by
+ * its decimal string (as the original's `str`: `1` and `'1'` are one key by design), a
+ * Buffer or Uint8Array by its bytes, exactly (see wire.ts). Anything else is refused: an
+ * object's string form would make distinct objects one key (every plain object is
+ * "[object Object]"; `['a', 'b']` is `'a,b'`).
  */
 function defaultKeyString(key: unknown): string {
-  let s: string | undefined;
-  try {
-    s = String(key);
-  } catch {
-    // No string form at all (Object.create(null)).
+  if (typeof key === 'number') {
+    if (!Number.isFinite(key)) throw new RingKeyError(`${describeKey(key)} is not a key`);
+    return String(key);
   }
-  if (s === undefined || (typeof key === 'object' && key !== null && /^\[object \w*\]$/.test(s))) {
-    throw new RingKeyError(
-      `${describeKey(key)} has no string form of its own; pass a string or give a \`key\` function`,
-    );
-  }
-  return s;
+  if (typeof key === 'bigint') return String(key);
+  if (key instanceof Uint8Array) return fromWire(key);
+  throw new RingKeyError(
+    `${describeKey(key)} is not a key: the default key takes a string, a finite number, a bigint, a Buffer or a Uint8Array; give a \`key\` function for others`,
+  );
 }
 
 /** A value as an argument error shows it, never its whole content. */

@@ -1,4 +1,4 @@
-import type { HandoffReport } from '../handoff/handoff-log.js';
+import type { HandoffReport } from '../handoff/handoff-report.js';
 import type { RingConnectionError } from '../node/connection-errors.js';
 import type { NodeHealth } from '../node/node-health.js';
 

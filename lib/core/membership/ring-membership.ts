@@ -1,5 +1,5 @@
 import { Observable, Subject } from 'rxjs';
-import type { HandoffReport } from '../handoff/handoff-log.js';
+import type { HandoffReport } from '../handoff/handoff-report.js';
 import type { HashRing } from '../hashing/hash-ring.js';
 import { RingConnectionError } from '../node/connection-errors.js';
 import type { RingNodeState } from '../node/node-health.js';
@@ -11,11 +11,18 @@ import {
   type RingEvent,
 } from './ring-events.js';
 
-/** What the dict hears of membership changes (its user callbacks), once per transition. */
+/** What the dict hears of membership changes, once per transition. */
 export interface MembershipHooks {
+  /** The user's `onNodeEjected`. */
   ejected?(node: string, error: RingConnectionError): void;
+  /** The user's `onNodeRediscovered`. */
   rediscovered?(node: string): void;
+  /** This process found the node unreachable (not told so by another process). */
+  ejectedHere?(node: RingNode): void;
 }
+
+/** Who found a node unreachable: this process, or another one that reported it. */
+export type EjectionOrigin = 'here' | 'reported';
 
 /**
  * The ring's nodes and who is in: the total ring (every configured node), the alive ring
@@ -38,7 +45,7 @@ export class RingMembership {
   constructor(
     totalHash: HashRing,
     nodes: Iterable<RingNode>,
-    private readonly commandTimeout: number,
+    private readonly timeouts: { commandTimeout: number; connectTimeout: number },
     private readonly hooks: MembershipHooks,
   ) {
     this.totalHash = totalHash;
@@ -65,6 +72,11 @@ export class RingMembership {
   /** The node named `name` (a configured name). */
   node(name: string): RingNode {
     return this.nodes.get(name)!;
+  }
+
+  /** The node named `name`, or undefined for a name this ring does not have. */
+  find(name: string): RingNode | undefined {
+    return this.nodes.get(name);
   }
 
   /** Every configured node. */
@@ -101,12 +113,16 @@ export class RingMembership {
     return this.totalHash.nodes.map((name) => this.nodes.get(name)!.health.snapshot());
   }
 
-  /** `node` failed at the connection level: out of the alive ring, once. */
-  eject(node: RingNode, error: unknown): void {
+  /**
+   * `node` failed at the connection level here, or another process reported it did there:
+   * out of the alive ring, once.
+   */
+  eject(node: RingNode, error: unknown, origin: EjectionOrigin = 'here'): void {
     const message = node.describe(error);
     // Commands still queued on this connection fail now and move on, instead of each
     // waiting out its own timeout.
     node.drop();
+    if (!this.isClosed && origin === 'here') this.callback(() => this.hooks.ejectedHere?.(node));
     if (this.isClosed || !node.health.eject(message)) return;
     this.alive = this.alive.without(node.name);
     this.ejectedCount++;
@@ -139,7 +155,9 @@ export class RingMembership {
    */
   async close(): Promise<void> {
     this.isClosed = true;
-    await Promise.all([...this.nodes.values()].map((node) => node.close(this.commandTimeout)));
+    await Promise.all(
+      [...this.nodes.values()].map((node) => node.close(this.timeouts.commandTimeout)),
+    );
     this.events.complete();
   }
 
@@ -153,6 +171,25 @@ export class RingMembership {
     // Sentinel nodes: a failover announced by the sentinels ejects the node at once, so it
     // stops writing to the demoted master; the heartbeat brings it back on the new one.
     node.onMasterSwitch = (error) => this.eject(node, error);
+    node.vet = () => this.sameServerAs(node);
+  }
+
+  /**
+   * Two nodes on one server would each take a share of the keys and mix them: the
+   * configuration check cannot always tell (two host names, a proxy), the server can. Why
+   * `node`'s connection is refused, if another node is connected to the same server process
+   * and database.
+   */
+  private sameServerAs(node: RingNode): string | undefined {
+    const runId = node.runId;
+    if (runId === undefined) return undefined;
+    const db = node.client.options.db ?? 0;
+    for (const other of this.nodes.values()) {
+      if (other === node || !other.ready || other.runId !== runId) continue;
+      if ((other.client.options.db ?? 0) !== db) continue;
+      return `the same server as node "${other.name}" (run_id ${runId.slice(0, 8)}, database ${db}): give each node a server of its own`;
+    }
+    return undefined;
   }
 
   /**
@@ -162,7 +199,7 @@ export class RingMembership {
    */
   private connectionLost(node: RingNode): void {
     if (this.isClosed || !node.health.alive || node.droppedOnPurpose) return;
-    node.connect(this.commandTimeout).catch((error: unknown) => this.eject(node, error));
+    node.connect(this.timeouts.connectTimeout).catch((error: unknown) => this.eject(node, error));
   }
 
   private emit(event: RingEvent): void {

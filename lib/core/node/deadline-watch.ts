@@ -4,6 +4,13 @@
  */
 const STALL_TOLERANCE = 0.25;
 
+/**
+ * A timer this late (ms) shows the event loop was blocked: a command sent just before the
+ * stall may have been written only at its end (writes are batched until the turn's end, see
+ * RingNode.batchWrites), so its reply cannot be there yet.
+ */
+const BLOCKED_MS = 5;
+
 /** Start times held before the queue first grows; a power of two (it doubles when full). */
 const INITIAL_CAPACITY = 16;
 
@@ -34,6 +41,8 @@ export class DeadlineWatch {
   private timer?: NodeJS.Timeout;
   /** When the armed timer is due, to tell a late timer (a stalled process) from a slow node. */
   private firesAt = 0;
+  /** A deadline has passed and is being confirmed after the I/O of this turn (see check). */
+  private confirming = false;
 
   constructor(
     private readonly timeoutMs: number,
@@ -52,7 +61,7 @@ export class DeadlineWatch {
     if (this.count === this.started.length) this.grow();
     this.started[(this.head + this.count) & (this.started.length - 1)] = now;
     this.count++;
-    if (this.timer === undefined) this.arm(now, this.timeoutMs);
+    if (this.timer === undefined && !this.confirming) this.arm(now, this.timeoutMs);
   }
 
   /** A command was answered, or failed. */
@@ -99,7 +108,8 @@ export class DeadlineWatch {
     this.timer = undefined;
     if (this.pending === 0) return;
     const now = performance.now();
-    if (now - this.firesAt > this.timeoutMs * STALL_TOLERANCE) {
+    const late = now - this.firesAt;
+    if (late > this.timeoutMs * STALL_TOLERANCE) {
       // This timer fired far too late: this process was stalled, and the replies may be
       // waiting unread in the socket. Give the node its time once more rather than blame it.
       this.arm(now, this.timeoutMs);
@@ -107,6 +117,26 @@ export class DeadlineWatch {
     }
     const due = this.started[this.head] + this.timeoutMs;
     if (now < due) this.arm(now, due - now);
-    else this.onExpired();
+    else {
+      // Timers run before the turn's I/O: after a stall just short of the tolerance above, the
+      // replies may be sitting unread in the socket. Judge again once they have been read.
+      this.confirming = true;
+      setImmediate(() => this.confirm(late));
+    }
   };
+
+  /**
+   * The deadline passed before this turn's I/O; still passed after it: the node is late —
+   * unless this process was blocked (the timer ran `late` ms late): then the node gets that
+   * long again, once, for the commands written only when the block ended.
+   */
+  private confirm(late: number): void {
+    this.confirming = false;
+    if (this.pending === 0 || this.timer !== undefined) return;
+    const now = performance.now();
+    const due = this.started[this.head] + this.timeoutMs;
+    if (now < due) this.arm(now, due - now);
+    else if (late > BLOCKED_MS) this.arm(now, late);
+    else this.onExpired();
+  }
 }

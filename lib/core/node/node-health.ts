@@ -24,6 +24,19 @@ export interface RingNodeState {
   lastFailover?: RingFailover;
 }
 
+/** What `RingDict.ping()` found of one node. */
+export interface RingNodePing {
+  name: string;
+  /** In the alive ring after the PING. */
+  alive: boolean;
+  /** The node answered. */
+  ok: boolean;
+  /** How long it took to answer, in ms. */
+  ms?: number;
+  /** Why it did not, scrubbed of credentials. */
+  error?: string;
+}
+
 /** A Sentinel node's master moved: addresses are `host:port`, never a credential. */
 export interface RingFailover {
   from: string;

@@ -4,6 +4,7 @@ import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
 import { NodeHealth } from './node-health.js';
 import { SentinelMaster, sentinelDefaults, sentinelOptions } from './sentinel-master.js';
+import { ServerTrust } from './server-trust.js';
 
 /** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
 const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
@@ -16,10 +17,22 @@ const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-passwor
  * reconnects. A dead node must fail fast so the request moves on to the next node; the
  * ring decides when to try the node again (heartbeat or probe), not ioredis.
  */
+/** The trust key of a dict without a prefix (see ServerTrust). */
+const DEFAULT_TRUST_KEY = '__ring-redis__:0::instance';
+
+export interface RingNodeOptions {
+  /** The key that vouches for the server's data (see ServerTrust); one per dict prefix. */
+  trustKey?: string;
+  /** The longest connect any caller asks for (see `connect`); ioredis' own timer backs it up. */
+  connectTimeout?: number;
+}
+
 export class RingNode {
   readonly health: NodeHealth;
   readonly client: Redis;
   private connecting?: Promise<void>;
+  /** When the connect under way gives up (performance.now()). */
+  private connectingUntil = 0;
   private lastErrorMessage?: string;
   private corked = false;
   /** Set by close(): no connection is opened again. */
@@ -30,6 +43,10 @@ export class RingNode {
   readonly sentinelMaster?: SentinelMaster;
   /** The deadline of the ring's requests on this node (see send()). */
   private readonly deadlines: DeadlineWatch;
+  /** The server behind the node, across connections: restarts, earlier connections. */
+  private readonly trust: ServerTrust;
+  /** The current connection passed its handshake. */
+  private verified = false;
 
   /**
    * Sentinel nodes: called when the sentinels announce that the master moved away from the
@@ -38,12 +55,19 @@ export class RingNode {
    */
   onMasterSwitch?: (error: RingConnectionError) => void;
 
+  /**
+   * Judges a fresh connection once the server has told who it is (`runId`): why it must not
+   * be used (it is another node's server, reached by another name), or undefined.
+   */
+  vet?: () => string | undefined;
+
   constructor(
     readonly name: string,
     readonly capacity: number,
     connection: RedisOptions | string,
     readonly address: NodeAddress,
-    private readonly commandTimeout: number,
+    readonly commandTimeout: number,
+    { trustKey = DEFAULT_TRUST_KEY, connectTimeout = commandTimeout }: RingNodeOptions = {},
   ) {
     this.health = new NodeHealth(name, address.sentinel);
     this.deadlines = new DeadlineWatch(commandTimeout, () => this.expire());
@@ -55,7 +79,7 @@ export class RingNode {
       reconnectOnError: null,
       commandTimeout,
       // Our own connect timer (in open()) decides; ioredis' socket timer only backs it up.
-      connectTimeout: commandTimeout * 3,
+      connectTimeout: Math.max(commandTimeout * 3, connectTimeout),
     };
     if (address.sentinel !== undefined) Object.assign(forced, sentinelOptions());
     this.client =
@@ -66,9 +90,14 @@ export class RingNode {
             ...connection,
             ...forced,
           });
+    this.trust = new ServerTrust(trustKey, this.client.options.db ?? 0);
     // Without a listener ioredis prints every connection error to the console.
     this.client.on('error', (error: Error) => {
       this.lastErrorMessage = this.describe(error);
+    });
+    this.client.on('end', () => {
+      this.verified = false;
+      this.trust.lost();
     });
     if (address.sentinel !== undefined) {
       const group = address.sentinel;
@@ -121,12 +150,28 @@ export class RingNode {
    * this client (PINGs, handoff, SCAN) keeps ioredis' `commandTimeout`.
    */
   send<T, A>(op: (client: Redis, arg: A) => Promise<T>, arg: A): Promise<T> {
-    const options = this.client.options;
     this.deadlines.sent();
-    // ioredis reads the option as each command is sent: off for op's commands only.
+    // untimed(), inlined: a closure per request would be garbage on the hot path.
+    const options = this.client.options;
     options.commandTimeout = undefined;
     try {
       return op(this.client, arg);
+    } finally {
+      options.commandTimeout = this.commandTimeout;
+    }
+  }
+
+  /**
+   * Runs `send`, which sends its commands at once, without ioredis' timer per command: their
+   * deadline is the caller's. ioredis' timers cannot tell a stalled process from a silent
+   * server (they fire before the replies waiting in the socket are read).
+   */
+  private untimed<T>(send: () => T): T {
+    const options = this.client.options;
+    // ioredis reads the option as each command is sent: off for these commands only.
+    options.commandTimeout = undefined;
+    try {
+      return send();
     } finally {
       options.commandTimeout = this.commandTimeout;
     }
@@ -157,29 +202,70 @@ export class RingNode {
     return this.dropped;
   }
 
-  /** True when commands can be written right now. */
+  /** True when the ring's commands can be written right now: connected, greeted, trusted. */
   get ready(): boolean {
-    return this.client.status === 'ready';
+    return this.client.status === 'ready' && this.verified && this.trust.distrust === undefined;
+  }
+
+  /** The server process (`run_id`) of the last connection, if the server told it. */
+  get runId(): string | undefined {
+    return this.trust.serverRunId;
+  }
+
+  /**
+   * Why the server's data must not be served until the dict clears it (it restarted or
+   * failed over since it was vouched for), if it must not.
+   */
+  get distrust(): string | undefined {
+    return this.trust.distrust;
   }
 
   /**
    * Opens the connection if it is not open, within `timeoutMs`. Concurrent callers share
-   * one attempt. Rejects with a connection-class error.
+   * one attempt. Rejects with a connection-class error, also when the server's data cannot be
+   * trusted — unless `distrusted` is allowed: the reviver connects to clear it.
    */
-  connect(timeoutMs: number): Promise<void> {
+  connect(timeoutMs: number, distrusted: 'allow' | 'refuse' = 'refuse'): Promise<void> {
     if (this.closed) return Promise.reject(new RingConnectionError('the node is closed'));
-    if (this.client.status === 'ready') return Promise.resolve();
-    this.connecting ??= this.open(timeoutMs).finally(() => {
-      this.connecting = undefined;
-    });
-    return this.connecting;
+    if (!(this.client.status === 'ready' && this.verified)) {
+      const until = performance.now() + timeoutMs;
+      if (this.connecting === undefined) {
+        this.connectingUntil = until;
+        this.connecting = this.open(timeoutMs).finally(() => {
+          this.connecting = undefined;
+        });
+      }
+      // A caller joining a longer connect (a reconnect) does not wait past its own deadline.
+      const pending =
+        this.connectingUntil > until + 1
+          ? withDeadline(this.connecting, timeoutMs)
+          : this.connecting;
+      return distrusted === 'allow' ? pending : pending.then(this.trusted);
+    }
+    return distrusted === 'allow' ? Promise.resolve() : this.trusted();
+  }
+
+  /** Resolves while the server's data can be served, else rejects saying why. */
+  private readonly trusted = (): Promise<void> => {
+    const distrust = this.trust.distrust;
+    return distrust === undefined
+      ? Promise.resolve()
+      : Promise.reject(new RingConnectionError(distrust));
+  };
+
+  /** The dict cleared the node's entries: they are served again (see ServerTrust). */
+  vouch(): Promise<void> {
+    return this.trust.vouch(this.client);
   }
 
   private open(timeoutMs: number): Promise<void> {
     const client = this.client;
     this.sentinelMaster?.start();
     return new Promise<void>((resolve, reject) => {
+      let settled = false;
       const settle = (error?: Error) => {
+        settled = true;
+        client.options.commandTimeout = this.commandTimeout;
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('end', onEnd);
@@ -189,7 +275,34 @@ export class RingNode {
       const onReady = () => {
         // Sentinel nodes: reachedMaster() may have refused this master (see there).
         const refused = this.sentinelMaster?.takeRefusal();
-        settle(refused === undefined ? undefined : new RingConnectionError(refused));
+        if (refused !== undefined) {
+          settle(new RingConnectionError(refused));
+          return;
+        }
+        // Greeted before any command of the ring: earlier connections killed, server judged.
+        // Under open()'s own timer, which tells a stalled process from a silent server.
+        this.untimed(() => this.trust.greet(client)).then(
+          () => {
+            const refusal = this.vet?.();
+            if (refusal !== undefined) {
+              this.lastErrorMessage = refusal;
+              this.drop();
+              settle(new RingConnectionError(refusal));
+              return;
+            }
+            this.verified = true;
+            settle();
+          },
+          (error: Error) => {
+            this.lastErrorMessage = this.describe(error);
+            this.drop();
+            settle(
+              error instanceof RingConnectionError
+                ? error
+                : new RingConnectionError(this.lastErrorMessage),
+            );
+          },
+        );
       };
       // False while an earlier, abandoned connection is still closing: its 'end' is not this
       // attempt's failure but the moment this attempt can start.
@@ -199,6 +312,11 @@ export class RingNode {
         this.lastErrorMessage = undefined;
         this.sentinelMaster?.takeRefusal();
         this.dropped = false;
+        this.verified = false;
+        // ioredis' connect-time commands (HELLO, CLIENT SETINFO, SELECT, the ready check) are
+        // under this attempt's own timer, not ioredis' per-command one: a connect may be given
+        // longer than commandTimeout (connectTimeout), and the timer tells a stall apart.
+        client.options.commandTimeout = undefined;
         // Failures arrive as 'error' + 'end' events, handled here.
         client.connect().catch(() => undefined);
       };
@@ -217,6 +335,11 @@ export class RingNode {
           timer = setTimeout(expire, timeoutMs);
           return;
         }
+        // Timers run before the turn's I/O: the answer may be waiting unread. Judge after it.
+        setImmediate(giveUp);
+      };
+      const giveUp = () => {
+        if (settled) return;
         // A hung server completes the TCP handshake in the kernel and then never answers:
         // destroy the half-open connection (drop(): a polite close would wait for the hung
         // server too), so the next attempt need not wait for it.
@@ -237,6 +360,7 @@ export class RingNode {
     // disconnect adds a listener to the socket).
     if (this.dropped || this.client.status === 'end') return;
     this.dropped = true;
+    this.verified = false;
     this.client.disconnect();
     // disconnect() ends the socket politely, which a hung server never acknowledges: destroy
     // it so the commands queued on it fail now instead of at their own timeouts.
@@ -295,4 +419,24 @@ export class RingNode {
     // a connection still being opened is abandoned.
     this.drop();
   }
+}
+
+/** `pending`, or a connection-class failure once `timeoutMs` have passed; `pending` goes on. */
+function withDeadline(pending: Promise<void>, timeoutMs: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`)),
+      timeoutMs,
+    );
+    pending.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
 }

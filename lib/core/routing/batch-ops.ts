@@ -6,6 +6,7 @@ import { execPipeline, inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import { pxOf } from './entry-ops.js';
 import type { RequestRouter } from './request-router.js';
+import { toWire } from '../keys/wire.js';
 
 /**
  * `getMany`, `setMany` and `deleteMany`: keys grouped by node, one MGET / pipeline / DEL per
@@ -27,7 +28,7 @@ export class BatchOps<V, F> {
       entries,
       (client, indexes, node) =>
         inRounds<(string | Buffer | null)[]>(node, indexes, (chunk) => {
-          const batch = chunk.map((i) => entries[i]);
+          const batch = chunk.map((i) => toWire(entries[i]));
           return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
         }),
       (indexes, rounds) => {
@@ -56,8 +57,8 @@ export class BatchOps<V, F> {
         inRounds(node, indexes, (chunk) => {
           const pipeline = client.pipeline();
           for (const i of chunk) {
-            if (px === undefined) pipeline.set(entries[i], payloads[i]);
-            else pipeline.set(entries[i], payloads[i], 'PX', px);
+            if (px === undefined) pipeline.set(toWire(entries[i]), payloads[i]);
+            else pipeline.set(toWire(entries[i]), payloads[i], 'PX', px);
           }
           return execPipeline(pipeline.exec());
         }),
@@ -77,7 +78,7 @@ export class BatchOps<V, F> {
         inRounds(node, indexes, async (chunk) => {
           // Counted as each round is answered: a node that fails a later round did delete
           // these, and its keys are retried on the next node, which holds none of them.
-          const count = await client.del(...chunk.map((i) => entries[i]));
+          const count = await client.del(...chunk.map((i) => toWire(entries[i])));
           removed += count;
         }),
       () => undefined,

@@ -1,14 +1,16 @@
 import type { Redis } from 'ioredis';
+import { toWire } from '../keys/wire.js';
 
 /** A command of the ring on one entry (or on a node's batch of entries). */
 export type NodeOp<T, E = string> = (client: Redis, entries: E) => Promise<T>;
 export type EntryOp<T> = NodeOp<T>;
 
 // The everyday commands, made once: a request allocates no closure for them.
-export const GET: EntryOp<string | null> = (client, entry) => client.get(entry);
-export const GET_BUFFER: EntryOp<Buffer | null> = (client, entry) => client.getBuffer(entry);
-export const DEL: EntryOp<number> = (client, entry) => client.del(entry);
-export const EXISTS: EntryOp<number> = (client, entry) => client.exists(entry);
+export const GET: EntryOp<string | null> = (client, entry) => client.get(toWire(entry));
+export const GET_BUFFER: EntryOp<Buffer | null> = (client, entry) =>
+  client.getBuffer(toWire(entry));
+export const DEL: EntryOp<number> = (client, entry) => client.del(toWire(entry));
+export const EXISTS: EntryOp<number> = (client, entry) => client.exists(toWire(entry));
 
 // Reply mappers, made once too.
 export const orUndefined = <T>(reply: T | null): T | undefined => reply ?? undefined;
@@ -21,9 +23,9 @@ export type SetReply = 'OK';
 
 /** `SET entry payload [PX ms]`: one atomic write, the TTL in seconds. */
 export function setOp(payload: string | Buffer, ttl: number | undefined): EntryOp<SetReply> {
-  if (ttl === undefined) return (client, entry) => client.set(entry, payload);
+  if (ttl === undefined) return (client, entry) => client.set(toWire(entry), payload);
   const px = pxOf(ttl);
-  return (client, entry) => client.set(entry, payload, 'PX', px);
+  return (client, entry) => client.set(toWire(entry), payload, 'PX', px);
 }
 
 /** A TTL in seconds as SET's PX: whole milliseconds, at least 1. */
@@ -37,6 +39,7 @@ export function pxOf(ttl: number): number {
  */
 export const READ_ONLY_COMMANDS: ReadonlySet<string> = new Set([
   'GET',
+  'MGET',
   'GETRANGE',
   'STRLEN',
   'EXISTS',

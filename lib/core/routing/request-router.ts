@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { HandoffRecorder, OnBehalf } from '../handoff/handoff-recorder.js';
+import type { HandoffRecorder } from '../handoff/handoff-recorder.js';
 import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
@@ -45,15 +45,7 @@ export class RequestRouter<F> {
     if (this.membership.closed) {
       return Promise.reject(this.failures.closedError());
     }
-    const probe = this.reviver.probe(entry);
-    if (probe !== undefined) {
-      return this.finish(
-        probe.then(() => this.routeFrom(this.membership.pick(entry), entry, write, op)),
-        entry,
-        done,
-        failed,
-      );
-    }
+    this.reviver.probe(entry);
     const node = this.membership.pick(entry);
     if (node === undefined || !node.ready || (write && this.recorder.needed)) {
       return this.finish(this.routeFrom(node, entry, write, op), entry, done, failed);
@@ -93,7 +85,8 @@ export class RequestRouter<F> {
     write = false,
   ): Promise<Fail<F> | undefined> {
     if (this.membership.closed) throw this.failures.closedError();
-    await this.probeAll(entries);
+    // Each entry may probe its owner, as a single request would.
+    if (this.membership.anyEjected) for (const entry of entries) this.reviver.probe(entry);
     let lastError: unknown;
     let homeless = false;
     const failed = new Set<RingNode>();
@@ -133,17 +126,6 @@ export class RequestRouter<F> {
       groups = retry;
     }
     return homeless ? this.failures.fail(lastError) : undefined;
-  }
-
-  /** Each entry of a batch may probe its owner, as a single request would; the batch waits for them. */
-  private async probeAll(entries: readonly string[]): Promise<void> {
-    if (!this.membership.anyEjected) return;
-    const probes: Promise<void>[] = [];
-    for (const entry of entries) {
-      const probe = this.reviver.probe(entry);
-      if (probe !== undefined) probes.push(probe);
-    }
-    if (probes.length > 0) await Promise.all(probes);
   }
 
   /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
@@ -195,8 +177,8 @@ export class RequestRouter<F> {
   }
 
   /**
-   * One try on one node: connect if needed, send, and remember writes that land here on
-   * behalf of an ejected node, so they can be handed back when it returns.
+   * One try on one node: connect if needed, then send. A write that lands here on behalf of
+   * an ejected owner is recorded first, so the owner is brought up to date when it returns.
    */
   private async attempt<T, E extends string | readonly string[]>(
     node: RingNode,
@@ -205,12 +187,17 @@ export class RequestRouter<F> {
     op: NodeOp<T, E>,
   ): Promise<T> {
     if (!node.ready) await node.connect(this.commandTimeout);
-    let onBehalf: OnBehalf[] | undefined;
-    if (write && this.recorder.needed) onBehalf = this.recorder.onBehalf(node, entries);
+    const onBehalf =
+      write && this.recorder.needed ? this.recorder.onBehalf(node, entries) : undefined;
+    if (onBehalf) await this.recorder.prepare(node, onBehalf);
     try {
-      return await this.sendOn(node, op, entries);
+      return await this.sendOn(
+        node,
+        onBehalf ? this.recorder.withHints(node, onBehalf, op) : op,
+        entries,
+      );
     } finally {
-      if (onBehalf) await this.recorder.remember(node, onBehalf);
+      if (onBehalf) await this.recorder.settle(node, onBehalf);
     }
   }
 

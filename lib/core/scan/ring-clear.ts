@@ -1,9 +1,10 @@
-import type { HandoffLog } from '../handoff/handoff-log.js';
+import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
 import { answerFail, isFail, type RingFailures } from '../membership/ring-failures.js';
 import type { RingScanner } from './ring-scanner.js';
 import { unlinkPrefix } from './scan-keys.js';
+import { allToWire } from '../keys/wire.js';
 
 /**
  * Passes of a clear's catch-up (see `catchUp`) while nodes keep coming and going; past them,
@@ -22,7 +23,7 @@ export class RingClear<F> {
     private readonly membership: RingMembership,
     private readonly scanner: RingScanner<F>,
     private readonly failures: RingFailures<F>,
-    private readonly log: HandoffLog,
+    private readonly handoff: HandoffCatchUp,
     /** The dict's prefix: a clear stays under it. */
     private readonly prefix: string,
     private readonly commandTimeout: number,
@@ -34,11 +35,9 @@ export class RingClear<F> {
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.
     const transitions = new Map<RingNode, number>();
-    if (this.log.enabled) {
-      for (const node of this.membership.all()) {
-        if (!node.health.alive) this.log.rememberClear(node.name, prefix);
-        transitions.set(node, transitionsOf(node));
-      }
+    if (this.handoff.enabled) {
+      for (const node of this.membership.all()) transitions.set(node, transitionsOf(node));
+      await this.handoff.noteClear(prefix, this.outNodes());
     }
     let deleted = 0;
     try {
@@ -46,7 +45,7 @@ export class RingClear<F> {
         if (isFail<F>(batch)) return answerFail(batch);
         if (batch.keys.length === 0) continue;
         try {
-          deleted += await batch.node.client.unlink(...batch.keys);
+          deleted += await batch.node.client.unlink(...allToWire(batch.keys));
         } catch (error) {
           this.failures.ejectFromScan(batch.node, error);
         }
@@ -81,13 +80,16 @@ export class RingClear<F> {
           this.failures.ejectFromScan(node, error);
         }
       }
-      for (const node of now.keys()) {
-        if (!node.health.alive) this.log.rememberClear(node.name, prefix);
-      }
+      await this.handoff.noteClear(prefix, this.outNodes());
       if ([...now].every(([node, transitions]) => transitionsOf(node) === transitions)) break;
       since = now;
     }
     return deleted;
+  }
+
+  /** The nodes that are out now. */
+  private outNodes(): RingNode[] {
+    return [...this.membership.all()].filter((node) => !node.health.alive);
   }
 }
 

@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { fromWire, isEntryString, toWire } from '../../lib/core/keys/wire.js';
+
+/** The bytes `toWire` sends for an entry. */
+function bytesOf(entry: string): Buffer {
+  const wire = toWire(entry);
+  return typeof wire === 'string' ? Buffer.from(wire, 'utf8') : wire;
+}
+
+describe('entries and the bytes of Redis keys', () => {
+  it('a well-formed string is sent as it is, as its UTF-8 bytes', () => {
+    for (const s of ['', 'plain', 'héllo', '日本語', '😀 ok', '\u{10ffff}', '\ufffd']) {
+      expect(toWire(s)).toBe(s);
+      expect(fromWire(Buffer.from(s, 'utf8'))).toBe(s);
+    }
+  });
+
+  it('any byte sequence survives the trip, and two distinct ones are two entries', () => {
+    const seen = new Map<string, string>();
+    const cases = [
+      Buffer.of(0xff),
+      Buffer.of(0xfe),
+      Buffer.of(0xc3), // a lead byte without its continuation
+      Buffer.of(0xed, 0xa0, 0x80), // a UTF-16 surrogate in UTF-8 (CESU): not valid UTF-8
+      Buffer.of(0xf0, 0x9f, 0x98), // a truncated 4-byte sequence
+      Buffer.of(0xc0, 0x80), // an overlong NUL
+      Buffer.of(0xf0, 0x9f, 0x98, 0x80, 0x80), // an emoji, then a stray continuation byte
+      ...Array.from({ length: 300 }, (_, i) => randomBytes(1 + (i % 17))),
+    ];
+    for (const bytes of cases) {
+      const entry = fromWire(bytes);
+      expect(bytesOf(entry).equals(bytes), bytes.toString('hex')).toBe(true);
+      expect(isEntryString(entry)).toBe(true);
+      const other = seen.get(entry);
+      if (other !== undefined) expect(other).toBe(bytes.toString('hex'));
+      seen.set(entry, bytes.toString('hex'));
+    }
+  });
+
+  it('no well-formed string is the entry of invalid UTF-8', () => {
+    expect(fromWire(Buffer.of(0xff))).toBe('\udcff');
+    expect(isEntryString('\udcff')).toBe(true);
+    expect(('\udcff' as string & { isWellFormed(): boolean }).isWellFormed()).toBe(false);
+    // U+FFFD (what a lossy decoder makes of any invalid byte) is its own key.
+    expect(fromWire(Buffer.of(0xef, 0xbf, 0xbd))).toBe('\ufffd');
+    expect(fromWire(Buffer.of(0xfe))).not.toBe(fromWire(Buffer.of(0xff)));
+  });
+
+  it('lone surrogates that are no escaped byte have no bytes at all', () => {
+    for (const s of ['\ud800', 'a\udbffb', '\udc00', '\udc7f', '\ude00x']) {
+      expect(isEntryString(s), JSON.stringify(s)).toBe(false);
+    }
+  });
+});
