@@ -80,28 +80,19 @@ function expectHealed(result: ScenarioResult): void {
 }
 
 describe('correctness across processes (4 processes, 3 nodes, per-process proxies)', () => {
-  it(
-    'one process cut off from a node: ≤ 1 % of the baseline during, nothing stale after',
-    async () => {
-      const result = await run('cut', PARTITION);
+  it.each([
+    ['cut', 'one process cut off from a node'],
+    ['hang', "one process's path to a node hung"],
+  ] as const)(
+    '%s: %s: ≤ 1 in 100 of the baseline during, nothing stale after',
+    { timeout: SCENARIO_TIMEOUT_MS },
+    async (name, _what) => {
+      const result = await run(name, PARTITION);
       expectHealed(result);
       expect
-        .soft(result.report.phases.during.stale, 'cut: stale reads during the partition')
-        .toBeLessThanOrEqual(BASELINE_DURING_PARTITION.cut / 100);
+        .soft(result.report.phases.during.stale, `${name}: stale reads during the partition`)
+        .toBeLessThanOrEqual(BASELINE_DURING_PARTITION[name] / 100);
     },
-    SCENARIO_TIMEOUT_MS,
-  );
-
-  it(
-    "one process's path to a node hung: ≤ 1 % of the baseline during, nothing stale after",
-    async () => {
-      const result = await run('hang', PARTITION);
-      expectHealed(result);
-      expect
-        .soft(result.report.phases.during.stale, 'hang: stale reads during the partition')
-        .toBeLessThanOrEqual(BASELINE_DURING_PARTITION.hang / 100);
-    },
-    SCENARIO_TIMEOUT_MS,
   );
 
   it(

@@ -29,22 +29,32 @@ function rediscovery(dict: RingDict<string>): Promise<RingEvent> {
   });
 }
 
+/**
+ * node0 hangs after `key`, `other` and `deleted` were written on it; meanwhile `key` is
+ * rewritten (on its heir) and `deleted` deleted; then node0 comes back. Answers the keys and
+ * the rediscovery event.
+ */
+async function writesWhileNode0Hung(dict: RingDict<string>) {
+  const [key, other, deleted] = keysOwnedBy(dict, 'node0', 3);
+  await dict.set(key, 'v1');
+  await dict.set(other, 'untouched');
+  await dict.set(deleted, 'v1');
+  fixture.fleet.servers[0].hang();
+  await dict.set(key, 'v2'); // times out on node0, lands on its heir
+  await dict.delete(deleted);
+  expect(dict.aliveHash.nodes).not.toContain('node0');
+  // node0 still holds v1: this is what a stale read would return.
+  const back = rediscovery(dict);
+  fixture.fleet.servers[0].resume();
+  const event = await back;
+  expect(event.handoff).toMatchObject({ entries: 2, overflowed: false });
+  return { key, other, deleted };
+}
+
 describe("hinted handoff with one writer (handoff: 'copy')", () => {
   it('a hung node that returns serves the newer value, not its own old one', async () => {
     const dict = fixture.dict<string>({ handoff: 'copy' });
-    const [key, other, deleted] = keysOwnedBy(dict, 'node0', 3);
-    await dict.set(key, 'v1');
-    await dict.set(other, 'untouched');
-    await dict.set(deleted, 'v1');
-    fixture.fleet.servers[0].hang();
-    await dict.set(key, 'v2'); // times out on node0, lands on its heir
-    await dict.delete(deleted);
-    expect(dict.aliveHash.nodes).not.toContain('node0');
-    // node0 still holds v1: this is what a stale read would return.
-    const back = rediscovery(dict);
-    fixture.fleet.servers[0].resume();
-    const event = await back;
-    expect(event.handoff).toMatchObject({ entries: 2, overflowed: false });
+    const { key, other, deleted } = await writesWhileNode0Hung(dict);
     expect(await dict.get(key)).toBe('v2');
     expect(await dict.get(deleted)).toBeUndefined();
     // The cache stayed warm: an entry nobody wrote meanwhile is still served by node0.
@@ -184,18 +194,7 @@ describe("hinted handoff with one writer (handoff: 'copy')", () => {
 describe("hinted handoff with several writers (handoff: 'invalidate', the default)", () => {
   it('a hung node that returns serves none of what was written or deleted meanwhile', async () => {
     const dict = fixture.dict<string>();
-    const [key, other, deleted] = keysOwnedBy(dict, 'node0', 3);
-    await dict.set(key, 'v1');
-    await dict.set(other, 'untouched');
-    await dict.set(deleted, 'v1');
-    fixture.fleet.servers[0].hang();
-    await dict.set(key, 'v2'); // times out on node0, lands on its heir
-    await dict.delete(deleted);
-    expect(dict.aliveHash.nodes).not.toContain('node0');
-    const back = rediscovery(dict);
-    fixture.fleet.servers[0].resume();
-    const event = await back;
-    expect(event.handoff).toMatchObject({ entries: 2, overflowed: false });
+    const { key, other, deleted } = await writesWhileNode0Hung(dict);
     // Invalidated on both sides: a miss, never node0's old v1 — whichever process wrote v2.
     expect(await dict.get(key)).toBeUndefined();
     expect(await dict.get(deleted)).toBeUndefined();

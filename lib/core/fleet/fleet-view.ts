@@ -109,17 +109,7 @@ export class FleetView {
   report(node: RingNode): Promise<void> {
     let reported = this.own.get(node.name);
     if (reported === undefined) {
-      reported = this.onOthers(node, (client) =>
-        client.eval(
-          REPORT_OUT,
-          1,
-          this.reportsKey,
-          this.field(node),
-          this.options.lease,
-          this.channel,
-          `out ${this.field(node)}`,
-        ),
-      );
+      reported = this.renew(node, `out ${this.field(node)}`);
       this.own.set(node.name, reported);
     }
     return reported;
@@ -150,24 +140,29 @@ export class FleetView {
     if (this.closed || this.polling) return;
     this.polling = true;
     try {
-      for (const name of this.own.keys()) {
-        const node = this.membership.node(name);
-        void this.onOthers(node, (client) =>
-          client.eval(
-            REPORT_OUT,
-            1,
-            this.reportsKey,
-            this.field(node),
-            this.options.lease,
-            this.channel,
-            '',
-          ),
-        );
-      }
+      for (const name of this.own.keys()) void this.renew(this.membership.node(name), '');
       await this.poll();
     } finally {
       this.polling = false;
     }
+  }
+
+  /**
+   * Writes (or renews) this process's report of `node` on every other alive node, for a
+   * lease; `message`, unless empty, goes to every process.
+   */
+  private renew(node: RingNode, message: string): Promise<void> {
+    return this.onOthers(node, (client) =>
+      client.eval(
+        REPORT_OUT,
+        1,
+        this.reportsKey,
+        this.field(node),
+        this.options.lease,
+        this.channel,
+        message,
+      ),
+    );
   }
 
   /**
