@@ -17,8 +17,8 @@
  * - no growth in active handles or timers (process.getActiveResourcesInfo() by type), nor
  *   in listeners on the nodes' ioredis clients and sockets, nor on `process`;
  * - no listener-leak warning (MaxListenersExceededWarning) during the run;
- * - no leaked socket: each node's `CLIENT LIST` shows exactly the dict's one connection
- *   plus the probe's own;
+ * - no leaked socket: each node's `CLIENT LIST` shows exactly the dict's two connections (its
+ *   data connection and the fleet's, see fleet-view.ts) plus the probe's own;
  * - no call threw (one node flaps, two are always alive), no stale read, no value that was
  *   never written;
  * - after close() and stopping the servers, exactly the handles the process had at start.
@@ -112,6 +112,8 @@ const HEARTBEAT = 200;
 const NAMES = ['node0', 'node1', 'node2'];
 /** The goal for the slowest call: 2 × commandTimeout + 50 ms. */
 const SLOW_CALL_MS = 2 * COMMAND_TIMEOUT + 50;
+/** The dict's data connection, its fleet connection (RESP3: one) and this probe's own. */
+const CONNECTIONS_PER_NODE = 3;
 /** How often the stall watch ticks. */
 const STALL_PERIOD_MS = 20;
 
@@ -142,12 +144,12 @@ function activeResources(): Map<string, number> {
 
 /**
  * Listeners on each node's ioredis client and its socket. ioredis clients are not part of
- * RingDict's API, so this reaches into its private `nodes` map — the only way to see them.
+ * RingDict's API, so this reaches into its private membership — the only way to see them.
  */
 function clientListeners(dict: RingDict<unknown>): number {
-  const nodes = (dict as unknown as { nodes: Map<string, { client: Redis }> }).nodes;
+  const { membership } = dict as unknown as { membership: { all(): Iterable<{ client: Redis }> } };
   let total = 0;
-  for (const { client } of nodes.values()) {
+  for (const { client } of membership.all()) {
     for (const event of client.eventNames()) total += client.listenerCount(event);
     const stream = client.stream as NodeJS.EventEmitter | undefined;
     if (stream) for (const event of stream.eventNames()) total += stream.listenerCount(event);
@@ -464,9 +466,9 @@ async function main(): Promise<number> {
     );
     add(
       'connections per node (CLIENT LIST)',
-      'exactly 2: the dict’s + this probe’s',
+      `exactly ${CONNECTIONS_PER_NODE}: the dict’s data and fleet connections + this probe’s`,
       connections.map((lines, i) => `${NAMES[i]} ${lines.length}`).join(', '),
-      connections.every((lines) => lines.length === 2),
+      connections.every((lines) => lines.length === CONNECTIONS_PER_NODE),
     );
     add(
       'calls that threw (two nodes always alive)',
@@ -521,7 +523,7 @@ async function main(): Promise<number> {
     const broken = checks.filter((c) => !c.ok);
     if (broken.length > 0) {
       console.log(`\nsoak: FAILED — ${broken.map((c) => c.name).join('; ')}`);
-      if (connections.some((lines) => lines.length !== 2)) {
+      if (connections.some((lines) => lines.length !== CONNECTIONS_PER_NODE)) {
         console.log(
           connections.map((lines, i) => `${NAMES[i]}:\n  ${lines.join('\n  ')}`).join('\n'),
         );

@@ -302,7 +302,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /**
    * Opens the connection of every alive node that has none, in parallel. A node that cannot
-   * be reached within `commandTimeout` is ejected, as by a request (the heartbeat brings it
+   * be reached within `connectTimeout` is ejected, as by a request (the heartbeat brings it
    * back). Resolves once each node is connected or ejected; never rejects (a closed dict
    * connects nothing). The constructor calls it unless `lazyConnect`.
    */

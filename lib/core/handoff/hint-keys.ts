@@ -10,8 +10,9 @@ import { controlKey } from '../keys/control-keys.js';
  *   meanwhile.
  * - `overflow:<owner>`, on that node: it stopped recording hints for `owner` (`handoffLimit`),
  *   so `owner` must be cleared when it returns.
- * - `heirs:<owner>`, a set on every node: the nodes that hold hints for `owner`. It outlives
- *   an heir that dies or restarts empty, which tells that its hints are lost.
+ * - `heirs:<owner>`, a hash on every node: each node that holds hints for `owner`, with the
+ *   run_id of its server then. It outlives an heir that dies or restarts empty (a run_id of
+ *   its own), which tells that its hints are lost.
  * - `clears:<owner>`, a set on every node: the key prefixes cleared while `owner` was out.
  */
 export class HintKeys {
