@@ -231,7 +231,7 @@ async function lockWinner(app: INestApplicationContext, rtt: number): Promise<Ro
   }
   const extra = median(withLock) - median(without);
   return {
-    item: 8,
+    item: 9,
     what: 'lock: what the winner pays over a miss without the lock (medians of 300 cold misses)',
     ours: `+${ms(extra)} (${ms(median(withLock))} vs ${ms(median(without))})`,
     baseline: `one round trip: ${ms(rtt)}`,
@@ -286,7 +286,7 @@ async function killedHolder(app: INestApplicationContext, nodes: RingNodesConfig
   }
   const worst = Math.max(...delays);
   return {
-    item: 8,
+    item: 9,
     what: 'lock: a killed holder process (lock ttl 1 s): next run after the lock expired, worst of 3',
     ours: `+${ms(worst)} (${delays.map(ms).join(', ')})`,
     baseline: 'the lock’s expiry',
@@ -316,7 +316,7 @@ async function softTimeout(
   backend.delayMs = 0;
   const worst = p99(latencies);
   return {
-    item: 8,
+    item: 9,
     what: `softTimeout 50 ms, method 600 ms, stale values: caller latency p99 of ${keys}`,
     ours: `p99 ${ms(worst)} (median ${ms(median(latencies))})`,
     baseline: `50 ms + one round trip (${ms(rtt)})`,
@@ -345,7 +345,7 @@ async function refreshAhead(app: INestApplicationContext, config: BenchConfig): 
   }
   backend.delayMs = 0;
   return {
-    item: 8,
+    item: 9,
     what: `refreshAhead 0.5, ttl 2 s, read every 100 ms for ${seconds} s`,
     ours: `${misses} misses after the first of ${calls} calls`,
     baseline: '',
@@ -381,7 +381,7 @@ async function outage(apps: INestApplicationContext[], config: BenchConfig): Pro
   const most = Math.max(...perKey.values());
   const allowed = Math.ceil(seconds / 1) + 1;
   return {
-    item: 8,
+    item: 9,
     what: `grace 1 h, graceBackoff 1 s, method failing 100 % for ${seconds} s, 2 contexts × 10 keys`,
     ours: `${thrown} of ${calls} calls thrown; at most ${most} runs per key per context`,
     baseline: `${allowed} runs: one per backoff, and the first`,
