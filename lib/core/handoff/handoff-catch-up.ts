@@ -8,6 +8,7 @@ import type { HandoffRecorder } from './handoff-recorder.js';
 import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
 import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
 import { transferEntries } from './transfer.js';
+import { allOrSoonAfterFirst } from './settle.js';
 import { allToWire, toWire } from '../keys/wire.js';
 
 /** Passes over the hints of a returning node: writes keep coming while it works. */
@@ -431,30 +432,4 @@ export class HandoffCatchUp {
       );
     await allOrSoonAfterFirst(sent, graceMs);
   }
-}
-
-/**
- * Settles when every promise has, or `graceMs` after the first one fulfilled, whichever comes
- * first; rejects with the first rejection.
- */
-function allOrSoonAfterFirst(
-  promises: readonly Promise<unknown>[],
-  graceMs: number,
-): Promise<void> {
-  if (graceMs === Infinity || promises.length < 2)
-    return Promise.all(promises).then(() => undefined);
-  return new Promise<void>((resolve, reject) => {
-    let pending = promises.length;
-    let timer: NodeJS.Timeout | undefined;
-    const done = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    for (const promise of promises) {
-      promise.then(() => {
-        if (--pending === 0) done();
-        else timer ??= setTimeout(done, graceMs);
-      }, reject);
-    }
-  });
 }
