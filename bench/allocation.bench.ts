@@ -38,7 +38,7 @@ const VALUE = jsonObjectOf(100);
 const WINDOWS = 25;
 
 /** Heap bytes allocated per call of `op`, over `calls` calls in a window with no GC. */
-async function bytesPerCall(
+export async function bytesPerCall(
   op: (i: number) => unknown,
   { calls, sync }: Pick<Pair, 'calls' | 'sync'>,
   windows: number,

@@ -17,6 +17,7 @@ import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { benchHungNode } from './hung-node.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
+import { benchMetrics } from './metrics.bench.js';
 import type { BenchConfig } from './measure.js';
 import { benchRebuild } from './rebuild.bench.js';
 import { benchRingCached } from './ring-cached.bench.js';
@@ -76,6 +77,11 @@ const SECTIONS: Section[] = [
     name: 'eco',
     title: '7. Keyv store, msgpack codec, compression',
     run: benchEcosystem,
+  },
+  {
+    name: 'metrics',
+    title: '14. OpenTelemetry metrics: no SDK, metrics off, an SDK recording',
+    run: benchMetrics,
   },
 ];
 

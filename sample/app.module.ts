@@ -6,6 +6,7 @@ import type { RedisFleet } from '../test/helpers/redis-servers.js';
 import { DemoNodesController, SAMPLE_FLEET } from './demo-nodes.controller.js';
 import { HealthController } from './health.controller.js';
 import { KvController } from './kv.controller.js';
+import { MetricsController } from './metrics.controller.js';
 import { RingController } from './ring.controller.js';
 import { SampleConfig } from './sample-config.js';
 import { WeatherController } from './weather.controller.js';
@@ -38,6 +39,7 @@ export class AppModule {
         RingController,
         KvController,
         HealthController,
+        MetricsController,
         ...(fleet ? [DemoNodesController] : []),
       ],
       providers: [

@@ -36,6 +36,7 @@ Try:
   curl ${url}/kv/greeting
   curl -X DELETE ${url}/kv/greeting
   curl ${url}/health
+  curl ${url}/metrics                # Prometheus scrape: ring_redis_* counters, latency, alive nodes
 ${fleet ? `  npm run sample:chaos              # stops a node, watches failover, restarts it\n` : ''}`);
   let stopping = false;
   const shutdown = async (signal: string) => {

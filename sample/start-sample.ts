@@ -3,6 +3,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
 import { startRedisServers, type RedisFleet } from '../test/helpers/redis-servers.js';
 import { AppModule } from './app.module.js';
+import { sampleMetrics } from './sample-metrics.js';
 
 /**
  * Boots the sample app on `port` (0: a free one). Without RING_REDIS_NODES it first starts
@@ -28,6 +29,8 @@ export async function startSample(port: number): Promise<{
     await fleet?.stop();
   };
   try {
+    // Before the rings are built, or they would record nothing.
+    sampleMetrics();
     app = await NestFactory.create(AppModule.register(fleet), {
       logger: ['log', 'warn', 'error'],
     });

@@ -14,6 +14,7 @@ import { describeKey, EntryKeys } from './keys/entry-keys.js';
 import { answerFail, isFail, type Fail, type RingFailures } from './membership/ring-failures.js';
 import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
+import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
 import { readThroughRaw } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
@@ -132,12 +133,13 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** The decoded value, or undefined when the key is missing. */
   get(key: unknown): Promise<V | undefined | F> {
-    return this.request(key, this.codec.binary ? GET_BUFFER : GET, false, this.decoded, answerFail);
+    const op = this.codec.binary ? GET_BUFFER : GET;
+    return this.request('get', key, op, false, this.decoded, answerFail);
   }
 
   /** The stored string as it is, bypassing the codec (for layers with their own encoding). */
   getRaw(key: unknown): Promise<string | undefined | F> {
-    return this.request(key, GET, false, orUndefined, answerFail);
+    return this.request('getRaw', key, GET, false, orUndefined, answerFail);
   }
 
   /**
@@ -146,7 +148,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * A cache would take `onFail`'s answer for a stored value, and never call the method.
    */
   [readThroughRaw](key: unknown): Promise<string | undefined> {
-    return this.request(key, GET, false, orUndefined, this.failures.rejectFail);
+    return this.request('getRaw', key, GET, false, orUndefined, this.failures.rejectFail);
   }
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
@@ -161,12 +163,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** True when a key was removed. */
   delete(key: unknown): Promise<boolean | F> {
-    return this.request(key, DEL, true, isPositive, answerFail);
+    return this.request('delete', key, DEL, true, isPositive, answerFail);
   }
 
   /** True when the key is present. */
   has(key: unknown): Promise<boolean | F> {
-    return this.request(key, EXISTS, false, isPositive, answerFail);
+    return this.request('has', key, EXISTS, false, isPositive, answerFail);
   }
 
   /**
@@ -193,7 +195,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const entry = this.entryKeys.entry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
     const op: EntryOp<unknown> = (client) => client.call(command, toWire(entry), ...args);
-    return this.router.route(entry, op, write, asIs, answerFail);
+    return this.router.route(entry, op, write, asIs, answerFail, 'visitRedis');
   }
 
   /**
@@ -357,6 +359,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * a bad key rejects the returned promise, as it would an async method's.
    */
   private request<T, R, G = F>(
+    operation: RingOperation,
     key: unknown,
     op: EntryOp<T>,
     write: boolean,
@@ -364,7 +367,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
     try {
-      return this.router.route(this.entryKeys.entry(key), op, write, done, failed);
+      return this.router.route(this.entryKeys.entry(key), op, write, done, failed, operation);
     } catch (error) {
       // A bad key, or a user hash function that throws.
       return Promise.reject(error);
@@ -383,7 +386,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       const entry = this.entryKeys.entry(key);
       const ttl = this.ttlOf(method, options);
       const op = setOp(toPayload(this.codec, value, entry), ttl);
-      return this.router.route(entry, op, true, nothing, answerFail);
+      return this.router.route(entry, op, true, nothing, answerFail, method);
     } catch (error) {
       // A bad key, ttl or value, or a user hash function that throws.
       return Promise.reject(error);

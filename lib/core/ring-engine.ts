@@ -8,6 +8,7 @@ import type { HashRing } from './hashing/hash-ring.js';
 import { controlKey } from './keys/control-keys.js';
 import { RingFailures } from './membership/ring-failures.js';
 import { RingMembership, type MembershipHooks } from './membership/ring-membership.js';
+import { observeRing } from './metrics/ring-observers.js';
 import { RingConnectionError } from './node/connection-errors.js';
 import { RingNode } from './node/ring-node.js';
 import { NodeReviver } from './revival/node-reviver.js';
@@ -42,7 +43,8 @@ export interface EngineInputs<F> {
 
 /**
  * Builds the engine of a dict: the nodes and their membership, the failure answers, the
- * fleet's shared view, the hinted handoff's two sides, the reviver, the router and the scans.
+ * fleet's shared view, the hinted handoff's two sides, the reviver, the router and the scans,
+ * and the observers of the ring (metrics, diagnostics channel).
  * Each collaborator owns its state; dependencies point one way, from the router down.
  */
 export function createEngine<V, F>(
@@ -94,7 +96,15 @@ export function createEngine<V, F>(
     commandTimeout: o.commandTimeout,
   });
   reviver = new NodeReviver(membership, catchUp, fleet, o);
-  const router = new RequestRouter(membership, reviver, recorder, failures, o.commandTimeout);
+  const metrics = observeRing(o.name, membership, o.metrics !== false);
+  const router = new RequestRouter(
+    membership,
+    reviver,
+    recorder,
+    failures,
+    o.commandTimeout,
+    metrics,
+  );
   const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout);
   const clearer = new RingClear(membership, scanner, failures, catchUp, o.prefix, o.commandTimeout);
   return { membership, failures, fleet, reviver, router, scanner, clearer };

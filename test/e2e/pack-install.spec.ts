@@ -344,9 +344,10 @@ describe('npm pack, then install into a fresh consumer project', () => {
     expect(packed.bin).toEqual({ 'nestjs-ring-redis': './dist/cli.js' });
 
     // Nest, rxjs and reflect-metadata are the user's; Terminus only if they use ./health, Keyv
-    // only if they use ./keyv.
+    // only if they use ./keyv, the OpenTelemetry API only if they record metrics.
     for (const peer of [
       '@nestjs/common',
+      '@opentelemetry/api',
       '@nestjs/core',
       '@nestjs/terminus',
       'keyv',
@@ -358,6 +359,7 @@ describe('npm pack, then install into a fresh consumer project', () => {
     }
     expect(packed.peerDependenciesMeta).toEqual({
       '@nestjs/terminus': { optional: true },
+      '@opentelemetry/api': { optional: true },
       keyv: { optional: true },
     });
     expect(packed.dependencies).toHaveProperty(['ioredis']);
@@ -503,6 +505,8 @@ describe('npm pack, then install into a fresh consumer project', () => {
       expect(existsSync(join(consumer, 'node_modules', '@nestjs'))).toBe(false);
       expect(existsSync(join(consumer, 'node_modules', 'reflect-metadata'))).toBe(false);
       expect(existsSync(join(consumer, 'node_modules', 'ioredis'))).toBe(true);
+      // Metrics are optional too: without the OpenTelemetry API a dict records nothing and works.
+      expect(existsSync(join(consumer, 'node_modules', '@opentelemetry'))).toBe(false);
     }, 200_000);
 
     it('the root entry cannot load there: it needs Nest', async () => {

@@ -14,7 +14,9 @@ import {
   accepts,
   call,
   eventually,
+  grew,
   keyOn,
+  scrape,
   withNodesEnv,
   type Sample,
 } from '../helpers/sample-app.js';
@@ -220,6 +222,44 @@ describe('sample app with its own three nodes (in process)', () => {
     expect((await call(base, 'POST', '/demo/nodes/bogus/restart')).status).toBe(404);
   });
 
+  it('GET /metrics: Prometheus text counting exactly the requests made, no key in any label', async () => {
+    const key = await keyOn(base, 'node2', (i) => `metrics-probe-${i}`);
+    const missing = await keyOn(base, 'node0', (i) => `metrics-missing-${i}`);
+    const before = await scrape(base);
+    expect(before.contentType).toMatch(/^text\/plain/);
+
+    expect((await call(base, 'PUT', `/kv/${key}`, { value: 'counted' })).status).toBe(200);
+    expect((await call(base, 'GET', `/kv/${key}`)).status).toBe(200);
+    expect((await call(base, 'GET', `/kv/${key}`)).status).toBe(200);
+    expect((await call(base, 'GET', `/kv/${missing}`)).status).toBe(404);
+    expect((await call(base, 'GET', '/weather/metrics-town')).body.hit).toBe(false);
+    expect((await call(base, 'GET', '/weather/metrics-town')).body.hit).toBe(true);
+    const after = await scrape(base);
+
+    const ops = (node: string, operation: string, outcome: string) =>
+      grew(
+        before,
+        after,
+        `ring_redis_operations_total{group="test",node="${node}",operation="${operation}",outcome="${outcome}"}`,
+      );
+    expect(ops('node2', 'set', 'ok')).toBe(1);
+    expect(ops('node2', 'get', 'hit')).toBe(2);
+    expect(ops('node0', 'get', 'miss')).toBe(1);
+    const timed = `ring_redis_operation_duration_count{group="test",node="node2",operation="get"}`;
+    expect(grew(before, after, timed)).toBe(2);
+    const calls = (outcome: string) =>
+      grew(
+        before,
+        after,
+        `ring_redis_cached_calls_total{group="test",method="WeatherService.forecast",outcome="${outcome}"}`,
+      );
+    expect([calls('miss'), calls('hit')]).toEqual([1, 1]);
+    expect(after.samples.get('ring_redis_nodes_alive{group="test"}')).toBe(3);
+    for (const value of after.labelValues) {
+      expect(value).not.toMatch(/metrics-(probe|missing|town)|counted|sample:/);
+    }
+  });
+
   describe('with node1 killed mid-suite', () => {
     let cityOnNode1 = '';
     let cityElsewhere = '';
@@ -343,6 +383,14 @@ describe('sample app with its own three nodes (in process)', () => {
         rediscoveries: before.rediscoveries + 1,
       });
       expect(group.events).toContainEqual(eventAfterKill('rediscovered'));
+      // The ejection and the rediscovery, counted once each, as /metrics shows them.
+      const scraped = await scrape(base);
+      const moved = (type: string) =>
+        scraped.samples.get(
+          `ring_redis_node_transitions_total{group="test",node="node1",type="${type}"}`,
+        );
+      expect(moved('ejected')).toBe(before.ejections + 1);
+      expect(moved('rediscovered')).toBe(before.rediscoveries + 1);
 
       // Its keys come home.
       const located = await call(base, 'GET', `/ring/locate/${kvKeyOnNode1}`);

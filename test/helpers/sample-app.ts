@@ -98,3 +98,39 @@ export async function keyOn(
   }
   throw new Error(`no key placed on ${node} in 200 tries`);
 }
+
+/** What a Prometheus scrape of `/metrics` answered: its content type and its samples. */
+export interface Scrape {
+  contentType: string | null;
+  /** `name{label="value",…}` (labels sorted, OpenTelemetry's scope labels left out) → value. */
+  samples: Map<string, number>;
+  /** Every label value of every sample. */
+  labelValues: string[];
+}
+
+/** GETs `/metrics` and parses Prometheus' text format. */
+export async function scrape(base: string): Promise<Scrape> {
+  const response = await fetch(`${base}/metrics`, { signal: AbortSignal.timeout(10_000) });
+  const text = await response.text();
+  if (response.status !== 200) throw new Error(`/metrics answered ${response.status}: ${text}`);
+  const samples = new Map<string, number>();
+  const labelValues: string[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels = [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)]
+      .filter(([, name]) => !name.startsWith('otel_scope_'))
+      .map(([, name, value]) => {
+        labelValues.push(value);
+        return `${name}="${value}"`;
+      })
+      .sort();
+    samples.set(`${m[1]}{${labels.join(',')}}`, Number(m[3]));
+  }
+  return { contentType: response.headers.get('content-type'), samples, labelValues };
+}
+
+/** `after − before` of one sample (a missing sample counts 0). */
+export function grew(before: Scrape, after: Scrape, sample: string): number {
+  return (after.samples.get(sample) ?? 0) - (before.samples.get(sample) ?? 0);
+}

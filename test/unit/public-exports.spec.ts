@@ -84,6 +84,7 @@ function namesOf(exports: Map<string, ExportKind>, kind: ExportKind): string[] {
 const CORE_VALUES = [
   'HashRing',
   'RING_DICT_OPTION_NAMES',
+  'RING_EVENT_CHANNEL',
   'RingArgumentError',
   'RingClusterUnavailableError',
   'RingCodecError',
@@ -128,6 +129,7 @@ const CORE_TYPES = [
   'RingDictOptions',
   'RingDistribution',
   'RingEvent',
+  'RingEventMessage',
   'RingEventType',
   'RingGroupsConfig',
   'RingNodeConfig',

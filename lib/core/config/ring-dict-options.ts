@@ -87,6 +87,11 @@ export interface RingDictOptions<V = unknown, F = never> {
    * (default) or `'zstd'` (Node ≥ 22.15); smaller values are stored as the codec writes them.
    */
   compression?: RingCompressionOptions | false;
+  /**
+   * Record OpenTelemetry metrics when an SDK is registered (default true); `false` records
+   * nothing for this dict, whatever the SDK.
+   */
+  metrics?: boolean;
 }
 
 /** The options with defaults applied. */
@@ -130,6 +135,7 @@ const KNOWN = new Set<string>([
   'handoffOverflow',
   'lazyConnect',
   'compression',
+  'metrics',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -284,6 +290,13 @@ export function resolveRingDictOptions<V, F>(
     'lazyConnect',
     'a boolean',
     o.lazyConnect,
+  );
+  checkOption(
+    o.metrics === undefined || typeof o.metrics === 'boolean',
+    where,
+    'metrics',
+    'a boolean',
+    o.metrics,
   );
   const compression = checkCompression(o.compression, where);
   return {

@@ -34,6 +34,8 @@ export class RingNode {
   /** When the connect under way gives up (performance.now()). */
   private connectingUntil = 0;
   private lastErrorMessage?: string;
+  /** Why the ring dropped the connection: no reply in time (the server closed nothing). */
+  private timedOut?: string;
   private corked = false;
   /** Set by close(): no connection is opened again. */
   private closed = false;
@@ -190,6 +192,7 @@ export class RingNode {
   /** The oldest request waited `commandTimeout` in vain: the node is hung or gone. */
   private expire(): void {
     this.lastErrorMessage = `no reply within ${this.commandTimeout} ms`;
+    this.timedOut = `${this.lastErrorMessage} (the connection was dropped)`;
     // Every command waiting on the connection fails now, as a connection error.
     this.drop();
   }
@@ -310,6 +313,7 @@ export class RingNode {
       const start = () => {
         opening = true;
         this.lastErrorMessage = undefined;
+        this.timedOut = undefined;
         this.sentinelMaster?.takeRefusal();
         this.dropped = false;
         this.verified = false;
@@ -370,7 +374,8 @@ export class RingNode {
   /**
    * An error's message for health reports, with this node's credentials scrubbed should a
    * library echo them. ioredis' generic "closed"/"not writeable" become "connection closed"
-   * with the socket error that caused it, which is what an operator needs to see.
+   * with the socket error that caused it, which is what an operator needs to see; a node
+   * that did not answer in time says so, as a hung server closes nothing.
    */
   describe(error: unknown): string {
     let message = error instanceof Error ? error.message : String(error);
@@ -389,9 +394,9 @@ export class RingNode {
       message.startsWith("Stream isn't writeable") ||
       message.startsWith('Connection is closed')
     ) {
-      message = this.lastErrorMessage
-        ? `connection closed (${this.lastErrorMessage})`
-        : 'connection closed';
+      if (this.timedOut !== undefined) message = this.timedOut;
+      else if (this.lastErrorMessage) message = `connection closed (${this.lastErrorMessage})`;
+      else message = 'connection closed';
     } else if (AUTH_FAILURE.test(message) && !message.startsWith('authentication failed')) {
       message = `authentication failed (${message})`;
     }

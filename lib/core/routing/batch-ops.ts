@@ -2,6 +2,7 @@ import { decodeValue, encodeValue, type RingCodec } from '../codec.js';
 import { RingArgumentError } from '../errors.js';
 import { describeKey, keyList, type EntryKeys } from '../keys/entry-keys.js';
 import { answerFail, type Fail } from '../membership/ring-failures.js';
+import { hitsIn } from '../metrics/ring-operations.js';
 import { execPipeline, inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import { pxOf } from './entry-ops.js';
@@ -40,6 +41,9 @@ export class BatchOps<V, F> {
           }
         }
       },
+      false,
+      'getMany',
+      hitsIn,
     );
     return failed ? answerFail(failed) : values;
   }
@@ -64,6 +68,7 @@ export class BatchOps<V, F> {
         }),
       () => undefined,
       true,
+      'setMany',
     );
     if (failed) return answerFail(failed);
   }
@@ -83,6 +88,7 @@ export class BatchOps<V, F> {
         }),
       () => undefined,
       true,
+      'deleteMany',
     );
     return failed ? answerFail(failed) : removed;
   }

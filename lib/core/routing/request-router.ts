@@ -3,6 +3,8 @@ import type { HandoffRecorder } from '../handoff/handoff-recorder.js';
 import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
+import type { RingMetrics } from '../metrics/ring-metrics.js';
+import type { RingOperation } from '../metrics/ring-operations.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { NodeReviver } from '../revival/node-reviver.js';
 import type { EntryOp, NodeOp } from './entry-ops.js';
@@ -23,12 +25,14 @@ export class RequestRouter<F> {
     private readonly recorder: HandoffRecorder,
     private readonly failures: RingFailures<F>,
     private readonly commandTimeout: number,
+    /** Undefined unless an SDK records: then no request pays for metrics. */
+    private readonly metrics?: RingMetrics,
   ) {}
 
   /**
    * Runs `op` on the node owning `entry` and answers `done` of its reply, or `failed` of the
    * failure when no node can serve it. `write` says whether `op` changes the entry
-   * (remembered for hinted handoff).
+   * (remembered for hinted handoff); `operation` is the dict's method, for the metrics.
    *
    * Not async: in the everyday case (the owner is connected and no write needs a hint) a
    * request is one `send` and one `then`, without the async frames of the general path,
@@ -41,10 +45,12 @@ export class RequestRouter<F> {
     write: boolean,
     done: (reply: T, entry: string) => R,
     failed: (fail: Fail<F>) => G,
+    operation: RingOperation,
   ): Promise<R | G> {
     if (this.membership.closed) {
       return Promise.reject(this.failures.closedError());
     }
+    if (this.metrics !== undefined) op = this.metrics.entryOp(operation, op);
     this.reviver.probe(entry);
     const node = this.membership.pick(entry);
     if (node === undefined || !node.ready || (write && this.recorder.needed)) {
@@ -76,15 +82,19 @@ export class RequestRouter<F> {
    * The batch form of `route`: entries grouped by owner, `run` once per node with that
    * node's entries, nodes in parallel. A node that fails at the connection level is
    * ejected and its entries regrouped over the next owners; nodes that answered may take
-   * more. Answers `onFail`'s result when some entries have no node left.
+   * more. Answers `onFail`'s result when some entries have no node left. `operation` names
+   * the batch for the metrics; `hits` counts the entries a read's result found.
    */
   async routeMany<R>(
     entries: readonly string[],
     run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
     absorb: (indexes: number[], result: R) => void,
-    write = false,
+    write: boolean,
+    operation: RingOperation,
+    hits?: (result: R) => number,
   ): Promise<Fail<F> | undefined> {
     if (this.membership.closed) throw this.failures.closedError();
+    if (this.metrics !== undefined) run = this.metrics.batchRun(operation, run, hits);
     // Each entry may probe its owner, as a single request would.
     if (this.membership.anyEjected) for (const entry of entries) this.reviver.probe(entry);
     let lastError: unknown;

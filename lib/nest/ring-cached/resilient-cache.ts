@@ -9,6 +9,7 @@ import {
 } from './cache-entry.js';
 import { acquireLock, lockHeld, releaseLock } from './cache-lock.js';
 import type { CachePolicy } from './cache-policy.js';
+import type { CachedCallOutcome } from './cached-call-metrics.js';
 import { TagVersions } from './tag-versions.js';
 
 /** One cached call, as `@RingCached` and `wrap` describe it. */
@@ -25,6 +26,8 @@ export interface CachedCall {
   run(): Promise<unknown>;
   /** Logs a warning about this method (rate-limited by the caller). */
   warn(message: string): void;
+  /** How the call was answered, once known (set here; unset means a run of the method). */
+  outcome?: CachedCallOutcome;
 }
 
 /** What one read saw: the entry, and the versions of the call's tags on its node. */
@@ -72,10 +75,12 @@ export class ResilientCache {
       seen = await this.read(call);
     } catch (error) {
       call.warn(`cache read failed (${messageOf(error)}); calling the method`);
+      call.outcome = 'bypass';
       return this.cold(call, undefined);
     }
     switch (this.stateOf(call, seen)) {
       case 'fresh':
+        call.outcome = 'hit';
         this.refreshAhead(call, seen);
         return (seen.entry as ValueEntry).value;
       case 'stale':
@@ -168,15 +173,20 @@ export class ResilientCache {
   /** A stale value in grace: refresh it, answering the stale value if the method fails. */
   private stale(call: CachedCall, seen: Seen, started: number): Promise<unknown> {
     const stale = valueOf(seen);
-    if (this.backingOff(call.flight)) return Promise.resolve(stale);
+    if (this.backingOff(call.flight)) {
+      call.outcome = 'stale';
+      return Promise.resolve(stale);
+    }
     const flight = this.inFlight.get(call.flight) ?? this.fly(call, this.refresh(call, seen));
     const guarded = flight.then(undefined, (error: unknown) => {
       this.backOff(call, error, 'answering the stale value');
+      call.outcome = 'stale';
       return stale;
     });
     const soft = call.policy.softTimeoutMs;
     if (soft === undefined) return guarded;
-    return within(guarded, Math.max(0, soft - (performance.now() - started)), stale);
+    const left = Math.max(0, soft - (performance.now() - started));
+    return within(guarded, left, stale, () => (call.outcome = 'stale'));
   }
 
   /** A fresh hit close to its expiry: one background refresh, the hit answered at once. */
@@ -333,10 +343,16 @@ function ttlMsOf(call: CachedCall): number {
   return ttlMsOrUndefined(call) ?? Number.POSITIVE_INFINITY;
 }
 
-/** `promise`'s value if it comes within `ms`, else `fallback` (the promise never rejects). */
-function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+/**
+ * `promise`'s value if it comes within `ms`, else `fallback`, after `late()` (the promise
+ * never rejects).
+ */
+function within<T>(promise: Promise<T>, ms: number, fallback: T, late: () => void): Promise<T> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms, fallback);
+    const timer = setTimeout(() => {
+      late();
+      resolve(fallback);
+    }, ms);
     void promise.then((value) => {
       clearTimeout(timer);
       resolve(value);

@@ -4,7 +4,9 @@ import { shown } from '../../core/config/option-checks.js';
 import { readThroughRaw } from '../../core/read-through.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
+import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached-call-metrics.js';
 import { decodeEntry, isEnvelope } from './cache-entry.js';
+import { runSafely, tagsOf } from './method-runs.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
 import { messageOf, ResilientCache, type CachedCall } from './resilient-cache.js';
 import { WrapPlans, type RingWrapOptions } from './wrap-options.js';
@@ -40,6 +42,8 @@ export class RingCacheService implements RingCacheBinding {
   private readonly inFlight = new Map<string, Promise<unknown>>();
   private readonly resilient = new ResilientCache(this.inFlight);
   private readonly wrapPlans = new WrapPlans();
+  /** Undefined unless an OpenTelemetry SDK records (see CachedCallMetrics). */
+  private readonly metrics = CachedCallMetrics.create();
   /** Per method (or per `wrap` key): when its last warning was logged. */
   private readonly warnedAt = new Map<RingCachedMethod | string, number>();
   /** Default prefixes of inherited methods, per subclass (see prefixOf). */
@@ -102,7 +106,7 @@ export class RingCacheService implements RingCacheBinding {
     if (method.returns === 'sync') return method.original.apply(instance, args);
     const slot = this.slotOf(method, args, instance.constructor);
     if (method.returns === 'unknown') return this.learn(method, slot, instance, args);
-    if (slot === undefined) return method.original.apply(instance, args);
+    if (slot === undefined) return this.bypass(method, instance, args);
     if (method.resilient) return this.resilientCall(slot, method, instance, args);
     return this.readThrough(slot, method, instance, args);
   }
@@ -131,7 +135,9 @@ export class RingCacheService implements RingCacheBinding {
         run: () => runSafely(fn, undefined, []),
         warn: (message) => this.warn(`wrap("${key}")`, message),
       };
-      return this.resilient.get(call) as Promise<T>;
+      const answer = this.resilient.get(call) as Promise<T>;
+      const outcome = () => call.outcome;
+      return this.metrics?.settle(answer, plan.dict.name, WRAP_METHOD, outcome) ?? answer;
     } catch (error) {
       return Promise.reject(error);
     }
@@ -165,10 +171,10 @@ export class RingCacheService implements RingCacheBinding {
         tags = tagsOf(method.options.tags as (...a: unknown[]) => unknown, args);
       } catch (error) {
         this.warn(method, `the tags function failed (${messageOf(error)}); called uncached`);
-        return runSafely(method.original, instance, args);
+        return this.counted(runSafely(method.original, instance, args), slot, method, instance);
       }
     }
-    return this.resilient.get({
+    const call: CachedCall = {
       dict: slot.dict,
       key: slot.key,
       flight: flightKeyOf(slot),
@@ -176,7 +182,29 @@ export class RingCacheService implements RingCacheBinding {
       tags,
       run: () => runSafely(method.original, instance, args),
       warn: (message) => this.warn(method, message),
-    });
+    };
+    return this.counted(this.resilient.get(call), slot, method, instance, () => call.outcome);
+  }
+
+  /** A call whose arguments cannot be keyed: the method's own answer, counted as a bypass. */
+  private bypass(method: RingCachedMethod, instance: object, args: unknown[]): unknown {
+    const answer = method.original.apply(instance, args);
+    if (this.metrics === undefined) return answer;
+    const slot = { dict: this.dictOf(method), key: '' };
+    return this.counted(Promise.resolve(answer), slot, method, instance, BYPASS);
+  }
+
+  /** `answer`, counted when it settles (see CachedCallMetrics.settle); as it is without an SDK. */
+  private counted<T>(
+    answer: Promise<T>,
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    instance: object,
+    outcome: () => CachedCallOutcome | undefined = BYPASS,
+  ): Promise<T> {
+    if (this.metrics === undefined) return answer;
+    const label = this.metrics.labelOf(instance.constructor, method.methodName);
+    return this.metrics.settle(answer, slot.dict.name, label, outcome);
   }
 
   /**
@@ -212,11 +240,16 @@ export class RingCacheService implements RingCacheBinding {
     // Not getRaw: with the ring unavailable it would answer the group's onFail value as a hit.
     return slot.dict[readThroughRaw](slot.key).then(
       (raw) => {
-        if (typeof raw !== 'string') return this.miss(slot, method, instance, args);
-        if (raw === '') return undefined;
+        if (typeof raw !== 'string') return this.countedMiss(slot, method, instance, args);
+        if (raw === '') {
+          this.metrics?.hit(slot.dict.name, instance.constructor, method.methodName);
+          return undefined;
+        }
         try {
           if (isEnvelope(raw)) return this.unwrap(raw, slot, method, instance, args);
-          return JSON.parse(raw) as unknown;
+          const value = JSON.parse(raw) as unknown;
+          this.metrics?.hit(slot.dict.name, instance.constructor, method.methodName);
+          return value;
         } catch (error) {
           return this.readFailed(error, slot, method, instance, args);
         }
@@ -241,7 +274,9 @@ export class RingCacheService implements RingCacheBinding {
       entry.kind === 'value' &&
       entry.meta?.t === undefined &&
       (entry.meta?.x === undefined || Date.now() < entry.meta.x);
-    return fresh ? entry.value : this.miss(slot, method, instance, args);
+    if (!fresh) return this.countedMiss(slot, method, instance, args);
+    this.metrics?.hit(slot.dict.name, instance.constructor, method.methodName);
+    return entry.value;
   }
 
   /** Unavailable ring, node error or an undecodable value: the service still answers. */
@@ -253,7 +288,16 @@ export class RingCacheService implements RingCacheBinding {
     args: unknown[],
   ): Promise<unknown> {
     this.warn(method, `cache read failed (${messageOf(error)}); calling the method`);
-    return this.miss(slot, method, instance, args);
+    return this.counted(this.miss(slot, method, instance, args), slot, method, instance);
+  }
+
+  private countedMiss(
+    slot: CacheSlot,
+    method: RingCachedMethod,
+    instance: object,
+    args: unknown[],
+  ): Promise<unknown> {
+    return this.counted(this.miss(slot, method, instance, args), slot, method, instance, MISS);
   }
 
   /**
@@ -387,25 +431,5 @@ function flightKeyOf(slot: CacheSlot): string {
 }
 
 const NO_TAGS: readonly string[] = [];
-
-/** `fn` applied, as a Promise: a synchronous throw rejects it. */
-function runSafely(
-  fn: (...args: unknown[]) => unknown,
-  self: unknown,
-  args: unknown[],
-): Promise<unknown> {
-  try {
-    return Promise.resolve(fn.apply(self, args));
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-/** A call's tags: what the tags function answers, checked, without repeats. */
-function tagsOf(fn: (...args: unknown[]) => unknown, args: unknown[]): readonly string[] {
-  const tags = fn(...args);
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
-    throw new TypeError(`expected an array of strings, got ${typeof tags}`);
-  }
-  return tags.length < 2 ? tags : [...new Set(tags)];
-}
+const BYPASS = (): CachedCallOutcome => 'bypass';
+const MISS = (): CachedCallOutcome => 'miss';
