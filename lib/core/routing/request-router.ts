@@ -39,7 +39,7 @@ export class RequestRouter<F> {
     entry: string,
     op: EntryOp<T>,
     write: boolean,
-    done: (reply: T, entry: string) => R,
+    done: Done<T, R>,
     failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
     if (this.membership.closed) {
@@ -48,12 +48,19 @@ export class RequestRouter<F> {
     this.reviver.probe(entry);
     const node = this.membership.pick(entry);
     if (node === undefined || !node.ready || (write && this.recorder.needed)) {
-      return this.finish(this.routeFrom(node, entry, write, op), entry, done, failed);
+      const answered: Answered = {};
+      return this.finish(
+        this.routeFrom(node, entry, write, op, answered),
+        entry,
+        answered,
+        done,
+        failed,
+      );
     }
     return this.dispatch(node, op, entry).then(
       (reply) => {
         this.settled(node);
-        return done(reply, entry);
+        return done(reply, entry, node);
       },
       (error: unknown) => {
         this.settled(node);
@@ -62,9 +69,11 @@ export class RequestRouter<F> {
         if (!isConnectionError(error)) throw error;
         const tried: RingNode[] = [];
         const next = this.failOver(node, entry, error, tried);
+        const answered: Answered = {};
         return this.finish(
-          this.routeFrom(next, entry, write, op, tried, error),
+          this.routeFrom(next, entry, write, op, answered, tried, error),
           entry,
+          answered,
           done,
           failed,
         );
@@ -128,14 +137,31 @@ export class RequestRouter<F> {
     return homeless ? this.failures.fail(lastError) : undefined;
   }
 
+  /**
+   * One try of `op` on `node`, no failover: connected first if need be, a write recorded for
+   * hinted handoff as `route` records it. For the replicas, which choose the nodes themselves.
+   */
+  tryOn<T, E extends string | readonly string[]>(
+    node: RingNode,
+    entries: E,
+    write: boolean,
+    op: NodeOp<T, E>,
+  ): Promise<T> {
+    if (this.membership.closed) return Promise.reject(this.failures.closedError());
+    return this.attempt(node, entries, write, op);
+  }
+
   /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
   private finish<T, R, G>(
     result: Promise<T | Fail<F>>,
     entry: string,
-    done: (reply: T, entry: string) => R,
+    answered: Answered,
+    done: Done<T, R>,
     failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
-    return result.then((reply) => (isFail<F>(reply) ? failed(reply) : done(reply, entry)));
+    return result.then((reply) =>
+      isFail<F>(reply) ? failed(reply) : done(reply, entry, answered.node),
+    );
   }
 
   /**
@@ -147,6 +173,7 @@ export class RequestRouter<F> {
     entry: string,
     write: boolean,
     op: EntryOp<T>,
+    answered: Answered,
     tried: RingNode[] = [],
     lastError?: unknown,
   ): Promise<T | Fail<F>> {
@@ -154,7 +181,9 @@ export class RequestRouter<F> {
       // Closed while this request was failing over: it must not open a connection again.
       if (this.membership.closed) throw this.failures.closedError();
       try {
-        return await this.attempt(node, entry, write, op);
+        const reply = await this.attempt(node, entry, write, op);
+        answered.node = node;
+        return reply;
       } catch (error) {
         if (!isConnectionError(error)) throw error;
         lastError = error;
@@ -234,6 +263,14 @@ export class RequestRouter<F> {
     node.answered();
     this.inFlight--;
   }
+}
+
+/** What a request's reply is mapped by: `node` is the node that answered. */
+export type Done<T, R> = (reply: T, entry: string, node?: RingNode) => R;
+
+/** Where the general path of `route` was answered from (set as it goes). */
+interface Answered {
+  node?: RingNode;
 }
 
 function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
