@@ -31,7 +31,6 @@ import {
   setOp,
   type EntryOp,
 } from './routing/entry-ops.js';
-import type { ReplicaPlacement } from './routing/replica-placement.js';
 import type { RingClear } from './scan/ring-clear.js';
 import type { RingScanner } from './scan/ring-scanner.js';
 import type { FleetView } from './fleet/fleet-view.js';
@@ -70,7 +69,6 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly fleet: FleetView;
   private readonly reviver: NodeReviver;
   private readonly router: EntryRouter<F>;
-  private readonly placement: ReplicaPlacement;
   private readonly batches: BatchOps<V, F>;
   private readonly scanner: RingScanner<F>;
   private readonly clearer: RingClear<F>;
@@ -84,7 +82,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.totalHash = inGroup(options.name, () => new HashRing(capacitiesOf(o.nodes), ringOf(o)));
     const onFail = o.onFail;
     const engine = createEngine(o, {
-      ...{ totalHash: this.totalHash, entryKeys: this.entryKeys, codec: this.codec },
+      totalHash: this.totalHash,
+      entryKeys: this.entryKeys,
+      codec: this.codec,
       addresses,
       callbacks: {
         ejected: (node, error) => o.onNodeEjected?.(this, node, error),
@@ -101,7 +101,6 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.scanner = engine.scanner;
     this.clearer = engine.clearer;
     this.batches = engine.batches;
-    this.placement = engine.placement;
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
     this.fleet.start();
@@ -129,7 +128,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** The alive nodes holding `key`'s copies now (`replicas` of them at most), reads' first. */
   nodesOf(key: unknown): string[] {
-    return this.placement.targets(this.entryKeys.entry(key));
+    return this.aliveHash.locateAll(this.entryKeys.entry(key), this.options.replicas);
   }
 
   /** The Redis key of `key`: `prefix + key(key)`. */
