@@ -14,10 +14,12 @@ import { NodeReviver } from './revival/node-reviver.js';
 import type { RingCodec } from './codec.js';
 import type { EntryKeys } from './keys/entry-keys.js';
 import { BatchOps } from './routing/batch-ops.js';
+import { ReplicaBatches } from './routing/replica-batches.js';
 import { ReplicaOps } from './routing/replica-ops.js';
 import { ReplicaPlacement } from './routing/replica-placement.js';
 import { RequestRouter } from './routing/request-router.js';
 import { RingClear } from './scan/ring-clear.js';
+import { ReplicaScan } from './scan/replica-scan.js';
 import { RingScanner } from './scan/ring-scanner.js';
 
 /** How long a report of an unreachable node lives unless renewed, at the least (ms). */
@@ -115,21 +117,43 @@ export function createEngine<V, F>(
   );
   reviver = new NodeReviver(membership, catchUp, fleet, o);
   const router = new RequestRouter(membership, reviver, recorder, failures, o.commandTimeout);
-  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout);
-  const clearer = new RingClear(membership, scanner, failures, catchUp, o.prefix, o.commandTimeout);
-  const entries =
-    o.replicas > 1 ? new ReplicaOps(membership, router, reviver, failures, placement) : router;
-  const batches = new BatchOps(router, inputs.entryKeys, inputs.codec);
+  const copies =
+    o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
+  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout, copies?.scan);
+  const clearer = new RingClear(
+    membership,
+    scanner,
+    failures,
+    catchUp,
+    o.prefix,
+    o.commandTimeout,
+    copies?.scan,
+  );
   return {
     membership,
     failures,
     fleet,
     reviver,
-    router: entries,
-    batches,
+    router: copies?.entries ?? router,
+    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches),
     placement,
     scanner,
     clearer,
+  };
+}
+
+/** What a dict with replicas adds: every copy written, read in turn, counted once. */
+function replicaParts<F>(
+  membership: RingMembership,
+  router: RequestRouter<F>,
+  reviver: NodeReviver,
+  failures: RingFailures<F>,
+  placement: ReplicaPlacement,
+) {
+  return {
+    entries: new ReplicaOps(membership, router, reviver, failures, placement),
+    batches: new ReplicaBatches(membership, router, failures, placement),
+    scan: new ReplicaScan(membership, failures, placement),
   };
 }
 

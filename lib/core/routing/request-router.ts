@@ -273,8 +273,8 @@ interface Answered {
   node?: RingNode;
 }
 
-function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
+export function addTo<K, T>(groups: Map<K, T[]>, key: K, item: T): void {
   const group = groups.get(key);
-  if (group) group.push(index);
-  else groups.set(key, [index]);
+  if (group) group.push(item);
+  else groups.set(key, [item]);
 }
