@@ -18,7 +18,7 @@ import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
 import { readThroughRaw } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
-import { BatchOps } from './routing/batch-ops.js';
+import type { BatchOps } from './routing/batch-ops.js';
 import {
   asIs,
   DEL,
@@ -32,11 +32,10 @@ import {
   setOp,
   type EntryOp,
 } from './routing/entry-ops.js';
-import type { RequestRouter } from './routing/request-router.js';
 import type { RingClear } from './scan/ring-clear.js';
 import type { RingScanner } from './scan/ring-scanner.js';
 import type { FleetView } from './fleet/fleet-view.js';
-import { createEngine } from './ring-engine.js';
+import { createEngine, type EntryRouter } from './ring-engine.js';
 import { allToWire, toWire } from './keys/wire.js';
 
 export type { RingClearOptions, RingSetOptions } from './config/call-options.js';
@@ -70,7 +69,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly failures: RingFailures<F>;
   private readonly fleet: FleetView;
   private readonly reviver: NodeReviver;
-  private readonly router: RequestRouter<F>;
+  private readonly router: EntryRouter<F>;
   private readonly batches: BatchOps<V, F>;
   private readonly scanner: RingScanner<F>;
   private readonly clearer: RingClear<F>;
@@ -85,6 +84,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const onFail = o.onFail;
     const engine = createEngine(o, {
       totalHash: this.totalHash,
+      entryKeys: this.entryKeys,
+      codec: this.codec,
       addresses,
       callbacks: {
         ejected: (node, error) => o.onNodeEjected?.(this, node, error),
@@ -100,7 +101,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.router = engine.router;
     this.scanner = engine.scanner;
     this.clearer = engine.clearer;
-    this.batches = new BatchOps(this.router, this.entryKeys, this.codec);
+    this.batches = engine.batches;
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
     this.fleet.start();
@@ -124,6 +125,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   /** The label given as `name` (the NestJS group name), `'default'` otherwise. */
   get name(): string {
     return this.options.name;
+  }
+
+  /** The alive nodes holding `key`'s copies now (`replicas` of them at most), reads' first. */
+  nodesOf(key: unknown): string[] {
+    return this.aliveHash.locateAll(this.entryKeys.entry(key), this.options.replicas);
   }
 
   /** The Redis key of `key`: `prefix + key(key)`. */

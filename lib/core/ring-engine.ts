@@ -12,8 +12,15 @@ import { observeRing } from './metrics/ring-observers.js';
 import { RingConnectionError } from './node/connection-errors.js';
 import { RingNode } from './node/ring-node.js';
 import { NodeReviver } from './revival/node-reviver.js';
+import type { RingCodec } from './codec.js';
+import type { EntryKeys } from './keys/entry-keys.js';
+import { BatchOps } from './routing/batch-ops.js';
+import { ReplicaBatches } from './routing/replica-batches.js';
+import { ReplicaOps } from './routing/replica-ops.js';
+import { ReplicaPlacement } from './routing/replica-placement.js';
 import { RequestRouter } from './routing/request-router.js';
 import { RingClear } from './scan/ring-clear.js';
+import { ReplicaScan } from './scan/replica-scan.js';
 import { RingScanner } from './scan/ring-scanner.js';
 
 /** How long a report of an unreachable node lives unless renewed, at the least (ms). */
@@ -21,20 +28,28 @@ const MIN_LEASE_MS = 3_000;
 /** Ticks of the fleet's view a report outlives, should its process stop renewing it. */
 const LEASE_TICKS = 5;
 
+/** How a dict's single-entry requests are sent: to the owner, or to every copy. */
+export type EntryRouter<F> = Pick<RequestRouter<F>, 'route'>;
+
 /** The collaborators behind a RingDict, wired together (see createEngine). */
-export interface RingEngine<F> {
+export interface RingEngine<V, F> {
   membership: RingMembership;
   failures: RingFailures<F>;
   fleet: FleetView;
   reviver: NodeReviver;
-  router: RequestRouter<F>;
+  router: EntryRouter<F>;
+  batches: BatchOps<V, F>;
+  /** Where each entry's copies live (one copy unless `replicas`). */
+  placement: ReplicaPlacement;
   scanner: RingScanner<F>;
   clearer: RingClear<F>;
 }
 
 /** What the dict hands its engine besides its options. */
-export interface EngineInputs<F> {
+export interface EngineInputs<V, F> {
   totalHash: HashRing;
+  entryKeys: EntryKeys;
+  codec: RingCodec<V>;
   addresses: ReadonlyMap<string, NodeAddress>;
   /** The user's callbacks, bound to the dict. */
   callbacks: Pick<MembershipHooks, 'ejected' | 'rediscovered'>;
@@ -49,8 +64,8 @@ export interface EngineInputs<F> {
  */
 export function createEngine<V, F>(
   o: ResolvedRingDictOptions<V, F>,
-  inputs: EngineInputs<F>,
-): RingEngine<F> {
+  inputs: EngineInputs<V, F>,
+): RingEngine<V, F> {
   const nodes = Object.entries(o.nodes).map(
     ([name, node]) =>
       new RingNode(
@@ -87,14 +102,21 @@ export function createEngine<V, F>(
       hinted: (node, holders) => reviver?.sweepSoon(node, holders),
     },
   );
-  const recorder = new HandoffRecorder(membership, fleet, hintKeys, o.handoffLimit);
-  const catchUp = new HandoffCatchUp(membership, hintKeys, recorder, {
-    prefix: o.prefix,
-    mode: o.handoff,
-    overflowPolicy: o.handoffOverflow,
-    limit: o.handoffLimit,
-    commandTimeout: o.commandTimeout,
-  });
+  const placement = new ReplicaPlacement(membership, o.replicas);
+  const recorder = new HandoffRecorder(membership, fleet, hintKeys, o.handoffLimit, placement);
+  const catchUp = new HandoffCatchUp(
+    membership,
+    hintKeys,
+    recorder,
+    {
+      prefix: o.prefix,
+      mode: o.handoff,
+      overflowPolicy: o.handoffOverflow,
+      limit: o.handoffLimit,
+      commandTimeout: o.commandTimeout,
+    },
+    placement,
+  );
   reviver = new NodeReviver(membership, catchUp, fleet, o);
   const metrics = observeRing(o.name, membership, o.metrics !== false);
   const router = new RequestRouter(
@@ -105,9 +127,44 @@ export function createEngine<V, F>(
     o.commandTimeout,
     metrics,
   );
-  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout);
-  const clearer = new RingClear(membership, scanner, failures, catchUp, o.prefix, o.commandTimeout);
-  return { membership, failures, fleet, reviver, router, scanner, clearer };
+  const copies =
+    o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
+  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout, copies?.scan);
+  const clearer = new RingClear(
+    membership,
+    scanner,
+    failures,
+    catchUp,
+    o.prefix,
+    o.commandTimeout,
+    copies?.scan,
+  );
+  return {
+    membership,
+    failures,
+    fleet,
+    reviver,
+    router: copies?.entries ?? router,
+    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches),
+    placement,
+    scanner,
+    clearer,
+  };
+}
+
+/** What a dict with replicas adds: every copy written, read in turn, counted once. */
+function replicaParts<F>(
+  membership: RingMembership,
+  router: RequestRouter<F>,
+  reviver: NodeReviver,
+  failures: RingFailures<F>,
+  placement: ReplicaPlacement,
+) {
+  return {
+    entries: new ReplicaOps(membership, router, reviver, failures, placement),
+    batches: new ReplicaBatches(membership, router, failures, placement),
+    scan: new ReplicaScan(membership, failures, placement),
+  };
 }
 
 function reportedMessage(reporters: number): string {

@@ -203,6 +203,42 @@ describe('RingRedisModule.forRoot', () => {
   });
 });
 
+describe('RingRedisModule: replicas', () => {
+  it("passes a group's `replicas` to its dict, and refuses more than the group's nodes at boot", async () => {
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { test: nest.nodes(), sessions: nest.nodes(0, 2) },
+          defaults: fast,
+          groupOptions: { test: { replicas: 2, prefix: 'repl:' } },
+        }),
+      ],
+      providers: [TwoGroups],
+    });
+    const { test, sessions } = app.get(TwoGroups);
+    await test.set('k', 1);
+    const copies = test.nodesOf('k');
+    expect(copies).toEqual(test.totalHash.locateAll(test.getEntry('k'), 2));
+    for (const [i, server] of nest.fleet.servers.entries()) {
+      const held = await redisCommand(server.port, 'EXISTS', 'repl:k');
+      expect(held, `node${i}`).toBe(copies.includes(`node${i}`) ? '1' : '0');
+    }
+    expect(sessions.nodesOf('k')).toHaveLength(1);
+    await expect(
+      nest.boot({
+        imports: [
+          RingRedisModule.forRoot({
+            groups: { sessions: nest.nodes(0, 2) },
+            defaults: { ...fast, replicas: 3 },
+          }),
+        ],
+      }),
+    ).rejects.toThrow(
+      /group "sessions": replicas: expected an integer from 1 to the node count \(2\), got 3/,
+    );
+  });
+});
+
 describe('RingRedisModule.forRootAsync', () => {
   it('useFactory: an async factory reads the config from an injected provider', async () => {
     const app = await nest.boot({

@@ -92,6 +92,12 @@ export interface RingDictOptions<V = unknown, F = never> {
    * nothing for this dict, whatever the SDK.
    */
   metrics?: boolean;
+  /**
+   * Copies of each entry (default 1), on its owner and the next distinct nodes clockwise
+   * (`HashRing.locateAll`): at most the node count. With fewer nodes alive, as many copies as
+   * there are alive nodes. See docs/replication.md.
+   */
+  replicas?: number;
 }
 
 /** The options with defaults applied. */
@@ -110,6 +116,7 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   handoffLimit: number;
   handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
+  replicas: number;
 }
 
 const KNOWN = new Set<string>([
@@ -136,6 +143,7 @@ const KNOWN = new Set<string>([
   'lazyConnect',
   'compression',
   'metrics',
+  'replicas',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -299,9 +307,20 @@ export function resolveRingDictOptions<V, F>(
     o.metrics,
   );
   const compression = checkCompression(o.compression, where);
+  const nodes = withCaFiles(resolveNodes(o.nodes), o.name);
+  const replicas = o.replicas ?? 1;
+  const nodeCount = Object.keys(nodes).length;
+  checkOption(
+    Number.isInteger(replicas) && replicas >= 1 && replicas <= Math.max(1, nodeCount),
+    where,
+    'replicas',
+    `an integer from 1 to the node count (${nodeCount})`,
+    replicas,
+  );
   return {
     ...o,
-    nodes: withCaFiles(resolveNodes(o.nodes), o.name),
+    nodes,
+    replicas,
     expire,
     handoffLimit,
     handoff,

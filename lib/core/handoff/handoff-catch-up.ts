@@ -3,13 +3,14 @@ import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import { inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
+import type { ReplicaPlacement } from '../routing/replica-placement.js';
 import { scanHash, unlinkPrefix } from '../scan/scan-keys.js';
 import type { HandoffRecorder } from './handoff-recorder.js';
 import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
 import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
 import { transferEntries } from './transfer.js';
-import { allOrSoonAfterFirst } from './settle.js';
 import { allToWire, toWire } from '../keys/wire.js';
+import { allOrSoonAfterFirst } from './settle-soon.js';
 
 /** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
@@ -51,6 +52,8 @@ export class HandoffCatchUp {
     private readonly keys: HintKeys,
     private readonly recorder: HandoffRecorder,
     private readonly options: CatchUpOptions,
+    /** A copy a node holds in its own right (its home) is kept where hinted copies go. */
+    private readonly placement: ReplicaPlacement,
   ) {}
 
   get enabled(): boolean {
@@ -119,7 +122,9 @@ export class HandoffCatchUp {
   invalidateLate(node: RingNode): void {
     for (const [entry, heir] of this.recorder.takeCaptured(node.name)) {
       node.client.del(toWire(entry)).catch(() => undefined);
-      heir.client.del(toWire(entry)).catch(() => undefined);
+      if (!this.placement.isHome(heir.name, entry)) {
+        heir.client.del(toWire(entry)).catch(() => undefined);
+      }
     }
   }
 
@@ -248,7 +253,8 @@ export class HandoffCatchUp {
    * could not read them and cleared it whole instead (see incomplete).
    */
   private async dropCopiesHeld(node: RingNode): Promise<number> {
-    const totalHash = this.membership.totalHash;
+    const { placement } = this;
+    const heldFor = (entry: string) => !placement.isHome(node.name, entry);
     let dropped = 0;
     for (const owner of this.membership.all()) {
       if (owner === node) continue;
@@ -257,12 +263,13 @@ export class HandoffCatchUp {
       if ((await node.client.exists(overflow)) === 1) {
         held = true;
         dropped += await unlinkPrefix(node.client, this.options.prefix, (entry) => {
-          return totalHash.locate(entry) === owner.name;
+          return placement.isHome(owner.name, entry) && heldFor(entry);
         });
       } else {
         for await (const found of scanHash(node.client, hints)) {
           held = true;
-          dropped += await node.client.unlink(...found.map(([entry]) => toWire(entry)));
+          const copies = found.map(([entry]) => entry).filter(heldFor);
+          if (copies.length > 0) dropped += await node.client.unlink(...allToWire(copies));
         }
       }
       if (!held || !owner.health.alive) continue;
@@ -283,22 +290,29 @@ export class HandoffCatchUp {
    */
   private async dropShadowed(node: RingNode, outage: Outage): Promise<void> {
     const back = this.membership.aliveHash.with(node.name, node.capacity);
-    const totalHash = this.membership.totalHash;
+    const { placement } = this;
     for (const [ownerName, heirs] of outage.othersHeirs) {
       const owner = this.membership.find(ownerName);
       if (owner === undefined || owner.health.alive) continue;
-      const routesHere = (entry: string) =>
-        back.locate(entry) === node.name && totalHash.locate(entry) === owner.name;
+      // The entry's copy moves from `holder` to `node` (with one copy: it routes here now).
+      const displaced = (holder: RingNode) => (entry: string) => {
+        const targets = placement.targets(entry, back);
+        return (
+          targets.includes(node.name) &&
+          !targets.includes(holder.name) &&
+          placement.isHome(owner.name, entry)
+        );
+      };
       const holders = [...heirs, ...this.recorder.heirsOf(ownerName)]
         .map((name) => this.membership.find(name))
         .filter((holder) => holder !== undefined && holder !== node && holder.ready);
       for (const holder of new Set(holders as RingNode[])) {
         if ((await holder.client.exists(this.keys.overflow(owner.name))) === 1) {
-          await unlinkPrefix(holder.client, this.options.prefix, routesHere);
+          await unlinkPrefix(holder.client, this.options.prefix, displaced(holder));
           continue;
         }
         for await (const found of scanHash(holder.client, this.keys.hints(owner.name))) {
-          const shadowed = found.map(([entry]) => entry).filter(routesHere);
+          const shadowed = found.map(([entry]) => entry).filter(displaced(holder));
           if (shadowed.length > 0) await holder.client.unlink(...allToWire(shadowed));
         }
       }
@@ -325,12 +339,17 @@ export class HandoffCatchUp {
       for (let start = 0; start < found.length; start += PIPELINE_CHUNK) {
         const hints = found.slice(start, start + PIPELINE_CHUNK);
         const entries = hints.map(([entry]) => entry);
+        // A copy the heir holds in its own right (replicas) stays: it took every write.
+        const own = (entry: string) => this.placement.isHome(heir.name, entry);
         if (this.options.mode === 'copy') {
-          const absent = new Set(await transferEntries(heir.client, owner.client, entries));
+          const absent = new Set(await transferEntries(heir.client, owner.client, entries, own));
           for (const entry of entries) (absent.has(entry) ? missing : copied).add(entry);
         } else {
-          const wire = allToWire(entries);
-          await Promise.all([owner.client.unlink(...wire), heir.client.unlink(...wire)]);
+          const held = entries.filter((entry) => !own(entry));
+          await Promise.all([
+            owner.client.unlink(...allToWire(entries)),
+            held.length > 0 ? heir.client.unlink(...allToWire(held)) : 0,
+          ]);
         }
         // Struck only as read: an entry written again meanwhile keeps its newer hint.
         await heir.client.eval(
@@ -363,14 +382,16 @@ export class HandoffCatchUp {
     }
     let cleared = await unlinkPrefix(node.client, this.options.prefix);
     // Every copy of its entries elsewhere goes too: those no hint names would be served,
-    // stale, at the node's next outage. By the total ring, as the hints count owners.
-    const totalHash = this.membership.totalHash;
-    const ownedByNode = (entry: string) => totalHash.locate(entry) === node.name;
+    // stale, at the node's next outage. By the total ring, as the hints count owners; a copy
+    // the other node holds in its own right (replicas) took every write and stays.
+    const { placement } = this;
     for (const name of this.membership.aliveHash.nodes) {
       const other = this.membership.node(name);
       if (other === node || !other.ready) continue;
+      const heldForNode = (entry: string) =>
+        placement.isHome(node.name, entry) && !placement.isHome(other.name, entry);
       try {
-        cleared += await unlinkPrefix(other.client, this.options.prefix, ownedByNode);
+        cleared += await unlinkPrefix(other.client, this.options.prefix, heldForNode);
         await other.client.del(
           this.keys.hints(node.name),
           this.keys.overflow(node.name),

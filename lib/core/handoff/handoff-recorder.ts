@@ -5,6 +5,7 @@ import type { Redis } from 'ioredis';
 import { inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { NodeOp } from '../routing/entry-ops.js';
+import type { ReplicaPlacement } from '../routing/replica-placement.js';
 import { RECORD_HINTS, type HintKeys } from './hint-keys.js';
 import { allToWire } from '../keys/wire.js';
 
@@ -35,6 +36,7 @@ export class HandoffRecorder {
     private readonly keys: HintKeys,
     /** Hints kept per owner on each node (`handoffLimit`); 0 turns the handoff off. */
     private readonly limit: number,
+    private readonly placement: ReplicaPlacement,
   ) {}
 
   /** Writes must be recorded for hinted handoff while some node is ejected. */
@@ -42,17 +44,21 @@ export class HandoffRecorder {
     return this.limit > 0 && this.membership.anyEjected;
   }
 
-  /** Of `entries` written on `node`, those whose owner (by the total ring) is another node. */
+  /**
+   * Of `entries` written on `node`, those it takes on behalf of other nodes, per node: with one
+   * copy, entries whose owner (by the total ring) is another node; with replicas, the home
+   * nodes that miss the write (see ReplicaPlacement.standsInFor).
+   */
   onBehalf(node: RingNode, entries: string | readonly string[]): OnBehalf | undefined {
     let writes: OnBehalf | undefined;
     // A single entry comes as a string: wrapped in an array only while hints are needed.
     for (const entry of typeof entries === 'string' ? [entries] : entries) {
-      const owner = this.membership.totalHash.locate(entry)!;
-      if (owner === node.name) continue;
-      writes ??= new Map();
-      const list = writes.get(owner);
-      if (list) list.push(entry);
-      else writes.set(owner, [entry]);
+      for (const owner of this.placement.standsInFor(node.name, entry)) {
+        writes ??= new Map();
+        const list = writes.get(owner);
+        if (list) list.push(entry);
+        else writes.set(owner, [entry]);
+      }
     }
     return writes;
   }
@@ -119,7 +125,9 @@ export class HandoffRecorder {
     for (const [owner, entries] of writes) {
       const ownerNode = this.membership.node(owner);
       if (!ownerNode.health.alive) continue;
-      late.push(deleteQuietly(ownerNode, entries), deleteQuietly(node, entries));
+      // A copy `node` holds in its own right (replicas) took the write: it stays.
+      const held = entries.filter((entry) => !this.placement.isHome(node.name, entry));
+      late.push(deleteQuietly(ownerNode, entries), deleteQuietly(node, held));
     }
     if (late.length > 0) await Promise.all(late);
   }

@@ -19,6 +19,8 @@ export async function transferEntries(
   source: Redis,
   target: Redis,
   entries: readonly string[],
+  /** Entries that stay on `source` once copied (a copy it holds in its own right). */
+  keep?: (entry: string) => boolean,
 ): Promise<string[]> {
   const missing: string[] = [];
   await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
@@ -48,7 +50,8 @@ export async function transferEntries(
       if (error) uncopied.push(chunk[written[j]]);
     });
     if (uncopied.length > 0) await target.del(...allToWire(uncopied));
-    await source.del(...allToWire(chunk));
+    const dropped = keep ? chunk.filter((entry) => !keep(entry)) : chunk;
+    if (dropped.length > 0) await source.del(...allToWire(dropped));
   });
   return missing;
 }

@@ -1,6 +1,6 @@
 import { pointIndex, sliceIndex, type Continuum } from './continuum.js';
-import { RingConfigError } from '../errors.js';
-import { checkCapacityTotal, rejectUnknownOptions } from '../config/option-checks.js';
+import { RingArgumentError, RingConfigError } from '../errors.js';
+import { checkCapacityTotal, rejectUnknownOptions, shown } from '../config/option-checks.js';
 import { resolveHashFunction, type HashFunction, type HashFunctionName } from './hash-functions.js';
 import { buildKetamaContinuum } from './ketama-continuum.js';
 import { dealSlices, defaultSliceCount, MAX_SLICES } from './slice-continuum.js';
@@ -278,6 +278,47 @@ export class HashRing {
     if (owners.length === 0) return undefined;
     const hash = this.plainHash ? this.plainHash(entry) >>> 0 : this.hashOf(entry);
     return this.layout.names[owners[this.indexOf(hash)]];
+  }
+
+  /**
+   * The first `count` distinct nodes met walking clockwise from `entry`'s slice or point: the
+   * first is `locate(entry)`, the others are where its copies live with `replicas: count`.
+   * Every node of the ring when it has fewer than `count` (a node given no slice at all, with
+   * a tiny capacity among many nodes, is never met). Empty for an empty ring.
+   *
+   * Derived from the placement alone, so every process finds the same nodes; and as
+   * `without()` hands a node's slices to the next owner clockwise, a ring without some nodes
+   * meets the others in the same order: losing a copy's node keeps every other copy in place.
+   * The walk meets a new node every 1.5 slices on average at 3 equal nodes (a node's blocks
+   * are scattered at random), so it costs about as much as `locate` — measured in
+   * bench/README.md, with the table of successors it makes unnecessary.
+   */
+  locateAll(entry: string, count: number): string[] {
+    if (!Number.isInteger(count) || count < 1) {
+      throw new RingArgumentError(`locateAll: count must be an integer ≥ 1, got ${shown(count)}`);
+    }
+    const owners = this.owners;
+    const slices = owners.length;
+    if (slices === 0) return [];
+    const names = this.layout.names;
+    const hash = this.plainHash ? this.plainHash(entry) >>> 0 : this.hashOf(entry);
+    let at = this.indexOf(hash);
+    let previous = owners[at];
+    const found = [names[previous]];
+    const want = Math.min(count, this.names.length);
+    if (want === 1) return found;
+    const met = [previous];
+    for (let steps = 1; steps < slices && met.length < want; steps++) {
+      if (++at === slices) at = 0;
+      const owner = owners[at];
+      // Most steps stay within one node's run of slices: no search then.
+      if (owner === previous) continue;
+      previous = owner;
+      if (met.includes(owner)) continue;
+      met.push(owner);
+      found.push(names[owner]);
+    }
+    return found;
   }
 
   /** Index into `owners` of the slice or point owning `hash`. */

@@ -6,6 +6,7 @@ import { hitsIn } from '../metrics/ring-operations.js';
 import { execPipeline, inChunks, PIPELINE_CHUNK } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import { pxOf } from './entry-ops.js';
+import type { BatchRun, ReplicaBatches } from './replica-batches.js';
 import type { RequestRouter } from './request-router.js';
 import { toWire } from '../keys/wire.js';
 
@@ -19,33 +20,41 @@ export class BatchOps<V, F> {
     private readonly router: RequestRouter<F>,
     private readonly keys: EntryKeys,
     private readonly codec: RingCodec<V>,
+    /** With replicas: every copy written, and the next copies read on a miss. */
+    private readonly copies?: ReplicaBatches<F>,
   ) {}
 
   /** Values of many keys, in input order (undefined where missing). */
   async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
     const entries = keyList('getMany', keys).map((key) => this.keys.entry(key));
     const values: (V | undefined)[] = Array.from({ length: entries.length });
-    const failed = await this.router.routeMany<(string | Buffer | null)[][]>(
-      entries,
-      (client, indexes, node) =>
-        inRounds<(string | Buffer | null)[]>(node, indexes, (chunk) => {
-          const batch = chunk.map((i) => toWire(entries[i]));
-          return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
-        }),
-      (indexes, rounds) => {
-        let j = 0;
-        for (const raws of rounds) {
-          for (const raw of raws) {
-            const i = indexes[j++];
-            values[i] = raw === null ? undefined : decodeValue(this.codec, raw, entries[i]);
-          }
+    const found = new Uint8Array(entries.length);
+    const read: BatchRun<(string | Buffer | null)[][]> = (client, indexes, node) =>
+      inRounds<(string | Buffer | null)[]>(node, indexes, (chunk) => {
+        const batch = chunk.map((i) => toWire(entries[i]));
+        return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
+      });
+    // Decoded once the node answered, not inside its command: decoding a large batch must not
+    // count against the node's commandTimeout.
+    const fill = (indexes: number[], rounds: (string | Buffer | null)[][]) => {
+      let j = 0;
+      for (const raws of rounds) {
+        for (const raw of raws) {
+          const i = indexes[j++];
+          if (raw === null) continue;
+          values[i] = decodeValue(this.codec, raw, entries[i]);
+          found[i] = 1;
         }
-      },
-      false,
-      'getMany',
-      hitsIn,
-    );
-    return failed ? answerFail(failed) : values;
+      }
+    };
+    const failed = await this.router.routeMany(entries, read, fill, false, 'getMany', hitsIn);
+    if (failed) return answerFail(failed);
+    if (this.copies && found.includes(0)) {
+      const missed = entries.flatMap((_, i) => (found[i] === 0 ? [i] : []));
+      const measured = this.router.measured('getMany', read, hitsIn);
+      await this.copies.readMissed(entries, missed, measured, fill, (i) => found[i] === 1);
+    }
+    return values;
   }
 
   /** Stores many entries: pipelines of `SET entry value [PX ms]`, `ttl` in seconds. */
@@ -55,27 +64,25 @@ export class BatchOps<V, F> {
   ): Promise<void | F> {
     const px = ttl === undefined ? undefined : pxOf(ttl);
     const { entries, payloads } = this.encodeAll(pairs);
-    const failed = await this.router.routeMany(
-      entries,
-      (client, indexes, node) =>
-        inRounds(node, indexes, (chunk) => {
-          const pipeline = client.pipeline();
-          for (const i of chunk) {
-            if (px === undefined) pipeline.set(toWire(entries[i]), payloads[i]);
-            else pipeline.set(toWire(entries[i]), payloads[i], 'PX', px);
-          }
-          return execPipeline(pipeline.exec());
-        }),
-      () => undefined,
-      true,
-      'setMany',
-    );
+    const write: BatchRun<unknown> = (client, indexes, node) =>
+      inRounds(node, indexes, (chunk) => {
+        const pipeline = client.pipeline();
+        for (const i of chunk) {
+          if (px === undefined) pipeline.set(toWire(entries[i]), payloads[i]);
+          else pipeline.set(toWire(entries[i]), payloads[i], 'PX', px);
+        }
+        return execPipeline(pipeline.exec());
+      });
+    const failed = this.copies
+      ? await this.copies.writeAll(entries, this.router.measured('setMany', write), () => undefined)
+      : await this.router.routeMany(entries, write, () => undefined, true, 'setMany');
     if (failed) return answerFail(failed);
   }
 
   /** Deletes many keys; answers how many were removed. */
   async deleteMany(keys: readonly unknown[]): Promise<number | F> {
     const entries = keyList('deleteMany', keys).map((key) => this.keys.entry(key));
+    if (this.copies) return this.deleteCopies(entries, this.copies);
     let removed = 0;
     const failed: Fail<F> | undefined = await this.router.routeMany(
       entries,
@@ -91,6 +98,29 @@ export class BatchOps<V, F> {
       'deleteMany',
     );
     return failed ? answerFail(failed) : removed;
+  }
+
+  /**
+   * deleteMany with replicas: every copy deleted, one DEL per entry in a pipeline so that each
+   * entry counts once, when any of its copies was removed.
+   */
+  private async deleteCopies(entries: string[], copies: ReplicaBatches<F>): Promise<number | F> {
+    const removed = new Uint8Array(entries.length);
+    const remove: BatchRun<void[]> = (client, indexes, node) =>
+      inRounds(node, indexes, async (chunk) => {
+        const pipeline = client.pipeline();
+        for (const i of chunk) pipeline.del(toWire(entries[i]));
+        const counts = await execPipeline(pipeline.exec());
+        chunk.forEach((i, j) => {
+          if ((counts[j] as number) > 0) removed[i] = 1;
+        });
+      });
+    const failed = await copies.writeAll(
+      entries,
+      this.router.measured('deleteMany', remove),
+      () => undefined,
+    );
+    return failed ? answerFail(failed) : removed.reduce((sum, one) => sum + one, 0);
   }
 
   /** Every pair checked and encoded first: a value that cannot be encoded writes nothing at all. */

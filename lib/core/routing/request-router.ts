@@ -43,23 +43,30 @@ export class RequestRouter<F> {
     entry: string,
     op: EntryOp<T>,
     write: boolean,
-    done: (reply: T, entry: string) => R,
+    done: Done<T, R>,
     failed: (fail: Fail<F>) => G,
     operation: RingOperation,
   ): Promise<R | G> {
     if (this.membership.closed) {
       return Promise.reject(this.failures.closedError());
     }
-    if (this.metrics !== undefined) op = this.metrics.entryOp(operation, op);
+    op = this.measuredOp(operation, op);
     this.reviver.probe(entry);
     const node = this.membership.pick(entry);
     if (node === undefined || !node.ready || (write && this.recorder.needed)) {
-      return this.finish(this.routeFrom(node, entry, write, op), entry, done, failed);
+      const answered: Answered = {};
+      return this.finish(
+        this.routeFrom(node, entry, write, op, answered),
+        entry,
+        answered,
+        done,
+        failed,
+      );
     }
     return this.dispatch(node, op, entry).then(
       (reply) => {
         this.settled(node);
-        return done(reply, entry);
+        return done(reply, entry, node);
       },
       (error: unknown) => {
         this.settled(node);
@@ -68,14 +75,30 @@ export class RequestRouter<F> {
         if (!isConnectionError(error)) throw error;
         const tried: RingNode[] = [];
         const next = this.failOver(node, entry, error, tried);
+        const answered: Answered = {};
         return this.finish(
-          this.routeFrom(next, entry, write, op, tried, error),
+          this.routeFrom(next, entry, write, op, answered, tried, error),
           entry,
+          answered,
           done,
           failed,
         );
       },
     );
+  }
+
+  /** `op` timed and counted for the metrics as `operation`, or as it is when none record. */
+  measuredOp<T>(operation: RingOperation, op: EntryOp<T>): EntryOp<T> {
+    return this.metrics === undefined ? op : this.metrics.entryOp(operation, op);
+  }
+
+  /** `run` timed and counted for the metrics as `operation`, or as it is when none record. */
+  measured<R>(
+    operation: RingOperation,
+    run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
+    hits?: (result: R) => number,
+  ): (client: Redis, indexes: number[], node: RingNode) => Promise<R> {
+    return this.metrics === undefined ? run : this.metrics.batchRun(operation, run, hits);
   }
 
   /**
@@ -94,7 +117,7 @@ export class RequestRouter<F> {
     hits?: (result: R) => number,
   ): Promise<Fail<F> | undefined> {
     if (this.membership.closed) throw this.failures.closedError();
-    if (this.metrics !== undefined) run = this.metrics.batchRun(operation, run, hits);
+    run = this.measured(operation, run, hits);
     // Each entry may probe its owner, as a single request would.
     if (this.membership.anyEjected) for (const entry of entries) this.reviver.probe(entry);
     let lastError: unknown;
@@ -138,14 +161,31 @@ export class RequestRouter<F> {
     return homeless ? this.failures.fail(lastError) : undefined;
   }
 
+  /**
+   * One try of `op` on `node`, no failover: connected first if need be, a write recorded for
+   * hinted handoff as `route` records it. For the replicas, which choose the nodes themselves.
+   */
+  tryOn<T, E extends string | readonly string[]>(
+    node: RingNode,
+    entries: E,
+    write: boolean,
+    op: NodeOp<T, E>,
+  ): Promise<T> {
+    if (this.membership.closed) return Promise.reject(this.failures.closedError());
+    return this.attempt(node, entries, write, op);
+  }
+
   /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
   private finish<T, R, G>(
     result: Promise<T | Fail<F>>,
     entry: string,
-    done: (reply: T, entry: string) => R,
+    answered: Answered,
+    done: Done<T, R>,
     failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
-    return result.then((reply) => (isFail<F>(reply) ? failed(reply) : done(reply, entry)));
+    return result.then((reply) =>
+      isFail<F>(reply) ? failed(reply) : done(reply, entry, answered.node),
+    );
   }
 
   /**
@@ -157,6 +197,7 @@ export class RequestRouter<F> {
     entry: string,
     write: boolean,
     op: EntryOp<T>,
+    answered: Answered,
     tried: RingNode[] = [],
     lastError?: unknown,
   ): Promise<T | Fail<F>> {
@@ -164,7 +205,9 @@ export class RequestRouter<F> {
       // Closed while this request was failing over: it must not open a connection again.
       if (this.membership.closed) throw this.failures.closedError();
       try {
-        return await this.attempt(node, entry, write, op);
+        const reply = await this.attempt(node, entry, write, op);
+        answered.node = node;
+        return reply;
       } catch (error) {
         if (!isConnectionError(error)) throw error;
         lastError = error;
@@ -246,8 +289,16 @@ export class RequestRouter<F> {
   }
 }
 
-function addTo<K>(groups: Map<K, number[]>, key: K, index: number): void {
+/** What a request's reply is mapped by: `node` is the node that answered. */
+export type Done<T, R> = (reply: T, entry: string, node?: RingNode) => R;
+
+/** Where the general path of `route` was answered from (set as it goes). */
+interface Answered {
+  node?: RingNode;
+}
+
+export function addTo<K, T>(groups: Map<K, T[]>, key: K, item: T): void {
   const group = groups.get(key);
-  if (group) group.push(index);
-  else groups.set(key, [index]);
+  if (group) group.push(item);
+  else groups.set(key, [item]);
 }

@@ -2,6 +2,7 @@ import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
 import { answerFail, isFail, type RingFailures } from '../membership/ring-failures.js';
+import type { ReplicaScan } from './replica-scan.js';
 import type { RingScanner } from './ring-scanner.js';
 import { unlinkPrefix } from './scan-keys.js';
 import { allToWire } from '../keys/wire.js';
@@ -27,6 +28,8 @@ export class RingClear<F> {
     /** The dict's prefix: a clear stays under it. */
     private readonly prefix: string,
     private readonly commandTimeout: number,
+    /** With replicas: each entry deleted on every copy at once, and counted once. */
+    private readonly copies?: ReplicaScan<F>,
   ) {}
 
   /** Deletes every entry under `prefix + keyPrefix`; answers how many. */
@@ -45,7 +48,9 @@ export class RingClear<F> {
         if (isFail<F>(batch)) return answerFail(batch);
         if (batch.keys.length === 0) continue;
         try {
-          deleted += await batch.node.client.unlink(...allToWire(batch.keys));
+          deleted += this.copies
+            ? await this.copies.unlinkEveryCopy(batch)
+            : await batch.node.client.unlink(...allToWire(batch.keys));
         } catch (error) {
           this.failures.ejectFromScan(batch.node, error);
         }

@@ -1,6 +1,7 @@
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
 import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
+import type { ReplicaScan } from './replica-scan.js';
 import { globEscape, scanKeys } from './scan-keys.js';
 
 /** One SCAN batch of one node: the keys it holds under the scanned prefix. */
@@ -21,6 +22,8 @@ export class RingScanner<F> {
     /** The dict's prefix: every scan stays under it. */
     private readonly prefix: string,
     private readonly commandTimeout: number,
+    /** With replicas: each entry counted once, on the first target holding it. */
+    private readonly copies?: ReplicaScan<F>,
   ) {}
 
   /** Batches of keys under `prefix + keyPrefix`, node by node, over the nodes alive when it starts. */
@@ -59,7 +62,9 @@ export class RingScanner<F> {
         return;
       }
       const ring = this.membership.aliveHash;
-      const keys = batch.keys.filter((entry) => ring.locate(entry) === batch.node.name);
+      const keys = this.copies
+        ? await this.copies.firstHeld(batch)
+        : batch.keys.filter((entry) => ring.locate(entry) === batch.node.name);
       yield { node: batch.node, keys };
     }
   }
