@@ -4,14 +4,17 @@ import { FleetView } from './fleet/fleet-view.js';
 import { HandoffCatchUp } from './handoff/handoff-catch-up.js';
 import { HandoffRecorder } from './handoff/handoff-recorder.js';
 import { HintKeys } from './handoff/hint-keys.js';
-import type { HashRing } from './hashing/hash-ring.js';
+import type { HashRing, HashRingOptions } from './hashing/hash-ring.js';
+import type { ResolvedRingNodeConfig } from './config/ring-config.js';
 import { controlKey } from './keys/control-keys.js';
+import { MembershipChange } from './membership/membership-change.js';
 import { RingFailures } from './membership/ring-failures.js';
 import { RingMembership, type MembershipHooks } from './membership/ring-membership.js';
 import { RingConnectionError } from './node/connection-errors.js';
 import { RingNode } from './node/ring-node.js';
 import { NodeReviver } from './revival/node-reviver.js';
 import { RequestRouter } from './routing/request-router.js';
+import { WarmUp } from './routing/warm-up.js';
 import { RingClear } from './scan/ring-clear.js';
 import { RingScanner } from './scan/ring-scanner.js';
 
@@ -29,12 +32,15 @@ export interface RingEngine<F> {
   router: RequestRouter<F>;
   scanner: RingScanner<F>;
   clearer: RingClear<F>;
+  changes: MembershipChange;
 }
 
 /** What the dict hands its engine besides its options. */
 export interface EngineInputs<F> {
   totalHash: HashRing;
   addresses: ReadonlyMap<string, NodeAddress>;
+  /** The hash ring's options, for the rings of a new membership. */
+  ring: HashRingOptions;
   /** The user's callbacks, bound to the dict. */
   callbacks: Pick<MembershipHooks, 'ejected' | 'rediscovered'>;
   onFail: (() => F) | undefined;
@@ -49,19 +55,13 @@ export function createEngine<V, F>(
   o: ResolvedRingDictOptions<V, F>,
   inputs: EngineInputs<F>,
 ): RingEngine<F> {
-  const nodes = Object.entries(o.nodes).map(
-    ([name, node]) =>
-      new RingNode(
-        name,
-        node.capacity,
-        node.connection,
-        inputs.addresses.get(name)!,
-        o.commandTimeout,
-        {
-          trustKey: controlKey(o.prefix, 'instance'),
-          connectTimeout: o.connectTimeout,
-        },
-      ),
+  const makeNode = (name: string, node: ResolvedRingNodeConfig, address: NodeAddress) =>
+    new RingNode(name, node.capacity, node.connection, address, o.commandTimeout, {
+      trustKey: controlKey(o.prefix, 'instance'),
+      connectTimeout: o.connectTimeout,
+    });
+  const nodes = Object.entries(o.nodes).map(([name, node]) =>
+    makeNode(name, node, inputs.addresses.get(name)!),
   );
   // The fleet's view and the reviver are built below; the hooks reach them once they are.
   let fleet: FleetView | undefined;
@@ -94,10 +94,23 @@ export function createEngine<V, F>(
     commandTimeout: o.commandTimeout,
   });
   reviver = new NodeReviver(membership, catchUp, fleet, o);
-  const router = new RequestRouter(membership, reviver, recorder, failures, o.commandTimeout);
+  const warmUp = new WarmUp(membership, o.warmUpWindow);
+  const router = new RequestRouter(
+    membership,
+    reviver,
+    recorder,
+    failures,
+    o.commandTimeout,
+    warmUp,
+  );
+  const changes = new MembershipChange(
+    { membership, fleet, catchUp, warmUp, makeNode },
+    { name: o.name, prefix: o.prefix, connectTimeout: o.connectTimeout, ring: inputs.ring },
+    o.nodes,
+  );
   const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout);
   const clearer = new RingClear(membership, scanner, failures, catchUp, o.prefix, o.commandTimeout);
-  return { membership, failures, fleet, reviver, router, scanner, clearer };
+  return { membership, failures, fleet, reviver, router, scanner, clearer, changes };
 }
 
 function reportedMessage(reporters: number): string {

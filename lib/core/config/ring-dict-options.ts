@@ -87,6 +87,11 @@ export interface RingDictOptions<V = unknown, F = never> {
    * (default) or `'zstd'` (Node ≥ 22.15); smaller values are stored as the codec writes them.
    */
   compression?: RingCompressionOptions | false;
+  /**
+   * Milliseconds after a `setNodes()` change during which a key whose owner changed is still
+   * found on its former owner and copied over (default 60 000; 0 turns the warm-up off).
+   */
+  warmUpWindow?: number;
 }
 
 /** The options with defaults applied. */
@@ -105,6 +110,7 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   handoffLimit: number;
   handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
+  warmUpWindow: number;
 }
 
 const KNOWN = new Set<string>([
@@ -130,6 +136,7 @@ const KNOWN = new Set<string>([
   'handoffOverflow',
   'lazyConnect',
   'compression',
+  'warmUpWindow',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -285,6 +292,14 @@ export function resolveRingDictOptions<V, F>(
     'a boolean',
     o.lazyConnect,
   );
+  const warmUpWindow = o.warmUpWindow ?? 60_000;
+  checkOption(
+    Number.isInteger(warmUpWindow) && warmUpWindow >= 0 && warmUpWindow < 2 ** 31,
+    where,
+    'warmUpWindow',
+    'an integer number of milliseconds ≥ 0',
+    warmUpWindow,
+  );
   const compression = checkCompression(o.compression, where);
   return {
     ...o,
@@ -300,6 +315,7 @@ export function resolveRingDictOptions<V, F>(
     heartbeatInterval,
     commandTimeout,
     connectTimeout,
+    warmUpWindow,
     ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

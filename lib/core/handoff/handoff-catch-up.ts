@@ -281,7 +281,10 @@ export class HandoffCatchUp {
    * are found by a scan.
    */
   private async dropShadowed(node: RingNode, outage: Outage): Promise<void> {
-    const back = this.membership.aliveHash.with(node.name, node.capacity);
+    const back = this.membership.aliveHash.with(
+      node.name,
+      this.membership.totalHash.capacityOf(node.name) ?? node.capacity,
+    );
     const totalHash = this.membership.totalHash;
     for (const [ownerName, heirs] of outage.othersHeirs) {
       const owner = this.membership.find(ownerName);

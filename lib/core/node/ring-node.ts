@@ -258,6 +258,11 @@ export class RingNode {
     return this.trust.vouch(this.client);
   }
 
+  /** The node left the ring: whoever adds it back clears its entries first (see ServerTrust). */
+  retire(): Promise<void> {
+    return this.trust.retire(this.client);
+  }
+
   private open(timeoutMs: number): Promise<void> {
     const client = this.client;
     this.sentinelMaster?.start();

@@ -5,7 +5,8 @@ import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { NodeReviver } from '../revival/node-reviver.js';
-import type { EntryOp, NodeOp } from './entry-ops.js';
+import { asIs, type EntryOp, type NodeOp } from './entry-ops.js';
+import type { WarmUp } from './warm-up.js';
 
 /**
  * Sends the ring's requests: each to the node owning its entry, and on a connection-class
@@ -23,6 +24,7 @@ export class RequestRouter<F> {
     private readonly recorder: HandoffRecorder,
     private readonly failures: RingFailures<F>,
     private readonly commandTimeout: number,
+    private readonly warmUp: WarmUp,
   ) {}
 
   /**
@@ -36,6 +38,20 @@ export class RequestRouter<F> {
    * after a failure, takes the general path, `routeFrom`.
    */
   route<T, R, G = F>(
+    entry: string,
+    op: EntryOp<T>,
+    write: boolean,
+    done: (reply: T, entry: string) => R,
+    failed: (fail: Fail<F>) => G,
+  ): Promise<R | G> {
+    if (this.warmUp.on) {
+      return this.finish(this.warmUp.route(entry, op, write, this.direct), entry, done, failed);
+    }
+    return this.routeNow(entry, op, write, done, failed);
+  }
+
+  /** `route` over the rings as they are (no warm-up). */
+  private routeNow<T, R, G = F>(
     entry: string,
     op: EntryOp<T>,
     write: boolean,
@@ -125,8 +141,13 @@ export class RequestRouter<F> {
       );
       groups = retry;
     }
+    if (write && this.warmUp.on) await this.warmUp.invalidateMany(entries);
     return homeless ? this.failures.fail(lastError) : undefined;
   }
+
+  /** For the warm-up: a request answering its reply or its failure as they are. */
+  private readonly direct = <T>(entry: string, op: EntryOp<T>, write: boolean) =>
+    this.routeNow<T, T, Fail<F>>(entry, op, write, asIs, asIs);
 
   /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
   private finish<T, R, G>(
