@@ -356,7 +356,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   async close(): Promise<void> {
     if (this.membership.closed) return;
     this.reviver.stop();
-    this.changes.close();
+    await this.changes.close();
     await this.fleet.close();
     await this.membership.close();
   }

@@ -7,13 +7,14 @@ import { HintKeys } from './handoff/hint-keys.js';
 import type { HashRing, HashRingOptions } from './hashing/hash-ring.js';
 import type { ResolvedRingNodeConfig } from './config/ring-config.js';
 import { controlKey } from './keys/control-keys.js';
-import { MembershipChange } from './membership/membership-change.js';
+import { configOf, MembershipChange } from './membership/membership-change.js';
 import { RingFailures } from './membership/ring-failures.js';
 import { RingMembership, type MembershipHooks } from './membership/ring-membership.js';
 import { RingConnectionError } from './node/connection-errors.js';
 import { RingNode } from './node/ring-node.js';
 import { NodeReviver } from './revival/node-reviver.js';
 import { RequestRouter } from './routing/request-router.js';
+import { MigrationRoute } from './routing/migration-route.js';
 import { WarmUp } from './routing/warm-up.js';
 import { RingClear } from './scan/ring-clear.js';
 import { RingScanner } from './scan/ring-scanner.js';
@@ -95,6 +96,24 @@ export function createEngine<V, F>(
   });
   reviver = new NodeReviver(membership, catchUp, fleet, o);
   const warmUp = new WarmUp(membership, o.warmUpWindow);
+  let changes: MembershipChange | undefined;
+  const migration = new MigrationRoute(
+    {
+      membership,
+      // A node of `from` that is one of the dict's own (same name, same connection) is shared.
+      nodeFor: (name, node, address) => {
+        const own = o.nodes[name];
+        const member = membership.find(name);
+        return member !== undefined && own !== undefined && configOf(own) === configOf(node)
+          ? member
+          : makeNode(name, node, address);
+      },
+      ended: (from) => changes?.migrated(from),
+    },
+    o.migration,
+    inputs.ring,
+    { prefix: o.prefix, commandTimeout: o.commandTimeout },
+  );
   const router = new RequestRouter(
     membership,
     reviver,
@@ -102,14 +121,16 @@ export function createEngine<V, F>(
     failures,
     o.commandTimeout,
     warmUp,
+    migration,
   );
-  const changes = new MembershipChange(
-    { membership, fleet, catchUp, warmUp, makeNode },
+  changes = new MembershipChange(
+    { membership, fleet, catchUp, warmUp, makeNode, migration },
     { name: o.name, prefix: o.prefix, connectTimeout: o.connectTimeout, ring: inputs.ring },
     o.nodes,
   );
   const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout);
   const clearer = new RingClear(membership, scanner, failures, catchUp, o.prefix, o.commandTimeout);
+  migration.start();
   return { membership, failures, fleet, reviver, router, scanner, clearer, changes };
 }
 

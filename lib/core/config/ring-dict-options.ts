@@ -4,6 +4,7 @@ import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
 import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
+import { checkMigration, type ResolvedMigration, type RingMigration } from './migration-option.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
@@ -92,6 +93,11 @@ export interface RingDictOptions<V = unknown, F = never> {
    * found on its former owner and copied over (default 60 000; 0 turns the warm-up off).
    */
   warmUpWindow?: number;
+  /**
+   * A rolling change across processes: until `until` (epoch ms) the dict reads where the
+   * processes still on `from` write, and writes there too; afterwards `nodes` alone.
+   */
+  migration?: RingMigration;
 }
 
 /** The options with defaults applied. */
@@ -111,6 +117,8 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
   warmUpWindow: number;
+  /** Checked, and only while it lasts: undefined once `until` has passed. */
+  migration?: ResolvedMigration;
 }
 
 const KNOWN = new Set<string>([
@@ -137,6 +145,7 @@ const KNOWN = new Set<string>([
   'lazyConnect',
   'compression',
   'warmUpWindow',
+  'migration',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -300,6 +309,7 @@ export function resolveRingDictOptions<V, F>(
     'an integer number of milliseconds ≥ 0',
     warmUpWindow,
   );
+  const migration = checkMigration(o.migration, o.name, where);
   const compression = checkCompression(o.compression, where);
   return {
     ...o,
@@ -316,6 +326,7 @@ export function resolveRingDictOptions<V, F>(
     commandTimeout,
     connectTimeout,
     warmUpWindow,
+    migration,
     ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

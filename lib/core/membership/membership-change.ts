@@ -12,6 +12,7 @@ import {
 import { inGroup } from '../config/ring-dict-options.js';
 import { RingError } from '../errors.js';
 import type { RingNode } from '../node/ring-node.js';
+import type { MigrationRoute } from '../routing/migration-route.js';
 import type { WarmUp } from '../routing/warm-up.js';
 import { unlinkPrefix } from '../scan/scan-keys.js';
 import type { RingMembership } from './ring-membership.js';
@@ -34,6 +35,8 @@ export interface MembershipChangeParts {
   fleet: FleetView;
   catchUp: HandoffCatchUp;
   warmUp: WarmUp;
+  /** The migration option's route: the membership cannot change while it lasts. */
+  migration: MigrationRoute;
   /** A node of the ring, not connected yet. */
   makeNode(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
 }
@@ -80,14 +83,31 @@ export class MembershipChange {
     return change;
   }
 
-  /** Stops the warm-up; a sweep under way stops at its next batch. */
-  close(): void {
+  /**
+   * The migration from `from` ended: for the warm-up window, misses are looked up where `from`
+   * placed them (without copies, see WarmUp.begin), then their copies there are swept.
+   */
+  migrated(from: HashRing): void {
+    void this.queue.then(() => {
+      this.previous = from;
+      this.parts.warmUp.begin(from, () => this.windowEnded(), false);
+    });
+  }
+
+  /** Stops the warm-up and the migration (closing the nodes only it used). */
+  async close(): Promise<void> {
     this.parts.warmUp.end();
+    await this.parts.migration.end(true);
   }
 
   private async change(nodes: RingNodesConfig): Promise<void> {
     const { membership, warmUp } = this.parts;
     if (membership.closed) throw new RingError(`RingDict "${this.options.name}" is closed`);
+    if (this.parts.migration.on) {
+      throw new RingError(
+        `RingDict "${this.options.name}": setNodes() is refused while the migration option lasts (until its \`until\`)`,
+      );
+    }
     const plan = this.plan(nodes);
     // The last change's window ends now: its former owners are swept before owners change again.
     if (warmUp.on) this.windowEnded();
@@ -187,7 +207,7 @@ export class MembershipChange {
 }
 
 /** A node's connection as configured, as a string: equal strings, unchanged node. */
-function configOf(node: ResolvedRingNodeConfig): string {
+export function configOf(node: ResolvedRingNodeConfig): string {
   const connection = node.connection;
   return typeof connection === 'string' ? connection : JSON.stringify(connection);
 }

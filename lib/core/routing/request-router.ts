@@ -6,6 +6,7 @@ import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { NodeReviver } from '../revival/node-reviver.js';
 import { asIs, type EntryOp, type NodeOp } from './entry-ops.js';
+import type { MigrationRoute } from './migration-route.js';
 import type { WarmUp } from './warm-up.js';
 
 /**
@@ -25,6 +26,7 @@ export class RequestRouter<F> {
     private readonly failures: RingFailures<F>,
     private readonly commandTimeout: number,
     private readonly warmUp: WarmUp,
+    private readonly migration: MigrationRoute,
   ) {}
 
   /**
@@ -44,6 +46,9 @@ export class RequestRouter<F> {
     done: (reply: T, entry: string) => R,
     failed: (fail: Fail<F>) => G,
   ): Promise<R | G> {
+    if (this.migration.on && !this.membership.closed) {
+      return this.finish(this.migration.route(entry, op, write), entry, done, failed);
+    }
     if (this.warmUp.on) {
       return this.finish(this.warmUp.route(entry, op, write, this.direct), entry, done, failed);
     }
@@ -101,6 +106,10 @@ export class RequestRouter<F> {
     write = false,
   ): Promise<Fail<F> | undefined> {
     if (this.membership.closed) throw this.failures.closedError();
+    if (this.migration.on) {
+      await this.migration.routeMany(entries, run, absorb, write);
+      return undefined;
+    }
     // Each entry may probe its owner, as a single request would.
     if (this.membership.anyEjected) for (const entry of entries) this.reviver.probe(entry);
     let lastError: unknown;

@@ -30,6 +30,8 @@ export class WarmUp {
   on = false;
   private previous?: HashRing;
   private timer?: NodeJS.Timeout;
+  /** Whether hits on the former owner are copied to the new one (see begin). */
+  private copying = true;
   /** Entries with a warm read under way, and whether this process wrote them since. */
   private readonly reading = new Map<string, { readers: number; written: boolean }>();
 
@@ -39,11 +41,16 @@ export class WarmUp {
     readonly window: number,
   ) {}
 
-  /** A window opens: `previous` was the total ring before the change; `ended` runs at its end. */
-  begin(previous: HashRing, ended: () => void): void {
+  /**
+   * A window opens: `previous` was the total ring before the change; `ended` runs at its end.
+   * `copy: false` after a migration: other processes changed placement at the same moment,
+   * and a copy that raced one of their deletes would bring the value back.
+   */
+  begin(previous: HashRing, ended: () => void, copy = true): void {
     this.end();
     if (this.window === 0) return ended();
     this.previous = previous;
+    this.copying = copy;
     this.on = true;
     this.timer = setTimeout(() => {
       this.end();
@@ -95,7 +102,7 @@ export class WarmUp {
       const reply = await direct(entry, op, false);
       if (isFail(reply) || reply !== null) return reply;
       const found = await this.fetch(former, entry, op === GET_BUFFER);
-      if (found !== undefined && !watch.written) await this.copy(entry, found);
+      if (found !== undefined && !watch.written && this.copying) await this.copy(entry, found);
       return (found?.value ?? null) as T;
     } finally {
       if (--watch.readers === 0) this.reading.delete(entry);
