@@ -117,13 +117,18 @@ describe('setNodes under load', () => {
     const dict = fixture.dict<string>({ nodes: nodesOf(3, tag) });
     const events = collect(dict);
     await dict.connect();
-    const before = await clientsNamed(fixture.serverOf('node0'), tag);
+    const ids = async () =>
+      (await clientsNamed(fixture.serverOf('node0'), tag)).map(
+        (line) => /\bid=(\d+)/.exec(line)![1],
+      );
+    const before = await ids();
+    expect(before.length).toBeGreaterThan(0);
     const nodes = nodesOf(3, tag) as Record<string, RingNodeConfig>;
     nodes.node0.capacity = 3;
     await dict.setNodes(nodes);
     expect(dict.totalHash.capacityOf('node0')).toBe(3);
     expect(events).toEqual([]);
-    expect(await clientsNamed(fixture.serverOf('node0'), tag)).toEqual(before);
+    expect(await ids()).toEqual(before);
     // node0 now takes about 3/5 of the keys.
     let owned = 0;
     for (let i = 0; i < 10_000; i++)
@@ -268,5 +273,60 @@ describe('a node removed and added back', () => {
     // The former owners' copies (v2) were swept when the (empty) window ended, before this.
     await dict.setNodes(two);
     for (const key of keys) expect([undefined, 'v3']).toContain(await dict.get(key));
+  });
+});
+
+describe('hinted handoff across a membership change', () => {
+  /**
+   * node2 is ejected (hung) while v2 is written to half the keys (its keys go to the heirs,
+   * with hints), then removed while still out, v3 written to all, then added back: whether it answers by then or only
+   * later, it must serve nothing older than v3.
+   */
+  async function scene(resumeBeforeAdding: boolean): Promise<(string | undefined)[]> {
+    const nodes = ringNodes(fixture.fleet.servers.slice(0, 3));
+    const { node2: _third, ...two } = nodes;
+    const dict = fixture.dict<string>({
+      nodes,
+      warmUpWindow: 0,
+      heartbeatInterval: 50,
+      commandTimeout: 300,
+      retryRatio: 0,
+    });
+    const events = collect(dict);
+    const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+    await dict.setMany(keys.map((key) => [key, 'v1'] as const));
+    const server = fixture.serverOf('node2');
+    server.hang();
+    try {
+      const owned = keys.find((key) => dict.totalHash.locate(dict.getEntry(key)) === 'node2')!;
+      await dict.get(owned);
+      await until(() => events.some((e) => e.type === 'ejected' && e.node === 'node2'), 3_000);
+      // Half the keys while it is out and a member (hinted), all of them once it is removed.
+      for (const key of keys.slice(0, 150)) await dict.set(key, 'v2');
+      await dict.setNodes(two);
+      for (const key of keys) await dict.set(key, 'v3');
+      if (resumeBeforeAdding) server.resume();
+      await dict.setNodes(nodes);
+      if (!resumeBeforeAdding) {
+        expect(dict.nodeStates()[2]).toMatchObject({ name: 'node2', alive: false });
+        server.resume();
+      }
+    } finally {
+      if (server.isHung) server.resume();
+    }
+    await until(() => dict.aliveHash.size === 3, 5_000);
+    return Promise.all(keys.map((key) => dict.get(key)));
+  }
+
+  it('added back answering: its entries are cleared before it serves', TIMEOUT, async () => {
+    const values = await scene(true);
+    expect(values.filter((v) => v !== undefined && v !== 'v3')).toEqual([]);
+    expect(values.filter((v) => v === 'v3').length).toBeGreaterThan(150);
+  });
+
+  it('added back while still hung: cleared when the heartbeat brings it in', TIMEOUT, async () => {
+    const values = await scene(false);
+    expect(values.filter((v) => v !== undefined && v !== 'v3')).toEqual([]);
+    expect(values.filter((v) => v === 'v3').length).toBeGreaterThan(150);
   });
 });

@@ -153,11 +153,14 @@ export class MembershipChange {
   }
 
   /**
-   * Connects a joining node. A node taken out before (by any process) is cleared first, as its
-   * entries missed the writes made meanwhile. One that cannot be reached joins ejected: the
-   * heartbeat brings it in, through the same catch-up as any returning node.
+   * Connects a joining node and clears the dict's entries on it: it may have been a member
+   * before (of this or another process), and its entries missed the writes made meanwhile.
+   * One that cannot be reached joins ejected: the heartbeat brings it in, cleared the same
+   * way, through the catch-up of any returning node.
    */
   private async prepare(node: RingNode): Promise<void> {
+    // With no prefix every key of the server would go: the retire mark alone tells then.
+    node.mustClear = this.options.prefix !== '';
     try {
       await node.connect(this.options.connectTimeout, 'allow');
       await this.parts.catchUp.clearUntrusted(node);

@@ -47,6 +47,11 @@ export class RingNode {
   private readonly trust: ServerTrust;
   /** The current connection passed its handshake. */
   private verified = false;
+  /**
+   * Set when setNodes() adds the node: its entries may predate writes made elsewhere (it may
+   * have been a member before), so they are cleared before it serves (see HandoffCatchUp).
+   */
+  mustClear = false;
 
   /**
    * Sentinel nodes: called when the sentinels announce that the master moved away from the
