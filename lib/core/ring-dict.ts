@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
 import { ttlOption, type RingClearOptions, type RingSetOptions } from './config/call-options.js';
-import { validateNodes } from './config/ring-config.js';
+import { validateNodes, type RingNodesConfig } from './config/ring-config.js';
 import {
   inGroup,
   resolveRingDictOptions,
@@ -12,6 +12,7 @@ import { RingArgumentError, RingError } from './errors.js';
 import { HashRing, type HashRingOptions } from './hashing/hash-ring.js';
 import { describeKey, EntryKeys } from './keys/entry-keys.js';
 import { answerFail, isFail, type Fail, type RingFailures } from './membership/ring-failures.js';
+import type { MembershipChange } from './membership/membership-change.js';
 import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingOperation } from './metrics/ring-operations.js';
@@ -57,8 +58,6 @@ export type { RingEvent, RingEventType } from './membership/ring-events.js';
  * brings them back, the scanner and the clear walk the nodes.
  */
 export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, V]> {
-  /** Every configured node: `.locate()` names the node a key belongs to when all are alive. */
-  readonly totalHash: HashRing;
   /** Observable of ejections, rediscoveries and "no node alive" transitions. */
   readonly events$: Observable<RingEvent>;
 
@@ -73,6 +72,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly batches: BatchOps<V, F>;
   private readonly scanner: RingScanner<F>;
   private readonly clearer: RingClear<F>;
+  private readonly changes: MembershipChange;
 
   constructor(options: RingDictOptions<V, F>) {
     this.options = resolveRingDictOptions(options);
@@ -80,13 +80,14 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     const addresses = validateNodes(o.nodes, options.name);
     this.codec = resolveCodec(o.codec);
     this.entryKeys = new EntryKeys(o.prefix, o.key);
-    this.totalHash = inGroup(options.name, () => new HashRing(capacitiesOf(o.nodes), ringOf(o)));
+    const totalHash = inGroup(options.name, () => new HashRing(capacitiesOf(o.nodes), ringOf(o)));
     const onFail = o.onFail;
     const engine = createEngine(o, {
-      totalHash: this.totalHash,
+      totalHash,
       entryKeys: this.entryKeys,
       codec: this.codec,
       addresses,
+      ring: ringOf(o),
       callbacks: {
         ejected: (node, error) => o.onNodeEjected?.(this, node, error),
         rediscovered: (node) => o.onNodeRediscovered?.(this, node),
@@ -101,10 +102,16 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.router = engine.router;
     this.scanner = engine.scanner;
     this.clearer = engine.clearer;
+    this.changes = engine.changes;
     this.batches = engine.batches;
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
     this.fleet.start();
+  }
+
+  /** Every member node: `.locate()` names the node a key belongs to when all are alive. */
+  get totalHash(): HashRing {
+    return this.membership.totalHash;
   }
 
   /** Nodes not ejected: `.locate()` names the node that serves a key now. */
@@ -326,6 +333,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     );
   }
 
+  /** The membership at run time, checked like `nodes`; calls run in turn (docs/scaling.md). */
+  setNodes(nodes: RingNodesConfig): Promise<void> {
+    return this.changes.apply(nodes);
+  }
+
   /** Every node's health, in name order. */
   nodeStates(): RingNodeState[] {
     return this.membership.nodeStates();
@@ -352,6 +364,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   async close(): Promise<void> {
     if (this.membership.closed) return;
     this.reviver.stop();
+    await this.changes.close();
     await this.fleet.close();
     await this.membership.close();
   }

@@ -4,8 +4,10 @@ import { FleetView } from './fleet/fleet-view.js';
 import { HandoffCatchUp } from './handoff/handoff-catch-up.js';
 import { HandoffRecorder } from './handoff/handoff-recorder.js';
 import { HintKeys } from './handoff/hint-keys.js';
-import type { HashRing } from './hashing/hash-ring.js';
+import type { HashRing, HashRingOptions } from './hashing/hash-ring.js';
+import type { ResolvedRingNodeConfig } from './config/ring-config.js';
 import { controlKey } from './keys/control-keys.js';
+import { configOf, MembershipChange } from './membership/membership-change.js';
 import { RingFailures } from './membership/ring-failures.js';
 import { RingMembership, type MembershipHooks } from './membership/ring-membership.js';
 import { observeRing } from './metrics/ring-observers.js';
@@ -19,6 +21,8 @@ import { ReplicaBatches } from './routing/replica-batches.js';
 import { ReplicaOps } from './routing/replica-ops.js';
 import { ReplicaPlacement } from './routing/replica-placement.js';
 import { RequestRouter } from './routing/request-router.js';
+import { MigrationRoute } from './routing/migration-route.js';
+import { WarmUp } from './routing/warm-up.js';
 import { RingClear } from './scan/ring-clear.js';
 import { ReplicaScan } from './scan/replica-scan.js';
 import { RingScanner } from './scan/ring-scanner.js';
@@ -43,6 +47,7 @@ export interface RingEngine<V, F> {
   placement: ReplicaPlacement;
   scanner: RingScanner<F>;
   clearer: RingClear<F>;
+  changes: MembershipChange;
 }
 
 /** What the dict hands its engine besides its options. */
@@ -51,6 +56,8 @@ export interface EngineInputs<V, F> {
   entryKeys: EntryKeys;
   codec: RingCodec<V>;
   addresses: ReadonlyMap<string, NodeAddress>;
+  /** The hash ring's options, for the rings of a new membership. */
+  ring: HashRingOptions;
   /** The user's callbacks, bound to the dict. */
   callbacks: Pick<MembershipHooks, 'ejected' | 'rediscovered'>;
   onFail: (() => F) | undefined;
@@ -66,19 +73,13 @@ export function createEngine<V, F>(
   o: ResolvedRingDictOptions<V, F>,
   inputs: EngineInputs<V, F>,
 ): RingEngine<V, F> {
-  const nodes = Object.entries(o.nodes).map(
-    ([name, node]) =>
-      new RingNode(
-        name,
-        node.capacity,
-        node.connection,
-        inputs.addresses.get(name)!,
-        o.commandTimeout,
-        {
-          trustKey: controlKey(o.prefix, 'instance'),
-          connectTimeout: o.connectTimeout,
-        },
-      ),
+  const makeNode = (name: string, node: ResolvedRingNodeConfig, address: NodeAddress) =>
+    new RingNode(name, node.capacity, node.connection, address, o.commandTimeout, {
+      trustKey: controlKey(o.prefix, 'instance'),
+      connectTimeout: o.connectTimeout,
+    });
+  const nodes = Object.entries(o.nodes).map(([name, node]) =>
+    makeNode(name, node, inputs.addresses.get(name)!),
   );
   // The fleet's view and the reviver are built below; the hooks reach them once they are.
   let fleet: FleetView | undefined;
@@ -119,13 +120,41 @@ export function createEngine<V, F>(
   );
   reviver = new NodeReviver(membership, catchUp, fleet, o);
   const metrics = observeRing(o.name, membership, o.metrics !== false);
+  // With replicas a moved key's next copy is read on a miss, on the node that owned it: the
+  // copies warm the new owner's keys, and writes reach copies only, not a former owner.
+  const warmUp = new WarmUp(membership, o.replicas > 1 ? 0 : o.warmUpWindow);
+  let changes: MembershipChange | undefined;
+  const migration = new MigrationRoute(
+    {
+      membership,
+      // A node of `from` that is one of the dict's own (same name, same connection) is shared.
+      nodeFor: (name, node, address) => {
+        const own = o.nodes[name];
+        const member = membership.find(name);
+        return member !== undefined && own !== undefined && configOf(own) === configOf(node)
+          ? member
+          : makeNode(name, node, address);
+      },
+      ended: (from) => changes?.migrated(from),
+    },
+    o.migration,
+    inputs.ring,
+    { prefix: o.prefix, commandTimeout: o.commandTimeout },
+  );
   const router = new RequestRouter(
     membership,
     reviver,
     recorder,
     failures,
     o.commandTimeout,
+    warmUp,
+    migration,
     metrics,
+  );
+  changes = new MembershipChange(
+    { membership, fleet, catchUp, warmUp, makeNode, migration },
+    { name: o.name, prefix: o.prefix, connectTimeout: o.connectTimeout, ring: inputs.ring },
+    o.nodes,
   );
   const copies =
     o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
@@ -139,7 +168,9 @@ export function createEngine<V, F>(
     o.commandTimeout,
     copies?.scan,
   );
+  migration.start();
   return {
+    changes,
     membership,
     failures,
     fleet,

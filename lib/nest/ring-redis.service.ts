@@ -6,7 +6,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
-import { RingConfigError, RingDict, type RingEvent } from '../core/index.js';
+import { RingConfigError, RingDict, type RingEvent, type RingNodesConfig } from '../core/index.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
@@ -126,6 +126,19 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
     return dict;
   }
 
+  /**
+   * Changes the nodes of group `group` at run time (`RingDict.setNodes`), e.g. when the
+   * configuration is reloaded: checked like the module's options (RingConfigError, nothing
+   * changed); unchanged nodes keep their connection. See docs/scaling.md.
+   */
+  setNodes(nodes: RingNodesConfig, group = 'default'): Promise<void> {
+    try {
+      return this.getOrThrow(group).setNodes(nodes);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
   /** The configured group names. */
   names(): string[] {
     return [...this.dicts.keys()];
@@ -201,6 +214,9 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
           `${where}: usable again after ${seconds} s with no node alive (node "${event.node}" is back)`,
         );
       }
+    } else if (event.type === 'added' || event.type === 'removed') {
+      const what = event.type === 'added' ? 'added to the ring' : 'removed from the ring';
+      this.logger.log(`${where}: node "${event.node}" ${what}`);
     } else if (event.type === 'unavailable') {
       this.outages.set(event.group, event.at);
       this.logger.error(`${where}: no node is alive`);

@@ -277,7 +277,7 @@ export class Stage {
 }
 
 /** The worker's clock minus ours, from one round trip, and how sure that is (half the trip). */
-async function clockOffset(
+export async function clockOffset(
   worker: WorkerProcess,
 ): Promise<{ offset: number; uncertainty: number }> {
   let best = { offset: 0, uncertainty: Infinity };

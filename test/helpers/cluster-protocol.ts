@@ -14,6 +14,9 @@ export interface WorkerDictOptions {
   heartbeatInterval: number;
   expire?: number;
   retryRatio?: number;
+  warmUpWindow?: number;
+  /** A rolling change of membership: the nodes the other kind of process still uses. */
+  migration?: { from: WorkerNodes; until: number };
 }
 
 export interface WorkerConfig {

@@ -4,6 +4,7 @@ import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
 import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
+import { checkMigration, type ResolvedMigration, type RingMigration } from './migration-option.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
@@ -98,6 +99,16 @@ export interface RingDictOptions<V = unknown, F = never> {
    * there are alive nodes. See docs/replication.md.
    */
   replicas?: number;
+  /**
+   * Milliseconds after a `setNodes()` change during which a key whose owner changed is still
+   * found on its former owner and copied over (default 60 000; 0 turns the warm-up off).
+   */
+  warmUpWindow?: number;
+  /**
+   * A rolling change across processes: until `until` (epoch ms) the dict reads where the
+   * processes still on `from` write, and writes there too; afterwards `nodes` alone.
+   */
+  migration?: RingMigration;
 }
 
 /** The options with defaults applied. */
@@ -117,6 +128,9 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
   replicas: number;
+  warmUpWindow: number;
+  /** Checked, and only while it lasts: undefined once `until` has passed. */
+  migration?: ResolvedMigration;
 }
 
 const KNOWN = new Set<string>([
@@ -144,6 +158,8 @@ const KNOWN = new Set<string>([
   'compression',
   'metrics',
   'replicas',
+  'warmUpWindow',
+  'migration',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -306,6 +322,15 @@ export function resolveRingDictOptions<V, F>(
     'a boolean',
     o.metrics,
   );
+  const warmUpWindow = o.warmUpWindow ?? 60_000;
+  checkOption(
+    Number.isInteger(warmUpWindow) && warmUpWindow >= 0 && warmUpWindow < 2 ** 31,
+    where,
+    'warmUpWindow',
+    'an integer number of milliseconds ≥ 0',
+    warmUpWindow,
+  );
+  const migration = checkMigration(o.migration, o.name, where);
   const compression = checkCompression(o.compression, where);
   const nodes = withCaFiles(resolveNodes(o.nodes), o.name);
   const replicas = o.replicas ?? 1;
@@ -315,6 +340,15 @@ export function resolveRingDictOptions<V, F>(
     where,
     'replicas',
     `an integer from 1 to the node count (${nodeCount})`,
+    replicas,
+  );
+  // A migration reads and writes both placements of one copy each; copies on top of that
+  // would need both placements' copies kept in step, which nothing does yet.
+  checkOption(
+    replicas === 1 || o.migration === undefined,
+    where,
+    'replicas',
+    '1 while a migration is given (the two do not combine)',
     replicas,
   );
   return {
@@ -332,6 +366,8 @@ export function resolveRingDictOptions<V, F>(
     heartbeatInterval,
     commandTimeout,
     connectTimeout,
+    warmUpWindow,
+    migration,
     ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

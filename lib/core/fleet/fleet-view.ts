@@ -64,10 +64,7 @@ export class FleetView {
    * messages opens with its first connection: a lazy dict opens nothing before it is used.
    */
   start(): void {
-    for (const node of this.membership.all()) {
-      if (node.ready) this.link(node);
-      else node.client.once('ready', () => this.link(node));
-    }
+    for (const node of this.membership.all()) this.join(node);
     // Half a tick out of step with the heartbeat, which shares the period: the probes and the
     // polls of a node do not arrive together.
     this.timer = setTimeout(() => {
@@ -94,6 +91,26 @@ export class FleetView {
       link.commands.disconnect();
       if (link.messages !== link.commands) link.messages.disconnect();
     }
+  }
+
+  /** `node` is a member (from the start, or added by setNodes): linked with its first connection. */
+  join(node: RingNode): void {
+    if (node.ready) this.link(node);
+    else node.client.once('ready', () => this.link(node));
+  }
+
+  /**
+   * `node` is no member any more (setNodes): this process's report of it is withdrawn, the
+   * reports of others forgotten, and the fleet's connections to it closed.
+   */
+  async leave(node: RingNode): Promise<void> {
+    await this.withdraw(node, true);
+    this.reports.delete(node.name);
+    const link = this.links.get(node);
+    if (link === undefined) return;
+    this.links.delete(node);
+    link.commands.disconnect();
+    if (link.messages !== link.commands) link.messages.disconnect();
   }
 
   /** True while another process reports `node` out. */
@@ -140,7 +157,10 @@ export class FleetView {
     if (this.closed || this.polling) return;
     this.polling = true;
     try {
-      for (const name of this.own.keys()) void this.renew(this.membership.node(name), '');
+      for (const name of this.own.keys()) {
+        const node = this.membership.find(name);
+        if (node !== undefined) void this.renew(node, '');
+      }
       await this.poll();
     } finally {
       this.polling = false;
@@ -188,7 +208,9 @@ export class FleetView {
     for (const field of live) this.heard(field, started);
     this.forgetUnheard(live, started);
     names.forEach((name, i) => {
-      const node = this.membership.node(name);
+      // setNodes() may have taken it out while the poll was under way.
+      const node = this.membership.find(name);
+      if (node === undefined) return;
       const holders = polled.filter((_, j) => (answers[j]?.[1][i] ?? 0) > 0);
       if (node.health.alive && holders.length > 0) this.hooks.hinted(node, holders);
     });
@@ -262,7 +284,7 @@ export class FleetView {
    * runs commands on a subscribed connection; under RESP2 the subscription gets one of its own.
    */
   private link(node: RingNode): void {
-    if (this.closed || this.links.has(node)) return;
+    if (this.closed || this.links.has(node) || !this.membership.isMember(node)) return;
     const commands = this.connectionTo(node, 'fleet');
     const messages =
       node.client.options.protocol === 2 ? this.connectionTo(node, 'fleet-messages') : commands;

@@ -74,15 +74,20 @@ export class HandoffCatchUp {
   }
 
   /**
-   * A node that restarted or failed over since its data was vouched for (see ServerTrust):
-   * every entry under the prefix is deleted on it, as any may be older than the last write,
+   * A node that restarted or failed over since its data was vouched for (see ServerTrust), or
+   * that setNodes() added (`mustClear`): every entry under the prefix is deleted on it, as any may be older than the last write,
    * and its data is vouched for again. Answers what was done, for the rediscovery's report.
    */
   async clearUntrusted(node: RingNode): Promise<{ reason: string; cleared: number } | undefined> {
-    const reason = node.distrust;
+    const reason =
+      node.distrust ??
+      (node.mustClear
+        ? 'it joined the ring: its entries may predate writes made elsewhere'
+        : undefined);
     if (reason === undefined) return undefined;
     const cleared = await unlinkPrefix(node.client, this.options.prefix);
     await node.vouch();
+    node.mustClear = false;
     return { reason, cleared };
   }
 
@@ -289,7 +294,10 @@ export class HandoffCatchUp {
    * are found by a scan.
    */
   private async dropShadowed(node: RingNode, outage: Outage): Promise<void> {
-    const back = this.membership.aliveHash.with(node.name, node.capacity);
+    const back = this.membership.aliveHash.with(
+      node.name,
+      this.membership.totalHash.capacityOf(node.name) ?? node.capacity,
+    );
     const { placement } = this;
     for (const [ownerName, heirs] of outage.othersHeirs) {
       const owner = this.membership.find(ownerName);

@@ -2,7 +2,11 @@ import type { HandoffReport } from '../handoff/handoff-report.js';
 import type { RingConnectionError } from '../node/connection-errors.js';
 import type { NodeHealth } from '../node/node-health.js';
 
-export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable';
+/**
+ * `ejected` / `rediscovered`: a node left or rejoined the alive ring; `unavailable`: no node is
+ * alive; `added` / `removed`: `setNodes()` made a node a member or took it out.
+ */
+export type RingEventType = 'ejected' | 'rediscovered' | 'unavailable' | 'added' | 'removed';
 
 /** What `events$` emits. Nodes are named by their configured name. */
 export interface RingEvent {
@@ -51,4 +55,9 @@ export function rediscoveredEvent(health: NodeHealth, handoff?: HandoffReport): 
 /** The last alive node left the ring. */
 export function unavailableEvent(): RingEvent {
   return { type: 'unavailable', at: new Date() };
+}
+
+/** `setNodes()` made `node` a member (`added`) or took it out of the rings (`removed`). */
+export function memberEvent(type: 'added' | 'removed', node: string): RingEvent {
+  return { type, node, at: new Date() };
 }

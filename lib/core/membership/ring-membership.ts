@@ -6,6 +6,7 @@ import type { RingNodeState } from '../node/node-health.js';
 import type { RingNode } from '../node/ring-node.js';
 import {
   ejectedEvent,
+  memberEvent,
   rediscoveredEvent,
   unavailableEvent,
   type RingEvent,
@@ -31,9 +32,8 @@ export type EjectionOrigin = 'here' | 'reported';
  * same failure; after `close()` nothing changes any more.
  */
 export class RingMembership {
-  /** Every configured node: `.locate()` names the node a key belongs to when all are alive. */
-  readonly totalHash: HashRing;
   readonly events$: Observable<RingEvent>;
+  private total: HashRing;
   private alive: HashRing;
   private readonly nodes = new Map<string, RingNode>();
   private readonly events = new Subject<RingEvent>();
@@ -48,10 +48,15 @@ export class RingMembership {
     private readonly timeouts: { commandTimeout: number; connectTimeout: number },
     private readonly hooks: MembershipHooks,
   ) {
-    this.totalHash = totalHash;
+    this.total = totalHash;
     this.alive = totalHash;
     this.events$ = this.events.asObservable();
     for (const node of nodes) this.adopt(node);
+  }
+
+  /** Every member node: `.locate()` names the node a key belongs to when all are alive. */
+  get totalHash(): HashRing {
+    return this.total;
   }
 
   /** Nodes not ejected: `.locate()` names the node that serves an entry now. */
@@ -108,6 +113,37 @@ export class RingMembership {
     return ring;
   }
 
+  /** True while `node` (this very node, not just its name) is a member of the ring. */
+  isMember(node: RingNode): boolean {
+    return this.nodes.get(node.name) === node;
+  }
+
+  /**
+   * The new membership, in one step: `total` becomes the total ring, `joining` (connected,
+   * or ejected already) become members and `leaving` stop being ones. The alive ring is
+   * `total` without the members that are ejected. Requests that picked a leaving node before
+   * finish on it; any that fail there move on over the new rings.
+   */
+  swap(total: HashRing, joining: readonly RingNode[], leaving: readonly RingNode[]): void {
+    if (this.isClosed) return;
+    for (const node of leaving) this.nodes.delete(node.name);
+    for (const node of joining) this.adopt(node);
+    let alive = total;
+    let ejected = 0;
+    for (const node of this.nodes.values()) {
+      if (node.health.alive) continue;
+      alive = alive.without(node.name);
+      ejected++;
+    }
+    this.total = total;
+    this.alive = alive;
+    this.ejectedCount = ejected;
+    if (alive.size > 0) this.unavailable = false;
+    for (const node of leaving) this.emit(memberEvent('removed', node.name));
+    for (const node of joining) this.emit(memberEvent('added', node.name));
+    if (alive.size === 0) this.signalUnavailable();
+  }
+
   /** Every node's health, in name order. */
   nodeStates(): RingNodeState[] {
     return this.totalHash.nodes.map((name) => this.nodes.get(name)!.health.snapshot());
@@ -122,6 +158,8 @@ export class RingMembership {
     // Commands still queued on this connection fail now and move on, instead of each
     // waiting out its own timeout.
     node.drop();
+    // A node setNodes() took out: its last requests move on, nothing else changes.
+    if (!this.isMember(node)) return;
     if (!this.isClosed && origin === 'here') this.callback(() => this.hooks.ejectedHere?.(node));
     if (this.isClosed || !node.health.eject(message)) return;
     this.alive = this.alive.without(node.name);
@@ -134,8 +172,9 @@ export class RingMembership {
 
   /** `node` answers again and is up to date (`handoff` says how): back in the alive ring, once. */
   rediscover(node: RingNode, handoff?: HandoffReport): void {
-    if (this.isClosed || !node.health.rediscover()) return;
-    this.alive = this.alive.with(node.name, node.capacity);
+    if (this.isClosed || !this.isMember(node) || !node.health.rediscover()) return;
+    // The total ring's capacity: setNodes() may have re-weighted the node.
+    this.alive = this.alive.with(node.name, this.total.capacityOf(node.name) ?? node.capacity);
     this.ejectedCount--;
     this.unavailable = false;
     this.emit(rediscoveredEvent(node.health, handoff));
@@ -185,7 +224,8 @@ export class RingMembership {
     if (runId === undefined) return undefined;
     const db = node.client.options.db ?? 0;
     for (const other of this.nodes.values()) {
-      if (other === node || !other.ready || other.runId !== runId) continue;
+      // The same name: setNodes() is replacing the node's connection.
+      if (other.name === node.name || !other.ready || other.runId !== runId) continue;
       if ((other.client.options.db ?? 0) !== db) continue;
       return `the same server as node "${other.name}" (run_id ${runId.slice(0, 8)}, database ${db}): give each node a server of its own`;
     }
@@ -198,7 +238,8 @@ export class RingMembership {
    * it was dropped (a reconnect would start afresh and forget it).
    */
   private connectionLost(node: RingNode): void {
-    if (this.isClosed || !node.health.alive || node.droppedOnPurpose) return;
+    if (this.isClosed || !this.isMember(node) || !node.health.alive || node.droppedOnPurpose)
+      return;
     node.connect(this.timeouts.connectTimeout).catch((error: unknown) => this.eject(node, error));
   }
 

@@ -49,6 +49,11 @@ export class RingNode {
   private readonly trust: ServerTrust;
   /** The current connection passed its handshake. */
   private verified = false;
+  /**
+   * Set when setNodes() adds the node: its entries may predate writes made elsewhere (it may
+   * have been a member before), so they are cleared before it serves (see HandoffCatchUp).
+   */
+  mustClear = false;
 
   /**
    * Sentinel nodes: called when the sentinels announce that the master moved away from the
@@ -259,6 +264,11 @@ export class RingNode {
   /** The dict cleared the node's entries: they are served again (see ServerTrust). */
   vouch(): Promise<void> {
     return this.trust.vouch(this.client);
+  }
+
+  /** The node left the ring: whoever adds it back clears its entries first (see ServerTrust). */
+  retire(): Promise<void> {
+    return this.trust.retire(this.client);
   }
 
   private open(timeoutMs: number): Promise<void> {

@@ -77,6 +77,14 @@ export class ServerTrust {
     this.distrusted = undefined;
   }
 
+  /**
+   * The node is taken out of the ring (setNodes): the entries it keeps will not see the
+   * writes made elsewhere from now on, so whichever process adds it back clears it first.
+   */
+  async retire(client: Redis): Promise<void> {
+    await client.set(this.instanceKey, RETIRED);
+  }
+
   private judge({ runId, vouchedFor }: ServerIdentity, client: Redis): void {
     // INFO refused (an ACL without it): a restart cannot be told; the data is trusted.
     if (runId === undefined) return;
@@ -85,6 +93,9 @@ export class ServerTrust {
     if (vouchedFor === runId) {
       // Another process cleared and vouched for it meanwhile.
       this.distrusted = undefined;
+    } else if (vouchedFor === RETIRED) {
+      this.distrusted =
+        'the node was taken out of the ring: its data may be older than the last writes';
     } else if (vouchedFor !== undefined) {
       this.distrusted = `the server restarted or failed over (run_id ${short(vouchedFor)} → ${short(runId)}): its data may be older than the last writes`;
     } else if (before !== undefined && before !== runId) {
@@ -95,6 +106,9 @@ export class ServerTrust {
     }
   }
 }
+
+/** What the trust key holds once the node left the ring: no server's run_id. */
+const RETIRED = 'retired';
 
 /** Enough of a run_id to tell two apart in a message. */
 function short(runId: string): string {

@@ -7,7 +7,9 @@ import type { RingMetrics } from '../metrics/ring-metrics.js';
 import type { RingOperation } from '../metrics/ring-operations.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { NodeReviver } from '../revival/node-reviver.js';
-import type { EntryOp, NodeOp } from './entry-ops.js';
+import { asIs, type EntryOp, type NodeOp } from './entry-ops.js';
+import type { MigrationRoute } from './migration-route.js';
+import type { WarmUp } from './warm-up.js';
 
 /**
  * Sends the ring's requests: each to the node owning its entry, and on a connection-class
@@ -25,6 +27,8 @@ export class RequestRouter<F> {
     private readonly recorder: HandoffRecorder,
     private readonly failures: RingFailures<F>,
     private readonly commandTimeout: number,
+    private readonly warmUp: WarmUp,
+    private readonly migration: MigrationRoute,
     /** Undefined unless an SDK records: then no request pays for metrics. */
     private readonly metrics?: RingMetrics,
   ) {}
@@ -47,10 +51,28 @@ export class RequestRouter<F> {
     failed: (fail: Fail<F>) => G,
     operation: RingOperation,
   ): Promise<R | G> {
+    op = this.measuredOp(operation, op);
+    if (this.migration.on && !this.membership.closed) {
+      return this.finish(this.migration.route(entry, op, write), entry, {}, done, failed);
+    }
+    if (this.warmUp.on) {
+      const warm = this.warmUp.route<T, F>(entry, op, write, this.direct);
+      return this.finish(warm, entry, {}, done, failed);
+    }
+    return this.routeNow(entry, op, write, done, failed);
+  }
+
+  /** `route` over the rings as they are (no warm-up). */
+  private routeNow<T, R, G = F>(
+    entry: string,
+    op: EntryOp<T>,
+    write: boolean,
+    done: Done<T, R>,
+    failed: (fail: Fail<F>) => G,
+  ): Promise<R | G> {
     if (this.membership.closed) {
       return Promise.reject(this.failures.closedError());
     }
-    op = this.measuredOp(operation, op);
     this.reviver.probe(entry);
     const node = this.membership.pick(entry);
     if (node === undefined || !node.ready || (write && this.recorder.needed)) {
@@ -118,6 +140,10 @@ export class RequestRouter<F> {
   ): Promise<Fail<F> | undefined> {
     if (this.membership.closed) throw this.failures.closedError();
     run = this.measured(operation, run, hits);
+    if (this.migration.on) {
+      await this.migration.routeMany(entries, run, absorb, write);
+      return undefined;
+    }
     // Each entry may probe its owner, as a single request would.
     if (this.membership.anyEjected) for (const entry of entries) this.reviver.probe(entry);
     let lastError: unknown;
@@ -158,6 +184,7 @@ export class RequestRouter<F> {
       );
       groups = retry;
     }
+    if (write && this.warmUp.on) await this.warmUp.invalidateMany(entries);
     return homeless ? this.failures.fail(lastError) : undefined;
   }
 
@@ -174,6 +201,9 @@ export class RequestRouter<F> {
     if (this.membership.closed) return Promise.reject(this.failures.closedError());
     return this.attempt(node, entries, write, op);
   }
+  /** For the warm-up: a request answering its reply or its failure as they are. */
+  private readonly direct = <T>(entry: string, op: EntryOp<T>, write: boolean) =>
+    this.routeNow<T, T, Fail<F>>(entry, op, write, asIs, asIs);
 
   /** `done` of what the general path answered, or `failed` of its failure (onFail's result). */
   private finish<T, R, G>(

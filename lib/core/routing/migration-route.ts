@@ -1,0 +1,181 @@
+import type { Redis } from 'ioredis';
+import type { ResolvedMigration } from '../config/migration-option.js';
+import type { NodeAddress, ResolvedRingNodeConfig } from '../config/ring-config.js';
+import { HashRing, type HashRingOptions } from '../hashing/hash-ring.js';
+import { allToWire } from '../keys/wire.js';
+import type { RingMembership } from '../membership/ring-membership.js';
+import { isConnectionError } from '../node/connection-errors.js';
+import type { RingNode } from '../node/ring-node.js';
+import { unlinkPrefix } from '../scan/scan-keys.js';
+import type { EntryOp } from './entry-ops.js';
+
+/** The longest setTimeout Node keeps (about 24.8 days); a later `until` is waited in steps. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+export interface MigrationParts {
+  membership: RingMembership;
+  /** The node of `from` named `name`: a member when it is the same node, else a new one. */
+  nodeFor(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
+  /** The migration ended: the dict goes on with its own nodes (see MembershipChange). */
+  ended(from: HashRing): void;
+}
+
+/**
+ * A rolling change of membership across processes (mcrouter's migrate route, inside the
+ * client). Until `until`, processes still configured with `from` and processes configured
+ * with the new nodes share the keys: this dict reads where `from` places an entry — where the
+ * others read and write — and writes there too, deleting the entry where the new nodes place
+ * it, so that no copy there can be stale once the new placement is used. At its start the
+ * new owners' copies of moved entries are deleted, for the same reason. After `until` the
+ * dict uses its own nodes, falling back to the `from` owners still members for its misses
+ * (see WarmUp), and the nodes named only in `from` are closed.
+ */
+export class MigrationRoute {
+  /** True until `until`: the router takes the migration's path. */
+  on = false;
+  private readonly from: HashRing;
+  private readonly nodes = new Map<string, RingNode>();
+  private readonly migration?: ResolvedMigration;
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly parts: MigrationParts,
+    migration: ResolvedMigration | undefined,
+    ring: HashRingOptions,
+    private readonly options: { prefix: string; commandTimeout: number },
+  ) {
+    // Over already: nothing of it is built.
+    this.migration =
+      migration !== undefined && migration.until > Date.now() ? migration : undefined;
+    const capacities: Record<string, number> = {};
+    for (const [name, node] of Object.entries(this.migration?.from ?? {})) {
+      capacities[name] = node.capacity;
+      this.nodes.set(name, parts.nodeFor(name, node, this.migration!.addresses.get(name)!));
+    }
+    this.from = new HashRing(this.migration === undefined ? {} : capacities, ring);
+  }
+
+  /** Starts the migration, unless it is over already; deletes the new owners' copies of moved entries. */
+  start(): void {
+    if (this.migration === undefined || this.migration.until <= Date.now()) return;
+    this.on = true;
+    this.wait();
+    void this.sweep().catch(() => undefined);
+  }
+
+  /** Ends it now (at `until`, or when the dict closes). */
+  async end(closing = false): Promise<void> {
+    if (!this.on) return;
+    this.on = false;
+    clearTimeout(this.timer);
+    if (!closing) this.parts.ended(this.from);
+    const membership = this.parts.membership;
+    const own = [...this.nodes.values()].filter((node) => !membership.isMember(node));
+    await Promise.all(own.map((node) => node.close(this.options.commandTimeout)));
+  }
+
+  /** `op` on the entry where `from` places it; a write also deletes it where the new nodes do. */
+  async route<T>(entry: string, op: EntryOp<T>, write: boolean): Promise<T> {
+    const failed = new Set<string>();
+    for (;;) {
+      const node = this.ownerOf(entry, failed);
+      try {
+        const reply = await op(await this.ready(node), entry);
+        if (write) await this.dropNew(node, [entry]);
+        return reply;
+      } catch (error) {
+        if (!isConnectionError(error) || failed.size + 1 >= this.from.size) throw error;
+        failed.add(node.name);
+      }
+    }
+  }
+
+  /** The batch form of `route`: entries grouped by their `from` owner, nodes in parallel. */
+  async routeMany<R>(
+    entries: readonly string[],
+    run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
+    absorb: (indexes: number[], result: R) => void,
+    write: boolean,
+  ): Promise<void> {
+    const groups = new Map<string, number[]>();
+    entries.forEach((entry, i) => {
+      const name = this.from.locate(entry)!;
+      const group = groups.get(name);
+      if (group) group.push(i);
+      else groups.set(name, [i]);
+    });
+    await Promise.all(
+      [...groups].map(async ([name, indexes]) => {
+        const node = this.nodes.get(name)!;
+        absorb(indexes, await run(await this.ready(node), indexes, node));
+        if (write)
+          await this.dropNew(
+            node,
+            indexes.map((i) => entries[i]),
+          );
+      }),
+    );
+  }
+
+  /** The `from` owner of `entry`, the nodes in `failed` left out. */
+  private ownerOf(entry: string, failed: ReadonlySet<string>): RingNode {
+    let ring = this.from;
+    for (const name of failed) ring = ring.without(name);
+    return this.nodes.get(ring.locate(entry)!)!;
+  }
+
+  private async ready(node: RingNode): Promise<Redis> {
+    if (!node.ready) await node.connect(this.options.commandTimeout);
+    return node.client;
+  }
+
+  /** Deletes `entries` on their new owners, but on `written`, which holds them now. */
+  private async dropNew(written: RingNode, entries: readonly string[]): Promise<void> {
+    const { membership } = this.parts;
+    const byNode = new Map<RingNode, string[]>();
+    for (const entry of entries) {
+      const owner = membership.find(membership.totalHash.locate(entry)!);
+      if (owner === undefined || owner === written || !owner.ready) continue;
+      const list = byNode.get(owner);
+      if (list) list.push(entry);
+      else byNode.set(owner, [entry]);
+    }
+    await Promise.all(
+      [...byNode].map(([node, list]) => node.client.del(...allToWire(list)).catch(() => undefined)),
+    );
+  }
+
+  /**
+   * Each member's copies of entries it owns now but `from` places elsewhere: left from an
+   * earlier placement, they would be served once the new placement is used. Needs a prefix.
+   */
+  private async sweep(): Promise<void> {
+    const { membership } = this.parts;
+    if (this.options.prefix === '') return;
+    await Promise.all(
+      [...membership.all()].map(async (node) => {
+        const name = node.name;
+        const from = this.nodes.get(name);
+        await this.ready(node);
+        await unlinkPrefix(
+          node.client,
+          this.options.prefix,
+          (entry) =>
+            membership.totalHash.locate(entry) === name &&
+            (from !== node || this.from.locate(entry) !== name),
+        );
+      }),
+    );
+  }
+
+  /** Ends the migration at `until`, in steps of at most MAX_TIMER_MS. */
+  private wait(): void {
+    const left = this.migration!.until - Date.now();
+    if (left <= 0) {
+      void this.end();
+      return;
+    }
+    this.timer = setTimeout(() => this.wait(), Math.min(left, MAX_TIMER_MS));
+    this.timer.unref();
+  }
+}

@@ -1,0 +1,130 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HashRing, RingDict } from '../../lib/index.js';
+import { clockOffset, WorkerProcess } from '../helpers/cluster-harness.js';
+import {
+  moveToClock,
+  recordsOf,
+  type WorkerConfig,
+  type WorkerLog,
+  type WorkerNodes,
+} from '../helpers/cluster-protocol.js';
+import { clientsNamed } from '../helpers/failure-scenes.js';
+import { startRedisServers, taggedNodes, type RedisFleet } from '../helpers/redis-servers.js';
+import { analyse } from '../helpers/stale-analyser.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * A rolling change of membership across processes: processes still on the old nodes and
+ * processes on the new ones (with the `migration` option) share keys, each doing versioned
+ * reads, writes and deletes; the stale-read analyser judges every call on one clock. The old
+ * processes stop before `until`; the new ones go on through it.
+ */
+
+let fleet: RedisFleet | undefined;
+
+beforeAll(async () => {
+  fleet = await startRedisServers(4);
+});
+
+afterAll(async () => {
+  await fleet?.stop();
+});
+
+/** node0–node2 on servers 0–2 (old), or node0, node1 and node3 on servers 0, 1, 3 (new). */
+function nodes(which: 'old' | 'new'): WorkerNodes {
+  const servers = fleet!.servers;
+  const picked = which === 'old' ? [0, 1, 2] : [0, 1, 3];
+  return Object.fromEntries(
+    picked.map((i) => [`node${i}`, { capacity: 1, connection: servers[i].url }]),
+  );
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('migration: processes on the old and on the new nodes side by side', () => {
+  it('0 stale reads before, across and after `until`', { timeout: 90_000 }, async () => {
+    const base: Omit<WorkerConfig, 'id' | 'nodes'> = {
+      prefix: `mig${process.pid}:`,
+      keys: 200,
+      concurrency: 8,
+      setRatio: 0.3,
+      deleteRatio: 0.1,
+      dict: { commandTimeout: 1_000, heartbeatInterval: 200 },
+      maxRecords: 400_000,
+    };
+    const workers: WorkerProcess[] = [];
+    try {
+      for (const id of [1, 2]) {
+        workers.push(await WorkerProcess.spawn({ ...base, id, nodes: nodes('old') }));
+      }
+      const end = Date.now() + 6_000;
+      const migration = { from: nodes('old'), until: end };
+      for (const id of [3, 4]) {
+        const dict = { ...base.dict, migration };
+        workers.push(await WorkerProcess.spawn({ ...base, dict, id, nodes: nodes('new') }));
+      }
+      const offsets: { offset: number }[] = [];
+      for (const worker of workers) offsets.push(await clockOffset(worker));
+      const [old1, old2, new1, new2] = workers;
+      await Promise.all(workers.map((w) => w.request({ cmd: 'load', mode: 'rw' })));
+      // The old processes are redeployed before `until`.
+      await sleep(Math.max(0, end - Date.now() - 500));
+      await Promise.all([old1, old2].map((w) => w.request({ cmd: 'stop' })));
+      await sleep(Math.max(0, end - Date.now()) + 2_000);
+      await Promise.all([new1, new2].map((w) => w.request({ cmd: 'stop' })));
+      await Promise.all([new1, new2].map((w) => w.request({ cmd: 'sweep' })));
+      const logs = await Promise.all(workers.map((w) => w.request<WorkerLog>({ cmd: 'collect' })));
+      const records = logs.flatMap((log, w) => {
+        moveToClock(log, offsets[w].offset);
+        return [...recordsOf(log)];
+      });
+      // The records are on this process's clock, which is Date.now()'s give or take a few ms.
+      const report = analyse(records, { faultStart: end, heal: end }, { slackMs: 1 });
+      console.log(
+        `migration: reads ${report.reads}, stale ${report.stale}, misses ${report.misses}, errors ${report.errors}, ` +
+          `before until ${report.phases.before.reads}, after ${report.phases.afterHeal.reads + report.phases.late.reads}`,
+      );
+      expect(report.examples).toEqual([]);
+      expect(report.stale).toBe(0);
+      expect(report.wrongKey).toBe(0);
+      expect(report.unknownVersions).toBe(0);
+      expect(report.errors).toBe(0);
+      // Both kinds of process read and wrote, before and after `until`.
+      expect(report.phases.before.reads).toBeGreaterThan(1_000);
+      expect(report.phases.afterHeal.reads + report.phases.late.reads).toBeGreaterThan(200);
+    } finally {
+      await Promise.all(workers.map((w) => w.stop()));
+    }
+  });
+
+  it(
+    'nodes named only in `from` are used until `until`, then closed; the rings describe `nodes`',
+    { timeout: 20_000 },
+    async () => {
+      const tag = `from-only-${process.pid}`;
+      const all = taggedNodes(fleet!.servers, tag);
+      const { node2, node3, ...shared } = all;
+      const dict = new RingDict<string>({
+        nodes: { ...shared, node3 },
+        prefix: 'fo:',
+        migration: { from: { ...shared, node2 }, until: Date.now() + 1_500 },
+      });
+      try {
+        expect(dict.totalHash.nodes).toEqual(['node0', 'node1', 'node3']);
+        expect(dict.nodeStates().map((s) => s.name)).toEqual(['node0', 'node1', 'node3']);
+        // A key `from` places on node2 is written there and read from there.
+        const from = new HashRing({ node0: 1, node1: 1, node2: 1 });
+        let key = 0;
+        while (from.locate(`fo:${key}`) !== 'node2') key++;
+        await dict.set(String(key), 'v');
+        expect(await dict.get(String(key))).toBe('v');
+        expect(await clientsNamed(fleet!.servers[2], tag)).toHaveLength(1);
+        await until(async () => (await clientsNamed(fleet!.servers[2], tag)).length === 0, 5_000);
+        // After `until`: the new placement; the value node2 held is gone with it (a miss).
+        expect(await dict.get(String(key))).toBeUndefined();
+      } finally {
+        await dict.close();
+      }
+    },
+  );
+});
