@@ -28,8 +28,16 @@ class Weather {
     return this.run(city);
   }
 
+  @RingCached({ ttl: '100ms', grace: '10s', softTimeout: '50ms' })
+  async patient(city: string): Promise<string> {
+    return this.run(city);
+  }
+
+  delayMs = 0;
+
   private async run(city: unknown): Promise<string> {
     this.runs++;
+    if (this.delayMs > 0) await sleep(this.delayMs);
     if (this.failing) throw new Error('backend down');
     return `sunny in ${String(city)} (${this.runs})`;
   }
@@ -57,7 +65,7 @@ async function calls(): Promise<Record<string, number>> {
 }
 
 describe('ring_redis.cached.calls', () => {
-  it('counts each call once: hit, miss, stale, bypass, error', { timeout: 15_000 }, async () => {
+  it('counts each call once: hit, miss, stale, bypass, error', { timeout: 20_000 }, async () => {
     const app = await nest.boot({
       imports: [
         RingRedisModule.forRoot({
@@ -91,6 +99,13 @@ describe('ring_redis.cached.calls', () => {
     expect(await weather.graced('Lima')).toBe(stale);
     weather.failing = false;
 
+    // Past its ttl, in grace, the method slower than softTimeout: the stale value answers.
+    const first = await weather.patient('Quito');
+    await sleep(250);
+    weather.delayMs = 400;
+    expect(await weather.patient('Quito')).toBe(first);
+    weather.delayMs = 0;
+
     expect(await cache.wrap('report', async () => 'quiet')).toBe('quiet');
     expect(await cache.wrap('report', async () => 'never run')).toBe('quiet');
 
@@ -105,6 +120,8 @@ describe('ring_redis.cached.calls', () => {
       'Weather.forecast|bypass': 2,
       'Weather.graced|miss': 1,
       'Weather.graced|stale': 2,
+      'Weather.patient|miss': 1,
+      'Weather.patient|stale': 1,
       'RingCacheService.wrap|miss': 1,
       'RingCacheService.wrap|hit': 1,
     });
