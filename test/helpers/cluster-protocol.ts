@@ -14,6 +14,8 @@ export interface WorkerDictOptions {
   heartbeatInterval: number;
   expire?: number;
   retryRatio?: number;
+  /** Copies of each entry (RingDict `replicas`). */
+  replicas?: number;
 }
 
 export interface WorkerConfig {
