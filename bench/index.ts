@@ -20,6 +20,7 @@ import { describeMachine, loadAverage, machineLine } from './machine.js';
 import { benchMetrics } from './metrics.bench.js';
 import type { BenchConfig } from './measure.js';
 import { benchRebuild } from './rebuild.bench.js';
+import { benchReplication } from './replication.bench.js';
 import { benchRingCached } from './ring-cached.bench.js';
 import { benchRingCachedOptions } from './ring-cached-options.bench.js';
 import { benchRingCachedResilience } from './ring-cached-resilience.bench.js';
@@ -77,6 +78,11 @@ const SECTIONS: Section[] = [
     name: 'eco',
     title: '7. Keyv store, msgpack codec, compression',
     run: benchEcosystem,
+  },
+  {
+    name: 'replicas',
+    title: '13. Replication: replicas 2 against replicas 1',
+    run: benchReplication,
   },
   {
     name: 'metrics',

@@ -29,6 +29,8 @@ export interface ChaosOptions {
   heartbeatInterval: number;
   /** RingDict `expire` (seconds) for every write; none by default. */
   expire?: number;
+  /** RingDict `replicas`: copies of each entry (1 by default). */
+  replicas?: number;
   /** Clock tolerance between processes for the analyser, ms. */
   slackMs: number;
   /** Progress lines. */
@@ -131,6 +133,7 @@ function openStage(scenario: Scenario, plan: Plan, options: ChaosOptions): Promi
         commandTimeout: options.commandTimeout,
         heartbeatInterval: options.heartbeatInterval,
         ...(options.expire === undefined ? {} : { expire: options.expire }),
+        ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       },
       maxRecords: 1_000_000,
     },

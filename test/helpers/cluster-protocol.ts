@@ -17,6 +17,8 @@ export interface WorkerDictOptions {
   warmUpWindow?: number;
   /** A rolling change of membership: the nodes the other kind of process still uses. */
   migration?: { from: WorkerNodes; until: number };
+  /** Copies of each entry (RingDict `replicas`). */
+  replicas?: number;
 }
 
 export interface WorkerConfig {

@@ -147,3 +147,22 @@ describe('correctness across processes (4 processes, 3 nodes, per-process proxie
     SCENARIO_TIMEOUT_MS,
   );
 });
+
+describe('correctness across processes with replicas 2 (each entry on 2 of the 3 nodes)', () => {
+  const REPLICATED = { ...OPTIONS, replicas: 2 };
+
+  it.each([
+    ['kill', 'a node SIGKILLed and restarted empty'],
+    ['rdb', 'a node restarted from a snapshot older than the last writes'],
+    ['sigstop', 'a node SIGSTOPped, then continued'],
+  ] as const)(
+    '%s: %s: nothing stale after, no call thrown',
+    { timeout: SCENARIO_TIMEOUT_MS },
+    async (name, _what) => {
+      const result = await run(name, REPLICATED);
+      expectHealed(result);
+      // The other copy answers while the node is out: no call fails for want of a node.
+      expect.soft(result.report.errors, `${name}: calls thrown`).toBe(0);
+    },
+  );
+});

@@ -199,6 +199,8 @@ export class RequestRouter<F> {
     op: NodeOp<T, E>,
   ): Promise<T> {
     if (this.membership.closed) return Promise.reject(this.failures.closedError());
+    // The everyday case without the async frames of `attempt`, as in `route`.
+    if (node.ready && !(write && this.recorder.needed)) return this.sendOn(node, op, entries);
     return this.attempt(node, entries, write, op);
   }
   /** For the warm-up: a request answering its reply or its failure as they are. */
