@@ -15,6 +15,7 @@ import { benchClientFloor } from './client-floor.bench.js';
 import { benchEcosystem } from './ecosystem.bench.js';
 import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
+import { benchMembership } from './membership.bench.js';
 import { benchHungNode } from './hung-node.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import { benchMetrics } from './metrics.bench.js';
@@ -41,6 +42,12 @@ const SECTIONS: Section[] = [
     name: 'growth',
     title: '10. Growth: keys moved adding or removing a node, vs the ideal and hashring 3.2.0',
     run: benchGrowth,
+  },
+  {
+    name: 'membership',
+    title:
+      '11. Membership at run time: setNodes swap, hits after a node joins, load across a change',
+    run: benchMembership,
   },
   {
     name: 'throughput',
