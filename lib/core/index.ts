@@ -18,3 +18,4 @@ export type { RingGroupsConfig, RingNodeConfig, RingNodesConfig } from './config
 export { parseRingNodes } from './config/parse-ring-nodes.js';
 export * from './ring-dict.js';
 export { RING_DICT_OPTION_NAMES, type RingDictOptions } from './config/ring-dict-options.js';
+export type { RingNearCacheOptions } from './config/near-cache-options.js';

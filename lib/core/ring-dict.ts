@@ -99,7 +99,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.router = engine.router;
     this.scanner = engine.scanner;
     this.clearer = engine.clearer;
-    this.batches = new BatchOps(this.router, this.entryKeys, this.codec);
+    this.batches = new BatchOps(this.router, this.entryKeys, this.codec, engine.near);
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
     this.fleet.start();

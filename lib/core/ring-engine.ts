@@ -9,6 +9,8 @@ import { controlKey } from './keys/control-keys.js';
 import { RingFailures } from './membership/ring-failures.js';
 import { RingMembership, type MembershipHooks } from './membership/ring-membership.js';
 import { RingConnectionError } from './node/connection-errors.js';
+import { NearCache } from './near/near-cache.js';
+import { NearRouter } from './near/near-router.js';
 import { RingNode } from './node/ring-node.js';
 import { NodeReviver } from './revival/node-reviver.js';
 import { RequestRouter } from './routing/request-router.js';
@@ -29,6 +31,8 @@ export interface RingEngine<F> {
   router: RequestRouter<F>;
   scanner: RingScanner<F>;
   clearer: RingClear<F>;
+  /** The near cache, when the `nearCache` option is on. */
+  near?: NearCache;
 }
 
 /** What the dict hands its engine besides its options. */
@@ -94,10 +98,25 @@ export function createEngine<V, F>(
     commandTimeout: o.commandTimeout,
   });
   reviver = new NodeReviver(membership, catchUp, fleet, o);
-  const router = new RequestRouter(membership, reviver, recorder, failures, o.commandTimeout);
+  const near =
+    o.near &&
+    new NearCache(membership, o.near, {
+      commandTimeout: o.commandTimeout,
+      pingInterval: o.heartbeatInterval > 0 ? o.heartbeatInterval : 1000,
+    });
+  const base = [membership, reviver, recorder, failures, o.commandTimeout] as const;
+  const router = near ? new NearRouter<F>(near, ...base) : new RequestRouter<F>(...base);
   const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout);
-  const clearer = new RingClear(membership, scanner, failures, catchUp, o.prefix, o.commandTimeout);
-  return { membership, failures, fleet, reviver, router, scanner, clearer };
+  const clearer = new RingClear(
+    membership,
+    scanner,
+    failures,
+    catchUp,
+    o.prefix,
+    o.commandTimeout,
+    near && (() => near.dropAll()),
+  );
+  return { membership, failures, fleet, reviver, router, scanner, clearer, near };
 }
 
 function reportedMessage(reporters: number): string {

@@ -130,6 +130,7 @@ const CORE_TYPES = [
   'RingEvent',
   'RingEventType',
   'RingGroupsConfig',
+  'RingNearCacheOptions',
   'RingNodeConfig',
   'RingNodePing',
   'RingNodeState',

@@ -4,6 +4,11 @@ import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
 import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
+import {
+  checkNearCache,
+  type ResolvedNearCacheOptions,
+  type RingNearCacheOptions,
+} from './near-cache-options.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
@@ -87,6 +92,12 @@ export interface RingDictOptions<V = unknown, F = never> {
    * (default) or `'zstd'` (Node ≥ 22.15); smaller values are stored as the codec writes them.
    */
   compression?: RingCompressionOptions | false;
+  /**
+   * Serve `get`, `getMany` and `@RingCached` hits from process memory, kept coherent by
+   * Redis' server-assisted client-side caching (one more connection per node); default
+   * false. See docs/near-cache.md.
+   */
+  nearCache?: RingNearCacheOptions | false;
 }
 
 /** The options with defaults applied. */
@@ -105,6 +116,8 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   handoffLimit: number;
   handoff: HandoffMode;
   handoffOverflow: HandoffOverflowPolicy;
+  /** The near cache's bounds, or undefined when it is off. */
+  near?: ResolvedNearCacheOptions;
 }
 
 const KNOWN = new Set<string>([
@@ -130,6 +143,7 @@ const KNOWN = new Set<string>([
   'handoffOverflow',
   'lazyConnect',
   'compression',
+  'nearCache',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -286,6 +300,7 @@ export function resolveRingDictOptions<V, F>(
     o.lazyConnect,
   );
   const compression = checkCompression(o.compression, where);
+  const near = checkNearCache(o.nearCache, where);
   return {
     ...o,
     nodes: withCaFiles(resolveNodes(o.nodes), o.name),
@@ -300,6 +315,7 @@ export function resolveRingDictOptions<V, F>(
     heartbeatInterval,
     commandTimeout,
     connectTimeout,
+    near,
     ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

@@ -27,10 +27,21 @@ export class RingClear<F> {
     /** The dict's prefix: a clear stays under it. */
     private readonly prefix: string,
     private readonly commandTimeout: number,
+    /** Called as the clear begins and ends: the near cache drops what it holds. */
+    private readonly clearing: () => void = () => undefined,
   ) {}
 
   /** Deletes every entry under `prefix + keyPrefix`; answers how many. */
   async run(keyPrefix: string): Promise<number | F> {
+    this.clearing();
+    try {
+      return await this.clearUnder(keyPrefix);
+    } finally {
+      this.clearing();
+    }
+  }
+
+  private async clearUnder(keyPrefix: string): Promise<number | F> {
     const prefix = this.prefix + keyPrefix;
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.
