@@ -29,6 +29,8 @@ export interface ChaosOptions {
   heartbeatInterval: number;
   /** RingDict `expire` (seconds) for every write; none by default. */
   expire?: number;
+  /** Every process reads through a near cache (RingDict `nearCache: {}`); off by default. */
+  nearCache?: boolean;
   /** Clock tolerance between processes for the analyser, ms. */
   slackMs: number;
   /** Progress lines. */
@@ -131,6 +133,7 @@ function openStage(scenario: Scenario, plan: Plan, options: ChaosOptions): Promi
         commandTimeout: options.commandTimeout,
         heartbeatInterval: options.heartbeatInterval,
         ...(options.expire === undefined ? {} : { expire: options.expire }),
+        ...(options.nearCache ? { nearCache: {} } : {}),
       },
       maxRecords: 1_000_000,
     },
@@ -164,9 +167,17 @@ async function drive(
     context.note('some process still had a node out 3 s after the load stopped');
   }
   await sleep(200);
+  if (options.nearCache) await noteChannels(context);
   await stage.all({ cmd: 'sweep' });
   lag.disable();
   return stage.collect();
+}
+
+/** With a near cache: how many (process, node) invalidation channels are up before the sweep. */
+async function noteChannels(context: FaultContext): Promise<void> {
+  const nodes = (await context.stage.status()).flatMap((status) => status.nodes);
+  const up = nodes.filter((node) => node.invalidation === 'up').length;
+  context.note(`near cache: ${up} of ${nodes.length} invalidation channels up`);
 }
 
 /** What the notes say about the harness itself: clocks, stalls, truncated logs. */

@@ -14,6 +14,8 @@ export interface WorkerDictOptions {
   heartbeatInterval: number;
   expire?: number;
   retryRatio?: number;
+  /** The near cache, on with these bounds (off when absent). */
+  nearCache?: { maxEntries?: number; maxBytes?: number };
 }
 
 export interface WorkerConfig {
@@ -56,7 +58,8 @@ export type WorkerNotice = { type: 'ready' } | { type: 'fatal'; error: string };
 export interface WorkerStatus {
   /** The worker's clock (see `now()`) when it answered. */
   now: number;
-  nodes: { name: string; alive: boolean }[];
+  /** `invalidation`: with a near cache, whether the node's invalidation channel is up. */
+  nodes: { name: string; alive: boolean; invalidation?: 'up' | 'down' }[];
   /** Calls started and not yet settled. */
   inFlight: number;
 }

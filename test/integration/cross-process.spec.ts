@@ -147,3 +147,26 @@ describe('correctness across processes (4 processes, 3 nodes, per-process proxie
     SCENARIO_TIMEOUT_MS,
   );
 });
+
+describe('the same goals with a near cache in every process', () => {
+  it.each([
+    ['cut', PARTITION],
+    ['hang', PARTITION],
+    ['kill', OPTIONS],
+    ['sentinel', OPTIONS],
+  ] as const)(
+    '%s: nothing stale after the heal',
+    { timeout: SCENARIO_TIMEOUT_MS },
+    async (name, options) => {
+      const result = await run(name, { ...options, nearCache: true });
+      // The near cache ran: every process tracks every node again once the fault healed.
+      expect(result.notes.join(' ')).toMatch(/near cache: 12 of 12 invalidation channels up/);
+      expectHealed(result);
+      if (name === 'cut' || name === 'hang') {
+        expect
+          .soft(result.report.phases.during.stale, `${name}: stale reads during the partition`)
+          .toBeLessThanOrEqual(BASELINE_DURING_PARTITION[name] / 100);
+      }
+    },
+  );
+});

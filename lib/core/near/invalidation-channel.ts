@@ -24,12 +24,13 @@ export interface ChannelTiming {
  * this process about every change — by anyone — of a key the data connection read.
  *
  * Redis' default tracking mode, not BCAST: the server sends an invalidation only for keys
- * this very connection read, once per read. Measured on loopback (Redis 7.0, 2 cores), the
- * two modes deliver an invalidation equally fast (p50 0.14 ms vs 0.15 ms, p99 0.3 ms both);
- * what differs is the traffic: with BCAST PREFIX every process hears of every write under the
- * prefix — 10 000 writes of keys it never read cost each process 10 000 messages, against 0
- * in the default mode. Its price, a tracking table on the server, is bounded by Redis'
- * `tracking-table-max-keys` (Redis invalidates keys to stay within it).
+ * this very connection read, once per read. Measured on loopback (Redis 7.0, 2 cores at load
+ * 7, 3000 write-then-see rounds), both modes deliver an invalidation as fast: p50 0.10-0.15 ms
+ * and p99 2.2-3.4 ms by default, p50 0.15-0.16 ms and p99 3.3-3.5 ms with BCAST PREFIX. What
+ * differs is the traffic: with BCAST every process hears of every write under the prefix —
+ * 10 000 writes of keys it never read sent each process all 10 000 keys (in 20 messages),
+ * against none in the default mode, whose price, a table of the keys read on the server, is
+ * bounded by Redis' `tracking-table-max-keys` (Redis invalidates keys to stay within it).
  *
  * ioredis 6 ignores RESP3 `invalidate` pushes, so the subscriber speaks RESP2, where
  * redirected invalidations arrive as Pub/Sub messages.
