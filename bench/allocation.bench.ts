@@ -38,9 +38,9 @@ const VALUE = jsonObjectOf(100);
 const WINDOWS = 25;
 
 /** Heap bytes allocated per call of `op`, over `calls` calls in a window with no GC. */
-async function bytesPerCall(
+export async function bytesPerCall(
   op: (i: number) => unknown,
-  { calls, sync }: Pick<Pair, 'calls' | 'sync'>,
+  { calls, sync }: { calls: number; sync: boolean },
   windows: number,
 ): Promise<number> {
   const clean: number[] = [];

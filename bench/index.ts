@@ -15,6 +15,7 @@ import { benchClientFloor } from './client-floor.bench.js';
 import { benchEcosystem } from './ecosystem.bench.js';
 import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
+import { benchNearCache } from './near-cache.bench.js';
 import { benchHungNode } from './hung-node.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import type { BenchConfig } from './measure.js';
@@ -76,6 +77,11 @@ const SECTIONS: Section[] = [
     name: 'eco',
     title: '7. Keyv store, msgpack codec, compression',
     run: benchEcosystem,
+  },
+  {
+    name: 'near',
+    title: '12. Near cache: hits from process memory, invalidation seen by another process',
+    run: benchNearCache,
   },
 ];
 

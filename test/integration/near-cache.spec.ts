@@ -162,20 +162,28 @@ describe('hits from memory', () => {
 });
 
 describe('writes by others', () => {
-  it('redis-cli SET and DEL invalidate, FLUSHALL drops the node', TEST_TIMEOUT, async () => {
-    const { dict, key, server, entry } = await readyDict<string>();
-    await dict.set(key, 'mine');
-    await cached(dict, key, server.port);
-    await redisCli(server.port, 'SET', entry, '"theirs"');
-    await until(async () => (await dict.get(key)) === 'theirs', 1_000, 'redis-cli SET seen');
-    await cached(dict, key, server.port);
-    await redisCli(server.port, 'DEL', entry);
-    await until(async () => (await dict.get(key)) === undefined, 1_000, 'redis-cli DEL seen');
-    await dict.set(key, 'again');
-    await cached(dict, key, server.port);
-    await redisCli(server.port, 'FLUSHALL');
-    await until(async () => (await dict.get(key)) === undefined, 1_000, 'FLUSHALL seen');
-  });
+  it(
+    'redis-cli SET and DEL invalidate, FLUSHALL and FLUSHDB drop the node',
+    TEST_TIMEOUT,
+    async () => {
+      const { dict, key, server, entry } = await readyDict<string>();
+      await dict.set(key, 'mine');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'SET', entry, '"theirs"');
+      await until(async () => (await dict.get(key)) === 'theirs', 1_000, 'redis-cli SET seen');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'DEL', entry);
+      await until(async () => (await dict.get(key)) === undefined, 1_000, 'redis-cli DEL seen');
+      await dict.set(key, 'again');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'FLUSHALL');
+      await until(async () => (await dict.get(key)) === undefined, 1_000, 'FLUSHALL seen');
+      await dict.set(key, 'once more');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'FLUSHDB');
+      await until(async () => (await dict.get(key)) === undefined, 1_000, 'FLUSHDB seen');
+    },
+  );
 
   it('a write by another process invalidates', TEST_TIMEOUT, async () => {
     const { dict, key, server, entry } = await readyDict<string>();

@@ -54,6 +54,7 @@ export class InvalidationChannel implements NearSource {
   private trackingRefusedUntil = 0;
   private pinger?: NodeJS.Timeout;
   private retry?: NodeJS.Timeout;
+  private pinging = false;
   private closed = false;
 
   constructor(
@@ -208,6 +209,8 @@ export class InvalidationChannel implements NearSource {
       if (this.subscriber === subscriber) this.lose();
     });
     this.subscriber = subscriber;
+    // From now on the channel's PINGs are judged by ping(), not by ioredis' timer.
+    subscriber.options.commandTimeout = undefined;
     // Tracking is pointed at the new id before anything is stored.
     this.trackingSent = -1;
     this.epoch++;
@@ -217,11 +220,39 @@ export class InvalidationChannel implements NearSource {
     this.pinger.unref();
   }
 
-  /** A link that hangs loses no connection: a PING unanswered in time closes the channel. */
+  /**
+   * A link that hangs loses no connection: a PING unanswered within commandTimeout closes
+   * the channel. Judged by a timer of its own, after the turn's I/O, and given its time again
+   * when the timer fired far too late: ioredis' timer per command fires before replies waiting
+   * in the socket are read, so this process's own stall (a long synchronous task, or a loop of
+   * hits that never yields) would look like a hung server.
+   */
   private ping(subscriber: Redis): void {
-    subscriber.ping().catch(() => {
+    if (this.pinging) return;
+    this.pinging = true;
+    let answered = false;
+    const lost = () => {
+      this.pinging = false;
       if (this.subscriber === subscriber) this.lose();
-    });
+    };
+    subscriber.ping().then(() => {
+      answered = true;
+      this.pinging = false;
+    }, lost);
+    const timeout = this.timing.commandTimeout;
+    let due = performance.now() + timeout;
+    const judge = () => {
+      if (answered) return;
+      if (performance.now() - due > timeout / 2) {
+        due = performance.now() + timeout;
+        setTimeout(judge, timeout).unref();
+        return;
+      }
+      setImmediate(() => {
+        if (!answered) lost();
+      });
+    };
+    setTimeout(judge, timeout).unref();
   }
 
   /** The subscriber is gone or given up on: invalidations may be lost from now on. */
@@ -232,6 +263,7 @@ export class InvalidationChannel implements NearSource {
     const subscriber = this.subscriber;
     this.subscriber = undefined;
     this.subscriberId = undefined;
+    this.pinging = false;
     this.trackingSent = -1;
     this.trackingOn = -1;
     this.node.health.invalidation = 'down';
