@@ -40,7 +40,7 @@ const WINDOWS = 25;
 /** Heap bytes allocated per call of `op`, over `calls` calls in a window with no GC. */
 export async function bytesPerCall(
   op: (i: number) => unknown,
-  { calls, sync }: Pick<Pair, 'calls' | 'sync'>,
+  { calls, sync }: { calls: number; sync: boolean },
   windows: number,
 ): Promise<number> {
   const clean: number[] = [];

@@ -12,7 +12,8 @@
  *
  * Options: --only <list>, --workers N (4), --seconds S (how long a fault lasts, 3),
  * --keys N (800), --concurrency N (calls in flight per process, 8), --expire S (none),
- * --replicas N (copies of each entry, 1), --verbose (phase by phase, errors, examples).
+ * --replicas N (copies of each entry, 1), --near (every process reads through a near cache),
+ * --verbose (phase by phase, errors, examples).
  *
  * A measurement, not a test: it prints what it saw and exits 0 unless a scenario could not
  * run. Everything runs on 127.0.0.1; every process it starts is stopped by its pid, also on
@@ -38,7 +39,7 @@ interface Cli {
 function usage(): string {
   return (
     'usage: npm run chaos:cluster -- [--only a,b,…] [--workers 4] [--seconds 3] [--keys 800] ' +
-    `[--concurrency 8] [--expire S] [--replicas 1] [--verbose]\nscenarios: ${SCENARIOS.map((s) => `${s.letter}/${s.name}`).join(', ')}`
+    `[--concurrency 8] [--expire S] [--replicas 1] [--near] [--verbose]\nscenarios: ${SCENARIOS.map((s) => `${s.letter}/${s.name}`).join(', ')}`
   );
 }
 
@@ -75,6 +76,9 @@ function parseCli(argv: readonly string[]): Cli {
         break;
       case '--replicas':
         cli.options.replicas = Math.round(positive(name, value()));
+        break;
+      case '--near':
+        cli.options.nearCache = true;
         break;
       case '--verbose':
         cli.verbose = true;
@@ -153,7 +157,8 @@ function details(result: ScenarioResult): string {
   for (const example of r.examples.slice(0, 3)) {
     lines.push(
       `   e.g. ${example.key} (${example.phase}) read writer ${example.read.writer} #${example.read.seq}, ` +
-        `superseded by a write begun ${(example.supersededByStart - example.readWrittenEnd).toFixed(1)} ms after it completed`,
+        `superseded by a write begun ${(example.supersededByStart - example.readWrittenEnd).toFixed(1)} ms after it completed; ` +
+        `the read began ${(example.readStart - example.supersededByStart).toFixed(1)} ms after that write`,
     );
   }
   return lines.join('\n');
@@ -175,6 +180,7 @@ async function main(): Promise<number> {
       `${options.concurrency} calls in flight per process, commandTimeout ${options.commandTimeout} ms, ` +
       `heartbeat ${options.heartbeatInterval} ms${options.expire ? `, expire ${options.expire} s` : ''}` +
       `${options.replicas ? `, replicas ${options.replicas}` : ''}; ` +
+      `${options.nearCache ? ', near cache on' : ''}; ` +
       `fault ${options.faultMs / 1000} s, read-only ${options.afterMs / 1000} s after the heal`,
   );
   const started = performance.now();

@@ -16,6 +16,7 @@ import { benchEcosystem } from './ecosystem.bench.js';
 import { benchGrowth } from './growth.bench.js';
 import { benchLocate } from './hash-ring.bench.js';
 import { benchMembership } from './membership.bench.js';
+import { benchNearCache } from './near-cache.bench.js';
 import { benchHungNode } from './hung-node.bench.js';
 import { describeMachine, loadAverage, machineLine } from './machine.js';
 import { benchMetrics } from './metrics.bench.js';
@@ -85,6 +86,11 @@ const SECTIONS: Section[] = [
     name: 'eco',
     title: '7. Keyv store, msgpack codec, compression',
     run: benchEcosystem,
+  },
+  {
+    name: 'near',
+    title: '12. Near cache: hits from process memory, invalidation seen by another process',
+    run: benchNearCache,
   },
   {
     name: 'replicas',

@@ -1,2 +1,3 @@
 export { BentoCache, bentostore } from 'bentocache';
+export { memoryDriver } from 'bentocache/drivers/memory';
 export { redisDriver } from 'bentocache/drivers/redis';

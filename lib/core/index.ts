@@ -19,3 +19,4 @@ export { parseRingNodes } from './config/parse-ring-nodes.js';
 export * from './ring-dict.js';
 export { RING_DICT_OPTION_NAMES, type RingDictOptions } from './config/ring-dict-options.js';
 export { RING_EVENT_CHANNEL, type RingEventMessage } from './metrics/ring-diagnostics.js';
+export type { RingNearCacheOptions } from './config/near-cache-options.js';

@@ -12,6 +12,8 @@ import { RingFailures } from './membership/ring-failures.js';
 import { RingMembership, type MembershipHooks } from './membership/ring-membership.js';
 import { observeRing } from './metrics/ring-observers.js';
 import { RingConnectionError } from './node/connection-errors.js';
+import { NearCache } from './near/near-cache.js';
+import { NearRouter } from './near/near-router.js';
 import { RingNode } from './node/ring-node.js';
 import { NodeReviver } from './revival/node-reviver.js';
 import type { RingCodec } from './codec.js';
@@ -48,6 +50,8 @@ export interface RingEngine<V, F> {
   scanner: RingScanner<F>;
   clearer: RingClear<F>;
   changes: MembershipChange;
+  /** The near cache, when the `nearCache` option is on. */
+  near?: NearCache;
 }
 
 /** What the dict hands its engine besides its options. */
@@ -141,7 +145,13 @@ export function createEngine<V, F>(
     inputs.ring,
     { prefix: o.prefix, commandTimeout: o.commandTimeout },
   );
-  const router = new RequestRouter(
+  const near =
+    o.near &&
+    new NearCache(membership, o.near, {
+      commandTimeout: o.commandTimeout,
+      pingInterval: o.heartbeatInterval > 0 ? o.heartbeatInterval : 1000,
+    });
+  const base = [
     membership,
     reviver,
     recorder,
@@ -150,7 +160,8 @@ export function createEngine<V, F>(
     warmUp,
     migration,
     metrics,
-  );
+  ] as const;
+  const router = near ? new NearRouter<F>(near, ...base) : new RequestRouter<F>(...base);
   changes = new MembershipChange(
     { membership, fleet, catchUp, warmUp, makeNode, migration },
     { name: o.name, prefix: o.prefix, connectTimeout: o.connectTimeout, ring: inputs.ring },
@@ -167,6 +178,7 @@ export function createEngine<V, F>(
     o.prefix,
     o.commandTimeout,
     copies?.scan,
+    near && (() => near.dropAll()),
   );
   migration.start();
   return {
@@ -176,10 +188,11 @@ export function createEngine<V, F>(
     fleet,
     reviver,
     router: copies?.entries ?? router,
-    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches),
+    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches, near),
     placement,
     scanner,
     clearer,
+    near,
   };
 }
 

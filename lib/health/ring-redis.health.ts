@@ -39,6 +39,10 @@ interface NodeDetails {
   lastError?: string;
   /** With `ping`: how the node answered. */
   ping?: NodePing;
+  /** Groups with a near cache: whether the node's invalidation channel is up. */
+  invalidation?: 'up' | 'down';
+  /** Groups with a near cache: why the node refused CLIENT TRACKING, if it did. */
+  invalidationError?: string;
   /** Sentinel nodes only: the master group's name. */
   sentinel?: string;
   /** Sentinel nodes only: `host:port` of the current (or, while ejected, the last) master. */
@@ -230,6 +234,8 @@ function nodeDetails(state: RingNodeState): NodeDetails {
   };
   if (state.ejectedAt) details.ejectedAt = state.ejectedAt.toISOString();
   if (state.lastError !== undefined) details.lastError = state.lastError;
+  if (state.invalidation !== undefined) details.invalidation = state.invalidation;
+  if (state.invalidationError !== undefined) details.invalidationError = state.invalidationError;
   if (state.sentinel !== undefined) {
     details.sentinel = state.sentinel;
     if (state.master !== undefined) details.master = state.master;

@@ -31,6 +31,8 @@ export interface ChaosOptions {
   expire?: number;
   /** RingDict `replicas`: copies of each entry (1 by default). */
   replicas?: number;
+  /** Every process reads through a near cache (RingDict `nearCache: {}`); off by default. */
+  nearCache?: boolean;
   /** Clock tolerance between processes for the analyser, ms. */
   slackMs: number;
   /** Progress lines. */
@@ -134,6 +136,7 @@ function openStage(scenario: Scenario, plan: Plan, options: ChaosOptions): Promi
         heartbeatInterval: options.heartbeatInterval,
         ...(options.expire === undefined ? {} : { expire: options.expire }),
         ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+        ...(options.nearCache ? { nearCache: {} } : {}),
       },
       maxRecords: 1_000_000,
     },
@@ -167,9 +170,17 @@ async function drive(
     context.note('some process still had a node out 3 s after the load stopped');
   }
   await sleep(200);
+  if (options.nearCache) await noteChannels(context);
   await stage.all({ cmd: 'sweep' });
   lag.disable();
   return stage.collect();
+}
+
+/** With a near cache: how many (process, node) invalidation channels are up before the sweep. */
+async function noteChannels(context: FaultContext): Promise<void> {
+  const nodes = (await context.stage.status()).flatMap((status) => status.nodes);
+  const up = nodes.filter((node) => node.invalidation === 'up').length;
+  context.note(`near cache: ${up} of ${nodes.length} invalidation channels up`);
 }
 
 /** What the notes say about the harness itself: clocks, stalls, truncated logs. */

@@ -19,6 +19,8 @@ export interface WorkerDictOptions {
   migration?: { from: WorkerNodes; until: number };
   /** Copies of each entry (RingDict `replicas`). */
   replicas?: number;
+  /** The near cache, on with these bounds (off when absent). */
+  nearCache?: { maxEntries?: number; maxBytes?: number };
 }
 
 export interface WorkerConfig {
@@ -61,7 +63,8 @@ export type WorkerNotice = { type: 'ready' } | { type: 'fatal'; error: string };
 export interface WorkerStatus {
   /** The worker's clock (see `now()`) when it answered. */
   now: number;
-  nodes: { name: string; alive: boolean }[];
+  /** `invalidation`: with a near cache, whether the node's invalidation channel is up. */
+  nodes: { name: string; alive: boolean; invalidation?: 'up' | 'down' }[];
   /** Calls started and not yet settled. */
   inFlight: number;
 }

@@ -74,7 +74,11 @@ class Worker {
   status(): WorkerStatus {
     return {
       now: now(),
-      nodes: this.dict.nodeStates().map((state) => ({ name: state.name, alive: state.alive })),
+      nodes: this.dict.nodeStates().map(({ name, alive, invalidation }) => ({
+        name,
+        alive,
+        ...(invalidation === undefined ? {} : { invalidation }),
+      })),
       inFlight: this.#inFlight,
     };
   }

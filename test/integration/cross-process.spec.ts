@@ -166,3 +166,26 @@ describe('correctness across processes with replicas 2 (each entry on 2 of the 3
     },
   );
 });
+
+describe('the same goals with a near cache in every process', () => {
+  it.each([
+    ['cut', PARTITION],
+    ['hang', PARTITION],
+    ['kill', OPTIONS],
+    ['sentinel', OPTIONS],
+  ] as const)(
+    '%s: nothing stale after the heal',
+    { timeout: SCENARIO_TIMEOUT_MS },
+    async (name, options) => {
+      const result = await run(name, { ...options, nearCache: true });
+      // The near cache ran: every process tracks every node again once the fault healed.
+      expect(result.notes.join(' ')).toMatch(/near cache: 12 of 12 invalidation channels up/);
+      expectHealed(result);
+      if (name === 'cut' || name === 'hang') {
+        expect
+          .soft(result.report.phases.during.stale, `${name}: stale reads during the partition`)
+          .toBeLessThanOrEqual(BASELINE_DURING_PARTITION[name] / 100);
+      }
+    },
+  );
+});

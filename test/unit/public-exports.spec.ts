@@ -132,6 +132,7 @@ const CORE_TYPES = [
   'RingEventMessage',
   'RingEventType',
   'RingGroupsConfig',
+  'RingNearCacheOptions',
   'RingNodeConfig',
   'RingNodePing',
   'RingNodeState',

@@ -5,6 +5,11 @@ import { RingConfigError } from '../errors.js';
 import { ttlSeconds, type Duration } from './duration.js';
 import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import { checkMigration, type ResolvedMigration, type RingMigration } from './migration-option.js';
+import {
+  checkNearCache,
+  type ResolvedNearCacheOptions,
+  type RingNearCacheOptions,
+} from './near-cache-options.js';
 import type { HashFunction, HashFunctionName } from '../hashing/hash-functions.js';
 import type { RingDistribution } from '../hashing/hash-ring.js';
 import type { HandoffMode, HandoffOverflowPolicy } from '../handoff/handoff-report.js';
@@ -109,6 +114,12 @@ export interface RingDictOptions<V = unknown, F = never> {
    * processes still on `from` write, and writes there too; afterwards `nodes` alone.
    */
   migration?: RingMigration;
+  /**
+   * Serve `get`, `getMany` and `@RingCached` hits from process memory, kept coherent by
+   * Redis' server-assisted client-side caching (one more connection per node); default
+   * false. See docs/near-cache.md.
+   */
+  nearCache?: RingNearCacheOptions | false;
 }
 
 /** The options with defaults applied. */
@@ -131,6 +142,8 @@ export interface ResolvedRingDictOptions<V, F> extends RingDictOptions<V, F> {
   warmUpWindow: number;
   /** Checked, and only while it lasts: undefined once `until` has passed. */
   migration?: ResolvedMigration;
+  /** The near cache's bounds, or undefined when it is off. */
+  near?: ResolvedNearCacheOptions;
 }
 
 const KNOWN = new Set<string>([
@@ -160,6 +173,7 @@ const KNOWN = new Set<string>([
   'replicas',
   'warmUpWindow',
   'migration',
+  'nearCache',
 ]);
 
 /** The RingDict options' names, for layers that pass them through (e.g. the Nest module). */
@@ -351,6 +365,7 @@ export function resolveRingDictOptions<V, F>(
     '1 while a migration is given (the two do not combine)',
     replicas,
   );
+  const near = checkNearCache(o.nearCache, where);
   return {
     ...o,
     nodes,
@@ -368,6 +383,7 @@ export function resolveRingDictOptions<V, F>(
     connectTimeout,
     warmUpWindow,
     migration,
+    near,
     ...(compression && { codec: withCompression(resolveCodec(o.codec), compression) }),
   };
 }

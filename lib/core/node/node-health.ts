@@ -14,6 +14,13 @@ export interface RingNodeState {
   /** Sentinel nodes only: the master group's name (`connection.name`). */
   sentinel?: string;
   /**
+   * With a near cache only: whether the node's invalidation channel is up (its entries are
+   * served from memory only while it is).
+   */
+  invalidation?: 'up' | 'down';
+  /** With a near cache only: why the node refused CLIENT TRACKING, if it did. */
+  invalidationError?: string;
+  /**
    * Sentinel nodes only: `host:port` of the master the node is connected to, or was last
    * connected to while it is ejected. Absent until the first connection.
    */
@@ -60,6 +67,9 @@ export class NodeHealth {
   master?: string;
   failovers = 0;
   lastFailover?: RingFailover;
+  /** With a near cache: the node's invalidation channel (see InvalidationChannel). */
+  invalidation?: 'up' | 'down';
+  invalidationError?: string;
   /** Sentinel nodes: the master when the node was last ejected, to tell a failover on return. */
   private masterAtEjection?: string;
 
@@ -120,6 +130,8 @@ export class NodeHealth {
     };
     if (this.ejectedAt) state.ejectedAt = this.ejectedAt;
     if (this.lastError !== undefined) state.lastError = this.lastError;
+    if (this.invalidation !== undefined) state.invalidation = this.invalidation;
+    if (this.invalidationError !== undefined) state.invalidationError = this.invalidationError;
     if (this.sentinel !== undefined) {
       state.sentinel = this.sentinel;
       if (this.master !== undefined) state.master = this.master;

@@ -8,7 +8,8 @@ import type { RingNode } from '../node/ring-node.js';
 import { pxOf } from './entry-ops.js';
 import type { BatchRun, ReplicaBatches } from './replica-batches.js';
 import type { RequestRouter } from './request-router.js';
-import { toWire } from '../keys/wire.js';
+import { allToWire, toWire } from '../keys/wire.js';
+import type { NearCache } from '../near/near-cache.js';
 
 /**
  * `getMany`, `setMany` and `deleteMany`: keys grouped by node, one MGET / pipeline / DEL per
@@ -22,17 +23,27 @@ export class BatchOps<V, F> {
     private readonly codec: RingCodec<V>,
     /** With replicas: every copy written, and the next copies read on a miss. */
     private readonly copies?: ReplicaBatches<F>,
+    private readonly near?: NearCache,
   ) {}
 
-  /** Values of many keys, in input order (undefined where missing). */
+  /**
+   * Values of many keys, in input order (undefined where missing). With a near cache, the
+   * entries it holds are answered from it and only the others are read.
+   */
   async getMany(keys: readonly unknown[]): Promise<(V | undefined)[] | F> {
-    const entries = keyList('getMany', keys).map((key) => this.keys.entry(key));
-    const values: (V | undefined)[] = Array.from({ length: entries.length });
+    const all = keyList('getMany', keys).map((key) => this.keys.entry(key));
+    const values: (V | undefined)[] = Array.from({ length: all.length });
+    const binary = this.codec.binary === true;
+    const { entries, at } = this.near
+      ? this.fromNear(all, values, binary)
+      : { entries: all, at: undefined };
+    if (entries.length === 0) return values;
     const found = new Uint8Array(entries.length);
     const read: BatchRun<(string | Buffer | null)[][]> = (client, indexes, node) =>
       inRounds<(string | Buffer | null)[]>(node, indexes, (chunk) => {
-        const batch = chunk.map((i) => toWire(entries[i]));
-        return this.codec.binary ? client.mgetBuffer(batch) : client.mget(batch);
+        const batch = chunk.map((i) => entries[i]);
+        if (this.near) return this.near.readMany(client, batch, binary);
+        return binary ? client.mgetBuffer(allToWire(batch)) : client.mget(allToWire(batch));
       });
     // Decoded once the node answered, not inside its command: decoding a large batch must not
     // count against the node's commandTimeout.
@@ -42,7 +53,7 @@ export class BatchOps<V, F> {
         for (const raw of raws) {
           const i = indexes[j++];
           if (raw === null) continue;
-          values[i] = decodeValue(this.codec, raw, entries[i]);
+          values[at ? at[i] : i] = decodeValue(this.codec, raw, entries[i]);
           found[i] = 1;
         }
       }
@@ -55,6 +66,24 @@ export class BatchOps<V, F> {
       await this.copies.readMissed(entries, missed, measured, fill, (i) => found[i] === 1);
     }
     return values;
+  }
+
+  /** Fills `values` from the near cache; answers the entries left to read and their places. */
+  private fromNear(
+    all: string[],
+    values: (V | undefined)[],
+    binary: boolean,
+  ): { entries: string[]; at: number[] } {
+    const entries: string[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < all.length; i++) {
+      const raw = this.near!.lookup(all[i], binary);
+      if (raw === undefined) {
+        entries.push(all[i]);
+        at.push(i);
+      } else values[i] = decodeValue(this.codec, raw, all[i]);
+    }
+    return { entries, at };
   }
 
   /** Stores many entries: pipelines of `SET entry value [PX ms]`, `ttl` in seconds. */

@@ -30,10 +30,21 @@ export class RingClear<F> {
     private readonly commandTimeout: number,
     /** With replicas: each entry deleted on every copy at once, and counted once. */
     private readonly copies?: ReplicaScan<F>,
+    /** Called as the clear begins and ends: the near cache drops what it holds. */
+    private readonly clearing: () => void = () => undefined,
   ) {}
 
   /** Deletes every entry under `prefix + keyPrefix`; answers how many. */
   async run(keyPrefix: string): Promise<number | F> {
+    this.clearing();
+    try {
+      return await this.clearUnder(keyPrefix);
+    } finally {
+      this.clearing();
+    }
+  }
+
+  private async clearUnder(keyPrefix: string): Promise<number | F> {
     const prefix = this.prefix + keyPrefix;
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.

@@ -1,0 +1,416 @@
+/**
+ * Section 12: the near cache. Over 3 nodes, with a 100-byte JSON value:
+ * - `RingDict.get` answered from the near cache vs the same get without it, 1 in flight
+ *   (goal: ≥ 1 M calls/s and ≥ 50×);
+ * - a `@RingCached` hit of a group with a near cache vs bentocache 1.6's L1 + L2 `getOrSet`
+ *   hit (memory driver in front of its Redis driver) on the same value (goal: ≥ 1×);
+ * - how long a write takes to be visible in another process that holds the key in its near
+ *   cache: written here with `RingDict.set`, and with `redis-cli SET` (goal: p50 ≤ 1 ms,
+ *   p99 ≤ 5 ms);
+ * - heap allocated per hit, as section 6's allocation rows measure it;
+ * - the memory a bounded near cache holds after reading five times more keys than it may keep.
+ *
+ * Every timed contender answers hits only: the run fails if a timed call reaches Redis (near
+ * cache) or runs the method (@RingCached, bentocache).
+ */
+import 'reflect-metadata';
+import { fork, spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
+import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { BentoCache, bentostore, memoryDriver, redisDriver } from 'bench-bentocache';
+import {
+  RingCached,
+  RingDict,
+  RingRedisModule,
+  RingRedisService,
+  type RingNodesConfig,
+} from '../lib/index.js';
+import { redisCommand, type RedisFleet } from '../test/helpers/redis-servers.js';
+import { bytesPerCall } from './allocation.bench.js';
+import { track } from './cleanup.js';
+import { exposeGc } from './hash-ring.bench.js';
+import { closedLoop, interleavedRounds, median, pairedRatio, type BenchConfig } from './measure.js';
+import { rate, sig, times, verdict, type Row, type SectionResult } from './report.js';
+import { redisFleet, ringNodes } from './servers.js';
+import { jsonObjectOf } from './throughput.bench.js';
+
+const KEYS = 2_000;
+const VALUE = jsonObjectOf(100);
+type Value = typeof VALUE;
+
+let computed = 0;
+
+@Injectable()
+class Records {
+  @RingCached({ prefix: 'near:cached:', ttl: '1h' })
+  async near(id: number): Promise<Value> {
+    computed++;
+    return { ...VALUE, id };
+  }
+
+  @RingCached({ group: 'plain', prefix: 'near:plain:', ttl: '1h' })
+  async plain(id: number): Promise<Value> {
+    computed++;
+    return { ...VALUE, id };
+  }
+}
+
+function app(nodes: RingNodesConfig) {
+  @Module({
+    imports: [
+      RingRedisModule.forRoot({
+        groups: { default: nodes, plain: nodes },
+        groupOptions: { default: { nearCache: {} } },
+      }),
+    ],
+    providers: [Records],
+  })
+  class NearBenchModule {}
+  return NearBenchModule;
+}
+
+export async function benchNearCache(config: BenchConfig): Promise<SectionResult> {
+  const roundMs = config.quick ? 150 : 350;
+  const fleet = await redisFleet(3);
+  const nodes = ringNodes(fleet.value);
+  const dicts: RingDict<Value>[] = [];
+  const dict = (nearCache: false | { maxEntries?: number; maxBytes?: number }) => {
+    const made = new RingDict<Value>({ nodes, prefix: 'near:', nearCache });
+    dicts.push(made);
+    return made;
+  };
+  try {
+    const keys = Array.from({ length: KEYS }, (_, i) => `k${i}`);
+    const plain = dict(false);
+    const near = dict({});
+    await channelsUp(near);
+    for (const [i, key] of keys.entries()) await plain.set(key, { ...VALUE, id: i });
+    for (let pass = 0; pass < 3; pass++) for (const key of keys) await near.get(key);
+    const rows = [
+      ...(await getRows(near, plain, keys, fleet.value, roundMs)),
+      ...(await cachedRows(nodes, fleet.value, roundMs)),
+      ...(await allocationRows(near, keys, config.quick ? 9 : 25)),
+      ...(await boundRows(dict({ maxEntries: 1_000, maxBytes: 1 << 20 }), keys)),
+      ...(await invalidationRows(nodes, fleet.value, config.quick ? 60 : 300)),
+    ];
+    return { rows };
+  } finally {
+    for (const d of dicts) await d.close();
+    await fleet.stop();
+  }
+}
+
+/** Resolves once every node's invalidation channel is up. */
+async function channelsUp(dict: RingDict<unknown>): Promise<void> {
+  const until = performance.now() + 5_000;
+  while (!dict.nodeStates().every((state) => state.invalidation === 'up')) {
+    if (performance.now() > until) throw new Error('the invalidation channels did not come up');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** GETs the fleet's servers have run so far. */
+async function serverGets(fleet: RedisFleet): Promise<number> {
+  let total = 0;
+  for (const server of fleet.servers) {
+    const stats = await redisCommand(server.port, 'INFO', 'commandstats');
+    total += Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+  }
+  return total;
+}
+
+/** Throws unless `op` reaches no server for a while (every call answered from memory). */
+async function expectHitsOnly(
+  fleet: RedisFleet,
+  op: (r: number) => Promise<unknown>,
+): Promise<void> {
+  const before = await serverGets(fleet);
+  await closedLoop(op, 1, 100);
+  const reached = (await serverGets(fleet)) - before;
+  if (reached > 0) throw new Error(`${reached} near-cache reads reached Redis: not hits`);
+}
+
+async function getRows(
+  near: RingDict<Value>,
+  plain: RingDict<Value>,
+  keys: string[],
+  fleet: RedisFleet,
+  roundMs: number,
+): Promise<Row[]> {
+  const nearGet = (r: number) => near.get(keys[r % KEYS]);
+  const raws = keys.map((_, i) => JSON.stringify({ ...VALUE, id: i }));
+  await expectHitsOnly(fleet, nearGet);
+  const [hits, gets, parses] = await interleavedRounds(
+    [nearGet, (r) => plain.get(keys[r % KEYS]), async (r) => JSON.parse(raws[r % KEYS]) as Value],
+    1,
+    7,
+    roundMs,
+    roundMs,
+  );
+  await expectHitsOnly(fleet, nearGet);
+  const ours = hits.map((s) => s.perSecond);
+  const without = gets.map((s) => s.perSecond);
+  const floor = parses.map((s) => s.perSecond);
+  const ratio = pairedRatio(ours, without);
+  return [
+    {
+      item: 12,
+      what: 'RingDict.get answered by the near cache (100-byte JSON value, 3 nodes), 1 in flight',
+      ours: rate(median(ours), 'calls/s'),
+      baseline: `RingDict.get without it: ${rate(median(without), 'calls/s')}`,
+      ratio: times(ratio),
+      goal: '≥ 1 M calls/s and ≥ 50×',
+      verdict: verdict(median(ours) >= 1e6 && ratio >= 50),
+    },
+    {
+      item: 12,
+      what: '(for scale) the same near-cache get vs an awaited JSON.parse of its stored value, 1 in flight',
+      ours: rate(median(ours), 'calls/s'),
+      baseline: `async JSON.parse (the fresh copy every get makes): ${rate(median(floor), 'calls/s')}`,
+      ratio: times(pairedRatio(ours, floor)),
+      goal: 'not a goal',
+      verdict: 'info',
+    },
+  ];
+}
+
+async function cachedRows(
+  nodes: RingNodesConfig,
+  fleet: RedisFleet,
+  roundMs: number,
+): Promise<Row[]> {
+  let context: INestApplicationContext | undefined;
+  const port = fleet.servers[0].port;
+  const bento = new BentoCache({
+    default: 'tiered',
+    stores: {
+      tiered: bentostore()
+        .useL1Layer(memoryDriver({ maxItems: 10_000 }))
+        .useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port } })),
+    },
+  });
+  const stopBento = track(() => bento.disconnect());
+  try {
+    context = await NestFactory.createApplicationContext(app(nodes), { logger: false });
+    await channelsUp(context.get(RingRedisService).getOrThrow('default'));
+    const records = context.get(Records);
+    const bentoHit = (i: number) =>
+      bento.getOrSet({
+        key: `near:bento:${i}`,
+        ttl: '1h',
+        factory: () => {
+          computed++;
+          return { ...VALUE, id: i };
+        },
+      });
+    const contenders = [(i: number) => records.near(i), bentoHit, (i: number) => records.plain(i)];
+    for (let pass = 0; pass < 3; pass++) {
+      for (let i = 0; i < KEYS; i++) for (const op of contenders) await op(i);
+    }
+    const filled = computed;
+    const samples = await interleavedRounds(
+      contenders.map((op) => (r: number) => op(r % KEYS)),
+      1,
+      7,
+      roundMs,
+      roundMs,
+    );
+    if (computed !== filled) throw new Error('a timed call missed: the figures would not be hits');
+    const [ours, theirs, without] = samples.map((s) => s.map((x) => x.perSecond));
+    const ratio = pairedRatio(ours, theirs);
+    return [
+      {
+        item: 12,
+        what: '@RingCached hit of a group with a near cache vs bentocache 1.6 L1 + L2 getOrSet hit, 1 in flight',
+        ours: rate(median(ours), 'calls/s'),
+        baseline: `bentocache (memory + Redis): ${rate(median(theirs), 'calls/s')}`,
+        ratio: times(ratio),
+        goal: '≥ 1×',
+        verdict: verdict(ratio >= 1),
+      },
+      {
+        item: 12,
+        what: '(for scale) @RingCached hit with the near cache vs without it, 1 in flight',
+        ours: rate(median(ours), 'calls/s'),
+        baseline: `without: ${rate(median(without), 'calls/s')}`,
+        ratio: times(pairedRatio(ours, without)),
+        goal: 'not a goal',
+        verdict: 'info',
+      },
+    ];
+  } finally {
+    await stopBento();
+    await context?.close();
+  }
+}
+
+/** Heap allocated per hit, as section 6 counts it, next to the copy every hit must make. */
+async function allocationRows(
+  near: RingDict<Value>,
+  keys: string[],
+  windows: number,
+): Promise<Row[]> {
+  const raws = keys.map((_, i) => JSON.stringify({ ...VALUE, id: i }));
+  const ours = (i: number) => near.get(keys[i % KEYS]);
+  const floor = async (i: number) => JSON.parse(raws[i % KEYS]) as Value;
+  const shape = { calls: 100, sync: false };
+  for (let round = 0; round < 3; round++) {
+    await bytesPerCall(ours, shape, 3);
+    await bytesPerCall(floor, shape, 3);
+  }
+  const bytes = await bytesPerCall(ours, shape, windows);
+  const baseline = await bytesPerCall(floor, shape, windows);
+  return [
+    {
+      item: 12,
+      what: 'heap allocated per call: RingDict.get answered by the near cache',
+      ours: `${sig(bytes)} B`,
+      baseline: `async JSON.parse of the stored value (the fresh copy): ${sig(baseline)} B`,
+      ratio: `${bytes - baseline >= 0 ? '+' : '−'}${sig(Math.abs(bytes - baseline))} B`,
+      goal: 'nothing unneeded',
+      verdict: 'info',
+    },
+  ];
+}
+
+/** A near cache of 1 000 entries and 1 MiB after reading 2 000 keys three times. */
+async function boundRows(bounded: RingDict<Value>, keys: string[]): Promise<Row[]> {
+  await channelsUp(bounded);
+  const gc = exposeGc();
+  gc();
+  const before = getHeapStatistics().used_heap_size;
+  for (let pass = 0; pass < 3; pass++) for (const key of keys) await bounded.get(key);
+  gc();
+  const heap = getHeapStatistics().used_heap_size - before;
+  const store = (bounded as unknown as { batches: { near: { store: NearStoreView } } }).batches.near
+    .store;
+  const within = store.size <= 1_000 && store.byteSize <= 1 << 20;
+  return [
+    {
+      item: 12,
+      what: 'near cache memory (maxEntries 1 000, maxBytes 1 MiB) after reading 2 000 keys 3 times',
+      ours: `${store.size} entries, ${sig(store.byteSize / 1024)} KiB counted; heap +${sig(heap / 1024)} KiB (${sig(heap / store.size)} B an entry)`,
+      baseline: 'the bound: 1 000 entries, 1 024 KiB',
+      ratio: `${sig(store.byteSize / store.size)} B counted an entry`,
+      goal: 'within the bound',
+      verdict: verdict(within),
+    },
+  ];
+}
+
+interface NearStoreView {
+  size: number;
+  byteSize: number;
+}
+
+/** The second process: see near-watcher.ts. */
+class Watcher {
+  private readonly child: ChildProcess;
+  private readonly inbox: unknown[] = [];
+  private waiting?: (message: unknown) => void;
+  readonly stop: () => Promise<void>;
+
+  constructor() {
+    this.child = fork(fileURLToPath(new URL('./near-watcher.js', import.meta.url)), [], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    this.child.on('message', (message) => {
+      const waiting = this.waiting;
+      this.waiting = undefined;
+      if (waiting) waiting(message);
+      else this.inbox.push(message);
+    });
+    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
+    this.stop = track(async () => {
+      if (this.child.exitCode === null) this.child.send({ stop: true });
+      const timer = setTimeout(() => this.child.kill('SIGKILL'), 2_000);
+      await exited;
+      clearTimeout(timer);
+    });
+  }
+
+  send(message: object): void {
+    this.child.send(message);
+  }
+
+  next(): Promise<unknown> {
+    if (this.inbox.length > 0) return Promise.resolve(this.inbox.shift());
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+}
+
+/** A redis-cli reading commands from its stdin, one line at a time. */
+function redisCli(port: number): { send(line: string): void; stop(): Promise<void> } {
+  const cli = spawn('redis-cli', ['-p', String(port)], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const exited = new Promise<void>((resolve) => cli.once('exit', () => resolve()));
+  return {
+    send: (line) => cli.stdin.write(`${line}\n`),
+    stop: track(async () => {
+      cli.stdin.end();
+      const timer = setTimeout(() => cli.kill('SIGKILL'), 2_000);
+      await exited;
+      clearTimeout(timer);
+    }),
+  };
+}
+
+async function invalidationRows(
+  nodes: RingNodesConfig,
+  fleet: RedisFleet,
+  samples: number,
+): Promise<Row[]> {
+  const prefix = 'near:seen:';
+  const writer = new RingDict<Value>({ nodes, prefix });
+  const watcher = new Watcher();
+  const key = 'k';
+  const entry = writer.getEntry(key);
+  const owner = fleet.servers[Number(writer.aliveHash.locate(entry)!.slice('node'.length))];
+  const cli = redisCli(owner.port);
+  let id = 0;
+  try {
+    watcher.send({ nodes, prefix });
+    if ((await watcher.next()) !== 'ready') throw new Error('the watcher did not start');
+    await writer.set(key, { ...VALUE, id: id++ });
+    const measure = async (write: (value: Value) => unknown): Promise<number[]> => {
+      const ms: number[] = [];
+      for (let i = 0; i < samples; i++) {
+        const value = { ...VALUE, id: id++ };
+        watcher.send({ watch: key, expect: value.id });
+        if ((await watcher.next()) !== 'armed') throw new Error('the watcher did not arm');
+        const start = process.hrtime.bigint();
+        void write(value);
+        const { seen } = (await watcher.next()) as { seen: string };
+        ms.push(Number(BigInt(seen) - start) / 1e6);
+      }
+      return ms;
+    };
+    const bySet = await measure((value) => writer.set(key, value));
+    const byCli = await measure((value) => cli.send(`SET ${entry} '${JSON.stringify(value)}'`));
+    return [
+      seenRow('written with RingDict.set in this process', bySet),
+      seenRow('written with redis-cli SET (from its stdin)', byCli),
+    ];
+  } finally {
+    await cli.stop();
+    await watcher.stop();
+    await writer.close();
+  }
+}
+
+function seenRow(how: string, ms: number[]): Row {
+  const sorted = [...ms].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const p50 = at(0.5);
+  const p99 = at(0.99);
+  return {
+    item: 12,
+    what: `a write visible in another process's near cache, ${how} (${ms.length} writes)`,
+    ours: `p50 ${sig(p50)} ms, p99 ${sig(p99)} ms`,
+    baseline: `max ${sig(sorted[sorted.length - 1])} ms`,
+    ratio: '—',
+    goal: 'p50 ≤ 1 ms, p99 ≤ 5 ms',
+    verdict: verdict(p50 <= 1 && p99 <= 5),
+  };
+}

@@ -1,0 +1,298 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { RingConfigError, RingDict, type RingDictOptions } from '../../lib/index.js';
+import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
+import { runNodeScript } from '../helpers/node-script.js';
+import { redisCommand, ringNodes, taggedNodes } from '../helpers/redis-servers.js';
+import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * The near cache against real redis-server processes: what it serves from memory, and every
+ * way an entry stops being served — a write by this dict, by redis-cli, by another process, a
+ * TTL, a flush, a lost invalidation channel, a reconnect, an ejection, a rediscovery.
+ */
+
+const fixture = useRingDicts({ ...FAILURE_TIMINGS, nearCache: {} });
+const run = promisify(execFile);
+
+/** `redis-cli -p port …`: a client that is neither ioredis nor this process. */
+async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-p', String(port), ...args]);
+  return stdout.trim();
+}
+
+/** How many times the server ran `command` so far. */
+async function calls(port: number, command: string): Promise<number> {
+  const stats = await redisCommand(port, 'INFO', 'commandstats');
+  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats);
+  return match ? Number(match[1]) : 0;
+}
+
+/** Keys Redis has expired so far. */
+async function expiredKeys(port: number): Promise<number> {
+  const stats = await redisCommand(port, 'INFO', 'stats');
+  return Number(/expired_keys:(\d+)/.exec(stats)![1]);
+}
+
+/** A dict with a near cache whose channels are all up, and a key owned by `node`. */
+async function readyDict<V>(node = 'node1', options: Partial<RingDictOptions<V>> = {}) {
+  const tag = `near-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  const dict = fixture.dict<V>({ nodes: taggedNodes(fixture.fleet.servers, tag), ...options });
+  await dict.connect();
+  await until(() => dict.nodeStates().every((s) => s.invalidation === 'up'), SETTLE, 'channels up');
+  const [key] = keysOwnedBy(dict, node, 1, { tag: `${tag}:` });
+  return { dict, key, tag, server: fixture.serverOf(node), entry: dict.getEntry(key) };
+}
+
+/** Reads `key` until it answers from memory: the server runs no GET for it any more. */
+async function cached<V>(dict: RingDict<V>, key: string, port: number): Promise<V | undefined> {
+  let value: V | undefined;
+  await until(
+    async () => {
+      await dict.get(key);
+      const before = await calls(port, 'get');
+      value = await dict.get(key);
+      return (await calls(port, 'get')) === before;
+    },
+    SETTLE,
+    'served from memory',
+  );
+  return value;
+}
+
+describe('nearCache option', () => {
+  it('is off by default, and strict', () => {
+    const nodes = ringNodes(fixture.fleet.servers);
+    const bad = [
+      [{ maxEntries: 0 }, /nearCache\.maxEntries: expected a whole number > 0, got 0/],
+      [{ maxBytes: 1.5 }, /nearCache\.maxBytes: expected a whole number of bytes > 0, got 1.5/],
+      [{ size: 10 }, /nearCache: unknown option "size"/],
+      [true, /nearCache: expected \{ maxEntries\?, maxBytes\? \} or false, got true/],
+      [null, /nearCache: expected/],
+    ] as const;
+    for (const [nearCache, message] of bad) {
+      expect(
+        () => new RingDict({ nodes, lazyConnect: true, nearCache: nearCache as never, name: 'g' }),
+      ).toThrow(RingConfigError);
+      expect(
+        () => new RingDict({ nodes, lazyConnect: true, nearCache: nearCache as never, name: 'g' }),
+      ).toThrow(message);
+    }
+    const off = fixture.dict({ nearCache: false, lazyConnect: true });
+    expect(off.nodeStates()[0].invalidation).toBeUndefined();
+  });
+});
+
+describe('hits from memory', () => {
+  it('serves a hit without Redis, a fresh copy each time', TEST_TIMEOUT, async () => {
+    const { dict, key, server } = await readyDict<{ n: number; list: number[] }>();
+    await dict.set(key, { n: 1, list: [1] });
+    const first = await cached(dict, key, server.port);
+    expect(first).toEqual({ n: 1, list: [1] });
+    first!.n = 99;
+    first!.list.push(2);
+    const again = await dict.get(key);
+    expect(again).toEqual({ n: 1, list: [1] });
+    expect(again).not.toBe(first);
+    expect(dict.nodeStates().map((s) => s.invalidation)).toEqual(['up', 'up', 'up']);
+  });
+
+  it("a dict's own set and delete are visible to its next get", TEST_TIMEOUT, async () => {
+    const { dict, key, server, tag } = await readyDict<string>();
+    await dict.set(key, 'one');
+    await cached(dict, key, server.port);
+    await dict.set(key, 'two');
+    expect(await dict.get(key)).toBe('two');
+    await cached(dict, key, server.port);
+    await dict.delete(key);
+    expect(await dict.get(key)).toBeUndefined();
+    await dict.setMany([[key, 'three']]);
+    expect(await dict.get(key)).toBe('three');
+    await cached(dict, key, server.port);
+    await dict.deleteMany([key]);
+    expect(await dict.get(key)).toBeUndefined();
+    await dict.set(key, 'four');
+    await cached(dict, key, server.port);
+    await dict.visitRedis('SET', key, '"five"');
+    expect(await dict.get(key)).toBe('five');
+    await cached(dict, key, server.port);
+    await dict.clearPrefix(`${tag}:`);
+    expect(await dict.get(key)).toBeUndefined();
+  });
+
+  it('getMany answers held entries from memory and reads only the rest', TEST_TIMEOUT, async () => {
+    const { dict, tag } = await readyDict<number>();
+    const keys = Array.from({ length: 30 }, (_, i) => `${tag}:m${i}`);
+    await dict.setMany(keys.map((k, i) => [k, i]));
+    expect(await dict.getMany(keys)).toEqual(keys.map((_, i) => i));
+    const ports = fixture.fleet.servers.map((s) => s.port);
+    const mgets = async () =>
+      (await Promise.all(ports.map((p) => calls(p, 'mget')))).reduce((a, b) => a + b);
+    const before = await mgets();
+    expect(await dict.getMany(keys)).toEqual(keys.map((_, i) => i));
+    expect(await mgets()).toBe(before);
+    // One changed elsewhere: read again, the others still from memory.
+    const owner = fixture.serverOf(dict.aliveHash.locate(dict.getEntry(keys[3]))!);
+    await redisCli(owner.port, 'SET', dict.getEntry(keys[3]), '33');
+    await until(async () => (await dict.getMany(keys))[3] === 33, SETTLE, 'invalidated');
+    expect(await mgets()).toBe(before + 1);
+  });
+
+  it('stays within maxEntries and maxBytes', TEST_TIMEOUT, async () => {
+    const { dict, tag } = await readyDict<string>('node1', {
+      nearCache: { maxEntries: 20, maxBytes: 4096 },
+    });
+    const store = (
+      dict as unknown as { batches: { near: { store: { size: number; byteSize: number } } } }
+    ).batches.near.store;
+    for (let i = 0; i < 200; i++) {
+      await dict.set(`${tag}:b${i}`, 'x'.repeat(i % 7 === 0 ? 300 : 10));
+      await dict.get(`${tag}:b${i}`);
+      await dict.get(`${tag}:b${i % 5}`);
+      expect(store.size).toBeLessThanOrEqual(20);
+      expect(store.byteSize).toBeLessThanOrEqual(4096);
+    }
+    expect(store.size).toBeGreaterThan(5);
+    // The keys read on every round stayed (second chance), each still right.
+    for (let i = 0; i < 5; i++)
+      expect(await dict.get(`${tag}:b${i}`)).toBe('x'.repeat(i === 0 ? 300 : 10));
+  });
+});
+
+describe('writes by others', () => {
+  it(
+    'redis-cli SET and DEL invalidate, FLUSHALL and FLUSHDB drop the node',
+    TEST_TIMEOUT,
+    async () => {
+      const { dict, key, server, entry } = await readyDict<string>();
+      await dict.set(key, 'mine');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'SET', entry, '"theirs"');
+      await until(async () => (await dict.get(key)) === 'theirs', 1_000, 'redis-cli SET seen');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'DEL', entry);
+      await until(async () => (await dict.get(key)) === undefined, 1_000, 'redis-cli DEL seen');
+      await dict.set(key, 'again');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'FLUSHALL');
+      await until(async () => (await dict.get(key)) === undefined, 1_000, 'FLUSHALL seen');
+      await dict.set(key, 'once more');
+      await cached(dict, key, server.port);
+      await redisCli(server.port, 'FLUSHDB');
+      await until(async () => (await dict.get(key)) === undefined, 1_000, 'FLUSHDB seen');
+    },
+  );
+
+  it('a write by another process invalidates', TEST_TIMEOUT, async () => {
+    const { dict, key, server, entry } = await readyDict<string>();
+    await dict.set(key, 'mine');
+    await cached(dict, key, server.port);
+    const { code, stdout } = await runNodeScript(`
+      import { Redis } from 'ioredis';
+      const client = new Redis({ host: '127.0.0.1', port: ${server.port} });
+      await client.set(${JSON.stringify(entry)}, '"other process"');
+      await client.quit();
+      console.log('written');
+    `);
+    expect({ code, stdout: stdout.trim() }).toEqual({ code: 0, stdout: 'written' });
+    await until(async () => (await dict.get(key)) === 'other process', 1_000, 'write seen');
+  });
+
+  it(
+    'is never served past its Redis TTL, even when Redis has not expired it yet',
+    { timeout: 20_000 },
+    async () => {
+      const { dict, key, server, entry } = await readyDict<string>();
+      // Redis expires a key when it is read, or in its cron (10 times a second by default):
+      // only then does an invalidation come. Once a second here, and the check below runs
+      // again should the cron have expired the key before the dict's read.
+      await redisCommand(server.port, 'CONFIG', 'SET', 'hz', '1');
+      try {
+        let conclusive = false;
+        for (let attempt = 0; attempt < 5 && !conclusive; attempt++) {
+          await dict.set(key, 'short', { ttl: 0.3 });
+          const started = performance.now();
+          expect(await cached(dict, key, server.port)).toBe('short');
+          await new Promise((resolve) => setTimeout(resolve, 320 - (performance.now() - started)));
+          const expired = await expiredKeys(server.port);
+          const value = await dict.get(key);
+          // The dict's own GET made Redis expire it: it did not wait for an invalidation.
+          if ((await expiredKeys(server.port)) === expired + 1) {
+            conclusive = true;
+            expect(value).toBeUndefined();
+          }
+          await redisCommand(server.port, 'DEL', entry);
+        }
+        expect(conclusive).toBe(true);
+      } finally {
+        await redisCommand(server.port, 'CONFIG', 'SET', 'hz', '10');
+      }
+    },
+  );
+});
+
+describe('what drops a node’s entries', () => {
+  it('losing the invalidation channel: dropped at once, then reopened', TEST_TIMEOUT, async () => {
+    const { dict, key, server, entry } = await readyDict<string>();
+    await dict.set(key, 'before');
+    await cached(dict, key, server.port);
+    await redisCommand(server.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
+    await until(() => dict.nodeStates()[1].invalidation === 'down', SETTLE, 'channel down');
+    // Written while nothing would tell this process: the entry must already be gone.
+    await redisCli(server.port, 'SET', entry, '"unseen"');
+    expect(await dict.get(key)).toBe('unseen');
+    await until(() => dict.nodeStates()[1].invalidation === 'up', SETTLE, 'channel up');
+    expect(await cached(dict, key, server.port)).toBe('unseen');
+  });
+
+  it('a reconnect of the data connection drops them', TEST_TIMEOUT, async () => {
+    const { dict, key, server, entry, tag } = await readyDict<string>();
+    const events = collect(dict);
+    await dict.set(key, 'before');
+    await cached(dict, key, server.port);
+    const [line] = await clientsNamed(server, tag);
+    const id = /(?:^|\s)id=(\d+)/.exec(line)![1];
+    await redisCommand(server.port, 'CLIENT', 'KILL', 'ID', id);
+    await until(
+      async () => {
+        const lines = await clientsNamed(server, tag);
+        return lines.length === 1 && !lines[0].includes(`id=${id} `);
+      },
+      SETTLE,
+      'reconnected',
+    );
+    // The new connection tracks nothing yet: a write now sends no invalidation.
+    await redisCli(server.port, 'SET', entry, '"after reconnect"');
+    expect(await dict.get(key)).toBe('after reconnect');
+    expect(saw(events, 'ejected')).toBe(0);
+  });
+
+  it('an ejection drops them; a rediscovery drops everything', TEST_TIMEOUT, async () => {
+    const { dict, key, server, entry } = await readyDict<string>();
+    const events = collect(dict);
+    await dict.set(key, 'on node1');
+    await cached(dict, key, server.port);
+    await server.kill();
+    await until(
+      async () => {
+        await dict.get(key).catch(() => undefined);
+        return saw(events, 'ejected', 'node1') === 1;
+      },
+      SETTLE,
+      'ejected',
+    );
+    // The heir has nothing for it: the entry of node1 is not served.
+    expect(await dict.get(key)).toBeUndefined();
+    await dict.set(key, 'on the heir');
+    const heir = fixture.serverOf(dict.aliveHash.locate(entry)!);
+    expect(await cached(dict, key, heir.port)).toBe('on the heir');
+    await server.restart();
+    await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE, 'rediscovered');
+    expect(dict.aliveHash.locate(entry)).toBe('node1');
+    await until(() => dict.nodeStates()[1].invalidation === 'up', SETTLE, 'channel up');
+    await redisCli(server.port, 'SET', entry, '"back on node1"');
+    expect(await dict.get(key)).toBe('back on node1');
+  });
+});

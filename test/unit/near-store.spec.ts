@@ -1,0 +1,108 @@
+import { describe, expect, it } from 'vitest';
+import { ENTRY_OVERHEAD_BYTES, NearStore } from '../../lib/core/near/near-store.js';
+
+/**
+ * The near cache's memory on its own: which replies it keeps (never one that raced an
+ * invalidation or a drop), what it serves (never an entry of an older channel epoch or past
+ * its TTL), and its bounds.
+ */
+
+const forever = Number.POSITIVE_INFINITY;
+
+function source(epoch = 0) {
+  return { epoch };
+}
+
+describe('NearStore', () => {
+  it('keeps a reply and serves it', () => {
+    const store = new NearStore(10, 1 << 20);
+    const node = source();
+    const sent = store.begin();
+    store.put('a', 'raw', node, 0, sent, forever);
+    store.end();
+    expect(store.get('a')).toBe('raw');
+    expect(store.byteSize).toBe(1 + 3 + ENTRY_OVERHEAD_BYTES);
+  });
+
+  it('refuses a reply whose key was invalidated while it was in flight', () => {
+    const store = new NearStore(10, 1 << 20);
+    const node = source();
+    const sent = store.begin();
+    const other = store.begin();
+    store.invalidate('a');
+    store.put('a', 'old', node, 0, sent, forever);
+    // Another key's reply of the same moment is kept.
+    store.put('b', 'fine', node, 0, other, forever);
+    store.end();
+    store.end();
+    expect(store.get('a')).toBeUndefined();
+    expect(store.get('b')).toBe('fine');
+    // A read begun after the invalidation is kept.
+    const later = store.begin();
+    store.put('a', 'new', node, 0, later, forever);
+    store.end();
+    expect(store.get('a')).toBe('new');
+  });
+
+  it('refuses replies of reads begun before dropAll, serves nothing held before it', () => {
+    const store = new NearStore(10, 1 << 20);
+    const node = source();
+    store.put('a', 'x', node, 0, store.begin(), forever);
+    store.end();
+    const sent = store.begin();
+    store.dropAll();
+    store.put('b', 'y', node, 0, sent, forever);
+    store.end();
+    expect(store.get('a')).toBeUndefined();
+    expect(store.get('b')).toBeUndefined();
+    expect(store.size).toBe(0);
+  });
+
+  it('serves no entry of an older epoch of its node, nor past its expiry', () => {
+    const store = new NearStore(10, 1 << 20);
+    const node = source(3);
+    store.put('a', 'x', node, 3, store.begin(), forever);
+    store.put('b', 'y', node, 3, store.begin(), performance.now() - 1);
+    store.end();
+    store.end();
+    expect(store.get('b')).toBeUndefined();
+    expect(store.get('a')).toBe('x');
+    node.epoch++;
+    expect(store.get('a')).toBeUndefined();
+    expect(store.size).toBe(0);
+  });
+
+  it('stays within maxEntries, giving entries read since the last sweep a second chance', () => {
+    const store = new NearStore(3, 1 << 20);
+    const node = source();
+    const put = (key: string) => {
+      store.put(key, key, node, 0, store.begin(), forever);
+      store.end();
+    };
+    put('a');
+    put('b');
+    put('c');
+    store.get('a');
+    put('d');
+    expect(store.size).toBe(3);
+    expect(store.get('b')).toBeUndefined();
+    expect(store.get('a')).toBe('a');
+    expect(store.get('d')).toBe('d');
+  });
+
+  it('stays within maxBytes, and never holds a value bigger than it', () => {
+    const entry = 1 + 10 + ENTRY_OVERHEAD_BYTES;
+    const store = new NearStore(100, 2 * entry);
+    const node = source();
+    for (const key of ['a', 'b', 'c']) {
+      store.put(key, 'x'.repeat(10), node, 0, store.begin(), forever);
+      store.end();
+      expect(store.byteSize).toBeLessThanOrEqual(2 * entry);
+    }
+    expect(store.size).toBe(2);
+    store.put('big', 'x'.repeat(3 * entry), node, 0, store.begin(), forever);
+    store.end();
+    expect(store.get('big')).toBeUndefined();
+    expect(store.size).toBe(2);
+  });
+});
