@@ -6,8 +6,9 @@
 
 /**
  * A Nest app over real redis-servers (`node app.mjs <redis-url…>`) importing
- * `nestjs-ring-redis` and `nestjs-ring-redis/health`. Without a TypeScript build, decorators
- * are applied by hand. It exits by itself once the app is closed.
+ * `nestjs-ring-redis` and `nestjs-ring-redis/health`, with an OpenTelemetry SDK registered
+ * first, as an app's instrumentation does. Without a TypeScript build, decorators are applied
+ * by hand. It exits by itself once the app is closed.
  */
 export const NEST_APP = `
 import 'reflect-metadata';
@@ -24,6 +25,16 @@ import {
   RingRedisService,
 } from 'nestjs-ring-redis';
 import { RingRedisHealthIndicator } from 'nestjs-ring-redis/health';
+import { metrics } from '@opentelemetry/api';
+import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+
+// The SDK first: the package's meter records into it from the packed build.
+class Reader extends MetricReader {
+  async onForceFlush() {}
+  async onShutdown() {}
+}
+const reader = new Reader();
+metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
 
 function decorateMethod(cls, name, ...decorators) {
   const descriptor = Object.getOwnPropertyDescriptor(cls.prototype, name);
@@ -106,6 +117,20 @@ assert.equal(health['ring-redis'].groups.default.alive, urls.length);
 assert.equal(health['ring-redis'].groups.default.total, urls.length);
 
 const node = dict.aliveHash.locate(dict.getEntry('answer'));
+const { resourceMetrics } = await reader.collect();
+const scope = resourceMetrics.scopeMetrics.find((s) => s.scope.name === 'nestjs-ring-redis');
+assert.ok(scope, 'the package recorded through the SDK');
+assert.match(scope.scope.version, /^\\d+\\.\\d+\\.\\d+/);
+const points = (name) => scope.metrics.find((m) => m.descriptor.name === name)?.dataPoints ?? [];
+const count = (name, match) =>
+  points(name)
+    .filter((p) => Object.entries(match).every(([k, v]) => p.attributes[k] === v))
+    .reduce((sum, p) => sum + p.value, 0);
+assert.equal(count('ring_redis.operations', { node, operation: 'set', outcome: 'ok' }), 1);
+// dict.get, then the controller's get.
+assert.equal(count('ring_redis.operations', { node, operation: 'get', outcome: 'hit' }), 2);
+assert.equal(count('ring_redis.cached.calls', { method: 'Greeter.greet', outcome: 'miss' }), 1);
+assert.equal(count('ring_redis.cached.calls', { method: 'Greeter.greet', outcome: 'hit' }), 1);
 await app.close();
 console.log('OK ' + JSON.stringify({ node }));
 `;

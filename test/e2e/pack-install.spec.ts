@@ -35,12 +35,14 @@ const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 /** Top-level entries of the working tree the copy leaves out (build output, caches, VCS). */
 const NOT_COPIED = new Set(['node_modules', '.git', 'dist', '.run', '.bench-tmp', 'coverage']);
 
-/** What a user needs next to the package; the versions Nest 12 users have. */
+/** What a user needs next to the package (and an OpenTelemetry SDK); the versions Nest 12 users have. */
 const CONSUMER_DEPENDENCIES = [
   '@nestjs/common@12',
   '@nestjs/core@12',
   '@nestjs/terminus@12',
   '@nestjs/platform-express@12',
+  '@opentelemetry/api@1.9',
+  '@opentelemetry/sdk-metrics@2',
   'reflect-metadata',
   'rxjs',
 ];

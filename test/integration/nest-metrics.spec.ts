@@ -70,7 +70,8 @@ describe('ring_redis.cached.calls', () => {
       imports: [
         RingRedisModule.forRoot({
           groups: { default: nest.nodes() },
-          defaults: { prefix: 'metrics:', ...fast },
+          // Exact counts: a slow reply of a loaded machine must not eject a node.
+          defaults: { prefix: 'metrics:', ...fast, commandTimeout: 3_000 },
         }),
       ],
       providers: [Weather],

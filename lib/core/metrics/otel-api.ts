@@ -19,12 +19,17 @@ let version: string | undefined;
  */
 export function otelApi(): typeof OtelApi | undefined {
   if (api === undefined) {
+    api = null;
     try {
       api = require('@opentelemetry/api') as typeof OtelApi;
-      version = (require('nestjs-ring-redis/package.json') as { version: string }).version;
+      version = packageVersion();
     } catch (error) {
-      if (!isNotFound(error)) throw error;
-      api ??= null;
+      // A cache must not fail to start over its metrics: said once, and nothing is recorded.
+      if (!isNotFound(error)) {
+        process.emitWarning(
+          `ring-redis: @opentelemetry/api could not be loaded (${(error as Error).message}); no metrics are recorded`,
+        );
+      }
     }
   }
   return api ?? undefined;
@@ -41,6 +46,15 @@ export function ringMeter(): OtelApi.Meter | undefined {
   if (otel === undefined) return undefined;
   const meter = otel.metrics.getMeter(METER_NAME, version);
   return meter instanceof otel.createNoopMeter().constructor ? undefined : meter;
+}
+
+/** This package's version, for the meter; undefined where its package.json cannot be read. */
+function packageVersion(): string | undefined {
+  try {
+    return (require('nestjs-ring-redis/package.json') as { version?: string }).version;
+  } catch {
+    return undefined;
+  }
 }
 
 function isNotFound(error: unknown): boolean {
