@@ -130,6 +130,7 @@ const CORE_TYPES = [
   'RingEvent',
   'RingEventType',
   'RingGroupsConfig',
+  'RingMigration',
   'RingNodeConfig',
   'RingNodePing',
   'RingNodeState',
