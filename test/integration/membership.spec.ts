@@ -257,6 +257,38 @@ describe('warm-up after a change', () => {
   );
 });
 
+describe('warm-up while the new owner is out', () => {
+  it(
+    'a write that falls back to the former owner is kept there, not dropped as a copy',
+    TIMEOUT,
+    async () => {
+      const nodes = ringNodes(fixture.fleet.servers);
+      const { node4: _fifth, ...four } = nodes;
+      const dict = fixture.dict<string>({
+        nodes: four,
+        heartbeatInterval: 50,
+        commandTimeout: 300,
+        retryRatio: 0,
+      });
+      const events = collect(dict);
+      const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+      await dict.setMany(keys.map((key) => [key, 'old'] as const));
+      await dict.setNodes(nodes);
+      const moved = keys.filter((key) => dict.totalHash.locate(dict.getEntry(key)) === 'node4');
+      const server = fixture.serverOf('node4');
+      server.hang();
+      try {
+        await dict.get(moved[0]);
+        await until(() => events.some((e) => e.type === 'ejected' && e.node === 'node4'), 3_000);
+        for (const key of moved) await dict.set(key, 'new');
+        for (const key of moved) expect(await dict.get(key)).toBe('new');
+      } finally {
+        server.resume();
+      }
+    },
+  );
+});
+
 describe('a node removed and added back', () => {
   it('serves nothing older than the writes made while it was out', TIMEOUT, async () => {
     const nodes = ringNodes(fixture.fleet.servers.slice(0, 3));
