@@ -147,8 +147,11 @@ async function acrossChanges(
       steady.push((await closedLoop(op, IN_FLIGHT, roundMs)).perSecond);
       const target = round % 2 === 0 ? nodes : four;
       const load = closedLoop(op, IN_FLIGHT, roundMs);
-      setTimeout(() => void dict.setNodes(target), roundMs / 3);
+      const changed = new Promise<void>((resolve, reject) =>
+        setTimeout(() => dict.setNodes(target).then(resolve, reject), roundMs / 3),
+      );
       change.push((await load).perSecond);
+      await changed;
     }
     return { steady, change, failed };
   } finally {

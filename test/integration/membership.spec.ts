@@ -112,6 +112,29 @@ describe('setNodes under load', () => {
     },
   );
 
+  it(
+    'removing a hung node: the calls waiting on it move on, and it is closed within 2 s',
+    TIMEOUT,
+    async () => {
+      const nodes = ringNodes(fixture.fleet.servers.slice(0, 3));
+      const { node2: _third, ...two } = nodes;
+      const dict = fixture.dict<string>({ nodes, commandTimeout: 1_000 });
+      await dict.connect();
+      const keys = Array.from({ length: 200 }, (_, i) => `k${i}`).filter(
+        (key) => dict.totalHash.locate(dict.getEntry(key)) === 'node2',
+      );
+      await dict.setMany(keys.map((key) => [key, 'v'] as const));
+      fixture.serverOf('node2').hang();
+      const waiting = keys.map((key) => dict.get(key));
+      const started = performance.now();
+      await dict.setNodes(two);
+      expect(performance.now() - started).toBeLessThan(2_500);
+      // Misses (their values stayed on the node that left), never a failure.
+      expect(await Promise.all(waiting)).toEqual(keys.map(() => undefined));
+      expect(dict.nodeStates().map((state) => state.name)).toEqual(['node0', 'node1']);
+    },
+  );
+
   it('unchanged nodes keep their connection; a new capacity re-weights', TIMEOUT, async () => {
     const tag = `keep-${process.pid}`;
     const dict = fixture.dict<string>({ nodes: nodesOf(3, tag) });
@@ -253,6 +276,38 @@ describe('warm-up after a change', () => {
       }, 5_000);
       for (const key of read) expect(await dict.get(key)).toBe('old');
       for (const key of deleted) expect(await dict.get(key)).toBeUndefined();
+    },
+  );
+});
+
+describe('warm-up while the new owner is out', () => {
+  it(
+    'a write that falls back to the former owner is kept there, not dropped as a copy',
+    TIMEOUT,
+    async () => {
+      const nodes = ringNodes(fixture.fleet.servers);
+      const { node4: _fifth, ...four } = nodes;
+      const dict = fixture.dict<string>({
+        nodes: four,
+        heartbeatInterval: 50,
+        commandTimeout: 300,
+        retryRatio: 0,
+      });
+      const events = collect(dict);
+      const keys = Array.from({ length: 300 }, (_, i) => `k${i}`);
+      await dict.setMany(keys.map((key) => [key, 'old'] as const));
+      await dict.setNodes(nodes);
+      const moved = keys.filter((key) => dict.totalHash.locate(dict.getEntry(key)) === 'node4');
+      const server = fixture.serverOf('node4');
+      server.hang();
+      try {
+        await dict.get(moved[0]);
+        await until(() => events.some((e) => e.type === 'ejected' && e.node === 'node4'), 3_000);
+        for (const key of moved) await dict.set(key, 'new');
+        for (const key of moved) expect(await dict.get(key)).toBe('new');
+      } finally {
+        server.resume();
+      }
     },
   );
 });

@@ -127,4 +127,37 @@ describe('migration: processes on the old and on the new nodes side by side', ()
       }
     },
   );
+
+  it(
+    'a node of `from` that is down: its keys go to the next one of `from`, no call fails',
+    { timeout: 20_000 },
+    async () => {
+      const all = nodes('old');
+      const fresh = nodes('new');
+      const dict = new RingDict<string>({
+        nodes: fresh,
+        prefix: 'down:',
+        commandTimeout: 300,
+        migration: { from: all, until: Date.now() + 60_000 },
+      });
+      const server = fleet!.servers[2];
+      try {
+        const from = new HashRing({ node0: 1, node1: 1, node2: 1 });
+        const keys = Array.from({ length: 200 }, (_, i) => `k${i}`).filter(
+          (key) => from.locate(`down:${key}`) === 'node2',
+        );
+        await server.kill();
+        await dict.setMany(keys.map((key) => [key, 'v'] as const));
+        expect(await dict.getMany(keys)).toEqual(keys.map(() => 'v'));
+        for (const key of keys.slice(0, 5)) {
+          await dict.set(key, 'w');
+          expect(await dict.get(key)).toBe('w');
+          expect(await dict.delete(key)).toBe(true);
+        }
+      } finally {
+        await dict.close();
+        if (!server.running) await server.restart();
+      }
+    },
+  );
 });

@@ -133,6 +133,7 @@ const CORE_TYPES = [
   'RingEventType',
   'RingGroupsConfig',
   'RingNearCacheOptions',
+  'RingMigration',
   'RingNodeConfig',
   'RingNodePing',
   'RingNodeState',

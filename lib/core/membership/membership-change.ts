@@ -173,10 +173,12 @@ export class MembershipChange {
 
   /** A node left the rings: marked, then closed once what is in flight on it is answered. */
   private async leave(node: RingNode, retire: boolean): Promise<void> {
+    const started = performance.now();
     await this.parts.fleet.leave(node);
     if (retire && node.ready) await node.retire().catch(() => undefined);
-    // QUIT is answered after every command sent before it: requests in flight finish.
-    await node.close(LEAVE_TIMEOUT_MS);
+    // QUIT is answered after every command sent before it: requests in flight finish. A node
+    // that does not answer by the deadline is dropped.
+    await node.close(Math.max(1, LEAVE_TIMEOUT_MS - (performance.now() - started)));
   }
 
   /**

@@ -90,31 +90,45 @@ export class MigrationRoute {
     }
   }
 
-  /** The batch form of `route`: entries grouped by their `from` owner, nodes in parallel. */
+  /**
+   * The batch form of `route`: entries grouped by their `from` owner, nodes in parallel; a node
+   * that fails at the connection level has its entries regrouped over the next owners.
+   */
   async routeMany<R>(
     entries: readonly string[],
     run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
     absorb: (indexes: number[], result: R) => void,
     write: boolean,
   ): Promise<void> {
-    const groups = new Map<string, number[]>();
-    entries.forEach((entry, i) => {
-      const name = this.from.locate(entry)!;
-      const group = groups.get(name);
-      if (group) group.push(i);
-      else groups.set(name, [i]);
-    });
-    await Promise.all(
-      [...groups].map(async ([name, indexes]) => {
-        const node = this.nodes.get(name)!;
-        absorb(indexes, await run(await this.ready(node), indexes, node));
-        if (write)
-          await this.dropNew(
-            node,
-            indexes.map((i) => entries[i]),
-          );
-      }),
-    );
+    const failed = new Set<string>();
+    let pending = entries.map((_, i) => i);
+    while (pending.length > 0) {
+      const groups = new Map<RingNode, number[]>();
+      for (const i of pending) {
+        const node = this.ownerOf(entries[i], failed);
+        const group = groups.get(node);
+        if (group) group.push(i);
+        else groups.set(node, [i]);
+      }
+      pending = [];
+      await Promise.all(
+        [...groups].map(async ([node, indexes]) => {
+          try {
+            absorb(indexes, await run(await this.ready(node), indexes, node));
+          } catch (error) {
+            if (!isConnectionError(error) || failed.size + 1 >= this.from.size) throw error;
+            failed.add(node.name);
+            pending.push(...indexes);
+            return;
+          }
+          if (write)
+            await this.dropNew(
+              node,
+              indexes.map((i) => entries[i]),
+            );
+        }),
+      );
+    }
   }
 
   /** The `from` owner of `entry`, the nodes in `failed` left out. */

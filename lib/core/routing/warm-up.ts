@@ -67,10 +67,15 @@ export class WarmUp {
     this.previous = undefined;
   }
 
-  /** The owner `entry` had before the change, if it changed and that node can answer. */
+  /**
+   * The owner `entry` had before the change, if it changed and that node can answer — and is
+   * not the node that serves the entry now (the new owner is out and the entry fell back to
+   * it): a write there is the entry's newest value, not a copy to drop.
+   */
   formerOwner(entry: string): RingNode | undefined {
     const before = this.previous?.locate(entry);
     if (before === undefined || before === this.membership.totalHash.locate(entry)) return;
+    if (before === this.membership.aliveHash.locate(entry)) return;
     const node = this.membership.find(before);
     return node !== undefined && node.health.alive && node.ready ? node : undefined;
   }
