@@ -1,7 +1,7 @@
 import type { NodeAddress } from './config/ring-config.js';
 import type { ResolvedRingDictOptions } from './config/ring-dict-options.js';
 import { FleetView } from './fleet/fleet-view.js';
-import { HandoffCatchUp } from './handoff/handoff-catch-up.js';
+import { HandoffCatchUp, type CatchUpOptions } from './handoff/handoff-catch-up.js';
 import { HandoffRecorder } from './handoff/handoff-recorder.js';
 import { HintKeys } from './handoff/hint-keys.js';
 import type { HashRing } from './hashing/hash-ring.js';
@@ -64,20 +64,7 @@ export function createEngine<V, F>(
   o: ResolvedRingDictOptions<V, F>,
   inputs: EngineInputs<V, F>,
 ): RingEngine<V, F> {
-  const nodes = Object.entries(o.nodes).map(
-    ([name, node]) =>
-      new RingNode(
-        name,
-        node.capacity,
-        node.connection,
-        inputs.addresses.get(name)!,
-        o.commandTimeout,
-        {
-          trustKey: controlKey(o.prefix, 'instance'),
-          connectTimeout: o.connectTimeout,
-        },
-      ),
-  );
+  const nodes = buildNodes(o, inputs.addresses);
   // The fleet's view and the reviver are built below; the hooks reach them once they are.
   let fleet: FleetView | undefined;
   let reviver: NodeReviver | undefined;
@@ -102,19 +89,7 @@ export function createEngine<V, F>(
   );
   const placement = new ReplicaPlacement(membership, o.replicas);
   const recorder = new HandoffRecorder(membership, fleet, hintKeys, o.handoffLimit, placement);
-  const catchUp = new HandoffCatchUp(
-    membership,
-    hintKeys,
-    recorder,
-    {
-      prefix: o.prefix,
-      mode: o.handoff,
-      overflowPolicy: o.handoffOverflow,
-      limit: o.handoffLimit,
-      commandTimeout: o.commandTimeout,
-    },
-    placement,
-  );
+  const catchUp = new HandoffCatchUp(membership, hintKeys, recorder, catchUpOptions(o), placement);
   reviver = new NodeReviver(membership, catchUp, fleet, o);
   const router = new RequestRouter(membership, reviver, recorder, failures, o.commandTimeout);
   const copies =
@@ -139,6 +114,31 @@ export function createEngine<V, F>(
     placement,
     scanner,
     clearer,
+  };
+}
+
+/** One node per configured node, not connected yet. */
+function buildNodes<V, F>(
+  o: ResolvedRingDictOptions<V, F>,
+  addresses: ReadonlyMap<string, NodeAddress>,
+): RingNode[] {
+  const trustKey = controlKey(o.prefix, 'instance');
+  return Object.entries(o.nodes).map(
+    ([name, node]) =>
+      new RingNode(name, node.capacity, node.connection, addresses.get(name)!, o.commandTimeout, {
+        trustKey,
+        connectTimeout: o.connectTimeout,
+      }),
+  );
+}
+
+function catchUpOptions<V, F>(o: ResolvedRingDictOptions<V, F>): CatchUpOptions {
+  return {
+    prefix: o.prefix,
+    mode: o.handoff,
+    overflowPolicy: o.handoffOverflow,
+    limit: o.handoffLimit,
+    commandTimeout: o.commandTimeout,
   };
 }
 
