@@ -10,7 +10,7 @@ import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handof
 import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
 import { transferEntries } from './transfer.js';
 import { allToWire, toWire } from '../keys/wire.js';
-import { allOrSoonAfterFirst } from './settle-soon.js';
+import { allOrSoonAfterFirst, answersPing } from './answers.js';
 
 /** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
@@ -218,6 +218,9 @@ export class HandoffCatchUp {
       try {
         handed += await this.drain(heir, owner, copied, missing);
       } catch (error) {
+        // The returning node failing mid-drain is not the heir's doing: the revival fails, the
+        // heir stays (blamed, a node flapping every 400 ms took every node out everywhere).
+        if (isConnectionError(error) && (await answersPing(heir))) throw error;
         // An heir that stopped answering: out, cleared when it returns; the owner's next
         // revival finds its hints out of reach (see incomplete).
         await this.cleanUpFailed(heir, error);
