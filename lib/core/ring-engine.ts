@@ -1,7 +1,7 @@
 import type { NodeAddress } from './config/ring-config.js';
 import type { ResolvedRingDictOptions } from './config/ring-dict-options.js';
 import { FleetView } from './fleet/fleet-view.js';
-import { HandoffCatchUp } from './handoff/handoff-catch-up.js';
+import { HandoffCatchUp, type CatchUpOptions } from './handoff/handoff-catch-up.js';
 import { HandoffRecorder } from './handoff/handoff-recorder.js';
 import { HintKeys } from './handoff/hint-keys.js';
 import type { HashRing, HashRingOptions } from './hashing/hash-ring.js';
@@ -77,14 +77,71 @@ export function createEngine<V, F>(
   o: ResolvedRingDictOptions<V, F>,
   inputs: EngineInputs<V, F>,
 ): RingEngine<V, F> {
-  const makeNode = (name: string, node: ResolvedRingNodeConfig, address: NodeAddress) =>
-    new RingNode(name, node.capacity, node.connection, address, o.commandTimeout, {
-      trustKey: controlKey(o.prefix, 'instance'),
-      connectTimeout: o.connectTimeout,
-    });
+  const makeNode = nodeMaker(o);
   const nodes = Object.entries(o.nodes).map(([name, node]) =>
     makeNode(name, node, inputs.addresses.get(name)!),
   );
+  const core = buildCore(o, inputs, nodes);
+  const { membership, failures, reviver, catchUp, placement } = core;
+  const { router, changes, migration, near } = buildRouting(o, inputs, core, makeNode);
+  const copies =
+    o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
+  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout, copies?.scan);
+  const clearer = new RingClear(
+    membership,
+    scanner,
+    failures,
+    catchUp,
+    o.prefix,
+    o.commandTimeout,
+    copies?.scan,
+    near && (() => near.dropAll()),
+  );
+  migration.start();
+  return {
+    changes,
+    membership,
+    failures,
+    fleet: core.fleet,
+    reviver,
+    router: copies?.entries ?? router,
+    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches, near),
+    placement,
+    scanner,
+    clearer,
+    near,
+  };
+}
+
+/** What the routing is built on: the membership, its shared view, the handoff, the reviver. */
+interface EngineCore<F> {
+  membership: RingMembership;
+  failures: RingFailures<F>;
+  fleet: FleetView;
+  reviver: NodeReviver;
+  recorder: HandoffRecorder;
+  catchUp: HandoffCatchUp;
+  placement: ReplicaPlacement;
+}
+
+/** Builds a node, not connected yet: the dict's own, a new member's, a migration's. */
+type NodeMaker = (name: string, node: ResolvedRingNodeConfig, address: NodeAddress) => RingNode;
+
+function nodeMaker<V, F>(o: ResolvedRingDictOptions<V, F>): NodeMaker {
+  const trustKey = controlKey(o.prefix, 'instance');
+  return (name, node, address) =>
+    new RingNode(name, node.capacity, node.connection, address, o.commandTimeout, {
+      trustKey,
+      connectTimeout: o.connectTimeout,
+    });
+}
+
+/** The nodes' membership, the fleet's shared view, both sides of the handoff, the reviver. */
+function buildCore<V, F>(
+  o: ResolvedRingDictOptions<V, F>,
+  inputs: EngineInputs<V, F>,
+  nodes: RingNode[],
+): EngineCore<F> {
   // The fleet's view and the reviver are built below; the hooks reach them once they are.
   let fleet: FleetView | undefined;
   let reviver: NodeReviver | undefined;
@@ -109,20 +166,22 @@ export function createEngine<V, F>(
   );
   const placement = new ReplicaPlacement(membership, o.replicas);
   const recorder = new HandoffRecorder(membership, fleet, hintKeys, o.handoffLimit, placement);
-  const catchUp = new HandoffCatchUp(
-    membership,
-    hintKeys,
-    recorder,
-    {
-      prefix: o.prefix,
-      mode: o.handoff,
-      overflowPolicy: o.handoffOverflow,
-      limit: o.handoffLimit,
-      commandTimeout: o.commandTimeout,
-    },
-    placement,
-  );
+  const catchUp = new HandoffCatchUp(membership, hintKeys, recorder, catchUpOptions(o), placement);
   reviver = new NodeReviver(membership, catchUp, fleet, o);
+  return { membership, failures, fleet, reviver, recorder, catchUp, placement };
+}
+
+/**
+ * The router and what it consults: the metrics, the warm-up and the migration of membership
+ * changes, the near cache; and the membership changes themselves.
+ */
+function buildRouting<V, F>(
+  o: ResolvedRingDictOptions<V, F>,
+  inputs: EngineInputs<V, F>,
+  core: EngineCore<F>,
+  makeNode: NodeMaker,
+) {
+  const { membership, fleet, reviver, recorder, failures, catchUp } = core;
   const metrics = observeRing(o.name, membership, o.metrics !== false);
   // With replicas a moved key's next copy is read on a miss, on the node that owned it: the
   // copies warm the new owner's keys, and writes reach copies only, not a former owner.
@@ -151,48 +210,26 @@ export function createEngine<V, F>(
       commandTimeout: o.commandTimeout,
       pingInterval: o.heartbeatInterval > 0 ? o.heartbeatInterval : 1000,
     });
-  const base = [
-    membership,
-    reviver,
-    recorder,
-    failures,
-    o.commandTimeout,
-    warmUp,
-    migration,
-    metrics,
-  ] as const;
-  const router = near ? new NearRouter<F>(near, ...base) : new RequestRouter<F>(...base);
+  const base = [membership, reviver, recorder, failures, o.commandTimeout] as const;
+  const routes = [warmUp, migration, metrics] as const;
+  const router = near
+    ? new NearRouter<F>(near, ...base, ...routes)
+    : new RequestRouter<F>(...base, ...routes);
   changes = new MembershipChange(
     { membership, fleet, catchUp, warmUp, makeNode, migration },
     { name: o.name, prefix: o.prefix, connectTimeout: o.connectTimeout, ring: inputs.ring },
     o.nodes,
   );
-  const copies =
-    o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
-  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout, copies?.scan);
-  const clearer = new RingClear(
-    membership,
-    scanner,
-    failures,
-    catchUp,
-    o.prefix,
-    o.commandTimeout,
-    copies?.scan,
-    near && (() => near.dropAll()),
-  );
-  migration.start();
+  return { router, changes, migration, near };
+}
+
+function catchUpOptions<V, F>(o: ResolvedRingDictOptions<V, F>): CatchUpOptions {
   return {
-    changes,
-    membership,
-    failures,
-    fleet,
-    reviver,
-    router: copies?.entries ?? router,
-    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches, near),
-    placement,
-    scanner,
-    clearer,
-    near,
+    prefix: o.prefix,
+    mode: o.handoff,
+    overflowPolicy: o.handoffOverflow,
+    limit: o.handoffLimit,
+    commandTimeout: o.commandTimeout,
   };
 }
 

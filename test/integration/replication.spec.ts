@@ -135,6 +135,46 @@ describe('replicas: where the copies are', () => {
   });
 });
 
+describe('replicas: visitRedis and the copy handoff', () => {
+  it('visitRedis writes every copy and reads the next one when the owner has nothing', async () => {
+    const dict = fixture.dict<string>({ prefix: 'visit:', replicas: 2 });
+    expect(await dict.visitRedis('HSET', 'cart', 'apples', 3)).toBe(1);
+    const [owner, copy] = dict.nodesOf('cart');
+    for (const node of [owner, copy]) {
+      expect(await redisCommand(fixture.serverOf(node).port, 'HGET', 'visit:cart', 'apples')).toBe(
+        '3',
+      );
+    }
+    await redisCommand(fixture.serverOf(owner).port, 'DEL', 'visit:cart');
+    expect(await dict.visitRedis('HGET', 'cart', 'apples')).toBe('3');
+  });
+
+  it(
+    "'copy' mode: the returning node gets the newer value back, its stand-in's copy goes, the home copy stays",
+    TEST_TIMEOUT,
+    async () => {
+      const dict = fixture.dict<string>({ prefix: 'copy:', replicas: 2, handoff: 'copy' });
+      const events = collect(dict);
+      // A key whose copies are on node1 and another node, and the third node stands in for node1.
+      const key = keyList(200).find((k) => dict.nodesOf(k).includes('node1'))!;
+      const entry = dict.getEntry(key);
+      const other = dict.nodesOf(key).find((n) => n !== 'node1')!;
+      const standIn = NODES.find((n) => n !== 'node1' && n !== other)!;
+      await dict.set(key, 'v1');
+      fixture.serverOf('node1').hang();
+      await dict.set(key, 'v2'); // node1 times out: ejected, its copy written on the stand-in
+      await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE);
+      expect(await redisCommand(fixture.serverOf(standIn).port, 'GET', entry)).toBe('"v2"');
+      fixture.serverOf('node1').resume();
+      await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE);
+      expect(await redisCommand(fixture.serverOf('node1').port, 'GET', entry)).toBe('"v2"');
+      expect(await redisCommand(fixture.serverOf(other).port, 'GET', entry)).toBe('"v2"');
+      expect(await redisCommand(fixture.serverOf(standIn).port, 'EXISTS', entry)).toBe('0');
+      expect(await dict.get(key)).toBe('v2');
+    },
+  );
+});
+
 describe('replicas: a node lost', () => {
   /** Sets `keys`, SIGKILLs node1, and reads every key back: the hit ratio and the calls thrown. */
   async function hitsAfterKill(replicas: number, prefix: string) {

@@ -7,10 +7,10 @@ import type { ReplicaPlacement } from '../routing/replica-placement.js';
 import { scanHash, unlinkPrefix } from '../scan/scan-keys.js';
 import type { HandoffRecorder } from './handoff-recorder.js';
 import type { HandoffMode, HandoffOverflowPolicy, HandoffReport } from './handoff-report.js';
-import { STRIKE_HINTS, type HintKeys } from './hint-keys.js';
-import { transferEntries } from './transfer.js';
+import type { HintKeys } from './hint-keys.js';
+import { drainHints, type DrainContext } from './hint-drain.js';
 import { allToWire, toWire } from '../keys/wire.js';
-import { allOrSoonAfterFirst } from './settle-soon.js';
+import { allOrSoonAfterFirst, answersPing } from './answers.js';
 
 /** Passes over the hints of a returning node: writes keep coming while it works. */
 const HANDOFF_PASSES = 3;
@@ -54,7 +54,11 @@ export class HandoffCatchUp {
     private readonly options: CatchUpOptions,
     /** A copy a node holds in its own right (its home) is kept where hinted copies go. */
     private readonly placement: ReplicaPlacement,
-  ) {}
+  ) {
+    this.drainContext = { keys, mode: options.mode, placement };
+  }
+
+  private readonly drainContext: DrainContext;
 
   get enabled(): boolean {
     return this.options.limit > 0;
@@ -221,8 +225,11 @@ export class HandoffCatchUp {
     for (const heir of heirs) {
       if (heir === owner || !heir.health.alive || !heir.ready) continue;
       try {
-        handed += await this.drain(heir, owner, copied, missing);
+        handed += await drainHints(heir, owner, this.drainContext, copied, missing);
       } catch (error) {
+        // The returning node failing mid-drain is not the heir's doing: the revival fails, the
+        // heir stays (blamed, a node flapping every 400 ms took every node out everywhere).
+        if (isConnectionError(error) && (await answersPing(heir))) throw error;
         // An heir that stopped answering: out, cleared when it returns; the owner's next
         // revival finds its hints out of reach (see incomplete).
         await this.cleanUpFailed(heir, error);
@@ -325,51 +332,6 @@ export class HandoffCatchUp {
         }
       }
     }
-  }
-
-  /**
-   * Hands back the hints `heir` holds for `owner`, a chunk at a time, until none is left:
-   * each entry deleted on both sides (`'invalidate'`) or copied to the owner (`'copy'`: into
-   * `copied`, or `missing` where the heir no longer has it), then struck from the hints.
-   * Answers how many.
-   */
-  private async drain(
-    heir: RingNode,
-    owner: RingNode,
-    copied: Set<string>,
-    missing: Set<string>,
-  ): Promise<number> {
-    const key = this.keys.hints(owner.name);
-    let handed = 0;
-    // HSCAN: every hint the hash holds when the pass begins is handed back; what is recorded
-    // meanwhile is handed back by the next pass, by invalidateLate or by the sweep.
-    for await (const found of scanHash(heir.client, key)) {
-      for (let start = 0; start < found.length; start += PIPELINE_CHUNK) {
-        const hints = found.slice(start, start + PIPELINE_CHUNK);
-        const entries = hints.map(([entry]) => entry);
-        // A copy the heir holds in its own right (replicas) stays: it took every write.
-        const own = (entry: string) => this.placement.isHome(heir.name, entry);
-        if (this.options.mode === 'copy') {
-          const absent = new Set(await transferEntries(heir.client, owner.client, entries, own));
-          for (const entry of entries) (absent.has(entry) ? missing : copied).add(entry);
-        } else {
-          const held = entries.filter((entry) => !own(entry));
-          await Promise.all([
-            owner.client.unlink(...allToWire(entries)),
-            held.length > 0 ? heir.client.unlink(...allToWire(held)) : 0,
-          ]);
-        }
-        // Struck only as read: an entry written again meanwhile keeps its newer hint.
-        await heir.client.eval(
-          STRIKE_HINTS,
-          1,
-          key,
-          ...hints.flatMap(([entry, sequence]) => [toWire(entry), sequence]),
-        );
-        handed += entries.length;
-      }
-    }
-    return handed;
   }
 
   /** The hints are incomplete: clear the node's entries, or trust TTLs. */

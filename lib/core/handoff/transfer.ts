@@ -3,11 +3,12 @@ import { inChunks, PIPELINE_CHUNK, pipelineReplies } from '../node/pipeline.js';
 import { allToWire, toWire } from '../keys/wire.js';
 
 /**
- * Copies each entry's current value and remaining TTL from `source` to `target`, then deletes
- * the copied entries on `source` so a later ejection cannot read them back stale. Answers the
- * entries `source` no longer has (deleted or expired there): the caller decides whether the
- * target must delete them — another node may hold the newer copy. Pipelined, a chunk of
- * entries at a time (two reads per entry: half a `PIPELINE_CHUNK` of entries).
+ * Copies each entry's current value and remaining TTL from `source` to `target`, then deletes the
+ * copied entries on `source` so a later ejection cannot read them back stale — except those
+ * `keep` names: a copy `source` holds in its own right (replicas) goes on taking the writes.
+ * Answers the entries `source` no longer has (deleted or expired there): the caller decides
+ * whether the target must delete them — another node may hold the newer copy. Pipelined, a chunk
+ * of entries at a time (two reads per entry: half a `PIPELINE_CHUNK` of entries).
  *
  * DUMP/RESTORE, not GET/SET: `visitRedis` may have written a hash or a list, and GET's
  * WRONGTYPE on one entry would fail every handoff, keeping the node out for good. An entry

@@ -2,12 +2,12 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { NodeAddress } from '../config/ring-config.js';
 import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
+import { describeNodeError } from './describe-error.js';
 import { NodeHealth } from './node-health.js';
 import { SentinelMaster, sentinelDefaults, sentinelOptions } from './sentinel-master.js';
 import { ServerTrust } from './server-trust.js';
 
 /** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
-const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
 
 /**
  * One Redis server of the ring: its ioredis client, its health, and the only code that
@@ -381,37 +381,12 @@ export class RingNode {
     this.client.stream?.destroy();
   }
 
-  /**
-   * An error's message for health reports, with this node's credentials scrubbed should a
-   * library echo them. ioredis' generic "closed"/"not writeable" become "connection closed"
-   * with the socket error that caused it, which is what an operator needs to see; a node
-   * that did not answer in time says so, as a hung server closes nothing.
-   */
+  /** An error's message for health reports, credentials scrubbed (see describeNodeError). */
   describe(error: unknown): string {
-    let message = error instanceof Error ? error.message : String(error);
-    const noSentinel = /^All sentinels are unreachable[^.]*\.(?: Last error: (.*))?$/s.exec(
-      message,
-    );
-    if (noSentinel) {
-      // ioredis' sentinel clients report a refused connection as "Connection is closed.":
-      // the addresses tried say more.
-      const last = (noSentinel[1] ?? '').replace(/^Connection is closed\.$/, '');
-      const tried = this.address.sentinels?.join(', ') ?? '';
-      message = /No such master/i.test(last)
-        ? `the sentinels (${tried}) know no master group named "${this.address.sentinel}"`
-        : `no sentinel of "${this.address.sentinel}" answered (${tried}${last ? `; last error: ${last}` : ''})`;
-    } else if (
-      message.startsWith("Stream isn't writeable") ||
-      message.startsWith('Connection is closed')
-    ) {
-      if (this.timedOut !== undefined) message = this.timedOut;
-      else if (this.lastErrorMessage) message = `connection closed (${this.lastErrorMessage})`;
-      else message = 'connection closed';
-    } else if (AUTH_FAILURE.test(message) && !message.startsWith('authentication failed')) {
-      message = `authentication failed (${message})`;
-    }
-    for (const secret of this.address.secrets) message = message.split(secret).join('***');
-    return message;
+    return describeNodeError(error, this.address, {
+      lastError: this.lastErrorMessage,
+      timedOut: this.timedOut,
+    });
   }
 
   /** Closes the connection politely (QUIT), or at once if the node does not answer. */

@@ -1,3 +1,13 @@
+import type { RingNode } from '../node/ring-node.js';
+
+/** True when `node` answers a PING within its commandTimeout. */
+export function answersPing(node: RingNode): Promise<boolean> {
+  return node.client.ping().then(
+    () => true,
+    () => false,
+  );
+}
+
 /**
  * Settles when every promise has, or `graceMs` after the first one fulfilled, whichever comes
  * first; rejects with the first rejection.
