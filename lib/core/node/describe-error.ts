@@ -1,5 +1,6 @@
 import type { NodeAddress } from '../config/ring-config.js';
 
+/** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
 const AUTH_FAILURE = /WRONGPASS|NOAUTH|invalid password|invalid username-password/i;
 
 /** What a node knows of why its connection went. */

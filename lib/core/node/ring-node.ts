@@ -7,8 +7,6 @@ import { NodeHealth } from './node-health.js';
 import { SentinelMaster, sentinelDefaults, sentinelOptions } from './sentinel-master.js';
 import { ServerTrust } from './server-trust.js';
 
-/** Redis' words for a refused password or user (AUTH, HELLO … AUTH, or none given). */
-
 /**
  * One Redis server of the ring: its ioredis client, its health, and the only code that
  * opens its connection.
