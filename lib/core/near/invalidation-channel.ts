@@ -114,9 +114,12 @@ export class InvalidationChannel implements NearSource {
   }
 
   private readonly dataLost = (): void => {
-    // Redis forgets what the connection read: no invalidation for it will ever come.
+    // Redis forgets what the connection read: no invalidation for it will ever come. The
+    // subscriber goes too, and a new one is opened with the next data connection: a Sentinel
+    // node's next connection may be on another server.
     this.connection++;
     this.epoch++;
+    this.lose();
   };
 
   private readonly dataReady = (): void => this.openSoon(true);
@@ -187,6 +190,7 @@ export class InvalidationChannel implements NearSource {
 
   /** Opens the subscriber: CLIENT ID and the server's run_id, then SUBSCRIBE. */
   private async open(): Promise<void> {
+    const generation = this.connection;
     const subscriber = new Redis(subscriberOptions(this.node, this.timing.commandTimeout));
     subscriber.on('error', () => undefined);
     try {
@@ -198,7 +202,10 @@ export class InvalidationChannel implements NearSource {
         .exec()) ?? []) as [Error | null, unknown][];
       subscriber.on('messageBuffer', this.invalidated);
       await subscriber.subscribe(INVALIDATE);
-      if (this.closed || id === undefined) throw new Error('closed');
+      // The data connection it was opened for is gone: the next one opens its own.
+      if (this.closed || id === undefined || this.connection !== generation) {
+        throw new Error('closed');
+      }
       this.subscriberId = String(id);
       this.subscriberRunId = /run_id:(\w+)/.exec(String(info))?.[1];
     } catch (error) {
