@@ -91,9 +91,18 @@ export class InvalidationChannel implements NearSource {
     return this.epoch;
   }
 
-  /** True when a read prepared under `epoch` may be stored now that it is answered. */
+  /**
+   * True when a read prepared under `epoch` may be stored now that it is answered. Not from an
+   * ejected node (a rediscovery probe): its keys are served by other nodes meanwhile, whose
+   * writes it never sees.
+   */
   holds(epoch: number): boolean {
-    return epoch === this.epoch && this.trackingOn === this.connection && this.up;
+    return (
+      epoch === this.epoch &&
+      this.trackingOn === this.connection &&
+      this.up &&
+      this.node.health.alive
+    );
   }
 
   /**
@@ -126,11 +135,14 @@ export class InvalidationChannel implements NearSource {
 
   private track(client: Redis): void {
     const generation = this.connection;
-    const epoch = this.epoch;
+    const target = this.subscriberId!;
     this.trackingSent = generation;
-    client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', this.subscriberId!).then(
+    client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', target).then(
       () => {
-        if (this.epoch === epoch && this.connection === generation) this.trackingOn = generation;
+        if (this.connection !== generation) return;
+        // Pointed at a subscriber replaced meanwhile: sent again to the new one.
+        if (this.subscriberId === target) this.trackingOn = generation;
+        else this.trackingSent = -1;
       },
       (error: unknown) => {
         if (this.connection !== generation) return;
