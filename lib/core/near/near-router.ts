@@ -11,12 +11,12 @@ import type { NearCache } from './near-cache.js';
  * drops its entries first, so the dict's next get reads what it wrote.
  */
 export class NearRouter<F> extends RequestRouter<F> {
+  private readonly near: NearCache;
+
   constructor(near: NearCache, ...base: ConstructorParameters<typeof RequestRouter<F>>) {
     super(...base);
     this.near = near;
   }
-
-  private readonly near: NearCache;
 
   override route<T, R, G = F>(
     entry: string,
