@@ -19,7 +19,8 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
-import { BentoCache, bentostore, memoryDriver, redisDriver } from 'bench-bentocache';
+import * as bento from 'bench-bentocache';
+import { BentoCache, bentostore, redisDriver } from 'bench-bentocache';
 import {
   RingCached,
   RingDict,
@@ -69,6 +70,22 @@ function app(nodes: RingNodesConfig) {
   })
   class NearBenchModule {}
   return NearBenchModule;
+}
+
+type L1Driver = Parameters<ReturnType<typeof bentostore>['useL1Layer']>[0];
+
+/**
+ * bentocache's memory driver, which bench/bentocache exports since this section: an install
+ * made before (node_modules/bench-bentocache is a copy) lacks it until `npm install`.
+ */
+function memoryL1(maxItems: number): L1Driver {
+  const { memoryDriver } = bento as unknown as {
+    memoryDriver?: (options: { maxItems: number }) => L1Driver;
+  };
+  if (memoryDriver === undefined) {
+    throw new Error('node_modules/bench-bentocache has no memoryDriver: run npm install');
+  }
+  return memoryDriver({ maxItems });
 }
 
 export async function benchNearCache(config: BenchConfig): Promise<SectionResult> {
@@ -187,7 +204,7 @@ async function cachedRows(
     default: 'tiered',
     stores: {
       tiered: bentostore()
-        .useL1Layer(memoryDriver({ maxItems: 10_000 }))
+        .useL1Layer(memoryL1(10_000))
         .useL2Layer(redisDriver({ connection: { host: '127.0.0.1', port } })),
     },
   });
