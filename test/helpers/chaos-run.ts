@@ -176,11 +176,22 @@ async function drive(
   return stage.collect();
 }
 
-/** With a near cache: how many (process, node) invalidation channels are up before the sweep. */
+/**
+ * With a near cache: how many (process, node) invalidation channels are up before the sweep,
+ * once every one is or after 3 s (a channel reopens at most once a second after a failure).
+ */
 async function noteChannels(context: FaultContext): Promise<void> {
-  const nodes = (await context.stage.status()).flatMap((status) => status.nodes);
-  const up = nodes.filter((node) => node.invalidation === 'up').length;
-  context.note(`near cache: ${up} of ${nodes.length} invalidation channels up`);
+  let up = 0;
+  let total = 0;
+  const until = now() + 3_000;
+  do {
+    const nodes = (await context.stage.status()).flatMap((status) => status.nodes);
+    up = nodes.filter((node) => node.invalidation === 'up').length;
+    total = nodes.length;
+    if (up === total) break;
+    await sleep(100);
+  } while (now() < until);
+  context.note(`near cache: ${up} of ${total} invalidation channels up`);
 }
 
 /** What the notes say about the harness itself: clocks, stalls, truncated logs. */

@@ -245,6 +245,9 @@ describe('what drops a node’s entries', () => {
     expect(await dict.get(key)).toBe('unseen');
     await until(() => dict.nodeStates()[1].invalidation === 'up', SETTLE, 'channel up');
     expect(await cached(dict, key, server.port)).toBe('unseen');
+    // Tracking follows the new subscriber: a write is heard again.
+    await redisCli(server.port, 'SET', entry, '"heard"');
+    await until(async () => (await dict.get(key)) === 'heard', 1_000, 'write heard');
   });
 
   it('a reconnect of the data connection drops them', TEST_TIMEOUT, async () => {
@@ -267,6 +270,11 @@ describe('what drops a node’s entries', () => {
     await redisCli(server.port, 'SET', entry, '"after reconnect"');
     expect(await dict.get(key)).toBe('after reconnect');
     expect(saw(events, 'ejected')).toBe(0);
+    // The new connection is tracked once it reads: held again, and a write is heard.
+    await until(() => dict.nodeStates()[1].invalidation === 'up', SETTLE, 'channel up');
+    expect(await cached(dict, key, server.port)).toBe('after reconnect');
+    await redisCli(server.port, 'SET', entry, '"heard"');
+    await until(async () => (await dict.get(key)) === 'heard', 1_000, 'write heard');
   });
 
   it('an ejection drops them; a rediscovery drops everything', TEST_TIMEOUT, async () => {

@@ -91,9 +91,18 @@ export class InvalidationChannel implements NearSource {
     return this.epoch;
   }
 
-  /** True when a read prepared under `epoch` may be stored now that it is answered. */
+  /**
+   * True when a read prepared under `epoch` may be stored now that it is answered. Not from an
+   * ejected node (a rediscovery probe): its keys are served by other nodes meanwhile, whose
+   * writes it never sees.
+   */
   holds(epoch: number): boolean {
-    return epoch === this.epoch && this.trackingOn === this.connection && this.up;
+    return (
+      epoch === this.epoch &&
+      this.trackingOn === this.connection &&
+      this.up &&
+      this.node.health.alive
+    );
   }
 
   /**
@@ -114,20 +123,26 @@ export class InvalidationChannel implements NearSource {
   }
 
   private readonly dataLost = (): void => {
-    // Redis forgets what the connection read: no invalidation for it will ever come.
+    // Redis forgets what the connection read: no invalidation for it will ever come. The
+    // subscriber goes too, and a new one is opened with the next data connection: a Sentinel
+    // node's next connection may be on another server.
     this.connection++;
     this.epoch++;
+    this.lose();
   };
 
   private readonly dataReady = (): void => this.openSoon(true);
 
   private track(client: Redis): void {
     const generation = this.connection;
-    const epoch = this.epoch;
+    const target = this.subscriberId!;
     this.trackingSent = generation;
-    client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', this.subscriberId!).then(
+    client.call('CLIENT', 'TRACKING', 'ON', 'REDIRECT', target).then(
       () => {
-        if (this.epoch === epoch && this.connection === generation) this.trackingOn = generation;
+        if (this.connection !== generation) return;
+        // Pointed at a subscriber replaced meanwhile: sent again to the new one.
+        if (this.subscriberId === target) this.trackingOn = generation;
+        else this.trackingSent = -1;
       },
       (error: unknown) => {
         if (this.connection !== generation) return;
@@ -187,6 +202,7 @@ export class InvalidationChannel implements NearSource {
 
   /** Opens the subscriber: CLIENT ID and the server's run_id, then SUBSCRIBE. */
   private async open(): Promise<void> {
+    const generation = this.connection;
     const subscriber = new Redis(subscriberOptions(this.node, this.timing.commandTimeout));
     subscriber.on('error', () => undefined);
     try {
@@ -198,7 +214,10 @@ export class InvalidationChannel implements NearSource {
         .exec()) ?? []) as [Error | null, unknown][];
       subscriber.on('messageBuffer', this.invalidated);
       await subscriber.subscribe(INVALIDATE);
-      if (this.closed || id === undefined) throw new Error('closed');
+      // The data connection it was opened for is gone: the next one opens its own.
+      if (this.closed || id === undefined || this.connection !== generation) {
+        throw new Error('closed');
+      }
       this.subscriberId = String(id);
       this.subscriberRunId = /run_id:(\w+)/.exec(String(info))?.[1];
     } catch (error) {

@@ -13,12 +13,12 @@ import type { NearCache } from './near-cache.js';
  * send copy by copy (`tryOn`) drop them too.
  */
 export class NearRouter<F> extends RequestRouter<F> {
+  private readonly near: NearCache;
+
   constructor(near: NearCache, ...base: ConstructorParameters<typeof RequestRouter<F>>) {
     super(...base);
     this.near = near;
   }
-
-  private readonly near: NearCache;
 
   override route<T, R, G = F>(
     entry: string,
