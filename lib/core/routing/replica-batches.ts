@@ -46,25 +46,19 @@ export class ReplicaBatches<F> {
       const retry = new Map<RingNode, number[]>();
       await Promise.all(
         [...groups].map(async ([node, indexes]) => {
-          try {
-            const batch = indexes.map((i) => entries[i]);
-            absorb(
-              indexes,
-              await this.router.tryOn(node, batch, true, (c) => run(c, indexes, node)),
-            );
+          const failure = await this.onNode(node, entries, indexes, true, run, absorb);
+          if (failure === undefined) {
             for (const i of indexes) landed[i] = 1;
-          } catch (error) {
-            if (!isConnectionError(error)) throw error;
-            lastError = error;
-            this.membership.eject(node, error);
-            failed.push(node);
-            const ring = this.membership.ringWithout(failed);
-            for (const i of indexes) {
-              const next = this.placement.targets(entries[i], ring).find((n) => !claimed[i].has(n));
-              if (next === undefined) continue;
-              claimed[i].add(next);
-              addTo(retry, this.membership.node(next), i);
-            }
+            return;
+          }
+          lastError = failure.error;
+          failed.push(node);
+          const ring = this.membership.ringWithout(failed);
+          for (const i of indexes) {
+            const next = this.placement.targets(entries[i], ring).find((n) => !claimed[i].has(n));
+            if (next === undefined) continue;
+            claimed[i].add(next);
+            addTo(retry, this.membership.node(next), i);
           }
         }),
       );
@@ -100,19 +94,33 @@ export class ReplicaBatches<F> {
       }
       await Promise.all(
         [...groups].map(async ([node, indexes]) => {
-          try {
-            const batch = indexes.map((i) => entries[i]);
-            absorb(
-              indexes,
-              await this.router.tryOn(node, batch, false, (c) => run(c, indexes, node)),
-            );
-            for (const i of indexes) if (has(i)) asked.delete(i);
-          } catch (error) {
-            if (!isConnectionError(error)) throw error;
-            this.membership.eject(node, error);
-          }
+          const failure = await this.onNode(node, entries, indexes, false, run, absorb);
+          if (failure === undefined) for (const i of indexes) if (has(i)) asked.delete(i);
         }),
       );
+    }
+  }
+
+  /**
+   * `run` on `node` for the entries at `indexes`, its answer handed to `absorb`. A connection
+   * failure ejects the node and is answered (a reply error is thrown); undefined when it ran.
+   */
+  private async onNode<R>(
+    node: RingNode,
+    entries: readonly string[],
+    indexes: number[],
+    write: boolean,
+    run: BatchRun<R>,
+    absorb: (indexes: number[], result: R) => void,
+  ): Promise<{ error: unknown } | undefined> {
+    try {
+      const batch = indexes.map((i) => entries[i]);
+      absorb(indexes, await this.router.tryOn(node, batch, write, (c) => run(c, indexes, node)));
+      return undefined;
+    } catch (error) {
+      if (!isConnectionError(error)) throw error;
+      this.membership.eject(node, error);
+      return { error };
     }
   }
 }
