@@ -1,7 +1,7 @@
 import type { Observable } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
 import { ttlOption, type RingClearOptions, type RingSetOptions } from './config/call-options.js';
-import { validateNodes, type RingNodesConfig } from './config/ring-config.js';
+import { capacitiesOf, validateNodes, type RingNodesConfig } from './config/ring-config.js';
 import {
   inGroup,
   resolveRingDictOptions,
@@ -420,15 +420,6 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 /** setRaw's payload: the value as it is, whatever the codec. */
 function rawPayload(_codec: unknown, raw: string | Buffer): string | Buffer {
   return raw;
-}
-
-/** Node name → capacity, for the hash ring. */
-function capacitiesOf(
-  nodes: ResolvedRingDictOptions<unknown, unknown>['nodes'],
-): Record<string, number> {
-  const capacities: Record<string, number> = {};
-  for (const [name, node] of Object.entries(nodes)) capacities[name] = node.capacity;
-  return capacities;
 }
 
 /** The hash ring's options among the dict's. */

@@ -1,9 +1,8 @@
 import { RingConfigError } from '../errors.js';
 import { shown } from './option-checks.js';
 import {
-  resolveNodes,
-  validateNodes,
-  withCaFiles,
+  checkedNodes,
+  type CheckedNodes,
   type NodeAddress,
   type ResolvedRingNodeConfig,
   type RingNodesConfig,
@@ -52,13 +51,12 @@ export function checkMigration(
       `${where}migration.until: expected a time in epoch milliseconds (Date.now()), got ${shown(until)}`,
     );
   }
-  const resolved = withCaFiles(resolveNodes(from as RingNodesConfig), name);
-  let addresses: Map<string, NodeAddress>;
+  let checked: CheckedNodes;
   try {
-    addresses = validateNodes(resolved, name);
+    checked = checkedNodes(from as RingNodesConfig, name);
   } catch (error) {
     if (!(error instanceof RingConfigError)) throw error;
     throw new RingConfigError(`${where}migration.from: ${error.message}`, { cause: error });
   }
-  return { from: resolved, addresses, until };
+  return { from: checked.nodes, addresses: checked.addresses, until };
 }

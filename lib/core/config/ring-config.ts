@@ -152,3 +152,25 @@ export function withCaFiles(
   }
   return copy ?? nodes;
 }
+
+/** A node list taken in: resolved (URLs, CA files) and checked, with each node's address. */
+export interface CheckedNodes {
+  nodes: Record<string, ResolvedRingNodeConfig>;
+  addresses: Map<string, NodeAddress>;
+}
+
+/**
+ * `nodes` as every node list is taken in — the constructor's, `setNodes`', a migration's
+ * `from`: resolved, then checked; throws RingConfigError naming what is wrong.
+ */
+export function checkedNodes(nodes: RingNodesConfig, group?: string): CheckedNodes {
+  const resolved = withCaFiles(resolveNodes(nodes), group);
+  return { nodes: resolved, addresses: validateNodes(resolved, group) };
+}
+
+/** Node name → capacity, for a hash ring. */
+export function capacitiesOf(nodes: Record<string, { capacity: number }>): Record<string, number> {
+  const capacities: Record<string, number> = {};
+  for (const [name, node] of Object.entries(nodes)) capacities[name] = node.capacity;
+  return capacities;
+}

@@ -2,9 +2,8 @@ import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { FleetView } from '../fleet/fleet-view.js';
 import { HashRing, type HashRingOptions } from '../hashing/hash-ring.js';
 import {
-  resolveNodes,
-  validateNodes,
-  withCaFiles,
+  capacitiesOf,
+  checkedNodes,
   type NodeAddress,
   type ResolvedRingNodeConfig,
   type RingNodesConfig,
@@ -130,11 +129,8 @@ export class MembershipChange {
   /** Checks `nodes` and works out the change; throws RingConfigError, having changed nothing. */
   private plan(nodes: RingNodesConfig): Plan {
     const { name, ring } = this.options;
-    const resolved = withCaFiles(resolveNodes(nodes), name);
-    const addresses = validateNodes(resolved, name);
-    const capacities: Record<string, number> = {};
-    for (const [node, config] of Object.entries(resolved)) capacities[node] = config.capacity;
-    const total = inGroup(name, () => new HashRing(capacities, ring));
+    const { nodes: resolved, addresses } = checkedNodes(nodes, name);
+    const total = inGroup(name, () => new HashRing(capacitiesOf(resolved), ring));
     const configs = new Map<string, string>();
     const joining: RingNode[] = [];
     const leaving: RingNode[] = [];
