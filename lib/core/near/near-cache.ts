@@ -98,11 +98,6 @@ export class NearCache {
     this.store.invalidate(entry);
   }
 
-  /** Every entry read from `name` stops being served (for membership changes made elsewhere). */
-  dropNode(name: string): void {
-    for (const channel of this.channels.values()) if (channel.node.name === name) channel.drop();
-  }
-
   /** Every entry stops being served. */
   dropAll(): void {
     this.store.dropAll();
