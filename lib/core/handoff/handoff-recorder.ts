@@ -1,3 +1,4 @@
+import { addTo } from '../collections.js';
 import type { FleetView } from '../fleet/fleet-view.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
@@ -55,9 +56,7 @@ export class HandoffRecorder {
     for (const entry of typeof entries === 'string' ? [entries] : entries) {
       for (const owner of this.placement.standsInFor(node.name, entry)) {
         writes ??= new Map();
-        const list = writes.get(owner);
-        if (list) list.push(entry);
-        else writes.set(owner, [entry]);
+        addTo(writes, owner, entry);
       }
     }
     return writes;

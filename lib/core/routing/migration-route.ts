@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { ResolvedMigration } from '../config/migration-option.js';
 import type { NodeAddress, ResolvedRingNodeConfig } from '../config/ring-config.js';
 import { HashRing, type HashRingOptions } from '../hashing/hash-ring.js';
+import { addTo } from '../collections.js';
 import { allToWire } from '../keys/wire.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
@@ -105,10 +106,7 @@ export class MigrationRoute {
     while (pending.length > 0) {
       const groups = new Map<RingNode, number[]>();
       for (const i of pending) {
-        const node = this.ownerOf(entries[i], failed);
-        const group = groups.get(node);
-        if (group) group.push(i);
-        else groups.set(node, [i]);
+        addTo(groups, this.ownerOf(entries[i], failed), i);
       }
       pending = [];
       await Promise.all(
@@ -150,9 +148,7 @@ export class MigrationRoute {
     for (const entry of entries) {
       const owner = membership.find(membership.totalHash.locate(entry)!);
       if (owner === undefined || owner === written || !owner.ready) continue;
-      const list = byNode.get(owner);
-      if (list) list.push(entry);
-      else byNode.set(owner, [entry]);
+      addTo(byNode, owner, entry);
     }
     await Promise.all(
       [...byNode].map(([node, list]) => node.client.del(...allToWire(list)).catch(() => undefined)),

@@ -4,7 +4,8 @@ import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { ReplicaPlacement } from './replica-placement.js';
-import { addTo, type RequestRouter } from './request-router.js';
+import { addTo } from '../collections.js';
+import type { RequestRouter } from './request-router.js';
 
 /** What a batch runs on one node: its part of the entries, by index. */
 export type BatchRun<R> = (client: Redis, indexes: number[], node: RingNode) => Promise<R>;

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { addTo } from '../collections.js';
 import type { HandoffRecorder } from '../handoff/handoff-recorder.js';
 import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
 import type { RingMembership } from '../membership/ring-membership.js';
@@ -327,10 +328,4 @@ export type Done<T, R> = (reply: T, entry: string, node?: RingNode) => R;
 /** Where the general path of `route` was answered from (set as it goes). */
 interface Answered {
   node?: RingNode;
-}
-
-export function addTo<K, T>(groups: Map<K, T[]>, key: K, item: T): void {
-  const group = groups.get(key);
-  if (group) group.push(item);
-  else groups.set(key, [item]);
 }

@@ -4,6 +4,7 @@ import { isFail, type Fail } from '../membership/ring-failures.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
 import { DEL, EXISTS, GET, GET_BUFFER, type EntryOp } from './entry-ops.js';
+import { addTo } from '../collections.js';
 
 /** A request sent over the rings as they are, answering its reply or the failure. */
 export type DirectRoute<F> = <T>(
@@ -121,9 +122,7 @@ export class WarmUp {
       const former = this.formerOwner(entry);
       if (former === undefined) continue;
       this.wrote(entry);
-      const list = byNode.get(former);
-      if (list) list.push(entry);
-      else byNode.set(former, [entry]);
+      addTo(byNode, former, entry);
     }
     await Promise.all([...byNode].map(([node, list]) => this.invalidate(node, list)));
   }

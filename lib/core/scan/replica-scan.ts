@@ -5,7 +5,7 @@ import type { RingMembership } from '../membership/ring-membership.js';
 import { execPipeline } from '../node/pipeline.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { ReplicaPlacement } from '../routing/replica-placement.js';
-import { addTo } from '../routing/request-router.js';
+import { addTo } from '../collections.js';
 import type { NodeBatch } from './ring-scanner.js';
 
 /**
