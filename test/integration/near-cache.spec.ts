@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { RingConfigError, RingDict, type RingDictOptions } from '../../lib/index.js';
@@ -199,6 +199,52 @@ describe('writes by others', () => {
     expect({ code, stdout: stdout.trim() }).toEqual({ code: 0, stdout: 'written' });
     await until(async () => (await dict.get(key)) === 'other process', 1_000, 'write seen');
   });
+
+  it(
+    'a write made while this process was busy is seen by the get that follows, single or many',
+    TEST_TIMEOUT,
+    async () => {
+      const { dict, key, server, entry } = await readyDict<string>();
+      for (const [round, read] of [
+        [1, (k: string) => dict.get(k)],
+        [2, async (k: string) => (await dict.getMany([k]))[0]],
+      ] as const) {
+        await dict.set(key, `mine ${round}`);
+        await cached(dict, key, server.port);
+        // redis-cli writes while this process runs synchronously: its invalidation waits
+        // unread in the subscriber's socket when the get begins, after the write completed.
+        execFileSync('redis-cli', ['-p', String(server.port), 'SET', entry, `"theirs ${round}"`]);
+        expect(await read(key)).toBe(`theirs ${round}`);
+      }
+    },
+  );
+
+  it(
+    'a loop that awaits only hits still sees another process’s write within milliseconds',
+    TEST_TIMEOUT,
+    async () => {
+      const { dict, key, server, entry } = await readyDict<string>();
+      await dict.set(key, 'mine');
+      await cached(dict, key, server.port);
+      const writer = redisCli(server.port, 'SET', entry, '"theirs"');
+      let written = Number.POSITIVE_INFINITY;
+      void writer.then(() => (written = performance.now()));
+      // Every get a hit, every await a microtask: without the fence this loop would never read
+      // its sockets, and never see the write.
+      let value: string | undefined = 'mine';
+      let after = 0;
+      const deadline = performance.now() + 5_000;
+      while (performance.now() < deadline) {
+        value = await dict.get(key);
+        if (value === 'theirs') break;
+        if (performance.now() > written) after = performance.now() - written;
+      }
+      expect(value).toBe('theirs');
+      // Reads that began after the write completed may answer the old value for at most
+      // the fence's bound (1 ms) and a turn of the loop.
+      expect(after).toBeLessThan(50);
+    },
+  );
 
   it(
     'is never served past its Redis TTL, even when Redis has not expired it yet',

@@ -20,7 +20,7 @@ describe('NearStore', () => {
     const sent = store.begin();
     store.put('a', 'raw', node, 0, sent, forever);
     store.end();
-    expect(store.get('a')).toBe('raw');
+    expect(store.get('a', performance.now())).toBe('raw');
     expect(store.byteSize).toBe(1 + 3 + ENTRY_OVERHEAD_BYTES);
   });
 
@@ -35,13 +35,13 @@ describe('NearStore', () => {
     store.put('b', 'fine', node, 0, other, forever);
     store.end();
     store.end();
-    expect(store.get('a')).toBeUndefined();
-    expect(store.get('b')).toBe('fine');
+    expect(store.get('a', performance.now())).toBeUndefined();
+    expect(store.get('b', performance.now())).toBe('fine');
     // A read begun after the invalidation is kept.
     const later = store.begin();
     store.put('a', 'new', node, 0, later, forever);
     store.end();
-    expect(store.get('a')).toBe('new');
+    expect(store.get('a', performance.now())).toBe('new');
   });
 
   it('refuses replies of reads begun before dropAll, serves nothing held before it', () => {
@@ -53,8 +53,8 @@ describe('NearStore', () => {
     store.dropAll();
     store.put('b', 'y', node, 0, sent, forever);
     store.end();
-    expect(store.get('a')).toBeUndefined();
-    expect(store.get('b')).toBeUndefined();
+    expect(store.get('a', performance.now())).toBeUndefined();
+    expect(store.get('b', performance.now())).toBeUndefined();
     expect(store.size).toBe(0);
   });
 
@@ -65,10 +65,10 @@ describe('NearStore', () => {
     store.put('b', 'y', node, 3, store.begin(), performance.now() - 1);
     store.end();
     store.end();
-    expect(store.get('b')).toBeUndefined();
-    expect(store.get('a')).toBe('x');
+    expect(store.get('b', performance.now())).toBeUndefined();
+    expect(store.get('a', performance.now())).toBe('x');
     node.epoch++;
-    expect(store.get('a')).toBeUndefined();
+    expect(store.get('a', performance.now())).toBeUndefined();
     expect(store.size).toBe(0);
   });
 
@@ -82,12 +82,12 @@ describe('NearStore', () => {
     put('a');
     put('b');
     put('c');
-    store.get('a');
+    store.get('a', performance.now());
     put('d');
     expect(store.size).toBe(3);
-    expect(store.get('b')).toBeUndefined();
-    expect(store.get('a')).toBe('a');
-    expect(store.get('d')).toBe('d');
+    expect(store.get('b', performance.now())).toBeUndefined();
+    expect(store.get('a', performance.now())).toBe('a');
+    expect(store.get('d', performance.now())).toBe('d');
   });
 
   it('stays within maxBytes, and never holds a value bigger than it', () => {
@@ -102,7 +102,7 @@ describe('NearStore', () => {
     expect(store.size).toBe(2);
     store.put('big', 'x'.repeat(3 * entry), node, 0, store.begin(), forever);
     store.end();
-    expect(store.get('big')).toBeUndefined();
+    expect(store.get('big', performance.now())).toBeUndefined();
     expect(store.size).toBe(2);
   });
 });

@@ -6,8 +6,12 @@ import type { RingEvent } from '../membership/ring-events.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { InvalidationChannel, type ChannelTiming } from './invalidation-channel.js';
 import { NearStore } from './near-store.js';
+import { PollFence } from './poll-fence.js';
 
 type Raw = string | Buffer;
+
+/** A lookup's answer when the entry is held but the loop has to poll for I/O first. */
+export const UNPOLLED = Symbol('unpolled');
 
 /**
  * The near cache: raw replies of GET held in process memory (NearStore), each node's
@@ -23,6 +27,7 @@ type Raw = string | Buffer;
  */
 export class NearCache {
   readonly store: NearStore;
+  private readonly fence = new PollFence();
   private readonly channels = new Map<Redis, InvalidationChannel>();
   private readonly subscription: Subscription;
   private closed = false;
@@ -40,13 +45,24 @@ export class NearCache {
     });
   }
 
-  /** The raw value of `entry` if it may be served from memory (as a Buffer for `binary`). */
-  lookup(entry: string, binary: boolean): Raw | undefined {
+  /**
+   * The raw value of `entry` if it may be served from memory (as a Buffer for `binary`), or
+   * UNPOLLED when it is held but this process has not read its sockets lately: then `polled()`
+   * is awaited and the lookup made again with `polled` true.
+   */
+  lookup(entry: string, binary: boolean, polled = false): Raw | undefined | typeof UNPOLLED {
     if (this.membership.closed) return undefined;
-    const raw = this.store.get(entry);
+    const now = performance.now();
+    const raw = this.store.get(entry, now);
     if (raw === undefined || (typeof raw === 'string') === binary) return undefined;
+    if (!polled && !this.fence.fresh(now)) return UNPOLLED;
     // A fresh Buffer: a codec may hand out views of it, which the caller could change.
     return binary ? Buffer.from(raw as Buffer) : raw;
+  }
+
+  /** Resolves once this process has read its sockets (see PollFence). */
+  polled(): Promise<void> {
+    return this.fence.polled();
   }
 
   /** The near cache's GET: GET with PTTL, the reply stored when it may be. */

@@ -68,15 +68,11 @@ export class NearStore {
     return this.bytes;
   }
 
-  /** The raw value of `entry`, if it may be served now. */
-  get(entry: string): string | Buffer | undefined {
+  /** The raw value of `entry`, if it may be served at `now` (performance.now()). */
+  get(entry: string, now: number): string | Buffer | undefined {
     const held = this.entries.get(entry);
     if (held === undefined) return undefined;
-    // The clock is read only for entries with a TTL: it is a good part of a hit's cost.
-    if (
-      held.epoch !== held.source.epoch ||
-      (held.expiresAt !== Number.POSITIVE_INFINITY && performance.now() >= held.expiresAt)
-    ) {
+    if (held.epoch !== held.source.epoch || now >= held.expiresAt) {
       this.remove(entry, held);
       return undefined;
     }

@@ -9,7 +9,7 @@ import { pxOf } from './entry-ops.js';
 import type { BatchRun, ReplicaBatches } from './replica-batches.js';
 import type { RequestRouter } from './request-router.js';
 import { allToWire, toWire } from '../keys/wire.js';
-import type { NearCache } from '../near/near-cache.js';
+import { UNPOLLED, type NearCache } from '../near/near-cache.js';
 
 /**
  * `getMany`, `setMany` and `deleteMany`: keys grouped by node, one MGET / pipeline / DEL per
@@ -35,7 +35,7 @@ export class BatchOps<V, F> {
     const values: (V | undefined)[] = Array.from({ length: all.length });
     const binary = this.codec.binary === true;
     const { entries, at } = this.near
-      ? this.fromNear(all, values, binary)
+      ? await this.fromNear(this.near, all, values, binary)
       : { entries: all, at: undefined };
     if (entries.length === 0) return values;
     const found = new Uint8Array(entries.length);
@@ -68,22 +68,48 @@ export class BatchOps<V, F> {
     return values;
   }
 
-  /** Fills `values` from the near cache; answers the entries left to read and their places. */
-  private fromNear(
+  /**
+   * Fills `values` from the near cache; answers the entries left to read and their places.
+   * When an entry is held but the loop has to poll first, it polls, and every entry is looked
+   * up again.
+   */
+  private async fromNear(
+    near: NearCache,
     all: string[],
     values: (V | undefined)[],
     binary: boolean,
-  ): { entries: string[]; at: number[] } {
+  ): Promise<{ entries: string[]; at: number[] }> {
+    let raws = this.nearHits(near, all, binary, false);
+    while (raws === UNPOLLED) {
+      await near.polled();
+      raws = this.nearHits(near, all, binary, true);
+    }
     const entries: string[] = [];
     const at: number[] = [];
     for (let i = 0; i < all.length; i++) {
-      const raw = this.near!.lookup(all[i], binary);
+      const raw = raws[i];
       if (raw === undefined) {
         entries.push(all[i]);
         at.push(i);
       } else values[i] = decodeValue(this.codec, raw, all[i]);
     }
     return { entries, at };
+  }
+
+  /** What the near cache holds of `all`, or UNPOLLED if the loop has to poll first. */
+  private nearHits(
+    near: NearCache,
+    all: string[],
+    binary: boolean,
+    polled: boolean,
+  ): (string | Buffer | undefined)[] | typeof UNPOLLED {
+    const raws: (string | Buffer | undefined)[] = [];
+    for (const entry of all) {
+      const raw = near.lookup(entry, binary, polled);
+      if (raw === UNPOLLED) return UNPOLLED;
+      raws.push(raw);
+    }
+    return raws;
   }
 
   /** Stores many entries: pipelines of `SET entry value [PX ms]`, `ttl` in seconds. */
