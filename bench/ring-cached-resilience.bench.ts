@@ -24,6 +24,8 @@ import {
 } from '../lib/index.js';
 import { startNodeScript } from '../test/helpers/node-script.js';
 import { median, sleep, type BenchConfig } from './measure.js';
+import { atDeadline } from '../lib/nest/ring-cached/deadline.js';
+import { exposeGc } from './hash-ring.bench.js';
 import { sig, verdict, type Row, type SectionResult } from './report.js';
 import { redisFleet, ringNodes } from './servers.js';
 
@@ -237,7 +239,7 @@ async function lockWinner(app: INestApplicationContext, rtt: number): Promise<Ro
     baseline: `one round trip: ${ms(rtt)}`,
     ratio: `${sig(extra / rtt)} round trips`,
     goal: '≤ 1 round trip',
-    verdict: verdict(extra <= rtt * 1.25),
+    verdict: verdict(extra <= rtt),
   };
 }
 
@@ -305,12 +307,21 @@ async function softTimeout(
   const keys = config.quick ? 20 : 100;
   for (let k = 0; k < keys; k++) await service.soft(k);
   await sleep(150); // every value stale, in grace
+  // The rows before leave a large heap (100 k tagged entries): collected now, not in the middle
+  // of a 50 ms deadline.
+  exposeGc()();
   backend.delayMs = 600;
+  // Beside each call, a bare 50 ms wait on the same deadline helper: how late this process's
+  // event loop itself answers a deadline meanwhile (collections, the background runs, the OS).
   const latencies: number[] = [];
+  const bare: number[] = [];
   for (let k = 0; k < keys; k++) {
     const t0 = performance.now();
     await service.soft(k);
     latencies.push(performance.now() - t0);
+    const t1 = performance.now();
+    await new Promise<void>((resolve) => atDeadline(t1 + 50, resolve));
+    bare.push(performance.now() - t1);
   }
   await sleep(650); // the background runs finish and store
   backend.delayMs = 0;
@@ -319,7 +330,7 @@ async function softTimeout(
     item: 9,
     what: `softTimeout 50 ms, method 600 ms, stale values: caller latency p99 of ${keys}`,
     ours: `p99 ${ms(worst)} (median ${ms(median(latencies))})`,
-    baseline: `50 ms + one round trip (${ms(rtt)})`,
+    baseline: `50 ms + one round trip (${ms(rtt)}); a bare 50 ms wait meanwhile: p99 ${ms(p99(bare))}`,
     ratio: '',
     goal: '≤ softTimeout + 1 round trip',
     verdict: verdict(worst <= 50 + rtt),

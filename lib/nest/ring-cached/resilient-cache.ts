@@ -11,6 +11,7 @@ import { acquireLock, lockHeld, releaseLock } from './cache-lock.js';
 import type { CachePolicy } from './cache-policy.js';
 import type { CachedCallOutcome } from './cached-call-metrics.js';
 import { TagVersions } from './tag-versions.js';
+import { atDeadline } from './deadline.js';
 
 /** One cached call, as `@RingCached` and `wrap` describe it. */
 export interface CachedCall {
@@ -185,8 +186,7 @@ export class ResilientCache {
     });
     const soft = call.policy.softTimeoutMs;
     if (soft === undefined) return guarded;
-    const left = Math.max(0, soft - (performance.now() - started));
-    return within(guarded, left, stale, () => (call.outcome = 'stale'));
+    return within(guarded, started + soft, stale, () => (call.outcome = 'stale'));
   }
 
   /** A fresh hit close to its expiry: one background refresh, the hit answered at once. */
@@ -344,17 +344,22 @@ function ttlMsOf(call: CachedCall): number {
 }
 
 /**
- * `promise`'s value if it comes within `ms`, else `fallback`, after `late()` (the promise
- * never rejects).
+ * `promise`'s value if it comes by `deadline` (performance.now()), else `fallback`, after
+ * `late()` (the promise never rejects).
  */
-function within<T>(promise: Promise<T>, ms: number, fallback: T, late: () => void): Promise<T> {
+function within<T>(
+  promise: Promise<T>,
+  deadline: number,
+  fallback: T,
+  late: () => void,
+): Promise<T> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
+    const cancel = atDeadline(deadline, () => {
       late();
       resolve(fallback);
-    }, ms);
+    });
     void promise.then((value) => {
-      clearTimeout(timer);
+      cancel();
       resolve(value);
     });
   });
