@@ -8,9 +8,10 @@ import { UNPOLLED, type NearCache } from './near-cache.js';
 
 /**
  * The router of a dict with a near cache: a GET is answered from memory when the entry is
- * there (after a poll for I/O when this process has not read its sockets lately), and otherwise sent as the near cache's GET (which stores the reply); every write
- * drops its entries first, so the dict's next get reads what it wrote. Writes the replicas
- * send copy by copy (`tryOn`) drop them too.
+ * there (after a poll for I/O when this process has not read its sockets lately), and
+ * otherwise sent as the near cache's GET (which stores the reply); every write drops its
+ * entries first, so the dict's next get reads what it wrote. Writes the replicas send copy by
+ * copy (`tryOn`) drop them too.
  */
 export class NearRouter<F> extends RequestRouter<F> {
   private readonly near: NearCache;
