@@ -1,39 +1,18 @@
 /**
- * What a user installs: `npm pack` (which builds through `prepack`), the tarball's contents,
- * maps and manifest, then installs of that tarball: into a consumer project that boots a tiny
- * Nest app importing `nestjs-ring-redis` and `nestjs-ring-redis/health` over real
- * redis-servers and runs the package's bin, and into one without any `@nestjs/*` package that
- * uses `nestjs-ring-redis/core` alone.
- *
- * The pack runs in a copy of the working tree (node_modules linked, not copied), so it neither
- * races another test run over `dist/` nor depends on a `dist/` left behind: like a fresh clone,
- * the copy has none until `prepack` builds it.
+ * What a user installs: the tarball `npm pack` makes (see test/helpers/packed-tarball.ts),
+ * installed into a consumer project that boots a tiny Nest app importing `nestjs-ring-redis`
+ * and `nestjs-ring-redis/health` over real redis-servers and runs the package's bin, and into
+ * one without any `@nestjs/*` package that uses `nestjs-ring-redis/core` alone. What the
+ * tarball holds is checked in pack-contents.spec.ts.
  */
 import { existsSync } from 'node:fs';
-import {
-  cp,
-  lstat,
-  mkdir,
-  mkdtemp,
-  readdir,
-  readFile,
-  realpath,
-  rm,
-  symlink,
-  writeFile,
-} from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { basename, dirname, join, posix, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { lstat, mkdir, readdir, readFile, realpath, writeFile } from 'node:fs/promises';
+import { dirname, join, posix, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { usePackedTarball } from '../helpers/packed-tarball.js';
 import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
 import { describeRun, runCommand as run, type RunResult } from '../helpers/run-command.js';
 import { CORE_APP, NEST_APP, RECORD_RESOLVE_HOOK } from './consumer-apps.js';
-
-const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-
-/** Top-level entries of the working tree the copy leaves out (build output, caches, VCS). */
-const NOT_COPIED = new Set(['node_modules', '.git', 'dist', '.run', '.bench-tmp', 'coverage']);
 
 /** What a user needs next to the package (and an OpenTelemetry SDK); the versions Nest 12 users have. */
 const CONSUMER_DEPENDENCIES = [
@@ -46,30 +25,6 @@ const CONSUMER_DEPENDENCIES = [
   'reflect-metadata',
   'rxjs',
 ];
-
-/** The repository's address: the registry links to it, its README and its issues. */
-const REPOSITORY = 'https://github.com/nestjs-ring-redis/nestjs-ring-redis';
-
-/** The fields of the packed package.json this suite reads. */
-interface PackedManifest {
-  name: string;
-  version: string;
-  type?: string;
-  license?: string;
-  repository?: { type: string; url: string };
-  homepage?: string;
-  bugs?: { url?: string };
-  main?: string;
-  types?: string;
-  files?: string[];
-  engines?: { node?: string };
-  bin?: Record<string, string>;
-  exports: Record<string, string | Record<string, string>>;
-  scripts?: Record<string, string>;
-  dependencies?: Record<string, string>;
-  peerDependencies?: Record<string, string>;
-  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
-}
 
 /** Every file under `dir`, as paths relative to it. */
 async function walk(dir: string): Promise<string[]> {
@@ -177,199 +132,13 @@ async function installConsumer(
   return { consumer, installed };
 }
 
+const pack = usePackedTarball();
+
 describe('npm pack, then install into a fresh consumer project', () => {
-  let work = '';
-  let tarball = '';
-  let listing: string[] = [];
-  /** The tarball unpacked: what the registry serves, before any install. */
-  let unpacked = '';
-  let packed: PackedManifest = { name: '', version: '', exports: {} };
   let fleet: RedisFleet | undefined;
-
-  /** The tarball's files, as paths inside the package (without the `package/` prefix). */
-  const files = () => listing.map((path) => path.replace(/^package\//, ''));
-
-  beforeAll(async () => {
-    work = await mkdtemp(join(tmpdir(), 'ring-redis-pack-'));
-    const source = join(work, 'source');
-    await cp(repoRoot, source, {
-      recursive: true,
-      filter: (path) => {
-        const rel = relative(repoRoot, path);
-        const top = rel.split(/[\\/]/)[0];
-        return !NOT_COPIED.has(top) && !rel.endsWith('.tgz');
-      },
-    });
-    await symlink(join(repoRoot, 'node_modules'), join(source, 'node_modules'), 'dir');
-    expect(existsSync(join(source, 'dist'))).toBe(false);
-
-    const pack = await run('npm', ['pack', '--pack-destination', work], {
-      cwd: source,
-      timeoutMs: 120_000,
-    });
-    expect(pack.code, describeRun('npm pack', pack)).toBe(0);
-    const tarballs = (await readdir(work)).filter((f) => f.endsWith('.tgz'));
-    expect(tarballs).toHaveLength(1);
-    tarball = join(work, tarballs[0]);
-
-    const tar = await run('tar', ['-tzf', tarball], { cwd: work, timeoutMs: 30_000 });
-    expect(tar.code, describeRun('tar', tar)).toBe(0);
-    listing = tar.stdout.split('\n').filter(Boolean);
-
-    unpacked = join(work, 'unpacked');
-    await mkdir(unpacked);
-    const untar = await run('tar', ['-xzf', tarball, '-C', unpacked, '--strip-components=1'], {
-      cwd: work,
-      timeoutMs: 30_000,
-    });
-    expect(untar.code, describeRun('tar -x', untar)).toBe(0);
-    packed = JSON.parse(await readFile(join(unpacked, 'package.json'), 'utf8')) as PackedManifest;
-  }, 150_000);
 
   afterAll(async () => {
     await fleet?.stop();
-    if (work) await rm(work, { recursive: true, force: true });
-  });
-
-  it('holds dist (ESM + .d.ts for ., ./core, ./health and ./keyv), the bin, package.json, README and LICENSE', () => {
-    expect(basename(tarball)).toBe(`nestjs-ring-redis-${packed.version}.tgz`);
-    for (const file of [
-      'package.json',
-      'README.md',
-      'LICENSE',
-      'dist/index.js',
-      'dist/index.d.ts',
-      'dist/core/index.js',
-      'dist/core/index.d.ts',
-      'dist/health/index.js',
-      'dist/health/index.d.ts',
-      'dist/keyv/index.js',
-      'dist/keyv/index.d.ts',
-      'dist/cli.js',
-    ]) {
-      expect(files(), file).toContain(file);
-    }
-  });
-
-  it('ships source maps and declaration maps whose sources are the TypeScript files it ships', async () => {
-    const all = files();
-    const compiled = all.filter((f) => /^dist\/.+\.(js|d\.ts)$/.test(f));
-    expect(compiled.length).toBeGreaterThan(40);
-    // Each compiled file names its map, and the map is there.
-    for (const file of compiled) {
-      expect(all, `${file}.map`).toContain(`${file}.map`);
-      const text = await readFile(join(unpacked, file), 'utf8');
-      expect(text.trimEnd().split('\n').at(-1), file).toBe(
-        `//# sourceMappingURL=${basename(file)}.map`,
-      );
-    }
-    const pointedAt = new Set<string>();
-    const maps = all.filter((f) => f.endsWith('.map'));
-    expect(maps).toHaveLength(compiled.length);
-    for (const map of maps) {
-      const parsed = JSON.parse(await readFile(join(unpacked, map), 'utf8')) as {
-        version: number;
-        file: string;
-        sourceRoot?: string;
-        sources: string[];
-        mappings: string;
-      };
-      expect(parsed.version, map).toBe(3);
-      expect(parsed.file, map).toBe(basename(map, '.map'));
-      // A module of types alone compiles to `export {};`, with nothing to map.
-      const typesOnly = (
-        await readFile(join(unpacked, map.replace(/\.d\.ts\.map$|\.js\.map$/, '.js')), 'utf8')
-      ).startsWith('export {};');
-      expect(parsed.mappings.length > 0 || typesOnly, map).toBe(true);
-      expect(parsed.sources.length, map).toBeGreaterThan(0);
-      for (const source of parsed.sources) {
-        // Resolved as a debugger or editor does: from the map's folder, through sourceRoot.
-        const target = posix.normalize(
-          posix.join(posix.dirname(map), parsed.sourceRoot ?? '', source),
-        );
-        expect(target, `${map} → ${source}`).toMatch(/^lib\/.+(?<!\.d)\.ts$/);
-        expect(all, `${map} → ${source}`).toContain(target);
-        pointedAt.add(target);
-      }
-    }
-    // The sources shipped are exactly those the maps point at: lib/ mirrors dist/.
-    expect(all.filter((f) => f.startsWith('lib/')).sort()).toEqual([...pointedAt].sort());
-    expect(pointedAt).toContain('lib/core/index.ts');
-  });
-
-  it('holds nothing else: no tests, sample, bench, CI, configs or build caches', () => {
-    const unexpected = files().filter(
-      (path) =>
-        !['package.json', 'README.md', 'LICENSE'].includes(path) &&
-        !/^dist\/.+\.(js|d\.ts)(\.map)?$/.test(path) &&
-        !/^lib\/.+(?<!\.d)\.ts$/.test(path),
-    );
-    expect(unexpected).toEqual([]);
-    for (const path of files()) {
-      expect(path).not.toMatch(
-        /(^|\/)(test|tests|__tests__|sample|bench|\.ci|\.run|\.bench-tmp|node_modules|coverage)\//,
-      );
-      expect(path).not.toMatch(/\.(spec|test)\.|\.tgz$|tsconfig|vitest|fixture/);
-    }
-  });
-
-  it('has a manifest whose exports, bin, peers and links a user can rely on', () => {
-    expect(packed.name).toBe('nestjs-ring-redis');
-    expect(packed.type).toBe('module');
-    expect(packed.license).toBe('MIT');
-    expect(packed.engines?.node).toMatch(/^>=\s*20\.19/);
-    expect(packed.files).toEqual(expect.arrayContaining(['dist', 'lib', 'README.md', 'LICENSE']));
-    expect(packed.repository).toEqual({ type: 'git', url: `git+${REPOSITORY}.git` });
-    expect(packed.homepage).toBe(`${REPOSITORY}#readme`);
-    expect(packed.bugs).toEqual({ url: `${REPOSITORY}/issues` });
-
-    // Every target of the exports map, main, types and bin is in the tarball.
-    const targets = [packed.main ?? '', packed.types ?? '', ...Object.values(packed.bin ?? {})];
-    for (const [subpath, target] of Object.entries(packed.exports)) {
-      if (typeof target === 'string') targets.push(target);
-      else targets.push(...Object.values(target));
-      expect(['.', './core', './health', './keyv', './package.json']).toContain(subpath);
-    }
-    expect(Object.keys(packed.exports)).toEqual(
-      expect.arrayContaining(['.', './core', './health', './keyv']),
-    );
-    expect(packed.exports['.']).toMatchObject({ types: './dist/index.d.ts' });
-    expect(packed.exports['./core']).toEqual({
-      types: './dist/core/index.d.ts',
-      default: './dist/core/index.js',
-    });
-    expect(packed.exports['./health']).toMatchObject({ types: './dist/health/index.d.ts' });
-    expect(packed.exports['./keyv']).toMatchObject({ types: './dist/keyv/index.d.ts' });
-    for (const target of targets.filter(Boolean)) {
-      expect(files(), target).toContain(target.replace(/^\.\//, ''));
-    }
-    expect(packed.bin).toEqual({ 'nestjs-ring-redis': './dist/cli.js' });
-
-    // Nest, rxjs and reflect-metadata are the user's; Terminus only if they use ./health, Keyv
-    // only if they use ./keyv, the OpenTelemetry API only if they record metrics.
-    for (const peer of [
-      '@nestjs/common',
-      '@opentelemetry/api',
-      '@nestjs/core',
-      '@nestjs/terminus',
-      'keyv',
-      'reflect-metadata',
-      'rxjs',
-    ]) {
-      expect(packed.peerDependencies, peer).toHaveProperty([peer]);
-      expect(packed.dependencies ?? {}, peer).not.toHaveProperty([peer]);
-    }
-    expect(packed.peerDependenciesMeta).toEqual({
-      '@nestjs/terminus': { optional: true },
-      '@opentelemetry/api': { optional: true },
-      keyv: { optional: true },
-    });
-    expect(packed.dependencies).toHaveProperty(['ioredis']);
-    // npm pack keeps devDependencies in the manifest, but nothing may hide scripts that run on
-    // the user's install.
-    for (const script of ['preinstall', 'install', 'postinstall', 'prepare']) {
-      expect(packed.scripts ?? {}, script).not.toHaveProperty([script]);
-    }
   });
 
   describe('installed in a consumer project', () => {
@@ -377,13 +146,14 @@ describe('npm pack, then install into a fresh consumer project', () => {
     let installed = '';
 
     beforeAll(async () => {
-      ({ consumer, installed } = await installConsumer(work, 'consumer', [
-        tarball,
+      ({ consumer, installed } = await installConsumer(pack.work, 'consumer', [
+        pack.tarball,
         ...CONSUMER_DEPENDENCIES,
       ]));
     }, 200_000);
 
     it('ships no import that cannot resolve, a root that never loads Terminus, a core without Nest', async () => {
+      const { packed } = pack;
       const compiled = (await walk(installed)).filter((f) => /\.(js|d\.ts)$/.test(f));
       const sources = new Map<string, string>();
       for (const file of compiled) sources.set(file, await readFile(join(installed, file), 'utf8'));
@@ -499,8 +269,8 @@ describe('npm pack, then install into a fresh consumer project', () => {
     beforeAll(async () => {
       // Peers left out, as a script that only wants the engine would install it; rxjs is the
       // one peer the core needs (its events$ is an Observable).
-      ({ consumer, installed } = await installConsumer(work, 'core-consumer', [
-        tarball,
+      ({ consumer, installed } = await installConsumer(pack.work, 'core-consumer', [
+        pack.tarball,
         'rxjs@7',
         '--omit=peer',
       ]));

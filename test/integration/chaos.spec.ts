@@ -1,6 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { RingClusterUnavailableError, type RingDict } from '../../lib/index.js';
-import { useRingDicts } from '../helpers/ring-dicts.js';
+import { RingClusterUnavailableError } from '../../lib/index.js';
+import {
+  COMMAND_TIMEOUT,
+  GOAL_SLOWEST_CALL,
+  HEARTBEAT,
+  show,
+  sleep,
+  SLOW_MS,
+  startLoad,
+  TIME_MARGIN,
+  useChaosDicts,
+  type Stored,
+} from '../helpers/chaos-load.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * Chaos under load: 32 workers read and write through one RingDict the whole time while the
@@ -18,230 +30,17 @@ import { useRingDicts } from '../helpers/ring-dicts.js';
  * Goals from the issue; the assertions on times allow TIME_MARGIN× for shared CI machines.
  */
 
-const COMMAND_TIMEOUT = 200;
-const HEARTBEAT = 200;
 const WORKERS = 32;
 const KEYS_PER_WORKER = 128; // 4096 keys in all
-const GOAL_SLOWEST_CALL = 2 * COMMAND_TIMEOUT + 50;
 const GOAL_EJECTION = COMMAND_TIMEOUT + 100;
 const GOAL_REDISCOVERY = HEARTBEAT + 200;
-const TIME_MARGIN = 3;
 /** How long a node stays dead or hung, and how long the ring runs between disruptions. */
 const OUTAGE_MS = 1_500;
 const SETTLE_MS = 1_000;
-/** Calls slower than this are kept for the slowest-call figures. */
-const SLOW_MS = 20;
-const STALL_PERIOD_MS = 20;
 
-const fixture = useRingDicts({
-  prefix: 'chaos:',
-  commandTimeout: COMMAND_TIMEOUT,
-  heartbeatInterval: HEARTBEAT,
-});
+const fixture = useChaosDicts();
 
 const NAMES = ['node0', 'node1', 'node2'];
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-async function until(condition: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (!condition()) {
-    if (performance.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await sleep(5);
-  }
-}
-
-// -------------------------------------------------------------------------------- the load
-
-/** What a worker stores: who wrote it, for which of its keys, and which version. */
-interface Stored {
-  w: number;
-  k: number;
-  v: number;
-}
-
-/** What a worker knows about one of its keys. */
-interface KeyState {
-  /** Version of the last acknowledged write (set or delete); 0 before any. */
-  acked: number;
-  /** Whether that write was a delete. */
-  deleted: boolean;
-  /** Versions whose set threw: they may or may not have landed. */
-  maybe: Set<number>;
-  /** The next version to write. */
-  next: number;
-}
-
-interface Failure {
-  start: number;
-  end: number;
-  error: unknown;
-}
-
-interface TimedEvent {
-  type: string;
-  node?: string;
-  t: number;
-}
-
-/**
- * `workers` loops of get (50 %), set (45 %) and delete (5 %) on their own keys, checking
- * every read against what they wrote, until stop().
- */
-function startLoad(dict: RingDict<Stored>, workers: number, keysPerWorker: number) {
-  const t0 = performance.now();
-  const events: TimedEvent[] = [];
-  dict.events$.subscribe((event) =>
-    events.push({ type: event.type, node: event.node, t: performance.now() }),
-  );
-  const keys: KeyState[][] = Array.from({ length: workers }, () =>
-    Array.from({ length: keysPerWorker }, () => ({
-      acked: 0,
-      deleted: false,
-      maybe: new Set<number>(),
-      next: 1,
-    })),
-  );
-  const stats = {
-    calls: 0,
-    reads: 0,
-    misses: 0,
-    /** Calls slower than SLOW_MS (bounded), to tell slow calls inside and outside outages. */
-    slowCalls: [] as { start: number; end: number; op: string }[],
-    /** The longest the event loop was held up (sampled every STALL_PERIOD_MS). */
-    worstStall: 0,
-    failures: [] as Failure[],
-    staleReads: [] as string[],
-    neverWritten: [] as string[],
-    events,
-    t0,
-  };
-  let stopping = false;
-
-  const lastRediscovery = (): string => {
-    const last = events.findLast((e) => e.type === 'rediscovered');
-    return last ? `last rediscovery: ${last.node} at ${(last.t - t0).toFixed(1)} ms` : '';
-  };
-
-  /** Checks a read of worker w's key k against what w wrote. */
-  const check = (w: number, k: number, value: Stored | undefined, where: string): void => {
-    stats.reads++;
-    if (value === undefined) {
-      stats.misses++;
-      return;
-    }
-    const state = keys[w][k];
-    const shown = () =>
-      `${where} read at ${(performance.now() - t0).toFixed(1)} ms: w${w}:k${k} = ${JSON.stringify(value)}, ` +
-      `acked v${state.acked}${state.deleted ? ' (deleted)' : ''}, now on ${dict.aliveHash.locate(dict.getEntry(`w${w}:k${k}`))}; ${lastRediscovery()}`;
-    if (
-      typeof value !== 'object' ||
-      value === null ||
-      value.w !== w ||
-      value.k !== k ||
-      !Number.isInteger(value.v) ||
-      value.v <= 0 ||
-      value.v >= state.next
-    ) {
-      stats.neverWritten.push(shown());
-    } else if (value.v === state.acked && !state.deleted) {
-      // The value last written: correct.
-    } else if (value.v > state.acked && state.maybe.has(value.v)) {
-      // A later set that threw (no node alive) may have landed all the same.
-    } else if (value.v <= state.acked) {
-      stats.staleReads.push(shown());
-    } else {
-      stats.neverWritten.push(shown());
-    }
-  };
-
-  const acknowledge = (state: KeyState, v: number, deleted: boolean): void => {
-    state.acked = v;
-    state.deleted = deleted;
-    for (const m of state.maybe) if (m < v) state.maybe.delete(m);
-  };
-
-  const worker = async (w: number): Promise<void> => {
-    while (!stopping) {
-      const k = Math.floor(Math.random() * keysPerWorker);
-      const key = `w${w}:k${k}`;
-      const state = keys[w][k];
-      const dice = Math.random();
-      const start = performance.now();
-      let op = 'get';
-      try {
-        if (dice < 0.5) {
-          check(w, k, await dict.get(key), 'live');
-        } else if (dice < 0.95) {
-          op = 'set';
-          const v = state.next++;
-          try {
-            await dict.set(key, { w, k, v });
-          } catch (error) {
-            state.maybe.add(v);
-            throw error;
-          }
-          acknowledge(state, v, false);
-        } else {
-          op = 'delete';
-          const v = state.next++;
-          await dict.delete(key);
-          acknowledge(state, v, true);
-        }
-      } catch (error) {
-        stats.failures.push({ start, end: performance.now(), error });
-        // A caller that backs off: failures without I/O would otherwise spin the loop.
-        await sleep(5);
-      } finally {
-        stats.calls++;
-        const ms = performance.now() - start;
-        if (ms > SLOW_MS && stats.slowCalls.length < 10_000) {
-          stats.slowCalls.push({ start, end: start + ms, op });
-        }
-      }
-    }
-  };
-
-  let tick = performance.now();
-  const stallWatch = setInterval(() => {
-    const now = performance.now();
-    stats.worstStall = Math.max(stats.worstStall, now - tick - STALL_PERIOD_MS);
-    tick = now;
-  }, STALL_PERIOD_MS);
-  const running = Array.from({ length: workers }, (_, w) => worker(w));
-  return {
-    stats,
-    /** Stops the workers and waits for their last calls. */
-    async stop(): Promise<void> {
-      stopping = true;
-      clearInterval(stallWatch);
-      await Promise.all(running);
-    },
-    /** Reads every key once more and checks it (after stop()). */
-    async verifyAll(): Promise<void> {
-      await Promise.all(
-        keys.map(async (states, w) => {
-          for (let k = 0; k < states.length; k++) {
-            check(w, k, await dict.get(`w${w}:k${k}`), 'final');
-          }
-        }),
-      );
-    },
-    /** True once `node` was ejected (or rediscovered) after `after`. */
-    saw(type: 'ejected' | 'rediscovered', node: string, after: number): boolean {
-      return events.some((e) => e.type === type && e.node === node && e.t > after);
-    },
-  };
-}
-
-/** At most ten lines of a list, for assertion messages. */
-function show(list: readonly string[]): string {
-  return list.slice(0, 10).join('\n');
-}
-
-// -------------------------------------------------------------------------------- the tests
 
 interface Disruption {
   label: string;
@@ -453,116 +252,4 @@ describe('chaos under load', () => {
       expect(stats.staleReads.length, show(stats.staleReads)).toBe(0);
     },
   );
-
-  // Every request that fails on a hung node ejects it, and each ejection used to call ioredis'
-  // disconnect() again, adding a 'close' listener to a socket whose peer never answers: past
-  // ten requests in flight, Node printed MaxListenersExceededWarning on every hang under load.
-  // RingNode.drop() now disconnects once.
-  it('a node that hangs under 64 requests in flight: no listener-leak warning', async () => {
-    const warnings: string[] = [];
-    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
-    process.on('warning', onWarning);
-    try {
-      const dict = fixture.dict<Stored>({ retryRatio: 0 });
-      const keys: string[] = [];
-      for (let i = 0; keys.length < 64; i++) {
-        if (dict.totalHash.locate(dict.getEntry(`h${i}`)) === 'node2') keys.push(`h${i}`);
-      }
-      for (const key of keys) await dict.set(key, { w: 0, k: 0, v: 1 });
-      fixture.serverOf('node2').hang();
-      const started = performance.now();
-      // All 64 time out on node2 together and are answered by the next nodes.
-      const values = await Promise.all(keys.map((key) => dict.get(key)));
-      expect(performance.now() - started).toBeLessThan(TIME_MARGIN * GOAL_SLOWEST_CALL);
-      expect(values.every((v) => v === undefined)).toBe(true);
-      // A few heartbeats against the hung node.
-      await sleep(3 * HEARTBEAT);
-      await new Promise((resolve) => setImmediate(resolve));
-      expect(warnings.filter((w) => w.startsWith('MaxListenersExceededWarning'))).toEqual([]);
-    } finally {
-      process.off('warning', onWarning);
-    }
-  });
-
-  // The ring's requests are watched by one deadline per node (DeadlineWatch), with ioredis'
-  // per-command timer switched off around each send. Should an ioredis upgrade stop reading
-  // `commandTimeout` per command, every request would arm its own timer again: counted here
-  // while 64 requests wait on a hung node.
-  it('64 requests waiting on a hung node arm no timer each', async () => {
-    const dict = fixture.dict<Stored>({ retryRatio: 0 });
-    const keys: string[] = [];
-    for (let i = 0; keys.length < 64; i++) {
-      if (dict.totalHash.locate(dict.getEntry(`t${i}`)) === 'node2') keys.push(`t${i}`);
-    }
-    await dict.get(keys[0]); // connected
-    const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    fixture.serverOf('node2').hang();
-    const pending = Promise.all(keys.map((key) => dict.get(key)));
-    const during = timers();
-    const values = await pending;
-    expect(values.every((v) => v === undefined)).toBe(true);
-    // A timer per request would add 64; a few may come and go for other reasons.
-    expect(during - before).toBeLessThan(8);
-  });
-
-  it('a 300 ms stall of the client process ejects no healthy node and fails no call', async () => {
-    const dict = fixture.dict<Stored>({ retryRatio: 0 });
-    const events: string[] = [];
-    dict.events$.subscribe((event) => events.push(`${event.type} ${event.node ?? ''}`));
-    for (let k = 0; k < 30; k++) await dict.set(`s${k}`, { w: 0, k, v: 1 });
-    const pending = Array.from({ length: 30 }, (_, k) =>
-      dict.get(`s${k}`).then(
-        (value) => value?.k === k || `s${k}: got ${JSON.stringify(value)}`,
-        (error: unknown) => `s${k}: ${String(error)}`,
-      ),
-    );
-    // The servers answer within microseconds; this process just does not look for a while.
-    const until = performance.now() + 1.5 * COMMAND_TIMEOUT;
-    while (performance.now() < until) {
-      // busy: a synchronous stall
-    }
-    const results = await Promise.all(pending);
-    expect(results.filter((ok) => ok !== true)).toEqual([]);
-    expect(events).toEqual([]);
-  });
-
-  it('two overlapping flaps: no stale read from a copy left on the first heir', async () => {
-    const dict = fixture.dict<Stored>({ retryRatio: 0, heartbeatInterval: 100 });
-    const back = (node: string) =>
-      new Promise<void>((resolve) => {
-        const sub = dict.events$.subscribe((event) => {
-          if (event.type === 'rediscovered' && event.node === node) {
-            sub.unsubscribe();
-            resolve();
-          }
-        });
-      });
-    // A key of node0 whose heir, with node0 out, is node1.
-    let key = '';
-    for (let i = 0; key === ''; i++) {
-      const entry = dict.getEntry(`d${i}`);
-      const owner = dict.totalHash.locate(entry);
-      if (owner === 'node0' && dict.totalHash.without('node0').locate(entry) === 'node1') {
-        key = `d${i}`;
-      }
-    }
-    const value = (v: number): Stored => ({ w: 0, k: 0, v });
-    await dict.set(key, value(1));
-    fixture.serverOf('node0').hang();
-    await dict.set(key, value(2)); // times out on node0, lands on node1
-    fixture.serverOf('node1').hang();
-    for (let i = 0; dict.aliveHash.nodes.includes('node1'); i++) await dict.get(`probe${i}`);
-    let rejoined = back('node0');
-    fixture.serverOf('node0').resume();
-    await rejoined;
-    expect((await dict.get(key))?.v ?? 2).toBe(2); // v2, or a miss
-    await dict.set(key, value(3)); // on node0
-    rejoined = back('node1');
-    fixture.serverOf('node1').resume();
-    await rejoined;
-    fixture.serverOf('node0').hang();
-    // node0 out again: its keys are read from node1, which must not hold v2 any more.
-    expect((await dict.get(key))?.v ?? 3).toBe(3);
-  });
 });
