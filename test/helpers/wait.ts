@@ -17,3 +17,8 @@ export async function until(
   }
   return performance.now() - start;
 }
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

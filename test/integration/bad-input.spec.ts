@@ -1,270 +1,28 @@
-import { crc32 } from 'node:zlib';
 import type { RedisOptions } from 'ioredis';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
-  RingArgumentError,
   RingCodecError,
   RingConfigError,
   RingDict,
   RingKeyError,
   type RingDictOptions,
-  type RingEvent,
 } from '../../lib/index.js';
+import { expectHealthy, useBadInputDicts } from '../helpers/bad-input.js';
 import { internals } from '../helpers/internals.js';
-import {
-  redisCommand,
-  ringNodes,
-  serverOf,
-  startRedisServers,
-  stopAllRedisServers,
-  type RedisServer,
-} from '../helpers/redis-servers.js';
-import { collect, useRingDicts } from '../helpers/ring-dicts.js';
+import { redisCommand, ringNodes, startRedisServers } from '../helpers/redis-servers.js';
+import { collect } from '../helpers/ring-dicts.js';
 import { dataKeyCount } from '../helpers/data-keys.js';
 
 /**
- * Bad input, one test each: odd keys and huge values round-trip, foreign data under our
- * prefix is reported (never silently mangled), and Redis saying "no" (OOM, unknown command)
- * reaches the caller as that reply without ejecting a healthy node. Nothing may crash the
- * process and nothing may be silently lost: a write that did not happen rejects. Options,
- * keys and values RingDict cannot take are refused with an error naming them.
+ * Bad input, one test each: huge values round-trip, foreign data under our prefix is
+ * reported (never silently mangled), and Redis saying "no" (OOM, unknown command) reaches the
+ * caller as that reply without ejecting a healthy node. Nothing may crash the process and
+ * nothing may be silently lost: a write that did not happen rejects. Options, key functions
+ * and values RingDict cannot take are refused with an error naming them. Bad keys and bad
+ * arguments to each method are in bad-input-keys.spec.ts.
  */
 
-const fixture = useRingDicts({ prefix: 'bad:', heartbeatInterval: 100, retryRatio: 0 });
-
-afterAll(async () => {
-  // The OOM test's own server, should that test have been cut short.
-  await stopAllRedisServers();
-});
-
-/** The server that owns `key` in `dict` now. */
-function ownerOf(dict: RingDict, key: string, servers = fixture.fleet.servers): RedisServer {
-  return serverOf(servers, dict.aliveHash.locate(dict.getEntry(key))!);
-}
-
-async function allKeys(dict: RingDict): Promise<string[]> {
-  const keys: string[] = [];
-  for await (const key of dict.keys()) keys.push(key);
-  return keys;
-}
-
-function expectHealthy(dict: RingDict, events: RingEvent[]): void {
-  expect(events).toEqual([]);
-  for (const state of dict.nodeStates()) {
-    expect(state, state.name).toMatchObject({ alive: true, ejections: 0 });
-  }
-}
-
-describe('keys', () => {
-  it('the empty key round-trips, with and without a prefix', async () => {
-    const dict = fixture.dict<string>();
-    const events = collect(dict);
-    await dict.set('', 'empty');
-    expect(await dict.get('')).toBe('empty');
-    expect(await dict.has('')).toBe(true);
-    expect(await allKeys(dict as RingDict)).toEqual(['']);
-    expect(await redisCommand(ownerOf(dict as RingDict, '').port, 'GET', 'bad:')).toBe('"empty"');
-    expect(await dict.delete('')).toBe(true);
-    expect(await dict.get('')).toBeUndefined();
-
-    // No prefix at all: the Redis key is the empty string, which Redis accepts.
-    const bare = fixture.dict<string>({ prefix: '' });
-    await bare.set('', 'really empty');
-    expect(await bare.get('')).toBe('really empty');
-    expect(await redisCommand(ownerOf(bare as RingDict, '').port, 'GET', '')).toBe(
-      '"really empty"',
-    );
-    expect(await bare.delete('')).toBe(true);
-    expectHealthy(dict as RingDict, events);
-  });
-
-  it('a 1 MB key round-trips and is listed by keys()', async () => {
-    const dict = fixture.dict<number>();
-    const events = collect(dict);
-    const key = 'k'.repeat(1024 * 1024 - 1) + '!';
-    await dict.set(key, 1);
-    expect(await dict.get(key)).toBe(1);
-    expect(await dict.get(key.slice(0, -1))).toBeUndefined();
-    const keys = await allKeys(dict as RingDict);
-    expect(keys).toHaveLength(1);
-    expect(keys[0] === key).toBe(true);
-    expect(await dict.size()).toBe(1);
-    expect(await dict.delete(key)).toBe(true);
-    expect(await dict.size()).toBe(0);
-    expectHealthy(dict as RingDict, events);
-  });
-
-  const oddKeys = [
-    '{',
-    '}',
-    '{}',
-    '}{',
-    '{a}b',
-    'a{b}c',
-    '{{a}}',
-    'with space',
-    ' leading',
-    'trailing ',
-    'line\nbreak',
-    '\r\n',
-    'tab\there',
-    'quote"and\'apostrophe',
-    'back\\slash',
-    'glob*?[x]',
-    'nul\u0000char',
-    'é',
-    'Ünïcödé',
-    '中文键',
-    'ключ',
-    '🙂🚀',
-    'e\u0301', // e + combining acute: not the same key as 'é'
-  ];
-
-  it.each([
-    ['no hash tag', {}],
-    ["hashTag '{}'", { hashTag: '{}' }],
-  ] as const)('odd keys round-trip, each to itself only (%s)', async (_label, options) => {
-    const dict = fixture.dict<string>(options);
-    const events = collect(dict);
-    for (const [i, key] of oddKeys.entries()) await dict.set(key, `value ${i} of ${key}`);
-    for (const [i, key] of oddKeys.entries()) {
-      expect(await dict.get(key), JSON.stringify(key)).toBe(`value ${i} of ${key}`);
-      expect(await dict.has(key)).toBe(true);
-    }
-    expect((await allKeys(dict as RingDict)).sort()).toEqual([...oddKeys].sort());
-    expect(await dict.getMany(oddKeys)).toEqual(oddKeys.map((key, i) => `value ${i} of ${key}`));
-    for (const key of oddKeys) expect(await dict.delete(key), JSON.stringify(key)).toBe(true);
-    expect(await dict.size()).toBe(0);
-    expectHealthy(dict as RingDict, events);
-  });
-
-  it('a key with a lone surrogate is refused rather than aliased to another key', async () => {
-    const dict = fixture.dict<string>();
-    await dict.set('\uFFFD', 'replacement character');
-    await expect(dict.set('\uD800', 'lone surrogate')).rejects.toThrow(/key/i);
-    expect(await dict.get('\uFFFD')).toBe('replacement character');
-  });
-
-  // The single-key methods are plain functions returning a promise (no async frame on the
-  // hot path): bad input must still reject that promise, as an async method's would, and
-  // never throw at the call or send anything.
-  it.each([
-    ['get', (dict: RingDict<string>) => dict.get('\uD800'), /key/i],
-    ['getRaw', (dict: RingDict<string>) => dict.getRaw('\uD800'), /key/i],
-    ['has', (dict: RingDict<string>) => dict.has('\uD800'), /key/i],
-    ['delete', (dict: RingDict<string>) => dict.delete('\uD800'), /key/i],
-    ['setRaw', (dict: RingDict<string>) => dict.setRaw('\uD800', 'v'), /key/i],
-    ['set, a bad ttl', (dict: RingDict<string>) => dict.set('probe', 'v', { ttl: -1 }), /ttl/],
-    // A mistaken options argument would store the value with no TTL at all.
-    [
-      'set, a number for options',
-      (dict: RingDict<string>) => dict.set('probe', 'v', 60 as unknown as { ttl: number }),
-      /set: options must be an object such as \{ ttl: 60 \}, got number 60/,
-    ],
-    [
-      'setRaw, a misspelt option',
-      (dict: RingDict<string>) =>
-        dict.setRaw('probe', 'v', { ttL: 60 } as unknown as { ttl: number }),
-      /setRaw: unknown option "ttL"/,
-    ],
-    [
-      'setMany, a number for options',
-      (dict: RingDict<string>) => dict.setMany([['a', 'v']], 5 as unknown as { ttl: number }),
-      /setMany: options must be an object/,
-    ],
-    [
-      'set, a NaN ttl',
-      (dict: RingDict<string>) => dict.set('probe', 'v', { ttl: Number.NaN }),
-      /set: ttl: expected a number of seconds > 0, got NaN/,
-    ],
-    [
-      'clearPrefix, a number',
-      (dict: RingDict<string>) => dict.clearPrefix(5 as unknown as string),
-      /clearPrefix: the prefix must be a string, got number 5/,
-    ],
-    [
-      'set, a value JSON cannot hold',
-      (dict: RingDict<string>) => dict.set('probe', undefined as unknown as string),
-      /not JSON/,
-    ],
-    // An object without a string form of its own would be the key "[object Object]".
-    ['get, a plain object', (dict: RingDict<string>) => dict.get({ id: 1 }), RingKeyError],
-    [
-      'set, an object with no string form',
-      (dict: RingDict<string>) => dict.set(Object.create(null), 'v'),
-      /is not a key: the default key takes a string, a finite number, a bigint, a Buffer or a Uint8Array/,
-    ],
-    // Lists must be arrays: a string would be taken for a list of its characters.
-    [
-      'getMany, a string',
-      (dict: RingDict<string>) => dict.getMany('abc' as unknown as string[]),
-      /getMany: keys must be an array, got "abc"/,
-    ],
-    [
-      'deleteMany, a Set',
-      (dict: RingDict<string>) => dict.deleteMany(new Set(['a']) as unknown as string[]),
-      /deleteMany: keys must be an array, got an object \(Set\)/,
-    ],
-    [
-      'setMany, null',
-      (dict: RingDict<string>) => dict.setMany(null as unknown as []),
-      /setMany: entries must be an iterable of \[key, value\] pairs, got object null/,
-    ],
-    [
-      'setMany, an entry that is not a pair',
-      (dict: RingDict<string>) => dict.setMany([['a', 'v'], null] as unknown as [string, string][]),
-      /setMany: entry #1 must be a \[key, value\] pair/,
-    ],
-    [
-      'visitRedis, a command that is not a string',
-      (dict: RingDict<string>) => dict.visitRedis(123 as unknown as string, 'k'),
-      RingArgumentError,
-    ],
-    [
-      'visitRedis, an object argument',
-      (dict: RingDict<string>) => dict.visitRedis('SET', 'k', { x: 1 } as unknown as string),
-      /visitRedis SET: argument 1 must be a string, a number or a Buffer, got an object \(Object\)/,
-    ],
-  ])('%s: bad input rejects the returned promise and sends nothing', async (_, call, why) => {
-    const dict = fixture.dict<string>();
-    const inside = internals(dict);
-    const sends = [...inside.membership.all()].map((node) => vi.spyOn(node, 'send'));
-    let returned: Promise<unknown> | undefined;
-    expect(() => (returned = call(dict))).not.toThrow();
-    await expect(returned).rejects.toThrow(why);
-    for (const send of sends) expect(send).not.toHaveBeenCalled();
-    expect(inside.router.inFlight).toBe(0);
-  });
-
-  it.each([
-    ['get', (dict: RingDict<string>) => dict.get('k')],
-    ['set', (dict: RingDict<string>) => dict.set('k', 'v')],
-  ])('a closed dict: %s rejects the returned promise, it does not throw', async (_, call) => {
-    const dict = fixture.dict<string>();
-    await dict.close();
-    let returned: Promise<unknown> | undefined;
-    expect(() => (returned = call(dict))).not.toThrow();
-    await expect(returned).rejects.toThrow(/closed/);
-  });
-
-  it.each([
-    ['get', (dict: RingDict<string>) => dict.get('explode')],
-    ['set', (dict: RingDict<string>) => dict.set('explode', 'v')],
-    ['delete', (dict: RingDict<string>) => dict.delete('explode')],
-  ])('a hash function that throws: %s rejects the returned promise', async (_, call) => {
-    // The ring is built from node names, so only request keys reach the throwing branch.
-    const hashFunction = (s: string): number => {
-      if (s.includes('explode')) throw new Error('hash exploded');
-      return crc32(s);
-    };
-    const dict = fixture.dict<string>({ hashFunction });
-    const events = collect(dict);
-    let returned: Promise<unknown> | undefined;
-    expect(() => (returned = call(dict))).not.toThrow();
-    await expect(returned).rejects.toThrow('hash exploded');
-    expectHealthy(dict as RingDict, events);
-  });
-});
+const fixture = useBadInputDicts();
 
 describe('values', () => {
   it('a 10 MB value round-trips', async () => {
@@ -279,7 +37,11 @@ describe('values', () => {
     expect(back?.n).toBe(42);
     expect(back?.text.length).toBe(text.length);
     expect(back?.text === text).toBe(true);
-    const stored = await redisCommand(ownerOf(dict as RingDict, 'big').port, 'STRLEN', 'bad:big');
+    const stored = await redisCommand(
+      fixture.ownerOf(dict as RingDict, 'big').port,
+      'STRLEN',
+      'bad:big',
+    );
     expect(Number(stored)).toBe(Buffer.byteLength(JSON.stringify(value)));
     expect(Number(stored)).toBeGreaterThan(10 * 1024 * 1024);
     expectHealthy(dict as RingDict, events);
@@ -290,8 +52,19 @@ describe('values', () => {
     const events = collect(dict);
     for (let i = 0; i < 20; i++) await dict.set(`ok${i}`, i);
     // Someone else's writes under our prefix: not JSON, and not even a string.
-    await redisCommand(ownerOf(dict as RingDict, 'alien').port, 'SET', 'bad:alien', 'not json {');
-    await redisCommand(ownerOf(dict as RingDict, 'hash').port, 'HSET', 'bad:hash', 'f', 'v');
+    await redisCommand(
+      fixture.ownerOf(dict as RingDict, 'alien').port,
+      'SET',
+      'bad:alien',
+      'not json {',
+    );
+    await redisCommand(
+      fixture.ownerOf(dict as RingDict, 'hash').port,
+      'HSET',
+      'bad:hash',
+      'f',
+      'v',
+    );
 
     const error = await dict.get('alien').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(RingCodecError);
@@ -311,9 +84,9 @@ describe('values', () => {
     expect(await dict.get('ok7')).toBe(7);
     expect(await dict.has('alien')).toBe(true);
     expect(await dict.size()).toBe(22);
-    expect(await redisCommand(ownerOf(dict as RingDict, 'alien').port, 'GET', 'bad:alien')).toBe(
-      'not json {',
-    );
+    expect(
+      await redisCommand(fixture.ownerOf(dict as RingDict, 'alien').port, 'GET', 'bad:alien'),
+    ).toBe('not json {');
     expectHealthy(dict as RingDict, events);
   });
 });

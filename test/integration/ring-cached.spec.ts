@@ -13,20 +13,19 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   RingCacheService,
   RingCached,
-  RingConfigError,
   RingRedisModule,
   RingRedisService,
   type RingDictOptions,
 } from '../../lib/index.js';
 import { useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, serverOf, taggedNodes } from '../helpers/redis-servers.js';
+import { redisCommand, serverOf } from '../helpers/redis-servers.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * @RingCached on a service: hits and misses, keys, ttl, concurrent misses, errors, a ring that
- * fails, eviction, route handlers, methods without metadata, and options checked at boot.
+ * fails, eviction, route handlers and a method without metadata. Concurrent first calls
+ * without metadata, and options checked at boot, are in ring-cached-declaration.spec.ts.
  */
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 @Injectable()
 class WeatherService {
@@ -402,93 +401,5 @@ describe('@RingCached', () => {
     // b still works on its own after a is gone.
     await wb.forecast('Lima', 2);
     expect(wb.calls).toBe(1);
-  });
-});
-
-/** A class as plain JavaScript would declare it (no metadata), new for each test. */
-function plainJsLookup() {
-  class FreshPlainJs {
-    calls = 0;
-    async lookup(id: number): Promise<number> {
-      this.calls++;
-      await sleep(30);
-      return id * 10;
-    }
-  }
-  const descriptor = Object.getOwnPropertyDescriptor(FreshPlainJs.prototype, 'lookup')!;
-  RingCached()(FreshPlainJs.prototype, 'lookup', descriptor);
-  Object.defineProperty(FreshPlainJs.prototype, 'lookup', descriptor);
-  return FreshPlainJs;
-}
-
-describe('@RingCached without return type metadata', () => {
-  it('concurrent first calls share one run, as on any miss', async () => {
-    const FreshPlainJs = plainJsLookup();
-    const app = await nest.boot({
-      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
-      providers: [FreshPlainJs],
-    });
-    const plain = app.get(FreshPlainJs);
-    // The first call learns that the method returns a Promise; the others join its run.
-    expect(await Promise.all([plain.lookup(7), plain.lookup(7), plain.lookup(7)])).toEqual([
-      70, 70, 70,
-    ]);
-    expect(plain.calls).toBe(1);
-  });
-});
-
-describe('@RingCached options are checked at boot', () => {
-  const tag = `ring-cached-boot-${process.pid}`;
-
-  async function taggedConnections(): Promise<number> {
-    let count = 0;
-    for (const server of nest.fleet.servers) {
-      const list = await redisCommand(server.port, 'CLIENT', 'LIST');
-      count += list.split('\n').filter((line) => line.includes(`name=${tag}`)).length;
-    }
-    return count;
-  }
-
-  async function bootWith(provider: new () => object): Promise<void> {
-    await nest.boot({
-      imports: [
-        RingRedisModule.forRoot({
-          groups: { default: taggedNodes(nest.fleet.servers, tag), other: nest.nodes() },
-        }),
-      ],
-      providers: [provider],
-    });
-  }
-
-  it.each([
-    [{ ttl: -5 }, /@RingCached BadOptions\.load: ttl: expected a number of seconds > 0, got -5/],
-    [
-      { group: 'sessions' },
-      /@RingCached BadOptions\.load: group "sessions" is not configured; configured groups: "default", "other"/,
-    ],
-    [{ tll: 30 }, /@RingCached BadOptions\.load: unknown option "tll"/],
-    [{ prefix: 7 }, /@RingCached BadOptions\.load: prefix: expected a string, got 7/],
-    [{ ttl: '30 s' }, /@RingCached BadOptions\.load: ttl: expected a duration > 0 .* got "30 s"/],
-    [
-      { grace: '1m' },
-      /@RingCached BadOptions\.load: grace needs a ttl: give the option ttl, or the group an expire/,
-    ],
-    [{ ttl: 5, softTimeout: 50 }, /@RingCached BadOptions\.load: softTimeout needs grace/],
-    [{ tags: ['a'] }, /@RingCached BadOptions\.load: tags: expected a function, got \["a"\]/],
-  ])('%o fails the boot with a RingConfigError naming the method', async (options, message) => {
-    @Injectable()
-    class BadOptions {
-      @RingCached(options as never)
-      async load(): Promise<number> {
-        return 1;
-      }
-    }
-    const attempt = bootWith(BadOptions);
-    await expect(attempt).rejects.toBeInstanceOf(RingConfigError);
-    await expect(attempt).rejects.toThrow(message);
-    // The rings connect as the app is built: the failed boot closed them. Connections left
-    // open would show up within this wait (a connect to a local server takes a few ms).
-    await sleep(300);
-    expect(await taggedConnections()).toBe(0);
   });
 });
