@@ -32,12 +32,9 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import type { Redis } from 'ioredis';
 import { RingDict } from '../lib/index.js';
-import {
-  redisCommand,
-  startRedisServers,
-  stopAllRedisServers,
-  type RedisFleet,
-} from '../test/helpers/redis-servers.js';
+import { redisCommand } from '../test/helpers/redis-command.js';
+import { startRedisServers, type RedisFleet } from '../test/helpers/redis-fleet.js';
+import { stopAllRedisServers } from '../test/helpers/redis-servers.js';
 
 // ------------------------------------------------------------------------------ set-up
 

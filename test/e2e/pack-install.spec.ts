@@ -26,7 +26,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { describeRun, runCommand as run, type RunResult } from '../helpers/run-command.js';
 import { CORE_APP, NEST_APP, RECORD_RESOLVE_HOOK } from './consumer-apps.js';
 

@@ -11,14 +11,9 @@ import {
   type RingEvent,
 } from '../../lib/index.js';
 import { internals } from '../helpers/internals.js';
-import {
-  redisCommand,
-  ringNodes,
-  serverOf,
-  startRedisServers,
-  stopAllRedisServers,
-  type RedisServer,
-} from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes, serverOf, startRedisServers } from '../helpers/redis-fleet.js';
+import { stopAllRedisServers, type RedisServer } from '../helpers/redis-servers.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import { dataKeyCount } from '../helpers/data-keys.js';
 

@@ -8,7 +8,7 @@ import {
   type RingNodeConfig,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import { dataKeyCountOf } from '../helpers/data-keys.js';
 

@@ -15,7 +15,8 @@ import {
   type RingRedisOptionsFactory,
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**

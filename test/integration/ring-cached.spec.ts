@@ -19,7 +19,8 @@ import {
   type RingDictOptions,
 } from '../../lib/index.js';
 import { useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, serverOf, taggedNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { serverOf, taggedNodes } from '../helpers/redis-fleet.js';
 
 /**
  * @RingCached on a service: hits and misses, keys, ttl, concurrent misses, errors, a ring that
