@@ -27,7 +27,8 @@ import {
   type ScenarioResult,
 } from '../test/helpers/chaos-run.js';
 import { pickScenarios, SCENARIOS } from '../test/helpers/chaos-scenarios.js';
-import { startRedisServers, stopAllRedisServers } from '../test/helpers/redis-servers.js';
+import { startRedisServers } from '../test/helpers/redis-fleet.js';
+import { stopAllRedisServers } from '../test/helpers/redis-servers.js';
 import { PHASES } from '../test/helpers/stale-analyser.js';
 
 interface Cli {

@@ -7,7 +7,8 @@
  */
 import { HashRing, RingDict, type RingNodesConfig } from '../lib/index.js';
 import type { RingMembership } from '../lib/core/membership/ring-membership.js';
-import { redisCommand, type RedisFleet } from '../test/helpers/redis-servers.js';
+import { redisCommand } from '../test/helpers/redis-command.js';
+import type { RedisFleet } from '../test/helpers/redis-fleet.js';
 import { equalNodes, exposeGc } from './hash-ring.bench.js';
 import { closedLoop, median, microsPerCall, pairedRatio, type BenchConfig } from './measure.js';
 import {

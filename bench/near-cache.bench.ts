@@ -28,7 +28,8 @@ import {
   RingRedisService,
   type RingNodesConfig,
 } from '../lib/index.js';
-import { redisCommand, type RedisFleet } from '../test/helpers/redis-servers.js';
+import { redisCommand } from '../test/helpers/redis-command.js';
+import type { RedisFleet } from '../test/helpers/redis-fleet.js';
 import { bytesPerCall } from './allocation.bench.js';
 import { track } from './cleanup.js';
 import { exposeGc } from './hash-ring.bench.js';

@@ -31,7 +31,7 @@ import {
   type SectionResult,
 } from './report.js';
 import { ioredisClient, redisFleet, ringNodes } from './servers.js';
-import type { RedisFleet } from '../test/helpers/redis-servers.js';
+import type { RedisFleet } from '../test/helpers/redis-fleet.js';
 
 const SECTION = 13;
 const KEY_SPACE = 10_000;

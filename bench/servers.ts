@@ -4,7 +4,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { startNutcracker, type Nutcracker } from '../test/helpers/nutcracker.js';
-import { startRedisServers, type RedisFleet } from '../test/helpers/redis-servers.js';
+import { startRedisServers, type RedisFleet } from '../test/helpers/redis-fleet.js';
 import type { RingNodesConfig } from '../lib/index.js';
 import { track } from './cleanup.js';
 

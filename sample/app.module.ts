@@ -2,7 +2,7 @@ import { Module, type DynamicModule } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { RingRedisModule } from '../lib/index.js';
 import { RingRedisHealthIndicator } from '../lib/health/index.js';
-import type { RedisFleet } from '../test/helpers/redis-servers.js';
+import type { RedisFleet } from '../test/helpers/redis-fleet.js';
 import { DemoNodesController, SAMPLE_FLEET } from './demo-nodes.controller.js';
 import { HealthController } from './health.controller.js';
 import { KvController } from './kv.controller.js';

@@ -1,5 +1,6 @@
 import { Controller, Inject, NotFoundException, Param, Post } from '@nestjs/common';
-import type { RedisFleet, RedisServer } from '../test/helpers/redis-servers.js';
+import type { RedisFleet } from '../test/helpers/redis-fleet.js';
+import type { RedisServer } from '../test/helpers/redis-servers.js';
 
 export const SAMPLE_FLEET = Symbol('SAMPLE_FLEET');
 

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { NestFactory } from '@nestjs/core';
 import type { INestApplication } from '@nestjs/common';
-import { startRedisServers, type RedisFleet } from '../test/helpers/redis-servers.js';
+import { startRedisServers, type RedisFleet } from '../test/helpers/redis-fleet.js';
 import { AppModule } from './app.module.js';
 import { sampleMetrics } from './sample-metrics.js';
 

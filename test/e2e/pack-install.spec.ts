@@ -10,7 +10,8 @@ import { lstat, mkdir, readdir, readFile, realpath, writeFile } from 'node:fs/pr
 import { dirname, join, posix, relative, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { usePackedTarball } from '../helpers/packed-tarball.js';
-import { redisCommand, startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { describeRun, runCommand as run, type RunResult } from '../helpers/run-command.js';
 import { CORE_APP, NEST_APP, RECORD_RESOLVE_HOOK } from './consumer-apps.js';
 

@@ -4,13 +4,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSample } from '../../sample/start-sample.js';
-import {
-  redisCommand,
-  serverOf,
-  startRedisServers,
-  stopAllRedisServers,
-  type RedisFleet,
-} from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { serverOf, startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
+import { stopAllRedisServers } from '../helpers/redis-servers.js';
 import { call, eventually, withNodesEnv, type Sample } from '../helpers/sample-app.js';
 
 afterAll(async () => {

@@ -1,6 +1,7 @@
 import { afterAll, expect } from 'vitest';
 import type { RingDict, RingEvent } from '../../lib/index.js';
-import { serverOf, stopAllRedisServers, type RedisServer } from './redis-servers.js';
+import { serverOf } from './redis-fleet.js';
+import { stopAllRedisServers, type RedisServer } from './redis-servers.js';
 import { useRingDicts, type RingDictFixture } from './ring-dicts.js';
 
 /**

@@ -9,7 +9,8 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Stage, type NodeTarget } from './cluster-harness.js';
 import { moveToClock, now, recordsOf, type LoadMode, type WorkerLog } from './cluster-protocol.js';
-import { redisCommand, resetFleet, type RedisFleet } from './redis-servers.js';
+import { redisCommand } from './redis-command.js';
+import { resetFleet, type RedisFleet } from './redis-fleet.js';
 import { analyse, type FaultTimeline, type StaleReport } from './stale-analyser.js';
 
 export interface ChaosOptions {

@@ -7,7 +7,8 @@
 import type { NodeTarget } from './cluster-harness.js';
 import type { WorkerStatus } from './cluster-protocol.js';
 import { sleep, type FaultContext, type Scenario } from './chaos-run.js';
-import { redisCommand, type RedisFleet } from './redis-servers.js';
+import { redisCommand } from './redis-command.js';
+import type { RedisFleet } from './redis-fleet.js';
 import { TcpProxy } from './tcp-proxy.js';
 
 /** The node every fault is aimed at, and the process the asymmetric ones isolate. */

@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from 'vitest';
-import { startRedisServers, type RedisFleet } from './redis-servers.js';
+import { startRedisServers, type RedisFleet } from './redis-fleet.js';
 import { useRingDicts, type RingDictFixture } from './ring-dicts.js';
 
 // Distinctive strings, so a search for them cannot match anything by chance.

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis';
 import { CONTROL_PREFIX } from '../../lib/core/keys/control-keys.js';
-import { redisCommand } from './redis-servers.js';
+import { redisCommand } from './redis-command.js';
 
 /**
  * Counts a server's keys as DBSIZE would, leaving out the ring's own bookkeeping keys (what

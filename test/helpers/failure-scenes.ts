@@ -1,5 +1,6 @@
 import type { RingDict, RingEvent } from '../../lib/index.js';
-import { redisCommand, type RedisServer } from './redis-servers.js';
+import { redisCommand } from './redis-command.js';
+import type { RedisServer } from './redis-servers.js';
 import type { DictDefaults, RingDictFixture } from './ring-dicts.js';
 import { saw } from './ring-dicts.js';
 import { until } from './wait.js';

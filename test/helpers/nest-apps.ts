@@ -3,7 +3,7 @@ import type { INestApplication, LoggerService, ModuleMetadata } from '@nestjs/co
 import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { beforeEach } from 'vitest';
 import type { RingNodesConfig } from '../../lib/index.js';
-import { ringNodes } from './redis-servers.js';
+import { ringNodes } from './redis-fleet.js';
 import { useRingFleet, type RingFleetFixture } from './ring-fleet.js';
 
 /** Every line the apps log, with its level and context. */

@@ -7,25 +7,23 @@
  * the same port. Nothing here ever touches a Redis it did not start (in particular not the
  * one on 6379), and nothing signals a process except by the pid of a child spawned here.
  *
- * Deliberately dependency-free (no ioredis): the helper has to work while the code under test
- * is broken, and a raw RESP socket is all a readiness check needs.
+ * Commands to a server go over redis-command.ts; fleets of servers and the ring's node
+ * configuration over them are in redis-fleet.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createConnection, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
+import { HOST, probe } from './redis-command.js';
 
-const HOST = '127.0.0.1';
 /** How long a fresh process may take to answer its first command. */
 const READY_TIMEOUT_MS = 5_000;
 /** How long restart() keeps retrying the same port while the old socket lingers. */
 const RESTART_BIND_WINDOW_MS = 3_000;
 /** How many fresh ports start() tries when another process grabs the one it picked. */
 const START_PORT_ATTEMPTS = 5;
-/** How long redisCommand() waits for a reply, so a hung server fails a test, not stalls it. */
-const COMMAND_TIMEOUT_MS = 5_000;
 /** How much of the process's output an error message quotes. */
 const OUTPUT_TAIL_CHARS = 4_000;
 /** redis-server's own words when its port is taken. */
@@ -38,13 +36,6 @@ export interface StartRedisServerOptions {
   name?: string;
 }
 
-export interface RedisFleet {
-  servers: RedisServer[];
-  /** Stops every server of the fleet; safe to call twice. */
-  stop(): Promise<void>;
-  [Symbol.asyncDispose](): Promise<void>;
-}
-
 /** Thrown when there is no `redis-server` binary to spawn. */
 export class RedisServerNotFoundError extends Error {
   readonly code = 'REDIS_SERVER_NOT_FOUND';
@@ -55,18 +46,6 @@ export class RedisServerNotFoundError extends Error {
         '(Debian/Ubuntu) or brew install redis (macOS).',
     );
     this.name = 'RedisServerNotFoundError';
-  }
-}
-
-/** An error reply (`-ERR ...`, `-NOAUTH ...`) to a command sent with {@link redisCommand}. */
-export class RedisReplyError extends Error {
-  /** The reply line without its leading `-`, e.g. `NOAUTH Authentication required.` */
-  readonly reply: string;
-
-  constructor(reply: string) {
-    super(reply);
-    this.name = 'RedisReplyError';
-    this.reply = reply;
   }
 }
 
@@ -365,37 +344,6 @@ function spawnRedis(args: string[]): Incarnation {
   return incarnation;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Fleet.
-// ---------------------------------------------------------------------------------------------
-
-/** Starts `count` servers in parallel, each on its own free port; all or nothing. */
-export async function startRedisServers(
-  count: number,
-  options: { extraArgs?: string[] } = {},
-): Promise<RedisFleet> {
-  const results = await Promise.allSettled(
-    Array.from({ length: count }, (_, i) =>
-      RedisServer.start({ extraArgs: options.extraArgs, name: `redis${i}` }),
-    ),
-  );
-  const servers = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failed) {
-    // Do not leave the ones that did start running.
-    await Promise.all(servers.map((server) => server.stop()));
-    throw failed.reason;
-  }
-  const stop = async (): Promise<void> => {
-    await Promise.all(servers.map((server) => server.stop()));
-  };
-  return { servers, stop, [Symbol.asyncDispose]: stop };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Raw RESP.
-// ---------------------------------------------------------------------------------------------
-
 /** A free port on 127.0.0.1 as the kernel hands one out (redis may still lose a race for it). */
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -412,167 +360,4 @@ export function freePort(): Promise<number> {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-function encodeCommand(args: readonly string[]): Buffer {
-  const parts = [`*${args.length}\r\n`];
-  for (const arg of args) parts.push(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-  return Buffer.from(parts.join(''), 'utf8');
-}
-
-type Parsed = { value: string; error?: string; end: number } | undefined;
-
-/**
- * Parses one RESP2 reply starting at `start`, or returns undefined while more bytes are
- * needed. Works on bytes because bulk lengths count bytes, not characters.
- */
-function parseReply(buffer: Buffer, start: number): Parsed {
-  const lineEnd = buffer.indexOf('\r\n', start);
-  if (lineEnd === -1) return undefined;
-  const type = String.fromCharCode(buffer[start]);
-  const line = buffer.toString('utf8', start + 1, lineEnd);
-  const next = lineEnd + 2;
-  switch (type) {
-    case '+':
-    case ':':
-      return { value: line, end: next };
-    case '-':
-      return { value: line, error: line, end: next };
-    case '$': {
-      const length = Number(line);
-      if (length < 0) return { value: '(nil)', end: next };
-      if (buffer.length < next + length + 2) return undefined;
-      return { value: buffer.toString('utf8', next, next + length), end: next + length + 2 };
-    }
-    case '*': {
-      const length = Number(line);
-      if (length < 0) return { value: '(nil)', end: next };
-      const items: string[] = [];
-      let end = next;
-      for (let i = 0; i < length; i++) {
-        const item = parseReply(buffer, end);
-        if (!item) return undefined;
-        items.push(item.value);
-        end = item.end;
-      }
-      return { value: items.join('\n'), end };
-    }
-    default:
-      throw new Error(`unexpected RESP reply: ${JSON.stringify(buffer.toString('utf8', start))}`);
-  }
-}
-
-/** Sends one command on a fresh connection and resolves with the parsed reply. */
-function sendCommand(port: number, args: readonly string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: HOST, port });
-    let received = Buffer.alloc(0);
-    let settled = false;
-    const settle = (outcome: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      outcome();
-    };
-    const timer = setTimeout(() => {
-      const message = `no reply to ${args[0]} from ${HOST}:${port} within ${timeoutMs} ms`;
-      settle(() => reject(new Error(message)));
-    }, timeoutMs);
-    socket.once('connect', () => socket.write(encodeCommand(args)));
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      let reply: Parsed;
-      try {
-        reply = parseReply(received, 0);
-      } catch (error) {
-        settle(() => reject(error));
-        return;
-      }
-      if (!reply) return;
-      const { value, error } = reply;
-      settle(() => (error === undefined ? resolve(value) : reject(new RedisReplyError(error))));
-    });
-    socket.once('error', (error) => settle(() => reject(error)));
-    socket.once('close', () =>
-      settle(() => reject(new Error(`${HOST}:${port} closed the connection without a reply`))),
-    );
-  });
-}
-
-/**
- * Sends one command over a raw socket and resolves with the reply as text: simple strings
- * (`'OK'`), integers (`'3'`) and bulk strings (the value) as they are, nil as `'(nil)'` (as
- * redis-cli prints it), arrays as their items joined by newlines. An error reply (`-ERR ...`,
- * `-NOAUTH ...`) rejects with a {@link RedisReplyError} carrying its text, so a failing
- * FLUSHALL cannot go unnoticed. Gives up after 5 s, so a hung server fails a test instead of
- * stalling it.
- */
-export async function redisCommand(port: number, ...args: string[]): Promise<string> {
-  if (args.length === 0) throw new Error('redisCommand needs a command');
-  return sendCommand(port, args, COMMAND_TIMEOUT_MS);
-}
-
-/** Whether something on the port answers PING with any RESP reply (-NOAUTH counts as up). */
-async function probe(port: number, timeoutMs: number): Promise<boolean> {
-  try {
-    await sendCommand(port, ['PING'], timeoutMs);
-    return true;
-  } catch (error) {
-    return error instanceof RedisReplyError;
-  }
-}
-
-/**
- * Puts a fleet back as a test found it: hung servers resumed, dead ones restarted, every
- * server emptied. Only for fleets the tests started themselves.
- */
-export async function resetFleet(fleet: RedisFleet): Promise<void> {
-  for (const server of fleet.servers) {
-    if (server.isHung) server.resume();
-    if (!server.running) await server.restart();
-    await redisCommand(server.port, 'FLUSHALL');
-  }
-}
-
-/**
- * A ring's node configuration for these servers: `node<first + i>` with capacity 1 each.
- * Structurally a `RingNodesConfig`, without this helper depending on the package.
- */
-export function ringNodes(
-  servers: readonly RedisServer[],
-  first = 0,
-): Record<string, { capacity: number; connection: string }> {
-  return Object.fromEntries(
-    servers.map((server, i) => [`node${first + i}`, { capacity: 1, connection: server.url }]),
-  );
-}
-
-/**
- * As `ringNodes`, with every connection carrying `connectionName` as its CLIENT name, so a
- * test can count the ring's connections on a server (CLIENT LIST) or kill one of them.
- */
-export function taggedNodes(
-  servers: readonly RedisServer[],
-  connectionName: string,
-): Record<string, { capacity: number; connection: TaggedConnection }> {
-  return Object.fromEntries(
-    servers.map((server, i) => [
-      `node${i}`,
-      { capacity: 1, connection: { host: HOST, port: server.port, connectionName } },
-    ]),
-  );
-}
-
-interface TaggedConnection {
-  host: string;
-  port: number;
-  connectionName: string;
-}
-
-/** The server behind ring node `node<i>` of `ringNodes(servers)`: `servers[i]`. */
-export function serverOf(servers: readonly RedisServer[], node: string): RedisServer {
-  const server = servers[Number(/^node(\d+)$/.exec(node)?.[1])];
-  if (!server) throw new Error(`no server for node ${node}`);
-  return server;
 }

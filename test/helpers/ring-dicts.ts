@@ -1,5 +1,6 @@
 import { RingDict, type RingDictOptions, type RingEvent } from '../../lib/index.js';
-import { ringNodes, serverOf, type RedisServer } from './redis-servers.js';
+import { ringNodes, serverOf } from './redis-fleet.js';
+import type { RedisServer } from './redis-servers.js';
 import { useRingFleet, type RingFleetFixture } from './ring-fleet.js';
 
 /** What a suite gives every dict it makes: the options that do not depend on the value type. */

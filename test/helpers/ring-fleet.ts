@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll } from 'vitest';
-import { resetFleet, startRedisServers, type RedisFleet } from './redis-servers.js';
+import { resetFleet, startRedisServers, type RedisFleet } from './redis-fleet.js';
 
 /** Something a test opened and the fixture must close after it, e.g. a RingDict. */
 export interface Closable {

@@ -15,13 +15,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll } from 'vitest';
-import {
-  freePort,
-  redisCommand,
-  RedisReplyError,
-  RedisServer,
-  RedisServerNotFoundError,
-} from './redis-servers.js';
+import { redisCommand, RedisReplyError } from './redis-command.js';
+import { freePort, RedisServer, RedisServerNotFoundError } from './redis-servers.js';
 import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 
 const HOST = '127.0.0.1';

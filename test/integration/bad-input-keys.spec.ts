@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { RingArgumentError, RingDict, RingKeyError } from '../../lib/index.js';
 import { allKeys, expectHealthy, useBadInputDicts } from '../helpers/bad-input.js';
 import { internals } from '../helpers/internals.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { collect } from '../helpers/ring-dicts.js';
 
 /**

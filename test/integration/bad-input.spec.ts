@@ -9,7 +9,8 @@ import {
 } from '../../lib/index.js';
 import { expectHealthy, useBadInputDicts } from '../helpers/bad-input.js';
 import { internals } from '../helpers/internals.js';
-import { redisCommand, ringNodes, startRedisServers } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes, startRedisServers } from '../helpers/redis-fleet.js';
 import { collect } from '../helpers/ring-dicts.js';
 import { dataKeyCount } from '../helpers/data-keys.js';
 

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { RingCodecError } from '../../lib/index.js';
 import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
 import { internals } from '../helpers/internals.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import { dataKeyCount } from '../helpers/data-keys.js';
 

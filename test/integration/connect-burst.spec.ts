@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RingDict } from '../../lib/index.js';
-import { ringNodes } from '../helpers/redis-servers.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 import { useRingFleet } from '../helpers/ring-fleet.js';
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingClusterUnavailableError, type RingNodeConfig } from '../../lib/index.js';
-import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { collect } from '../helpers/ring-dicts.js';
 import { dataKeyCountOf } from '../helpers/data-keys.js';
 import {

@@ -6,7 +6,7 @@ import {
   type ScenarioResult,
 } from '../helpers/chaos-run.js';
 import { pickScenarios } from '../helpers/chaos-scenarios.js';
-import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 
 /**
  * Correctness across processes: four worker processes share three nodes, each through its

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
-import { redisCommand, taggedNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { taggedNodes } from '../helpers/redis-fleet.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';

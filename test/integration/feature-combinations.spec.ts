@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RingConfigError, type RingDict, type RingDictOptions } from '../../lib/index.js';
 import { FAILURE_TIMINGS, SETTLE } from '../helpers/failure-scenes.js';
-import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 import { keysOwnedBy, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 

@@ -6,7 +6,7 @@ import {
   SETTLE,
   TEST_TIMEOUT,
 } from '../helpers/failure-scenes.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 

@@ -6,7 +6,9 @@ import {
   SETTLE,
   TEST_TIMEOUT,
 } from '../helpers/failure-scenes.js';
-import { redisCommand, taggedNodes, type RedisServer } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { taggedNodes } from '../helpers/redis-fleet.js';
+import type { RedisServer } from '../helpers/redis-servers.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 

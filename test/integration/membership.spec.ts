@@ -6,7 +6,8 @@ import {
   type RingNodesConfig,
 } from '../../lib/index.js';
 import { clientsNamed } from '../helpers/failure-scenes.js';
-import { redisCommand, ringNodes, taggedNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes, taggedNodes } from '../helpers/redis-fleet.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 

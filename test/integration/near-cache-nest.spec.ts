@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { RingRedisHealthIndicator } from '../../lib/health/index.js';
 import { RingCached, RingRedisModule, RingRedisService } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { until } from '../helpers/wait.js';
 
 /**

@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { RingConfigError, RingDict, type RingDictOptions } from '../../lib/index.js';
 import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
 import { runNodeScript } from '../helpers/node-script.js';
-import { redisCommand, ringNodes, taggedNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes, taggedNodes } from '../helpers/redis-fleet.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { RingRedisModule, RingRedisService, type RingGroupEvent } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { startRedisServers } from '../helpers/redis-servers.js';
+import { startRedisServers } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingRedisHealthIndicator } from '../../lib/health/index.js';
 import { RingRedisModule, RingRedisService, type RingNodesConfig } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { startRedisServers, type RedisFleet } from '../helpers/redis-servers.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**

@@ -16,7 +16,7 @@ import {
   ringNodes,
   startRedisServers,
   type RedisFleet,
-} from '../helpers/redis-servers.js';
+} from '../helpers/redis-fleet.js';
 import { fast } from '../helpers/nest-apps.js';
 import { FAILOVER_BUDGET_MS, useSentinelGroup } from '../helpers/sentinel.js';
 import { until } from '../helpers/wait.js';

@@ -4,7 +4,8 @@ import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RingCacheService, RingCached, RingRedisModule } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, ringNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 
 /**
  * RingRedisModule imported more than once in one app: the app is told that each import builds

@@ -11,7 +11,7 @@ import {
 } from '../../lib/index.js';
 import { DefaultUser, PropertyUser, TwoGroups } from '../helpers/dict-users.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { until } from '../helpers/wait.js';
 
 /**

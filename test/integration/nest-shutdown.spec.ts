@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { RingRedisModule, RingRedisService } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { runNodeScript } from '../helpers/node-script.js';
-import { redisCommand, taggedNodes, type RedisServer } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { taggedNodes } from '../helpers/redis-fleet.js';
+import type { RedisServer } from '../helpers/redis-servers.js';
 import { until } from '../helpers/wait.js';
 
 /**

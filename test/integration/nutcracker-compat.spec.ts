@@ -34,13 +34,9 @@ import {
   type PoolOptionValue,
   type RespTarget,
 } from '../helpers/nutcracker.js';
-import {
-  RedisServer,
-  redisCommand,
-  startRedisServers,
-  stopAllRedisServers,
-  type RedisFleet,
-} from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
+import { RedisServer, stopAllRedisServers } from '../helpers/redis-servers.js';
 
 interface TestKey {
   bytes: Buffer;

@@ -1,12 +1,7 @@
 import { describe, it, expect, afterAll } from 'vitest';
-import {
-  RedisReplyError,
-  RedisServerNotFoundError,
-  redisCommand,
-  startRedisServers,
-  stopAllRedisServers,
-  type RedisFleet,
-} from '../helpers/redis-servers.js';
+import { RedisReplyError, redisCommand } from '../helpers/redis-command.js';
+import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
+import { RedisServerNotFoundError, stopAllRedisServers } from '../helpers/redis-servers.js';
 
 /** Resolves with the reply, or with 'no answer' if none came within `ms`. */
 async function replyWithin(pending: Promise<string>, ms: number): Promise<string | 'no answer'> {

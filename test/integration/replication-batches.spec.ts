@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RingDict } from '../../lib/index.js';
 import { FAILURE_TIMINGS, killUntilEjected, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 
 /**

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { RingConfigError, type RingDict } from '../../lib/index.js';
 import { FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
-import { redisCommand, type RedisServer } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import type { RedisServer } from '../helpers/redis-servers.js';
 import { collect, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 

@@ -3,7 +3,8 @@ import { Injectable } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
 import { RingCached, RingConfigError, RingRedisModule } from '../../lib/index.js';
 import { useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, taggedNodes } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { taggedNodes } from '../helpers/redis-fleet.js';
 import { sleep } from '../helpers/wait.js';
 
 /**

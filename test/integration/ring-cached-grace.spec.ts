@@ -8,7 +8,8 @@ import {
   RingRedisService,
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, serverOf } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { serverOf } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**

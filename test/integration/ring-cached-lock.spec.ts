@@ -10,7 +10,7 @@ import {
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { startNodeScript } from '../helpers/node-script.js';
-import { serverOf } from '../helpers/redis-servers.js';
+import { serverOf } from '../helpers/redis-fleet.js';
 
 /**
  * `lock`: on a cold key one process in the fleet runs the method while the others wait for

@@ -10,7 +10,7 @@ import {
   RingRedisService,
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { serverOf } from '../helpers/redis-servers.js';
+import { serverOf } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**

@@ -18,7 +18,8 @@ import {
   type RingDictOptions,
 } from '../../lib/index.js';
 import { useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand, serverOf } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { serverOf } from '../helpers/redis-fleet.js';
 import { sleep } from '../helpers/wait.js';
 
 /**

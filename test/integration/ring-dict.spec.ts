@@ -2,12 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { RingClusterUnavailableError, RingCodecError, RingConfigError } from '../../lib/index.js';
 import { runNodeScript } from '../helpers/node-script.js';
 import { until } from '../helpers/wait.js';
-import {
-  redisCommand,
-  ringNodes,
-  taggedNodes,
-  type RedisServer,
-} from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes, taggedNodes } from '../helpers/redis-fleet.js';
+import type { RedisServer } from '../helpers/redis-servers.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { dataKeyCount } from '../helpers/data-keys.js';
 

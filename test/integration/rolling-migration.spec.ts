@@ -9,7 +9,7 @@ import {
   type WorkerNodes,
 } from '../helpers/cluster-protocol.js';
 import { clientsNamed } from '../helpers/failure-scenes.js';
-import { startRedisServers, taggedNodes, type RedisFleet } from '../helpers/redis-servers.js';
+import { startRedisServers, taggedNodes, type RedisFleet } from '../helpers/redis-fleet.js';
 import { analyse } from '../helpers/stale-analyser.js';
 import { until } from '../helpers/wait.js';
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import { FAILOVER_BUDGET_MS, useSentinelGroup } from '../helpers/sentinel.js';
 import { until } from '../helpers/wait.js';

@@ -11,7 +11,7 @@ import {
   RingRedisService,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import {
   FAILOVER_BUDGET_MS,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RingDict, RingEvent } from '../../lib/index.js';
-import { redisCommand } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
 import { keysOwnedBy, useRingDicts } from '../helpers/ring-dicts.js';
 import { PIPELINE_CHUNK } from '../../lib/core/node/pipeline.js';
 import { dataKeyCount } from '../helpers/data-keys.js';

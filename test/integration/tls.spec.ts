@@ -10,7 +10,8 @@ import {
   RingRedisModule,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import { freePort, redisCommand, RedisServer } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { freePort, RedisServer } from '../helpers/redis-servers.js';
 import {
   makeTestCertificates,
   tlsServerArgs,

@@ -1,6 +1,7 @@
 import { createConnection, type Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { redisCommand, RedisServer } from '../helpers/redis-servers.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { RedisServer } from '../helpers/redis-servers.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 
 /**
