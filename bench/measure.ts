@@ -14,6 +14,12 @@ export function median(values: readonly number[]): number {
   return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
+/** The 99th percentile (nearest rank). */
+export function p99(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)];
+}
+
 /**
  * The median of the per-round ratios `a[r] / b[r]`. Rounds are interleaved, so a and b of
  * one round ran back to back under the same background load: their ratio is steadier on a

@@ -37,6 +37,7 @@ import { closedLoop, interleavedRounds, median, pairedRatio, type BenchConfig } 
 import { rate, sig, times, verdict, type Row, type SectionResult } from './report.js';
 import { redisFleet, ringNodes } from './servers.js';
 import { jsonObjectOf } from './throughput.bench.js';
+import { idleHitRows } from './near-idle.bench.js';
 
 const KEYS = 2_000;
 const VALUE = jsonObjectOf(100);
@@ -111,6 +112,7 @@ export async function benchNearCache(config: BenchConfig): Promise<SectionResult
       ...(await cachedRows(nodes, fleet.value, roundMs)),
       ...(await allocationRows(near, keys, config.quick ? 9 : 25)),
       ...(await boundRows(dict({ maxEntries: 1_000, maxBytes: 1 << 20 }), keys)),
+      ...(await idleHitRows(near, plain, keys, config.quick ? 50 : 200)),
       ...(await invalidationRows(nodes, fleet.value, config.quick ? 60 : 300)),
     ];
     return { rows };

@@ -23,7 +23,7 @@ import {
   type RingNodesConfig,
 } from '../lib/index.js';
 import { startNodeScript } from '../test/helpers/node-script.js';
-import { median, sleep, type BenchConfig } from './measure.js';
+import { median, p99, sleep, type BenchConfig } from './measure.js';
 import { atDeadline } from '../lib/nest/ring-cached/deadline.js';
 import { exposeGc } from './hash-ring.bench.js';
 import { sig, verdict, type Row, type SectionResult } from './report.js';
@@ -86,11 +86,6 @@ async function context(nodes: RingNodesConfig, who: string): Promise<INestApplic
   const app = await NestFactory.createApplicationContext(ResilienceBenchModule, { logger: false });
   app.get(Service).who = who;
   return app;
-}
-
-function p99(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)];
 }
 
 const ms = (value: number) => `${sig(value)} ms`;
