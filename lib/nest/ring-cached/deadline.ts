@@ -7,6 +7,7 @@
  * 2 ms — only for calls whose method has run past nearly all of its soft timeout.
  */
 const EARLY_MS = 2;
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /**
  * Calls `fire` once `performance.now()` reaches `deadline`, as close after it as the loop
@@ -16,11 +17,13 @@ export function atDeadline(deadline: number, fire: () => void): () => void {
   let timer: NodeJS.Timeout | undefined;
   let turn: NodeJS.Immediate | undefined;
   const check = (): void => {
-    if (performance.now() >= deadline) fire();
+    const left = deadline - performance.now();
+    if (left <= 0) fire();
+    // A timer for the long part (capped: past 2^31 - 1 ms Node fires it after 1 ms instead).
+    else if (left > EARLY_MS) timer = setTimeout(check, Math.min(left - EARLY_MS, MAX_TIMER_MS));
     else turn = setImmediate(check);
   };
-  const wait = deadline - performance.now() - EARLY_MS;
-  if (wait > 0) timer = setTimeout(check, wait);
+  if (deadline - performance.now() > EARLY_MS) check();
   else turn = setImmediate(check);
   return () => {
     clearTimeout(timer);
