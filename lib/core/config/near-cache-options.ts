@@ -9,18 +9,31 @@ export interface RingNearCacheOptions {
    * overhead per entry (default 16 MiB).
    */
   maxBytes?: number;
+  /**
+   * Milliseconds a hit may go without this process having read its sockets (default 1): past
+   * that, the hit first waits for the event loop to poll, so an invalidation already delivered is
+   * read before the entry is served. A larger value spares a busy event loop those waits, and a
+   * hit may then trail another process's write by that much.
+   */
+  maxLag?: number;
 }
 
-/** The near cache's bounds with defaults applied. */
+/** The near cache's options with defaults applied. */
 export interface ResolvedNearCacheOptions {
   maxEntries: number;
   maxBytes: number;
+  maxLag: number;
 }
 
 export const DEFAULT_NEAR_MAX_ENTRIES = 10_000;
 export const DEFAULT_NEAR_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * 1 ms, the slack the stale-read analyser grants between processes' clocks: a read that begins
+ * more than that after another process's write completed must not answer the old value.
+ */
+export const DEFAULT_NEAR_MAX_LAG_MS = 1;
 
-const FIELDS: ReadonlySet<string> = new Set(['maxEntries', 'maxBytes']);
+const FIELDS: ReadonlySet<string> = new Set(['maxEntries', 'maxBytes', 'maxLag']);
 
 /** Checks the `nearCache` option; answers its bounds, or undefined when it is off. */
 export function checkNearCache(
@@ -32,13 +45,16 @@ export function checkNearCache(
     option !== null && typeof option === 'object' && !Array.isArray(option),
     where,
     'nearCache',
-    '{ maxEntries?, maxBytes? } or false',
+    '{ maxEntries?, maxBytes?, maxLag? } or false',
     option,
   );
   const at = `${where}nearCache.`;
   rejectUnknownOptions(option as object, FIELDS, `${where}nearCache: `);
-  const { maxEntries = DEFAULT_NEAR_MAX_ENTRIES, maxBytes = DEFAULT_NEAR_MAX_BYTES } =
-    option as RingNearCacheOptions;
+  const {
+    maxEntries = DEFAULT_NEAR_MAX_ENTRIES,
+    maxBytes = DEFAULT_NEAR_MAX_BYTES,
+    maxLag = DEFAULT_NEAR_MAX_LAG_MS,
+  } = option as RingNearCacheOptions;
   checkOption(
     Number.isSafeInteger(maxEntries) && maxEntries > 0,
     at,
@@ -53,5 +69,12 @@ export function checkNearCache(
     'a whole number of bytes > 0',
     maxBytes,
   );
-  return { maxEntries, maxBytes };
+  checkOption(
+    typeof maxLag === 'number' && Number.isFinite(maxLag) && maxLag > 0,
+    at,
+    'maxLag',
+    'a number of milliseconds > 0',
+    maxLag,
+  );
+  return { maxEntries, maxBytes, maxLag };
 }

@@ -27,17 +27,18 @@ export const UNPOLLED = Symbol('unpolled');
  */
 export class NearCache {
   readonly store: NearStore;
-  private readonly fence = new PollFence();
+  private readonly fence: PollFence;
   private readonly channels = new Map<Redis, InvalidationChannel>();
   private readonly subscription: Subscription;
   private closed = false;
 
   constructor(
     private readonly membership: RingMembership,
-    bounds: ResolvedNearCacheOptions,
+    options: ResolvedNearCacheOptions,
     private readonly timing: ChannelTiming,
   ) {
-    this.store = new NearStore(bounds.maxEntries, bounds.maxBytes);
+    this.store = new NearStore(options.maxEntries, options.maxBytes);
+    this.fence = new PollFence(options.maxLag);
     for (const node of membership.all()) this.channelOf(node.client);
     this.subscription = membership.events$.subscribe({
       next: (event) => this.changed(event),

@@ -1,12 +1,4 @@
-/**
- * How long a near hit may go without this process having read its sockets: beyond it, the hit
- * first lets the event loop poll for I/O, so an invalidation already delivered is read before
- * the entry is served. 1 ms, the slack the stale-read analyser grants between processes' clocks:
- * a read that begins more than that after another process's write completed must not answer
- * the old value. A loop that awaits only hits (every hit a microtask) yields once a millisecond
- * for two turns of the loop; bench section 12 measures what that costs.
- */
-export const NEAR_MAX_LAG_MS = 1;
+import { setImmediate } from 'node:timers';
 
 /**
  * Knows when this process last polled its sockets, so a near hit is not served while an
@@ -15,36 +7,48 @@ export const NEAR_MAX_LAG_MS = 1;
  * saying so sits in the kernel until the loop polls.
  *
  * Node does not say when the loop polls, but a `setImmediate` callback runs in the check phase,
- * right after a poll, and one scheduled from it runs a turn later, after the next poll. So when
- * our callback runs, the previous run of it is a time before which every byte delivered has been
- * read and handled (the invalidation channel handles its messages synchronously). The callback
- * is scheduled only while hits ask for it: an idle process does no work for it.
+ * after a poll whose callbacks have all run; and the loop's idle time
+ * (`performance.eventLoopUtilization().idle`, time blocked waiting for I/O) says how long it
+ * waited since. So when our callback runs, every byte delivered before the previous run of it,
+ * plus the time the loop has been idle since, has been read and handled (the invalidation
+ * channel handles its messages synchronously): the latest poll returned after that, and the
+ * loop has been busy ever since. The callback is scheduled only while hits ask for it: an idle
+ * process does no work for it. It is Node's own `setImmediate`, taken from `node:timers`, which
+ * a test's fake timers do not replace.
+ *
+ * A poll reads at most 2 MiB from one socket: should more invalidations than that wait after a
+ * stall, the rest are read a turn later, while this stamp already says they were read.
  */
 export class PollFence {
   /** A time before which everything delivered to this process has been read. */
   private polledAt = Number.NEGATIVE_INFINITY;
-  /** When the check-phase callback last ran. */
+  /** When the check-phase callback last ran, and the loop's idle time then. */
   private turnedAt = Number.NEGATIVE_INFINITY;
+  private idleAtTurn = 0;
   private armed = false;
-  /** Waiting for a poll after the next turn; then waiting for the turn after that. */
-  private waiting: Barrier | undefined;
-  private ripening: Barrier | undefined;
+  /** Hits waiting for a poll, oldest first, each with when it began. */
+  private readonly waiters: { since: number; resolve: () => void }[] = [];
 
-  constructor(private readonly maxLagMs: number = NEAR_MAX_LAG_MS) {}
+  /** `maxLagMs`: how long a hit may go without a poll (the `nearCache.maxLag` option). */
+  constructor(private readonly maxLagMs: number) {}
 
   /** Whether a hit may be served at `now` (performance.now()) without waiting for a poll. */
   fresh(now: number): boolean {
     const lag = now - this.polledAt;
-    // Half-way: the next turn is asked for, so a loop that turns keeps hits flowing.
+    // Half-way, the next turn is asked for: while hits flow and the loop turns, the stamp moves
+    // before it is too old, and a turn per half bound costs less than one per turn of the loop.
     if (lag > this.maxLagMs / 2) this.arm();
     return lag <= this.maxLagMs;
   }
 
-  /** Resolves once the loop has polled for I/O, and handled what it read, after this call. */
+  /**
+   * Resolves once everything delivered up to `maxLag` before this call has been read: a turn
+   * of the loop after an idle wait, two after a stall.
+   */
   polled(): Promise<void> {
     this.arm();
-    this.waiting ??= barrier();
-    return this.waiting.promise;
+    const since = performance.now();
+    return new Promise((resolve) => this.waiters.push({ since, resolve }));
   }
 
   private arm(): void {
@@ -55,24 +59,18 @@ export class PollFence {
 
   private readonly turn = (): void => {
     this.armed = false;
-    this.polledAt = this.turnedAt;
+    const idle = performance.eventLoopUtilization().idle;
+    this.polledAt = this.turnedAt + (idle - this.idleAtTurn);
     this.turnedAt = performance.now();
-    // Those waiting since before the previous turn have had a poll since: they may go on.
-    const ready = this.ripening;
-    this.ripening = this.waiting;
-    this.waiting = undefined;
-    if (this.ripening !== undefined) this.arm();
-    ready?.resolve();
+    this.idleAtTurn = idle;
+    let ready = 0;
+    while (
+      ready < this.waiters.length &&
+      this.waiters[ready].since - this.maxLagMs <= this.polledAt
+    ) {
+      ready++;
+    }
+    for (const waiter of this.waiters.splice(0, ready)) waiter.resolve();
+    if (this.waiters.length > 0) this.arm();
   };
-}
-
-interface Barrier {
-  promise: Promise<void>;
-  resolve: () => void;
-}
-
-function barrier(): Barrier {
-  let resolve!: () => void;
-  const promise = new Promise<void>((done) => (resolve = done));
-  return { promise, resolve };
 }
