@@ -11,6 +11,7 @@ import {
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { startNodeScript } from '../helpers/node-script.js';
 import { serverOf } from '../helpers/redis-fleet.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * `lock`: on a cold key one process in the fleet runs the method while the others wait for
@@ -81,7 +82,8 @@ describe('@RingCached lock', () => {
     const [a, b] = [await boot('a'), await boot('b')];
     behaviour = { a: { delayMs: 100, fails: true }, b: { delayMs: 10 } };
     const first = a.get(Reports).build('k');
-    await sleep(30); // a holds the lock and runs
+    // a holds the lock once its method runs (a fixed pause lost that race on a loaded machine).
+    await until(() => runs.some((run) => run.app === 'a'), 2_000, 'a runs the method');
     const started = performance.now();
     const second = b.get(Reports).build('k');
     await expect(first).rejects.toThrow('build failed in a');
@@ -95,7 +97,7 @@ describe('@RingCached lock', () => {
     const [a, b] = [await boot('a'), await boot('b')];
     behaviour = { a: { delayMs: 2_500 }, b: { delayMs: 10 } };
     const first = a.get(Reports).build('hang');
-    await sleep(50);
+    await until(() => runs.some((run) => run.app === 'a'), 2_000, 'a runs the method');
     const started = performance.now();
     const second = b.get(Reports).build('hang');
     await sleep(50);
