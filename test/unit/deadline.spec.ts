@@ -32,4 +32,36 @@ describe('atDeadline', () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(fired).toBe(0);
   });
+
+  it('serves many deadlines in their last stretch together, each at its own time', async () => {
+    const base = performance.now() + 3;
+    const fired: { deadline: number; at: number }[] = [];
+    const cancels = Array.from({ length: 100 }, (_, i) => {
+      const deadline = base + (i % 10) * 0.2;
+      return atDeadline(deadline, () => fired.push({ deadline, at: performance.now() }));
+    });
+    cancels.filter((_, i) => i % 4 === 0).forEach((cancel) => cancel());
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(fired).toHaveLength(75);
+    for (const { deadline, at } of fired) expect(at).toBeGreaterThanOrEqual(deadline);
+  });
+
+  it('a deadline past what a Node timer can hold sets no timer Node would cut to 1 ms', async () => {
+    const warnings: string[] = [];
+    const onWarning = (warning: Error): void => void warnings.push(warning.name);
+    process.on('warning', onWarning);
+    try {
+      let fired = false;
+      const idleBefore = performance.eventLoopUtilization();
+      const cancel = atDeadline(performance.now() + 2 ** 32, () => (fired = true));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      // The loop slept meanwhile: nothing turned it while waiting for the deadline.
+      expect(performance.eventLoopUtilization(idleBefore).utilization).toBeLessThan(0.5);
+      cancel();
+      expect(fired).toBe(false);
+      expect(warnings).not.toContain('TimeoutOverflowWarning');
+    } finally {
+      process.off('warning', onWarning);
+    }
+  });
 });
