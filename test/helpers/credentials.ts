@@ -1,7 +1,7 @@
 import { inspect } from 'node:util';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, expect, vi } from 'vitest';
-import { startRedisServers, type RedisFleet } from './redis-fleet.js';
+import { aclUserArgs, startRedisServers, type RedisFleet } from './redis-fleet.js';
 import { useRingDicts, type RingDictFixture } from './ring-dicts.js';
 
 // Distinctive strings, so a search for them cannot match anything by chance.
@@ -44,18 +44,7 @@ export function useCredentialServers(): CredentialServers {
   beforeAll(async () => {
     requirepass = await startRedisServers(1, { extraArgs: ['--requirepass', PASSWORD] });
     acl = await startRedisServers(1, {
-      extraArgs: [
-        '--user',
-        ACL_USER,
-        'on',
-        `>${ACL_PASSWORD}`,
-        '~*',
-        '&*',
-        '+@all',
-        '--user',
-        'default',
-        'off',
-      ],
+      extraArgs: [...aclUserArgs(ACL_USER, ACL_PASSWORD), '--user', 'default', 'off'],
     });
     admin.pass = new Redis({
       host: '127.0.0.1',

@@ -12,6 +12,11 @@ export interface RedisFleet {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
+/** `redis-server` arguments for an ACL user with every right, in `--user` form. */
+export function aclUserArgs(user: string, password: string): string[] {
+  return ['--user', user, 'on', `>${password}`, '~*', '&*', '+@all'];
+}
+
 /** Starts `count` servers in parallel, each on its own free port; all or nothing. */
 export async function startRedisServers(
   count: number,

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingClusterUnavailableError, type RingNodeConfig } from '../../lib/index.js';
-import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
+import { aclUserArgs, startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { collect } from '../helpers/ring-dicts.js';
 import { dataKeyCountOf } from '../helpers/data-keys.js';
 import {
@@ -160,13 +160,7 @@ describe('a user name in an error', () => {
   beforeAll(async () => {
     echoing = await startRedisServers(1, {
       extraArgs: [
-        '--user',
-        ACL_USER,
-        'on',
-        `>${ACL_PASSWORD}`,
-        '~*',
-        '&*',
-        '+@all',
+        ...aclUserArgs(ACL_USER, ACL_PASSWORD),
         '--rename-command',
         'HELLO',
         '',

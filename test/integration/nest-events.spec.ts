@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { RingRedisModule, RingRedisService, type RingGroupEvent } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { startRedisServers } from '../helpers/redis-fleet.js';
+import { aclUserArgs, startRedisServers } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -82,18 +82,7 @@ describe('events and logging', () => {
     const SECRET = 'log-secret-do-not-print';
     const USER = 'ring-admin-user';
     const locked = await startRedisServers(1, {
-      extraArgs: [
-        '--user',
-        USER,
-        'on',
-        `>${SECRET}`,
-        '~*',
-        '&*',
-        '+@all',
-        '--user',
-        'default',
-        'off',
-      ],
+      extraArgs: [...aclUserArgs(USER, SECRET), '--user', 'default', 'off'],
     });
     nest.track({ close: () => locked.stop() });
     const app = await nest.boot({
