@@ -427,6 +427,10 @@ describe('RingDict and a stalled process, in flight', () => {
   it('a stall with commands in flight does not eject nodes whose replies were waiting', async () => {
     const dict = fixture.dict({ commandTimeout: 200 });
     const events = collect(dict);
+    // Every node connected first: this is about replies waiting in the sockets. A connect still
+    // under way (HELLO, CLIENT SETINFO…) could take longer than its second 200 ms after the stall
+    // when the whole suite shares 2 cores, and eject its node.
+    await dict.connect();
     await dict.set('warm', 1);
     const pending = Array.from({ length: 30 }, (_, i) => dict.get(`stall${i}`));
     const until = Date.now() + 350;
