@@ -1,7 +1,7 @@
 /**
  * Section 12's row for a near hit after the process was idle: the hit first waits until the
  * event loop has polled its sockets (an invalidation delivered meanwhile is read before the
- * entry is served), which takes a turn of the loop. Timed against a hit right after it (the
+ * entry is served), which takes two turns of the loop. Timed against a hit right after it (the
  * loop has just turned) and a get from Redis at the same moment.
  */
 import type { RingDict } from '../lib/index.js';

@@ -7,14 +7,13 @@ import { setImmediate } from 'node:timers';
  * saying so sits in the kernel until the loop polls.
  *
  * Node does not say when the loop polls, but a `setImmediate` callback runs in the check phase,
- * after a poll whose callbacks have all run; and the loop's idle time
- * (`performance.eventLoopUtilization().idle`, time blocked waiting for I/O) says how long it
- * waited since. So when our callback runs, every byte delivered before the previous run of it,
- * plus the time the loop has been idle since, has been read and handled (the invalidation
- * channel handles its messages synchronously): the latest poll returned after that, and the
- * loop has been busy ever since. The callback is scheduled only while hits ask for it: an idle
- * process does no work for it. It is Node's own `setImmediate`, taken from `node:timers`, which
- * a test's fake timers do not replace.
+ * after a poll whose callbacks have all run, and one scheduled from it runs a turn later, after
+ * the next poll. So when our callback runs, every byte delivered before the previous run of it
+ * has been read and handled (the invalidation channel handles its messages synchronously). The
+ * loop's idle time cannot move that stamp on: it is counted up to when the loop next runs, and a
+ * process starved of CPU can run well after the poll sampled its sockets. The callback is scheduled only while hits ask for it: an idle
+ * process does no work for it. It is Node's own `setImmediate`, taken from `node:timers`, which a
+ * test's fake timers do not replace.
  *
  * A poll reads at most 2 MiB from one socket: should more invalidations than that wait after a
  * stall, the rest are read a turn later, while this stamp already says they were read.
@@ -22,9 +21,8 @@ import { setImmediate } from 'node:timers';
 export class PollFence {
   /** A time before which everything delivered to this process has been read. */
   private polledAt = Number.NEGATIVE_INFINITY;
-  /** When the check-phase callback last ran, and the loop's idle time then. */
+  /** When the check-phase callback last ran. */
   private turnedAt = Number.NEGATIVE_INFINITY;
-  private idleAtTurn = 0;
   private armed = false;
   /** Hits waiting for a poll, oldest first, each with when it began. */
   private readonly waiters: { since: number; resolve: () => void }[] = [];
@@ -42,8 +40,8 @@ export class PollFence {
   }
 
   /**
-   * Resolves once everything delivered up to `maxLag` before this call has been read: a turn
-   * of the loop after an idle wait, two after a stall.
+   * Resolves once everything delivered up to `maxLag` before this call has been read: one or
+   * two turns of the loop.
    */
   polled(): Promise<void> {
     this.arm();
@@ -59,10 +57,8 @@ export class PollFence {
 
   private readonly turn = (): void => {
     this.armed = false;
-    const idle = performance.eventLoopUtilization().idle;
-    this.polledAt = this.turnedAt + (idle - this.idleAtTurn);
+    this.polledAt = this.turnedAt;
     this.turnedAt = performance.now();
-    this.idleAtTurn = idle;
     let ready = 0;
     while (
       ready < this.waiters.length &&
