@@ -55,3 +55,26 @@ export function checkCapacityTotal(total: number, where: string): void {
     );
   }
 }
+
+/** The longest setTimeout Node keeps (about 24.8 days); a longer one fires after 1 ms. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * Checks a duration option given in whole milliseconds a timer can hold (0 allowed where
+ * `zero` says so); answers it.
+ */
+export function checkMilliseconds(
+  value: number,
+  where: string,
+  field: string,
+  zero: boolean,
+): number {
+  checkOption(
+    Number.isInteger(value) && (zero ? value >= 0 : value > 0) && value <= MAX_TIMER_MS,
+    where,
+    field,
+    `an integer number of milliseconds ${zero ? '≥' : '>'} 0`,
+    value,
+  );
+  return value;
+}

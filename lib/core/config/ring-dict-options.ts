@@ -3,7 +3,7 @@ import { checkCompression, type RingCompressionOptions } from './compression-opt
 import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
 import { ttlSeconds, type Duration } from './duration.js';
-import { checkOption, rejectUnknownOptions, shown } from './option-checks.js';
+import { checkMilliseconds, checkOption, rejectUnknownOptions, shown } from './option-checks.js';
 import { checkMigration, type ResolvedMigration, type RingMigration } from './migration-option.js';
 import {
   checkNearCache,
@@ -274,29 +274,18 @@ export function resolveRingDictOptions<V, F>(
     'a number in [0, 1]',
     retryRatio,
   );
-  const heartbeatInterval = o.heartbeatInterval ?? 1000;
-  checkOption(
-    Number.isInteger(heartbeatInterval) && heartbeatInterval >= 0 && heartbeatInterval < 2 ** 31,
+  const heartbeatInterval = checkMilliseconds(
+    o.heartbeatInterval ?? 1000,
     where,
     'heartbeatInterval',
-    'an integer number of milliseconds ≥ 0',
-    heartbeatInterval,
+    true,
   );
-  const commandTimeout = o.commandTimeout ?? 500;
-  checkOption(
-    Number.isInteger(commandTimeout) && commandTimeout > 0 && commandTimeout < 2 ** 31,
-    where,
-    'commandTimeout',
-    'an integer number of milliseconds > 0',
-    commandTimeout,
-  );
-  const connectTimeout = o.connectTimeout ?? Math.max(2000, commandTimeout);
-  checkOption(
-    Number.isInteger(connectTimeout) && connectTimeout > 0 && connectTimeout < 2 ** 31,
+  const commandTimeout = checkMilliseconds(o.commandTimeout ?? 500, where, 'commandTimeout', false);
+  const connectTimeout = checkMilliseconds(
+    o.connectTimeout ?? Math.max(2000, commandTimeout),
     where,
     'connectTimeout',
-    'an integer number of milliseconds > 0',
-    connectTimeout,
+    false,
   );
   const handoffLimit = o.handoffLimit ?? 100_000;
   checkOption(
@@ -336,14 +325,7 @@ export function resolveRingDictOptions<V, F>(
     'a boolean',
     o.metrics,
   );
-  const warmUpWindow = o.warmUpWindow ?? 60_000;
-  checkOption(
-    Number.isInteger(warmUpWindow) && warmUpWindow >= 0 && warmUpWindow < 2 ** 31,
-    where,
-    'warmUpWindow',
-    'an integer number of milliseconds ≥ 0',
-    warmUpWindow,
-  );
+  const warmUpWindow = checkMilliseconds(o.warmUpWindow ?? 60_000, where, 'warmUpWindow', true);
   const migration = checkMigration(o.migration, o.name, where);
   const compression = checkCompression(o.compression, where);
   const nodes = withCaFiles(resolveNodes(o.nodes), o.name);

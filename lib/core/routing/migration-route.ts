@@ -9,9 +9,7 @@ import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import { unlinkPrefix } from '../scan/scan-keys.js';
 import type { EntryOp } from './entry-ops.js';
-
-/** The longest setTimeout Node keeps (about 24.8 days); a later `until` is waited in steps. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { MAX_TIMER_MS } from '../config/option-checks.js';
 
 export interface MigrationParts {
   membership: RingMembership;

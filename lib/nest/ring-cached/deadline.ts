@@ -1,4 +1,5 @@
 import { setImmediate } from 'node:timers';
+import { MAX_TIMER_MS } from '../../core/config/option-checks.js';
 
 /**
  * How early the timer of a deadline fires, the rest being waited out turn by turn. Node's
@@ -10,8 +11,6 @@ import { setImmediate } from 'node:timers';
  * check a turn serves every such call.
  */
 const EARLY_MS = 2;
-/** Past 2^31 - 1 ms Node fires a timer after 1 ms instead. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 interface Closing {
   deadline: number;
