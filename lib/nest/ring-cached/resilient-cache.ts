@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers';
 import type { RingDict } from '../../core/index.js';
 import { readThroughRaw } from '../../core/read-through.js';
 import {
@@ -291,9 +292,14 @@ export class ResilientCache {
       .catch(() => undefined);
   }
 
+  /**
+   * Frees the lock a turn after the caller has its answer: sent before, the release's GET
+   * (its write to the socket) cost the winner about a quarter of a round trip (bench section
+   * 9: 1.18–1.20 → 0.87–0.93 round trips). Waiters look for the entry, stored already, first.
+   */
   private unlock(call: CachedCall, lock: Waited): void {
     if (!lock.found && lock.token !== undefined) {
-      void releaseLock(call.dict, lock.lockKey!, lock.token);
+      setImmediate(() => void releaseLock(call.dict, lock.lockKey!, lock.token!));
     }
   }
 
