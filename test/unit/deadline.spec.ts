@@ -65,3 +65,24 @@ describe('atDeadline', () => {
     }
   });
 });
+
+describe('atDeadline under a stream of deadlines', () => {
+  it('turns the loop without sleeping for at most a tenth of the time; deadlines still never fire early', async () => {
+    // A slow backend: a call past its soft timeout every millisecond for 1.5 s, each deadline
+    // 5 ms away. Without the budget the loop never sleeps (a whole core).
+    const fired: { deadline: number; at: number }[] = [];
+    const before = performance.eventLoopUtilization();
+    const until = performance.now() + 1_500;
+    while (performance.now() < until) {
+      const deadline = performance.now() + 5;
+      atDeadline(deadline, () => fired.push({ deadline, at: performance.now() }));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const busy = performance.eventLoopUtilization(before).utilization;
+    expect(fired.length).toBeGreaterThan(100);
+    for (const { deadline, at } of fired) expect(at).toBeGreaterThanOrEqual(deadline);
+    // 10 % turning, plus a timer or two each millisecond; unbounded, this is above 0.9.
+    expect(busy).toBeLessThan(0.5);
+  });
+});
