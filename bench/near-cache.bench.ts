@@ -6,7 +6,7 @@
  *   hit (memory driver in front of its Redis driver) on the same value (goal: ≥ 1×);
  * - how long a write takes to be visible in another process that holds the key in its near
  *   cache: written here with `RingDict.set`, and with `redis-cli SET` (goal: p50 ≤ 1 ms,
- *   p99 ≤ 5 ms);
+ *   p99 ≤ 5 ms), beside a PUBLISH heard in that process (near-invalidation.bench.ts);
  * - heap allocated per hit, as section 6's allocation rows measure it;
  * - the memory a bounded near cache holds after reading five times more keys than it may keep.
  *
@@ -14,8 +14,6 @@
  * cache) or runs the method (@RingCached, bentocache).
  */
 import 'reflect-metadata';
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { Injectable, Module, type INestApplicationContext } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
@@ -38,6 +36,7 @@ import { rate, sig, times, verdict, type Row, type SectionResult } from './repor
 import { redisFleet, ringNodes } from './servers.js';
 import { jsonObjectOf } from './throughput.bench.js';
 import { idleHitRows } from './near-idle.bench.js';
+import { invalidationRows } from './near-invalidation.bench.js';
 
 const KEYS = 2_000;
 const VALUE = jsonObjectOf(100);
@@ -113,7 +112,7 @@ export async function benchNearCache(config: BenchConfig): Promise<SectionResult
       ...(await allocationRows(near, keys, config.quick ? 9 : 25)),
       ...(await boundRows(dict({ maxEntries: 1_000, maxBytes: 1 << 20 }), keys)),
       ...(await idleHitRows(near, plain, keys, config.quick ? 50 : 200)),
-      ...(await invalidationRows(nodes, fleet.value, config.quick ? 60 : 300)),
+      ...(await invalidationRows(nodes, fleet.value, VALUE, config.quick ? 60 : 300)),
     ];
     return { rows };
   } finally {
@@ -330,114 +329,4 @@ interface NearStoreView {
   size: number;
   byteSize: number;
   dropAll(): void;
-}
-
-/** The second process: see near-watcher.ts. */
-class Watcher {
-  private readonly child: ChildProcess;
-  private readonly inbox: unknown[] = [];
-  private waiting?: (message: unknown) => void;
-  readonly stop: () => Promise<void>;
-
-  constructor() {
-    this.child = fork(fileURLToPath(new URL('./near-watcher.js', import.meta.url)), [], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    this.child.on('message', (message) => {
-      const waiting = this.waiting;
-      this.waiting = undefined;
-      if (waiting) waiting(message);
-      else this.inbox.push(message);
-    });
-    const exited = new Promise<void>((resolve) => this.child.once('exit', () => resolve()));
-    this.stop = track(async () => {
-      if (this.child.exitCode === null) this.child.send({ stop: true });
-      const timer = setTimeout(() => this.child.kill('SIGKILL'), 2_000);
-      await exited;
-      clearTimeout(timer);
-    });
-  }
-
-  send(message: object): void {
-    this.child.send(message);
-  }
-
-  next(): Promise<unknown> {
-    if (this.inbox.length > 0) return Promise.resolve(this.inbox.shift());
-    return new Promise((resolve) => (this.waiting = resolve));
-  }
-}
-
-/** A redis-cli reading commands from its stdin, one line at a time. */
-function redisCli(port: number): { send(line: string): void; stop(): Promise<void> } {
-  const cli = spawn('redis-cli', ['-p', String(port)], { stdio: ['pipe', 'ignore', 'inherit'] });
-  const exited = new Promise<void>((resolve) => cli.once('exit', () => resolve()));
-  return {
-    send: (line) => cli.stdin.write(`${line}\n`),
-    stop: track(async () => {
-      cli.stdin.end();
-      const timer = setTimeout(() => cli.kill('SIGKILL'), 2_000);
-      await exited;
-      clearTimeout(timer);
-    }),
-  };
-}
-
-async function invalidationRows(
-  nodes: RingNodesConfig,
-  fleet: RedisFleet,
-  samples: number,
-): Promise<Row[]> {
-  const prefix = 'near:seen:';
-  const writer = new RingDict<Value>({ nodes, prefix });
-  const watcher = new Watcher();
-  const key = 'k';
-  const entry = writer.getEntry(key);
-  const owner = fleet.servers[Number(writer.aliveHash.locate(entry)!.slice('node'.length))];
-  const cli = redisCli(owner.port);
-  let id = 0;
-  try {
-    watcher.send({ nodes, prefix });
-    if ((await watcher.next()) !== 'ready') throw new Error('the watcher did not start');
-    await writer.set(key, { ...VALUE, id: id++ });
-    const measure = async (write: (value: Value) => unknown): Promise<number[]> => {
-      const ms: number[] = [];
-      for (let i = 0; i < samples; i++) {
-        const value = { ...VALUE, id: id++ };
-        watcher.send({ watch: key, expect: value.id });
-        if ((await watcher.next()) !== 'armed') throw new Error('the watcher did not arm');
-        const start = process.hrtime.bigint();
-        void write(value);
-        const { seen } = (await watcher.next()) as { seen: string };
-        ms.push(Number(BigInt(seen) - start) / 1e6);
-      }
-      return ms;
-    };
-    const bySet = await measure((value) => writer.set(key, value));
-    const byCli = await measure((value) => cli.send(`SET ${entry} '${JSON.stringify(value)}'`));
-    return [
-      seenRow('written with RingDict.set in this process', bySet),
-      seenRow('written with redis-cli SET (from its stdin)', byCli),
-    ];
-  } finally {
-    await cli.stop();
-    await watcher.stop();
-    await writer.close();
-  }
-}
-
-function seenRow(how: string, ms: number[]): Row {
-  const sorted = [...ms].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const p50 = at(0.5);
-  const p99 = at(0.99);
-  return {
-    item: 12,
-    what: `a write visible in another process's near cache, ${how} (${ms.length} writes)`,
-    ours: `p50 ${sig(p50)} ms, p99 ${sig(p99)} ms`,
-    baseline: `max ${sig(sorted[sorted.length - 1])} ms`,
-    ratio: '—',
-    goal: 'p50 ≤ 1 ms, p99 ≤ 5 ms',
-    verdict: verdict(p50 <= 1 && p99 <= 5),
-  };
 }
