@@ -335,8 +335,8 @@ describe('a node removed and added back', () => {
 describe('hinted handoff across a membership change', () => {
   /**
    * node2 is ejected (hung) while v2 is written to half the keys (its keys go to the heirs,
-   * with hints), then removed while still out, v3 written to all, then added back: whether it answers by then or only
-   * later, it must serve nothing older than v3.
+   * with hints), then removed while still out, v3 written to all, then added back: whether it
+   * answers by then or only later, it must serve nothing older than v3.
    */
   async function scene(resumeBeforeAdding: boolean): Promise<(string | undefined)[]> {
     const nodes = ringNodes(fixture.fleet.servers.slice(0, 3));

@@ -80,7 +80,8 @@ describe.each(['global', 'provider'] as const)('RingUnavailableFilter (%s)', (re
     });
     // No address of the server reaches the client.
     expect(JSON.stringify(response.body)).not.toContain(String(apps.fleet.servers[0].port));
-    // Only the ring's own lines (ejected, "no node is alive"); Nest's ExceptionsHandler logs nothing.
+    // Only the ring's own lines (ejected, "no node is alive"); Nest's ExceptionsHandler logs
+    // nothing.
     expect(logs.lines.slice(lines).filter((line) => line.context === 'ExceptionsHandler')).toEqual(
       [],
     );

@@ -79,8 +79,9 @@ export class HandoffCatchUp {
 
   /**
    * A node that restarted or failed over since its data was vouched for (see ServerTrust), or
-   * that setNodes() added (`mustClear`): every entry under the prefix is deleted on it, as any may be older than the last write,
-   * and its data is vouched for again. Answers what was done, for the rediscovery's report.
+   * that setNodes() added (`mustClear`): every entry under the prefix is deleted on it, as any
+   * may be older than the last write, and its data is vouched for again. Answers what was
+   * done, for the rediscovery's report.
    */
   async clearUntrusted(node: RingNode): Promise<{ reason: string; cleared: number } | undefined> {
     const reason =

@@ -11,9 +11,9 @@ import { setImmediate } from 'node:timers';
  * the next poll. So when our callback runs, every byte delivered before the previous run of it
  * has been read and handled (the invalidation channel handles its messages synchronously). The
  * loop's idle time cannot move that stamp on: it is counted up to when the loop next runs, and a
- * process starved of CPU can run well after the poll sampled its sockets. The callback is scheduled only while hits ask for it: an idle
- * process does no work for it. It is Node's own `setImmediate`, taken from `node:timers`, which a
- * test's fake timers do not replace.
+ * process starved of CPU can run well after the poll sampled its sockets. The callback is
+ * scheduled only while hits ask for it: an idle process does no work for it. It is Node's own
+ * `setImmediate`, taken from `node:timers`, which a test's fake timers do not replace.
  *
  * A poll reads at most 2 MiB from one socket: should more invalidations than that wait after a
  * stall, the rest are read a turn later, while this stamp already says they were read.
