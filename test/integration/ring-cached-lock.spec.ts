@@ -42,6 +42,37 @@ class Reports {
 
 const nest = useNestApps();
 
+/**
+ * A child process that takes the lock of `key` (ttl 1 s) through `wrap`, says so, and is
+ * killed with its method still running; answers when it said so.
+ */
+async function killedHolder(key: string): Promise<number> {
+  const nodes = JSON.stringify(nest.nodes());
+  const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
+  const child = startNodeScript(`
+    import 'reflect-metadata';
+    import { Module } from '@nestjs/common';
+    import { NestFactory } from '@nestjs/core';
+    import { RingCacheService, RingRedisModule } from ${JSON.stringify(lib)};
+    class Holder {}
+    Module({
+      imports: [RingRedisModule.forRoot({
+        groups: { default: ${nodes} },
+        defaults: { prefix: 'lock:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
+      })],
+    })(Holder);
+    const app = await NestFactory.createApplicationContext(Holder, { logger: false });
+    void app.get(RingCacheService).wrap(${JSON.stringify(key)}, () => {
+      console.log('running');
+      return new Promise(() => undefined);
+    }, { ttl: 30, lock: { ttl: 1000 } });
+  `);
+  await child.line(/^running$/);
+  const lockedAt = performance.now();
+  await child.kill();
+  return lockedAt;
+}
+
 afterEach(() => {
   vi.restoreAllMocks();
   runs = [];
@@ -114,29 +145,7 @@ describe('@RingCached lock', () => {
 
   it('a holder that is killed delays the next run by the lock ttl at most', async () => {
     const app = await boot('parent');
-    const nodes = JSON.stringify(nest.nodes());
-    const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
-    const child = startNodeScript(`
-      import 'reflect-metadata';
-      import { Module } from '@nestjs/common';
-      import { NestFactory } from '@nestjs/core';
-      import { RingCacheService, RingRedisModule } from ${JSON.stringify(lib)};
-      class Holder {}
-      Module({
-        imports: [RingRedisModule.forRoot({
-          groups: { default: ${nodes} },
-          defaults: { prefix: 'lock:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
-        })],
-      })(Holder);
-      const app = await NestFactory.createApplicationContext(Holder, { logger: false });
-      void app.get(RingCacheService).wrap('report:killed', () => {
-        console.log('running');
-        return new Promise(() => undefined);
-      }, { ttl: 30, lock: { ttl: 1000 } });
-    `);
-    await child.line(/^running$/);
-    const lockedAt = performance.now();
-    await child.kill();
+    const lockedAt = await killedHolder('report:killed');
     let ranAt = 0;
     const value = await app.get(RingCacheService).wrap(
       'report:killed',
@@ -152,6 +161,30 @@ describe('@RingCached lock', () => {
     // runs right after, within one poll (25 ms) and a round trip, with room for a busy machine.
     expect(delay).toBeGreaterThan(800);
     expect(delay).toBeLessThan(1_500);
+  });
+
+  it('a holder that is killed: the apps waiting on it run the method once between them', async () => {
+    const apps = await Promise.all(['a', 'b', 'c', 'd'].map((name) => boot(name)));
+    await killedHolder('report:orphaned');
+    // Each waiter's own wait ends a little after the lock expires; the first to take the lock
+    // in turn runs, and the others wait for that one instead of running too.
+    const values = await Promise.all(
+      apps.flatMap((app) =>
+        Array.from({ length: 5 }, () =>
+          app.get(RingCacheService).wrap(
+            'report:orphaned',
+            async () => {
+              runs.push({ app: 'waiter', key: 'report:orphaned', at: performance.now() });
+              await sleep(50);
+              return `built after the holder (${runs.length})`;
+            },
+            { ttl: 30, lock: { ttl: 1000 } },
+          ),
+        ),
+      ),
+    );
+    expect(runs).toHaveLength(1);
+    expect(new Set(values)).toEqual(new Set(['built after the holder (1)']));
   });
 
   it('a warm key never takes the lock', async () => {

@@ -148,7 +148,7 @@ export class ResilientCache {
     const attempt = await acquireLock(call.dict, call.key, lockMs);
     if (attempt === undefined) return { found: false };
     if (attempt.taken) return { found: false, lockKey: attempt.lockKey, token: attempt.token };
-    const deadline = performance.now() + lockMs;
+    let deadline = performance.now() + lockMs;
     let pause = FIRST_POLL_MS;
     for (;;) {
       const left = deadline - performance.now();
@@ -169,6 +169,9 @@ export class ResilientCache {
       const next = await acquireLock(call.dict, call.key, lockMs);
       if (next === undefined) return { found: false };
       if (next.taken) return { found: false, lockKey: next.lockKey, token: next.token };
+      // Another waiter took it: wait for that one, a lock's ttl from now. Every waiter's own
+      // wait ends soon after a dead holder's lock expires; kept, each would run the method.
+      deadline = performance.now() + lockMs;
     }
   }
 
