@@ -123,6 +123,18 @@ describe('@RingCached lock', () => {
     expect(runs.map((run) => run.app)).toEqual(['a', 'b']);
   });
 
+  it('a holder whose method fails and whose app closes at once still gives the key back', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [a, b] = [await boot('a'), await boot('b')];
+    behaviour = { a: { delayMs: 10, fails: true }, b: { delayMs: 10 } };
+    await expect(a.get(Reports).build('closing')).rejects.toThrow('build failed in a');
+    await nest.closeNow(a);
+    // The lock's ttl is 2 s: b runs at once, not when it expires.
+    const started = performance.now();
+    expect(await b.get(Reports).build('closing')).toBe('report closing by b');
+    expect(performance.now() - started).toBeLessThan(1_000);
+  });
+
   it('owner hung while a lock is held: the waiter moves to the next node within commandTimeout', async () => {
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const [a, b] = [await boot('a'), await boot('b')];

@@ -8,7 +8,7 @@ import {
   type CachedEntry,
   type EntryMeta,
 } from './cache-entry.js';
-import { acquireLock, lockHeld, releaseLock } from './cache-lock.js';
+import { acquireLock, lockHeld, releaseLock, type TakenLock } from './cache-lock.js';
 import type { CachePolicy } from './cache-policy.js';
 import type { CachedCallOutcome } from './cached-call-metrics.js';
 import { TagVersions } from './tag-versions.js';
@@ -44,7 +44,7 @@ type Stored = [raw: string | undefined, ids: (string | null)[]];
 type ValueEntry = Extract<CachedEntry, { kind: 'value' }>;
 
 /** After waiting for another process's run: its value, or the lock to run it here. */
-type Waited = { found: true; value: unknown } | { found: false; lockKey?: string; token?: string };
+type Waited = { found: true; value: unknown } | { found: false; held?: TakenLock };
 
 /** A waiter polls the entry this often at first, then twice as long each time, up to the maximum. */
 const FIRST_POLL_MS = 5;
@@ -147,30 +147,31 @@ export class ResilientCache {
   private async lockOrWait(call: CachedCall, lockMs: number): Promise<Waited> {
     const attempt = await acquireLock(call.dict, call.key, lockMs);
     if (attempt === undefined) return { found: false };
-    if (attempt.taken) return { found: false, lockKey: attempt.lockKey, token: attempt.token };
+    if (attempt.taken) return { found: false, held: attempt };
     let deadline = performance.now() + lockMs;
     let pause = FIRST_POLL_MS;
     for (;;) {
       const left = deadline - performance.now();
-      // Waited the lock's ttl: the holder is too slow or gone; run here.
-      if (left <= 0) return { found: false };
-      await sleep(Math.min(pause, left));
-      pause = Math.min(pause * 2, MAX_POLL_MS);
-      let seen: Seen;
-      let held: boolean;
-      try {
-        [seen, held] = await Promise.all([this.read(call), lockHeld(call.dict, attempt.lockKey)]);
-      } catch {
-        return { found: false };
+      // Within the lock's ttl, the holder's value or its lock is looked for; past it, or with
+      // neither there (the holder failed, or died), the lock is taken in turn.
+      if (left > 0) {
+        await sleep(Math.min(pause, left));
+        pause = Math.min(pause * 2, MAX_POLL_MS);
+        let seen: Seen;
+        let held: boolean;
+        try {
+          [seen, held] = await Promise.all([this.read(call), lockHeld(call.dict, attempt.lockKey)]);
+        } catch {
+          return { found: false };
+        }
+        if (this.stateOf(call, seen) !== 'miss') return { found: true, value: valueOf(seen) };
+        if (held) continue;
       }
-      if (this.stateOf(call, seen) !== 'miss') return { found: true, value: valueOf(seen) };
-      if (held) continue;
-      // The holder stored nothing usable (it failed, or died): take the lock in turn.
       const next = await acquireLock(call.dict, call.key, lockMs);
       if (next === undefined) return { found: false };
-      if (next.taken) return { found: false, lockKey: next.lockKey, token: next.token };
-      // Another waiter took it: wait for that one, a lock's ttl from now. Every waiter's own
-      // wait ends soon after a dead holder's lock expires; kept, each would run the method.
+      if (next.taken) return { found: false, held: next };
+      // Another waiter took it: wait for that one, a lock's ttl from now. Each waiter's own
+      // wait ends soon after a dead holder's lock expires; had they run then, each would have.
       deadline = performance.now() + lockMs;
     }
   }
@@ -216,7 +217,7 @@ export class ResilientCache {
     if (call.policy.lockMs !== undefined) {
       const attempt = await acquireLock(call.dict, call.key, call.policy.lockMs);
       if (attempt?.taken === false) return valueOf(seen);
-      if (attempt?.taken) lock = { found: false, lockKey: attempt.lockKey, token: attempt.token };
+      if (attempt?.taken) lock = { found: false, held: attempt };
     }
     return this.runAndStore(call, seen, await ids, lock);
   }
@@ -231,12 +232,17 @@ export class ResilientCache {
     try {
       value = await call.run();
     } catch (error) {
+      // Given back before the caller hears of the failure (an app closed right after it still
+      // sends it): a waiter takes the lock in turn and runs.
       this.unlock(call, lock);
       throw error;
     }
     this.backoff.delete(call.flight);
     await this.store(call, value, seen?.tagKeys, ids);
-    this.unlock(call, lock);
+    // A turn after the caller has its answer: sent before, the release (its write to the
+    // socket) cost the winner about a quarter of a round trip (bench section 9: 1.18–1.20 →
+    // 0.87–0.93 round trips). Waiters look for the entry, stored already, first.
+    setImmediate(() => this.unlock(call, lock));
     return value;
   }
 
@@ -295,15 +301,8 @@ export class ResilientCache {
       .catch(() => undefined);
   }
 
-  /**
-   * Frees the lock a turn after the caller has its answer: sent before, the release's GET
-   * (its write to the socket) cost the winner about a quarter of a round trip (bench section
-   * 9: 1.18–1.20 → 0.87–0.93 round trips). Waiters look for the entry, stored already, first.
-   */
   private unlock(call: CachedCall, lock: Waited): void {
-    if (!lock.found && lock.token !== undefined) {
-      setImmediate(() => void releaseLock(call.dict, lock.lockKey!, lock.token!));
-    }
+    if (!lock.found && lock.held !== undefined) void releaseLock(call.dict, lock.held);
   }
 
   /** Makes `running` the flight that callers of the call's key join until it settles. */
