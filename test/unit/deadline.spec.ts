@@ -46,6 +46,38 @@ describe('atDeadline', () => {
     for (const { deadline, at } of fired) expect(at).toBeGreaterThanOrEqual(deadline);
   });
 
+  it('a fire that throws stops no other deadline due in the same turn; the error is not lost', async () => {
+    const errors: unknown[] = [];
+    const onError = (error: unknown): void => void errors.push(error);
+    const listeners = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', onError);
+    try {
+      const deadline = performance.now() + 1;
+      let second = false;
+      atDeadline(deadline, () => {
+        throw new Error('the first fire throws');
+      });
+      atDeadline(deadline, () => (second = true));
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      expect(second).toBe(true);
+      expect(errors).toEqual([new Error('the first fire throws')]);
+    } finally {
+      process.off('uncaughtException', onError);
+      for (const listener of listeners) process.on('uncaughtException', listener);
+    }
+  });
+
+  it('a deadline cancelled by the fire of another due in the same turn does not fire', async () => {
+    const deadline = performance.now() + 1;
+    let fired = false;
+    let cancelSecond = (): void => undefined;
+    atDeadline(deadline, () => cancelSecond());
+    cancelSecond = atDeadline(deadline, () => (fired = true));
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(fired).toBe(false);
+  });
+
   it('a deadline past what a Node timer can hold sets no timer Node would cut to 1 ms', async () => {
     const warnings: string[] = [];
     const onWarning = (warning: Error): void => void warnings.push(warning.name);

@@ -24,6 +24,7 @@ interface Closing {
   readonly deadline: number;
   readonly fire: () => void;
   timer?: NodeJS.Timeout;
+  cancelled?: boolean;
 }
 
 /** Deadlines in their last EARLY_MS, checked together once a turn while there are any. */
@@ -55,10 +56,19 @@ function checkClosing(): void {
       sleepFor(entry, entry.deadline - now);
     }
   }
-  // The next turn is set up before any `fire` runs: one that throws stops no other deadline.
   turning = closing.size > 0;
   if (turning) setImmediate(checkClosing);
-  for (const entry of due) entry.fire();
+  for (const entry of due) {
+    // One due now may be cancelled by another's `fire`; one that throws stops no other.
+    if (entry.cancelled) continue;
+    try {
+      entry.fire();
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  }
 }
 
 /** Waits for `entry` on a timer, then looks again (a Node timer may fire a little early). */
@@ -87,6 +97,7 @@ export function atDeadline(deadline: number, fire: () => void): () => void {
   const entry: Closing = { deadline, fire };
   arm(entry);
   return () => {
+    entry.cancelled = true;
     clearTimeout(entry.timer);
     closing.delete(entry);
   };
