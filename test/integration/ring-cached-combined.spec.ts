@@ -117,6 +117,27 @@ describe('@RingCached options together', () => {
     expect(runs).toHaveLength(1);
   });
 
+  it('grace, a lock and tags: a refresh begun before an invalidation is not answered to a call after it', async () => {
+    const app = await boot('a');
+    const cache = app.get(RingCacheService);
+    let db = 'v0';
+    const load = async () => {
+      const value = db;
+      await sleep(200);
+      return value;
+    };
+    const options = { ttl: 0.1, grace: 60, tags: ['product:9'], lock: true };
+    expect(await cache.wrap('refreshed', load, options)).toBe('v0');
+    await sleep(150); // stale, in grace: the next call refreshes it in the background
+    const refreshing = cache.wrap('refreshed', load, options);
+    await sleep(50);
+    db = 'v1';
+    await cache.invalidateTags(['product:9']);
+    expect(await cache.wrap('refreshed', load, options)).toBe('v1');
+    expect(await refreshing).toBe('v0'); // begun before the invalidation
+    expect(await cache.wrap('refreshed', load, options)).toBe('v1');
+  });
+
   it('a rolling deploy: a method without grace reads the entry of one with it, and the other way round', async () => {
     const app = await boot('a');
     const products = app.get(Products);

@@ -111,6 +111,27 @@ describe('@RingCached tags', () => {
     expect(stale).toBe(0);
   });
 
+  it('a call begun after invalidateTags resolved never joins a run begun before it, in any app', async () => {
+    const [a, b] = [await boot(), await boot()];
+    db.set(1, 'v0');
+    // The "database" is read when the run begins; the run takes 200 ms.
+    const load = async () => {
+      const value = db.get(1);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      return value;
+    };
+    const options = { ttl: 60, tags: ['user:1'] };
+    const before = [a, b].map((app) => app.get(RingCacheService).wrap('slow:1', load, options));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await update(a.get(RingCacheService), 1, 'v1');
+    const after = await Promise.all(
+      [a, b].map((app) => app.get(RingCacheService).wrap('slow:1', load, options)),
+    );
+    expect(after).toEqual(['v1', 'v1']);
+    // Begun before the invalidation, those two may answer the old value.
+    expect(await Promise.all(before)).toEqual(['v0', 'v0']);
+  });
+
   it('the node of a tag’s versions hung during the invalidation: no stale read before or after it returns', async () => {
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot();

@@ -41,6 +41,9 @@ interface Seen {
 
 type Stored = [raw: string | undefined, ids: (string | null)[]];
 
+/** The versions a run records for the call's tags, once settled (undefined: the ring failed). */
+type RunIds = Promise<(string | null)[] | undefined>;
+
 type ValueEntry = Extract<CachedEntry, { kind: 'value' }>;
 
 /** After waiting for another process's run: its value, or the lock to run it here. */
@@ -65,11 +68,18 @@ export class ResilientCache {
   private readonly versions = new WeakMap<RingDict<unknown, unknown>, TagVersions>();
   /** Flight key → when (performance.now()) the method may run again after failing. */
   private readonly backoff = new Map<string, number>();
+  /** A tagged flight → the versions its run records. */
+  private readonly flightIds = new WeakMap<Promise<unknown>, RunIds>();
 
   constructor(private readonly inFlight: Map<string, Promise<unknown>>) {}
 
   /** The call's value: from the ring when it holds a usable one, else from a run. */
-  async get(call: CachedCall): Promise<unknown> {
+  get(call: CachedCall): Promise<unknown> {
+    return this.answer(call, false);
+  }
+
+  /** `get`; `joinAny`: a miss joins the key's run whatever versions it records (see `join`). */
+  private async answer(call: CachedCall, joinAny: boolean): Promise<unknown> {
     // softTimeout counts from the call: the read's round trip is inside it.
     const started = call.policy.softTimeoutMs === undefined ? 0 : performance.now();
     let seen: Seen;
@@ -78,7 +88,7 @@ export class ResilientCache {
     } catch (error) {
       call.warn(`cache read failed (${messageOf(error)}); calling the method`);
       call.outcome = 'bypass';
-      return this.cold(call, undefined);
+      return this.cold(call, undefined, joinAny);
     }
     switch (this.stateOf(call, seen)) {
       case 'fresh':
@@ -88,7 +98,7 @@ export class ResilientCache {
       case 'stale':
         return this.stale(call, seen, started);
       default:
-        return this.cold(call, seen);
+        return this.cold(call, seen, joinAny);
     }
   }
 
@@ -128,13 +138,33 @@ export class ResilientCache {
   }
 
   /** Nothing usable stored: run the method (once per process, once in the fleet with a lock). */
-  private cold(call: CachedCall, seen: Seen | undefined): Promise<unknown> {
-    return this.inFlight.get(call.flight) ?? this.fly(call, this.fill(call, seen));
-  }
-
-  private async fill(call: CachedCall, seen: Seen | undefined): Promise<unknown> {
+  private cold(call: CachedCall, seen: Seen | undefined, joinAny: boolean): Promise<unknown> {
+    const running = this.inFlight.get(call.flight);
+    if (running !== undefined) return joinAny ? running : this.join(call, seen, running);
     // Versions are settled before the method runs: an invalidation from then on deletes them.
     const ids = this.idsFor(call, seen);
+    return this.fly(call, this.fill(call, seen, ids), ids);
+  }
+
+  /**
+   * A miss joins the run of its key in this process, unless the call is tagged and the run
+   * records other versions than this call's read saw: begun before an invalidation that the
+   * read saw, its value is what the invalidation removed. Such a call waits for that run to
+   * end (no second run meanwhile) and reads again.
+   */
+  private async join(
+    call: CachedCall,
+    seen: Seen | undefined,
+    running: Promise<unknown>,
+  ): Promise<unknown> {
+    if (call.tags.length === 0 || seen === undefined) return running;
+    const ids = await this.flightIds.get(running);
+    if (ids !== undefined && sameIds(ids, seen.ids)) return running;
+    await running.catch(() => undefined);
+    return this.answer(call, true);
+  }
+
+  private async fill(call: CachedCall, seen: Seen | undefined, ids: RunIds): Promise<unknown> {
     let lock: Waited = { found: false };
     if (call.policy.lockMs !== undefined && seen !== undefined) {
       lock = await this.lockOrWait(call, call.policy.lockMs);
@@ -183,7 +213,7 @@ export class ResilientCache {
       call.outcome = 'stale';
       return Promise.resolve(stale);
     }
-    const flight = this.inFlight.get(call.flight) ?? this.fly(call, this.refresh(call, seen));
+    const flight = this.inFlight.get(call.flight) ?? this.startRefresh(call, seen);
     const guarded = flight.then(undefined, (error: unknown) => {
       this.backOff(call, error, 'answering the stale value');
       call.outcome = 'stale';
@@ -201,7 +231,7 @@ export class ResilientCache {
     if (refreshAhead === undefined || expiresAt === undefined) return;
     if (expiresAt - Date.now() >= refreshAhead * ttlMsOf(call)) return;
     if (this.inFlight.has(call.flight) || this.backingOff(call.flight)) return;
-    this.fly(call, this.refresh(call, seen)).catch((error: unknown) =>
+    this.startRefresh(call, seen).catch((error: unknown) =>
       this.backOff(call, error, 'the cached value is served until it expires'),
     );
   }
@@ -211,8 +241,7 @@ export class ResilientCache {
    * another holding the lock means that one is refreshing, and this one answers the value
    * it has (a refresh is never waited for).
    */
-  private async refresh(call: CachedCall, seen: Seen): Promise<unknown> {
-    const ids = this.idsFor(call, seen);
+  private async refresh(call: CachedCall, seen: Seen, ids: RunIds): Promise<unknown> {
     let lock: Waited = { found: false };
     if (call.policy.lockMs !== undefined) {
       const attempt = await acquireLock(call.dict, call.key, call.policy.lockMs);
@@ -292,7 +321,7 @@ export class ResilientCache {
   }
 
   /** The versions of the call's tags, created where missing; undefined when the ring failed. */
-  private idsFor(call: CachedCall, seen: Seen | undefined): Promise<(string | null)[] | undefined> {
+  private idsFor(call: CachedCall, seen: Seen | undefined): RunIds {
     if (call.tags.length === 0 || seen?.tagKeys === undefined) return Promise.resolve(undefined);
     const ttlMs = ttlMsOrUndefined(call);
     const redisTtlMs = ttlMs === undefined ? undefined : ttlMs + call.policy.graceMs;
@@ -305,12 +334,21 @@ export class ResilientCache {
     if (!lock.found && lock.held !== undefined) void releaseLock(call.dict, lock.held);
   }
 
-  /** Makes `running` the flight that callers of the call's key join until it settles. */
-  private fly(call: CachedCall, running: Promise<unknown>): Promise<unknown> {
+  private startRefresh(call: CachedCall, seen: Seen): Promise<unknown> {
+    const ids = this.idsFor(call, seen);
+    return this.fly(call, this.refresh(call, seen, ids), ids);
+  }
+
+  /**
+   * Makes `running` the flight that callers of the call's key join until it settles; `ids`:
+   * the tag versions its run records.
+   */
+  private fly(call: CachedCall, running: Promise<unknown>, ids: RunIds): Promise<unknown> {
     const flight = running.finally(() => {
       if (this.inFlight.get(call.flight) === flight) this.inFlight.delete(call.flight);
     });
     this.inFlight.set(call.flight, flight);
+    if (call.tags.length > 0) this.flightIds.set(flight, ids);
     return flight;
   }
 
@@ -334,6 +372,11 @@ export class ResilientCache {
     if (versions === undefined) this.versions.set(dict, (versions = new TagVersions(dict)));
     return versions;
   }
+}
+
+/** True when every version is there and the same in both. */
+function sameIds(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
+  return a.length === b.length && a.every((id, i) => id !== null && id === b[i]);
 }
 
 function valueOf(seen: Seen): unknown {
