@@ -117,4 +117,39 @@ describe('atDeadline under a stream of deadlines', () => {
     // 10 % turning, plus a timer or two each millisecond; unbounded, this is above 0.9.
     expect(busy).toBeLessThan(0.5);
   });
+  it('over the budget and back, each deadline fires once and never early; a cancelled one never', async () => {
+    // Deadlines from 0.5 ms past to 5.5 ms ahead, five a turn, a fifth of the earlier ones
+    // cancelled, turns made long by work: the budget runs out and comes back meanwhile.
+    let seed = 12345;
+    const random = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const fired = new Map<number, number>();
+    const early: number[] = [];
+    const cancelled = new Set<number>();
+    const cancels: (() => void)[] = [];
+    const until = performance.now() + 1_200;
+    let count = 0;
+    while (performance.now() < until) {
+      for (let k = 0; k < 5; k++) {
+        const id = count++;
+        const deadline = performance.now() + random() * 6 - 0.5;
+        cancels[id] = atDeadline(deadline, () => {
+          fired.set(id, (fired.get(id) ?? 0) + 1);
+          if (performance.now() < deadline) early.push(id);
+        });
+        const victim = Math.floor(random() * count);
+        if (random() < 0.2 && !fired.has(victim)) {
+          cancelled.add(victim);
+          cancels[victim]();
+        }
+      }
+      const busyUntil = performance.now() + 0.3;
+      while (performance.now() < busyUntil);
+      await new Promise((resolve) => setTimeout(resolve, random() < 0.5 ? 0 : 1));
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(early).toEqual([]);
+    for (let id = 0; id < count; id++) {
+      expect(fired.get(id) ?? 0, `deadline ${id}`).toBe(cancelled.has(id) ? 0 : 1);
+    }
+  });
 });
