@@ -3,6 +3,7 @@ import { Injectable, Logger, type INestApplication } from '@nestjs/common';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RingCacheService, RingCached, RingRedisModule } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { until } from '../helpers/wait.js';
 
 /**
  * The resilient options together: an invalidated value is never answered as a stale one, a
@@ -121,7 +122,9 @@ describe('@RingCached options together', () => {
     const app = await boot('a');
     const cache = app.get(RingCacheService);
     let db = 'v0';
+    let begun = 0;
     const load = async () => {
+      begun++;
       const value = db;
       await sleep(200);
       return value;
@@ -130,7 +133,7 @@ describe('@RingCached options together', () => {
     expect(await cache.wrap('refreshed', load, options)).toBe('v0');
     await sleep(150); // stale, in grace: the next call refreshes it in the background
     const refreshing = cache.wrap('refreshed', load, options);
-    await sleep(50);
+    await until(() => begun === 2, 2_000, 'the refresh begins');
     db = 'v1';
     await cache.invalidateTags(['product:9']);
     expect(await cache.wrap('refreshed', load, options)).toBe('v1');

@@ -115,14 +115,16 @@ describe('@RingCached tags', () => {
     const [a, b] = [await boot(), await boot()];
     db.set(1, 'v0');
     // The "database" is read when the run begins; the run takes 200 ms.
+    let begun = 0;
     const load = async () => {
+      begun++;
       const value = db.get(1);
       await new Promise((resolve) => setTimeout(resolve, 200));
       return value;
     };
     const options = { ttl: 60, tags: ['user:1'] };
     const before = [a, b].map((app) => app.get(RingCacheService).wrap('slow:1', load, options));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await until(() => begun === 2, 2_000, 'both runs begin');
     await update(a.get(RingCacheService), 1, 'v1');
     const after = await Promise.all(
       [a, b].map((app) => app.get(RingCacheService).wrap('slow:1', load, options)),
