@@ -178,30 +178,32 @@ export class ResilientCache {
     const attempt = await acquireLock(call.dict, call.key, lockMs);
     if (attempt === undefined) return { found: false };
     if (attempt.taken) return { found: false, held: attempt };
+    let { lockKey } = attempt;
     let deadline = performance.now() + lockMs;
     let pause = FIRST_POLL_MS;
     for (;;) {
       const left = deadline - performance.now();
-      // Within the lock's ttl, the holder's value or its lock is looked for; past it, or with
-      // neither there (the holder failed, or died), the lock is taken in turn.
       if (left > 0) {
         await sleep(Math.min(pause, left));
         pause = Math.min(pause * 2, MAX_POLL_MS);
-        let seen: Seen;
-        let held: boolean;
-        try {
-          [seen, held] = await Promise.all([this.read(call), lockHeld(call.dict, attempt.lockKey)]);
-        } catch {
-          return { found: false };
-        }
-        if (this.stateOf(call, seen) !== 'miss') return { found: true, value: valueOf(seen) };
-        if (held) continue;
       }
+      let seen: Seen;
+      let held: boolean;
+      try {
+        [seen, held] = await Promise.all([this.read(call), lockHeld(call.dict, lockKey)]);
+      } catch {
+        return { found: false };
+      }
+      if (this.stateOf(call, seen) !== 'miss') return { found: true, value: valueOf(seen) };
+      // Held within the lock's ttl: wait on. Free (the holder failed, or died), or held past
+      // it (by another that took it since): try it in turn.
+      if (held && left > 0) continue;
       const next = await acquireLock(call.dict, call.key, lockMs);
       if (next === undefined) return { found: false };
       if (next.taken) return { found: false, held: next };
       // Another waiter took it: wait for that one, a lock's ttl from now. Each waiter's own
-      // wait ends soon after a dead holder's lock expires; had they run then, each would have.
+      // wait ends soon after a dead holder's lock expires; running then, each would run.
+      lockKey = next.lockKey;
       deadline = performance.now() + lockMs;
     }
   }
