@@ -1,6 +1,5 @@
 import 'reflect-metadata';
 import { Injectable, Logger, Module } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RingCacheService, RingCached, RingRedisModule } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
@@ -53,12 +52,7 @@ describe('RingRedisModule imported twice in one app', () => {
     const options = { groups: { default: nest.nodes(0, 2) }, defaults: fast };
     @Module({ imports: [RingRedisModule.forRoot(options)] })
     class FeatureModule {}
-    const ref = await Test.createTestingModule({
-      imports: [RingRedisModule.forRoot(options), FeatureModule],
-    }).compile();
-    const app = ref.createNestApplication({ logger: false });
-    nest.track(app);
-    await app.init();
+    await nest.boot({ imports: [RingRedisModule.forRoot(options), FeatureModule] });
     expect(warn.mock.calls.map(([m]) => String(m))).toEqual([
       'RingRedisModule.forRoot/forRootAsync is imported 2 times in this app: each import builds its own rings and connections; import it once, in the root module (isGlobal: true)',
       'groups "default" are declared by more than one of those imports: @RingCached and RingCacheService use the first import\'s',
@@ -80,10 +74,7 @@ describe('RingRedisModule imported twice in one app', () => {
       providers: [InFeatureB],
     })
     class FeatureB {}
-    const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
-    const app = ref.createNestApplication({ logger: false });
-    nest.track(app);
-    await app.init();
+    const app = await nest.boot({ imports: [FeatureA, FeatureB] });
     const a = app.get(InFeatureA);
     const b = app.get(InFeatureB);
     for (let i = 0; i < 2; i++) {
@@ -113,10 +104,7 @@ describe('RingRedisModule imported twice in one app', () => {
       providers: [InFeatureA],
     })
     class FeatureB {}
-    const ref = await Test.createTestingModule({ imports: [FeatureA, FeatureB] }).compile();
-    const app = ref.createNestApplication({ logger: false });
-    nest.track(app);
-    await app.init();
+    const app = await nest.boot({ imports: [FeatureA, FeatureB] });
     expect(warn.mock.calls.map(([m]) => String(m))).toContain(
       'groups "default" are declared by more than one of those imports: @RingCached and RingCacheService use the first import\'s',
     );
