@@ -1,5 +1,6 @@
 import type { RingDict } from '../../lib/index.js';
 import { useRingDicts, type RingDictFixture } from './ring-dicts.js';
+import { sleep } from './wait.js';
 
 /**
  * The ring and the load of the in-process chaos suites (test/integration/chaos.spec.ts, and
@@ -26,10 +27,6 @@ export function useChaosDicts(): RingDictFixture {
     commandTimeout: COMMAND_TIMEOUT,
     heartbeatInterval: HEARTBEAT,
   });
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** What a worker stores: who wrote it, for which of its keys, and which version. */

@@ -12,6 +12,7 @@ import { moveToClock, now, recordsOf, type LoadMode, type WorkerLog } from './cl
 import { redisCommand } from './redis-command.js';
 import { resetFleet, type RedisFleet } from './redis-fleet.js';
 import { analyse, type FaultTimeline, type StaleReport } from './stale-analyser.js';
+import { sleep } from './wait.js';
 
 export interface ChaosOptions {
   /** Worker processes (default 4). */
@@ -108,10 +109,6 @@ export interface Scenario {
   /** Calls in flight per process, if not the options' (a stall matters under load). */
   concurrency?: number;
   plan(fleet: RedisFleet, options: ChaosOptions): Promise<Plan>;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 /**

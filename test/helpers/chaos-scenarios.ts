@@ -6,10 +6,11 @@
  */
 import type { NodeTarget } from './cluster-harness.js';
 import type { WorkerStatus } from './cluster-protocol.js';
-import { sleep, type FaultContext, type Scenario } from './chaos-run.js';
+import type { FaultContext, Scenario } from './chaos-run.js';
 import { redisCommand } from './redis-command.js';
 import type { RedisFleet } from './redis-fleet.js';
 import { TcpProxy } from './tcp-proxy.js';
+import { sleep } from './wait.js';
 
 /** The node every fault is aimed at, and the process the asymmetric ones isolate. */
 const VICTIM = 'node1';

@@ -30,6 +30,7 @@ import {
   type WorkerRequest,
   type WorkerStatus,
 } from './cluster-protocol.js';
+import { sleep } from './wait.js';
 
 /** After a call threw, a loop pauses this long: with no node alive, calls fail in a tight loop. */
 const PAUSE_AFTER_ERROR_MS = 5;
@@ -42,10 +43,6 @@ if (config === null || typeof process.send !== 'function') {
 
 function notify(message: WorkerNotice | WorkerReply): void {
   process.send?.(message);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 class Worker {

@@ -15,6 +15,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
+import { sleep } from './wait.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh nutcracker may take to accept connections. */
@@ -239,10 +240,6 @@ function readTail(path: string): string {
   } catch {
     return '';
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 function findFreePort(): Promise<number> {

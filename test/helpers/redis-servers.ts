@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
 import { HOST, probe } from './redis-command.js';
+import { sleep } from './wait.js';
 
 /** How long a fresh process may take to answer its first command. */
 const READY_TIMEOUT_MS = 5_000;
@@ -356,8 +357,4 @@ export function freePort(): Promise<number> {
       server.close(() => (port > 0 ? resolve(port) : reject(new Error('no port was assigned'))));
     });
   });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

@@ -4,11 +4,10 @@
  */
 import { createConnection } from 'node:net';
 import type { startSample } from '../../sample/start-sample.js';
+import { sleep } from './wait.js';
 
 /** A sample app started in this process. */
 export type Sample = Awaited<ReturnType<typeof startSample>>;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export interface Reply<T = any> {
   status: number;

@@ -18,6 +18,7 @@ import { afterAll, beforeAll } from 'vitest';
 import { redisCommand, RedisReplyError } from './redis-command.js';
 import { freePort, RedisServer, RedisServerNotFoundError } from './redis-servers.js';
 import { exitedWithin, installExitHandler, liveChildren, liveDirs } from './process-registry.js';
+import { sleep } from './wait.js';
 
 const HOST = '127.0.0.1';
 /** How long a fresh sentinel may take to answer PING. */
@@ -395,10 +396,6 @@ async function waitFor(what: string, timeoutMs: number, done: () => Promise<bool
   }
   const cause = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

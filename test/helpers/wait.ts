@@ -18,7 +18,7 @@ export async function until(
   return performance.now() - start;
 }
 
-/** Resolves after `ms` milliseconds. */
+/** Resolves after `ms` milliseconds (at once, in a timer's turn, for `ms` ≤ 0). */
 export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }

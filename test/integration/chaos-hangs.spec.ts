@@ -3,11 +3,11 @@ import {
   COMMAND_TIMEOUT,
   GOAL_SLOWEST_CALL,
   HEARTBEAT,
-  sleep,
   TIME_MARGIN,
   useChaosDicts,
   type Stored,
 } from '../helpers/chaos-load.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * Hangs and stalls met by a burst of calls, on the ring of the chaos suite (chaos.spec.ts):

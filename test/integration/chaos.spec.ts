@@ -5,14 +5,13 @@ import {
   GOAL_SLOWEST_CALL,
   HEARTBEAT,
   show,
-  sleep,
   SLOW_MS,
   startLoad,
   TIME_MARGIN,
   useChaosDicts,
   type Stored,
 } from '../helpers/chaos-load.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * Chaos under load: 32 workers read and write through one RingDict the whole time while the

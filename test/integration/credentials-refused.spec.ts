@@ -14,6 +14,7 @@ import {
   keysFor,
   useCredentialServers,
 } from '../helpers/credentials.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * Credentials refused: a wrong password keeps its node out of the ring with a clear reason
@@ -24,10 +25,6 @@ import {
  */
 
 const { fixture, admin, captured, passPort, aclPort } = useCredentialServers();
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 async function until(condition: () => boolean, timeoutMs: number): Promise<void> {
   const deadline = performance.now() + timeoutMs;

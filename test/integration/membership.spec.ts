@@ -9,7 +9,7 @@ import { clientsNamed } from '../helpers/failure-scenes.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { ringNodes, taggedNodes } from '../helpers/redis-fleet.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * setNodes(): membership changed at run time, under load, against real servers — nodes added
@@ -68,8 +68,6 @@ function load(dict: RingDict<number>, workers = 64) {
   };
 }
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 describe('setNodes under load', () => {
   it(
     'adds a node and removes another with 64 calls in flight: none fails, none is stale',
@@ -80,16 +78,16 @@ describe('setNodes under load', () => {
       const events = collect(dict);
       await dict.connect();
       const running = load(dict);
-      await pause(300);
+      await sleep(300);
       await dict.setNodes(nodesOf(5, tag));
       expect(dict.totalHash.nodes).toEqual(['node0', 'node1', 'node2', 'node3', 'node4']);
-      await pause(300);
+      await sleep(300);
       const { node1: _gone, ...withoutNode1 } = nodesOf(5, tag);
       const started = performance.now();
       await dict.setNodes(withoutNode1);
       // The removed node finished what was in flight and closed, within 2 s.
       expect(performance.now() - started).toBeLessThan(2_000);
-      await pause(300);
+      await sleep(300);
       const result = await running.stop();
 
       expect(result.errors).toEqual([]);

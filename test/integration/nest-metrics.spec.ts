@@ -4,14 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RingCacheService, RingCached, RingRedisModule } from '../../lib/index.js';
 import { InMemoryMetrics } from '../helpers/metric-reader.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * `ring_redis.cached.calls` read back through an in-memory OpenTelemetry SDK: every call of a
  * `@RingCached` method and of `wrap()` counted once, by group, `Class.method` and outcome,
  * against real redis-servers, including a ring with every node down.
  */
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 @Injectable()
 class Weather {

@@ -12,14 +12,13 @@ import {
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { serverOf } from '../helpers/redis-fleet.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * `RingCacheService.wrap(key, fn, options)`, as cache-manager's wrap: a cached function under
  * a key of the caller's, with `@RingCached`'s options; and durations with units wherever a
  * duration goes (`ttl`, the group's `expire`, `grace`).
  */
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 @Injectable()
 class Clock {

@@ -3,15 +3,13 @@ import { Injectable, Logger, type INestApplication } from '@nestjs/common';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RingCacheService, RingCached, RingRedisModule } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * The resilient options together: an invalidated value is never answered as a stale one, a
  * lock makes a stale refresh single-flight across apps, tags and a lock on one key, and an
  * entry written with options read by a method without them (a rolling deploy).
  */
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let state = { version: 0, failing: false, delayMs: 0 };
 let runs: string[] = [];

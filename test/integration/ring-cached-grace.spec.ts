@@ -10,7 +10,7 @@ import {
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { serverOf } from '../helpers/redis-fleet.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * @RingCached that keeps serving when its method does not: grace (the stale value when the
@@ -19,8 +19,6 @@ import { until } from '../helpers/wait.js';
  * (a hit close to expiry refreshed in the background), with the ring failing in the middle.
  * Times are scaled down from the goals (60 s outages, 2 s ttls) with the same ratios.
  */
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** A backend that can be made to fail or to be slow, shared by every app of a test. */
 class Backend {

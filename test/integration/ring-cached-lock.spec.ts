@@ -11,7 +11,7 @@ import {
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { startNodeScript } from '../helpers/node-script.js';
 import { serverOf } from '../helpers/redis-fleet.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * `lock`: on a cold key one process in the fleet runs the method while the others wait for
@@ -19,8 +19,6 @@ import { until } from '../helpers/wait.js';
  * apps stand for several processes (each has its own connections and single-flight table);
  * a holder that dies is a real child process, killed.
  */
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs of the method in every app of a test, and how each behaves (by app label). */
 let runs: { app: string; key: string; at: number }[] = [];

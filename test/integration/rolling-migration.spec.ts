@@ -11,7 +11,7 @@ import {
 import { clientsNamed } from '../helpers/failure-scenes.js';
 import { startRedisServers, taggedNodes, type RedisFleet } from '../helpers/redis-fleet.js';
 import { analyse } from '../helpers/stale-analyser.js';
-import { until } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * A rolling change of membership across processes: processes still on the old nodes and
@@ -38,8 +38,6 @@ function nodes(which: 'old' | 'new'): WorkerNodes {
     picked.map((i) => [`node${i}`, { capacity: 1, connection: servers[i].url }]),
   );
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('migration: processes on the old and on the new nodes side by side', () => {
   it('0 stale reads before, across and after `until`', { timeout: 90_000 }, async () => {

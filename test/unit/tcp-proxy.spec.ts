@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { redisCommand } from '../helpers/redis-command.js';
 import { RedisServer } from '../helpers/redis-servers.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * The proxy that the cross-process chaos harness puts between each process and each node:
@@ -61,10 +62,6 @@ class RawClient {
   destroy(): void {
     this.socket.destroy();
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 let server: RedisServer;
