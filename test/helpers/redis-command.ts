@@ -6,10 +6,10 @@
  * Deliberately dependency-free (no ioredis): it has to work while the code under test is
  * broken, and a raw RESP socket is all these commands need.
  */
-import { createConnection } from 'node:net';
+import { HOST, respPipeline, RespError, type RespReply } from './resp.js';
 
-/** Where every server the helpers start listens, so where every command goes. */
-export const HOST = '127.0.0.1';
+export { HOST };
+
 /** How long redisCommand() waits for a reply, so a hung server fails a test, not stalls it. */
 const COMMAND_TIMEOUT_MS = 5_000;
 
@@ -25,90 +25,23 @@ export class RedisReplyError extends Error {
   }
 }
 
-function encodeCommand(args: readonly string[]): Buffer {
-  const parts = [`*${args.length}\r\n`];
-  for (const arg of args) parts.push(`$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-  return Buffer.from(parts.join(''), 'utf8');
+/** A reply as redis-cli would print it, more or less: see {@link redisCommand}. */
+function asText(reply: RespReply): string {
+  if (reply === null) return '(nil)';
+  if (reply instanceof RespError) return reply.message;
+  if (Array.isArray(reply)) return reply.map(asText).join('\n');
+  return Buffer.isBuffer(reply) ? reply.toString('utf8') : String(reply);
 }
 
-type Parsed = { value: string; error?: string; end: number } | undefined;
-
-/**
- * Parses one RESP2 reply starting at `start`, or returns undefined while more bytes are
- * needed. Works on bytes because bulk lengths count bytes, not characters.
- */
-function parseReply(buffer: Buffer, start: number): Parsed {
-  const lineEnd = buffer.indexOf('\r\n', start);
-  if (lineEnd === -1) return undefined;
-  const type = String.fromCharCode(buffer[start]);
-  const line = buffer.toString('utf8', start + 1, lineEnd);
-  const next = lineEnd + 2;
-  switch (type) {
-    case '+':
-    case ':':
-      return { value: line, end: next };
-    case '-':
-      return { value: line, error: line, end: next };
-    case '$': {
-      const length = Number(line);
-      if (length < 0) return { value: '(nil)', end: next };
-      if (buffer.length < next + length + 2) return undefined;
-      return { value: buffer.toString('utf8', next, next + length), end: next + length + 2 };
-    }
-    case '*': {
-      const length = Number(line);
-      if (length < 0) return { value: '(nil)', end: next };
-      const items: string[] = [];
-      let end = next;
-      for (let i = 0; i < length; i++) {
-        const item = parseReply(buffer, end);
-        if (!item) return undefined;
-        items.push(item.value);
-        end = item.end;
-      }
-      return { value: items.join('\n'), end };
-    }
-    default:
-      throw new Error(`unexpected RESP reply: ${JSON.stringify(buffer.toString('utf8', start))}`);
-  }
-}
-
-/** Sends one command on a fresh connection and resolves with the parsed reply. */
-function sendCommand(port: number, args: readonly string[], timeoutMs: number): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = createConnection({ host: HOST, port });
-    let received = Buffer.alloc(0);
-    let settled = false;
-    const settle = (outcome: () => void): void => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      socket.destroy();
-      outcome();
-    };
-    const timer = setTimeout(() => {
-      const message = `no reply to ${args[0]} from ${HOST}:${port} within ${timeoutMs} ms`;
-      settle(() => reject(new Error(message)));
-    }, timeoutMs);
-    socket.once('connect', () => socket.write(encodeCommand(args)));
-    socket.on('data', (chunk: Buffer) => {
-      received = Buffer.concat([received, chunk]);
-      let reply: Parsed;
-      try {
-        reply = parseReply(received, 0);
-      } catch (error) {
-        settle(() => reject(error));
-        return;
-      }
-      if (!reply) return;
-      const { value, error } = reply;
-      settle(() => (error === undefined ? resolve(value) : reject(new RedisReplyError(error))));
-    });
-    socket.once('error', (error) => settle(() => reject(error)));
-    socket.once('close', () =>
-      settle(() => reject(new Error(`${HOST}:${port} closed the connection without a reply`))),
-    );
-  });
+/** Sends one command on a fresh connection and resolves with its reply as text. */
+async function sendCommand(
+  port: number,
+  args: readonly string[],
+  timeoutMs: number,
+): Promise<string> {
+  const [reply] = await respPipeline(port, [args], timeoutMs);
+  if (reply instanceof RespError) throw new RedisReplyError(reply.message);
+  return asText(reply);
 }
 
 /**

@@ -27,14 +27,12 @@ import {
   type TwemproxyGroupConfig,
 } from '../../lib/twemproxy/from-twemproxy.js';
 import {
-  respPipeline,
-  RespError,
   startNutcracker,
   stopAllNutcrackers,
   type PoolOptionValue,
-  type RespTarget,
 } from '../helpers/nutcracker.js';
 import { redisCommand } from '../helpers/redis-command.js';
+import { respPipeline, RespError, type RespTarget } from '../helpers/resp.js';
 import { startRedisServers, type RedisFleet } from '../helpers/redis-fleet.js';
 import { RedisServer, stopAllRedisServers } from '../helpers/redis-servers.js';
 
