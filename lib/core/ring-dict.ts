@@ -17,12 +17,13 @@ import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
-import { readThroughRaw } from './read-through.js';
+import { deleteIfHolds, readThroughRaw } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
 import type { BatchOps } from './routing/batch-ops.js';
 import {
   asIs,
   DEL,
+  deleteIfHoldsOp,
   EXISTS,
   GET,
   GET_BUFFER,
@@ -162,6 +163,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    */
   [readThroughRaw](key: unknown): Promise<string | undefined> {
     return this.request('getRaw', key, GET, false, orUndefined, this.failures.rejectFail);
+  }
+
+  /**
+   * For `@RingCached`'s lock, not part of the API: deletes `key` only while it holds `value`,
+   * atomically on its node. True when deleted; rejects like `[readThroughRaw]`.
+   */
+  [deleteIfHolds](key: unknown, value: string): Promise<boolean> {
+    const op = deleteIfHoldsOp(value);
+    return this.request('delete', key, op, true, isPositive, this.failures.rejectFail);
   }
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */

@@ -6,10 +6,12 @@ import {
   RingCached,
   RingRedisModule,
   RingRedisService,
+  type RingDict,
   type RingNodesConfig,
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { startNodeScript } from '../helpers/node-script.js';
+import { deleteIfHolds } from '../../lib/core/read-through.js';
 import { serverOf } from '../helpers/redis-fleet.js';
 import { sleep, until } from '../helpers/wait.js';
 
@@ -197,6 +199,28 @@ describe('@RingCached lock', () => {
     expect(new Set(values)).toEqual(new Set(['built after the holder (1)']));
   });
 
+  it("a holder whose lock was lost and taken by another never frees the other's lock", async () => {
+    const [a, b] = [await boot('a'), await boot('b')];
+    behaviour = { a: { delayMs: 300 }, b: { delayMs: 1_500 } };
+    const dict = a.get(RingRedisService).getOrThrow('default');
+    const first = a.get(Reports).build('lost');
+    await until(() => runs.some((run) => run.app === 'a'), 2_000, 'a runs the method');
+    // The lock key vanishes, as with a node restarted without persistence: b takes it anew.
+    const [lockKey] = await lockKeys(dict);
+    expect(await dict.delete(lockKey)).toBe(true);
+    const second = b.get(Reports).build('lost');
+    await until(() => runs.some((run) => run.app === 'b'), 2_000, 'b runs the method');
+    const bToken = await dict.visitRedis('GET', lockKey);
+    expect(await first).toBe('report lost by a');
+    // a frees its lock a turn after answering: b's, under the same key, must stay.
+    await sleep(100);
+    expect(await dict.visitRedis('GET', lockKey)).toBe(bToken);
+    expect(await dict[deleteIfHolds](lockKey, 'another token')).toBe(false);
+    expect(await second).toBe('report lost by b');
+    await sleep(100);
+    expect(await lockKeys(dict)).toEqual([]);
+  });
+
   it('a warm key never takes the lock', async () => {
     const app = await boot('a');
     const report = app.get(Reports);
@@ -206,9 +230,12 @@ describe('@RingCached lock', () => {
     await report.build('warm');
     expect(runs.length).toBe(before);
     // No lock key is left behind after the run stored its value.
-    const locks: string[] = [];
-    for await (const key of dict.keys())
-      if (key.startsWith('__ring-cached__:lock:')) locks.push(key);
-    expect(locks).toEqual([]);
+    expect(await lockKeys(dict)).toEqual([]);
   });
 });
+
+async function lockKeys(dict: RingDict): Promise<string[]> {
+  const locks: string[] = [];
+  for await (const key of dict.keys()) if (key.startsWith('__ring-cached__:lock:')) locks.push(key);
+  return locks;
+}

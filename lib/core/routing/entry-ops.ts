@@ -28,6 +28,19 @@ export function setOp(payload: string | Buffer, ttl: number | undefined): EntryO
   return (client, entry) => client.set(toWire(entry), payload, 'PX', px);
 }
 
+/**
+ * Deletes the entry only while it holds ARGV[1]. A script, so that nothing can take the key
+ * between the compare and the delete: Redis 7 has no command for it.
+ */
+const DELETE_IF_HOLDS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`;
+
+/** `DELETE_IF_HOLDS` on the entry: 1 when it was deleted, 0 when it held something else. */
+export function deleteIfHoldsOp(value: string): EntryOp<number> {
+  return (client, entry) =>
+    client.eval(DELETE_IF_HOLDS, 1, toWire(entry), value) as Promise<number>;
+}
+
 /** A TTL in seconds as SET's PX: whole milliseconds, at least 1. */
 export function pxOf(ttl: number): number {
   return Math.max(1, Math.round(ttl * 1000));

@@ -1,4 +1,5 @@
 import type { RingDict } from '../../core/index.js';
+import { deleteIfHolds } from '../../core/read-through.js';
 import { uniqueId } from './unique-id.js';
 
 /** Lock keys, inside the group's prefix: `__ring-cached__:lock:<n>:<key>`. */
@@ -7,19 +8,11 @@ export const LOCK_KEY_PREFIX = '__ring-cached__:lock:';
 /** Candidates tried for a lock key on the entry's node (n equal nodes: none with odds e⁻⁶⁴). */
 const CANDIDATES_PER_NODE = 64;
 
-/**
- * A lock released this long (or a tenth of its ttl, if longer) before its expiry is certainly
- * still this process's: room for Redis counting expiry on its wall clock, which a step moves.
- */
-const RELEASE_MARGIN_MS = 50;
-
 /** A lock this process holds. */
 export interface TakenLock {
   readonly taken: true;
   readonly lockKey: string;
   readonly token: string;
-  /** Until then (performance.now()) it is certainly still this process's. */
-  readonly safeUntil: number;
 }
 
 /** What trying to take a key's lock answered. */
@@ -45,15 +38,13 @@ export async function acquireLock(
   const lockKey = lockKeyOf(dict, key);
   if (lockKey === undefined) return undefined;
   const token = uniqueId();
-  // Counted from before the SET: the server's expiry is no earlier.
-  const safeUntil = performance.now() + ttlMs - Math.max(RELEASE_MARGIN_MS, ttlMs / 10);
   let reply: unknown;
   try {
     reply = await dict.visitRedis('SET', lockKey, token, 'NX', 'PX', Math.ceil(ttlMs));
   } catch {
     return undefined;
   }
-  if (reply === 'OK') return { taken: true, lockKey, token, safeUntil };
+  if (reply === 'OK') return { taken: true, lockKey, token };
   return reply === null ? { taken: false, lockKey } : undefined;
 }
 
@@ -70,19 +61,18 @@ export async function lockHeld(
 }
 
 /**
- * Frees a lock this process took, once its value is stored (or the run failed). Well before
- * its expiry it is still this process's: one DEL, written to the socket at once. Close to it,
- * another process may have taken it since: deleted only while it still holds this token (a
- * GET, then a DEL). Never throws: a lock left behind expires by itself.
+ * Frees a lock this process took, once its value is stored (or the run failed): deleted only
+ * while it still holds this process's token, in one step on its node (one round trip). A
+ * plain DEL would free another process's lock when this one expired during a long run, or
+ * was lost with a restarted node, and the other took it since. Never throws: a lock left
+ * behind expires by itself.
  */
 export async function releaseLock(
   dict: RingDict<unknown, unknown>,
   lock: TakenLock,
 ): Promise<void> {
-  const { lockKey, token, safeUntil } = lock;
   try {
-    if (performance.now() < safeUntil) await dict.delete(lockKey);
-    else if ((await dict.visitRedis('GET', lockKey)) === token) await dict.delete(lockKey);
+    await dict[deleteIfHolds](lock.lockKey, lock.token);
   } catch {
     // It expires by itself.
   }
