@@ -18,7 +18,7 @@ import { benchLocate } from './hash-ring.bench.js';
 import { benchMembership } from './membership.bench.js';
 import { benchNearCache } from './near-cache.bench.js';
 import { benchHungNode } from './hung-node.bench.js';
-import { describeMachine, loadAverage, machineLine } from './machine.js';
+import { describeMachine, loadAverage, machineLine, schedulerPauses } from './machine.js';
 import { benchMetrics } from './metrics.bench.js';
 import type { BenchConfig } from './measure.js';
 import { benchRebuild } from './rebuild.bench.js';
@@ -143,7 +143,9 @@ async function main(): Promise<number> {
   console.log(`nestjs-ring-redis benchmarks${config.quick ? ' (--quick)' : ''}`);
   const loadAtStart = loadAverage();
   console.log(`machine: ${machine}`);
-  console.log(`load average (1 min) at start: ${loadAtStart}\n`);
+  console.log(`load average (1 min) at start: ${loadAtStart}`);
+  const pausesAtStart = schedulerPauses();
+  console.log(`scheduler at start: ${pausesAtStart}\n`);
 
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -185,6 +187,7 @@ async function main(): Promise<number> {
       `; total ${((performance.now() - started) / 1000).toFixed(1)} s` +
       `; load average (1 min) at start ${loadAtStart}, at end ${loadAverage()}`,
   );
+  console.log(`\nScheduler: at start, ${pausesAtStart}; at end, ${schedulerPauses()}.`);
   return failed ? 1 : 0;
 }
 
