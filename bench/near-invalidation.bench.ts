@@ -2,7 +2,8 @@
  * Section 12's invalidation rows: how long a write takes to be visible in another process that
  * holds the key in its near cache (a real child process, near-watcher.ts), written here with
  * `RingDict.set` and with `redis-cli SET`; and, for scale, a PUBLISH heard by a subscriber in
- * that process — the same trip through Redis without the near cache.
+ * that process — the same trip through Redis without the near cache. The three take turns,
+ * sample by sample.
  */
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -84,34 +85,27 @@ export async function invalidationRows(
   try {
     watcher.send({ nodes, prefix });
     if ((await watcher.next()) !== 'ready') throw new Error('the watcher did not start');
-    await writer.set(key, { ...base, id: id++ });
-    const measure = async (
-      arm: (id: number) => object,
-      write: (value: Value) => unknown,
-    ): Promise<number[]> => {
-      const ms: number[] = [];
-      for (let i = 0; i < samples; i++) {
-        const value = { ...base, id: id++ };
-        watcher.send(arm(value.id));
-        if ((await watcher.next()) !== 'armed') throw new Error('the watcher did not arm');
-        const start = process.hrtime.bigint();
-        void write(value);
-        const { seen } = (await watcher.next()) as { seen: string };
-        ms.push(Number(BigInt(seen) - start) / 1e6);
-      }
-      return ms;
-    };
-    const watch = (expect: number) => ({ watch: key, expect });
-    const bySet = await measure(watch, (value) => writer.set(key, value));
-    const byCli = await measure(watch, (value) =>
-      cli.send(`SET ${entry} '${JSON.stringify(value)}'`),
-    );
     watcher.send({ subscribe: 'near:seen', port: owner.port });
     if ((await watcher.next()) !== 'ready') throw new Error('the watcher did not subscribe');
-    const published = await measure(
-      (expect) => ({ listen: String(expect) }),
-      (value) => publisher.publish('near:seen', String(value.id)),
-    );
+    await writer.set(key, { ...base, id: id++ });
+    const watch = (expect: number) => ({ watch: key, expect });
+    const ways: Way[] = [
+      { arm: watch, write: (value) => writer.set(key, value), ms: [] },
+      { arm: watch, write: (value) => cli.send(`SET ${entry} '${JSON.stringify(value)}'`), ms: [] },
+      {
+        arm: (expect) => ({ listen: String(expect) }),
+        write: (value) => publisher.publish('near:seen', String(value.id)),
+        ms: [],
+      },
+    ];
+    // In turns, each first every third sample: the three see the same phases of the machine.
+    for (let i = 0; i < samples; i++) {
+      for (let j = 0; j < ways.length; j++) {
+        const way = ways[(i + j) % ways.length];
+        way.ms.push(await once(watcher, way, { ...base, id: id++ }));
+      }
+    }
+    const [bySet, byCli, published] = ways.map((way) => way.ms);
     return [
       seenRow('written with RingDict.set in this process', bySet),
       seenRow('written with redis-cli SET (from its stdin)', byCli),
@@ -131,6 +125,23 @@ export async function invalidationRows(
     await watcher.stop();
     await writer.close();
   }
+}
+
+/** One way to make a change seen by the watcher, and its samples (ms). */
+interface Way {
+  arm(id: number): object;
+  write(value: Value): unknown;
+  readonly ms: number[];
+}
+
+/** Arms the watcher for `value`, writes it, and answers how long until the watcher saw it. */
+async function once(watcher: Watcher, way: Way, value: Value): Promise<number> {
+  watcher.send(way.arm(value.id!));
+  if ((await watcher.next()) !== 'armed') throw new Error('the watcher did not arm');
+  const start = process.hrtime.bigint();
+  void way.write(value);
+  const { seen } = (await watcher.next()) as { seen: string };
+  return Number(BigInt(seen) - start) / 1e6;
 }
 
 /** The `q` quantile of `ms` (1: the largest). */
