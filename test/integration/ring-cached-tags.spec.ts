@@ -11,6 +11,7 @@ import {
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { serverOf } from '../helpers/redis-fleet.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -46,11 +47,11 @@ afterEach(() => {
   loads = 0;
 });
 
-async function boot(): Promise<INestApplication> {
+async function boot(nodes = nest.nodes()): Promise<INestApplication> {
   return nest.boot({
     imports: [
       RingRedisModule.forRoot({
-        groups: { default: nest.nodes() },
+        groups: { default: nodes },
         defaults: { prefix: 'tags:', ...fast, retryRatio: 0 },
       }),
     ],
@@ -160,6 +161,41 @@ describe('@RingCached tags', () => {
     }
     await cache.invalidateTags(['users']);
     for (let id = 0; id < 30; id++) expect(await users.byId(id)).toBe(`user ${id} v2`);
+  });
+
+  it('one app cut off from a node invalidates: the apps that still reach it read nothing stale', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    // b reaches every server through its own proxies; a reaches them directly.
+    const proxies = await Promise.all(nest.fleet.servers.map((s) => TcpProxy.start(s.port)));
+    for (const proxy of proxies) nest.track(proxy);
+    const byProxy = Object.fromEntries(
+      proxies.map((proxy, i) => [`node${i}`, { capacity: 1, connection: proxy.url }]),
+    );
+    const [a, b] = [await boot(), await boot(byProxy)];
+    const dictOf = (app: INestApplication) => app.get(RingRedisService).getOrThrow('default');
+    for (let id = 0; id < 30; id++) db.set(id, `user ${id} v0`);
+    for (let id = 0; id < 30; id++) await a.get(Users).byId(id);
+    const node = dictOf(a).aliveHash.locate(
+      dictOf(a).getEntry(a.get(RingCacheService).keyFor(Users, 'byId', 0)),
+    )!;
+    proxies[Number(node.slice('node'.length))].cut();
+    // b's delete of that node's versions fails over to another node (a hint for it), after
+    // b's report that the node is out has reached the others: a holds it out too.
+    for (let id = 0; id < 30; id++) db.set(id, `user ${id} v1`);
+    await b.get(RingCacheService).invalidateTags(['users']);
+    expect(dictOf(b).aliveHash.nodes).not.toContain(node);
+    for (let id = 0; id < 30; id++) expect(await a.get(Users).byId(id)).toBe(`user ${id} v1`);
+    expect(dictOf(a).aliveHash.nodes).not.toContain(node);
+    // Healed: the node rejoins in both once the hints deleted its old versions.
+    proxies[Number(node.slice('node'.length))].heal();
+    await until(
+      () => [a, b].every((app) => dictOf(app).aliveHash.nodes.includes(node)),
+      5_000,
+      'the node to rejoin in both apps',
+    );
+    for (let id = 0; id < 30; id++) {
+      expect(await a.get(Users).byId(id)).toMatch(new RegExp(`^user ${id} v1$`));
+    }
   });
 
   it('costs one DEL per node whatever the number of entries carrying the tag', async () => {
