@@ -224,6 +224,16 @@ describe('@RingCached tags', () => {
     for (let id = 0; id < 30; id++) db.set(id, `user ${id} v1`);
     await cache.invalidateTags(['users']);
     for (let id = 0; id < 30; id++) expect(await users.byId(id)).toBe(`user ${id} v1`);
+    // With the node out, a hit still reads its entry and both versions in one MGET.
+    const visit = vi.spyOn(dict, 'visitRedis');
+    const getRaw = vi.spyOn(dict, 'getRaw');
+    expect(await users.byId(0)).toBe('user 0 v1');
+    expect(visit.mock.calls.map(([command, , ...args]) => [command, args.length])).toEqual([
+      ['MGET', 2],
+    ]);
+    expect(getRaw).not.toHaveBeenCalled();
+    visit.mockRestore();
+    getRaw.mockRestore();
     // Back with its old entries and versions: the handoff deleted the versions first.
     server.resume();
     await until(() => dict.aliveHash.nodes.includes(node), 5_000, 'the node to rejoin');

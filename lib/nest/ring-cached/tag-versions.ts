@@ -27,10 +27,7 @@ export interface TagPlaces {
   readonly keys: readonly string[];
   /** Their Redis keys (the group's prefix and key function applied). */
   readonly entries: readonly string[];
-  /**
-   * Every node is alive and every version key is on the entry's node: one MGET reads the
-   * entry and its versions together.
-   */
+  /** Every version key is on the entry's node: one MGET reads the entry and its versions. */
   readonly together: boolean;
 }
 
@@ -60,8 +57,9 @@ export class TagVersions {
     if (at === undefined) return undefined;
     const keys: string[] = [];
     const entries: string[] = [];
-    // With every node alive the alive ring places keys as the total ring does.
-    let together = alive.size === this.ring!.size;
+    // A version key placed on a node by the total ring stays there while that node is alive
+    // (keys of alive nodes never move), so with a node out it is still on the entry's node.
+    let together = true;
     for (const tag of tags) {
       const found = this.keysOf(tag);
       keys.push(found.keys[at]);
@@ -73,8 +71,8 @@ export class TagVersions {
 
   /**
    * The entry of `key` and the versions at `places`, read together: one MGET on the entry's
-   * node. Only while every node is alive: visitRedis counts MGET as a write, which costs
-   * nothing then, but would leave a handoff hint on a node standing in for an ejected one.
+   * node (a read: it leaves no handoff hint). Should the request fail over to another node,
+   * the versions are not there: a miss, never a stale read.
    */
   readTogether(key: string, places: TagPlaces): Promise<[string | undefined, (string | null)[]]> {
     return this.dict.visitRedis('MGET', key, ...places.entries).then((reply) => {
