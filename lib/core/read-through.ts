@@ -10,3 +10,9 @@ export const readThroughRaw: unique symbol = Symbol('ring-redis.readThroughRaw')
  * holds a given value, in one step on the key's node. Internal, like `readThroughRaw`.
  */
 export const deleteIfHolds: unique symbol = Symbol('ring-redis.deleteIfHolds');
+
+/**
+ * Names the RingDict getter that says whether the dict has a near cache, whose GETs are
+ * answered from memory: `@RingCached` then reads a tagged entry's versions as GETs too.
+ */
+export const nearCached: unique symbol = Symbol('ring-redis.nearCached');

@@ -3,7 +3,12 @@ import { Injectable } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
 import { describe, expect, it } from 'vitest';
 import { RingRedisHealthIndicator } from '../../lib/health/index.js';
-import { RingCached, RingRedisModule, RingRedisService } from '../../lib/index.js';
+import {
+  RingCacheService,
+  RingCached,
+  RingRedisModule,
+  RingRedisService,
+} from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { until } from '../helpers/wait.js';
@@ -25,7 +30,16 @@ class Profiles {
     computed++;
     return { id, name: `user ${id}` };
   }
+
+  /** Tagged: its name comes from `names`, the "database". */
+  @RingCached({ prefix: 'near-tags:', ttl: 60, tags: (id: number) => [`user:${id}`] })
+  async tagged(id: number): Promise<string> {
+    computed++;
+    return names.get(id) ?? 'nobody';
+  }
 }
+
+const names = new Map<number, string>();
 
 async function boot() {
   const app = await apps.boot({
@@ -45,17 +59,38 @@ async function boot() {
     3_000,
     'channels up',
   );
-  return { app, dict, profiles: app.get(Profiles), health: app.get(RingRedisHealthIndicator) };
+  return {
+    app,
+    dict,
+    cache: app.get(RingCacheService),
+    profiles: app.get(Profiles),
+    health: app.get(RingRedisHealthIndicator),
+  };
 }
 
-/** GETs every server has run so far. */
+/** GETs (and MGETs) every server has run so far. */
 async function gets(): Promise<number> {
   let total = 0;
   for (const server of apps.fleet.servers) {
     const stats = await redisCommand(server.port, 'INFO', 'commandstats');
-    total += Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+    for (const command of ['get', 'mget']) {
+      total += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    }
   }
   return total;
+}
+
+/** Calls `call` until a call reaches no server: the entry (and its versions) are held. */
+async function untilFromMemory(call: () => Promise<unknown>): Promise<void> {
+  await until(
+    async () => {
+      const was = await gets();
+      await call();
+      return (await gets()) === was;
+    },
+    1_000,
+    'a hit from memory',
+  );
 }
 
 describe('@RingCached with a near cache', () => {
@@ -66,15 +101,7 @@ describe('@RingCached with a near cache', () => {
     expect(computed).toBe(1);
     // The first hits read Redis: the miss stored the value, and Redis' invalidation of that
     // write (this process had read the key) drops what a read just before it kept.
-    await until(
-      async () => {
-        const was = await gets();
-        await profiles.profile(7);
-        return (await gets()) === was;
-      },
-      1_000,
-      'a hit from memory',
-    );
+    await untilFromMemory(() => profiles.profile(7));
     const before = await gets();
     for (let i = 0; i < 20; i++) {
       const hit = await profiles.profile(7);
@@ -101,6 +128,51 @@ describe('@RingCached with a near cache', () => {
       1_000,
       'the method ran again',
     );
+  });
+
+  it('answers a tagged hit from memory, its versions too; invalidateTags in another app reaches it', async () => {
+    const [a, b] = [await boot(), await boot()];
+    names.set(3, 'Ada');
+    computed = 0;
+    expect(await a.profiles.tagged(3)).toBe('Ada');
+    await untilFromMemory(() => a.profiles.tagged(3));
+    const before = await gets();
+    for (let i = 0; i < 20; i++) expect(await a.profiles.tagged(3)).toBe('Ada');
+    expect(await gets()).toBe(before);
+    expect(computed).toBe(1);
+    // Another app invalidates: Redis tells this process its version key changed.
+    names.set(3, 'Grace');
+    await b.cache.invalidateTags(['user:3']);
+    expect(await a.profiles.tagged(3)).toBe('Grace');
+    expect(computed).toBe(2);
+  });
+
+  it('no stale tagged read after an invalidation, under concurrent reads from two apps', async () => {
+    const [a, b] = [await boot(), await boot()];
+    names.set(1, 'v0');
+    let stale = 0;
+    let reads = 0;
+    let stop = false;
+    let latest = 0;
+    const readers = [a, b].map(async ({ profiles }) => {
+      while (!stop) {
+        // Only reads that begin after an invalidation resolved are checked against it.
+        const expected = latest;
+        const value = await profiles.tagged(1);
+        if (Number(value.slice(1)) < expected) stale++;
+        reads++;
+      }
+    });
+    for (let version = 1; version <= 30; version++) {
+      names.set(1, `v${version}`);
+      await [a, b][version % 2].cache.invalidateTags(['user:1']);
+      latest = version;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    stop = true;
+    await Promise.all(readers);
+    expect(reads).toBeGreaterThan(100);
+    expect(stale).toBe(0);
   });
 
   it("shows each node's invalidation channel in the health details", async () => {

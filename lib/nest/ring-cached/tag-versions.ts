@@ -1,4 +1,5 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
+import { nearCached } from '../../core/read-through.js';
 import { uniqueId } from './unique-id.js';
 
 /** Version keys of tags, inside the group's prefix: `__ring-cached__:tag:<tag>:<n>`. */
@@ -27,7 +28,10 @@ export interface TagPlaces {
   readonly keys: readonly string[];
   /** Their Redis keys (the group's prefix and key function applied). */
   readonly entries: readonly string[];
-  /** Every version key is on the entry's node: one MGET reads the entry and its versions. */
+  /**
+   * Every version key is on the entry's node: one MGET reads the entry and its versions.
+   * Never with a near cache, which answers the entry's and each version's GET from memory.
+   */
   readonly together: boolean;
 }
 
@@ -59,7 +63,8 @@ export class TagVersions {
     const entries: string[] = [];
     // A version key placed on a node by the total ring stays there while that node is alive
     // (keys of alive nodes never move), so with a node out it is still on the entry's node.
-    let together = true;
+    // With a near cache, GETs: it answers each from memory.
+    let together = !this.dict[nearCached];
     for (const tag of tags) {
       const found = this.keysOf(tag);
       keys.push(found.keys[at]);
