@@ -1,7 +1,7 @@
 import 'reflect-metadata';
-import { Injectable } from '@nestjs/common';
+import { Injectable, Logger } from '@nestjs/common';
 import { TerminusModule } from '@nestjs/terminus';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { RingRedisHealthIndicator } from '../../lib/health/index.js';
 import {
   RingCacheService,
@@ -15,8 +15,9 @@ import { until } from '../helpers/wait.js';
 
 /**
  * The near cache in a Nest app: a `@RingCached` hit of a group with a near cache is answered
- * from process memory, a write elsewhere still reaches the method's callers, and the health
- * check shows each node's invalidation channel.
+ * from process memory (a tagged one too), a write or an invalidation elsewhere still reaches
+ * the method's callers, lock and grace work over it, and the health check shows each node's
+ * invalidation channel.
  */
 
 const apps = useNestApps();
@@ -37,7 +38,23 @@ class Profiles {
     computed++;
     return names.get(id) ?? 'nobody';
   }
+
+  /** With a lock and grace: slow, and failing while `failing` is set. */
+  @RingCached({ prefix: 'near-lock:', ttl: '200ms', grace: '1h', lock: true })
+  async guarded(id: number): Promise<string> {
+    computed++;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    if (failing) throw new Error('backend down');
+    return `report ${id} (${computed})`;
+  }
 }
+
+let failing = false;
+
+afterEach(() => {
+  vi.restoreAllMocks();
+  failing = false;
+});
 
 const names = new Map<number, string>();
 
@@ -173,6 +190,23 @@ describe('@RingCached with a near cache', () => {
     await Promise.all(readers);
     expect(reads).toBeGreaterThan(100);
     expect(stale).toBe(0);
+  });
+
+  it('lock and grace with a near cache: one run for two apps on a cold key, the stale value while the method fails', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [a, b] = [await boot(), await boot()];
+    computed = 0;
+    failing = false;
+    const values = await Promise.all(
+      [a, b].flatMap(({ profiles }) => Array.from({ length: 5 }, () => profiles.guarded(1))),
+    );
+    expect(computed).toBe(1);
+    expect(new Set(values)).toEqual(new Set(['report 1 (1)']));
+    // Past its ttl, the method failing: the value held is answered, in both apps.
+    failing = true;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await a.profiles.guarded(1)).toBe('report 1 (1)');
+    expect(await b.profiles.guarded(1)).toBe('report 1 (1)');
   });
 
   it("shows each node's invalidation channel in the health details", async () => {
