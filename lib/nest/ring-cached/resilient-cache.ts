@@ -108,9 +108,9 @@ export class ResilientCache {
   }
 
   /**
-   * The entry and the versions of its tags from the entry's node: one MGET, or, where a
-   * version key could not be placed there (a hash tag in the prefix), a GET each, sent in
-   * the same turn.
+   * The entry and the versions of its tags from the entry's node: one MGET; a GET each, sent
+   * in the same turn, with a near cache (it answers them from memory) or where a version key
+   * could not be placed on that node (a hash tag in the prefix).
    */
   private read(call: CachedCall): Promise<Seen> {
     const versions = call.tags.length > 0 ? this.versionsOf(call.dict) : undefined;
