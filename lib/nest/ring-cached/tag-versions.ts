@@ -61,15 +61,17 @@ export class TagVersions {
     if (at === undefined) return undefined;
     const keys: string[] = [];
     const entries: string[] = [];
-    // A version key placed on a node by the total ring stays there while that node is alive
-    // (keys of alive nodes never move), so with a node out it is still on the entry's node.
-    // With a near cache, GETs: it answers each from memory.
+    // With every node alive, a version key the total ring placed on the entry's node is there.
+    // With one out it stays there with the default distribution (keys of alive nodes never
+    // move), not always with 'ketama' (an ejection rebuilds the continuum): asked of the alive
+    // ring then. With a near cache, GETs: it answers each from memory.
+    const partial = alive.size !== this.ring!.size;
     let together = !this.dict[nearCached];
     for (const tag of tags) {
       const found = this.keysOf(tag);
       keys.push(found.keys[at]);
       entries.push(found.entries[at]);
-      together &&= found.placed[at];
+      together &&= partial ? alive.locate(found.entries[at]) === node : found.placed[at];
     }
     return { keys, entries, together };
   }

@@ -1,0 +1,91 @@
+import 'reflect-metadata';
+import { describe, expect, it } from 'vitest';
+import { RingCacheService, RingRedisModule, RingRedisService } from '../../lib/index.js';
+import { TAG_KEY_PREFIX } from '../../lib/nest/ring-cached/tag-versions.js';
+import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { until } from '../helpers/wait.js';
+
+/**
+ * Where a tagged read finds its versions while a node is out. With `distribution: 'ketama'`
+ * and unequal capacities an ejection rebuilds the continuum, so a version key the total ring
+ * placed on the entry's node may now be placed elsewhere, where `invalidateTags` deletes it:
+ * the read must look there, not at the entry's node. `handoffLimit: 0` keeps the hinted
+ * handoff from deleting the old copy behind the test's back.
+ */
+
+const nest = useNestApps();
+
+const CAPACITIES = [1, 3, 7];
+
+describe('@RingCached tags: version placement with a node out', () => {
+  it("ketama, unequal capacities: a read after invalidateTags misses though the version key moved off the entry's node", async () => {
+    const proxies = await Promise.all(nest.fleet.servers.map((s) => TcpProxy.start(s.port)));
+    for (const proxy of proxies) nest.track(proxy);
+    const nodes = Object.fromEntries(
+      proxies.map((proxy, i) => [`node${i}`, { capacity: CAPACITIES[i], connection: proxy.url }]),
+    );
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { default: nodes },
+          defaults: { prefix: 'tags:', ...fast, retryRatio: 0, distribution: 'ketama' },
+          groupOptions: { default: { handoffLimit: 0 } },
+        }),
+      ],
+    });
+    const cache = app.get(RingCacheService);
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    const scene = movedVersion(dict.totalHash, (key) => dict.getEntry(key));
+    const options = (value: string) => [async () => value, { ttl: 60, tags: [scene.tag] }] as const;
+    expect(await cache.wrap(scene.key, ...options('v0'))).toBe('v0');
+
+    const proxy = proxies[Number(scene.out.slice('node'.length))];
+    proxy.cut();
+    await dict.ping();
+    await until(() => !dict.aliveHash.nodes.includes(scene.out), 3_000, 'the node ejected');
+    // The entry stays on its node; its version key now lives on another.
+    expect(dict.aliveHash.locate(dict.getEntry(scene.key))).toBe(scene.node);
+    expect(dict.aliveHash.locate(dict.getEntry(scene.versionKey))).not.toBe(scene.node);
+    await cache.invalidateTags([scene.tag]);
+    expect(await cache.wrap(scene.key, ...options('v1'))).toBe('v1');
+    // Healed and back before the fixture closes the app and the proxies together: with the
+    // path still cut, that close outlasted the hook's 30 s (the app alone closes in ms).
+    proxy.heal();
+    await until(() => dict.aliveHash.nodes.includes(scene.out), 5_000, 'the node back');
+  });
+});
+
+interface Ring {
+  readonly nodes: readonly string[];
+  readonly size: number;
+  locate(entry: string): string | undefined;
+  without(name: string): Ring;
+}
+
+/**
+ * A node to take out, a key whose node stays, and a tag whose version key for that node (the
+ * first `<tag>:<n>` the total ring places there) the ring without the node places elsewhere.
+ */
+function movedVersion(total: Ring, entry: (key: string) => string) {
+  for (const out of total.nodes) {
+    const alive = total.without(out);
+    for (let t = 0; t < 200; t++) {
+      const tag = `t${t}`;
+      for (let k = 0; k < 50; k++) {
+        const key = `k${k}`;
+        const node = total.locate(entry(key))!;
+        if (node === out || alive.locate(entry(key)) !== node) continue;
+        let versionKey: string | undefined;
+        for (let n = 0; versionKey === undefined && n < 64 * total.size; n++) {
+          const candidate = `${TAG_KEY_PREFIX}${tag}:${n}`;
+          if (total.locate(entry(candidate)) === node) versionKey = candidate;
+        }
+        if (versionKey !== undefined && alive.locate(entry(versionKey)) !== node) {
+          return { out, key, tag, node, versionKey };
+        }
+      }
+    }
+  }
+  throw new Error('no version key that moves when a node is ejected');
+}
