@@ -12,7 +12,8 @@ export const readThroughRaw: unique symbol = Symbol('ring-redis.readThroughRaw')
 export const deleteIfHolds: unique symbol = Symbol('ring-redis.deleteIfHolds');
 
 /**
- * Names the RingDict getter that says whether the dict has a near cache, whose GETs are
- * answered from memory: `@RingCached` then reads a tagged entry's versions as GETs too.
+ * Names the RingDict getter of its near cache's `maxLag` (ms), undefined without a near cache:
+ * `@RingCached` then reads a tagged entry's versions as GETs, which it answers from memory,
+ * and an invalidation waits that long for other processes to have read it.
  */
-export const nearCached: unique symbol = Symbol('ring-redis.nearCached');
+export const nearCacheLag: unique symbol = Symbol('ring-redis.nearCacheLag');

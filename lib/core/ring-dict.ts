@@ -17,7 +17,7 @@ import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
-import { deleteIfHolds, nearCached, readThroughRaw } from './read-through.js';
+import { deleteIfHolds, nearCacheLag, readThroughRaw } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
 import type { BatchOps } from './routing/batch-ops.js';
 import {
@@ -165,9 +165,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.request('getRaw', key, GET, false, orUndefined, this.failures.rejectFail);
   }
 
-  /** For `@RingCached`, not part of the API: whether a near cache may answer GETs. */
-  get [nearCached](): boolean {
-    return this.options.near !== undefined;
+  /** For `@RingCached`, not part of the API: the near cache's `maxLag`, if it has one. */
+  get [nearCacheLag](): number | undefined {
+    return this.options.near?.maxLag;
   }
 
   /**

@@ -1,5 +1,6 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
-import { nearCached } from '../../core/read-through.js';
+import { nearCacheLag } from '../../core/read-through.js';
+import { atDeadline } from './deadline.js';
 import { uniqueId } from './unique-id.js';
 
 /** Version keys of tags, inside the group's prefix: `__ring-cached__:tag:<tag>:<n>`. */
@@ -7,6 +8,11 @@ export const TAG_KEY_PREFIX = '__ring-cached__:tag:';
 
 /** Tags whose version keys are remembered per group (each a few strings per node). */
 const MAX_REMEMBERED_TAGS = 10_000;
+/**
+ * Past a near cache's `maxLag`, for the invalidations Redis writes to other processes' sockets
+ * in the same turn as the replies to this one, a few microseconds apart.
+ */
+const DELIVERY_MARGIN_MS = 0.5;
 /** Candidates tried per node for a version key on each (n equal nodes: one is missed with odds of e⁻⁶⁴). */
 const CANDIDATES_PER_NODE = 64;
 
@@ -66,7 +72,7 @@ export class TagVersions {
     // move), not always with 'ketama' (an ejection rebuilds the continuum): asked of the alive
     // ring then. With a near cache, GETs: it answers each from memory.
     const partial = alive.size !== this.ring!.size;
-    let together = !this.dict[nearCached];
+    let together = this.dict[nearCacheLag] === undefined;
     for (const tag of tags) {
       const found = this.keysOf(tag);
       keys.push(found.keys[at]);
@@ -136,6 +142,10 @@ export class TagVersions {
   /**
    * Deletes every version key of `tags`, on every node (one DEL per node, in parallel; a
    * node that is out gets the delete through the ring's hinted handoff before it rejoins).
+   * With a near cache, then waits its `maxLag` and a little more: Redis sent the others'
+   * invalidations with the replies, and a near cache answers nothing from memory once its
+   * process has read its sockets for `maxLag` after an invalidation came, so no call begun
+   * after this resolves, in any process with the same `maxLag`, answers a version it dropped.
    */
   async invalidate(tags: readonly string[]): Promise<void> {
     this.follow();
@@ -147,6 +157,11 @@ export class TagVersions {
       throw new RingClusterUnavailableError(
         `group "${this.dict.name}": no node is alive; the tags were not invalidated`,
       );
+    }
+    const lag = this.dict[nearCacheLag];
+    if (lag !== undefined) {
+      const until = performance.now() + lag + DELIVERY_MARGIN_MS;
+      await new Promise<void>((resolve) => atDeadline(until, resolve));
     }
   }
 
