@@ -172,11 +172,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /**
    * For `@RingCached`'s lock, not part of the API: deletes `key` only while it holds `value`,
-   * atomically on its node. True when deleted; rejects like `[readThroughRaw]`.
+   * atomically on its node. True when deleted; rejects like `[readThroughRaw]`. Counted as
+   * `visitRedis`, as taking the lock is.
    */
   [deleteIfHolds](key: unknown, value: string): Promise<boolean> {
     const op = deleteIfHoldsOp(value);
-    return this.request('delete', key, op, true, isPositive, this.failures.rejectFail);
+    return this.request('visitRedis', key, op, true, isPositive, this.failures.rejectFail);
   }
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */
