@@ -10,7 +10,8 @@ export const TAG_KEY_PREFIX = '__ring-cached__:tag:';
 const MAX_REMEMBERED_TAGS = 10_000;
 /**
  * Past a near cache's `maxLag`, for the invalidations Redis writes to other processes' sockets
- * in the same turn as the replies to this one, a few microseconds apart.
+ * in the same turn as the replies to this one: usually microseconds apart, but not bounded (a
+ * descheduled server, a backlog written 64 KiB a turn, a full socket buffer).
  */
 const DELIVERY_MARGIN_MS = 0.5;
 /** Candidates tried per node for a version key on each (n equal nodes: one is missed with odds of e⁻⁶⁴). */
@@ -85,7 +86,8 @@ export class TagVersions {
   /**
    * The entry of `key` and the versions at `places`, read together: one MGET on the entry's
    * node (a read: it leaves no handoff hint). Should the request fail over to another node,
-   * the versions are not there: a miss, never a stale read.
+   * it finds no versions there, or copies (with replicas) that `invalidate` deletes too: a
+   * miss, never a stale read.
    */
   readTogether(key: string, places: TagPlaces): Promise<[string | undefined, (string | null)[]]> {
     return this.dict.visitRedis('MGET', key, ...places.entries).then((reply) => {
@@ -142,10 +144,11 @@ export class TagVersions {
   /**
    * Deletes every version key of `tags`, on every node (one DEL per node, in parallel; a
    * node that is out gets the delete through the ring's hinted handoff before it rejoins).
-   * With a near cache, then waits its `maxLag` and a little more: Redis sent the others'
+   * With a near cache, then waits its `maxLag` and a little more: Redis wrote the others'
    * invalidations with the replies, and a near cache answers nothing from memory once its
-   * process has read its sockets for `maxLag` after an invalidation came, so no call begun
-   * after this resolves, in any process with the same `maxLag`, answers a version it dropped.
+   * process has read its sockets for `maxLag` after an invalidation came, so as a rule no call
+   * begun after this resolves, in a process with the same `maxLag`, answers a version it
+   * dropped (the exceptions are in docs/ring-cached.md, tags).
    */
   async invalidate(tags: readonly string[]): Promise<void> {
     this.follow();
