@@ -56,7 +56,12 @@ export class TagVersions {
   /** Tag → its version keys. */
   private keys = new Map<string, TagKeys>();
 
-  constructor(private readonly dict: RingDict<unknown, unknown>) {}
+  /** The near cache's `maxLag`, if the dict has one (its options never change). */
+  private readonly nearLag: number | undefined;
+
+  constructor(private readonly dict: RingDict<unknown, unknown>) {
+    this.nearLag = dict[nearCacheLag];
+  }
 
   /** Where the versions of `tags` are for the entry of `key`; undefined with no node alive. */
   placesFor(key: string, tags: readonly string[]): TagPlaces | undefined {
@@ -73,7 +78,7 @@ export class TagVersions {
     // move), not always with 'ketama' (an ejection rebuilds the continuum): asked of the alive
     // ring then. With a near cache, GETs: it answers each from memory.
     const partial = alive.size !== this.ring!.size;
-    let together = this.dict[nearCacheLag] === undefined;
+    let together = this.nearLag === undefined;
     for (const tag of tags) {
       const found = this.keysOf(tag);
       keys.push(found.keys[at]);
@@ -161,9 +166,8 @@ export class TagVersions {
         `group "${this.dict.name}": no node is alive; the tags were not invalidated`,
       );
     }
-    const lag = this.dict[nearCacheLag];
-    if (lag !== undefined) {
-      const until = performance.now() + lag + DELIVERY_MARGIN_MS;
+    if (this.nearLag !== undefined) {
+      const until = performance.now() + this.nearLag + DELIVERY_MARGIN_MS;
       await new Promise<void>((resolve) => atDeadline(until, resolve));
     }
   }
