@@ -1,6 +1,11 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
-import { RingCacheService, RingRedisModule, RingRedisService } from '../../lib/index.js';
+import {
+  RingCacheService,
+  RingRedisModule,
+  RingRedisService,
+  type HashRing,
+} from '../../lib/index.js';
 import { TAG_KEY_PREFIX } from '../../lib/nest/ring-cached/tag-versions.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
@@ -56,18 +61,11 @@ describe('@RingCached tags: version placement with a node out', () => {
   });
 });
 
-interface Ring {
-  readonly nodes: readonly string[];
-  readonly size: number;
-  locate(entry: string): string | undefined;
-  without(name: string): Ring;
-}
-
 /**
  * A node to take out, a key whose node stays, and a tag whose version key for that node (the
  * first `<tag>:<n>` the total ring places there) the ring without the node places elsewhere.
  */
-function movedVersion(total: Ring, entry: (key: string) => string) {
+function movedVersion(total: HashRing, entry: (key: string) => string) {
   for (const out of total.nodes) {
     const alive = total.without(out);
     for (let t = 0; t < 200; t++) {
