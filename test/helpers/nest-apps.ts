@@ -97,3 +97,25 @@ export function useNestApps({
     },
   };
 }
+
+/**
+ * The source of an ES module that boots, in a child process (`startNodeScript`), a Nest
+ * application context importing `RingRedisModule.forRoot(forRoot)` from the compiled package
+ * in `.run/`, then runs `body` with `app`, `cache` (RingCacheService) and `dict` (the default
+ * group's RingDict) in scope. `forRoot` must survive JSON.
+ */
+export function nestAppScript(forRoot: object, body: string): string {
+  const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
+  return `
+    import 'reflect-metadata';
+    import { Module } from '@nestjs/common';
+    import { NestFactory } from '@nestjs/core';
+    import { RingCacheService, RingRedisModule, RingRedisService } from ${JSON.stringify(lib)};
+    class ChildApp {}
+    Module({ imports: [RingRedisModule.forRoot(${JSON.stringify(forRoot)})] })(ChildApp);
+    const app = await NestFactory.createApplicationContext(ChildApp, { logger: false });
+    const cache = app.get(RingCacheService);
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    ${body}
+  `;
+}

@@ -9,7 +9,7 @@ import {
   type RingDict,
   type RingNodesConfig,
 } from '../../lib/index.js';
-import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { fast, nestAppScript, useNestApps } from '../helpers/nest-apps.js';
 import { startNodeScript } from '../helpers/node-script.js';
 import { deleteIfHolds } from '../../lib/core/read-through.js';
 import { serverOf } from '../helpers/redis-fleet.js';
@@ -47,26 +47,18 @@ const nest = useNestApps();
  * killed with its method still running; answers when it said so.
  */
 async function killedHolder(key: string): Promise<number> {
-  const nodes = JSON.stringify(nest.nodes());
-  const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
-  const child = startNodeScript(`
-    import 'reflect-metadata';
-    import { Module } from '@nestjs/common';
-    import { NestFactory } from '@nestjs/core';
-    import { RingCacheService, RingRedisModule } from ${JSON.stringify(lib)};
-    class Holder {}
-    Module({
-      imports: [RingRedisModule.forRoot({
-        groups: { default: ${nodes} },
+  const child = startNodeScript(
+    nestAppScript(
+      {
+        groups: { default: nest.nodes() },
         defaults: { prefix: 'lock:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
-      })],
-    })(Holder);
-    const app = await NestFactory.createApplicationContext(Holder, { logger: false });
-    void app.get(RingCacheService).wrap(${JSON.stringify(key)}, () => {
-      console.log('running');
-      return new Promise(() => undefined);
-    }, { ttl: 30, lock: { ttl: 1000 } });
-  `);
+      },
+      `void cache.wrap(${JSON.stringify(key)}, () => {
+        console.log('running');
+        return new Promise(() => undefined);
+      }, { ttl: 30, lock: { ttl: 1000 } });`,
+    ),
+  );
   await child.line(/^running$/);
   const lockedAt = performance.now();
   await child.kill();

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
 import { RingCacheService, RingRedisModule, RingRedisService } from '../../lib/index.js';
-import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { fast, nestAppScript, useNestApps } from '../helpers/nest-apps.js';
 import { startNodeScript } from '../helpers/node-script.js';
 import { sleep } from '../helpers/wait.js';
 
@@ -21,23 +21,14 @@ const LAST = 40;
  * when the last read of the run began, and the answer.
  */
 function childReader(near: boolean): string {
-  const lib = new URL('../../.run/lib/index.js', import.meta.url).href;
-  return `
-    import 'reflect-metadata';
-    import { Module } from '@nestjs/common';
-    import { NestFactory } from '@nestjs/core';
-    import { RingCacheService, RingRedisModule, RingRedisService } from ${JSON.stringify(lib)};
-    class Reader {}
-    Module({
-      imports: [RingRedisModule.forRoot({
-        groups: { default: ${JSON.stringify(nest.nodes())} },
-        defaults: { prefix: 'tags:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
-        groupOptions: { default: { nearCache: ${near ? '{}' : 'false'} } },
-      })],
-    })(Reader);
-    const app = await NestFactory.createApplicationContext(Reader, { logger: false });
-    const cache = app.get(RingCacheService);
-    const dict = app.get(RingRedisService).getOrThrow('default');
+  const forRoot = {
+    groups: { default: nest.nodes() },
+    defaults: { prefix: 'tags:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
+    groupOptions: { default: { nearCache: near ? {} : false } },
+  };
+  return nestAppScript(
+    forRoot,
+    `
     while (${near} && !dict.nodeStates().every((state) => state.invalidation === 'up')) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -55,7 +46,8 @@ function childReader(near: boolean): string {
     }
     console.log('reads ' + JSON.stringify(runs));
     await app.close();
-  `;
+  `,
+  );
 }
 
 async function invalidatedWhileReading(near: boolean) {
