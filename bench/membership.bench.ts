@@ -7,7 +7,7 @@
  */
 import { HashRing, RingDict, type RingNodesConfig } from '../lib/index.js';
 import type { RingMembership } from '../lib/core/membership/ring-membership.js';
-import { redisCommand } from '../test/helpers/redis-command.js';
+import { commandCalls, redisCommand } from '../test/helpers/redis-command.js';
 import type { RedisFleet } from '../test/helpers/redis-fleet.js';
 import { equalNodes, exposeGc } from './hash-ring.bench.js';
 import { closedLoop, median, microsPerCall, pairedRatio, type BenchConfig } from './measure.js';
@@ -73,13 +73,11 @@ async function swapTimes(count: number, ms: number): Promise<{ swap: number; set
 }
 
 /** Calls of `command` every server of `fleet` has answered so far. */
-async function calls(fleet: RedisFleet, command: string): Promise<number> {
-  let count = 0;
-  for (const server of fleet.servers) {
-    const stats = await redisCommand(server.port, 'INFO', 'commandstats');
-    count += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-  }
-  return count;
+function calls(fleet: RedisFleet, command: string): Promise<number> {
+  return commandCalls(
+    fleet.servers.map((server) => server.port),
+    [command],
+  );
 }
 
 interface HitFigure {

@@ -26,7 +26,7 @@ import {
   RingRedisService,
   type RingNodesConfig,
 } from '../lib/index.js';
-import { redisCommand } from '../test/helpers/redis-command.js';
+import { commandCalls } from '../test/helpers/redis-command.js';
 import type { RedisFleet } from '../test/helpers/redis-fleet.js';
 import { bytesPerCall } from './allocation.bench.js';
 import { track } from './cleanup.js';
@@ -137,13 +137,11 @@ async function channelsUp(dict: RingDict<unknown>): Promise<void> {
 }
 
 /** GETs the fleet's servers have run so far. */
-async function serverGets(fleet: RedisFleet): Promise<number> {
-  let total = 0;
-  for (const server of fleet.servers) {
-    const stats = await redisCommand(server.port, 'INFO', 'commandstats');
-    total += Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
-  }
-  return total;
+function serverGets(fleet: RedisFleet): Promise<number> {
+  return commandCalls(
+    fleet.servers.map((server) => server.port),
+    ['get'],
+  );
 }
 
 /** Throws unless `op` reaches no server for a while (every call answered from memory). */

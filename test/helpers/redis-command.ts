@@ -66,3 +66,21 @@ export async function probe(port: number, timeoutMs: number): Promise<boolean> {
     return error instanceof RedisReplyError;
   }
 }
+
+/**
+ * How many times the servers on `ports` have run each of `commands` (lower case, as INFO
+ * commandstats names them) so far, summed.
+ */
+export async function commandCalls(
+  ports: readonly number[],
+  commands: readonly string[],
+): Promise<number> {
+  let total = 0;
+  for (const port of ports) {
+    const stats = await redisCommand(port, 'INFO', 'commandstats');
+    for (const command of commands) {
+      total += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
+    }
+  }
+  return total;
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { RingConfigError, type RingDict, type RingDictOptions } from '../../lib/index.js';
 import { FAILURE_TIMINGS, SETTLE } from '../helpers/failure-scenes.js';
-import { redisCommand } from '../helpers/redis-command.js';
+import { commandCalls } from '../helpers/redis-command.js';
 import { ringNodes } from '../helpers/redis-fleet.js';
 import { keysOwnedBy, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
@@ -26,9 +26,8 @@ async function nearDict<V>(
 }
 
 /** How many GETs the server ran so far. */
-async function gets(port: number): Promise<number> {
-  const stats = await redisCommand(port, 'INFO', 'commandstats');
-  return Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+function gets(port: number): Promise<number> {
+  return commandCalls([port], ['get']);
 }
 
 describe('near cache over replicas', () => {

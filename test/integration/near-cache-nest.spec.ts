@@ -10,7 +10,7 @@ import {
   RingRedisService,
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
-import { redisCommand } from '../helpers/redis-command.js';
+import { commandCalls, redisCommand } from '../helpers/redis-command.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -86,15 +86,11 @@ async function boot() {
 }
 
 /** GETs (and MGETs) every server has run so far. */
-async function gets(): Promise<number> {
-  let total = 0;
-  for (const server of apps.fleet.servers) {
-    const stats = await redisCommand(server.port, 'INFO', 'commandstats');
-    for (const command of ['get', 'mget']) {
-      total += Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0);
-    }
-  }
-  return total;
+function gets(): Promise<number> {
+  return commandCalls(
+    apps.fleet.servers.map((server) => server.port),
+    ['get', 'mget'],
+  );
 }
 
 /** Calls `call` until a call reaches no server: the entry (and its versions) are held. */

@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { redisCommand } from '../helpers/redis-command.js';
+import { commandCalls, redisCommand } from '../helpers/redis-command.js';
 import { collect, useRingDicts } from '../helpers/ring-dicts.js';
 import { FAILOVER_BUDGET_MS, useSentinelGroup } from '../helpers/sentinel.js';
 import { until } from '../helpers/wait.js';
@@ -20,9 +20,8 @@ const fixture = useRingDicts(
 const sentinel = useSentinelGroup({ name: 'nearha' });
 const run = promisify(execFile);
 
-async function gets(port: number): Promise<number> {
-  const stats = await redisCommand(port, 'INFO', 'commandstats');
-  return Number(/cmdstat_get:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+function gets(port: number): Promise<number> {
+  return commandCalls([port], ['get']);
 }
 
 describe('a Sentinel master switch', () => {

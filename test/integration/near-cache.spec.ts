@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { RingConfigError, RingDict, type RingDictOptions } from '../../lib/index.js';
 import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
 import { runNodeScript } from '../helpers/node-script.js';
-import { redisCommand } from '../helpers/redis-command.js';
+import { commandCalls, redisCommand } from '../helpers/redis-command.js';
 import { ringNodes, taggedNodes } from '../helpers/redis-fleet.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
@@ -25,10 +25,8 @@ async function redisCli(port: number, ...args: string[]): Promise<string> {
 }
 
 /** How many times the server ran `command` so far. */
-async function calls(port: number, command: string): Promise<number> {
-  const stats = await redisCommand(port, 'INFO', 'commandstats');
-  const match = new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats);
-  return match ? Number(match[1]) : 0;
+function calls(port: number, command: string): Promise<number> {
+  return commandCalls([port], [command]);
 }
 
 /** Keys Redis has expired so far. */
