@@ -49,12 +49,12 @@ describe('cache entries', () => {
   });
 
   it('with metadata: the mark, the metadata, the mark, the JSON payload', () => {
-    const raw = encodeEntry({ a: '\u0001' }, { x: 1234, t: { 'user:\u00017': 'id1' } }, json);
-    expect(raw).toBe('\u0001{"x":1234,"t":{"user:\\u00017":"id1"}}\u0001{"a":"\\u0001"}');
+    const raw = encodeEntry({ a: '\u0001' }, { x: 1234, t: ['user:\u00017', 'id1'] }, json);
+    expect(raw).toBe('\u0001{"x":1234,"t":["user:\\u00017","id1"]}\u0001{"a":"\\u0001"}');
     expect(decodeEntry(raw, json)).toEqual({
       kind: 'value',
       value: { a: '\u0001' },
-      meta: { x: 1234, t: { 'user:\u00017': 'id1' } },
+      meta: { x: 1234, t: ['user:\u00017', 'id1'] },
     });
   });
 
@@ -87,14 +87,29 @@ describe('cache entries', () => {
 
 describe('tag versions recorded in an entry', () => {
   it('hold only when every tag is recorded with the id read now', () => {
-    expect(tagsHold({ a: '1', b: '2' }, ['a', 'b'], ['1', '2'])).toBe(true);
-    expect(tagsHold({ a: '1', b: '2' }, ['a', 'b'], ['1', '3'])).toBe(false);
+    expect(tagsHold(['a', '1', 'b', '2'], ['a', 'b'], ['1', '2'])).toBe(true);
+    expect(tagsHold(['a', '1', 'b', '2'], ['a', 'b'], ['1', '3'])).toBe(false);
     // A version key lost (or deleted by an invalidation) is a miss, never "not invalidated".
-    expect(tagsHold({ a: '1' }, ['a'], [null])).toBe(false);
+    expect(tagsHold(['a', '1'], ['a'], [null])).toBe(false);
     // The call's tags changed since the entry was written.
-    expect(tagsHold({ a: '1' }, ['a', 'b'], ['1', '2'])).toBe(false);
-    expect(tagsHold({ a: '1', b: '2' }, ['a'], ['1'])).toBe(false);
+    expect(tagsHold(['a', '1'], ['a', 'b'], ['1', '2'])).toBe(false);
+    expect(tagsHold(['a', '1', 'b', '2'], ['a'], ['1'])).toBe(false);
+    expect(tagsHold(['a', '1', 'c', '2'], ['a', 'b'], ['1', '2'])).toBe(false);
     expect(tagsHold(undefined, ['a'], ['1'])).toBe(false);
     expect(tagsHold(undefined, [], [])).toBe(true);
+  });
+
+  it('hold whatever the order the tags function answers them in', () => {
+    expect(tagsHold(['a', '1', 'b', '2'], ['b', 'a'], ['2', '1'])).toBe(true);
+    expect(tagsHold(['a', '1', 'b', '2'], ['b', 'a'], ['1', '2'])).toBe(false);
+  });
+
+  it('never hold for another layout of the record', () => {
+    // The layout of an object keyed by tag: a miss, never a hit it cannot check.
+    expect(tagsHold({ a: '1' }, ['a'], ['1'])).toBe(false);
+    expect(tagsHold('a', ['a'], ['1'])).toBe(false);
+    // A tag's name recorded as an id is not taken for the tag.
+    expect(tagsHold(['b', 'a'], ['a'], ['a'])).toBe(false);
+    expect(tagsHold(['b', 'a', 'a', '1'], ['a', 'b'], ['1', 'a'])).toBe(true);
   });
 });

@@ -6,7 +6,7 @@ import type { RingCodec } from '../../core/index.js';
  * more — a logical expiry inside the Redis TTL (`grace`, `refreshAhead`), the versions of its
  * tags, a codec other than JSON — is an envelope:
  *
- *     \x01{"x":1767225600000,"t":{"user:7":"k3Jd…"}}\x01{"name":"Ada"}
+ *     \x01{"x":1767225600000,"t":["user:7","k3Jd…"]}\x01{"name":"Ada"}
  *
  * a control character JSON never starts with, the metadata as JSON (JSON escapes the control
  * character, so the first one after the opening one closes it), then the payload: JSON text,
@@ -26,8 +26,13 @@ export interface CacheCodec {
 export interface EntryMeta {
   /** Logical expiry, epoch milliseconds (a wall clock: every process compares with it). */
   x?: number;
-  /** Per tag, the id of its version key seen before the value was computed. */
-  t?: Record<string, string>;
+  /**
+   * Each tag, then the id of its version key seen before the value was computed, in the call's
+   * order: `[tag, id, tag, id…]`. A flat list of strings, not an object keyed by tag: parsing
+   * one, JSON.parse makes a hidden class per distinct set of tag names (with a tag per user,
+   * one per entry), 0.2 µs more a read of a one-tag entry.
+   */
+  t?: string[];
   /** The codec, when not JSON. */
   c?: string;
 }
@@ -100,20 +105,28 @@ function decodePayload(payload: string, codec: RingCodec<unknown>): unknown {
 
 /**
  * True when an entry's tags are those of the call and each version it recorded is the one
- * read now: a tag invalidated since, or a version key lost with its node, is a miss.
+ * read now: a tag invalidated since, or a version key lost with its node, is a miss. Anything
+ * else recorded (another layout, say) is a miss too.
  */
 export function tagsHold(
-  recorded: Record<string, string> | undefined,
+  recorded: unknown,
   tags: readonly string[],
   ids: readonly (string | null)[],
 ): boolean {
   if (recorded === undefined) return tags.length === 0;
-  let count = 0;
-  for (const _ in recorded) count++;
-  if (count !== tags.length) return false;
+  if (!Array.isArray(recorded) || recorded.length !== 2 * tags.length) return false;
   for (let i = 0; i < tags.length; i++) {
     const id = ids[i];
-    if (id === null || recorded[tags[i]] !== id) return false;
+    if (id === null) return false;
+    if (idOf(recorded, tags[i], 2 * i) !== id) return false;
   }
   return true;
+}
+
+/** The id recorded for `tag`: looked for at `at` (the call's order), else anywhere. */
+function idOf(recorded: readonly unknown[], tag: string, at: number): unknown {
+  if (recorded[at] === tag) return recorded[at + 1];
+  // A tags function may answer the same tags in another order.
+  for (let i = 0; i < recorded.length; i += 2) if (recorded[i] === tag) return recorded[i + 1];
+  return undefined;
 }

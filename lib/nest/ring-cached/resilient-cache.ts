@@ -315,10 +315,7 @@ export class ResilientCache {
     if (plain) return undefined;
     const meta: EntryMeta = {};
     if (policy.expiring && ttlMs !== undefined) meta.x = Date.now() + ttlMs;
-    if (tags.length > 0) {
-      meta.t = {};
-      tags.forEach((tag, i) => (meta.t![tag] = ids![i]!));
-    }
+    if (tags.length > 0) meta.t = tags.flatMap((tag, i) => [tag, ids![i]!]);
     if (policy.codec.name !== 'json') meta.c = policy.codec.name;
     return meta;
   }
