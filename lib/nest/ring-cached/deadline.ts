@@ -102,3 +102,25 @@ export function atDeadline(deadline: number, fire: () => void): () => void {
     closing.delete(entry);
   };
 }
+
+/**
+ * `promise`'s value if it comes by `deadline` (performance.now()), else `fallback`, after
+ * `late()` (the promise never rejects).
+ */
+export function within<T>(
+  promise: Promise<T>,
+  deadline: number,
+  fallback: T,
+  late: () => void,
+): Promise<T> {
+  return new Promise((resolve) => {
+    const cancel = atDeadline(deadline, () => {
+      late();
+      resolve(fallback);
+    });
+    void promise.then((value) => {
+      cancel();
+      resolve(value);
+    });
+  });
+}

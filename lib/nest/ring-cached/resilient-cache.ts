@@ -1,4 +1,5 @@
 import { setImmediate } from 'node:timers';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { RingDict } from '../../core/index.js';
 import { readThroughRaw } from '../../core/read-through.js';
 import {
@@ -12,7 +13,7 @@ import { acquireLock, lockHeld, releaseLock, type TakenLock } from './cache-lock
 import type { CachePolicy } from './cache-policy.js';
 import type { CachedCallOutcome } from './cached-call-metrics.js';
 import { TagVersions } from './tag-versions.js';
-import { atDeadline } from './deadline.js';
+import { within } from './deadline.js';
 
 /** One cached call, as `@RingCached` and `wrap` describe it. */
 export interface CachedCall {
@@ -392,32 +393,6 @@ function ttlMsOrUndefined(call: CachedCall): number | undefined {
 /** For refreshAhead, which boot checks has a ttl. */
 function ttlMsOf(call: CachedCall): number {
   return ttlMsOrUndefined(call) ?? Number.POSITIVE_INFINITY;
-}
-
-/**
- * `promise`'s value if it comes by `deadline` (performance.now()), else `fallback`, after
- * `late()` (the promise never rejects).
- */
-function within<T>(
-  promise: Promise<T>,
-  deadline: number,
-  fallback: T,
-  late: () => void,
-): Promise<T> {
-  return new Promise((resolve) => {
-    const cancel = atDeadline(deadline, () => {
-      late();
-      resolve(fallback);
-    });
-    void promise.then((value) => {
-      cancel();
-      resolve(value);
-    });
-  });
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** What went wrong, whatever was thrown. */
