@@ -17,7 +17,7 @@ import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
-import { deleteIfHolds, nearCacheLag, readThroughRaw } from './read-through.js';
+import { deleteIfHolds, nearCacheView, readThroughRaw, type NearView } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
 import type { BatchOps } from './routing/batch-ops.js';
 import {
@@ -74,6 +74,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly scanner: RingScanner<F>;
   private readonly clearer: RingClear<F>;
   private readonly changes: MembershipChange;
+  private readonly near: NearView | undefined;
 
   constructor(options: RingDictOptions<V, F>) {
     this.options = resolveRingDictOptions(options);
@@ -105,6 +106,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.clearer = engine.clearer;
     this.changes = engine.changes;
     this.batches = engine.batches;
+    this.near = engine.near;
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
     this.fleet.start();
@@ -165,9 +167,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.request('getRaw', key, GET, false, orUndefined, this.failures.rejectFail);
   }
 
-  /** For `@RingCached`, not part of the API: the near cache's `maxLag`, if it has one. */
-  get [nearCacheLag](): number | undefined {
-    return this.options.near?.maxLag;
+  /** For `@RingCached`, not part of the API: its view of the near cache, if there is one. */
+  get [nearCacheView](): NearView | undefined {
+    return this.near;
   }
 
   /**

@@ -39,6 +39,13 @@ class Profiles {
     return names.get(id) ?? 'nobody';
   }
 
+  /** One tag for every id: the entries of a node check the same version key. */
+  @RingCached({ prefix: 'near-team:', ttl: 60, tags: () => ['team'] })
+  async member(id: number): Promise<string> {
+    computed++;
+    return `member ${id} (${computed})`;
+  }
+
   /** With a lock and grace: slow, and failing while `failing` is set. */
   @RingCached({ prefix: 'near-lock:', ttl: '200ms', grace: '1h', lock: true })
   async guarded(id: number): Promise<string> {
@@ -58,14 +65,14 @@ afterEach(() => {
 
 const names = new Map<number, string>();
 
-async function boot() {
+async function boot(maxLag?: number) {
   const app = await apps.boot({
     imports: [
       TerminusModule,
       RingRedisModule.forRoot({
         groups: { default: apps.nodes() },
         defaults: fast,
-        groupOptions: { default: { nearCache: { maxEntries: 1000 } } },
+        groupOptions: { default: { nearCache: { maxEntries: 1000, maxLag } } },
       }),
     ],
     providers: [Profiles, RingRedisHealthIndicator],
@@ -186,6 +193,38 @@ describe('@RingCached with a near cache', () => {
     await Promise.all(readers);
     expect(reads).toBeGreaterThan(100);
     expect(stale).toBe(0);
+  });
+
+  it('checks an entry answered from memory as one read from Redis: its versions, its ttl', async () => {
+    // Hits in a row are answered without waiting for a poll of the sockets (the path under
+    // test) while the last poll is younger than maxLag: a generous one, so the last call
+    // below takes it.
+    const { dict, cache, profiles } = await boot(50);
+    const nodeOf = (id: number) =>
+      dict.aliveHash.locate(dict.getEntry(cache.keyFor(Profiles, 'member', id)));
+    // Two entries on one node: they check one version key of the tag there.
+    const second = [2, 3, 4, 5, 6, 7, 8, 9].find((id) => nodeOf(id) === nodeOf(1))!;
+    expect(second).toBeDefined();
+    const hitsInARow = async () => {
+      for (let i = 0; i < 3; i++) await profiles.member(second);
+    };
+    computed = 0;
+    await untilFromMemory(() => profiles.member(1));
+    await cache.invalidateTags(['team']);
+    // Another entry of the tag creates its next version, then holds it (and its entry).
+    await untilFromMemory(() => profiles.member(second));
+    await hitsInARow();
+    // Entry 1 is still held, recording the version before the invalidation: a miss.
+    const runs = computed;
+    expect(await profiles.member(1)).toBe(`member 1 (${runs + 1})`);
+
+    // Past its ttl, an entry held in memory is refreshed (grace: the method runs).
+    expect(await profiles.guarded(2)).toMatch(/^report 2/);
+    await untilFromMemory(() => profiles.guarded(2));
+    const before = computed;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    await hitsInARow();
+    expect(await profiles.guarded(2)).toBe(`report 2 (${before + 1})`);
   });
 
   it('lock and grace with a near cache: one run for two apps on a cold key, the stale value while the method fails', async () => {

@@ -5,6 +5,7 @@ import { toWire } from '../keys/wire.js';
 import type { RingEvent } from '../membership/ring-events.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { InvalidationChannel, type ChannelTiming } from './invalidation-channel.js';
+import type { NearView } from '../read-through.js';
 import { NearStore } from './near-store.js';
 import { PollFence } from './poll-fence.js';
 
@@ -25,8 +26,9 @@ export const UNPOLLED = Symbol('unpolled');
  * TTL, and store the reply only when the node's channel was up and unchanged from before the
  * read was sent until its reply.
  */
-export class NearCache {
+export class NearCache implements NearView {
   readonly store: NearStore;
+  readonly maxLag: number;
   private readonly fence: PollFence;
   private readonly channels = new Map<Redis, InvalidationChannel>();
   private readonly subscription: Subscription;
@@ -38,6 +40,7 @@ export class NearCache {
     private readonly timing: ChannelTiming,
   ) {
     this.store = new NearStore(options.maxEntries, options.maxBytes);
+    this.maxLag = options.maxLag;
     this.fence = new PollFence(options.maxLag);
     for (const node of membership.all()) this.channelOf(node.client);
     this.subscription = membership.events$.subscribe({
@@ -59,6 +62,11 @@ export class NearCache {
     if (!polled && !this.fence.fresh(now)) return UNPOLLED;
     // A fresh Buffer: a codec may hand out views of it, which the caller could change.
     return binary ? Buffer.from(raw as Buffer) : raw;
+  }
+
+  peek(entry: string): string | undefined {
+    const raw = this.lookup(entry, false);
+    return typeof raw === 'string' ? raw : undefined;
   }
 
   /** Resolves once this process has read its sockets (see PollFence). */

@@ -1,7 +1,7 @@
 import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RingDict } from '../../core/index.js';
-import { readThroughRaw } from '../../core/read-through.js';
+import { nearCacheView, readThroughRaw, type NearView } from '../../core/read-through.js';
 import {
   decodeEntry,
   encodeEntry,
@@ -12,7 +12,7 @@ import {
 import { acquireLock, lockHeld, releaseLock, type TakenLock } from './cache-lock.js';
 import type { CachePolicy } from './cache-policy.js';
 import type { CachedCallOutcome } from './cached-call-metrics.js';
-import { TagVersions } from './tag-versions.js';
+import { TagVersions, type TagPlaces } from './tag-versions.js';
 import { within } from './deadline.js';
 
 /** One cached call, as `@RingCached` and `wrap` describe it. */
@@ -74,8 +74,17 @@ export class ResilientCache {
 
   constructor(private readonly inFlight: Map<string, Promise<unknown>>) {}
 
-  /** The call's value: from the ring when it holds a usable one, else from a run. */
+  /**
+   * The call's value: from the ring when it holds a usable one, else from a run. A fresh hit
+   * the near cache holds, versions and all, is answered without a promise per GET (bench
+   * section 12: a tagged near hit in about half the time).
+   */
   get(call: CachedCall): Promise<unknown> {
+    const near = call.dict[nearCacheView];
+    const held = near === undefined ? undefined : this.readHeld(call, near);
+    if (held !== undefined && this.stateOf(call, held) === 'fresh') {
+      return Promise.resolve(this.hit(call, held));
+    }
     return this.answer(call, false);
   }
 
@@ -93,9 +102,7 @@ export class ResilientCache {
     }
     switch (this.stateOf(call, seen)) {
       case 'fresh':
-        call.outcome = 'hit';
-        this.refreshAhead(call, seen);
-        return (seen.entry as ValueEntry).value;
+        return this.hit(call, seen);
       case 'stale':
         return this.stale(call, seen, started);
       default:
@@ -115,7 +122,7 @@ export class ResilientCache {
    */
   private read(call: CachedCall): Promise<Seen> {
     const versions = call.tags.length > 0 ? this.versionsOf(call.dict) : undefined;
-    const places = versions?.placesFor(call.key, call.tags);
+    const places = versions?.placesFor(call.dict.getEntry(call.key), call.tags);
     let stored: Promise<Stored>;
     if (places?.together) {
       stored = versions!.readTogether(call.key, places);
@@ -124,11 +131,32 @@ export class ResilientCache {
       const raw = call.dict[readThroughRaw](call.key);
       stored = Promise.all([raw, places === undefined ? NO_IDS : versions!.read(places)]);
     }
-    return stored.then(([raw, ids]) => ({
-      entry: raw === undefined ? undefined : decodeEntry(raw, call.policy.codec),
-      tagKeys: places?.keys,
-      ids,
-    }));
+    return stored.then(([raw, ids]) => seenOf(call, raw, places, ids));
+  }
+
+  /**
+   * What `read` would answer, when the near cache would answer each of its GETs from memory
+   * now; undefined when one of them would wait or go to Redis, or the read would fail (`read`
+   * then reports it).
+   */
+  private readHeld(call: CachedCall, near: NearView): Seen | undefined {
+    try {
+      const entry = call.dict.getEntry(call.key);
+      const raw = near.peek(entry);
+      if (raw === undefined) return undefined;
+      if (call.tags.length === 0) return seenOf(call, raw, undefined, []);
+      const places = this.versionsOf(call.dict).placesFor(entry, call.tags);
+      if (places === undefined) return undefined;
+      const ids: string[] = [];
+      for (const version of places.entries) {
+        const id = near.peek(version);
+        if (id === undefined) return undefined;
+        ids.push(id);
+      }
+      return seenOf(call, raw, places, ids);
+    } catch {
+      return undefined;
+    }
   }
 
   private stateOf(call: CachedCall, { entry, ids }: Seen): 'fresh' | 'stale' | 'miss' {
@@ -137,6 +165,13 @@ export class ResilientCache {
     const expiresAt = entry.meta?.x;
     if (expiresAt === undefined || Date.now() < expiresAt) return 'fresh';
     return call.policy.graceMs > 0 ? 'stale' : 'miss';
+  }
+
+  /** A fresh hit: answered, and refreshed ahead of its expiry if the call asks for it. */
+  private hit(call: CachedCall, seen: Seen): unknown {
+    call.outcome = 'hit';
+    this.refreshAhead(call, seen);
+    return valueOf(seen);
   }
 
   /** Nothing usable stored: run the method (once per process, once in the fleet with a lock). */
@@ -378,6 +413,16 @@ export class ResilientCache {
 /** True when every version is there and the same in both. */
 function sameIds(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
   return a.length === b.length && a.every((id, i) => id !== null && id === b[i]);
+}
+
+function seenOf(
+  call: CachedCall,
+  raw: string | undefined,
+  places: TagPlaces | undefined,
+  ids: readonly (string | null)[],
+): Seen {
+  const entry = raw === undefined ? undefined : decodeEntry(raw, call.policy.codec);
+  return { entry, tagKeys: places?.keys, ids };
 }
 
 function valueOf(seen: Seen): unknown {

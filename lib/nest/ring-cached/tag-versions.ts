@@ -1,5 +1,5 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
-import { nearCacheLag } from '../../core/read-through.js';
+import { nearCacheView } from '../../core/read-through.js';
 import { atDeadline } from './deadline.js';
 import { uniqueId } from './unique-id.js';
 
@@ -60,13 +60,16 @@ export class TagVersions {
   private readonly nearLag: number | undefined;
 
   constructor(private readonly dict: RingDict<unknown, unknown>) {
-    this.nearLag = dict[nearCacheLag];
+    this.nearLag = dict[nearCacheView]?.maxLag;
   }
 
-  /** Where the versions of `tags` are for the entry of `key`; undefined with no node alive. */
-  placesFor(key: string, tags: readonly string[]): TagPlaces | undefined {
+  /**
+   * Where the versions of `tags` are for `entry` (the Redis key of a call); undefined with no
+   * node alive.
+   */
+  placesFor(entry: string, tags: readonly string[]): TagPlaces | undefined {
     const alive = this.dict.aliveHash;
-    const node = alive.locate(this.dict.getEntry(key));
+    const node = alive.locate(entry);
     if (node === undefined) return undefined;
     this.follow();
     const at = this.positions.get(node);
