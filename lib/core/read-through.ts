@@ -1,3 +1,5 @@
+import type { HashRing } from './hashing/hash-ring.js';
+
 /**
  * Names the RingDict method `@RingCached` reads through: `getRaw`, but failing where `getRaw`
  * would answer `onFail`'s value (see RingDict). Internal to the package: the core's index does
@@ -12,10 +14,27 @@ export const readThroughRaw: unique symbol = Symbol('ring-redis.readThroughRaw')
 export const deleteIfHolds: unique symbol = Symbol('ring-redis.deleteIfHolds');
 
 /**
- * Names the RingDict getter of its near cache as `@RingCached` sees it (a NearView),
- * undefined without one. Internal, like `readThroughRaw`.
+ * Names the RingDict getter of what `@RingCached` sees of it besides its API (a CacheView).
+ * Internal, like `readThroughRaw`.
  */
-export const nearCacheView: unique symbol = Symbol('ring-redis.nearCacheView');
+export const cacheView: unique symbol = Symbol('ring-redis.cacheView');
+
+/** What `@RingCached` sees of a dict besides its API. */
+export interface CacheView {
+  /** Its near cache, if it has one. */
+  readonly near: NearView | undefined;
+  /** Its `migration`, if it has one (ended or not). */
+  readonly migration: MigrationView | undefined;
+}
+
+/**
+ * A rolling change of nodes: while `on`, every process — those on the old nodes and those on
+ * the new ones — reads and writes an entry where `from` places it.
+ */
+export interface MigrationView {
+  readonly on: boolean;
+  readonly from: HashRing;
+}
 
 /** What `@RingCached` sees of a dict's near cache. */
 export interface NearView {

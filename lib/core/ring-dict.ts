@@ -17,7 +17,7 @@ import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
-import { deleteIfHolds, nearCacheView, readThroughRaw, type NearView } from './read-through.js';
+import { cacheView, deleteIfHolds, readThroughRaw, type CacheView } from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
 import type { BatchOps } from './routing/batch-ops.js';
 import {
@@ -74,7 +74,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly scanner: RingScanner<F>;
   private readonly clearer: RingClear<F>;
   private readonly changes: MembershipChange;
-  private readonly near: NearView | undefined;
+  private readonly cacheView: CacheView;
 
   constructor(options: RingDictOptions<V, F>) {
     this.options = resolveRingDictOptions(options);
@@ -106,7 +106,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.clearer = engine.clearer;
     this.changes = engine.changes;
     this.batches = engine.batches;
-    this.near = engine.near;
+    this.cacheView = engine.cacheView;
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
     this.fleet.start();
@@ -167,9 +167,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.request('getRaw', key, GET, false, orUndefined, this.failures.rejectFail);
   }
 
-  /** For `@RingCached`, not part of the API: its view of the near cache, if there is one. */
-  get [nearCacheView](): NearView | undefined {
-    return this.near;
+  /** For `@RingCached`, not part of the API: its near cache and migration, if any. */
+  get [cacheView](): CacheView {
+    return this.cacheView;
   }
 
   /**

@@ -28,6 +28,7 @@ import { WarmUp } from './routing/warm-up.js';
 import { RingClear } from './scan/ring-clear.js';
 import { ReplicaScan } from './scan/replica-scan.js';
 import { RingScanner } from './scan/ring-scanner.js';
+import type { CacheView } from './read-through.js';
 
 /** How long a report of an unreachable node lives unless renewed, at the least (ms). */
 const MIN_LEASE_MS = 3_000;
@@ -52,6 +53,8 @@ export interface RingEngine<V, F> {
   changes: MembershipChange;
   /** The near cache, when the `nearCache` option is on. */
   near?: NearCache;
+  /** The near cache and the migration, for `@RingCached`. */
+  cacheView: CacheView;
 }
 
 /** What the dict hands its engine besides its options. */
@@ -110,6 +113,7 @@ export function createEngine<V, F>(
     scanner,
     clearer,
     near,
+    cacheView: { near, migration: migration.configured ? migration : undefined },
   };
 }
 

@@ -5,6 +5,7 @@ import { HashRing, type HashRingOptions } from '../hashing/hash-ring.js';
 import { addTo } from '../collections.js';
 import { allToWire } from '../keys/wire.js';
 import type { RingMembership } from '../membership/ring-membership.js';
+import type { MigrationView } from '../read-through.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import { unlinkPrefix } from '../scan/scan-keys.js';
@@ -29,10 +30,11 @@ export interface MigrationParts {
  * dict uses its own nodes, falling back to the `from` owners still members for its misses
  * (see WarmUp), and the nodes named only in `from` are closed.
  */
-export class MigrationRoute {
+export class MigrationRoute implements MigrationView {
   /** True until `until`: the router takes the migration's path. */
   on = false;
-  private readonly from: HashRing;
+  /** The ring of the nodes before the change (empty without a migration). */
+  readonly from: HashRing;
   private readonly nodes = new Map<string, RingNode>();
   private readonly migration?: ResolvedMigration;
   private timer?: NodeJS.Timeout;
@@ -52,6 +54,11 @@ export class MigrationRoute {
       this.nodes.set(name, parts.nodeFor(name, node, this.migration!.addresses.get(name)!));
     }
     this.from = new HashRing(this.migration === undefined ? {} : capacities, ring);
+  }
+
+  /** Whether the dict has a migration (not over when the dict was made). */
+  get configured(): boolean {
+    return this.migration !== undefined;
   }
 
   /** Starts the migration, unless it is over already; deletes the new owners' copies of moved entries. */

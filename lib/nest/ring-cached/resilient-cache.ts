@@ -1,7 +1,7 @@
 import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RingDict } from '../../core/index.js';
-import { nearCacheView, readThroughRaw, type NearView } from '../../core/read-through.js';
+import { cacheView, readThroughRaw, type NearView } from '../../core/read-through.js';
 import {
   decodeEntry,
   encodeEntry,
@@ -80,7 +80,7 @@ export class ResilientCache {
    * section 12: a tagged near hit in about half the time).
    */
   get(call: CachedCall): Promise<unknown> {
-    const near = call.dict[nearCacheView];
+    const near = call.dict[cacheView].near;
     const held = near === undefined ? undefined : this.readHeld(call, near);
     if (held !== undefined && this.stateOf(call, held) === 'fresh') {
       return Promise.resolve(this.hit(call, held));

@@ -1,5 +1,5 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
-import { nearCacheView } from '../../core/read-through.js';
+import { cacheView, type MigrationView } from '../../core/read-through.js';
 import { atDeadline } from './deadline.js';
 import { uniqueId } from './unique-id.js';
 
@@ -29,6 +29,12 @@ const CANDIDATES_PER_NODE = 64;
  * of entries), so every entry that recorded one misses; the next miss creates a new id.
  * A missing version is always a miss, never "not invalidated": a key lost with its node, or
  * read from another node than the one the entry was checked on, can only cost a miss.
+ *
+ * During a `migration` every process, on the old nodes or the new, keeps entries where the
+ * old ring (`from`) places them, and so their versions: the keys `from` picks, where it places
+ * them. A dict with a migration deletes the keys of both rings, ended or not: a process whose
+ * clock says the migration is over reads the new ring's keys while another still reads the
+ * old one's.
  */
 /** The version keys of a call's tags on the node that serves its key now. */
 export interface TagPlaces {
@@ -58,9 +64,12 @@ export class TagVersions {
 
   /** The near cache's `maxLag`, if the dict has one (its options never change). */
   private readonly nearLag: number | undefined;
+  private readonly migration: MigrationView | undefined;
 
   constructor(private readonly dict: RingDict<unknown, unknown>) {
-    this.nearLag = dict[nearCacheView]?.maxLag;
+    const view = dict[cacheView];
+    this.nearLag = view.near?.maxLag;
+    this.migration = view.migration;
   }
 
   /**
@@ -68,10 +77,12 @@ export class TagVersions {
    * node alive.
    */
   placesFor(entry: string, tags: readonly string[]): TagPlaces | undefined {
-    const alive = this.dict.aliveHash;
+    const migrating = this.follow();
+    // During a migration, a GET each: a node of `from` that is down moves each key to the
+    // next one of `from` on its own.
+    const alive = migrating ? this.ring! : this.dict.aliveHash;
     const node = alive.locate(entry);
     if (node === undefined) return undefined;
-    this.follow();
     const at = this.positions.get(node);
     if (at === undefined) return undefined;
     const keys: string[] = [];
@@ -81,7 +92,7 @@ export class TagVersions {
     // move), not always with 'ketama' (an ejection rebuilds the continuum): asked of the alive
     // ring then. With a near cache, GETs: it answers each from memory.
     const partial = alive.size !== this.ring!.size;
-    let together = this.nearLag === undefined;
+    let together = this.nearLag === undefined && !migrating;
     for (const tag of tags) {
       const found = this.keysOf(tag);
       keys.push(found.keys[at]);
@@ -162,6 +173,14 @@ export class TagVersions {
     this.follow();
     const keys = new Set<string>();
     for (const tag of tags) for (const key of this.keysOf(tag).keys) keys.add(key);
+    if (this.migration !== undefined) {
+      // The other ring's keys too (see the class).
+      const other = this.ring === this.migration.from ? this.dict.totalHash : this.migration.from;
+      const positions = positionsOf(other);
+      for (const tag of tags) {
+        for (const key of this.search(tag, other, positions).keys) keys.add(key);
+      }
+    }
     const removed = await this.dict.deleteMany([...keys]);
     if (typeof removed !== 'number') {
       // onFail answered for a ring with no node alive: nothing was invalidated.
@@ -175,20 +194,27 @@ export class TagVersions {
     }
   }
 
-  /** Starts over when the ring's membership changed (its total ring is a new object). */
-  private follow(): void {
-    const ring = this.dict.totalHash;
-    if (ring === this.ring) return;
-    this.ring = ring;
-    this.positions = new Map(ring.nodes.map((name, i) => [name, i]));
-    this.keys.clear();
+  /**
+   * Starts over when the ring that places entries changed: a new membership (the total ring
+   * is a new object), a migration begun or over. True during a migration.
+   */
+  private follow(): boolean {
+    const migrating = this.migration?.on === true;
+    const ring = migrating ? this.migration!.from : this.dict.totalHash;
+    if (ring !== this.ring) {
+      this.ring = ring;
+      this.positions = positionsOf(ring);
+      this.keys.clear();
+    }
+    return migrating;
   }
 
   /** The version keys of `tag` per node position, found once and remembered. */
   private keysOf(tag: string): TagKeys {
     let keys = this.keys.get(tag);
     if (keys !== undefined) return keys;
-    keys = this.search(tag);
+    const found = this.search(tag, this.ring!, this.positions);
+    keys = { ...found, entries: found.keys.map((key) => this.dict.getEntry(key)) };
     if (this.keys.size >= MAX_REMEMBERED_TAGS) {
       // The oldest first: a Map iterates in insertion order.
       this.keys.delete(this.keys.keys().next().value!);
@@ -197,15 +223,19 @@ export class TagVersions {
     return keys;
   }
 
-  private search(tag: string): TagKeys {
-    const ring = this.ring!;
+  /** Per node position of `ring`, the first `<tag>:<n>` it places there. */
+  private search(
+    tag: string,
+    ring: HashRing,
+    positions: ReadonlyMap<string, number>,
+  ): Omit<TagKeys, 'entries'> {
     const base = `${TAG_KEY_PREFIX}${tag}:`;
     const found: (string | undefined)[] = ring.nodes.map(() => undefined);
     let missing = found.length;
     const limit = CANDIDATES_PER_NODE * found.length;
     for (let n = 0; n < limit && missing > 0; n++) {
       const key = base + n;
-      const at = this.positions.get(ring.locate(this.dict.getEntry(key))!)!;
+      const at = positions.get(ring.locate(this.dict.getEntry(key))!)!;
       if (found[at] === undefined) {
         found[at] = key;
         missing--;
@@ -213,13 +243,16 @@ export class TagVersions {
     }
     // No candidate lands on that node (a hash tag in the group's prefix sends every key to
     // one node, say): any key will do, its version is read apart, where the ring routes it.
-    const keys = found.map((key) => key ?? `${base}0`);
     return {
-      keys,
-      entries: keys.map((key) => this.dict.getEntry(key)),
+      keys: found.map((key) => key ?? `${base}0`),
       placed: found.map((key) => key !== undefined),
     };
   }
+}
+
+/** Node name → its position in `ring.nodes`. */
+function positionsOf(ring: HashRing): Map<string, number> {
+  return new Map(ring.nodes.map((name, i) => [name, i]));
 }
 
 /** A stored id, or null for none (or anything else the ring's onFail may answer). */
