@@ -214,7 +214,11 @@ export class TagVersions {
     let keys = this.keys.get(tag);
     if (keys !== undefined) return keys;
     const found = this.search(tag, this.ring!, this.positions);
-    keys = { ...found, entries: found.keys.map((key) => this.dict.getEntry(key)) };
+    keys = {
+      keys: found.keys,
+      entries: found.keys.map((key) => this.dict.getEntry(key)),
+      placed: found.placed,
+    };
     if (this.keys.size >= MAX_REMEMBERED_TAGS) {
       // The oldest first: a Map iterates in insertion order.
       this.keys.delete(this.keys.keys().next().value!);
