@@ -131,4 +131,19 @@ describe('@RingCached tags during a migration', () => {
     await over.cache.invalidateTags([tag]);
     expect(await on.wrap(key, tag, 'v1')).toBe('v1');
   });
+
+  it('the same when the entry is on a node only the old list names', async () => {
+    const until = Date.now() + 300;
+    const [over, on] = [partsOf(await boot('new', until)), partsOf(await boot('new'))];
+    const entry = (key: string) => on.dict.getEntry(key);
+    const oldRing = new HashRing({ node0: 1, node1: 1, node2: 1 });
+    let key = 0;
+    while (oldRing.locate(entry(`k${key}`)) !== 'node2') key++;
+    expect(await on.wrap(`k${key}`, 'user', 'v0')).toBe('v0');
+    expect(await on.wrap(`k${key}`, 'user', 'unused')).toBe('v0');
+    await new Promise((resolve) => setTimeout(resolve, until - Date.now() + 200));
+    // The app whose migration is over deletes on node2 too, in its warm-up window.
+    await over.cache.invalidateTags(['user']);
+    expect(await on.wrap(`k${key}`, 'user', 'v1')).toBe('v1');
+  });
 });

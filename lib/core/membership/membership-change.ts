@@ -84,12 +84,19 @@ export class MembershipChange {
 
   /**
    * The migration from `from` ended: for the warm-up window, misses are looked up where `from`
-   * placed them (without copies, see WarmUp.begin), then their copies there are swept.
+   * placed them (without copies, see WarmUp.begin) and writes delete there — on the nodes only
+   * `from` named too, while they are open — then their copies there are swept.
    */
   migrated(from: HashRing): void {
     void this.queue.then(() => {
       this.previous = from;
-      this.parts.warmUp.begin(from, () => this.windowEnded(), false);
+      const { migration, warmUp } = this.parts;
+      warmUp.begin(
+        from,
+        () => this.windowEnded(),
+        false,
+        (name) => migration.formerNode(name),
+      );
     });
   }
 
@@ -186,6 +193,7 @@ export class MembershipChange {
     const previous = this.previous;
     this.previous = undefined;
     this.parts.warmUp.end();
+    void this.parts.migration.closeOwn();
     if (previous === undefined || this.options.prefix === '') return;
     this.sweeping = this.sweep(previous).catch(() => undefined);
   }

@@ -12,6 +12,12 @@ import { unlinkPrefix } from '../scan/scan-keys.js';
 import type { EntryOp } from './entry-ops.js';
 import { MAX_TIMER_MS } from '../config/option-checks.js';
 
+/**
+ * How long past `until` the nodes named only in `from` stay open, for the deletes of the
+ * warm-up: processes pass `until` as far apart as their clocks and timers disagree.
+ */
+const UNTIL_SKEW_MS = 1_000;
+
 export interface MigrationParts {
   membership: RingMembership;
   /** The node of `from` named `name`: a member when it is the same node, else a new one. */
@@ -27,8 +33,9 @@ export interface MigrationParts {
  * others read and write — and writes there too, deleting the entry where the new nodes place
  * it, so that no copy there can be stale once the new placement is used. At its start the
  * new owners' copies of moved entries are deleted, for the same reason. After `until` the
- * dict uses its own nodes, falling back to the `from` owners still members for its misses
- * (see WarmUp), and the nodes named only in `from` are closed.
+ * dict uses its own nodes; for the warm-up window its misses are looked up on the `from`
+ * owners still members, and its writes delete there (see WarmUp) — on the nodes named only in
+ * `from` too, for UNTIL_SKEW_MS, after which they are closed.
  */
 export class MigrationRoute implements MigrationView {
   /** True until `until`: the router takes the migration's path. */
@@ -67,17 +74,46 @@ export class MigrationRoute implements MigrationView {
     this.on = true;
     this.wait();
     void this.sweep().catch(() => undefined);
+    // Connected now, not at their first key: after `until` the warm-up deletes there only
+    // while connected (see formerNode), and this process may read nothing there before.
+    for (const [name, node] of this.nodes) {
+      if (this.formerNode(name) !== undefined) void this.ready(node).catch(() => undefined);
+    }
   }
 
-  /** Ends it now (at `until`, or when the dict closes). */
+  /**
+   * Ends it now: at `until` (its own nodes, named only in `from`, stay open UNTIL_SKEW_MS
+   * more, see `formerNode`), or when the dict closes.
+   */
   async end(closing = false): Promise<void> {
-    if (!this.on) return;
-    this.on = false;
+    if (this.on) {
+      this.on = false;
+      clearTimeout(this.timer);
+      if (!closing) {
+        this.timer = setTimeout(() => void this.closeOwn(), UNTIL_SKEW_MS);
+        this.timer.unref();
+        return this.parts.ended(this.from);
+      }
+    }
+    await this.closeOwn();
+  }
+
+  /**
+   * The node of `from` named `name` that only the migration uses, while it is open: just after
+   * `until` the warm-up deletes there what is written elsewhere, for the processes whose clocks
+   * have not reached `until` yet and still read there.
+   */
+  formerNode(name: string): RingNode | undefined {
+    const node = this.nodes.get(name);
+    return node === undefined || this.parts.membership.isMember(node) ? undefined : node;
+  }
+
+  /** Closes the nodes named only in `from` (UNTIL_SKEW_MS after `until`, or the warm-up is over). */
+  async closeOwn(): Promise<void> {
     clearTimeout(this.timer);
-    if (!closing) this.parts.ended(this.from);
-    const membership = this.parts.membership;
-    const own = [...this.nodes.values()].filter((node) => !membership.isMember(node));
-    await Promise.all(own.map((node) => node.close(this.options.commandTimeout)));
+    const own = [...this.nodes].filter(([name]) => this.formerNode(name) !== undefined);
+    for (const [name] of own) this.nodes.delete(name);
+    await Promise.all(own.map(([, node]) => node.close(this.options.commandTimeout)));
   }
 
   /** `op` on the entry where `from` places it; a write also deletes it where the new nodes do. */

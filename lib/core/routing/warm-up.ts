@@ -33,6 +33,8 @@ export class WarmUp {
   private timer?: NodeJS.Timeout;
   /** Whether hits on the former owner are copied to the new one (see begin). */
   private copying = true;
+  /** A former owner that is not a member (a node only a migration's `from` named): deletes only. */
+  private formerNode?: (name: string) => RingNode | undefined;
   /** Entries with a warm read under way, and whether this process wrote them since. */
   private readonly reading = new Map<string, { readers: number; written: boolean }>();
 
@@ -45,13 +47,20 @@ export class WarmUp {
   /**
    * A window opens: `previous` was the total ring before the change; `ended` runs at its end.
    * `copy: false` after a migration: other processes changed placement at the same moment,
-   * and a copy that raced one of their deletes would bring the value back.
+   * and a copy that raced one of their deletes would bring the value back. `formerNode`: a
+   * migration's node that is not a member, where writes delete too (see formerOwner).
    */
-  begin(previous: HashRing, ended: () => void, copy = true): void {
+  begin(
+    previous: HashRing,
+    ended: () => void,
+    copy = true,
+    formerNode?: (name: string) => RingNode | undefined,
+  ): void {
     this.end();
     if (this.window === 0) return ended();
     this.previous = previous;
     this.copying = copy;
+    this.formerNode = formerNode;
     this.on = true;
     this.timer = setTimeout(() => {
       this.end();
@@ -66,18 +75,20 @@ export class WarmUp {
     this.timer = undefined;
     this.on = false;
     this.previous = undefined;
+    this.formerNode = undefined;
   }
 
   /**
    * The owner `entry` had before the change, if it changed and that node can answer — and is
    * not the node that serves the entry now (the new owner is out and the entry fell back to
-   * it): a write there is the entry's newest value, not a copy to drop.
+   * it): a write there is the entry's newest value, not a copy to drop. `writing`: a node that
+   * is no longer a member will do, to delete there.
    */
-  formerOwner(entry: string): RingNode | undefined {
+  formerOwner(entry: string, writing = false): RingNode | undefined {
     const before = this.previous?.locate(entry);
     if (before === undefined || before === this.membership.totalHash.locate(entry)) return;
     if (before === this.membership.aliveHash.locate(entry)) return;
-    const node = this.membership.find(before);
+    const node = this.membership.find(before) ?? (writing ? this.formerNode?.(before) : undefined);
     return node !== undefined && node.health.alive && node.ready ? node : undefined;
   }
 
@@ -88,7 +99,7 @@ export class WarmUp {
     write: boolean,
     direct: DirectRoute<F>,
   ): Promise<T | Fail<F>> {
-    const former = this.formerOwner(entry);
+    const former = this.formerOwner(entry, write);
     if (former === undefined) return direct(entry, op, write);
     if (write) {
       this.wrote(entry);
@@ -119,7 +130,7 @@ export class WarmUp {
   async invalidateMany(entries: readonly string[]): Promise<void> {
     const byNode = new Map<RingNode, string[]>();
     for (const entry of entries) {
-      const former = this.formerOwner(entry);
+      const former = this.formerOwner(entry, true);
       if (former === undefined) continue;
       this.wrote(entry);
       addTo(byNode, former, entry);
