@@ -10,6 +10,7 @@ import {
 } from '../../lib/index.js';
 import { TAG_KEY_PREFIX } from '../../lib/nest/ring-cached/tag-versions.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * Tags across a rolling change of nodes: apps still on the old nodes and apps on the new ones
@@ -60,49 +61,58 @@ function versionKeysOf(ring: HashRing, entry: (key: string) => string, tag: stri
   return ring.nodes.map((node) => versionKeyOf(ring, entry, tag, node));
 }
 
+/** The first `t<n>` tag and `k<n>` key for which `fits` holds. */
+function sceneWhere(fits: (tag: string, key: string) => boolean): { key: string; tag: string } {
+  for (let t = 0; t < 2_000; t++) if (fits(`t${t}`, `k${t}`)) return { key: `k${t}`, tag: `t${t}` };
+  throw new Error('no tag and key fit the scene');
+}
+
+type Parts = ReturnType<typeof partsOf>;
+
+/**
+ * `reader` caches the tagged call and hits it; `invalidate` runs (`before` first); `reader`'s
+ * next call must run the function again.
+ */
+async function expectInvalidated(
+  reader: Parts,
+  invalidator: Parts,
+  { key, tag }: { key: string; tag: string },
+  before: () => Promise<void> = async () => undefined,
+): Promise<void> {
+  expect(await reader.wrap(key, tag, 'v0')).toBe('v0');
+  expect(await reader.wrap(key, tag, 'unused')).toBe('v0');
+  await before();
+  await invalidator.cache.invalidateTags([tag]);
+  expect(await reader.wrap(key, tag, 'v1')).toBe('v1');
+}
+
+const OLD_RING = new HashRing({ node0: 1, node1: 1, node2: 1 });
+
 describe('@RingCached tags during a migration', () => {
   it('an invalidation by an app on the new nodes reaches an app on the old ones', async () => {
     const [old, fresh] = [partsOf(await boot('old')), partsOf(await boot('new'))];
     const entry = (key: string) => old.dict.getEntry(key);
-    const [oldRing, newRing] = [old.dict.totalHash, fresh.dict.totalHash];
+    const newRing = fresh.dict.totalHash;
     // A tag whose version key on the entry's node (old ring) is none the new ring picks.
-    let scene: { key: string; tag: string } | undefined;
-    for (let t = 0; scene === undefined && t < 200; t++) {
-      const tag = `t${t}`;
-      const picked = new Set(versionKeysOf(newRing, entry, tag));
-      const key = `k${t}`;
-      const node = oldRing.locate(entry(key))!;
-      if (!picked.has(versionKeyOf(oldRing, entry, tag, node))) scene = { key, tag };
-    }
-    expect(scene).toBeDefined();
-    const { key, tag } = scene!;
-    expect(await old.wrap(key, tag, 'v0')).toBe('v0');
-    expect(await old.wrap(key, tag, 'unused')).toBe('v0');
-    await fresh.cache.invalidateTags([tag]);
-    expect(await old.wrap(key, tag, 'v1')).toBe('v1');
+    const scene = sceneWhere((tag, key) => {
+      const node = OLD_RING.locate(entry(key))!;
+      return !versionKeysOf(newRing, entry, tag).includes(versionKeyOf(OLD_RING, entry, tag, node));
+    });
+    await expectInvalidated(old, fresh, scene);
   });
 
   it('an invalidation by an app on the old nodes reaches an app on the new ones', async () => {
     const [old, fresh] = [partsOf(await boot('old')), partsOf(await boot('new'))];
     const entry = (key: string) => old.dict.getEntry(key);
-    const [oldRing, newRing] = [old.dict.totalHash, fresh.dict.totalHash];
+    const newRing = fresh.dict.totalHash;
     // A tag whose version key on the entry's node (new ring) is none the old ring picks, and
     // that the old ring places where it places the entry (read in one MGET there).
-    let scene: { key: string; tag: string } | undefined;
-    for (let t = 0; scene === undefined && t < 2_000; t++) {
-      const tag = `t${t}`;
-      const picked = new Set(versionKeysOf(oldRing, entry, tag));
-      const key = `k${t}`;
+    const scene = sceneWhere((tag, key) => {
       const versionKey = versionKeyOf(newRing, entry, tag, newRing.locate(entry(key))!);
-      const together = oldRing.locate(entry(versionKey)) === oldRing.locate(entry(key));
-      if (together && !picked.has(versionKey)) scene = { key, tag };
-    }
-    expect(scene).toBeDefined();
-    const { key, tag } = scene!;
-    expect(await fresh.wrap(key, tag, 'v0')).toBe('v0');
-    expect(await fresh.wrap(key, tag, 'unused')).toBe('v0');
-    await old.cache.invalidateTags([tag]);
-    expect(await fresh.wrap(key, tag, 'v1')).toBe('v1');
+      const together = OLD_RING.locate(entry(versionKey)) === OLD_RING.locate(entry(key));
+      return together && !versionKeysOf(OLD_RING, entry, tag).includes(versionKey);
+    });
+    await expectInvalidated(fresh, old, scene);
   });
 
   it('an invalidation by an app whose migration is over reaches one whose clock says it is not', async () => {
@@ -110,40 +120,22 @@ describe('@RingCached tags during a migration', () => {
     const [over, on] = [partsOf(await boot('new', until)), partsOf(await boot('new'))];
     const entry = (key: string) => on.dict.getEntry(key);
     const newRing = on.dict.totalHash;
-    const oldRing = new HashRing({ node0: 1, node1: 1, node2: 1 });
     // A tag whose version key on the entry's node (old ring) is none the new ring picks, on a
     // node of both rings: the app whose migration is over deletes it there too.
-    let scene: { key: string; tag: string } | undefined;
-    for (let t = 0; scene === undefined && t < 2_000; t++) {
-      const tag = `t${t}`;
-      const picked = new Set(versionKeysOf(newRing, entry, tag));
-      const key = `k${t}`;
-      const node = oldRing.locate(entry(key))!;
-      if (node !== 'node2' && !picked.has(versionKeyOf(oldRing, entry, tag, node))) {
-        scene = { key, tag };
-      }
-    }
-    expect(scene).toBeDefined();
-    const { key, tag } = scene!;
-    expect(await on.wrap(key, tag, 'v0')).toBe('v0');
-    expect(await on.wrap(key, tag, 'unused')).toBe('v0');
-    await new Promise((resolve) => setTimeout(resolve, until - Date.now() + 200));
-    await over.cache.invalidateTags([tag]);
-    expect(await on.wrap(key, tag, 'v1')).toBe('v1');
+    const scene = sceneWhere((tag, key) => {
+      const node = OLD_RING.locate(entry(key))!;
+      const versionKey = versionKeyOf(OLD_RING, entry, tag, node);
+      return node !== 'node2' && !versionKeysOf(newRing, entry, tag).includes(versionKey);
+    });
+    await expectInvalidated(on, over, scene, () => sleep(until - Date.now() + 200));
   });
 
   it('the same when the entry is on a node only the old list names', async () => {
     const until = Date.now() + 300;
     const [over, on] = [partsOf(await boot('new', until)), partsOf(await boot('new'))];
     const entry = (key: string) => on.dict.getEntry(key);
-    const oldRing = new HashRing({ node0: 1, node1: 1, node2: 1 });
-    let key = 0;
-    while (oldRing.locate(entry(`k${key}`)) !== 'node2') key++;
-    expect(await on.wrap(`k${key}`, 'user', 'v0')).toBe('v0');
-    expect(await on.wrap(`k${key}`, 'user', 'unused')).toBe('v0');
-    await new Promise((resolve) => setTimeout(resolve, until - Date.now() + 200));
+    const scene = sceneWhere((_, key) => OLD_RING.locate(entry(key)) === 'node2');
     // The app whose migration is over deletes on node2 too, in its warm-up window.
-    await over.cache.invalidateTags(['user']);
-    expect(await on.wrap(`k${key}`, 'user', 'v1')).toBe('v1');
+    await expectInvalidated(on, over, scene, () => sleep(until - Date.now() + 200));
   });
 });
