@@ -166,4 +166,81 @@ describe('migration: processes on the old and on the new nodes side by side', ()
       }
     },
   );
+
+  it(
+    'a node only `from` names, hung just after `until`: one write waits its commandTimeout, the next do not',
+    { timeout: 20_000 },
+    async () => {
+      const tag = `hung-after-${process.pid}`;
+      const { node2, node3, ...shared } = taggedNodes(fleet!.servers, tag);
+      const ends = Date.now() + 800;
+      const dict = new RingDict<string>({
+        nodes: { ...shared, node3 },
+        prefix: 'ha:',
+        commandTimeout: 300,
+        migration: { from: { ...shared, node2 }, until: ends },
+      });
+      const server = fleet!.servers[2];
+      try {
+        const key = keyOn('ha:', OLD_RING, 'node2');
+        await dict.set(key, 'v');
+        await sleep(ends - Date.now() + 50);
+        server.hang();
+        const took: number[] = [];
+        for (let i = 0; i < 3; i++) {
+          const started = performance.now();
+          await dict.set(key, `w${i}`);
+          took.push(performance.now() - started);
+        }
+        // The first write's delete there times out; the node is not asked again.
+        expect(took[0]).toBeLessThan(300 + 150);
+        expect(Math.max(took[1], took[2])).toBeLessThan(100);
+      } finally {
+        if (server.isHung) server.resume();
+        await dict.close();
+      }
+    },
+  );
+
+  it(
+    'setNodes just after `until` takes out a node both lists name: it is retired, as without a migration',
+    { timeout: 20_000 },
+    async () => {
+      const tag = `retire-after-${process.pid}`;
+      const { node0, node1, node2, node3 } = taggedNodes(fleet!.servers, tag);
+      const nodes = { node0, node1, node3 };
+      const ends = Date.now() + 500;
+      const dict = new RingDict<string>({
+        nodes,
+        prefix: 'rt:',
+        warmUpWindow: 0,
+        migration: { from: { node0, node1, node2 }, until: ends },
+      });
+      try {
+        await sleep(ends - Date.now() + 100);
+        const key = keyOn('rt:', dict.totalHash, 'node0');
+        await dict.set(key, 'old');
+        await dict.setNodes({ node1, node3 });
+        await dict.set(key, 'new');
+        // A process started later with node0 in its list must not trust what node0 kept.
+        const later = new RingDict<string>({ nodes, prefix: 'rt:' });
+        try {
+          expect(await later.get(key)).not.toBe('old');
+        } finally {
+          await later.close();
+        }
+      } finally {
+        await dict.close();
+      }
+    },
+  );
 });
+
+const OLD_RING = new HashRing({ node0: 1, node1: 1, node2: 1 });
+
+/** The first key `<i>` whose entry (`prefix` + key) `ring` places on `node`. */
+function keyOn(prefix: string, ring: HashRing, node: string): string {
+  let i = 0;
+  while (ring.locate(`${prefix}${i}`) !== node) i++;
+  return String(i);
+}

@@ -193,7 +193,6 @@ export class MembershipChange {
     const previous = this.previous;
     this.previous = undefined;
     this.parts.warmUp.end();
-    void this.parts.migration.closeOwn();
     if (previous === undefined || this.options.prefix === '') return;
     this.sweeping = this.sweep(previous).catch(() => undefined);
   }

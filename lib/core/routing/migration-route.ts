@@ -43,6 +43,12 @@ export class MigrationRoute implements MigrationView {
   /** The ring of the nodes before the change (empty without a migration). */
   readonly from: HashRing;
   private readonly nodes = new Map<string, RingNode>();
+  /**
+   * The nodes of `from` that are not the dict's own (named only in `from`, or another server
+   * under a member's name), until closed. Known when the dict is made: a member that a later
+   * `setNodes` takes out is not the migration's to close.
+   */
+  private readonly own = new Map<string, RingNode>();
   private readonly migration?: ResolvedMigration;
   private timer?: NodeJS.Timeout;
 
@@ -58,7 +64,9 @@ export class MigrationRoute implements MigrationView {
     const capacities: Record<string, number> = {};
     for (const [name, node] of Object.entries(this.migration?.from ?? {})) {
       capacities[name] = node.capacity;
-      this.nodes.set(name, parts.nodeFor(name, node, this.migration!.addresses.get(name)!));
+      const made = parts.nodeFor(name, node, this.migration!.addresses.get(name)!);
+      this.nodes.set(name, made);
+      if (!parts.membership.isMember(made)) this.own.set(name, made);
     }
     this.from = new HashRing(this.migration === undefined ? {} : capacities, ring);
   }
@@ -76,9 +84,7 @@ export class MigrationRoute implements MigrationView {
     void this.sweep().catch(() => undefined);
     // Connected now, not at their first key: after `until` the warm-up deletes there only
     // while connected (see formerNode), and this process may read nothing there before.
-    for (const [name, node] of this.nodes) {
-      if (this.formerNode(name) !== undefined) void this.ready(node).catch(() => undefined);
-    }
+    for (const node of this.own.values()) void this.ready(node).catch(() => undefined);
   }
 
   /**
@@ -104,16 +110,15 @@ export class MigrationRoute implements MigrationView {
    * have not reached `until` yet and still read there.
    */
   formerNode(name: string): RingNode | undefined {
-    const node = this.nodes.get(name);
-    return node === undefined || this.parts.membership.isMember(node) ? undefined : node;
+    return this.own.get(name);
   }
 
-  /** Closes the nodes named only in `from` (UNTIL_SKEW_MS after `until`, or the warm-up is over). */
-  async closeOwn(): Promise<void> {
+  /** Closes the nodes only the migration uses (UNTIL_SKEW_MS after `until`, or the dict closes). */
+  private async closeOwn(): Promise<void> {
     clearTimeout(this.timer);
-    const own = [...this.nodes].filter(([name]) => this.formerNode(name) !== undefined);
-    for (const [name] of own) this.nodes.delete(name);
-    await Promise.all(own.map(([, node]) => node.close(this.options.commandTimeout)));
+    const own = [...this.own.values()];
+    this.own.clear();
+    await Promise.all(own.map((node) => node.close(this.options.commandTimeout)));
   }
 
   /** `op` on the entry where `from` places it; a write also deletes it where the new nodes do. */

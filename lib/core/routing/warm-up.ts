@@ -35,6 +35,11 @@ export class WarmUp {
   private copying = true;
   /** A former owner that is not a member (a node only a migration's `from` named): deletes only. */
   private formerNode?: (name: string) => RingNode | undefined;
+  /**
+   * Such nodes that failed a delete this window: not asked again. The ring does not watch them
+   * (no heartbeat, no ejection): hung, each write would wait its commandTimeout.
+   */
+  private failed = new WeakSet<RingNode>();
   /** Entries with a warm read under way, and whether this process wrote them since. */
   private readonly reading = new Map<string, { readers: number; written: boolean }>();
 
@@ -61,6 +66,7 @@ export class WarmUp {
     this.previous = previous;
     this.copying = copy;
     this.formerNode = formerNode;
+    this.failed = new WeakSet();
     this.on = true;
     this.timer = setTimeout(() => {
       this.end();
@@ -89,7 +95,8 @@ export class WarmUp {
     if (before === undefined || before === this.membership.totalHash.locate(entry)) return;
     if (before === this.membership.aliveHash.locate(entry)) return;
     const node = this.membership.find(before) ?? (writing ? this.formerNode?.(before) : undefined);
-    return node !== undefined && node.health.alive && node.ready ? node : undefined;
+    if (node === undefined || this.failed.has(node)) return undefined;
+    return node.health.alive && node.ready ? node : undefined;
   }
 
   /** `route` during a window: see the class. */
@@ -153,7 +160,10 @@ export class WarmUp {
 
   /** DEL of `entries` on the former owner; how many it held (0 when it failed). */
   private async invalidate(former: RingNode, entries: readonly string[]): Promise<number> {
-    return former.client.del(...entries.map(toWire)).catch(() => 0);
+    return former.client.del(...entries.map(toWire)).catch(() => {
+      if (!this.membership.isMember(former)) this.failed.add(former);
+      return 0;
+    });
   }
 
   /** The value and remaining TTL (ms, −1 for none) of `entry` on the former owner. */
