@@ -442,10 +442,6 @@ function rawPayload(_codec: unknown, raw: string | Buffer): string | Buffer {
 
 /** The hash ring's options among the dict's. */
 function ringOf<V, F>(o: ResolvedRingDictOptions<V, F>): HashRingOptions {
-  return {
-    hashFunction: o.hashFunction,
-    distribution: o.distribution,
-    slices: o.slices,
-    hashTag: o.hashTag,
-  };
+  const { hashFunction, distribution, slices, hashTag } = o;
+  return { hashFunction, distribution, slices, hashTag };
 }
