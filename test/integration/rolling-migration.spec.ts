@@ -234,6 +234,33 @@ describe('migration: processes on the old and on the new nodes side by side', ()
       }
     },
   );
+
+  it(
+    'a node that keeps its name on another server: a write just after `until` deletes on the old one',
+    { timeout: 20_000 },
+    async () => {
+      const { node0, node1, node2, node3 } = taggedNodes(fleet!.servers, `moved-${process.pid}`);
+      const ends = Date.now() + 800;
+      const dict = new RingDict<string>({
+        nodes: { node0, node1, node2: node3 },
+        prefix: 'mv:',
+        migration: { from: { node0, node1, node2 }, until: ends },
+      });
+      try {
+        const key = keyOn('mv:', OLD_RING, 'node2');
+        await dict.set(key, 'v');
+        expect(await redisCommand(fleet!.servers[2].port, 'GET', `mv:${key}`)).toBe('"v"');
+        await sleep(ends - Date.now() + 50);
+        // Read where the new list places it (the new server): a miss, not the old server's.
+        expect(await dict.get(key)).toBeUndefined();
+        await dict.set(key, 'w');
+        expect(await redisCommand(fleet!.servers[2].port, 'EXISTS', `mv:${key}`)).toBe('0');
+        expect(await dict.get(key)).toBe('w');
+      } finally {
+        await dict.close();
+      }
+    },
+  );
 });
 
 const OLD_RING = new HashRing({ node0: 1, node1: 1, node2: 1 });

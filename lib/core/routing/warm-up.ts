@@ -87,14 +87,19 @@ export class WarmUp {
   /**
    * The owner `entry` had before the change, if it changed and that node can answer — and is
    * not the node that serves the entry now (the new owner is out and the entry fell back to
-   * it): a write there is the entry's newest value, not a copy to drop. `writing`: a node that
-   * is no longer a member will do, to delete there.
+   * it): a write there is the entry's newest value, not a copy to drop. `writing`: a node only
+   * a migration uses will do, to delete there (named only in `from`, or another server under a
+   * member's name: it serves no entry now).
    */
   formerOwner(entry: string, writing = false): RingNode | undefined {
     const before = this.previous?.locate(entry);
-    if (before === undefined || before === this.membership.totalHash.locate(entry)) return;
-    if (before === this.membership.aliveHash.locate(entry)) return;
-    const node = this.membership.find(before) ?? (writing ? this.formerNode?.(before) : undefined);
+    if (before === undefined) return;
+    const own = writing ? this.formerNode?.(before) : undefined;
+    if (own === undefined) {
+      if (before === this.membership.totalHash.locate(entry)) return;
+      if (before === this.membership.aliveHash.locate(entry)) return;
+    }
+    const node = own ?? this.membership.find(before);
     if (node === undefined || this.failed.has(node)) return undefined;
     return node.health.alive && node.ready ? node : undefined;
   }
