@@ -4,6 +4,8 @@
  *   (goal: ≥ 1 M calls/s and ≥ 50×);
  * - a `@RingCached` hit of a group with a near cache vs bentocache 1.6's L1 + L2 `getOrSet`
  *   hit (memory driver in front of its Redis driver) on the same value (goal: ≥ 1×);
+ * - a tagged hit (a tag per key) vs bentocache's tagged hit (goal: ≥ 1×) and vs the untagged
+ *   near hit (goal: ≤ 1.3× the latency), and, for scale, one with a tag shared by every key;
  * - how long a write takes to be visible in another process that holds the key in its near
  *   cache: written here with `RingDict.set`, and with `redis-cli SET` (goal: p50 ≤ 1 ms,
  *   p99 ≤ 5 ms), beside a PUBLISH heard in that process (near-invalidation.bench.ts);
