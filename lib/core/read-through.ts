@@ -45,8 +45,22 @@ export interface NearView {
    */
   readonly maxLag: number;
   /**
-   * The string a GET of `entry` (a Redis key) would answer from memory now, without waiting
-   * for a poll of the sockets; undefined when that GET would wait or go to Redis.
+   * The string reply a GET of `entry` (a Redis key) would answer from memory at `now`
+   * (performance.now()), as held, with its note, without waiting for a poll of the sockets;
+   * undefined when that GET would wait or go to Redis.
    */
-  peek(entry: string): string | undefined;
+  held(entry: string, now: number): NearHeld | undefined;
+  /**
+   * Keeps `note` with the reply `held` of `entry` (if the entry still holds it), counted as
+   * `bytes` more against the near cache's `maxBytes`: what a reader works out from a reply
+   * once, instead of on every hit.
+   */
+  note(entry: string, held: NearHeld, note: unknown, bytes: number): void;
+}
+
+/** A string reply the near cache holds: a later reply of the same entry is another one. */
+export interface NearHeld {
+  readonly raw: string;
+  /** Undefined until `NearView.note` keeps one. */
+  readonly note: unknown;
 }

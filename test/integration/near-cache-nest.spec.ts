@@ -11,6 +11,7 @@ import {
 } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { commandCalls, redisCommand } from '../helpers/redis-command.js';
+import { serverOf } from '../helpers/redis-fleet.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -44,6 +45,19 @@ class Profiles {
   async member(id: number): Promise<string> {
     computed++;
     return `member ${id} (${computed})`;
+  }
+
+  /** Two tags, in the order `flip` says; the key is the id alone. */
+  @RingCached({
+    prefix: 'near-order:',
+    ttl: 60,
+    key: (id: number) => String(id),
+    tags: (id: number, flip: boolean) => (flip ? [`b:${id}`, `a:${id}`] : [`a:${id}`, `b:${id}`]),
+  })
+  async ordered(id: number, flip: boolean): Promise<string> {
+    void flip;
+    computed++;
+    return names.get(id) ?? 'nobody';
   }
 
   /** With a lock and grace: slow, and failing while `failing` is set. */
@@ -92,21 +106,21 @@ async function boot(maxLag?: number) {
   };
 }
 
-/** GETs (and MGETs) every server has run so far. */
-function gets(): Promise<number> {
+/** GETs (and MGETs) every server (but a hung one) has run so far. */
+function gets(hung?: number): Promise<number> {
   return commandCalls(
-    apps.fleet.servers.map((server) => server.port),
+    apps.fleet.servers.map((server) => server.port).filter((port) => port !== hung),
     ['get', 'mget'],
   );
 }
 
 /** Calls `call` until a call reaches no server: the entry (and its versions) are held. */
-async function untilFromMemory(call: () => Promise<unknown>): Promise<void> {
+async function untilFromMemory(call: () => Promise<unknown>, hung?: number): Promise<void> {
   await until(
     async () => {
-      const was = await gets();
+      const was = await gets(hung);
       await call();
-      return (await gets()) === was;
+      return (await gets(hung)) === was;
     },
     1_000,
     'a hit from memory',
@@ -225,6 +239,65 @@ describe('@RingCached with a near cache', () => {
     await new Promise((resolve) => setTimeout(resolve, 250));
     await hitsInARow();
     expect(await profiles.guarded(2)).toBe(`report 2 (${before + 1})`);
+  });
+
+  it('a tagged entry held in memory, read with its tags in another order: still checked against its versions', async () => {
+    const [a, b] = [await boot(), await boot()];
+    names.set(4, 'Ada');
+    computed = 0;
+    expect(await a.profiles.ordered(4, false)).toBe('Ada');
+    await untilFromMemory(() => a.profiles.ordered(4, false));
+    // The entry recorded a, b: read as b, a it is the same entry, its versions checked anew.
+    expect(await a.profiles.ordered(4, true)).toBe('Ada');
+    expect(computed).toBe(1);
+    names.set(4, 'Grace');
+    await b.cache.invalidateTags(['b:4']);
+    expect(await a.profiles.ordered(4, true)).toBe('Grace');
+    await untilFromMemory(() => a.profiles.ordered(4, false));
+    names.set(4, 'Hopper');
+    await b.cache.invalidateTags(['a:4']);
+    expect(await a.profiles.ordered(4, false)).toBe('Hopper');
+    expect(computed).toBe(3);
+  });
+
+  it('tagged entries held in memory while another node is ejected: answered from memory, invalidated as before', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const [a, b] = [await boot(), await boot()];
+    const nodeOf = (id: number) =>
+      a.dict.aliveHash.locate(a.dict.getEntry(a.cache.keyFor(Profiles, 'tagged', id)))!;
+    // Two entries on one node, the node of a third hung (ejected in both apps).
+    const ids = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+    const kept = ids.find((id) =>
+      ids.some((other) => other !== id && nodeOf(other) !== nodeOf(id)),
+    )!;
+    const out = nodeOf(ids.find((id) => nodeOf(id) !== nodeOf(kept))!);
+    for (const id of ids) names.set(id, `v0 ${id}`);
+    computed = 0;
+    expect(await a.profiles.tagged(kept)).toBe(`v0 ${kept}`);
+    await untilFromMemory(() => a.profiles.tagged(kept));
+    const probe = ['p0', 'p1', 'p2', 'p3', 'p4', 'p5', 'p6', 'p7', 'p8', 'p9'].find(
+      (key) => a.dict.aliveHash.locate(a.dict.getEntry(key)) === out,
+    )!;
+    const server = serverOf(apps.fleet.servers, out);
+    server.hang();
+    try {
+      await until(
+        async () => {
+          await Promise.all([a, b].map(({ dict }) => dict.get(probe).catch(() => undefined)));
+          return [a, b].every(({ dict }) => !dict.aliveHash.nodes.includes(out));
+        },
+        3_000,
+        'the hung node to be ejected in both apps',
+      );
+      await untilFromMemory(() => a.profiles.tagged(kept), server.port);
+      expect(computed).toBe(1);
+      names.set(kept, `v1 ${kept}`);
+      await b.cache.invalidateTags([`user:${kept}`]);
+      expect(await a.profiles.tagged(kept)).toBe(`v1 ${kept}`);
+      expect(computed).toBe(2);
+    } finally {
+      server.resume();
+    }
   });
 
   it('lock and grace with a near cache: one run for two apps on a cold key, the stale value while the method fails', async () => {

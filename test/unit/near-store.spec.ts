@@ -105,4 +105,32 @@ describe('NearStore', () => {
     expect(store.get('big', performance.now())).toBeUndefined();
     expect(store.size).toBe(2);
   });
+
+  it('keeps a note with the reply it was made from, counted against maxBytes, never with a later one', () => {
+    const entry = 1 + 10 + ENTRY_OVERHEAD_BYTES;
+    const store = new NearStore(100, 3 * entry);
+    const node = source();
+    const put = (key: string, raw: string) => {
+      store.put(key, raw, node, 0, store.begin(), forever);
+      store.end();
+    };
+    put('a', 'x'.repeat(10));
+    const held = store.held('a', performance.now())!;
+    expect(held.note).toBeUndefined();
+    store.note('a', held, 'parsed', 100);
+    expect(store.held('a', performance.now())!.note).toBe('parsed');
+    expect(store.byteSize).toBe(entry + 100);
+    // A later reply starts without one; a note for the reply it replaced is refused.
+    put('a', 'y'.repeat(10));
+    store.note('a', held, 'late', 100);
+    expect(store.held('a', performance.now())!.note).toBeUndefined();
+    expect(store.byteSize).toBe(entry);
+    // A note that takes the store past maxBytes evicts: the oldest not read since ('a' was).
+    put('b', 'x'.repeat(10));
+    put('c', 'x'.repeat(10));
+    store.note('c', store.held('c', performance.now())!, 'big', 100);
+    expect(store.byteSize).toBeLessThanOrEqual(3 * entry);
+    expect(store.get('b', performance.now())).toBeUndefined();
+    expect(store.held('c', performance.now())!.note).toBe('big');
+  });
 });

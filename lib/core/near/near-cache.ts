@@ -5,8 +5,8 @@ import { toWire } from '../keys/wire.js';
 import type { RingEvent } from '../membership/ring-events.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { InvalidationChannel, type ChannelTiming } from './invalidation-channel.js';
-import type { NearView } from '../read-through.js';
-import { NearStore } from './near-store.js';
+import type { NearHeld, NearView } from '../read-through.js';
+import { NearStore, type NearEntry } from './near-store.js';
 import { PollFence } from './poll-fence.js';
 
 type Raw = string | Buffer;
@@ -64,9 +64,17 @@ export class NearCache implements NearView {
     return binary ? Buffer.from(raw as Buffer) : raw;
   }
 
-  peek(entry: string): string | undefined {
-    const raw = this.lookup(entry, false);
-    return typeof raw === 'string' ? raw : undefined;
+  held(entry: string, now: number): NearHeld | undefined {
+    if (this.membership.closed) return undefined;
+    const held = this.store.held(entry, now);
+    if (held === undefined || typeof held.raw !== 'string' || !this.fence.fresh(now)) {
+      return undefined;
+    }
+    return held as NearHeld;
+  }
+
+  note(entry: string, held: NearHeld, note: unknown, bytes: number): void {
+    this.store.note(entry, held as NearEntry, note, bytes);
   }
 
   /** Resolves once this process has read its sockets (see PollFence). */

@@ -7,8 +7,11 @@ export interface NearSource {
   readonly epoch: number;
 }
 
-interface NearEntry {
-  raw: string | Buffer;
+/** An entry as the store holds it (see NearView.held). */
+export interface NearEntry {
+  readonly raw: string | Buffer;
+  /** What a reader worked out from `raw` and keeps with it (`note`); undefined until then. */
+  note: unknown;
   source: NearSource;
   epoch: number;
   /** performance.now() past which Redis has expired the entry; Infinity without a TTL. */
@@ -70,6 +73,11 @@ export class NearStore {
 
   /** The raw value of `entry`, if it may be served at `now` (performance.now()). */
   get(entry: string, now: number): string | Buffer | undefined {
+    return this.held(entry, now)?.raw;
+  }
+
+  /** `entry` as held, if it may be served at `now`. */
+  held(entry: string, now: number): NearEntry | undefined {
     const held = this.entries.get(entry);
     if (held === undefined) return undefined;
     if (held.epoch !== held.source.epoch || now >= held.expiresAt) {
@@ -77,7 +85,19 @@ export class NearStore {
       return undefined;
     }
     held.used = true;
-    return held.raw;
+    return held;
+  }
+
+  /**
+   * Keeps `note` with `held`, counting `bytes` more against the bounds, if `entry` still holds
+   * that reply (a later one starts without a note).
+   */
+  note(entry: string, held: NearEntry, note: unknown, bytes: number): void {
+    if (this.entries.get(entry) !== held) return;
+    held.note = note;
+    held.bytes += bytes;
+    this.bytes += bytes;
+    if (this.bytes > this.maxBytes) this.evict();
   }
 
   /** A read of some entries is about to be sent: what `put` needs to judge its reply. */
@@ -109,7 +129,7 @@ export class NearStore {
     if (bytes > this.maxBytes) return;
     const held = this.entries.get(entry);
     if (held !== undefined) this.remove(entry, held);
-    this.entries.set(entry, { raw, source, epoch, expiresAt, bytes, used: false });
+    this.entries.set(entry, { raw, note: undefined, source, epoch, expiresAt, bytes, used: false });
     this.bytes += bytes;
     if (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) this.evict();
   }

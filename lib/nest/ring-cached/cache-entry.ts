@@ -67,20 +67,41 @@ export function isEnvelope(raw: string): boolean {
 }
 
 /** Reads a stored entry; throws UndecodableEntryError when it is neither form. */
-export function decodeEntry(raw: string, { name, codec }: CacheCodec): CachedEntry {
+export function decodeEntry(raw: string, codec: CacheCodec): CachedEntry {
+  const parts = partsOf(raw, codec);
+  if (parts === undefined) return FOREIGN;
+  return { kind: 'value', value: payloadValue(parts.payload, codec), meta: parts.meta };
+}
+
+/** A stored entry's metadata, and its payload not yet decoded. */
+export interface EntryParts {
+  readonly meta: EntryMeta | undefined;
+  readonly payload: string;
+}
+
+/**
+ * A stored entry cut in its parts; undefined when written with another codec. Throws
+ * UndecodableEntryError when it is neither form.
+ */
+export function partsOf(raw: string, { name }: CacheCodec): EntryParts | undefined {
+  if (!isEnvelope(raw)) return name === 'json' ? { meta: undefined, payload: raw } : undefined;
   try {
-    if (!isEnvelope(raw)) {
-      if (name !== 'json') return FOREIGN;
-      return { kind: 'value', value: raw === '' ? undefined : JSON.parse(raw), meta: undefined };
-    }
     const end = raw.indexOf(MARK, 1);
     if (end < 0) throw new Error('an envelope without its closing mark');
     const meta = JSON.parse(raw.slice(1, end)) as EntryMeta;
     if (meta === null || typeof meta !== 'object') throw new Error('envelope metadata');
-    if ((meta.c ?? 'json') !== name) return FOREIGN;
-    const payload = raw.slice(end + 1);
-    const value = payload === '' ? undefined : decodePayload(payload, codec);
-    return { kind: 'value', value, meta };
+    if ((meta.c ?? 'json') !== name) return undefined;
+    return { meta, payload: raw.slice(end + 1) };
+  } catch (error) {
+    throw new UndecodableEntryError((error as Error).message, { cause: error });
+  }
+}
+
+/** The value of a payload (`''`: undefined); throws UndecodableEntryError. */
+export function payloadValue(payload: string, { codec }: CacheCodec): unknown {
+  if (payload === '') return undefined;
+  try {
+    return codec.binary ? codec.decode(Buffer.from(payload, 'base64')) : codec.decode(payload);
   } catch (error) {
     throw new UndecodableEntryError((error as Error).message, { cause: error });
   }
@@ -97,10 +118,6 @@ function encodePayload(value: unknown, codec: RingCodec<unknown>): string {
     return text;
   }
   return (typeof encoded === 'string' ? Buffer.from(encoded) : encoded).toString('base64');
-}
-
-function decodePayload(payload: string, codec: RingCodec<unknown>): unknown {
-  return codec.binary ? codec.decode(Buffer.from(payload, 'base64')) : codec.decode(payload);
 }
 
 /**

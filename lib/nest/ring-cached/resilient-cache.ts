@@ -1,7 +1,7 @@
 import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RingDict } from '../../core/index.js';
-import { cacheView, readThroughRaw, type NearView } from '../../core/read-through.js';
+import { cacheView, readThroughRaw } from '../../core/read-through.js';
 import {
   decodeEntry,
   encodeEntry,
@@ -12,6 +12,7 @@ import {
 import { acquireLock, lockHeld, releaseLock, type TakenLock } from './cache-lock.js';
 import type { CachePolicy } from './cache-policy.js';
 import type { CachedCallOutcome } from './cached-call-metrics.js';
+import { HeldReads, type Seen } from './held-reads.js';
 import { TagVersions, type TagPlaces } from './tag-versions.js';
 import { within } from './deadline.js';
 
@@ -31,13 +32,6 @@ export interface CachedCall {
   warn(message: string): void;
   /** How the call was answered, once known (set here; unset means a run of the method). */
   outcome?: CachedCallOutcome;
-}
-
-/** What one read saw: the entry, and the versions of the call's tags on its node. */
-interface Seen {
-  readonly entry: CachedEntry | undefined;
-  readonly tagKeys: readonly string[] | undefined;
-  readonly ids: readonly (string | null)[];
 }
 
 type Stored = [raw: string | undefined, ids: (string | null)[]];
@@ -71,6 +65,7 @@ export class ResilientCache {
   private readonly backoff = new Map<string, number>();
   /** A tagged flight → the versions its run records. */
   private readonly flightIds = new WeakMap<Promise<unknown>, RunIds>();
+  private readonly held = new HeldReads((dict) => this.versionsOf(dict));
 
   constructor(private readonly inFlight: Map<string, Promise<unknown>>) {}
 
@@ -81,8 +76,9 @@ export class ResilientCache {
    */
   get(call: CachedCall): Promise<unknown> {
     const near = call.dict[cacheView].near;
-    const held = near === undefined ? undefined : this.readHeld(call, near);
-    if (held !== undefined && this.stateOf(call, held) === 'fresh') {
+    const held = near === undefined ? undefined : this.held.read(call, near);
+    // HeldReads answers only an entry whose versions hold: its tags are not checked again.
+    if (held !== undefined && this.stateOf(call, held, true) === 'fresh') {
       return Promise.resolve(this.hit(call, held));
     }
     return this.answer(call, false);
@@ -134,34 +130,15 @@ export class ResilientCache {
     return stored.then(([raw, ids]) => seenOf(call, raw, places, ids));
   }
 
-  /**
-   * What `read` would answer, when the near cache would answer each of its GETs from memory
-   * now; undefined when one of them would wait or go to Redis, or the read would fail (`read`
-   * then reports it).
-   */
-  private readHeld(call: CachedCall, near: NearView): Seen | undefined {
-    try {
-      const entry = call.dict.getEntry(call.key);
-      const raw = near.peek(entry);
-      if (raw === undefined) return undefined;
-      if (call.tags.length === 0) return seenOf(call, raw, undefined, []);
-      const places = this.versionsOf(call.dict).placesFor(entry, call.tags);
-      if (places === undefined) return undefined;
-      const ids: string[] = [];
-      for (const version of places.entries) {
-        const id = near.peek(version);
-        if (id === undefined) return undefined;
-        ids.push(id);
-      }
-      return seenOf(call, raw, places, ids);
-    } catch {
-      return undefined;
-    }
-  }
-
-  private stateOf(call: CachedCall, { entry, ids }: Seen): 'fresh' | 'stale' | 'miss' {
+  private stateOf(
+    call: CachedCall,
+    { entry, ids }: Seen,
+    tagsChecked = false,
+  ): 'fresh' | 'stale' | 'miss' {
     if (entry === undefined || entry.kind !== 'value') return 'miss';
-    if (call.tags.length > 0 && !tagsHold(entry.meta?.t, call.tags, ids)) return 'miss';
+    if (!tagsChecked && call.tags.length > 0 && !tagsHold(entry.meta?.t, call.tags, ids)) {
+      return 'miss';
+    }
     const expiresAt = entry.meta?.x;
     if (expiresAt === undefined || Date.now() < expiresAt) return 'fresh';
     return call.policy.graceMs > 0 ? 'stale' : 'miss';

@@ -85,19 +85,19 @@ export class TagVersions {
     if (node === undefined) return undefined;
     const at = this.positions.get(node);
     if (at === undefined) return undefined;
-    const keys: string[] = [];
-    const entries: string[] = [];
+    const found = tags.map((tag) => this.keysOf(tag));
+    // Lists made by map are their exact size: kept with a near-held entry (HeldReads), one
+    // grown by push takes 190 B.
+    const keys = found.map((tagKeys) => tagKeys.keys[at]);
+    const entries = found.map((tagKeys) => tagKeys.entries[at]);
     // With every node alive, a version key the total ring placed on the entry's node is there.
     // With one out it stays there with the default distribution (keys of alive nodes never
     // move), not always with 'ketama' (an ejection rebuilds the continuum): asked of the alive
     // ring then. With a near cache, GETs: it answers each from memory.
     const partial = alive.size !== this.ring!.size;
     let together = this.nearLag === undefined && !migrating;
-    for (const tag of tags) {
-      const found = this.keysOf(tag);
-      keys.push(found.keys[at]);
-      entries.push(found.entries[at]);
-      together &&= partial ? alive.locate(found.entries[at]) === node : found.placed[at];
+    for (const tagKeys of found) {
+      together &&= partial ? alive.locate(tagKeys.entries[at]) === node : tagKeys.placed[at];
     }
     return { keys, entries, together };
   }
