@@ -12,6 +12,7 @@ import {
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { commandCalls, redisCommand } from '../helpers/redis-command.js';
 import { serverOf } from '../helpers/redis-fleet.js';
+import { HeldReads } from '../../lib/nest/ring-cached/held-reads.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -298,6 +299,19 @@ describe('@RingCached with a near cache', () => {
     } finally {
       server.resume();
     }
+  });
+
+  it('a wrap with a codec, its options written inline, is answered from memory at once', async () => {
+    // maxLag 50: hits in a row are answered without waiting for a poll of the sockets.
+    const { cache } = await boot(50);
+    const call = () =>
+      cache.wrap('inline:1', async () => ({ n: 1 }), { ttl: 60, codec: 'msgpack', tags: ['t1'] });
+    expect(await call()).toEqual({ n: 1 });
+    await untilFromMemory(call);
+    // Each call's options are a new object, with a codec of its own: still the same codec.
+    const read = vi.spyOn(HeldReads.prototype, 'read');
+    for (let i = 0; i < 3; i++) expect(await call()).toEqual({ n: 1 });
+    expect(read.mock.results.map(({ value }) => value !== undefined)).toEqual([true, true, true]);
   });
 
   it('lock and grace with a near cache: one run for two apps on a cold key, the stale value while the method fails', async () => {

@@ -64,7 +64,8 @@ export class HeldReads {
       const held = near.held(entry, now);
       if (held === undefined) return undefined;
       const note = (held.note as HeldNote | undefined) ?? this.noted(near, entry, held, call);
-      if (note.codec !== call.policy.codec || note.payload === undefined) return undefined;
+      if (note.codec.name !== call.policy.codec.name || note.payload === undefined)
+        return undefined;
       const recorded = note.meta?.t;
       if (!recordsTags(recorded, call.tags)) return undefined;
       let tagKeys: readonly string[] | undefined;
