@@ -64,8 +64,9 @@ export class HeldReads {
       const held = near.held(entry, now);
       if (held === undefined) return undefined;
       const note = (held.note as HeldNote | undefined) ?? this.noted(near, entry, held, call);
-      if (note.codec.name !== call.policy.codec.name || note.payload === undefined)
-        return undefined;
+      // By name: a codec but JSON is a new object per policy (wrap makes one per options object).
+      const sameCodec = note.codec.name === call.policy.codec.name;
+      if (note.payload === undefined || !sameCodec) return undefined;
       const recorded = note.meta?.t;
       if (!recordsTags(recorded, call.tags)) return undefined;
       let tagKeys: readonly string[] | undefined;
