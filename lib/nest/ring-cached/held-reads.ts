@@ -1,21 +1,8 @@
 import type { HashRing, RingDict } from '../../core/index.js';
 import { cacheView, type NearHeld, type NearView } from '../../core/read-through.js';
-import {
-  partsOf,
-  payloadValue,
-  type CacheCodec,
-  type CachedEntry,
-  type EntryMeta,
-} from './cache-entry.js';
-import type { CachedCall } from './resilient-cache.js';
+import { partsOf, payloadValue, type CacheCodec, type EntryMeta } from './cache-entry.js';
+import type { CachedCall, Seen } from './cached-call.js';
 import type { TagPlaces, TagVersions } from './tag-versions.js';
-
-/** What one read saw: the entry, and the versions of the call's tags on its node. */
-export interface Seen {
-  readonly entry: CachedEntry | undefined;
-  readonly tagKeys: readonly string[] | undefined;
-  readonly ids: readonly (string | null)[];
-}
 
 /**
  * What a read works out once from a reply the near cache holds, kept with it (NearView.note):

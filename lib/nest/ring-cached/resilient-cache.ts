@@ -10,29 +10,10 @@ import {
   type EntryMeta,
 } from './cache-entry.js';
 import { acquireLock, lockHeld, releaseLock, type TakenLock } from './cache-lock.js';
-import type { CachePolicy } from './cache-policy.js';
-import type { CachedCallOutcome } from './cached-call-metrics.js';
-import { HeldReads, type Seen } from './held-reads.js';
+import type { CachedCall, Seen } from './cached-call.js';
+import { HeldReads } from './held-reads.js';
 import { TagVersions, type TagPlaces } from './tag-versions.js';
 import { within } from './deadline.js';
-
-/** One cached call, as `@RingCached` and `wrap` describe it. */
-export interface CachedCall {
-  readonly dict: RingDict<unknown, unknown>;
-  /** The key inside the group's prefix. */
-  readonly key: string;
-  /** The in-process single-flight key (the same key in two groups is two flights). */
-  readonly flight: string;
-  readonly policy: CachePolicy;
-  /** The call's tags, without repeats (none: empty). */
-  readonly tags: readonly string[];
-  /** Runs the method (or wrap's function); never throws synchronously. */
-  run(): Promise<unknown>;
-  /** Logs a warning about this method (rate-limited by the caller). */
-  warn(message: string): void;
-  /** How the call was answered, once known (set here; unset means a run of the method). */
-  outcome?: CachedCallOutcome;
-}
 
 type Stored = [raw: string | undefined, ids: (string | null)[]];
 

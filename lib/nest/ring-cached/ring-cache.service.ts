@@ -8,7 +8,8 @@ import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached
 import { decodeEntry, isEnvelope } from './cache-entry.js';
 import { runSafely, tagsOf } from './method-runs.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
-import { messageOf, ResilientCache, type CachedCall } from './resilient-cache.js';
+import type { CachedCall } from './cached-call.js';
+import { messageOf, ResilientCache } from './resilient-cache.js';
 import { WrapPlans, type RingWrapOptions } from './wrap-options.js';
 import {
   ringCachedMethodChain,
