@@ -53,7 +53,8 @@ export interface NearView {
   /**
    * Keeps `note` with the reply `held` of `entry` (if the entry still holds it), counted as
    * `bytes` more against the near cache's `maxBytes`: what a reader works out from a reply
-   * once, instead of on every hit.
+   * once, instead of on every hit. Not kept with an entry that would then take more than half
+   * of `maxBytes`.
    */
   note(entry: string, held: NearHeld, note: unknown, bytes: number): void;
 }

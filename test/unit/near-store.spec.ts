@@ -133,4 +133,20 @@ describe('NearStore', () => {
     expect(store.get('b', performance.now())).toBeUndefined();
     expect(store.held('c', performance.now())!.note).toBe('big');
   });
+
+  it('keeps no note that would make its entry more than half of maxBytes', () => {
+    const store = new NearStore(100, 1000);
+    const node = source();
+    store.put('big', 'x'.repeat(200), node, 0, store.begin(), forever);
+    store.put('small', 'y', node, 0, store.begin(), forever);
+    store.end();
+    store.end();
+    const bytes = store.byteSize;
+    // 'big' takes 203 + 200 B: 100 more would be over half; evicting to make room would drop it.
+    store.note('big', store.held('big', performance.now())!, 'parsed', 100);
+    expect(store.held('big', performance.now())!.note).toBeUndefined();
+    expect(store.byteSize).toBe(bytes);
+    store.note('small', store.held('small', performance.now())!, 'parsed', 100);
+    expect(store.held('small', performance.now())!.note).toBe('parsed');
+  });
 });

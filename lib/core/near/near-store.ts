@@ -91,10 +91,12 @@ export class NearStore {
 
   /**
    * Keeps `note` with `held`, counting `bytes` more against the bounds, if `entry` still holds
-   * that reply (a later one starts without a note).
+   * that reply (a later one starts without a note). Not when the entry would take more than half
+   * of `maxBytes` with it: the sweep that makes room would evict the entry itself, or what a read
+   * of it needs, and every hit would go back to Redis.
    */
   note(entry: string, held: NearEntry, note: unknown, bytes: number): void {
-    if (this.entries.get(entry) !== held) return;
+    if (this.entries.get(entry) !== held || held.bytes + bytes > this.maxBytes / 2) return;
     held.note = note;
     held.bytes += bytes;
     this.bytes += bytes;

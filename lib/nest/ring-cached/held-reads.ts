@@ -1,5 +1,5 @@
-import type { HashRing, RingDict } from '../../core/index.js';
-import { cacheView, type NearHeld, type NearView } from '../../core/read-through.js';
+import type { RingDict } from '../../core/index.js';
+import type { NearHeld, NearView } from '../../core/read-through.js';
 import { partsOf, payloadValue, type CacheCodec, type EntryMeta } from './cache-entry.js';
 import type { CachedCall, Seen } from './cached-call.js';
 import type { TagPlaces, TagVersions } from './tag-versions.js';
@@ -15,10 +15,9 @@ interface HeldNote {
   readonly meta: EntryMeta | undefined;
   /** Undefined: written with another codec. */
   readonly payload: string | undefined;
-  /** The places of the tags the entry recorded, found with these rings (else found again). */
+  /** The places of the tags the entry recorded, good while `placement` is the dict's. */
   places: TagPlaces | undefined;
-  alive: HashRing | undefined;
-  total: HashRing | undefined;
+  placement: number;
 }
 
 /**
@@ -28,6 +27,8 @@ interface HeldNote {
  * metadata 40 and 97 characters long).
  */
 const NOTE_OVERHEAD_BYTES = 384;
+/** Per tag, beside its version key's names: the headers of two strings only the note may hold. */
+const PLACE_OVERHEAD_BYTES = 32;
 
 const NO_IDS: readonly string[] = [];
 
@@ -75,7 +76,11 @@ export class HeldReads {
     }
   }
 
-  /** The note of a reply read for the first time, kept with it. */
+  /**
+   * The note of a reply read for the first time, kept with it. It counts the names of the
+   * versions' keys: TagVersions forgets those of tags past the 10 000 it remembers, and then
+   * only notes hold them.
+   */
   private noted(near: NearView, entry: string, held: NearHeld, call: CachedCall): HeldNote {
     const parts = partsOf(held.raw, call.policy.codec);
     const note: HeldNote = {
@@ -83,30 +88,40 @@ export class HeldReads {
       meta: parts?.meta,
       payload: parts?.payload,
       places: undefined,
-      alive: undefined,
-      total: undefined,
+      placement: -1,
     };
     const metaLength = parts === undefined ? 0 : held.raw.length - parts.payload.length;
-    near.note(entry, held, note, NOTE_OVERHEAD_BYTES + 2 * metaLength);
+    let bytes = NOTE_OVERHEAD_BYTES + 2 * metaLength;
+    const recorded = parts?.meta?.t;
+    if (recorded !== undefined && recordsTags(recorded, call.tags)) {
+      bytes += placesBytes(this.placesOf(note, call, entry));
+    }
+    near.note(entry, held, note, bytes);
     return note;
   }
 
   /**
    * The places of the call's versions: the note's while the rings that found them place
-   * entries, else found again (and not kept during a migration: its ring changes with the
-   * clock).
+   * entries (TagVersions.placement), else found again.
    */
   private placesOf(note: HeldNote, call: CachedCall, entry: string): TagPlaces | undefined {
-    const { dict } = call;
-    const alive = dict.aliveHash;
-    const total = dict.totalHash;
-    if (note.alive === alive && note.total === total) return note.places;
-    const places = this.versionsOf(dict).placesFor(entry, call.tags);
-    note.places = places;
-    note.alive = dict[cacheView].migration?.on === true ? undefined : alive;
-    note.total = total;
-    return places;
+    const versions = this.versionsOf(call.dict);
+    const placement = versions.placement();
+    if (placement >= 0 && note.placement === placement) return note.places;
+    note.places = versions.placesFor(entry, call.tags);
+    note.placement = placement;
+    return note.places;
   }
+}
+
+/** The heap of the names of `places`' keys: a byte a character, as the near cache counts. */
+function placesBytes(places: TagPlaces | undefined): number {
+  if (places === undefined) return 0;
+  let bytes = 0;
+  places.keys.forEach((key, i) => {
+    bytes += key.length + places.entries[i].length + PLACE_OVERHEAD_BYTES;
+  });
+  return bytes;
 }
 
 /**

@@ -62,6 +62,10 @@ export class TagVersions {
   /** Tag → its version keys. */
   private keys = new Map<string, TagKeys>();
 
+  /** The rings `placement` last saw, and its count of changes. */
+  private placedWith: { alive: HashRing; total: HashRing } | undefined;
+  private placements = 0;
+
   /** The near cache's `maxLag`, if the dict has one (its options never change). */
   private readonly nearLag: number | undefined;
   private readonly migration: MigrationView | undefined;
@@ -70,6 +74,23 @@ export class TagVersions {
     const view = dict[cacheView];
     this.nearLag = view.near?.maxLag;
     this.migration = view.migration;
+  }
+
+  /**
+   * A number that changes whenever the rings that place versions do (a node ejected or back,
+   * new nodes): what `placesFor` answers is good while it holds. -1 during a migration, whose
+   * ring changes with the clock. Kept instead of the rings (a few KB each) by who remembers
+   * places.
+   */
+  placement(): number {
+    if (this.migration?.on === true) return -1;
+    const alive = this.dict.aliveHash;
+    const total = this.dict.totalHash;
+    if (this.placedWith?.alive !== alive || this.placedWith.total !== total) {
+      this.placedWith = { alive, total };
+      this.placements++;
+    }
+    return this.placements;
   }
 
   /**
