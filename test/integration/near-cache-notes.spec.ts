@@ -126,9 +126,12 @@ describe('notes on entries the near cache holds', () => {
     await dict.setNodes(apps.nodes());
     await heapUsed();
     const noted = [...heldOf(dict).values()].filter((held) => held.note !== undefined);
-    expect(noted.length).toBeGreaterThanOrEqual(50);
-    // Each note was made under rings of its own: kept by the notes, all 120 would be alive.
-    expect(rings.filter((ring) => ring.deref() !== undefined).length).toBeLessThanOrEqual(4);
+    // Under load some entries are read again from Redis (a new reply, without a note).
+    expect(noted.length).toBeGreaterThanOrEqual(10);
+    // Each note was made under rings of its own: kept by the notes, the two of every noted entry
+    // would be alive (118 of the 120 were, before); a few recent ones may be, in work under way.
+    const alive = rings.filter((ring) => ring.deref() !== undefined).length;
+    expect(alive).toBeLessThanOrEqual(8);
   });
 
   it('count the names of their versions’ keys, which only they hold past 10 000 tags', async () => {
