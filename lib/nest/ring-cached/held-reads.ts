@@ -30,8 +30,6 @@ const NOTE_OVERHEAD_BYTES = 384;
 /** Per tag, beside its version key's names: the headers of two strings only the note may hold. */
 const PLACE_OVERHEAD_BYTES = 32;
 
-const NO_IDS: readonly string[] = [];
-
 /**
  * A cached call's read answered from the near cache: the entry and each version held in
  * memory, fresh and polled (undefined otherwise: the call then reads as usual).
@@ -41,9 +39,8 @@ export class HeldReads {
 
   /**
    * What `ResilientCache.read` would answer, when the near cache would answer each of its
-   * GETs from memory now and the entry recorded the call's tags, in its order, and the
-   * versions held now; undefined otherwise (the usual read then answers, or reports what
-   * failed).
+   * GETs from memory now and the entry recorded the call's tags, in its order; undefined
+   * otherwise (the usual read then answers, or reports what failed).
    */
   read(call: CachedCall, near: NearView): Seen | undefined {
     try {
@@ -58,16 +55,16 @@ export class HeldReads {
       const recorded = note.meta?.t;
       if (!recordsTags(recorded, call.tags)) return undefined;
       let tagKeys: readonly string[] | undefined;
-      let ids = NO_IDS;
+      const ids: string[] = [];
       if (recorded !== undefined) {
         const places = this.placesOf(note, call, entry);
         if (places === undefined) return undefined;
-        for (let i = 0; i < places.entries.length; i++) {
-          const id = near.held(places.entries[i], now)?.raw;
-          if (id === undefined || id !== recorded[2 * i + 1]) return undefined;
+        for (const version of places.entries) {
+          const id = near.held(version, now)?.raw;
+          if (id === undefined) return undefined;
+          ids.push(id);
         }
         tagKeys = places.keys;
-        ids = call.tags.map((_, i) => recorded[2 * i + 1]);
       }
       const value = payloadValue(note.payload, note.codec);
       return { entry: { kind: 'value', value, meta: note.meta }, tagKeys, ids };

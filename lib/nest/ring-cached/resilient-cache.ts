@@ -58,8 +58,7 @@ export class ResilientCache {
   get(call: CachedCall): Promise<unknown> {
     const near = call.dict[cacheView].near;
     const held = near === undefined ? undefined : this.held.read(call, near);
-    // HeldReads answers only an entry whose versions hold: its tags are not checked again.
-    if (held !== undefined && this.stateOf(call, held, true) === 'fresh') {
+    if (held !== undefined && this.stateOf(call, held) === 'fresh') {
       return Promise.resolve(this.hit(call, held));
     }
     return this.answer(call, false);
@@ -111,15 +110,9 @@ export class ResilientCache {
     return stored.then(([raw, ids]) => seenOf(call, raw, places, ids));
   }
 
-  private stateOf(
-    call: CachedCall,
-    { entry, ids }: Seen,
-    tagsChecked = false,
-  ): 'fresh' | 'stale' | 'miss' {
+  private stateOf(call: CachedCall, { entry, ids }: Seen): 'fresh' | 'stale' | 'miss' {
     if (entry === undefined || entry.kind !== 'value') return 'miss';
-    if (!tagsChecked && call.tags.length > 0 && !tagsHold(entry.meta?.t, call.tags, ids)) {
-      return 'miss';
-    }
+    if (call.tags.length > 0 && !tagsHold(entry.meta?.t, call.tags, ids)) return 'miss';
     const expiresAt = entry.meta?.x;
     if (expiresAt === undefined || Date.now() < expiresAt) return 'fresh';
     return call.policy.graceMs > 0 ? 'stale' : 'miss';
