@@ -51,6 +51,11 @@ export interface NearView {
    */
   held(entry: string, now: number): NearHeld | undefined;
   /**
+   * True when `held` (an answer of `held`) is still its entry's reply and would be answered
+   * from memory at `now`: the same as `held(entry, now) === held`, without the lookup.
+   */
+  holds(held: NearHeld, now: number): boolean;
+  /**
    * Keeps `note` with the reply `held` of `entry` (if the entry still holds it), counted as
    * `bytes` more against the near cache's `maxBytes`: what a reader works out from a reply
    * once, instead of on every hit. Not kept with an entry that would then take more than half

@@ -149,4 +149,66 @@ describe('NearStore', () => {
     store.note('small', store.held('small', performance.now())!, 'parsed', 100);
     expect(store.held('small', performance.now())!.note).toBe('parsed');
   });
+
+  it('holds a reply kept by a reader until it is invalidated, replaced, evicted, dropped or stale', () => {
+    const node = source();
+    const now = () => performance.now();
+    const storeWith = (maxEntries = 10) => {
+      const store = new NearStore(maxEntries, 1 << 20);
+      const put = (key: string, expiresAt = forever) => {
+        store.put(key, `${key}${now()}`, node, node.epoch, store.begin(), expiresAt);
+        store.end();
+        return store.held(key, now());
+      };
+      return { store, put };
+    };
+    let { store, put } = storeWith();
+    const invalidated = put('a')!;
+    expect(store.holds(invalidated, now())).toBe(true);
+    store.invalidate('a');
+    expect(store.holds(invalidated, now())).toBe(false);
+
+    const replaced = put('a')!;
+    const replacing = put('a')!;
+    expect(store.holds(replaced, now())).toBe(false);
+    expect(store.holds(replacing, now())).toBe(true);
+
+    store.dropAll();
+    expect(store.holds(replacing, now())).toBe(false);
+
+    const expiring = put('d', now() + 1_000)!;
+    expect(store.holds(expiring, now() + 2_000)).toBe(false);
+    const older = put('e')!;
+    node.epoch++;
+    expect(store.holds(older, now())).toBe(false);
+
+    // maxEntries 1: a sweep spares 'b' (read since the last one), evicting 'c'; the next
+    // evicts 'b'.
+    ({ store, put } = storeWith(1));
+    const evicted = put('b')!;
+    put('c');
+    expect(store.get('c', now())).toBeUndefined();
+    put('d');
+    expect(store.holds(evicted, now())).toBe(false);
+  });
+
+  it('marks a reply it still holds as read, as a lookup does (the sweep gives it a second chance)', () => {
+    const store = new NearStore(2, 1 << 20);
+    const node = source();
+    const put = (key: string) => {
+      store.put(key, key, node, 0, store.begin(), forever);
+      store.end();
+    };
+    put('a');
+    put('b');
+    const a = store.held('a', performance.now())!;
+    // The sweep spares 'a' (clearing its flag) and evicts 'b': 'c', then 'a', in that order.
+    put('c');
+    store.get('c', performance.now());
+    // 'c' and 'a' read since: the next sweep spares both and evicts 'd'.
+    expect(store.holds(a, performance.now())).toBe(true);
+    put('d');
+    expect(store.holds(a, performance.now())).toBe(true);
+    expect(store.get('d', performance.now())).toBeUndefined();
+  });
 });

@@ -73,6 +73,12 @@ export class NearCache implements NearView {
     return held as NearHeld;
   }
 
+  holds(held: NearHeld, now: number): boolean {
+    return (
+      !this.membership.closed && this.store.holds(held as NearEntry, now) && this.fence.fresh(now)
+    );
+  }
+
   note(entry: string, held: NearHeld, note: unknown, bytes: number): void {
     this.store.note(entry, held as NearEntry, note, bytes);
   }

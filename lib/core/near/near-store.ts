@@ -32,6 +32,12 @@ export interface NearEntry {
 export const ENTRY_OVERHEAD_BYTES = 200;
 
 /**
+ * The epoch of an entry the store let go (no channel's is negative): a reader that kept it
+ * (`holds`) never serves it again, whether it was invalidated, replaced, evicted or dropped.
+ */
+const GONE = -1;
+
+/**
  * The near cache's memory: raw replies by entry, bounded in entries and bytes.
  *
  * Eviction is CLOCK, the usual approximation of LRU: a hit only sets a flag, and the sweep
@@ -81,12 +87,22 @@ export class NearStore {
   held(entry: string, now: number): NearEntry | undefined {
     const held = this.entries.get(entry);
     if (held === undefined) return undefined;
-    if (held.epoch !== held.source.epoch || now >= held.expiresAt) {
+    if (!this.servable(held, now)) {
       this.remove(entry, held);
       return undefined;
     }
     held.used = true;
     return held;
+  }
+
+  /**
+   * True when `held` is still the entry's reply and may be served at `now`: `held(entry)` again
+   * without its lookup (a reply let go, replaced or evicted is never servable again).
+   */
+  holds(held: NearEntry, now: number): boolean {
+    if (!this.servable(held, now)) return false;
+    held.used = true;
+    return true;
   }
 
   /**
@@ -147,6 +163,8 @@ export class NearStore {
 
   /** Drops every entry; reads in flight are not stored. */
   dropAll(): void {
+    // A pass over every entry: a drop follows a change of membership, not a read.
+    for (const held of this.entries.values()) held.epoch = GONE;
     this.entries.clear();
     this.bytes = 0;
     this.floor = ++this.seq;
@@ -167,6 +185,7 @@ export class NearStore {
         this.entries.set(entry, held);
       } else {
         this.bytes -= held.bytes;
+        held.epoch = GONE;
       }
     }
   }
@@ -174,5 +193,6 @@ export class NearStore {
   private remove(entry: string, held: NearEntry): void {
     this.entries.delete(entry);
     this.bytes -= held.bytes;
+    held.epoch = GONE;
   }
 }
