@@ -13,6 +13,8 @@ import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { commandCalls, redisCommand } from '../helpers/redis-command.js';
 import { serverOf } from '../helpers/redis-fleet.js';
 import { HeldReads } from '../../lib/nest/ring-cached/held-reads.js';
+import { cacheView } from '../../lib/core/read-through.js';
+import { NearCache } from '../../lib/core/near/near-cache.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -180,6 +182,24 @@ describe('@RingCached with a near cache', () => {
     await b.cache.invalidateTags(['user:3']);
     expect(await a.profiles.tagged(3)).toBe('Grace');
     expect(computed).toBe(2);
+  });
+
+  it('a hit from memory keeps its versions’ replies: one invalidated in another app is not answered', async () => {
+    // maxLag 50 in both: the invalidation waits out the other app's lag, and this one's hits
+    // are answered from memory without waiting for a poll.
+    const [a, b] = [await boot(50), await boot(50)];
+    names.set(4, 'Ada');
+    expect(await a.profiles.tagged(4)).toBe('Ada');
+    await untilFromMemory(() => a.profiles.tagged(4));
+    // Right after a read: a hit from memory, which keeps the version's reply with the entry.
+    expect(await a.profiles.tagged(4)).toBe('Ada');
+    const holds = vi.spyOn(NearCache.prototype, 'holds');
+    names.set(4, 'Grace');
+    await b.cache.invalidateTags(['user:4']);
+    // The sockets read (the invalidation heard): the next call is checked in memory at once.
+    await (a.dict[cacheView].near as NearCache).polled();
+    expect(await a.profiles.tagged(4)).toBe('Grace');
+    expect(holds, 'the kept reply was checked').toHaveReturnedWith(false);
   });
 
   it('no stale tagged read after an invalidation, under concurrent reads from two apps', async () => {
