@@ -7,6 +7,7 @@ import { serializeArgs } from './cache-key.js';
 import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached-call-metrics.js';
 import { decodeEntry, isEnvelope } from './cache-entry.js';
 import { runSafely, tagsOf } from './method-runs.js';
+import { flightKeyOf, MethodCall, type MethodWarnings } from './method-call.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
 import type { CachedCall } from './cached-call.js';
 import { messageOf, ResilientCache } from './resilient-cache.js';
@@ -52,6 +53,7 @@ export class RingCacheService implements RingCacheBinding {
 
   /** Finds a group's dict: in this import's rings, unless the app has more than one. */
   private dictOfGroup = (name: string): RingDict<unknown, unknown> => this.rings.getOrThrow(name);
+  private readonly warnings: MethodWarnings = (method, message) => this.warn(method, message);
 
   constructor(private readonly rings: RingRedisService) {}
 
@@ -130,7 +132,7 @@ export class RingCacheService implements RingCacheBinding {
       const call: CachedCall = {
         dict: plan.dict,
         key,
-        flight: `${plan.dict.name}\u0000${key}`,
+        flight: flightKeyOf(plan.dict, key),
         policy: plan.policy,
         tags: plan.tags,
         run: () => runSafely(fn, undefined, []),
@@ -175,16 +177,11 @@ export class RingCacheService implements RingCacheBinding {
         return this.counted(runSafely(method.original, instance, args), slot, method, instance);
       }
     }
-    const call: CachedCall = {
-      dict: slot.dict,
-      key: slot.key,
-      flight: flightKeyOf(slot),
-      policy: method.policy!,
-      tags,
-      run: () => runSafely(method.original, instance, args),
-      warn: (message) => this.warn(method, message),
-    };
-    return this.counted(this.resilient.get(call), slot, method, instance, () => call.outcome);
+    const call = new MethodCall(slot.dict, slot.key, tags, method, instance, args, this.warnings);
+    const answer = this.resilient.get(call);
+    // Checked here too: the outcome's closure would be made on every hit for nothing.
+    if (this.metrics === undefined) return answer;
+    return this.counted(answer, slot, method, instance, () => call.outcome);
   }
 
   /** A call whose arguments cannot be keyed: the method's own answer, counted as a bypass. */
@@ -311,7 +308,7 @@ export class RingCacheService implements RingCacheBinding {
     instance: object,
     args: unknown[],
   ): Promise<unknown> {
-    const key = flightKeyOf(slot);
+    const key = flightKeyOf(slot.dict, slot.key);
     const pending = this.inFlight.get(key);
     if (pending) return pending;
     return this.fly(key, slot, method, runSafely(method.original, instance, args));
@@ -358,7 +355,7 @@ export class RingCacheService implements RingCacheBinding {
       method.returns = 'promise';
       if (!slot) return value;
       // Calls made meanwhile now take the Promise path: they join this run on a miss.
-      const key = flightKeyOf(slot);
+      const key = flightKeyOf(slot.dict, slot.key);
       return this.inFlight.get(key) ?? this.fly(key, slot, method, value);
     }
     method.returns = 'sync';
@@ -424,11 +421,6 @@ export class RingCacheService implements RingCacheBinding {
     const name = typeof about === 'string' ? about : `${about.className}.${about.methodName}`;
     this.logger.warn(`${name}: ${message}`);
   }
-}
-
-/** Single-flight key of a slot: the same key in two groups is two flights. */
-function flightKeyOf(slot: CacheSlot): string {
-  return `${slot.dict.name}\u0000${slot.key}`;
 }
 
 const NO_TAGS: readonly string[] = [];
