@@ -13,6 +13,14 @@ function source(epoch = 0) {
   return { epoch };
 }
 
+/** Stores a reply of `key` (the key itself by default) as a read begun now would. */
+function putter(store: NearStore, node: { epoch: number }) {
+  return (key: string, raw = key, expiresAt = forever) => {
+    store.put(key, raw, node, node.epoch, store.begin(), expiresAt);
+    store.end();
+  };
+}
+
 describe('NearStore', () => {
   it('keeps a reply and serves it', () => {
     const store = new NearStore(10, 1 << 20);
@@ -74,11 +82,7 @@ describe('NearStore', () => {
 
   it('stays within maxEntries, giving entries read since the last sweep a second chance', () => {
     const store = new NearStore(3, 1 << 20);
-    const node = source();
-    const put = (key: string) => {
-      store.put(key, key, node, 0, store.begin(), forever);
-      store.end();
-    };
+    const put = putter(store, source());
     put('a');
     put('b');
     put('c');
@@ -109,11 +113,7 @@ describe('NearStore', () => {
   it('keeps a note with the reply it was made from, counted against maxBytes, never with a later one', () => {
     const entry = 1 + 10 + ENTRY_OVERHEAD_BYTES;
     const store = new NearStore(100, 3 * entry);
-    const node = source();
-    const put = (key: string, raw: string) => {
-      store.put(key, raw, node, 0, store.begin(), forever);
-      store.end();
-    };
+    const put = putter(store, source());
     put('a', 'x'.repeat(10));
     const held = store.held('a', performance.now())!;
     expect(held.note).toBeUndefined();
@@ -155,12 +155,13 @@ describe('NearStore', () => {
     const now = () => performance.now();
     const storeWith = (maxEntries = 10) => {
       const store = new NearStore(maxEntries, 1 << 20);
-      const put = (key: string, expiresAt = forever) => {
-        store.put(key, `${key}${now()}`, node, node.epoch, store.begin(), expiresAt);
-        store.end();
+      const put = putter(store, node);
+      // Each reply another string: a later one is another reply.
+      const held = (key: string, expiresAt = forever) => {
+        put(key, `${key}${now()}`, expiresAt);
         return store.held(key, now());
       };
-      return { store, put };
+      return { store, put: held };
     };
     let { store, put } = storeWith();
     const invalidated = put('a')!;
@@ -194,11 +195,7 @@ describe('NearStore', () => {
 
   it('marks a reply it still holds as read, as a lookup does (the sweep gives it a second chance)', () => {
     const store = new NearStore(2, 1 << 20);
-    const node = source();
-    const put = (key: string) => {
-      store.put(key, key, node, 0, store.begin(), forever);
-      store.end();
-    };
+    const put = putter(store, source());
     put('a');
     put('b');
     const a = store.held('a', performance.now())!;
