@@ -96,8 +96,8 @@ export class NearStore {
   }
 
   /**
-   * True when `held` is still the entry's reply and may be served at `now`: `held(entry)` again
-   * without its lookup (a reply let go, replaced or evicted is never servable again).
+   * True when `held` (a reply this store answered) is still the entry's reply and may be served
+   * at `now`: `held(entry)` again without its lookup (a reply let go is never servable again).
    */
   holds(held: NearEntry, now: number): boolean {
     if (!this.servable(held, now)) return false;
