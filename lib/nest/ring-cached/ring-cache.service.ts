@@ -7,9 +7,8 @@ import { serializeArgs } from './cache-key.js';
 import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached-call-metrics.js';
 import { decodeEntry, isEnvelope } from './cache-entry.js';
 import { runSafely, tagsOf } from './method-runs.js';
-import { flightKeyOf, MethodCall, type MethodWarnings } from './method-call.js';
+import { flightKeyOf, FunctionCall, type CallWarnings } from './function-call.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
-import type { CachedCall } from './cached-call.js';
 import { messageOf, ResilientCache } from './resilient-cache.js';
 import { WrapPlans, type RingWrapOptions } from './wrap-options.js';
 import {
@@ -53,7 +52,7 @@ export class RingCacheService implements RingCacheBinding {
 
   /** Finds a group's dict: in this import's rings, unless the app has more than one. */
   private dictOfGroup = (name: string): RingDict<unknown, unknown> => this.rings.getOrThrow(name);
-  private readonly warnings: MethodWarnings = (method, message) => this.warn(method, message);
+  private readonly warnings: CallWarnings = (about, message) => this.warn(about, message);
 
   constructor(private readonly rings: RingRedisService) {}
 
@@ -129,18 +128,22 @@ export class RingCacheService implements RingCacheBinding {
         throw new RingArgumentError(`wrap("${key}"): expected a function to cache`);
       }
       const plan = this.wrapPlans.of(options, (group) => this.dictOfGroup(group));
-      const call: CachedCall = {
-        dict: plan.dict,
+      const { dict, policy, tags } = plan;
+      const about = `wrap("${key}")`;
+      const call = new FunctionCall(
+        dict,
         key,
-        flight: flightKeyOf(plan.dict, key),
-        policy: plan.policy,
-        tags: plan.tags,
-        run: () => runSafely(fn, undefined, []),
-        warn: (message) => this.warn(`wrap("${key}")`, message),
-      };
+        policy,
+        tags,
+        fn,
+        undefined,
+        NO_ARGS,
+        about,
+        this.warnings,
+      );
       const answer = this.resilient.get(call) as Promise<T>;
-      const outcome = () => call.outcome;
-      return this.metrics?.settle(answer, plan.dict.name, WRAP_METHOD, outcome) ?? answer;
+      if (this.metrics === undefined) return answer;
+      return this.metrics.settle(answer, dict.name, WRAP_METHOD, () => call.outcome);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -177,7 +180,20 @@ export class RingCacheService implements RingCacheBinding {
         return this.counted(runSafely(method.original, instance, args), slot, method, instance);
       }
     }
-    const call = new MethodCall(slot.dict, slot.key, tags, method, instance, args, this.warnings);
+    // The policy is resolved at boot (RingCachedExplorer), before any call takes this path.
+    const { dict, key } = slot;
+    const policy = method.policy!;
+    const call = new FunctionCall(
+      dict,
+      key,
+      policy,
+      tags,
+      method.original,
+      instance,
+      args,
+      method,
+      this.warnings,
+    );
     const answer = this.resilient.get(call);
     // Checked here too: the outcome's closure would be made on every hit for nothing.
     if (this.metrics === undefined) return answer;
@@ -424,5 +440,7 @@ export class RingCacheService implements RingCacheBinding {
 }
 
 const NO_TAGS: readonly string[] = [];
+/** wrap's function takes no arguments (runSafely never changes the list). */
+const NO_ARGS: unknown[] = [];
 const BYPASS = (): CachedCallOutcome => 'bypass';
 const MISS = (): CachedCallOutcome => 'miss';

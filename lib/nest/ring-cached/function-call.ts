@@ -5,42 +5,43 @@ import type { CachedCallOutcome } from './cached-call-metrics.js';
 import { runSafely } from './method-runs.js';
 import type { RingCachedMethod } from './ring-cached.decorator.js';
 
-/** Logs a warning about a method (RingCacheService rate-limits them). */
-export type MethodWarnings = (method: RingCachedMethod, message: string) => void;
+/** What a call's warnings are about: a decorated method, or a `wrap` key's label. */
+export type WarningsAbout = RingCachedMethod | string;
+
+/** Logs a warning (RingCacheService rate-limits them per method or label). */
+export type CallWarnings = (about: WarningsAbout, message: string) => void;
 
 /**
- * A call of a decorated method on the resilient path. Made on every call, hits included: one
- * object, no closure for its run and its warnings, its flight key made only when asked for (a
- * hit never asks).
+ * A call of a decorated method, or of `wrap`'s function, on the resilient path. Made on every
+ * call, hits included: one object, no closure for its run and its warnings, its flight key made
+ * only when asked for (a hit never asks).
  */
-export class MethodCall implements CachedCall {
-  readonly policy: CachePolicy;
+export class FunctionCall implements CachedCall {
   outcome?: CachedCallOutcome;
   private flightKey: string | undefined;
 
   constructor(
     readonly dict: RingDict<unknown, unknown>,
     readonly key: string,
+    readonly policy: CachePolicy,
     readonly tags: readonly string[],
-    private readonly method: RingCachedMethod,
-    private readonly instance: object,
+    private readonly fn: (...args: unknown[]) => unknown,
+    private readonly self: unknown,
     private readonly args: unknown[],
-    private readonly warnings: MethodWarnings,
-  ) {
-    // Bound at boot (RingCachedExplorer) before any call takes the resilient path.
-    this.policy = method.policy!;
-  }
+    private readonly about: WarningsAbout,
+    private readonly warnings: CallWarnings,
+  ) {}
 
   get flight(): string {
     return (this.flightKey ??= flightKeyOf(this.dict, this.key));
   }
 
   run(): Promise<unknown> {
-    return runSafely(this.method.original, this.instance, this.args);
+    return runSafely(this.fn, this.self, this.args);
   }
 
   warn(message: string): void {
-    this.warnings(this.method, message);
+    this.warnings(this.about, message);
   }
 }
 
