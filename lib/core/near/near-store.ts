@@ -87,12 +87,9 @@ export class NearStore {
   held(entry: string, now: number): NearEntry | undefined {
     const held = this.entries.get(entry);
     if (held === undefined) return undefined;
-    if (!this.servable(held, now)) {
-      this.remove(entry, held);
-      return undefined;
-    }
-    held.used = true;
-    return held;
+    if (this.holds(held, now)) return held;
+    this.remove(entry, held);
+    return undefined;
   }
 
   /**
