@@ -37,6 +37,33 @@ class Users {
     loads++;
     return db.get(id);
   }
+
+  // Three methods, one tags function: a method's warnings are one per 10 s.
+  @RingCached({ ttl: 60, tags: looseTags })
+  async looseA(id: number): Promise<string | undefined> {
+    loads++;
+    return db.get(id);
+  }
+
+  @RingCached({ ttl: 60, tags: looseTags })
+  async looseB(id: number): Promise<string | undefined> {
+    loads++;
+    return db.get(id);
+  }
+
+  @RingCached({ ttl: 60, tags: looseTags })
+  async looseC(id: number): Promise<string | undefined> {
+    loads++;
+    return db.get(id);
+  }
+}
+
+/** A tags function that answers a list of strings for id 1 only. */
+function looseTags(id: number): string[] {
+  if (id === 1) return ['user:1'];
+  if (id === 2) return 'users' as unknown as string[];
+  if (id === 3) return ['users', 3] as unknown as string[];
+  throw new Error(`no tags for ${id}`);
 }
 
 const nest = useNestApps();
@@ -244,6 +271,37 @@ describe('@RingCached tags', () => {
     const recorded = (JSON.parse(meta) as { t: string[] }).t;
     expect(recorded.filter((_, i) => i % 2 === 0)).toEqual(['user:1', 'users']);
     expect(value).toBe('"x"');
+  });
+
+  it('a tags function that throws or answers what is not a list of strings: the method runs uncached, saying why', async () => {
+    const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const users = (await boot()).get(Users);
+    for (const id of [1, 2, 3, 4]) db.set(id, `v${id}`);
+    const calls: [(id: number) => Promise<string | undefined>, number][] = [
+      [(id) => users.looseA(id), 2],
+      [(id) => users.looseB(id), 3],
+      [(id) => users.looseC(id), 4],
+    ];
+    for (const [call, id] of calls) {
+      expect(await call(id)).toBe(`v${id}`);
+      expect(await call(id)).toBe(`v${id}`);
+    }
+    expect(loads).toBe(6);
+    const said = (method: string) =>
+      warn.mock.calls.map(([m]) => String(m)).filter((m) => m.startsWith(`Users.${method}:`));
+    const failed = (why: string) => `the tags function failed (${why}); called uncached`;
+    expect(said('looseA')).toEqual([
+      `Users.looseA: ${failed('expected an array of strings, got "users"')}`,
+    ]);
+    expect(said('looseB')).toEqual([
+      `Users.looseB: ${failed('expected an array of strings, got ["users",3]')}`,
+    ]);
+    expect(said('looseC')).toEqual([`Users.looseC: ${failed('no tags for 4')}`]);
+    // Where it answers a list of strings, the same method is cached.
+    loads = 0;
+    expect(await users.looseA(1)).toBe('v1');
+    expect(await users.looseA(1)).toBe('v1');
+    expect(loads).toBe(1);
   });
 
   it('invalidateTags refuses what is not a list of strings, and a ring with no node alive', async () => {

@@ -1,3 +1,5 @@
+import { shown } from '../../core/config/option-checks.js';
+
 /** How the cache runs a cached method and reads a call's tags. */
 
 /** `fn` applied, as a Promise: a synchronous throw rejects it. */
@@ -16,8 +18,13 @@ export function runSafely(
 /** A call's tags: what the tags function answers, checked, without repeats. */
 export function tagsOf(fn: (...args: unknown[]) => unknown, args: unknown[]): readonly string[] {
   const tags = fn(...args);
-  if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
-    throw new TypeError(`expected an array of strings, got ${typeof tags}`);
-  }
+  if (!isStringArray(tags)) throw new TypeError(`expected an array of strings, got ${shown(tags)}`);
   return tags.length < 2 ? tags : [...new Set(tags)];
+}
+
+/** True for an array of strings only (a loop: a call's tags are checked on every hit). */
+export function isStringArray(tags: unknown): tags is readonly string[] {
+  if (!Array.isArray(tags)) return false;
+  for (const tag of tags) if (typeof tag !== 'string') return false;
+  return true;
 }

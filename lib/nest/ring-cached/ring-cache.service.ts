@@ -6,7 +6,7 @@ import { RingRedisService } from '../ring-redis.service.js';
 import { serializeArgs } from './cache-key.js';
 import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached-call-metrics.js';
 import { decodeEntry, isEnvelope } from './cache-entry.js';
-import { runSafely, tagsOf } from './method-runs.js';
+import { isStringArray, runSafely, tagsOf } from './method-runs.js';
 import { flightKeyOf, FunctionCall, type CallWarnings } from './function-call.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
 import { messageOf, ResilientCache } from './resilient-cache.js';
@@ -155,7 +155,7 @@ export class RingCacheService implements RingCacheBinding {
    * number of entries); entries are left to expire. Rejects when no node is alive.
    */
   async invalidateTags(tags: readonly string[], group = 'default'): Promise<void> {
-    if (!Array.isArray(tags) || !tags.every((tag) => typeof tag === 'string')) {
+    if (!isStringArray(tags)) {
       throw new RingArgumentError(
         `invalidateTags: expected an array of strings, got ${shown(tags)}`,
       );

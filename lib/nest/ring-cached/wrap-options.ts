@@ -1,5 +1,6 @@
 import { RingConfigError, type RingDict } from '../../core/index.js';
 import { checkOption, rejectUnknownOptions } from '../../core/config/option-checks.js';
+import { isStringArray } from './method-runs.js';
 import {
   BEHAVIOUR_OPTIONS,
   resolvePolicy,
@@ -61,13 +62,7 @@ export class WrapPlans {
     rejectUnknownOptions(options, KNOWN, WHERE);
     const { group = 'default', tags = [] } = options;
     checkOption(typeof group === 'string', WHERE, 'group', 'a group name', group);
-    checkOption(
-      Array.isArray(tags) && tags.every((tag) => typeof tag === 'string'),
-      WHERE,
-      'tags',
-      'an array of strings',
-      tags,
-    );
+    checkOption(isStringArray(tags), WHERE, 'tags', 'an array of strings', tags);
     const dict = dictOf(group);
     return {
       dict,
