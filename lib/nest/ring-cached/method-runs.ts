@@ -1,6 +1,5 @@
-import { shown } from '../../core/config/option-checks.js';
-
 /** How the cache runs a cached method and reads a call's tags. */
+import { shown } from '../../core/config/option-checks.js';
 
 /** `fn` applied, as a Promise: a synchronous throw rejects it. */
 export function runSafely(

@@ -1,12 +1,12 @@
 import { RingConfigError, type RingDict } from '../../core/index.js';
 import { checkOption, rejectUnknownOptions } from '../../core/config/option-checks.js';
-import { isStringArray } from './method-runs.js';
 import {
   BEHAVIOUR_OPTIONS,
   resolvePolicy,
   type CachePolicy,
   type RingCacheBehaviour,
 } from './cache-policy.js';
+import { isStringArray } from './method-runs.js';
 
 /** Options of `RingCacheService.wrap`: those of `@RingCached` that make sense for one key. */
 export interface RingWrapOptions extends RingCacheBehaviour {
