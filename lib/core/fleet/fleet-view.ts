@@ -297,11 +297,17 @@ export class FleetView {
     this.links.set(node, { commands, messages });
   }
 
-  /** A connection like the node's, reconnecting by itself with a back-off, named `name`. */
+  /**
+   * A connection like the node's, reconnecting by itself with a back-off, named `name`. Its
+   * commands time out after the node's `commandTimeout`, set here: the node's client unsets
+   * the option while it connects (RingNode.open), and a duplicate made then copied none — a
+   * report sent to a hung node never settled, and every write waiting on it hung too.
+   */
   private connectionTo(node: RingNode, name: string): Redis {
     const client = node.client.duplicate({
       // Told apart from the node's own connection in CLIENT LIST.
       connectionName: `${node.client.options.connectionName ?? 'ring-redis'}:${name}`,
+      commandTimeout: node.commandTimeout,
       lazyConnect: false,
       enableOfflineQueue: false,
       maxRetriesPerRequest: null,
