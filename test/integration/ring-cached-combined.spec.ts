@@ -8,7 +8,7 @@ import { sleep, until } from '../helpers/wait.js';
 /**
  * The resilient options together: an invalidated value is never answered as a stale one, a
  * lock makes a stale refresh single-flight across apps, tags and a lock on one key, and an
- * entry written with options read by a method without them (a rolling deploy).
+ * entry written with options read by a method without them (a rolling deploy), tags included.
  */
 
 let state = { version: 0, failing: false, delayMs: 0 };
@@ -47,6 +47,17 @@ class Products {
 
   @RingCached({ prefix: 'rolling:', ttl: 30 })
   async plain(id: number): Promise<string> {
+    return load(this.app, id);
+  }
+
+  @RingCached({ prefix: 'untagging:', ttl: 30, tags: (id: number) => [`product:${id}`] })
+  async taggedBefore(id: number): Promise<string> {
+    return load(this.app, id);
+  }
+
+  /** `taggedBefore` after a deploy that removed its tags and gave it `grace`. */
+  @RingCached({ prefix: 'untagging:', ttl: 30, grace: '1m' })
+  async untaggedAfter(id: number): Promise<string> {
     return load(this.app, id);
   }
 }
@@ -137,6 +148,25 @@ describe('@RingCached options together', () => {
     expect(await cache.wrap('refreshed', load, options)).toBe('v1');
     expect(await refreshing).toBe('v0'); // begun before the invalidation
     expect(await cache.wrap('refreshed', load, options)).toBe('v1');
+  });
+
+  it('an entry that recorded tags misses for a call without them: no invalidated value is answered', async () => {
+    const app = await boot('a');
+    const products = app.get(Products);
+    const cache = app.get(RingCacheService);
+    expect(await products.taggedBefore(1)).toBe('v0:1');
+    await cache.invalidateTags(['product:1']);
+    state.version = 1;
+    expect(await products.untaggedAfter(1)).toBe('v1:1');
+    // wrap, on a key a tagged wrap wrote; the same without an invalidation.
+    const tagged = { ttl: 30, tags: ['w'] };
+    expect(await cache.wrap('w:1', async () => 'old', tagged)).toBe('old');
+    expect(await cache.wrap('w:2', async () => 'old', tagged)).toBe('old');
+    await cache.invalidateTags(['w']);
+    expect(await cache.wrap('w:1', async () => 'new', { ttl: 30 })).toBe('new');
+    expect(await cache.wrap('w:1', async () => 'newer', { ttl: 30 })).toBe('new');
+    expect(await cache.wrap('w:2', async () => 'new', { ttl: 30, grace: 60 })).toBe('new');
+    expect(runs).toEqual(['a', 'a']);
   });
 
   it('a rolling deploy: a method without grace reads the entry of one with it, and the other way round', async () => {

@@ -112,7 +112,9 @@ export class ResilientCache {
 
   private stateOf(call: CachedCall, { entry, ids }: Seen): 'fresh' | 'stale' | 'miss' {
     if (entry === undefined || entry.kind !== 'value') return 'miss';
-    if (call.tags.length > 0 && !tagsHold(entry.meta?.t, call.tags, ids)) return 'miss';
+    // Also for a call without tags: an entry that recorded some cannot be checked by it (a
+    // `wrap` without tags, a method whose tags a deploy removed), as the plain path refuses it.
+    if (!tagsHold(entry.meta?.t, call.tags, ids)) return 'miss';
     const expiresAt = entry.meta?.x;
     if (expiresAt === undefined || Date.now() < expiresAt) return 'fresh';
     return call.policy.graceMs > 0 ? 'stale' : 'miss';
