@@ -162,6 +162,28 @@ describe('@RingCached tags', () => {
     expect(await Promise.all(before)).toEqual(['v0', 'v0']);
   });
 
+  it('a call whose read fails after invalidateTags resolved never joins a run begun before it', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const cache = (await boot()).get(RingCacheService);
+    db.set(1, 'v0');
+    let begun = 0;
+    const load = async () => {
+      begun++;
+      const value = db.get(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return value;
+    };
+    const options = { ttl: 60, tags: ['user:1'] };
+    const before = cache.wrap('slow:1', load, options);
+    await until(() => begun === 1, 2_000, 'the run begins');
+    await update(cache, 1, 'v1');
+    // The read of the next call fails: it cannot see which versions the run records.
+    await Promise.all(nest.fleet.servers.map((server) => server.kill()));
+    expect(await cache.wrap('slow:1', load, options)).toBe('v1');
+    expect(await before).toBe('v0');
+    expect(begun).toBe(2);
+  });
+
   it('the node of a tag’s versions hung during the invalidation: no stale read before or after it returns', async () => {
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const app = await boot();

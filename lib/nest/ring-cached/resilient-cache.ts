@@ -138,18 +138,21 @@ export class ResilientCache {
 
   /**
    * A miss joins the run of its key in this process, unless the call is tagged and the run
-   * records other versions than this call's read saw: begun before an invalidation that the
-   * read saw, its value is what the invalidation removed. Such a call waits for that run to
-   * end (no second run meanwhile) and reads again.
+   * records other versions than this call's read saw, or the read failed (`seen` undefined):
+   * begun before an invalidation that the read saw, or might have, its value is what the
+   * invalidation removed. Such a call waits for that run to end (no second run meanwhile) and
+   * reads again; it then joins whatever run there is, begun after this call was.
    */
   private async join(
     call: CachedCall,
     seen: Seen | undefined,
     running: Promise<unknown>,
   ): Promise<unknown> {
-    if (call.tags.length === 0 || seen === undefined) return running;
-    const ids = await this.flightIds.get(running);
-    if (ids !== undefined && sameIds(ids, seen.ids)) return running;
+    if (call.tags.length === 0) return running;
+    if (seen !== undefined) {
+      const ids = await this.flightIds.get(running);
+      if (ids !== undefined && sameIds(ids, seen.ids)) return running;
+    }
     await running.catch(() => undefined);
     return this.answer(call, true);
   }
