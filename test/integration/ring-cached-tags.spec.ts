@@ -73,6 +73,18 @@ async function boot(nodes = nest.nodes()): Promise<INestApplication> {
   });
 }
 
+/** A function that reads user 1 from the database when its run begins and answers `ms` later. */
+function slowReader(ms: number): { load: () => Promise<string | undefined>; runs: () => number } {
+  let begun = 0;
+  const load = async () => {
+    begun++;
+    const value = db.get(1);
+    await new Promise((resolve) => setTimeout(resolve, ms));
+    return value;
+  };
+  return { load, runs: () => begun };
+}
+
 /** Writes `value` to the database and invalidates its tag, as an app would after an update. */
 async function update(cache: RingCacheService, id: number, value: string): Promise<void> {
   db.set(id, value);
@@ -129,17 +141,10 @@ describe('@RingCached tags', () => {
   it('a call begun after invalidateTags resolved never joins a run begun before it, in any app', async () => {
     const [a, b] = [await boot(), await boot()];
     db.set(1, 'v0');
-    // The "database" is read when the run begins; the run takes 200 ms.
-    let begun = 0;
-    const load = async () => {
-      begun++;
-      const value = db.get(1);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      return value;
-    };
+    const { load, runs } = slowReader(200);
     const options = { ttl: 60, tags: ['user:1'] };
     const before = [a, b].map((app) => app.get(RingCacheService).wrap('slow:1', load, options));
-    await until(() => begun === 2, 2_000, 'both runs begin');
+    await until(() => runs() === 2, 2_000, 'both runs begin');
     await update(a.get(RingCacheService), 1, 'v1');
     const after = await Promise.all(
       [a, b].map((app) => app.get(RingCacheService).wrap('slow:1', load, options)),
@@ -153,22 +158,16 @@ describe('@RingCached tags', () => {
     vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
     const cache = (await boot()).get(RingCacheService);
     db.set(1, 'v0');
-    let begun = 0;
-    const load = async () => {
-      begun++;
-      const value = db.get(1);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      return value;
-    };
+    const { load, runs } = slowReader(300);
     const options = { ttl: 60, tags: ['user:1'] };
     const before = cache.wrap('slow:1', load, options);
-    await until(() => begun === 1, 2_000, 'the run begins');
+    await until(() => runs() === 1, 2_000, 'the run begins');
     await update(cache, 1, 'v1');
     // The read of the next call fails: it cannot see which versions the run records.
     await Promise.all(nest.fleet.servers.map((server) => server.kill()));
     expect(await cache.wrap('slow:1', load, options)).toBe('v1');
     expect(await before).toBe('v0');
-    expect(begun).toBe(2);
+    expect(runs()).toBe(2);
   });
 
   it('the node of a tag’s versions hung during the invalidation: no stale read before or after it returns', async () => {
