@@ -221,7 +221,13 @@ function buildRouting<V, F>(
     : new RequestRouter<F>(...base, ...routes);
   changes = new MembershipChange(
     { membership, fleet, catchUp, warmUp, makeNode, migration },
-    { name: o.name, prefix: o.prefix, connectTimeout: o.connectTimeout, ring: inputs.ring },
+    {
+      name: o.name,
+      prefix: o.prefix,
+      connectTimeout: o.connectTimeout,
+      ring: inputs.ring,
+      replicas: o.replicas,
+    },
     o.nodes,
   );
   return { router, changes, migration, near };

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RingConfigError, type RingDict } from '../../lib/index.js';
 import { FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
 import { redisCommand } from '../helpers/redis-command.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 import type { RedisServer } from '../helpers/redis-servers.js';
 import { collect, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
@@ -9,7 +10,8 @@ import { until } from '../helpers/wait.js';
 /**
  * Replication (`replicas`): each entry on its owner and the next distinct nodes clockwise,
  * checked on the servers themselves; deletes on every copy; a node lost, hung or back with old
- * data serving nothing stale while the other copies keep the hits.
+ * data serving nothing stale while the other copies keep the hits; a node added then removed
+ * leaving no copy behind to come back.
  */
 
 const fixture = useRingDicts(FAILURE_TIMINGS);
@@ -279,4 +281,29 @@ describe('replicas: a node back with old data serves nothing stale', () => {
     expect(result).toMatchObject({ old: 0, thrown: 0, v1OnNode1: 0 });
     expect(result.hits).toBeGreaterThanOrEqual(0.99);
   });
+});
+
+describe('replicas: a node added, then removed', () => {
+  it(
+    'a node that holds no copy of an entry after the change keeps none: a deleted entry never comes back',
+    LONG_TEST,
+    async () => {
+      const servers = fixture.fleet.servers;
+      const [two, three] = [ringNodes(servers.slice(0, 2)), ringNodes(servers)];
+      const dict = fixture.dict<string>({ nodes: two, prefix: 'grow:', replicas: 2 });
+      const keys = keyList(30, 'g');
+      await mapLimited(keys, (key) => dict.set(key, 'v1'));
+      await dict.setNodes(three);
+      // On two nodes each entry had a copy on both; each that has one on node2 now lost one.
+      expect(keys.filter((key) => dict.nodesOf(key).includes('node2')).length).toBeGreaterThan(5);
+      await mapLimited(keys, (key) => dict.delete(key));
+      const copiesLeft = async () => {
+        const held = await Promise.all(servers.map((server) => keysOn(server, 'grow:')));
+        return held.reduce((count, on) => count + on.size, 0);
+      };
+      await until(async () => (await copiesLeft()) === 0, 5_000, 'no copy left on any server');
+      await dict.setNodes(two);
+      expect(await mapLimited(keys, (key) => dict.get(key))).toEqual(keys.map(() => undefined));
+    },
+  );
 });

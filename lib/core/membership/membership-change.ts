@@ -26,6 +26,8 @@ export interface MembershipChangeOptions {
   connectTimeout: number;
   /** The hash ring's options, the same for every membership. */
   ring: HashRingOptions;
+  /** Copies of each entry (the dict's `replicas`). */
+  replicas: number;
 }
 
 /** What a change works with. */
@@ -185,9 +187,9 @@ export class MembershipChange {
   }
 
   /**
-   * The window after a change ended: the entries whose owner changed are deleted from the
-   * nodes that held them before. Needs a prefix: with none, every key of the servers would be
-   * scanned and judged; their copies then stay until their TTL.
+   * The window after a change ended: the entries whose copies moved are deleted from the
+   * nodes that held a copy before and hold none now. Needs a prefix: with none, every key of
+   * the servers would be scanned and judged; their copies then stay until their TTL.
    */
   private windowEnded(): void {
     const previous = this.previous;
@@ -200,6 +202,13 @@ export class MembershipChange {
   private async sweep(previous: HashRing): Promise<void> {
     const { membership } = this.parts;
     const total = membership.totalHash;
+    const { replicas } = this.options;
+    // Every copy, not the owner's alone: with replicas, a node that held an entry's second
+    // copy and holds none after the change missed the writes and deletes made since, and
+    // would answer them again once it is a copy of the entry anew (the node that joined
+    // leaves): a deleted entry back.
+    const held = (ring: HashRing, entry: string, name: string) =>
+      replicas === 1 ? ring.locate(entry) === name : ring.locateAll(entry, replicas).includes(name);
     await Promise.all(
       previous.nodes.map(async (name) => {
         const node = membership.find(name);
@@ -207,7 +216,7 @@ export class MembershipChange {
         await unlinkPrefix(
           node.client,
           this.options.prefix,
-          (entry) => previous.locate(entry) === name && total.locate(entry) !== name,
+          (entry) => held(previous, entry, name) && !held(total, entry, name),
         );
       }),
     );
