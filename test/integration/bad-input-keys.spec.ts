@@ -107,6 +107,11 @@ describe('keys', () => {
     await dict.set('\uFFFD', 'replacement character');
     await expect(dict.set('\uD800', 'lone surrogate')).rejects.toThrow(/key/i);
     expect(await dict.get('\uFFFD')).toBe('replacement character');
+    // Escaped bytes (a binary key's entry) that spell a character would be that character.
+    await dict.set('é', 'precomposed');
+    await expect(dict.set('\udcc3\udca9', 'its bytes')).rejects.toBeInstanceOf(RingKeyError);
+    await expect(dict.get('\udcc3\udca9')).rejects.toBeInstanceOf(RingKeyError);
+    expect(await dict.get('é')).toBe('precomposed');
   });
 
   // The single-key methods are plain functions returning a promise (no async frame on the

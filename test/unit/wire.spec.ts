@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { fromWire, isEntryString, toWire } from '../../lib/core/keys/wire.js';
+import { fromWire, isEntryString, noteEscaped, toWire } from '../../lib/core/keys/wire.js';
 
 /** The bytes `toWire` sends for an entry. */
 function bytesOf(entry: string): Buffer {
@@ -45,6 +45,19 @@ describe('entries and the bytes of Redis keys', () => {
     // U+FFFD (what a lossy decoder makes of any invalid byte) is its own key.
     expect(fromWire(Buffer.of(0xef, 0xbf, 0xbd))).toBe('\ufffd');
     expect(fromWire(Buffer.of(0xfe))).not.toBe(fromWire(Buffer.of(0xff)));
+  });
+
+  it('escaped bytes that spell a character are not an entry: they would be that character', () => {
+    // C3 A9 is 'é', E2 82 AC '€': sent as bytes, each would be the key of the character.
+    for (const s of ['\udcc3\udca9', 'x\udce2\udc82\udcacy', '\udcf0\udc9f\udc98\udc80']) {
+      expect(isEntryString(s), JSON.stringify(s)).toBe(false);
+    }
+    // Bytes no UTF-8 sequence explains, beside characters, are: the trip gives them back.
+    noteEscaped();
+    for (const s of ['\udcc3A', 'é\udca9', '\udce2\udc82', '\udcc3\udcc3']) {
+      expect(isEntryString(s), JSON.stringify(s)).toBe(true);
+      expect(fromWire(toWire(s) as Buffer)).toBe(s);
+    }
   });
 
   it('lone surrogates that are no escaped byte have no bytes at all', () => {

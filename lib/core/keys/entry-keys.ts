@@ -39,7 +39,7 @@ export class EntryKeys {
     if (!(s as WellFormedString).isWellFormed()) {
       if (!isEntryString(s)) {
         throw new RingKeyError(
-          `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate)`,
+          `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate that is no byte of a binary key)`,
         );
       }
       noteEscaped();

@@ -46,8 +46,9 @@ export function allToWire(entries: readonly string[]): (string | Buffer)[] {
 }
 
 /**
- * True when the lone surrogates of `s` (if any) are all escaped bytes: `s` is the entry of a
- * byte sequence. Any other lone surrogate has no bytes.
+ * True when `s` is the entry of a byte sequence: its lone surrogates (if any) are all escaped
+ * bytes, and those bytes spell no valid UTF-8 (`fromWire` of them gives `s` back). Any other
+ * lone surrogate has no bytes.
  */
 export function isEntryString(s: string): boolean {
   if ((s as WellFormedString).isWellFormed()) return true;
@@ -64,7 +65,9 @@ export function isEntryString(s: string): boolean {
     }
     if (unit < 0xdc80 || unit > 0xdcff) return false;
   }
-  return true;
+  // Escaped bytes that spell a character (U+DCC3 U+DCA9: the bytes of 'é') would reach Redis as
+  // that character, the entry of another key.
+  return decodeEscaped(encodeEscaped(s)) === s;
 }
 
 /** Bytes → string, each byte outside a valid UTF-8 sequence as U+DC00 + byte. */
