@@ -1,5 +1,6 @@
 import { msgpackCodec } from './codec-msgpack.js';
 import { RingCodecError } from './errors.js';
+import { storable } from './storable.js';
 
 export type { RingCompressionAlgorithm, RingCompressionOptions } from './codec-compression.js';
 export { msgpackCodec } from './codec-msgpack.js';
@@ -55,11 +56,7 @@ export function resolveCodec<V>(option: RingCodecOption<V> | undefined): RingCod
 /** Encodes before any I/O, so a value that cannot be encoded writes nothing. */
 export function encodeValue<V>(codec: RingCodec<V>, value: V, entry: string): string | Buffer {
   try {
-    const raw = codec.encode(value);
-    if (typeof raw !== 'string' && !Buffer.isBuffer(raw)) {
-      throw new TypeError(`the codec returned ${typeof raw}, expected a string or a Buffer`);
-    }
-    return raw;
+    return storable(codec.encode(value), 'the codec returned');
   } catch (error) {
     throw new RingCodecError(
       `Cannot encode the value for "${entry}": ${(error as Error).message}. Nothing was written.`,

@@ -1,5 +1,6 @@
 import type { Observable } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
+import { rawPayload } from './storable.js';
 import { ttlOption, type RingClearOptions, type RingSetOptions } from './config/call-options.js';
 import { capacitiesOf, validateNodes, type RingNodesConfig } from './config/ring-config.js';
 import {
@@ -433,11 +434,6 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private ttlOf(method: string, options: RingSetOptions | undefined): number | undefined {
     return ttlOption(method, options, this.options.expire);
   }
-}
-
-/** setRaw's payload: the value as it is, whatever the codec. */
-function rawPayload(_codec: unknown, raw: string | Buffer): string | Buffer {
-  return raw;
 }
 
 /** The hash ring's options among the dict's. */

@@ -1,6 +1,7 @@
 import type { RedisOptions } from 'ioredis';
 import { describe, expect, it, vi } from 'vitest';
 import {
+  RingArgumentError,
   RingCodecError,
   RingConfigError,
   RingDict,
@@ -289,6 +290,24 @@ describe('RingDict bad input', () => {
     await expect(dict.set('b', 10n)).rejects.toThrow(/Cannot encode the value for "enc:b".*BigInt/);
     await expect(dict.set('c', circular)).rejects.toThrow(/circular/i);
     for (const server of fixture.fleet.servers) expect(await dataKeyCount(server.port)).toBe(0);
+  });
+
+  it('values Redis cannot store as they are write nothing: not a string or Buffer, a lone surrogate', async () => {
+    const raw = fixture.dict({ prefix: 'raw:' });
+    for (const value of [5, null, undefined, {}]) {
+      await expect(raw.setRaw('k', value as unknown as string)).rejects.toThrow(
+        /^setRaw: the value for "raw:k": got \w+, expected a string or a Buffer\. Nothing was written\.$/,
+      );
+    }
+    // Without a UTF-8 form, Redis would store U+FFFD: another value, without a word.
+    await expect(raw.setRaw('k', 'a\ud800b')).rejects.toThrow(RingArgumentError);
+    const text = fixture.dict<string>({ prefix: 'str:', codec: 'string' });
+    await expect(text.set('k', 'a\ud800b')).rejects.toThrow(/lone surrogate.*Nothing was written/);
+    for (const server of fixture.fleet.servers) expect(await dataKeyCount(server.port)).toBe(0);
+    // The JSON codec escapes it, so the value comes back whole.
+    const json = fixture.dict<string>({ prefix: 'json:' });
+    await json.set('k', 'a\ud800b');
+    expect(await json.get('k')).toBe('a\ud800b');
   });
 
   it('a stored value the codec cannot decode: an error naming the entry', async () => {
