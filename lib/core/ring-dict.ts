@@ -1,7 +1,8 @@
 import type { Observable } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
 import { rawPayload } from './storable.js';
-import { ttlOption, type RingClearOptions, type RingSetOptions } from './config/call-options.js';
+import { callOptions, forceOption, ttlOption } from './config/call-options.js';
+import type { RingClearOptions, RingSetOptions } from './config/call-options.js';
 import { capacitiesOf, validateNodes, type RingNodesConfig } from './config/ring-config.js';
 import {
   inGroup,
@@ -307,7 +308,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * answers how many were deleted. Refuses an empty prefix unless `{ force: true }`.
    */
   async clear(options?: RingClearOptions): Promise<number | F> {
-    if (this.options.prefix === '' && !options?.force) {
+    const force = forceOption(options);
+    if (this.options.prefix === '' && !force) {
       throw new RingError(
         'clear() refused: this dict has an empty prefix, so it would delete every key of every node. Pass { force: true } to do that.',
       );
@@ -368,8 +370,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * ejected, an ejected node that answers is brought back. For health checks: a hung node
    * shows even with no traffic. Rejects only for a bad `timeout` or a closed dict.
    */
-  async ping(options: { timeout?: number } = {}): Promise<RingNodePing[]> {
-    const timeout = options.timeout ?? this.options.commandTimeout;
+  async ping(options?: { timeout?: number }): Promise<RingNodePing[]> {
+    const given = callOptions('ping', options, ['timeout'], '{ timeout: 500 }').timeout;
+    const timeout = given ?? this.options.commandTimeout;
     if (!Number.isInteger(timeout) || timeout <= 0) {
       throw new RingArgumentError(
         `ping: timeout must be a whole number of milliseconds > 0, got ${describeKey(timeout)}`,

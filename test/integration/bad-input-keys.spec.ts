@@ -179,6 +179,39 @@ describe('keys', () => {
       (dict: RingDict<string>) => dict.setMany(null as unknown as []),
       /setMany: entries must be an iterable of \[key, value\] pairs, got object null/,
     ],
+    // A pair without its value, or with a third element, is no pair: nothing is written.
+    [
+      'setMany, a one-element pair',
+      (dict: RingDict<string>) =>
+        dict.setMany([['a', 'v'], ['b']] as unknown as [string, string][]),
+      /setMany: entry #1 must be a \[key, value\] pair, got an object \(Array\)/,
+    ],
+    [
+      'setMany, a three-element pair',
+      (dict: RingDict<string>) => dict.setMany([['a', 'v', 'w']] as unknown as [string, string][]),
+      /setMany: entry #0 must be a \[key, value\] pair/,
+    ],
+    // A misspelt option would be ignored: `clear({ froce: true })` cleared the dict.
+    [
+      'clear, a misspelt option',
+      (dict: RingDict<string>) => dict.clear({ froce: true } as unknown as { force: boolean }),
+      /clear: unknown option "froce"; the option is force/,
+    ],
+    [
+      'clear, force not a boolean',
+      (dict: RingDict<string>) => dict.clear({ force: 'yes' } as unknown as { force: boolean }),
+      /clear: force must be true or false, got "yes"/,
+    ],
+    [
+      'ping, a number for options',
+      (dict: RingDict<string>) => dict.ping(5 as unknown as { timeout: number }),
+      /ping: options must be an object such as \{ timeout: 500 \}, got number 5/,
+    ],
+    [
+      'ping, a misspelt option',
+      (dict: RingDict<string>) => dict.ping({ tiemout: 5 } as unknown as { timeout: number }),
+      /ping: unknown option "tiemout"; the option is timeout/,
+    ],
     [
       'setMany, an entry that is not a pair',
       (dict: RingDict<string>) => dict.setMany([['a', 'v'], null] as unknown as [string, string][]),

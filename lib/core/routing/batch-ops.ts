@@ -191,7 +191,9 @@ export class BatchOps<V, F> {
     const entries: string[] = [];
     const payloads: (string | Buffer)[] = [];
     for (const pair of pairs) {
-      if (!Array.isArray(pair)) {
+      // Two elements exactly: a pair without its value would store undefined's error, one
+      // with a third would drop it without a word.
+      if (!Array.isArray(pair) || pair.length !== 2) {
         throw new RingArgumentError(
           `setMany: entry #${entries.length} must be a [key, value] pair, got ${describeKey(pair)}`,
         );
