@@ -35,9 +35,12 @@ export class EntryKeys {
       );
     }
     // A lone surrogate has no UTF-8 form: Redis would get U+FFFD, and two keys would be one.
-    // Only the escaped bytes of a binary key (see wire.ts) are lone surrogates with bytes.
+    // Only the escaped bytes of a binary key (see wire.ts) are lone surrogates with bytes: a
+    // Buffer's entry (fromWire) is one by construction, a string is checked (a trip through
+    // its bytes, not made for every call with a binary key).
     if (!(s as WellFormedString).isWellFormed()) {
-      if (!isEntryString(s)) {
+      const fromBytes = this.defaultKey && key instanceof Uint8Array;
+      if (!fromBytes && !isEntryString(s)) {
         throw new RingKeyError(
           `The key ${JSON.stringify(s)} is not well-formed UTF-16 (a lone surrogate that is no byte of a binary key)`,
         );
