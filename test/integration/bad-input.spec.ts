@@ -276,6 +276,24 @@ describe('RingDict bad input', () => {
     expect(build).toThrow(message);
   });
 
+  // `null` is not "left out": `heartbeatInterval: null` meant as "off" must not become 1000 ms.
+  it.each([
+    'retryRatio',
+    'heartbeatInterval',
+    'commandTimeout',
+    'connectTimeout',
+    'handoffLimit',
+    'handoff',
+    'handoffOverflow',
+    'warmUpWindow',
+    'replicas',
+  ])('%s: null is refused, not taken for the default', (field) => {
+    const options = { nodes: { a: { capacity: 1, connection: url } }, [field]: null };
+    const build = () => new RingDict(options as unknown as RingDictOptions);
+    expect(build).toThrow(RingConfigError);
+    expect(build).toThrow(new RegExp(`${field}: expected .*, got null`));
+  });
+
   it('a key function that does not return a string', async () => {
     const dict = fixture.dict({ prefix: '', key: () => 42 as unknown as string });
     expect(() => dict.getEntry('x')).toThrow(RingKeyError);

@@ -31,6 +31,15 @@ export function rejectUnknownOptions(
   }
 }
 
+/**
+ * An option's value, or `fallback` when it was left out. Only `undefined` means "left out":
+ * a `null` is checked like any other value and refused, as `prefix: null` is (`??` would turn
+ * `heartbeatInterval: null`, meant as "off", into the 1000 ms default without a word).
+ */
+export function given<T>(value: T | undefined, fallback: T): T {
+  return value === undefined ? fallback : value;
+}
+
 /** Throws a RingConfigError naming `where` and `field` unless `ok`. */
 export function checkOption(
   ok: boolean,

@@ -3,7 +3,13 @@ import { checkCompression, type RingCompressionOptions } from './compression-opt
 import { withCompression } from '../codec-compression.js';
 import { RingConfigError } from '../errors.js';
 import { ttlSeconds, type Duration } from './duration.js';
-import { checkMilliseconds, checkOption, rejectUnknownOptions, shown } from './option-checks.js';
+import {
+  checkMilliseconds,
+  checkOption,
+  given,
+  rejectUnknownOptions,
+  shown,
+} from './option-checks.js';
 import { checkMigration, type ResolvedMigration, type RingMigration } from './migration-option.js';
 import {
   checkNearCache,
@@ -266,7 +272,7 @@ export function resolveRingDictOptions<V, F>(
   for (const fn of ['onFail', 'onNodeEjected', 'onNodeRediscovered'] as const) {
     checkOption(o[fn] === undefined || typeof o[fn] === 'function', where, fn, 'a function', o[fn]);
   }
-  const retryRatio = o.retryRatio ?? 0.01;
+  const retryRatio = given(o.retryRatio, 0.01);
   checkOption(
     typeof retryRatio === 'number' && retryRatio >= 0 && retryRatio <= 1,
     where,
@@ -275,19 +281,24 @@ export function resolveRingDictOptions<V, F>(
     retryRatio,
   );
   const heartbeatInterval = checkMilliseconds(
-    o.heartbeatInterval ?? 1000,
+    given(o.heartbeatInterval, 1000),
     where,
     'heartbeatInterval',
     true,
   );
-  const commandTimeout = checkMilliseconds(o.commandTimeout ?? 500, where, 'commandTimeout', false);
+  const commandTimeout = checkMilliseconds(
+    given(o.commandTimeout, 500),
+    where,
+    'commandTimeout',
+    false,
+  );
   const connectTimeout = checkMilliseconds(
-    o.connectTimeout ?? Math.max(2000, commandTimeout),
+    given(o.connectTimeout, Math.max(2000, commandTimeout)),
     where,
     'connectTimeout',
     false,
   );
-  const handoffLimit = o.handoffLimit ?? 100_000;
+  const handoffLimit = given(o.handoffLimit, 100_000);
   checkOption(
     Number.isInteger(handoffLimit) && handoffLimit >= 0,
     where,
@@ -295,7 +306,7 @@ export function resolveRingDictOptions<V, F>(
     'an integer ≥ 0',
     handoffLimit,
   );
-  const handoff = o.handoff ?? 'invalidate';
+  const handoff = given(o.handoff, 'invalidate');
   checkOption(
     handoff === 'invalidate' || handoff === 'copy',
     where,
@@ -303,7 +314,7 @@ export function resolveRingDictOptions<V, F>(
     "'invalidate' or 'copy'",
     handoff,
   );
-  const handoffOverflow = o.handoffOverflow ?? 'clear';
+  const handoffOverflow = given(o.handoffOverflow, 'clear');
   checkOption(
     handoffOverflow === 'clear' || handoffOverflow === 'ttl',
     where,
@@ -325,11 +336,16 @@ export function resolveRingDictOptions<V, F>(
     'a boolean',
     o.metrics,
   );
-  const warmUpWindow = checkMilliseconds(o.warmUpWindow ?? 60_000, where, 'warmUpWindow', true);
+  const warmUpWindow = checkMilliseconds(
+    given(o.warmUpWindow, 60_000),
+    where,
+    'warmUpWindow',
+    true,
+  );
   const migration = checkMigration(o.migration, o.name, where);
   const compression = checkCompression(o.compression, where);
   const nodes = withCaFiles(resolveNodes(o.nodes), o.name);
-  const replicas = o.replicas ?? 1;
+  const replicas = given(o.replicas, 1);
   const nodeCount = Object.keys(nodes).length;
   checkOption(
     Number.isInteger(replicas) && replicas >= 1 && replicas <= Math.max(1, nodeCount),
