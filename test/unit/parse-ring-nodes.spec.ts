@@ -57,6 +57,13 @@ describe('parseRingNodes', () => {
     });
   });
 
+  it('reads JSON whose nodes repeat field names and whose names hold quotes and commas', () => {
+    const nodes = parseRingNodes(
+      '{"a\\",b": {"capacity": 1, "connection": "redis://h:1"}, "c": {"capacity": 2, "connection": "redis://h:2"}}',
+    );
+    expect(Object.keys(nodes)).toEqual(['a",b', 'c']);
+  });
+
   it('is exported by nestjs-ring-redis/core too', () => {
     expect(core.parseRingNodes).toBe(parseRingNodes);
   });
@@ -114,6 +121,13 @@ describe('parseRingNodes', () => {
       /node "a": unknown field "url"/,
     ],
     ['JSON of no node', '{}', /^parseRingNodes: nodes: no nodes configured$/],
+    // JSON.parse keeps the last of two: a node would be dropped without a word. Names inside a
+    // node's object, escaped quotes and an escaped spelling of the same name are told apart.
+    [
+      'JSON naming a node twice',
+      '{"a": "redis://h:1", "b": {"capacity": 1, "connection": "redis://h:2"}, "\\u0061": "redis://h:3"}',
+      /^parseRingNodes: node "a" is named twice$/,
+    ],
   ])('refuses %s, saying what is wrong', (_what, spec, message) => {
     expect(configError(() => parseRingNodes(spec as string))).toMatch(message);
   });

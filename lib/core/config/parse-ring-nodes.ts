@@ -54,7 +54,49 @@ function fromJson(text: string): RingNodesConfig {
       `${WHERE}: the JSON must be an object of node name → URL or { capacity, connection }`,
     );
   }
+  const twice = repeatedTopLevelKey(text);
+  if (twice !== undefined) {
+    throw new RingConfigError(`${WHERE}: node "${twice}" is named twice`);
+  }
   return parsed as RingNodesConfig;
+}
+
+/**
+ * The first name the outer object of `text` (valid JSON, an object) gives twice, if any:
+ * JSON.parse keeps the last silently, which would drop a node without a word.
+ */
+function repeatedTopLevelKey(text: string): string | undefined {
+  const seen = new Set<string>();
+  let depth = 0;
+  let expectKey = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const end = stringEnd(text, i);
+      if (depth === 1 && expectKey) {
+        const key = JSON.parse(text.slice(i, end + 1)) as string;
+        if (seen.has(key)) return key;
+        seen.add(key);
+        expectKey = false;
+      }
+      i = end;
+    } else if (c === '{' || c === '[') {
+      depth++;
+      expectKey = depth === 1;
+    } else if (c === '}' || c === ']') {
+      depth--;
+    } else if (c === ',' && depth === 1) {
+      expectKey = true;
+    }
+  }
+  return undefined;
+}
+
+/** The index of the quote that closes the JSON string opening at `start`. */
+function stringEnd(text: string, start: number): number {
+  let i = start + 1;
+  while (text[i] !== '"') i += text[i] === '\\' ? 2 : 1;
+  return i;
 }
 
 function fromPairs(text: string): RingNodesConfig {
