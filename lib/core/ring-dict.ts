@@ -1,7 +1,13 @@
 import type { Observable } from 'rxjs';
 import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.js';
 import { rawPayload } from './storable.js';
-import { callOptions, forceOption, ttlOption } from './config/call-options.js';
+import {
+  callOptions,
+  clearPrefixOf,
+  commandArgument,
+  forceOption,
+  ttlOption,
+} from './config/call-options.js';
 import type { RingClearOptions, RingSetOptions } from './config/call-options.js';
 import { capacitiesOf, validateNodes, type RingNodesConfig } from './config/ring-config.js';
 import {
@@ -218,13 +224,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
         `visitRedis: the command must be a non-empty string, got ${describeKey(command)}`,
       );
     }
-    args.forEach((arg, i) => {
-      if (typeof arg !== 'string' && typeof arg !== 'number' && !Buffer.isBuffer(arg)) {
-        throw new RingArgumentError(
-          `visitRedis ${command}: argument ${i + 1} must be a string, a number or a Buffer, got ${describeKey(arg)}`,
-        );
-      }
-    });
+    args.forEach((arg, i) => commandArgument(command, arg, i));
     const entry = this.entryKeys.entry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());
     const op: EntryOp<unknown> = (client) => client.call(command, toWire(entry), ...args);
@@ -323,17 +323,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
    * e.g. every cached call of one method.
    */
   async clearPrefix(keyPrefix: string): Promise<number | F> {
-    if (typeof keyPrefix !== 'string') {
-      throw new RingArgumentError(
-        `clearPrefix: the prefix must be a string, got ${describeKey(keyPrefix)}`,
-      );
-    }
-    if (keyPrefix === '' && this.options.prefix === '') {
-      throw new RingError(
-        'clearPrefix() needs a non-empty prefix; use clear({ force: true }) to delete everything',
-      );
-    }
-    return this.clearer.run(keyPrefix);
+    return this.clearer.run(clearPrefixOf(keyPrefix, this.options.prefix));
   }
 
   /**

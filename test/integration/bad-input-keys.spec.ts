@@ -131,6 +131,17 @@ describe('keys', () => {
       /set: options must be an object such as \{ ttl: 60 \}, got number 60/,
     ],
     [
+      'set, a Date for options',
+      (dict: RingDict<string>) => dict.set('probe', 'v', new Date() as unknown as { ttl: number }),
+      /set: options must be an object such as \{ ttl: 60 \}, got an object \(Date\)/,
+    ],
+    [
+      'set, a ttl not awaited',
+      (dict: RingDict<string>) =>
+        dict.set('probe', 'v', Promise.resolve({ ttl: 60 }) as unknown as { ttl: number }),
+      /set: options must be an object such as \{ ttl: 60 \}, got an object \(Promise\)/,
+    ],
+    [
       'setRaw, a misspelt option',
       (dict: RingDict<string>) =>
         dict.setRaw('probe', 'v', { ttL: 60 } as unknown as { ttl: number }),
@@ -150,6 +161,12 @@ describe('keys', () => {
       'clearPrefix, a number',
       (dict: RingDict<string>) => dict.clearPrefix(5 as unknown as string),
       /clearPrefix: the prefix must be a string, got number 5/,
+    ],
+    // Sent as U+FFFD, the SCAN would delete the keys that begin with that character instead.
+    [
+      'clearPrefix, a lone surrogate',
+      (dict: RingDict<string>) => dict.clearPrefix('\uD800'),
+      /clearPrefix: the prefix "\\ud800" holds a lone surrogate/,
     ],
     [
       'set, a value JSON cannot hold',
@@ -225,7 +242,17 @@ describe('keys', () => {
     [
       'visitRedis, an object argument',
       (dict: RingDict<string>) => dict.visitRedis('SET', 'k', { x: 1 } as unknown as string),
-      /visitRedis SET: argument 1 must be a string, a number or a Buffer, got an object \(Object\)/,
+      /visitRedis SET: argument 1 must be a well-formed string, a finite number or a Buffer, got an object \(Object\)/,
+    ],
+    [
+      'visitRedis, NaN',
+      (dict: RingDict<string>) => dict.visitRedis('SET', 'k', Number.NaN),
+      /visitRedis SET: argument 1 must be a well-formed string, a finite number or a Buffer, got number NaN/,
+    ],
+    [
+      'visitRedis, a lone surrogate',
+      (dict: RingDict<string>) => dict.visitRedis('SET', 'k', 'a\uDC00'),
+      /visitRedis SET: argument 1 must be a well-formed string/,
     ],
   ])('%s: bad input rejects the returned promise and sends nothing', async (_, call, why) => {
     const dict = fixture.dict<string>();

@@ -1,4 +1,4 @@
-import { RingArgumentError } from '../errors.js';
+import { RingArgumentError, RingError } from '../errors.js';
 import { describeKey } from '../keys/entry-keys.js';
 import { validateTtl } from './ring-dict-options.js';
 
@@ -33,6 +33,17 @@ export function forceOption(options: RingClearOptions | undefined): boolean {
 }
 
 /**
+ * An object that can hold options: a plain one, or one with fields of its own (an instance of
+ * the caller's class). A Date, a Map or a Promise (a ttl not awaited) has neither, and would be
+ * taken for no options at all.
+ */
+function optionsLike(options: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(options);
+  if (proto === Object.prototype || proto === null) return true;
+  return !Array.isArray(options) && Object.keys(options).length > 0;
+}
+
+/**
  * The options argument of a call of `method`: undefined (or null) as none, else an object
  * with no field but `known`; anything else is a RingArgumentError naming what was given
  * (`example` shows a good one). A misspelt option would otherwise be ignored.
@@ -44,7 +55,7 @@ export function callOptions<T extends object>(
   example: string,
 ): Partial<T> {
   if (options === undefined || options === null) return {};
-  if (typeof options !== 'object') {
+  if (typeof options !== 'object' || !optionsLike(options)) {
     throw new RingArgumentError(
       `${method}: options must be an object such as ${example}, got ${describeKey(options)}`,
     );
@@ -57,4 +68,44 @@ export function callOptions<T extends object>(
     }
   }
   return options;
+}
+
+/** `clearPrefix`'s argument, checked against the dict's own `prefix`. */
+export function clearPrefixOf(keyPrefix: unknown, prefix: string): string {
+  if (typeof keyPrefix !== 'string') {
+    throw new RingArgumentError(
+      `clearPrefix: the prefix must be a string, got ${describeKey(keyPrefix)}`,
+    );
+  }
+  // Sent as U+FFFD, a lone surrogate would have the SCAN delete the keys that begin with that
+  // character instead.
+  if (!(keyPrefix as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new RingArgumentError(
+      `clearPrefix: the prefix ${describeKey(keyPrefix)} holds a lone surrogate, which no key begins with`,
+    );
+  }
+  if (keyPrefix === '' && prefix === '') {
+    throw new RingError(
+      'clearPrefix() needs a non-empty prefix; use clear({ force: true }) to delete everything',
+    );
+  }
+  return keyPrefix;
+}
+
+/**
+ * Checks `visitRedis`' argument `i`: a string Redis can hold as it is (a lone surrogate would
+ * be sent as U+FFFD), a finite number (NaN would be sent as "NaN") or a Buffer.
+ */
+export function commandArgument(command: string, arg: unknown, i: number): void {
+  const ok =
+    typeof arg === 'string'
+      ? (arg as string & { isWellFormed(): boolean }).isWellFormed()
+      : typeof arg === 'number'
+        ? Number.isFinite(arg)
+        : Buffer.isBuffer(arg);
+  if (!ok) {
+    throw new RingArgumentError(
+      `visitRedis ${command}: argument ${i + 1} must be a well-formed string, a finite number or a Buffer, got ${describeKey(arg)}`,
+    );
+  }
 }
