@@ -8,7 +8,16 @@ import type { RingBinaryCodec } from './codec.js';
  * msgpack's standard timestamp, Sets msgpackr's extension. Each value carries its record
  * definitions, so any msgpackr decoder with these options reads it: no shared structures.
  */
-const packr = new Packr({ mapsAsObjects: false, moreTypes: true, useBigIntExtension: true });
+const packr = new Packr({
+  mapsAsObjects: false,
+  moreTypes: true,
+  useBigIntExtension: true,
+  // msgpackr writes a function as undefined: `{ a: fn }` would read back `{}`, and a function
+  // stored alone would be a present key whose value reads as undefined.
+  writeFunction: () => {
+    throw new TypeError('a function cannot be stored');
+  },
+});
 
 /**
  * MessagePack through msgpackr: `Date`, `Map`, `Set`, `BigInt`, `Buffer` and typed arrays

@@ -111,6 +111,19 @@ describe("codec: 'msgpack'", () => {
     }
   });
 
+  // msgpackr writes a function as undefined: `{ a: fn }` read back `{}`, and a function alone
+  // made a key that `has` finds and `get` answers undefined.
+  it('refuses a function anywhere in a value, writing nothing', async () => {
+    const dict = fixture.dict({ codec: 'msgpack', prefix: 'fn:' });
+    const fn = () => 1;
+    const values = [fn, { a: 1, run: fn }, [1, fn], new Map([['k', fn]])];
+    for (const [i, value] of values.entries()) {
+      await expect(dict.set(`k${i}`, value)).rejects.toThrow(RingCodecError);
+      await expect(dict.set(`k${i}`, value)).rejects.toThrow('a function cannot be stored');
+      expect(await storedBytes(dict, `k${i}`)).toBeNull();
+    }
+  });
+
   it('is what resolveCodec("msgpack") answers', () => {
     const codec = resolveCodec('msgpack');
     expect(codec.binary).toBe(true);
