@@ -5,14 +5,12 @@
  * The ring is built the way a migrating user would build it: the exact YAML nutcracker runs
  * with goes through `fromTwemproxy`, and its output configures `HashRing`.
  *
- * About bytes: HashRing hashes the UTF-8 bytes of a JS string, so every key that is valid
- * UTF-8 (ASCII, accents, CJK, emoji, …) is checked with `ring.locate(text)`. Keys that are
- * not valid UTF-8 (e.g. a lone 0xFE byte) have no JS string that encodes to them: decoding
- * them as 'latin1' would not help, since HashRing would re-encode each char ≥ 0x80 as two
- * UTF-8 bytes and hash different bytes. Those are checked at byte level with the same
- * building blocks (`hashBytes`, `buildKetamaContinuum`, `pointIndex`); for the UTF-8 keys
- * that byte-level path is asserted to agree with `ring.locate`, so both paths are tied to
- * nutcracker's answer.
+ * About bytes: HashRing hashes the bytes Redis gets for an entry: a string's UTF-8, and for a
+ * key that is not valid UTF-8 (e.g. a lone 0xFE byte) its own bytes, which its entry (what a
+ * RingDict makes of a Buffer key, `fromWire`) holds as lone surrogates. Every key is checked
+ * with `ring.locate(entry)` and, independently, at byte level with the same building blocks
+ * (`hashBytes`, `buildKetamaContinuum`, `pointIndex`), both tied to nutcracker's answer; and a
+ * RingDict built from the import reads Buffer keys nutcracker wrote.
  */
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
@@ -20,7 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pointIndex } from '../../lib/core/hashing/continuum.js';
 import { hashBytes } from '../../lib/core/hashing/hash-functions.js';
 import { HashRing } from '../../lib/core/hashing/hash-ring.js';
+import { RingDict } from '../../lib/core/ring-dict.js';
 import { buildKetamaContinuum } from '../../lib/core/hashing/ketama-continuum.js';
+import { fromWire } from '../../lib/core/keys/wire.js';
 import {
   fromTwemproxy,
   type TwemproxyConnection,
@@ -198,11 +198,9 @@ async function writeThroughAndCompare(
     keys.forEach((k, i) => {
       const expected = ownerOf(k.bytes);
       const label = k.text === undefined ? `0x${k.bytes.toString('hex')}` : JSON.stringify(k.text);
-      if (k.text !== undefined) {
-        const located = ring.locate(k.text);
-        if (located !== expected) {
-          mismatches.push(`${label}: ring.locate ${located} ≠ byte level ${expected}`);
-        }
+      const located = ring.locate(k.text ?? fromWire(k.bytes));
+      if (located !== expected) {
+        mismatches.push(`${label}: ring.locate ${located} ≠ byte level ${expected}`);
       }
       if (holders[i].length !== 1 || holders[i][0] !== expected) {
         mismatches.push(
@@ -254,6 +252,32 @@ describe('nutcracker compatibility: every key on the server nutcracker puts it o
       servers: [`${tcp(0)}:3`, `${tcp(1)}:5`, `${tcp(2)}:7`],
     });
     expect(result.mismatches.slice(0, 10)).toEqual([]);
+  });
+
+  it('a RingDict from the import reads every key nutcracker wrote, Buffer keys not UTF-8 too', async () => {
+    await Promise.all(fleet.servers.map((s) => redisCommand(s.port, 'FLUSHALL')));
+    const proxy = await startNutcracker({
+      options: {
+        redis: true,
+        hash_tag: '{}',
+        servers: [`${tcp(0)}:1 alpha`, `${tcp(1)}:3 beta`, `${tcp(2)}:2 gamma`],
+      },
+    });
+    const { group } = fromTwemproxy(proxy.yaml);
+    const dict = new RingDict<string>({ ...group, codec: 'string', commandTimeout: 2000 });
+    try {
+      const written = await respPipeline(
+        proxy.port,
+        allKeys.map((k, i) => ['SET', k.bytes, `v${i}`]),
+      );
+      expect(written.filter((reply) => reply !== 'OK')).toEqual([]);
+      const read = await dict.getMany(allKeys.map((k) => k.text ?? k.bytes));
+      const wrong = allKeys.filter((_, i) => read[i] !== `v${i}`);
+      expect(wrong.map((k) => k.text ?? `0x${k.bytes.toString('hex')}`).slice(0, 10)).toEqual([]);
+    } finally {
+      await dict.close();
+      await proxy.stop();
+    }
   });
 
   it.each(['fnv1_64', 'fnv1_32', 'fnv1a_32', 'crc32a'])(

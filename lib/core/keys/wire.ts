@@ -19,6 +19,11 @@ const strict = new TextDecoder('utf-8', { fatal: true });
  */
 let escaped = false;
 
+/** Whether an entry with escaped bytes may exist (see `escaped`). */
+export function anyEscaped(): boolean {
+  return escaped;
+}
+
 /** An entry with escaped bytes exists from now on (see `escaped`). */
 export function noteEscaped(): void {
   escaped = true;
@@ -116,7 +121,7 @@ function sequenceLength(bytes: Uint8Array, i: number): number {
 }
 
 /** String → bytes: UTF-8, each escaped byte (U+DC80–U+DCFF alone) as itself. */
-function encodeEscaped(s: string): Buffer {
+export function encodeEscaped(s: string): Buffer {
   const parts: Buffer[] = [];
   let start = 0;
   for (let i = 0; i < s.length; i++) {
