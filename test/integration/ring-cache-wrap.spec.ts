@@ -141,6 +141,17 @@ describe('RingCacheService.wrap', () => {
     const cache = (await boot()).get(RingCacheService);
     await expect(cache.wrap('', async () => 1)).rejects.toBeInstanceOf(RingArgumentError);
     await expect(cache.wrap(7 as never, async () => 1)).rejects.toBeInstanceOf(RingArgumentError);
+    // Objects whose string form throws: the message must not (a TypeError, or their own error).
+    const throwing = {
+      toString() {
+        throw new Error('no string');
+      },
+    };
+    for (const key of [Object.create(null), throwing]) {
+      await expect(cache.wrap(key as never, async () => 1)).rejects.toThrow(
+        new RingArgumentError('wrap: the key must be a non-empty string, got {}'),
+      );
+    }
   });
 });
 

@@ -118,6 +118,13 @@ class KeyTrouble {
     return id;
   }
 
+  // A key function answering an object: "[object Object]" would be every call's key.
+  @RingCached({ key: (id: number) => ({ id }) as unknown as string })
+  async byObjectKey(id: number): Promise<number> {
+    this.calls++;
+    return id;
+  }
+
   @RingCached()
   async onDay(day: Date): Promise<string> {
     this.calls++;
@@ -301,7 +308,7 @@ describe('@RingCached', () => {
     );
   });
 
-  it('a key function that throws, or an invalid Date: answered by the method, never thrown', async () => {
+  it('a key function that throws or answers no string, or an invalid Date: answered by the method, never thrown', async () => {
     const app = await boot();
     const trouble = app.get(KeyTrouble);
     const warn = vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
@@ -314,11 +321,17 @@ describe('@RingCached', () => {
     expect(String(warn.mock.calls[0][0])).toBe(
       'KeyTrouble.byId: the key function threw (no key for -1); called uncached',
     );
+    warn.mockClear();
+    expect([await trouble.byObjectKey(1), await trouble.byObjectKey(2)]).toEqual([1, 2]);
+    expect(trouble.calls).toBe(4);
+    expect(String(warn.mock.calls[0][0])).toBe(
+      'KeyTrouble.byObjectKey: the key function returned {"id":1}, not a string; called uncached',
+    );
     // Every invalid Date is the same value: cached under one key, like any argument.
     expect(await trouble.onDay(new Date('garbage'))).toBe('no day');
     expect(await trouble.onDay(new Date('also garbage'))).toBe('no day');
     expect(await trouble.onDay(new Date('2026-12-03T10:00:00Z'))).toBe('2026-12-03');
-    expect(trouble.calls).toBe(4);
+    expect(trouble.calls).toBe(6);
   });
 
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {

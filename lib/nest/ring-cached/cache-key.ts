@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { shown } from '../../core/config/option-checks.js';
 
 /** Keys longer than this many bytes are replaced by a digest, so Redis keys stay short. */
 export const MAX_KEY_BYTES = 200;
@@ -6,6 +7,23 @@ export const MAX_KEY_BYTES = 200;
 /** An argument that has no stable serialisation: the call goes through uncached. */
 export class UnserializableArgumentError extends Error {
   override name = 'UnserializableArgumentError';
+}
+
+/** A `key` function answered something that is not a string: the call goes through uncached. */
+export class KeyAnswerError extends Error {
+  override name = 'KeyAnswerError';
+}
+
+/**
+ * The `key` option's answer for `args`. Anything but a string is refused: `undefined` (a
+ * forgotten `return`) or an object (`[object Object]`) would be one key for every call.
+ */
+export function customKey(key: (...args: unknown[]) => unknown, args: readonly unknown[]): string {
+  const answer = key(...args);
+  if (typeof answer !== 'string') {
+    throw new KeyAnswerError(`the key function returned ${shown(answer)}, not a string`);
+  }
+  return answer;
 }
 
 /**
