@@ -78,7 +78,7 @@ describe('@RingCached options are checked at boot', () => {
       /@RingCached BadOptions\.load: group "sessions" is not configured; configured groups: "default", "other"/,
     ],
     [{ tll: 30 }, /@RingCached BadOptions\.load: unknown option "tll"/],
-    [{ prefix: 7 }, /@RingCached BadOptions\.load: prefix: expected a string, got 7/],
+    [{ prefix: 7 }, /@RingCached BadOptions\.load: prefix: expected a well-formed string, got 7/],
     [{ ttl: '30 s' }, /@RingCached BadOptions\.load: ttl: expected a duration > 0 .* got "30 s"/],
     [
       { grace: '1m' },
@@ -86,6 +86,13 @@ describe('@RingCached options are checked at boot', () => {
     ],
     [{ ttl: 5, softTimeout: 50 }, /@RingCached BadOptions\.load: softTimeout needs grace/],
     [{ tags: ['a'] }, /@RingCached BadOptions\.load: tags: expected a function, got \["a"\]/],
+    // Every key of the method would be refused at its call: it would never be cached.
+    [
+      { prefix: 'p\uD800:' },
+      /BadOptions\.load: prefix: expected a well-formed string, got "p\\ud800:"/,
+    ],
+    // Past Redis' clock (PX): every write would fail at the server.
+    [{ ttl: 60, grace: 1e16 }, /@RingCached BadOptions\.load: grace: at most 1e12 seconds/],
   ])('%o fails the boot with a RingConfigError naming the method', async (options, message) => {
     @Injectable()
     class BadOptions {
@@ -101,5 +108,65 @@ describe('@RingCached options are checked at boot', () => {
     // open would show up within this wait (a connect to a local server takes a few ms).
     await sleep(300);
     expect(await taggedConnections()).toBe(0);
+  });
+});
+
+describe('@RingCached refuses, as the class is defined, what it would not cache', () => {
+  const decorate = (target: object, name: string | symbol) => () => {
+    const descriptor = Object.getOwnPropertyDescriptor(target, name)!;
+    RingCached()(target, name, descriptor as TypedPropertyDescriptor<() => Promise<number>>);
+    Object.defineProperty(target, name, descriptor);
+  };
+
+  // Each was skipped by the app (found by name on the prototype): run uncached, its options
+  // never checked, its tags never invalidated; two symbols of one description shared keys.
+  it('a static method, or one named by a symbol', () => {
+    const load = Symbol('load');
+    class Repo {
+      static async all(): Promise<number> {
+        return 1;
+      }
+      async [load](): Promise<number> {
+        return 2;
+      }
+    }
+    expect(decorate(Repo, 'all')).toThrow(
+      new TypeError('@RingCached() decorates instance methods; Repo.all is static'),
+    );
+    expect(decorate(Repo.prototype, load)).toThrow(
+      new TypeError(
+        '@RingCached() needs a method named by a string; Repo.Symbol(load) has a symbol',
+      ),
+    );
+  });
+
+  // The inner layer's miss joined the outer layer's run, which waited for the inner layer.
+  it('a second @RingCached on one method', () => {
+    class Twice {
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    decorate(Twice.prototype, 'load')();
+    expect(decorate(Twice.prototype, 'load')).toThrow(
+      new TypeError('@RingCached() is applied twice to Twice.load; keep one'),
+    );
+  });
+
+  it('a frozen provider fails the boot naming it, rather than with a TypeError', async () => {
+    class Frozen {
+      @RingCached()
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    const attempt = nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
+      providers: [{ provide: 'FROZEN', useValue: Object.freeze(new Frozen()) }],
+    });
+    await expect(attempt).rejects.toBeInstanceOf(RingConfigError);
+    await expect(attempt).rejects.toThrow(
+      /Frozen is frozen .*: @RingCached cannot bind its methods/,
+    );
   });
 });

@@ -69,6 +69,10 @@ describe('cached-call options', () => {
     [{ lock: 'yes' }, /lock: expected a boolean or \{ ttl \}, got "yes"$/],
     [{ lock: { ttl: 0 } }, /lock\.ttl: expected a duration > 0/],
     [{ lock: { tll: 5 } }, /lock: unknown option "tll"; the option is ttl$/],
+    // Past Redis' clock: every write (PX ttl + grace) or every lock (PX ttl) failed at the server.
+    [{ grace: 1e16 }, /grace: at most 1e12 seconds, got 10000000000000000$/],
+    [{ grace: '1000000000000000h' }, /grace: at most 1e12 seconds, got "1000000000000000h"$/],
+    [{ lock: { ttl: 1e20 } }, /lock\.ttl: at most 1e12 seconds, got 100000000000000000000$/],
     [
       { codec: 'string' },
       /codec: expected 'json' or a named codec of the core such as 'msgpack', got "string"$/,

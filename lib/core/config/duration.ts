@@ -10,6 +10,13 @@ export type Duration = number | DurationString;
 /** Milliseconds per unit. */
 const UNIT_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
+/**
+ * The longest duration accepted: 1e12 seconds (some 31 700 years), the TTLs' ceiling. A grace
+ * or a lock's ttl goes to Redis as milliseconds (PX), which Redis refuses past its 64-bit clock:
+ * every write, or every lock, would then fail at the server.
+ */
+const MAX_DURATION_MS = 1e15;
+
 /** A decimal number (no sign, no exponent) and one unit, nothing around them. */
 const DURATION = /^(\d+(?:\.\d+)?|\.\d+)(ms|s|m|h)$/;
 
@@ -36,6 +43,9 @@ export function durationMs(
   }
   if (!Number.isFinite(ms) || ms < 0 || (ms === 0 && !allowZero)) {
     throw durationError(field, numberUnit, value);
+  }
+  if (ms > MAX_DURATION_MS) {
+    throw new RingConfigError(`${field}: at most 1e12 seconds, got ${shown(value)}`);
   }
   return ms;
 }

@@ -26,11 +26,14 @@ export function validateRingCachedOptions(
   const { options } = method;
   rejectUnknownOptions(options, KNOWN, where);
   const { prefix, key, tags, group = 'default' } = options;
+  // A lone surrogate has no UTF-8 form: every key of the method would be refused at its call.
   checkOption(
-    prefix === undefined || typeof prefix === 'string',
+    prefix === undefined ||
+      (typeof prefix === 'string' &&
+        (prefix as string & { isWellFormed(): boolean }).isWellFormed()),
     where,
     'prefix',
-    'a string',
+    'a well-formed string',
     prefix,
   );
   checkOption(key === undefined || typeof key === 'function', where, 'key', 'a function', key);

@@ -66,11 +66,9 @@ export function RingCached(options: RingCachedOptions = {}) {
     descriptor: TypedPropertyDescriptor<T>,
   ): void => {
     const original = descriptor.value as unknown as (...args: unknown[]) => unknown;
-    if (typeof original !== 'function') {
-      throw new TypeError(`@RingCached() decorates methods; ${String(name)} is not one`);
-    }
+    checkDecorated(target, name, original);
     const className = target.constructor.name;
-    const methodName = String(name);
+    const methodName = name as string;
     const declared: unknown = Reflect.getMetadata('design:returntype', target, name);
     const method: RingCachedMethod = {
       declaringClass: target.constructor,
@@ -99,6 +97,28 @@ export function RingCached(options: RingCachedOptions = {}) {
     Reflect.defineMetadata(RING_CACHED_METHODS, [...names, methodName], target.constructor);
     descriptor.value = wrapper as unknown as T;
   };
+}
+
+/**
+ * Refuses, as the class is defined, what would be cached wrongly or not at all without a word:
+ * the app finds a class's cached methods by name on its prototype, so a static method (on the
+ * class) or one named by a symbol would be skipped (its options never checked, its tags never
+ * invalidated), and a second `@RingCached` on one method would wait on its own miss.
+ */
+function checkDecorated(target: object, name: string | symbol, original: unknown): void {
+  const where = `${typeof target === 'function' ? target.name : target.constructor.name}.${String(name)}`;
+  if (typeof original !== 'function') {
+    throw new TypeError(`@RingCached() decorates methods; ${String(name)} is not one`);
+  }
+  if (typeof target === 'function') {
+    throw new TypeError(`@RingCached() decorates instance methods; ${where} is static`);
+  }
+  if (typeof name !== 'string') {
+    throw new TypeError(`@RingCached() needs a method named by a string; ${where} has a symbol`);
+  }
+  if (Reflect.getOwnMetadata(RING_CACHED_METHOD, original) !== undefined) {
+    throw new TypeError(`@RingCached() is applied twice to ${where}; keep one`);
+  }
 }
 
 /**

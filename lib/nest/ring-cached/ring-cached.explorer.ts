@@ -71,6 +71,11 @@ export class RingCachedExplorer implements OnModuleInit {
       ];
       for (const each of instances) {
         if (each === null || typeof each !== 'object') continue;
+        if (!Object.isExtensible(each)) {
+          throw new RingConfigError(
+            `${type.name} is frozen (or sealed, or not extensible): @RingCached cannot bind its methods to the cache; freeze it after the app has bootstrapped, or not at all`,
+          );
+        }
         Object.defineProperty(each, RING_CACHE_BINDING, {
           value: this.cache,
           configurable: true,
