@@ -12,6 +12,7 @@ import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-re
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
 import { rejectUnknownOptions } from '../core/config/option-checks.js';
 import { quotedList } from './quoted-list.js';
+import { checkGroupOptions } from './group-options.js';
 
 /** A RingDict event tagged with its group. */
 export interface RingGroupEvent extends RingEvent {
@@ -52,17 +53,6 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
       );
     }
     rejectUnknownOptions(options, MODULE_OPTIONS, 'RingRedisModule: ');
-    for (const field of ['defaults', 'groupOptions'] as const) {
-      const value: unknown = options[field];
-      if (
-        value !== undefined &&
-        (value === null || typeof value !== 'object' || Array.isArray(value))
-      ) {
-        throw new RingConfigError(
-          `RingRedisModule: options.${field} must be an object, got ${JSON.stringify(value)}`,
-        );
-      }
-    }
     const resolved = Object.keys(groups);
     const missing = declared.filter((name) => !resolved.includes(name));
     if (missing.length > 0) {
@@ -70,13 +60,7 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
         `RingRedisModule: group(s) ${quotedList(missing)} are declared in \`groups\` (${quotedList(declared)}) but missing from the resolved configuration (${quotedList(resolved)}); forRootAsync's \`groups\` is ["default"] when left out: list the groups you configure, or [] for none`,
       );
     }
-    for (const name of Object.keys(options.groupOptions ?? {})) {
-      if (!resolved.includes(name)) {
-        throw new RingConfigError(
-          `RingRedisModule: groupOptions names group "${name}", which is not configured (${quotedList(resolved)})`,
-        );
-      }
-    }
+    checkGroupOptions(options, resolved);
     try {
       for (const name of resolved) {
         const groupOptions = { ...options.defaults, ...options.groupOptions?.[name] };

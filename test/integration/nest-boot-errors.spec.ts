@@ -133,6 +133,40 @@ describe('boot errors name what is wrong', () => {
     ).rejects.toThrow(/options.defaults must be an object, got "fast"/);
   });
 
+  // Each was dropped without a word: a group's options that are no object, and `nodes` or
+  // `name`, which the module sets from `groups` over whatever these say.
+  it.each<[string, RingRedisModuleOptions['groupOptions'], RegExp]>([
+    ['a number', { test: 60 }, /RingRedisModule: groupOptions\.test must be an object, got 60/],
+    ['null', { test: null }, /groupOptions\.test must be an object, got null/],
+    [
+      'a name',
+      { test: { name: 'cache' } },
+      /RingRedisModule: groupOptions\.test\.name: not an option here; a group's name is its key in `groups`/,
+    ],
+  ] as unknown as [string, RingRedisModuleOptions['groupOptions'], RegExp][])(
+    'groupOptions of a group holding %s fails the boot, naming it',
+    async (_what, groupOptions, message) => {
+      const boot = nest.boot({
+        imports: [
+          RingRedisModule.forRoot({ groups: { test: nest.nodes() }, defaults: fast, groupOptions }),
+        ],
+      });
+      await expect(boot).rejects.toBeInstanceOf(RingConfigError);
+      await expect(boot).rejects.toThrow(message);
+    },
+  );
+
+  it('defaults giving nodes fails the boot: nodes are given in groups', async () => {
+    const defaults = { ...fast, nodes: nest.nodes() } as RingRedisModuleOptions['defaults'];
+    await expect(
+      nest.boot({
+        imports: [RingRedisModule.forRoot({ groups: { test: nest.nodes() }, defaults })],
+      }),
+    ).rejects.toThrow(
+      /RingRedisModule: defaults\.nodes: not an option here; a group's nodes are given in `groups`/,
+    );
+  });
+
   it("@InjectRingDict('x') for an undeclared group names it and the declared groups", async () => {
     @Injectable()
     class WantsX {
