@@ -1,5 +1,5 @@
 import type { TwemproxyImport } from './import-result.js';
-import { tsIdentifier, tsKey, tsLiteral } from './ts-literal.js';
+import { tsComment, tsIdentifier, tsKey, tsLiteral } from './ts-literal.js';
 import { TwemproxyConfigError } from './twemproxy-config-error.js';
 
 /** How `formatTwemproxyImport` writes the result. */
@@ -18,22 +18,24 @@ export function formatTwemproxyImport(
   if (format !== 'ts')
     throw new TwemproxyConfigError(`unknown output format ${JSON.stringify(format)}`);
   const id = tsIdentifier(result.pool);
-  const lines = [
-    `// nutcracker pool ${JSON.stringify(result.pool)}, imported by \`nestjs-ring-redis from-twemproxy\`.`,
+  const header = [
+    `nutcracker pool ${JSON.stringify(result.pool)}, imported by \`nestjs-ring-redis from-twemproxy\`.`,
   ];
   if (result.warnings.length > 0) {
-    lines.push('//', '// Not carried over:');
-    for (const w of result.warnings) lines.push(`// - ${w.replace(/[\r\n]+/g, ' ')}`);
+    header.push('', 'Not carried over:', ...result.warnings.map((w) => `- ${w}`));
   }
-  lines.push(
+  const usage = [
+    'As a RingRedisModule group:',
+    `  const { nodes, ...options } = ${id};`,
+    `  RingRedisModule.forRoot({ groups: { ${tsKey(result.pool)}: nodes }, groupOptions: { ${tsKey(result.pool)}: options } })`,
+  ];
+  return [
+    ...header.map(tsComment),
     "import type { RingDictOptions } from 'nestjs-ring-redis';",
     '',
     `export const ${id} = ${tsLiteral(result.group, '')} satisfies RingDictOptions;`,
     '',
-    '// As a RingRedisModule group:',
-    `//   const { nodes, ...options } = ${id};`,
-    `//   RingRedisModule.forRoot({ groups: { ${tsKey(result.pool)}: nodes }, groupOptions: { ${tsKey(result.pool)}: options } })`,
+    ...usage.map(tsComment),
     '',
-  );
-  return lines.join('\n');
+  ].join('\n');
 }

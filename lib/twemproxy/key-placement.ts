@@ -1,4 +1,6 @@
+import { RingConfigError } from '../core/errors.js';
 import type { HashFunctionName } from '../core/hashing/hash-functions.js';
+import { checkBrackets } from '../core/hashing/hash-ring.js';
 import type { PoolOptions } from './pool-options.js';
 import { TwemproxyConfigError } from './twemproxy-config-error.js';
 
@@ -89,6 +91,16 @@ function readHashTag(options: PoolOptions): string | undefined {
   if ([...tag].length !== 2 || Buffer.byteLength(tag) !== 2) {
     throw new TwemproxyConfigError(
       `${options.at('hash_tag')}: expected two ASCII characters such as "{}" (quote it in YAML), got ${JSON.stringify(tag)}`,
+    );
+  }
+  // nutcracker takes any two bytes, but the ring refuses mismatched brackets such as "{{"
+  // (a slip that hashes most keys whole): refuse them here, not when the group is used.
+  try {
+    checkBrackets(tag);
+  } catch (error) {
+    if (!(error instanceof RingConfigError)) throw error;
+    throw new TwemproxyConfigError(
+      `${options.at('hash_tag')}: the ring refuses it: ${error.message}`,
     );
   }
   return tag;

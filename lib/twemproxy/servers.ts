@@ -52,6 +52,13 @@ export function parseTwemproxyServer(line: string, where: string): ParsedServer 
     );
   }
   if (address.startsWith('/')) {
+    // nutcracker looks for a port's colon in a socket line too, and refuses the line when it
+    // finds one: a socket path cannot hold a colon.
+    if (address.includes(':')) {
+      throw new TwemproxyConfigError(
+        `${where}: ${JSON.stringify(line)}: nutcracker refuses a unix socket path with a colon in it`,
+      );
+    }
     // Unnamed, twemproxy's identity is the path followed by the colon that would precede a
     // port, and an empty port: `/path/to/socket:`.
     return { name: name ?? `${address}:`, weight, path: address };

@@ -1,6 +1,6 @@
 /*
- * Plain data written as TypeScript source: single-quoted strings, bare keys where they are
- * valid identifiers, two-space indentation (what Prettier would leave as it is).
+ * Plain data and comments written as TypeScript source: single-quoted strings, bare keys
+ * where they are valid identifiers, two-space indentation (what Prettier would leave as it is).
  */
 
 const RESERVED = new Set(
@@ -15,6 +15,19 @@ export function tsIdentifier(name: string): string {
   let id = words.map((w, i) => (i === 0 ? w : w[0].toUpperCase() + w.slice(1))).join('');
   if (id === '' || /^[0-9]/.test(id)) id = `pool${id ? `_${id}` : ''}`;
   return RESERVED.has(id) ? `${id}Pool` : id;
+}
+
+/**
+ * A `//` comment of `text`, its line terminators escaped as `\uXXXX`: any of them (U+2028
+ * and U+2029 too, which JSON.stringify leaves as they are) would end the comment and turn
+ * the rest of the text into code.
+ */
+export function tsComment(text: string): string {
+  const escaped = text.replace(
+    /[\n\r\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  return escaped === '' ? '//' : `// ${escaped}`;
 }
 
 /** A single-quoted TS string literal. */

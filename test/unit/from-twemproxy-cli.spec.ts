@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -65,7 +65,44 @@ describe('formatTwemproxyImport', () => {
       expect(ts).toContain(`export const ${pool}Pool = {`);
     }
   });
+
+  it('keeps line terminators in pool names and warnings from ending their comments', async () => {
+    // A pool, an unknown option and a server named with U+2028, U+2029 and a newline.
+    const result = fromTwemproxy(`"a\\u2028b":
+  redis: true
+  timeout: 400
+  "x\\u2029y\\nz": 1
+  servers: ["h:1:1 s\\u2028t"]
+`);
+    const ts = formatTwemproxyImport(result, 'ts');
+    expect(ts).toMatch(/^\/\/ nutcracker pool "a\\u2028b", imported /m);
+    expect(ts).toMatch(/^\/\/ - x\\u2029y\\u000az: unknown /m);
+    expect(ts).toMatch(/^\/\/ {3}RingRedisModule\.forRoot\(\{ groups: \{ 'a\\u2028b': nodes/m);
+    expect(await compileErrors(ts)).toBe('');
+  }, 20_000);
 });
+
+/** What tsc reports on `source` as a module, with `nestjs-ring-redis` declared. */
+async function compileErrors(source: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'ring-ts-'));
+  try {
+    await writeFile(join(dir, 'group.ts'), source);
+    await writeFile(
+      join(dir, 'ring.d.ts'),
+      "declare module 'nestjs-ring-redis' { export type RingDictOptions = object; }\n",
+    );
+    const tsc = fileURLToPath(new URL('../../node_modules/typescript/bin/tsc', import.meta.url));
+    const args = ['--noEmit', '--strict', '--module', 'preserve', '--target', 'es2023'];
+    const { stdout, error } = spawnSync(process.execPath, [tsc, ...args, 'group.ts', 'ring.d.ts'], {
+      cwd: dir,
+      encoding: 'utf8',
+    });
+    if (error) throw error;
+    return stdout;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 describe('nestjs-ring-redis from-twemproxy (CLI)', () => {
   function run(argv: string[], files: Record<string, string> = {}) {

@@ -247,11 +247,43 @@ p:
       {},
       /two ASCII characters/,
     ],
+    // nutcracker takes any two bytes as a hash tag; the ring refuses mismatched brackets.
+    [
+      'a hash tag of two opening brackets',
+      'p:\n  redis: true\n  hash_tag: "{{"\n  servers: ["h:1:1"]\n',
+      {},
+      /pool "p", hash_tag: .*opening and its closing character .*got "\{\{" \(did you mean '\{\}'\?\)/,
+    ],
+    [
+      'a hash tag of reversed brackets',
+      'p:\n  redis: true\n  hash_tag: "}{"\n  servers: ["h:1:1"]\n',
+      {},
+      /pool "p", hash_tag: .*got "\}\{" \(did you mean '\{\}'\?\)/,
+    ],
+    [
+      'a hash tag of two opening parentheses',
+      'p:\n  redis: true\n  hash_tag: "(("\n  servers: ["h:1:1"]\n',
+      {},
+      /pool "p", hash_tag: .*got "\(\(" \(did you mean '\(\)'\?\)/,
+    ],
     [
       'a bad timeout',
       'p:\n  redis: true\n  timeout: 1s\n  servers: ["h:1:1"]\n',
       {},
       /timeout: expected a whole number/,
+    ],
+    // nutcracker -t refuses both: it finds a port's colon in the path.
+    [
+      'a unix socket path with a colon',
+      'p:\n  redis: true\n  servers: ["/tmp/a:b.sock:1"]\n',
+      {},
+      /servers\[0\]: "\/tmp\/a:b\.sock:1": nutcracker refuses a unix socket path with a colon/,
+    ],
+    [
+      'a named unix socket path with a colon',
+      'p:\n  redis: true\n  servers: ["/tmp/a:b.sock:1 name"]\n',
+      {},
+      /nutcracker refuses a unix socket path with a colon/,
     ],
     ['no servers', 'p:\n  redis: true\n', {}, /has no servers/],
     ['an empty server list', 'p:\n  redis: true\n  servers: []\n', {}, /non-empty list/],

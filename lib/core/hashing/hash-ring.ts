@@ -44,7 +44,7 @@ const BRACKETS = new Set([...BRACKET_PAIRS.keys(), ...BRACKET_PAIRS.values()]);
  * is a slip for `'{}'` that would hash most keys whole, silently. Two other characters,
  * equal or not, are taken as given (twemproxy's documentation shows `"$$"`).
  */
-function checkBrackets(hashTag: string): void {
+export function checkBrackets(hashTag: string): void {
   const [open, close] = [...hashTag];
   if (!BRACKETS.has(open) || !BRACKETS.has(close) || BRACKET_PAIRS.get(open) === close) return;
   const meant = BRACKET_PAIRS.has(open) ? open : close;
