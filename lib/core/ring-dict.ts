@@ -9,6 +9,7 @@ import {
   ttlOption,
 } from './config/call-options.js';
 import type { RingClearOptions, RingSetOptions } from './config/call-options.js';
+import { MAX_TIMER_MS } from './config/option-checks.js';
 import { capacitiesOf, validateNodes, type RingNodesConfig } from './config/ring-config.js';
 import {
   inGroup,
@@ -363,9 +364,10 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   async ping(options?: { timeout?: number }): Promise<RingNodePing[]> {
     const given = callOptions('ping', options, ['timeout'], '{ timeout: 500 }').timeout;
     const timeout = given ?? this.options.commandTimeout;
-    if (!Number.isInteger(timeout) || timeout <= 0) {
+    if (!Number.isInteger(timeout) || timeout <= 0 || timeout > MAX_TIMER_MS) {
+      // Beyond MAX_TIMER_MS setTimeout fires after 1 ms: every node would fail at once.
       throw new RingArgumentError(
-        `ping: timeout must be a whole number of milliseconds > 0, got ${describeKey(timeout)}`,
+        `ping: timeout must be a whole number of milliseconds from 1 to ${MAX_TIMER_MS}, got ${describeKey(timeout)}`,
       );
     }
     if (this.membership.closed) throw this.failures.closedError();

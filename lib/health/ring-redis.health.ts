@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
+import { MAX_TIMER_MS } from '../core/config/option-checks.js';
 import type { RingDict, RingNodeState } from '../core/index.js';
 import { RingRedisService } from '../nest/ring-redis.service.js';
 
@@ -12,8 +13,8 @@ export interface RingRedisHealthOptions {
    */
   minAlive?: number;
   /**
-   * PING every node of the checked groups first, in parallel, each over a connection of its
-   * own: `true` (answer within 500 ms) or `{ timeout }` in ms. A node then counts as alive
+   * PING every node of the checked groups first, in parallel, over the ring's connections:
+   * `true` (answer within 500 ms) or `{ timeout }` in ms, connecting included. A node then counts as alive
    * only if the ring has it and it answered, so a hung node shows with no traffic at all.
    */
   ping?: boolean | { timeout?: number };
@@ -210,6 +211,10 @@ function checkOptions(minAlive: unknown, ping: unknown): string | undefined {
   const { timeout } = ping as { timeout?: unknown };
   if (timeout !== undefined && (!Number.isSafeInteger(timeout) || (timeout as number) <= 0)) {
     return `ping.timeout must be a whole number of milliseconds > 0, got ${String(timeout)}`;
+  }
+  // A longer timer fires after 1 ms (setTimeout's limit): every node would fail at once.
+  if (timeout !== undefined && (timeout as number) > MAX_TIMER_MS) {
+    return `ping.timeout must be at most ${MAX_TIMER_MS} ms (about 24.8 days), got ${String(timeout)}`;
   }
   return undefined;
 }

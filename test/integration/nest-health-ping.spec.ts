@@ -181,6 +181,11 @@ describe('isHealthy({ ping })', () => {
   it.each<[unknown, string]>([
     [{ timeout: 0 }, 'ping.timeout must be a whole number of milliseconds > 0, got 0'],
     [{ timeout: 1.5 }, 'ping.timeout must be a whole number of milliseconds > 0, got 1.5'],
+    // setTimeout's limit: a longer timer fires after 1 ms.
+    [
+      { timeout: 2 ** 31 },
+      'ping.timeout must be at most 2147483647 ms (about 24.8 days), got 2147483648',
+    ],
     [{ timout: 10 }, 'ping: unknown option "timout"; the option is timeout'],
     ['yes', 'ping must be true, false or { timeout }, got "yes"'],
   ])('reports down for ping %j, naming the value', async (ping, message) => {

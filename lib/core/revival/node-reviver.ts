@@ -79,21 +79,41 @@ export class NodeReviver {
         ? { name: node.name, alive, ...answered() }
         : { name: node.name, alive, ok: false, error: node.health.lastError ?? 'not reached' };
     }
-    // The node's client gives up on any command after `commandTimeout`: a node that cannot
-    // answer that soon is one the ring would eject for a request, so that bounds the PING too.
-    const bound = Math.min(timeoutMs, node.commandTimeout);
     try {
-      if (!node.ready) await node.connect(timeoutMs);
-      await within(node.client.ping(), bound).catch((error: unknown) => {
-        throw isTimeout(error) ? noAnswer(bound) : error;
-      });
+      await this.pingAlive(node, started + timeoutMs, timeoutMs);
       return { name: node.name, alive: true, ...answered() };
     } catch (error) {
-      // A reply error (an ACL without PING) is an answer: the node is up.
+      // Not a connection error: the node answered (pingAlive takes a reply error for one).
       if (!isConnectionError(error)) return { name: node.name, alive: true, ...answered() };
       this.membership.eject(node, error);
       return { name: node.name, alive: false, ok: false, error: node.describe(error) };
     }
+  }
+
+  /**
+   * Connects `node` if it is not ready, then PINGs it, all before `deadline`: the connect and
+   * the PING share one budget. With a budget each, over a link delayed 200 ms each way, a
+   * check with a 1350 ms timeout took 1.7 s (1.2 s to connect, then the PING) and counted the
+   * late answer. Rejects with a connection-class error for a node that did not answer by then.
+   * An answer read after the deadline because this process was stalled (its timer late too)
+   * still counts: a node is not ejected for this process's own stall, as a request's is not.
+   */
+  private async pingAlive(node: RingNode, deadline: number, timeoutMs: number): Promise<void> {
+    if (!node.ready) {
+      const left = Math.max(1, Math.floor(deadline - performance.now()));
+      await within(node.connect(left), left, () => notConnected(timeoutMs));
+    }
+    const left = Math.max(1, deadline - performance.now());
+    // The node's client gives up on any command after `commandTimeout`: a node that cannot
+    // answer that soon is one the ring would eject for a request, so that bounds the PING too.
+    const limit = left <= node.commandTimeout ? timeoutMs : node.commandTimeout;
+    await within(node.client.ping(), Math.min(left, node.commandTimeout), () =>
+      noAnswer(limit),
+    ).catch((error: unknown) => {
+      if (isTimeout(error)) throw noAnswer(limit);
+      // A reply error (an ACL without PING) is an answer: the node is up.
+      if (isConnectionError(error)) throw error;
+    });
   }
 
   /** PINGs every ejected node in parallel; those that answer rejoin. */
@@ -173,17 +193,25 @@ export class NodeReviver {
   }
 }
 
-/** `pending`, or a connection-class failure once `timeoutMs` have passed. */
-function within<T>(pending: Promise<T>, timeoutMs: number): Promise<T> {
+/** `pending`, or `failure()` (a connection-class error) once `timeoutMs` have passed. */
+function within<T>(
+  pending: Promise<T>,
+  timeoutMs: number,
+  failure: () => Error = () => noAnswer(timeoutMs),
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(noAnswer(timeoutMs)), timeoutMs);
+    timer = setTimeout(() => reject(failure()), timeoutMs);
   });
   return Promise.race([pending, expired]).finally(() => clearTimeout(timer));
 }
 
 function noAnswer(timeoutMs: number): RingConnectionError {
   return new RingConnectionError(`no answer to PING within ${timeoutMs} ms`);
+}
+
+function notConnected(timeoutMs: number): RingConnectionError {
+  return new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`);
 }
 
 /** ioredis' own `commandTimeout` fired (its error has no class of its own). */
