@@ -4,6 +4,7 @@ import type { RingMembership } from '../membership/ring-membership.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { ReplicaPlacement } from './replica-placement.js';
+import { hintWithoutStandIn } from './stand-in-hints.js';
 import { addTo } from '../collections.js';
 import type { RequestRouter } from './request-router.js';
 
@@ -38,6 +39,8 @@ export class ReplicaBatches<F> {
     const claimed = entries.map((entry) => new Set(this.placement.targets(entry)));
     const landed = new Uint8Array(entries.length);
     const failed: RingNode[] = [];
+    /** Entries a failed node missed with no node left to stand in for it. */
+    const orphaned: number[] = [];
     let lastError: unknown;
     let groups = new Map<RingNode, number[]>();
     claimed.forEach((names, i) => {
@@ -57,13 +60,20 @@ export class ReplicaBatches<F> {
           const ring = this.membership.ringWithout(failed);
           for (const i of indexes) {
             const next = this.placement.targets(entries[i], ring).find((n) => !claimed[i].has(n));
-            if (next === undefined) continue;
+            if (next === undefined) {
+              orphaned.push(i);
+              continue;
+            }
             claimed[i].add(next);
             addTo(retry, this.membership.node(next), i);
           }
         }),
       );
       groups = retry;
+    }
+    const hinted = orphaned.filter((i) => landed[i] === 1).map((i) => entries[i]);
+    if (hinted.length > 0) {
+      await hintWithoutStandIn(this.router, this.membership, this.placement, hinted, failed);
     }
     return landed.includes(0) ? this.failures.fail(lastError) : undefined;
   }

@@ -6,6 +6,7 @@ import type { NodeReviver } from '../revival/node-reviver.js';
 import { DEL, type EntryOp } from './entry-ops.js';
 import type { RingOperation } from '../metrics/ring-operations.js';
 import type { ReplicaPlacement } from './replica-placement.js';
+import { hintWithoutStandIn } from './stand-in-hints.js';
 import type { Done, RequestRouter } from './request-router.js';
 
 /** How the replies of several copies make one, per command; the first copy's otherwise. */
@@ -138,7 +139,12 @@ export class ReplicaOps<F> {
       write.failed.push(node);
       const ring = this.membership.ringWithout(write.failed);
       const next = this.placement.targets(write.entry, ring).find((n) => !write.claimed.has(n));
-      if (next === undefined) return NOWHERE;
+      if (next === undefined) {
+        const { router, membership, placement } = this;
+        return hintWithoutStandIn(router, membership, placement, [write.entry], write.failed).then(
+          () => NOWHERE,
+        );
+      }
       write.claimed.add(next);
       return this.writeCopy(write, this.membership.node(next));
     });
