@@ -210,6 +210,31 @@ describe('setNodes under load', () => {
       'removed node0',
     ]);
   });
+
+  // The scans took the node names as they began: a node removed before its turn was a TypeError.
+  it(
+    'clear(), size() and keys() answer while setNodes removes a node not scanned yet',
+    TIMEOUT,
+    async () => {
+      const tag = `scans-${process.pid}`;
+      const dict = fixture.dict<number>({ prefix: 'scan:', nodes: nodesOf(4, tag) });
+      const entries = Array.from({ length: 8000 }, (_, i): [string, number] => [`k${i}`, i]);
+      const listAll = async () => {
+        let count = 0;
+        for await (const _key of dict.keys()) count++;
+        return count;
+      };
+      for (const scan of [() => dict.size(), listAll, () => dict.clear()]) {
+        await dict.setNodes(nodesOf(4, tag));
+        await dict.setMany(entries);
+        const [answer] = await Promise.all([scan(), dict.setNodes(nodesOf(3, tag))]);
+        expect(answer).toBeTypeOf('number');
+      }
+      expect(
+        (await dict.getMany(entries.map(([key]) => key))).filter((v) => v !== undefined),
+      ).toEqual([]);
+    },
+  );
 });
 
 describe('warm-up after a change', () => {

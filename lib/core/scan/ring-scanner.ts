@@ -38,7 +38,9 @@ export class RingScanner<F> {
     let scanned = false;
     let lastError: unknown;
     for (const name of names) {
-      const node = this.membership.node(name);
+      // Removed by setNodes since the scan began: it holds none of the dict's entries now.
+      const node = this.membership.find(name);
+      if (node === undefined) continue;
       try {
         if (!node.ready) await node.connect(this.commandTimeout);
         for await (const keys of scanKeys(node.client, match)) yield { node, keys };
