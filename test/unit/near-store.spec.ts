@@ -52,6 +52,35 @@ describe('NearStore', () => {
     expect(store.get('a', performance.now())).toBe('new');
   });
 
+  // A read is always in flight under a steady load: what they must not store stays bounded.
+  it('remembers at most maxEntries invalidations for reads in flight, refusing their replies past that', () => {
+    const store = new NearStore(100, 1 << 20);
+    const node = source();
+    const recent = (store as unknown as { recent: Map<string, number> }).recent;
+    let sent = store.begin();
+    let peak = 0;
+    for (let i = 0; i < 10_000; i++) {
+      // Reads overlap: the next begins before the last ends, so none is ever the only one.
+      const next = store.begin();
+      store.invalidate(`w${i}`);
+      store.end();
+      peak = Math.max(peak, recent.size);
+      if (i === 5_000) {
+        store.put('w5000', 'old', node, 0, sent, forever);
+        store.put('w4999', 'old', node, 0, sent, forever);
+      }
+      sent = next;
+    }
+    store.end();
+    expect(peak).toBeLessThanOrEqual(100);
+    expect(store.get('w5000', performance.now())).toBeUndefined();
+    expect(store.get('w4999', performance.now())).toBeUndefined();
+    // A read begun after the invalidations is kept.
+    store.put('w5000', 'new', node, 0, store.begin(), forever);
+    store.end();
+    expect(store.get('w5000', performance.now())).toBe('new');
+  });
+
   it('refuses replies of reads begun before dropAll, serves nothing held before it', () => {
     const store = new NearStore(10, 1 << 20);
     const node = source();

@@ -59,7 +59,11 @@ export class NearStore {
   private seq = 0;
   /** Reads sent before this sequence number are not stored (dropAll). */
   private floor = 0;
-  /** Entries invalidated while reads were in flight, with the sequence number of that. */
+  /**
+   * Entries invalidated while reads were in flight, with the sequence number of that: at most
+   * `maxEntries` of them. Emptied when no read is in flight, which under a steady load may be
+   * never (20 readers of a node 40 ms away: 29 000 keys after 30 000 writes, none of them held).
+   */
   private readonly recent = new Map<string, number>();
   private reading = 0;
 
@@ -155,7 +159,13 @@ export class NearStore {
     const held = this.entries.get(entry);
     if (held !== undefined) this.remove(entry, held);
     this.seq++;
-    if (this.reading > 0) this.recent.set(entry, this.seq);
+    if (this.reading === 0) return;
+    if (this.recent.size < this.maxEntries) this.recent.set(entry, this.seq);
+    else {
+      // Full: every read in flight is refused instead, as by dropAll (a miss, never stale).
+      this.recent.clear();
+      this.floor = this.seq;
+    }
   }
 
   /** Drops every entry; reads in flight are not stored. */
