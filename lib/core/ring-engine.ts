@@ -89,7 +89,14 @@ export function createEngine<V, F>(
   const { router, changes, migration, near } = buildRouting(o, inputs, core, makeNode);
   const copies =
     o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
-  const scanner = new RingScanner(membership, failures, o.prefix, o.commandTimeout, copies?.scan);
+  const scanner = new RingScanner(
+    membership,
+    failures,
+    o.prefix,
+    o.commandTimeout,
+    copies?.scan,
+    migration,
+  );
   const clearer = new RingClear(
     membership,
     scanner,
@@ -191,9 +198,10 @@ function buildRouting<V, F>(
   // copies warm the new owner's keys, and writes reach copies only, not a former owner.
   const warmUp = new WarmUp(membership, o.replicas > 1 ? 0 : o.warmUpWindow);
   let changes: MembershipChange | undefined;
-  const migration = new MigrationRoute(
+  const migration = new MigrationRoute<F>(
     {
       membership,
+      fail: (lastError) => failures.fail(lastError),
       // A node of `from` that is one of the dict's own (same name, same connection) is shared.
       nodeFor: (name, node, address) => {
         const own = o.nodes[name];

@@ -37,7 +37,7 @@ export interface MembershipChangeParts {
   catchUp: HandoffCatchUp;
   warmUp: WarmUp;
   /** The migration option's route: the membership cannot change while it lasts. */
-  migration: MigrationRoute;
+  migration: MigrationRoute<unknown>;
   /** A node of the ring, not connected yet. */
   makeNode(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
 }

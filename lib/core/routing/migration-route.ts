@@ -5,6 +5,7 @@ import { HashRing, type HashRingOptions } from '../hashing/hash-ring.js';
 import { addTo } from '../collections.js';
 import { allToWire } from '../keys/wire.js';
 import type { RingMembership } from '../membership/ring-membership.js';
+import type { Fail } from '../membership/ring-failures.js';
 import type { MigrationView } from '../read-through.js';
 import { isConnectionError } from '../node/connection-errors.js';
 import type { RingNode } from '../node/ring-node.js';
@@ -18,8 +19,10 @@ import { MAX_TIMER_MS } from '../config/option-checks.js';
  */
 const UNTIL_SKEW_MS = 1_000;
 
-export interface MigrationParts {
+export interface MigrationParts<F> {
   membership: RingMembership;
+  /** No node of `from` could serve a request: onFail's answer, or the error to throw. */
+  fail(lastError: unknown): Fail<F>;
   /** The node of `from` named `name`: a member when it is the same node, else a new one. */
   nodeFor(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
   /** The migration ended: the dict goes on with its own nodes (see MembershipChange). */
@@ -37,7 +40,7 @@ export interface MigrationParts {
  * owners still members, and its writes delete there (see WarmUp) — on the nodes named only in
  * `from` too, for UNTIL_SKEW_MS, after which they are closed.
  */
-export class MigrationRoute implements MigrationView {
+export class MigrationRoute<F = never> implements MigrationView {
   /** True until `until`: the router takes the migration's path. */
   on = false;
   /** The ring of the nodes before the change (empty without a migration). */
@@ -53,7 +56,7 @@ export class MigrationRoute implements MigrationView {
   private timer?: NodeJS.Timeout;
 
   constructor(
-    private readonly parts: MigrationParts,
+    private readonly parts: MigrationParts<F>,
     migration: ResolvedMigration | undefined,
     ring: HashRingOptions,
     private readonly options: { prefix: string; commandTimeout: number },
@@ -69,6 +72,11 @@ export class MigrationRoute implements MigrationView {
       if (!parts.membership.isMember(made)) this.own.set(name, made);
     }
     this.from = new HashRing(this.migration === undefined ? {} : capacities, ring);
+  }
+
+  /** The nodes of `from`, those shared with the dict's own included (for the scans). */
+  fromNodes(): Iterable<RingNode> {
+    return this.nodes.values();
   }
 
   /** Whether the dict has a migration (not over when the dict was made). */
@@ -121,8 +129,12 @@ export class MigrationRoute implements MigrationView {
     await Promise.all(own.map((node) => node.close(this.options.commandTimeout)));
   }
 
-  /** `op` on the entry where `from` places it; a write also deletes it where the new nodes do. */
-  async route<T>(entry: string, op: EntryOp<T>, write: boolean): Promise<T> {
+  /**
+   * `op` on the entry where `from` places it; a write also deletes it where the new nodes do.
+   * With no node of `from` left, the dict's failure (onFail's answer or
+   * RingClusterUnavailableError), as without a migration.
+   */
+  async route<T>(entry: string, op: EntryOp<T>, write: boolean): Promise<T | Fail<F>> {
     const failed = new Set<string>();
     for (;;) {
       const node = this.ownerOf(entry, failed);
@@ -131,8 +143,9 @@ export class MigrationRoute implements MigrationView {
         if (write) await this.dropNew(node, [entry]);
         return reply;
       } catch (error) {
-        if (!isConnectionError(error) || failed.size + 1 >= this.from.size) throw error;
+        if (!isConnectionError(error)) throw error;
         failed.add(node.name);
+        if (failed.size >= this.from.size) return this.parts.fail(error);
       }
     }
   }
@@ -146,10 +159,12 @@ export class MigrationRoute implements MigrationView {
     run: (client: Redis, indexes: number[], node: RingNode) => Promise<R>,
     absorb: (indexes: number[], result: R) => void,
     write: boolean,
-  ): Promise<void> {
+  ): Promise<Fail<F> | undefined> {
     const failed = new Set<string>();
     let pending = entries.map((_, i) => i);
+    let lastError: unknown;
     while (pending.length > 0) {
+      if (failed.size >= this.from.size) return this.parts.fail(lastError);
       const groups = new Map<RingNode, number[]>();
       for (const i of pending) {
         addTo(groups, this.ownerOf(entries[i], failed), i);
@@ -160,7 +175,8 @@ export class MigrationRoute implements MigrationView {
           try {
             absorb(indexes, await run(await this.ready(node), indexes, node));
           } catch (error) {
-            if (!isConnectionError(error) || failed.size + 1 >= this.from.size) throw error;
+            if (!isConnectionError(error)) throw error;
+            lastError = error;
             failed.add(node.name);
             pending.push(...indexes);
             return;
@@ -173,6 +189,7 @@ export class MigrationRoute implements MigrationView {
         }),
       );
     }
+    return undefined;
   }
 
   /** The `from` owner of `entry`, the nodes in `failed` left out. */

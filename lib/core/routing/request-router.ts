@@ -29,7 +29,7 @@ export class RequestRouter<F> {
     private readonly failures: RingFailures<F>,
     private readonly commandTimeout: number,
     private readonly warmUp: WarmUp,
-    private readonly migration: MigrationRoute,
+    private readonly migration: MigrationRoute<F>,
     /** Undefined unless an SDK records: then no request pays for metrics. */
     private readonly metrics?: RingMetrics,
   ) {}
@@ -141,10 +141,7 @@ export class RequestRouter<F> {
   ): Promise<Fail<F> | undefined> {
     if (this.membership.closed) throw this.failures.closedError();
     run = this.measured(operation, run, hits);
-    if (this.migration.on) {
-      await this.migration.routeMany(entries, run, absorb, write);
-      return undefined;
-    }
+    if (this.migration.on) return this.migration.routeMany(entries, run, absorb, write);
     // Each entry may probe its owner, as a single request would.
     if (this.membership.anyEjected) for (const entry of entries) this.reviver.probe(entry);
     let lastError: unknown;

@@ -1,8 +1,17 @@
+import type { HashRing } from '../hashing/hash-ring.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
 import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
 import type { ReplicaScan } from './replica-scan.js';
 import { globEscape, scanKeys } from './scan-keys.js';
+
+/** A migration, as the scans see it (see MigrationRoute): while on, `from` places the keys. */
+export interface MigrationScan {
+  readonly on: boolean;
+  readonly from: HashRing;
+  /** The nodes of `from`, those shared with the dict's own included. */
+  fromNodes(): Iterable<RingNode>;
+}
 
 /** One SCAN batch of one node: the keys it holds under the scanned prefix. */
 export interface NodeBatch {
@@ -24,6 +33,8 @@ export class RingScanner<F> {
     private readonly commandTimeout: number,
     /** With replicas: each entry counted once, on the first target holding it. */
     private readonly copies?: ReplicaScan<F>,
+    /** While it lasts, the nodes only `from` names are scanned too, and `from` says who owns. */
+    private readonly migration?: MigrationScan,
   ) {}
 
   /** Batches of keys under `prefix + keyPrefix`, node by node, over the nodes alive when it starts. */
@@ -37,10 +48,7 @@ export class RingScanner<F> {
     const match = `${globEscape(this.prefix + keyPrefix)}*`;
     let scanned = false;
     let lastError: unknown;
-    for (const name of names) {
-      // Removed by setNodes since the scan began: it holds none of the dict's entries now.
-      const node = this.membership.find(name);
-      if (node === undefined) continue;
+    for (const node of this.scanned(names)) {
       try {
         if (!node.ready) await node.connect(this.commandTimeout);
         for await (const keys of scanKeys(node.client, match)) yield { node, keys };
@@ -56,6 +64,22 @@ export class RingScanner<F> {
     if (!scanned) yield this.failures.fail(lastError);
   }
 
+  /**
+   * The nodes of `names` still members as their turn comes (setNodes may remove one meanwhile:
+   * it holds none of the dict's entries now), then, during a migration, those only `from` names:
+   * reads go there, so a clear must reach them and a count must see them.
+   */
+  private *scanned(names: readonly string[]): Generator<RingNode> {
+    for (const name of names) {
+      const node = this.membership.find(name);
+      if (node !== undefined) yield node;
+    }
+    if (!this.migration?.on) return;
+    for (const node of this.migration.fromNodes()) {
+      if (!this.membership.isMember(node)) yield node;
+    }
+  }
+
   /** Like `nodeBatches`, keeping only the keys each node owns now (no stale copies, no duplicates). */
   async *ownedBatches(): AsyncGenerator<NodeBatch | Fail<F>> {
     for await (const batch of this.nodeBatches()) {
@@ -63,7 +87,8 @@ export class RingScanner<F> {
         yield batch;
         return;
       }
-      const ring = this.membership.aliveHash;
+      // During a migration the keys are where `from` places them: reads go there.
+      const ring = this.migration?.on ? this.migration.from : this.membership.aliveHash;
       const keys = this.copies
         ? await this.copies.firstHeld(batch)
         : batch.keys.filter((entry) => ring.locate(entry) === batch.node.name);
