@@ -180,7 +180,7 @@ async function main(): Promise<number> {
     `chaos:cluster: ${options.workers} processes, 3 nodes, ${options.keys} keys, ` +
       `${options.concurrency} calls in flight per process, commandTimeout ${options.commandTimeout} ms, ` +
       `heartbeat ${options.heartbeatInterval} ms${options.expire ? `, expire ${options.expire} s` : ''}` +
-      `${options.replicas ? `, replicas ${options.replicas}` : ''}; ` +
+      `${options.replicas ? `, replicas ${options.replicas}` : ''}` +
       `${options.nearCache ? ', near cache on' : ''}; ` +
       `fault ${options.faultMs / 1000} s, read-only ${options.afterMs / 1000} s after the heal`,
   );
