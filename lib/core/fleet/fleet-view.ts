@@ -1,3 +1,4 @@
+import { disconnectNow } from '../node/disconnect-now.js';
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { HintKeys } from '../handoff/hint-keys.js';
@@ -88,8 +89,7 @@ export class FleetView {
       [...this.own.keys()].map((name) => this.withdraw(this.membership.node(name), true)),
     );
     for (const link of this.links.values()) {
-      link.commands.disconnect();
-      if (link.messages !== link.commands) link.messages.disconnect();
+      closeLink(link);
     }
   }
 
@@ -109,8 +109,7 @@ export class FleetView {
     const link = this.links.get(node);
     if (link === undefined) return;
     this.links.delete(node);
-    link.commands.disconnect();
-    if (link.messages !== link.commands) link.messages.disconnect();
+    closeLink(link);
   }
 
   /** True while another process reports `node` out. */
@@ -335,6 +334,12 @@ function splitField(field: string): [node: string, process: string] {
 }
 
 /** The fleet's connections to one node (one, unless under RESP2). */
+/** Closes both of a link's connections at once (a hung server would hold them open). */
+function closeLink(link: FleetLink): void {
+  disconnectNow(link.commands);
+  if (link.messages !== link.commands) disconnectNow(link.messages);
+}
+
 interface FleetLink {
   commands: Redis;
   messages: Redis;

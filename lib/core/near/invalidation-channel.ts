@@ -1,3 +1,4 @@
+import { disconnectNow } from '../node/disconnect-now.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import { fromWire } from '../keys/wire.js';
 import type { RingNode } from '../node/ring-node.js';
@@ -221,7 +222,7 @@ export class InvalidationChannel implements NearSource {
       this.subscriberId = String(id);
       this.subscriberRunId = /run_id:(\w+)/.exec(String(info))?.[1];
     } catch (error) {
-      subscriber.disconnect();
+      disconnectNow(subscriber);
       throw error;
     }
     subscriber.once('end', () => {
@@ -286,7 +287,7 @@ export class InvalidationChannel implements NearSource {
     this.trackingSent = -1;
     this.trackingOn = -1;
     this.node.health.invalidation = 'down';
-    subscriber?.disconnect();
+    if (subscriber !== undefined) disconnectNow(subscriber);
     if (subscriber !== undefined) this.retryLater();
   }
 

@@ -1,3 +1,4 @@
+import { disconnectNow } from './disconnect-now.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { NodeAddress } from '../config/ring-config.js';
 import { RingConnectionError } from './connection-errors.js';
@@ -373,10 +374,7 @@ export class RingNode {
     if (this.dropped || this.client.status === 'end') return;
     this.dropped = true;
     this.verified = false;
-    this.client.disconnect();
-    // disconnect() ends the socket politely, which a hung server never acknowledges: destroy
-    // it so the commands queued on it fail now instead of at their own timeouts.
-    this.client.stream?.destroy();
+    disconnectNow(this.client);
   }
 
   /** An error's message for health reports, credentials scrubbed (see describeNodeError). */
