@@ -205,6 +205,11 @@ describe('RingDict bad input', () => {
       /node "a".connection: expected redis:\/\/ and then the host, got redis:\/1…/,
     ],
     [{ nodes: { a: { capacity: 1, url } } }, /node "a": unknown field "url"/],
+    // ioredis threw a URIError naming nothing as the node was made.
+    [
+      { nodes: { a: { capacity: 1, connection: 'redis://user:pw%zz@127.0.0.1:1' } } },
+      /node "a".connection: the URL's password is not valid percent-encoding \(write a % as %25\)$/,
+    ],
     // ioredis leaves SCAN's pattern unprefixed: keys(), size() and clear() would find nothing.
     [
       { nodes: { a: { capacity: 1, connection: { port: 1, keyPrefix: 'kp:' } } } },

@@ -294,12 +294,19 @@ describe('a rediss:// URL naming its CA file (?ca=)', () => {
         connectionName: 'c',
         tls: { ca: Buffer.from('PEM') },
       });
-      expect(caFromUrl(`rediss://h?password=s&ca=${file}`, 'x')).toEqual({
+      // The query's values come decoded: a "%" in them is the character (it was a URIError).
+      expect(caFromUrl(`rediss://h?password=50%25off&ca=${file}`, 'x')).toEqual({
         host: 'h',
         port: 6379,
-        password: 's',
+        password: '50%off',
         tls: { ca: Buffer.from('PEM') },
       });
+      // A password that is not valid percent-encoding: named, not shown (it was a URIError).
+      expect(() => caFromUrl(`rediss://u:pw%zz@h?ca=${file}`, 'nodes, node "a"')).toThrow(
+        new RingConfigError(
+          `nodes, node "a".connection: the URL's password is not valid percent-encoding (write a % as %25)`,
+        ),
+      );
       // Anything else is left as it is.
       expect(caFromUrl('rediss://h:1', 'x')).toBe('rediss://h:1');
       const options = { host: 'h', port: 1 };

@@ -138,23 +138,35 @@ function urlAddress(connection: string, at: string): NodeAddress {
       : query !== null
         ? checkDb(query, `${at}: the URL's db option`, 'must be')
         : 0;
+  // ioredis decodes them as it connects, and would throw a URIError then, naming nothing.
+  for (const [part, value] of [
+    ['user name', url.username],
+    ['password', url.password],
+  ] as const) {
+    if (decoded(value) === undefined) {
+      throw new RingConfigError(
+        `${at}: the URL's ${part} is not valid percent-encoding (write a % as %25)`,
+      );
+    }
+  }
   const port = url.port || 6379;
   const params = url.searchParams;
+  // The query's values come decoded already (decoding them again would mangle a "%").
   const secrets = secretsOf(
-    [url.password, params.get('password')].map(decoded),
-    [url.username, params.get('username')].map(decoded),
+    [decoded(url.password), params.get('password')],
+    [decoded(url.username), params.get('username')],
   );
   const identity = `${serverKey(url.hostname, port)}/${db}`;
   return { label: `${url.hostname}:${port}`, identity, identities: [identity], secrets };
 }
 
+/** `part` decoded; undefined when it is not valid percent-encoding (or null). */
 function decoded(part: string | null): string | undefined {
   if (part === null) return undefined;
   try {
     return decodeURIComponent(part);
   } catch {
-    // Not valid percent-encoding: ioredis would throw on it; scrub it as written.
-    return part;
+    return undefined;
   }
 }
 

@@ -29,16 +29,17 @@ export function caFromUrl(connection: RedisOptions | string, at: string): RedisO
       `${at}.connection: cannot read the CA file "${file}" named by the URL's ca option (${reason})`,
     );
   }
-  const decoded = (value: string | null) =>
-    value === null || value === '' ? undefined : decodeURIComponent(value);
+  // The URL's own parts are percent-encoded (nodeAddress checked them); the query's values
+  // come decoded already.
+  const given = (value: string | null) => (value === null || value === '' ? undefined : value);
   const path = url.pathname.replace(/^\//, '');
   const options: RedisOptions = {
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: url.port === '' ? 6379 : Number(url.port),
     tls: { ca },
   };
-  const username = decoded(url.username) ?? decoded(params.get('username'));
-  const password = decoded(url.password) ?? decoded(params.get('password'));
+  const username = given(decodeURIComponent(url.username)) ?? given(params.get('username'));
+  const password = given(decodeURIComponent(url.password)) ?? given(params.get('password'));
   const db = path !== '' ? path : params.get('db');
   if (username !== undefined) options.username = username;
   if (password !== undefined) options.password = password;
