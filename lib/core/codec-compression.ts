@@ -1,5 +1,6 @@
 import * as zlib from 'node:zlib';
 import type { RingBinaryCodec, RingCodec } from './codec.js';
+import { storable } from './storable.js';
 
 /** How big values are compressed: `'gzip'` (any Node) or `'zstd'` (Node ≥ 22.15). */
 export type RingCompressionAlgorithm = 'gzip' | 'zstd';
@@ -73,8 +74,8 @@ export function withCompression<V>(
   return {
     binary: true,
     encode(value) {
-      const encoded = codec.encode(value);
-      if (typeof encoded !== 'string' && !Buffer.isBuffer(encoded)) return encoded;
+      // Checked before its UTF-8 form is taken: a lone surrogate would be compressed as U+FFFD.
+      const encoded = storable(codec.encode(value), 'the codec returned');
       const bytes = typeof encoded === 'string' ? Buffer.from(encoded, 'utf8') : encoded;
       if (bytes.length < threshold) return encoded;
       const packed = compress(bytes);

@@ -326,6 +326,14 @@ describe('RingDict bad input', () => {
     await expect(raw.setRaw('k', 'a\ud800b')).rejects.toThrow(RingArgumentError);
     const text = fixture.dict<string>({ prefix: 'str:', codec: 'string' });
     await expect(text.set('k', 'a\ud800b')).rejects.toThrow(/lone surrogate.*Nothing was written/);
+    // Compressed, it was stored as U+FFFD all the same: its UTF-8 form was taken first.
+    const packed = fixture.dict<string>({
+      prefix: 'gz:',
+      codec: 'string',
+      compression: { threshold: 100 },
+    });
+    const long = `${'a'.repeat(2000)}\ud800${'b'.repeat(2000)}`;
+    await expect(packed.set('k', long)).rejects.toThrow(/lone surrogate.*Nothing was written/);
     for (const server of fixture.fleet.servers) expect(await dataKeyCount(server.port)).toBe(0);
     // The JSON codec escapes it, so the value comes back whole.
     const json = fixture.dict<string>({ prefix: 'json:' });
