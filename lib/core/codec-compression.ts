@@ -61,6 +61,18 @@ function isZstd(raw: Buffer): boolean {
 }
 
 /**
+ * The format of a compressed value read as text (each byte UTF-8 cannot start a character
+ * becomes U+FFFD): gzip's 1f 8b 08 reads "\u001f\ufffd\b", zstd's magic "(\ufffd/\ufffd". The
+ * string codec would answer it as a string of garbage; a text value that begins with those very
+ * characters (U+001F, U+FFFD, …) is taken for one too, which no text written by a person does.
+ */
+export function compressedKind(text: string): RingCompressionAlgorithm | undefined {
+  if (text.startsWith('\u001f\ufffd\b')) return 'gzip';
+  if (text.startsWith('(\ufffd/\ufffd')) return 'zstd';
+  return undefined;
+}
+
+/**
  * `codec`, with encoded values of `threshold` bytes or more compressed (when that makes them
  * smaller). Every value is decompressed by its own format, whatever `algorithm` is now, so
  * changing it leaves the values already stored readable. Values under the threshold are

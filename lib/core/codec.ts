@@ -1,3 +1,4 @@
+import { compressedKind } from './codec-compression.js';
 import { msgpackCodec } from './codec-msgpack.js';
 import { RingCodecError } from './errors.js';
 import { storable } from './storable.js';
@@ -43,7 +44,13 @@ export const stringCodec: RingTextCodec<unknown> = {
     if (typeof value !== 'string') throw new TypeError(`expected a string, got ${typeof value}`);
     return value;
   },
-  decode: (raw) => raw,
+  decode(raw) {
+    const kind = compressedKind(raw);
+    if (kind !== undefined) {
+      throw new TypeError(`it is ${kind}-compressed: read it with the compression option`);
+    }
+    return raw;
+  },
 };
 
 export function resolveCodec<V>(option: RingCodecOption<V> | undefined): RingCodec<V> {

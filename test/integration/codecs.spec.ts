@@ -196,6 +196,24 @@ describe('compression', () => {
     await expect(before.get('new')).rejects.toThrow(RingCodecError);
   });
 
+  // The string codec took the gzip bytes, read as text, for the value: garbage, without a word.
+  it('under the string codec too, a dict without compression cannot read it, and says so', async () => {
+    const packed = fixture.dict<string>({
+      codec: 'string',
+      prefix: 's:',
+      compression: { threshold: 100 },
+    });
+    const plain = fixture.dict<string>({ codec: 'string', prefix: 's:' });
+    await packed.set('k', 'lorem ipsum '.repeat(400));
+    await expect(plain.get('k')).rejects.toThrow(RingCodecError);
+    await expect(plain.get('k')).rejects.toThrow(
+      /"s:k": it is gzip-compressed: read it with the compression option/,
+    );
+    // Text that merely holds U+FFFD or control characters is text.
+    await plain.set('text', 'a\ufffd\u001f\ufffd\b');
+    expect(await plain.get('text')).toBe('a\ufffd\u001f\ufffd\b');
+  });
+
   it.runIf(zstdFunctions() !== undefined)('zstd: stores a .zst frame', async () => {
     const dict = fixture.dict({ compression: { threshold: 1024, algorithm: 'zstd' } });
     await dict.set('big', big);
