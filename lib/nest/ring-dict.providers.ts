@@ -28,18 +28,27 @@ export function createUndeclaredRingDictProvider(name: string): FactoryProvider<
     provide: getRingDictToken(name),
     scope: Scope.TRANSIENT,
     useFactory: (options: RingRedisModuleOptions | undefined, declared: string[]): never => {
-      const where = `@InjectRingDict('${name}')`;
-      const groups = options?.groups;
-      const configured = groups !== null && typeof groups === 'object' ? Object.keys(groups) : [];
-      if (configured.includes(name)) {
-        throw new RingConfigError(
-          `${where}: group "${name}" is in the resolved configuration but not declared, so it has no provider; list it in forRootAsync({ groups: [...] }) (declared groups: ${quotedList(declared)}), or reach it with RingRedisService.get('${name}')`,
-        );
-      }
-      throw new RingConfigError(
-        `${where}: no group "${name}" is declared; declared groups: ${quotedList(declared)}; configure it in forRoot({ groups }), or in the resolved options and forRootAsync({ groups: [...] })`,
-      );
+      throw undeclaredGroupError(name, options, declared);
     },
     inject: [RING_REDIS_MODULE_OPTIONS, RING_REDIS_DECLARED_GROUPS],
   };
+}
+
+/** Why `@InjectRingDict(name)` has no RingDict: named with the declared groups, and what to do. */
+export function undeclaredGroupError(
+  name: string,
+  options: RingRedisModuleOptions | undefined,
+  declared: readonly string[],
+): RingConfigError {
+  const where = `@InjectRingDict('${name}')`;
+  const groups = options?.groups;
+  const configured = groups !== null && typeof groups === 'object' ? Object.keys(groups) : [];
+  if (configured.includes(name)) {
+    return new RingConfigError(
+      `${where}: group "${name}" is in the resolved configuration but not declared, so it has no provider; list it in forRootAsync({ groups: [...] }) (declared groups: ${quotedList(declared)}), or reach it with RingRedisService.get('${name}')`,
+    );
+  }
+  return new RingConfigError(
+    `${where}: no group "${name}" is declared; declared groups: ${quotedList(declared)}; configure it in forRoot({ groups }), or in the resolved options and forRootAsync({ groups: [...] })`,
+  );
 }

@@ -12,6 +12,7 @@ import {
   RingRedisConfigurableModule,
 } from './ring-redis.module-definition.js';
 import { RingRedisService } from './ring-redis.service.js';
+import { UndeclaredGroupsCheck } from './undeclared-groups.check.js';
 
 export type RingRedisModuleAsyncOptions = typeof RING_REDIS_ASYNC_OPTIONS_TYPE & {
   /**
@@ -83,6 +84,7 @@ function withGroups(module: DynamicModule, declared: string[]): DynamicModule {
     RingRedisService,
     RingCacheService,
     RingCachedExplorer,
+    UndeclaredGroupsCheck,
     ...declared.map(createRingDictProvider),
   ];
   return {

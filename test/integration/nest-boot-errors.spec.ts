@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { Injectable, Module } from '@nestjs/common';
+import { Injectable, Module, Scope } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
 import {
   InjectRingDict,
@@ -191,6 +191,22 @@ describe('boot errors name what is wrong', () => {
       imports: [RingRedisModule.forRoot({ groups: { test: nest.nodes() }, defaults: fast })],
     });
     expect(app.get(RingRedisService).names()).toEqual(['test']);
+  });
+
+  // Built per request, it passed the boot, and every request answered 500.
+  it("@InjectRingDict('x') in a request-scoped provider fails the boot too", async () => {
+    @Injectable({ scope: Scope.REQUEST })
+    class PerRequest {
+      constructor(@InjectRingDict('per-request') readonly dict: RingDict) {}
+    }
+    const attempt = nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { test: nest.nodes() }, defaults: fast })],
+      providers: [PerRequest],
+    });
+    await expect(attempt).rejects.toBeInstanceOf(RingConfigError);
+    await expect(attempt).rejects.toThrow(
+      `@InjectRingDict('per-request'): no group "per-request" is declared; declared groups: "test"`,
+    );
   });
 
   it('an undeclared group that the resolved config has: the error says to declare it', async () => {
