@@ -121,6 +121,11 @@ export class MembershipChange {
     if (warmUp.on) this.windowEnded();
     await this.sweeping;
     await Promise.all(plan.joining.map((node) => this.prepare(node)));
+    if (membership.closed) {
+      // close() ran while they connected: no member list holds them, so close() did not.
+      await Promise.all(plan.joining.map((node) => node.close(LEAVE_TIMEOUT_MS)));
+      throw new RingError(`RingDict "${this.options.name}" is closed`);
+    }
     const before = membership.totalHash;
     membership.swap(plan.total, plan.joining, plan.leaving);
     this.configs = plan.configs;
@@ -166,6 +171,7 @@ export class MembershipChange {
   private async prepare(node: RingNode): Promise<void> {
     // With no prefix every key of the server would go: the retire mark alone tells then.
     node.mustClear = this.options.prefix !== '';
+    this.parts.membership.vet(node);
     try {
       await node.connect(this.options.connectTimeout, 'allow');
       await this.parts.catchUp.clearUntrusted(node);

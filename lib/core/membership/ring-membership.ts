@@ -210,6 +210,15 @@ export class RingMembership {
     // Sentinel nodes: a failover announced by the sentinels ejects the node at once, so it
     // stops writing to the demoted master; the heartbeat brings it back on the new one.
     node.onMasterSwitch = (error) => this.eject(node, error);
+    this.vet(node);
+  }
+
+  /**
+   * `node`'s connections are refused when its server is a member's (see sameServerAs): set as
+   * it is adopted, and by setNodes() before a joining node first connects, whose entries are
+   * cleared then — the member's, were it the same server behind another address.
+   */
+  vet(node: RingNode): void {
     node.vet = () => this.sameServerAs(node);
   }
 

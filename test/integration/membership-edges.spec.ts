@@ -1,0 +1,93 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { clientsNamed } from '../helpers/failure-scenes.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { taggedNodes } from '../helpers/redis-fleet.js';
+import { useRingDicts } from '../helpers/ring-dicts.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
+import { sleep } from '../helpers/wait.js';
+
+/**
+ * setNodes() at its edges: a new address that leads to a member's server, a node removed while
+ * its revival is under way, a change racing close(). No member's entries are wiped, and close()
+ * leaves no connection open.
+ */
+
+const fixture = useRingDicts(
+  { prefix: 'me:', commandTimeout: 400, heartbeatInterval: 100, connectTimeout: 600 },
+  { servers: 4 },
+);
+const TIMEOUT = { timeout: 15_000 };
+const proxies: TcpProxy[] = [];
+afterEach(async () => {
+  await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
+});
+
+async function proxyTo(server: number): Promise<TcpProxy> {
+  const proxy = await TcpProxy.start(fixture.fleet.servers[server].port);
+  proxies.push(proxy);
+  return proxy;
+}
+
+const dbsize = (server: number) => redisCommand(fixture.fleet.servers[server].port, 'DBSIZE');
+
+describe('setNodes() at its edges', () => {
+  // The joining node's entries were cleared before the same-server check ran: node0's went.
+  it.each([
+    ['a new node', 'node9'],
+    ["a member's new connection", 'node2'],
+  ])(
+    "%s leading to a member's server (a proxy) stays out, the member's entries kept",
+    TIMEOUT,
+    async (_what, name) => {
+      const nodes = taggedNodes(fixture.fleet.servers.slice(0, 3), `edge-${name}`);
+      const dict = fixture.dict<number>({ nodes });
+      await dict.setMany(Array.from({ length: 200 }, (_, i) => [`k${i}`, i]));
+      const before = await dbsize(0);
+      const alias = await proxyTo(0);
+      await dict.setNodes({ ...nodes, [name]: alias.url });
+      expect(dict.nodeStates().find((state) => state.name === name)).toMatchObject({
+        alive: false,
+        lastError: expect.stringMatching(/the same server as node "node0"/),
+      });
+      expect(await dbsize(0)).toBe(before);
+    },
+  );
+
+  // Its failed revival reported it after it left: close() then threw and closed nothing.
+  it(
+    'a node removed while its revival is under way: close() resolves, no connection left',
+    TIMEOUT,
+    async () => {
+      const nodes = taggedNodes(fixture.fleet.servers.slice(0, 3), 'edge-revival');
+      const dict = fixture.dict<string>({ nodes });
+      await dict.set('x', 'y');
+      const hung = await proxyTo(3);
+      hung.hang();
+      await dict.setNodes({ ...nodes, hung: hung.url });
+      await sleep(250);
+      await dict.setNodes(nodes);
+      await sleep(800);
+      await fixture.closeNow(dict);
+      await sleep(300);
+      const servers = fixture.fleet.servers.slice(0, 3);
+      const left = await Promise.all(servers.map((server) => clientsNamed(server, 'edge-revival')));
+      expect(left.flat()).toEqual([]);
+    },
+  );
+
+  // The joining node was connected, then neither adopted nor closed.
+  it('a change racing close(): the joining node is closed too', TIMEOUT, async () => {
+    const nodes = taggedNodes(fixture.fleet.servers.slice(0, 3), 'edge-race');
+    const dict = fixture.dict<string>({ nodes });
+    await dict.set('x', 'y');
+    const slow = await proxyTo(3);
+    slow.delay(150);
+    const joining = { host: '127.0.0.1', port: slow.port, connectionName: 'edge-race' };
+    const change = dict.setNodes({ ...nodes, node3: { capacity: 1, connection: joining } });
+    await sleep(20);
+    await fixture.closeNow(dict);
+    await expect(change).rejects.toThrow(/is closed/);
+    await sleep(1000);
+    expect(await clientsNamed(fixture.fleet.servers[3], 'edge-race')).toEqual([]);
+  });
+});
