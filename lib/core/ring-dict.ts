@@ -3,6 +3,7 @@ import { decodeValue, encodeValue, resolveCodec, type RingCodec } from './codec.
 import { rawPayload } from './storable.js';
 import {
   callOptions,
+  checkCommand,
   clearPrefixOf,
   commandArgument,
   forceOption,
@@ -220,11 +221,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     key: unknown,
     ...args: (string | number | Buffer)[]
   ): Promise<unknown> {
-    if (typeof command !== 'string' || command === '') {
-      throw new RingArgumentError(
-        `visitRedis: the command must be a non-empty string, got ${describeKey(command)}`,
-      );
-    }
+    checkCommand(command);
     args.forEach((arg, i) => commandArgument(command, arg, i));
     const entry = this.entryKeys.entry(key);
     const write = !READ_ONLY_COMMANDS.has(command.toUpperCase());

@@ -244,6 +244,17 @@ describe('keys', () => {
       (dict: RingDict<string>) => dict.visitRedis('SET', 'k', { x: 1 } as unknown as string),
       /visitRedis SET: argument 1 must be a well-formed string, a finite number or a Buffer, got an object \(Object\)/,
     ],
+    // BLPOP 0 held each node past commandTimeout in turn: every node was ejected.
+    [
+      'visitRedis, a blocking command',
+      (dict: RingDict<string>) => dict.visitRedis('blpop', 'queue', 0),
+      /visitRedis: blpop is refused: it blocks the node's shared connection or changes it/,
+    ],
+    [
+      'visitRedis, a command that changes the connection',
+      (dict: RingDict<string>) => dict.visitRedis('SUBSCRIBE', 'news'),
+      /visitRedis: SUBSCRIBE is refused/,
+    ],
     [
       'visitRedis, NaN',
       (dict: RingDict<string>) => dict.visitRedis('SET', 'k', Number.NaN),

@@ -93,6 +93,51 @@ export function clearPrefixOf(keyPrefix: unknown, prefix: string): string {
 }
 
 /**
+ * Commands `visitRedis` refuses. One that blocks (BLPOP 0) holds the node's shared connection
+ * past `commandTimeout`: the node is taken for hung, ejected, and the command sent to the next
+ * node, which blocks in turn — every node was ejected, one after another. One that changes the
+ * connection's mode (SUBSCRIBE, MONITOR) would leave it unusable for the ring's requests.
+ */
+const REFUSED_COMMANDS: ReadonlySet<string> = new Set([
+  'BLPOP',
+  'BRPOP',
+  'BRPOPLPUSH',
+  'BLMOVE',
+  'BLMPOP',
+  'BZPOPMIN',
+  'BZPOPMAX',
+  'BZMPOP',
+  'WAIT',
+  'WAITAOF',
+  'SUBSCRIBE',
+  'PSUBSCRIBE',
+  'SSUBSCRIBE',
+  'MONITOR',
+  'RESET',
+  'QUIT',
+  'CLIENT',
+  'SELECT',
+]);
+
+/**
+ * Checks `visitRedis`' command: a non-empty string, not one of REFUSED_COMMANDS. XREAD's keys follow STREAMS, so it is
+ * never sent with the key first; SELECT, CLIENT, QUIT and RESET would change or end the shared
+ * connection when the key spells an argument they take.
+ */
+export function checkCommand(command: unknown): asserts command is string {
+  if (typeof command !== 'string' || command === '') {
+    throw new RingArgumentError(
+      `visitRedis: the command must be a non-empty string, got ${describeKey(command)}`,
+    );
+  }
+  if (REFUSED_COMMANDS.has(command.toUpperCase())) {
+    throw new RingArgumentError(
+      `visitRedis: ${command} is refused: it blocks the node's shared connection or changes it, which the ring would take for a hung node or lose; use a client of your own`,
+    );
+  }
+}
+
+/**
  * Checks `visitRedis`' argument `i`: a string Redis can hold as it is (a lone surrogate would
  * be sent as U+FFFD), a finite number (NaN would be sent as "NaN") or a Buffer.
  */
