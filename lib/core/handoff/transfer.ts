@@ -27,23 +27,27 @@ export async function transferEntries(
   await inChunks(entries, PIPELINE_CHUNK / 2, async (chunk) => {
     const read = source.pipeline();
     for (const entry of chunk) read.pttl(toWire(entry)).dumpBuffer(toWire(entry));
+    const sent = performance.now();
     const replies = await pipelineReplies(read.exec());
+    // A TTL is relative: the time from the read's send to the restore's is taken off, or each
+    // handoff lengthened the entry's life by a round trip and more (a 400 ms TTL read 409 ms
+    // after its write, over a loaded link).
+    const elapsed = Math.ceil(performance.now() - sent);
     const write = target.pipeline();
     const written: number[] = [];
     const uncopied: string[] = [];
     for (let i = 0; i < chunk.length; i++) {
       const [pttlError, pttl] = replies[2 * i];
       const [dumpError, dump] = replies[2 * i + 1];
+      // -1: no TTL (RESTORE's 0); -2: gone.
+      const left = (pttl as number) > 0 ? (pttl as number) - elapsed : 0;
       if (pttlError || dumpError) uncopied.push(chunk[i]);
-      else if (dump === null || pttl === -2) missing.push(chunk[i]);
-      else {
+      // Gone there, or expired by the time it would land.
+      else if (dump === null || pttl === -2 || ((pttl as number) > 0 && left <= 0)) {
+        missing.push(chunk[i]);
+      } else {
         written.push(i);
-        write.restore(
-          toWire(chunk[i]),
-          (pttl as number) > 0 ? (pttl as number) : 0,
-          dump as Buffer,
-          'REPLACE',
-        );
+        write.restore(toWire(chunk[i]), left, dump as Buffer, 'REPLACE');
       }
     }
     const results = await pipelineReplies(write.exec());
