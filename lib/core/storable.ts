@@ -1,4 +1,5 @@
 import { RingArgumentError } from './errors.js';
+import type { WellFormedString } from './keys/wire.js';
 
 /**
  * `raw` when Redis stores it as it is: a Buffer, or a string with a UTF-8 form. A lone
@@ -12,7 +13,7 @@ export function storable(raw: unknown, what: string): string | Buffer {
   if (typeof raw !== 'string') {
     throw new TypeError(`${what} ${typeof raw}, expected a string or a Buffer`);
   }
-  if (!(raw as string & { isWellFormed(): boolean }).isWellFormed()) {
+  if (!(raw as WellFormedString).isWellFormed()) {
     throw new TypeError(`${what} a string with a lone surrogate, which has no UTF-8 form`);
   }
   return raw;

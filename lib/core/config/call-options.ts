@@ -1,5 +1,6 @@
 import { RingArgumentError, RingError } from '../errors.js';
 import { describeKey } from '../keys/entry-keys.js';
+import type { WellFormedString } from '../keys/wire.js';
 import { validateTtl } from './ring-dict-options.js';
 
 export interface RingSetOptions {
@@ -79,7 +80,7 @@ export function clearPrefixOf(keyPrefix: unknown, prefix: string): string {
   }
   // Sent as U+FFFD, a lone surrogate would have the SCAN delete the keys that begin with that
   // character instead.
-  if (!(keyPrefix as string & { isWellFormed(): boolean }).isWellFormed()) {
+  if (!(keyPrefix as WellFormedString).isWellFormed()) {
     throw new RingArgumentError(
       `clearPrefix: the prefix ${describeKey(keyPrefix)} holds a lone surrogate, which no key begins with`,
     );
@@ -144,7 +145,7 @@ export function checkCommand(command: unknown): asserts command is string {
 export function commandArgument(command: string, arg: unknown, i: number): void {
   const ok =
     typeof arg === 'string'
-      ? (arg as string & { isWellFormed(): boolean }).isWellFormed()
+      ? (arg as WellFormedString).isWellFormed()
       : typeof arg === 'number'
         ? Number.isFinite(arg)
         : Buffer.isBuffer(arg);

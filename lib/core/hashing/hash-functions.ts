@@ -1,7 +1,7 @@
 import { hash as digest } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { RingConfigError } from '../errors.js';
-import { anyEscaped, encodeEscaped } from '../keys/wire.js';
+import { anyEscaped, encodeEscaped, type WellFormedString } from '../keys/wire.js';
 
 /** Maps a string to an unsigned 32-bit integer. Must be deterministic across processes. */
 export type HashFunction = (s: string) => number;
@@ -21,9 +21,6 @@ export type HashFunctionName =
  */
 const encoder = new TextEncoder();
 let scratch = new Uint8Array(1024);
-
-/** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
-type WellFormedString = string & { isWellFormed(): boolean };
 
 /**
  * The bytes Redis gets for `s` when they are not its plain UTF-8: the entry of a binary key

@@ -1,9 +1,6 @@
 import { RingArgumentError, RingConfigError, RingKeyError } from '../errors.js';
 import { CONTROL_PREFIX, isControlKey } from './control-keys.js';
-import { fromWire, isEntryString, noteEscaped } from './wire.js';
-
-/** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
-type WellFormedString = string & { isWellFormed(): boolean };
+import { fromWire, isEntryString, noteEscaped, type WellFormedString } from './wire.js';
 
 /** Turns a dict's keys into its Redis keys ("entries"): `prefix + key(k)`, checked. */
 export class EntryKeys {

@@ -8,7 +8,7 @@
  */
 
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
-type WellFormedString = string & { isWellFormed(): boolean };
+export type WellFormedString = string & { isWellFormed(): boolean };
 
 const strict = new TextDecoder('utf-8', { fatal: true });
 

@@ -2,6 +2,7 @@ import { RingConfigError } from '../../core/index.js';
 import { checkOption, rejectUnknownOptions } from '../../core/config/option-checks.js';
 import { BEHAVIOUR_OPTIONS, resolvePolicy } from './cache-policy.js';
 import { quotedList } from '../quoted-list.js';
+import type { WellFormedString } from '../../core/keys/wire.js';
 import type { RingCachedMethod, RingCachedOptions } from './ring-cached.decorator.js';
 
 const KNOWN: ReadonlySet<string> = new Set([
@@ -29,8 +30,7 @@ export function validateRingCachedOptions(
   // A lone surrogate has no UTF-8 form: every key of the method would be refused at its call.
   checkOption(
     prefix === undefined ||
-      (typeof prefix === 'string' &&
-        (prefix as string & { isWellFormed(): boolean }).isWellFormed()),
+      (typeof prefix === 'string' && (prefix as WellFormedString).isWellFormed()),
     where,
     'prefix',
     'a well-formed string',
