@@ -15,7 +15,8 @@ import type { RingDict } from '../core/ring-dict.js';
  * when it has none). Everything else of the ring holds: dead nodes are ejected, their keys
  * fall to the next node, and a store call never waits past `commandTimeout`. When no node is
  * alive the calls reject with `RingClusterUnavailableError` (unless the dict has `onFail`),
- * which Keyv turns into a miss on reads.
+ * which Keyv turns into a miss on a read; batch reads and `has`, whose rejections Keyv passes
+ * on, answer misses here.
  *
  * The dict stays yours: Keyv's `disconnect()` does not close it (the Nest module closes its
  * groups at shutdown; close a dict of your own yourself).
@@ -42,9 +43,13 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     return (typeof raw === 'string' ? raw : undefined) as StoredData<Value> | undefined;
   }
 
-  /** Several keys at once: one request each, in parallel (the ring batches them per node). */
+  /**
+   * Several keys at once: one request each, in parallel (the ring batches them per node). A key
+   * that fails (no node alive, a key the dict refuses) is a miss, the error reported to Keyv, as
+   * Keyv answers a failed `get`; Keyv passes a batch's rejection on to its caller.
+   */
   async getMany<Value>(keys: string[]): Promise<StoredData<Value | undefined>[]> {
-    return Promise.all(keys.map((key) => this.get<Value>(key)));
+    return Promise.all(keys.map((key) => this.get<Value>(key).catch(this.missed(undefined))));
   }
 
   /** Stores Keyv's serialized `value`; `ttl` in milliseconds (none: the dict's `expire`). */
@@ -53,6 +58,12 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
       throw new RingArgumentError(
         `RingKeyvStore: expected Keyv's serialized string for "${key}", got ${typeof value} (keep Keyv's default serialize)`,
       );
+    }
+    // Expired already (a TTL computed from a time that has passed): not stored for ever, and
+    // the older value, if any, goes.
+    if (typeof ttl === 'number' && ttl < 0) {
+      await this.dict.delete(key);
+      return true;
     }
     const options = typeof ttl === 'number' && ttl > 0 ? { ttl: ttl / 1000 } : undefined;
     await this.dict.setRaw(key, value, options);
@@ -69,12 +80,21 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     return typeof deleted === 'number' && deleted > 0;
   }
 
+  /** False for a key that fails, reported as getMany's are (Keyv passes `has`' rejection on). */
   async has(key: string): Promise<boolean> {
-    return (await this.dict.has(key)) === true;
+    return (await this.dict.has(key).catch(this.missed(false))) === true;
   }
 
   async hasMany(keys: string[]): Promise<boolean[]> {
     return Promise.all(keys.map((key) => this.has(key)));
+  }
+
+  /** Reports a failed read to Keyv (when it listens) and answers `miss` instead. */
+  private missed<T>(miss: T): (error: unknown) => T {
+    return (error) => {
+      if (this.listenerCount('error') > 0) this.emit('error', error);
+      return miss;
+    };
   }
 
   /**

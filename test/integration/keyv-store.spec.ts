@@ -6,7 +6,12 @@ import Keyv from 'keyv';
 import request from 'supertest';
 import * as vitest from 'vitest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { getRingDictToken, RingDict, RingRedisModule } from '../../lib/index.js';
+import {
+  getRingDictToken,
+  RingClusterUnavailableError,
+  RingDict,
+  RingRedisModule,
+} from '../../lib/index.js';
 import { RingKeyvStore } from '../../lib/keyv/index.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { ringNodes, serverOf } from '../helpers/redis-fleet.js';
@@ -111,6 +116,10 @@ describe('RingKeyvStore on the ring', () => {
     expect(await pttl('default')).toBeGreaterThan(4000);
     expect(await pttl('default')).toBeLessThanOrEqual(5000);
     expect(await pttl('forever')).toBe(-1);
+    // A TTL already past (computed from a time gone by) was stored with no expiry at all.
+    await keyv.set('late', 4, -5);
+    expect(await pttl('late')).toBe(-2);
+    expect(await keyv.has('late')).toBe(false);
     // Gone from Redis, not only hidden by Keyv's own expiry check.
     await until(async () => (await pttl('short')) === -2, 2000);
     expect(await keyv.get('default')).toBe(2);
@@ -131,6 +140,25 @@ describe('RingKeyvStore on the ring', () => {
     // Writes go to the next node meanwhile.
     expect(await keyv.set('after', 'yes')).toBe(true);
     expect(await keyv.get('after')).toBe('yes');
+  });
+
+  // Keyv catches a failed get, not a failed batch or has: those rejected, where a cache must miss.
+  it('with no node alive, batch reads and has() miss, reported as errors; a bad key misses alone', async () => {
+    const keyv = new Keyv({ store: new RingKeyvStore(dictOf()), namespace: 'out' });
+    const errors: unknown[] = [];
+    keyv.on('error', (error) => errors.push(error));
+    await keyv.set('good', 1);
+    expect(await keyv.get(['good', 'bad\uD800'])).toEqual([1, undefined]);
+    expect(errors).toHaveLength(1);
+    await Promise.all(apps.fleet.servers.map((server) => server.kill()));
+    expect(await keyv.get(['good', 'other'])).toEqual([undefined, undefined]);
+    expect(await keyv.getMany(['good'])).toEqual([undefined]);
+    expect(await keyv.has('good')).toBe(false);
+    expect(await keyv.has(['good', 'other'])).toEqual([false, false]);
+    expect(errors.slice(1).every((error) => error instanceof RingClusterUnavailableError)).toBe(
+      true,
+    );
+    expect(errors.length).toBeGreaterThan(1);
   });
 
   it('refuses what is not a RingDict', () => {
