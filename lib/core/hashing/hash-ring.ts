@@ -106,6 +106,23 @@ interface RingLayout {
   readonly tagClose?: string;
 }
 
+/**
+ * Capacities the placement can compute with; only their ratios matter. Past them the dealing's
+ * `slices × capacity` overflowed (1e305: shares dealt as if equal) or a ranking key did
+ * (2.3e-308: a TypeError), and ketama's single-precision weights became 0 or Infinity (1e39:
+ * no point at all, nothing located).
+ */
+const MIN_CAPACITY = 1e-30;
+const MAX_CAPACITY = 1e30;
+
+function checkCapacityRange(name: string, capacity: number): void {
+  if (capacity < MIN_CAPACITY || capacity > MAX_CAPACITY) {
+    throw new RingConfigError(
+      `HashRing: node "${name}": capacity must be from 1e-30 to 1e30, got ${capacity} (only the capacities' ratios matter: scale them)`,
+    );
+  }
+}
+
 function buildLayout(nodes: Record<string, number>, options: HashRingOptions): RingLayout {
   if (nodes === null || typeof nodes !== 'object') {
     throw new RingConfigError('HashRing: nodes must be an object of node name → capacity');
@@ -114,12 +131,15 @@ function buildLayout(nodes: Record<string, number>, options: HashRingOptions): R
   if (names.length > 0xffff) throw new RingConfigError('HashRing: at most 65535 nodes');
   let total = 0;
   for (const name of names) {
+    // An assignment of this name sets an object's prototype: with() would drop the node.
+    if (name === '__proto__') throw new RingConfigError('HashRing: "__proto__" cannot name a node');
     const capacity = nodes[name];
     if (typeof capacity !== 'number' || !Number.isFinite(capacity) || capacity <= 0) {
       throw new RingConfigError(
         `HashRing: node "${name}": capacity must be a finite number > 0, got ${String(capacity)}`,
       );
     }
+    checkCapacityRange(name, capacity);
     total += capacity;
   }
   checkCapacityTotal(total, 'HashRing');
