@@ -228,13 +228,12 @@ function buildRouting<V, F>(
     ? new NearRouter<F>(near, ...base, ...routes)
     : new RequestRouter<F>(...base, ...routes);
   changes = new MembershipChange(
-    { membership, fleet, catchUp, warmUp, makeNode, migration },
+    { membership, fleet, catchUp, warmUp, makeNode, migration, placement: core.placement },
     {
       name: o.name,
       prefix: o.prefix,
       connectTimeout: o.connectTimeout,
       ring: inputs.ring,
-      replicas: o.replicas,
     },
     o.nodes,
   );

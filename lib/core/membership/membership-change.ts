@@ -12,6 +12,7 @@ import { inGroup } from '../config/ring-dict-options.js';
 import { RingError } from '../errors.js';
 import type { RingNode } from '../node/ring-node.js';
 import type { MigrationRoute } from '../routing/migration-route.js';
+import type { ReplicaPlacement } from '../routing/replica-placement.js';
 import type { WarmUp } from '../routing/warm-up.js';
 import { unlinkPrefix } from '../scan/scan-keys.js';
 import type { RingMembership } from './ring-membership.js';
@@ -26,8 +27,6 @@ export interface MembershipChangeOptions {
   connectTimeout: number;
   /** The hash ring's options, the same for every membership. */
   ring: HashRingOptions;
-  /** Copies of each entry (the dict's `replicas`). */
-  replicas: number;
 }
 
 /** What a change works with. */
@@ -38,6 +37,8 @@ export interface MembershipChangeParts {
   warmUp: WarmUp;
   /** The migration option's route: the membership cannot change while it lasts. */
   migration: MigrationRoute<unknown>;
+  /** Where each entry's copies live: the sweep after a window deletes the copies that moved. */
+  placement: ReplicaPlacement;
   /** A node of the ring, not connected yet. */
   makeNode(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
 }
@@ -208,13 +209,11 @@ export class MembershipChange {
   private async sweep(previous: HashRing): Promise<void> {
     const { membership } = this.parts;
     const total = membership.totalHash;
-    const { replicas } = this.options;
+    const { placement } = this.parts;
     // Every copy, not the owner's alone: with replicas, a node that held an entry's second
     // copy and holds none after the change missed the writes and deletes made since, and
     // would answer them again once it is a copy of the entry anew (the node that joined
     // leaves): a deleted entry back.
-    const held = (ring: HashRing, entry: string, name: string) =>
-      replicas === 1 ? ring.locate(entry) === name : ring.locateAll(entry, replicas).includes(name);
     await Promise.all(
       previous.nodes.map(async (name) => {
         const node = membership.find(name);
@@ -222,7 +221,7 @@ export class MembershipChange {
         await unlinkPrefix(
           node.client,
           this.options.prefix,
-          (entry) => held(previous, entry, name) && !held(total, entry, name),
+          (entry) => placement.holds(name, entry, previous) && !placement.holds(name, entry, total),
         );
       }),
     );

@@ -35,8 +35,13 @@ export class ReplicaPlacement {
 
   /** True when `node` holds `entry` in its own right (one of its home nodes), not on behalf of one. */
   isHome(node: string, entry: string): boolean {
-    if (this.replicas === 1) return this.membership.totalHash.locate(entry) === node;
-    return this.home(entry).includes(node);
+    return this.holds(node, entry, this.membership.totalHash);
+  }
+
+  /** True when `ring` places one of `entry`'s copies on `node` (no list made with one copy). */
+  holds(node: string, entry: string, ring: HashRing): boolean {
+    if (this.replicas === 1) return ring.locate(entry) === node;
+    return ring.locateAll(entry, this.replicas).includes(node);
   }
 
   /**
