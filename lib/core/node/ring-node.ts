@@ -36,6 +36,11 @@ export class RingNode {
   /** Why the ring dropped the connection: no reply in time (the server closed nothing). */
   private timedOut?: string;
   private corked = false;
+  /**
+   * The last connect ran out of time after the server accepted its socket: the greeting was
+   * slow (a slow link, a hung server), not refused or unrouted (see NodeReviver's budgets).
+   */
+  greetingTimedOut = false;
   /** Set by close(): no connection is opened again. */
   private closed = false;
   /** Set by drop(), cleared when a new connection is opened. */
@@ -281,6 +286,7 @@ export class RingNode {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('end', onEnd);
+        client.off('connect', onSocket);
         if (error) reject(error);
         else resolve();
       };
@@ -326,12 +332,17 @@ export class RingNode {
         this.sentinelMaster?.takeRefusal();
         this.dropped = false;
         this.verified = false;
+        this.greetingTimedOut = false;
         // ioredis' connect-time commands (HELLO, CLIENT SETINFO, SELECT, the ready check) are
         // under this attempt's own timer, not ioredis' per-command one: a connect may be given
         // longer than commandTimeout (connectTimeout), and the timer tells a stall apart.
         client.options.commandTimeout = undefined;
         // Failures arrive as 'error' + 'end' events, handled here.
         client.connect().catch(() => undefined);
+      };
+      let socketOpen = false;
+      const onSocket = () => {
+        socketOpen = opening;
       };
       const onEnd = () => {
         if (!opening) start();
@@ -356,12 +367,14 @@ export class RingNode {
         // A hung server completes the TCP handshake in the kernel and then never answers:
         // destroy the half-open connection (drop(): a polite close would wait for the hung
         // server too), so the next attempt need not wait for it.
+        this.greetingTimedOut = socketOpen;
         this.drop();
         settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
       };
       let timer = setTimeout(expire, timeoutMs);
       client.on('ready', onReady);
       client.on('end', onEnd);
+      client.on('connect', onSocket);
       const status = client.status;
       if (status === 'wait' || status === 'end' || status === 'close') start();
     });

@@ -12,6 +12,8 @@ export interface ReviverOptions {
   /** Fraction of requests that probe an ejected owner. */
   retryRatio: number;
   commandTimeout: number;
+  /** The longest a revival's connect may be given (see budgetOf). */
+  connectTimeout: number;
 }
 
 /**
@@ -23,6 +25,8 @@ export interface ReviverOptions {
 export class NodeReviver {
   /** Revivals under way, so that the heartbeat and probes share one per node. */
   private readonly reviving = new Map<RingNode, Promise<void>>();
+  /** The connect budget of a node's next revival, when more than commandTimeout. */
+  private readonly budgets = new WeakMap<RingNode, number>();
   /** Sweeps under way (see sweepSoon). */
   private readonly sweeping = new Set<RingNode>();
   private heartbeat?: NodeJS.Timeout;
@@ -152,16 +156,19 @@ export class NodeReviver {
    * rejoins only once no other process reports it unreachable: every process then reads it.
    */
   private async revive(node: RingNode): Promise<void> {
+    const budget = this.budgets.get(node) ?? this.options.commandTimeout;
     try {
       // Connected even when its data cannot be trusted: clearing it is part of the revival.
-      await node.connect(this.options.commandTimeout, 'allow');
+      await node.connect(budget, 'allow');
       await node.client.ping();
     } catch (error) {
+      this.budgetAfter(node, budget);
       this.failed(node, error);
       // Out for this process too: every process holds it out while this one cannot reach it.
       void this.fleet.report(node);
       return;
     }
+    this.budgets.delete(node);
     // Others hear it as soon as it lands; this process's own return does not wait for it.
     void this.fleet.withdraw(node);
     if (this.fleet.reportedByOthers(node)) {
@@ -184,6 +191,21 @@ export class NodeReviver {
     }
     this.catchUp.invalidateLate(node);
     this.membership.rediscover(node, report);
+  }
+
+  /**
+   * The next revival's connect budget. A connect and its greeting take about four round trips
+   * (HELLO, CLIENT SETINFO, the trust check, the ready check), a request one: under
+   * `commandTimeout` alone, a link whose round trip is over a quarter of it kept an ejected
+   * node out for good, though it answered requests in time. A greeting that ran out of time
+   * once the server accepted the socket doubles the budget, up to `connectTimeout`; a socket
+   * refused or never accepted keeps it, so a node that was unreachable is tried again
+   * `commandTimeout` after each attempt, as before. A hung server also doubles it, which
+   * delays nothing: its pending greeting completes as soon as it answers.
+   */
+  private budgetAfter(node: RingNode, budget: number): void {
+    if (!node.greetingTimedOut) return;
+    this.budgets.set(node, Math.min(budget * 2, Math.max(this.options.connectTimeout, budget)));
   }
 
   /** A revival failed: why is kept, and a connection that did not answer is started afresh. */
