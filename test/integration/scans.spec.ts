@@ -13,6 +13,12 @@ import { until } from '../helpers/wait.js';
 
 const fixture = useRingDicts(FAILURE_TIMINGS);
 
+async function listKeys<F>(dict: RingDict<string, F>): Promise<string[]> {
+  const listed: string[] = [];
+  for await (const key of dict.keys()) listed.push(key);
+  return listed;
+}
+
 describe('size() and keys() with stale copies', () => {
   it(
     "count only the owner's copy when a non-owner still holds one (handoffLimit 0)",
@@ -54,11 +60,6 @@ describe('size() and keys() with stale copies', () => {
 });
 
 describe('scans when every node stops answering', () => {
-  const listKeys = async (dict: RingDict<string, string>) => {
-    const listed: string[] = [];
-    for await (const key of dict.keys()) listed.push(key);
-    return listed;
-  };
   it.each([
     ['size()', (dict: RingDict<string, string>) => dict.size()],
     ['keys()', listKeys],
@@ -82,6 +83,34 @@ describe('scans when every node stops answering', () => {
         if (scan !== listKeys) expect(await scan(withOnFail)).toBe('unavailable');
       } finally {
         for (const server of fixture.fleet.servers) server.resume();
+      }
+    },
+  );
+});
+
+describe('scans with replicas and a hung node', () => {
+  // The scan's EXISTS to a copy on the hung node ejected it, and its turn then connected to it
+  // again: two commandTimeouts.
+  it.each([
+    ['size()', (dict: RingDict<string>) => dict.size()],
+    ['keys()', async (dict: RingDict<string>) => (await listKeys(dict)).length],
+  ])(
+    '%s answers within one commandTimeout, counting the copies left',
+    TEST_TIMEOUT,
+    async (_, scan) => {
+      const dict = fixture.dict<string>({ prefix: 'scanhung:', replicas: 2, heartbeatInterval: 0 });
+      const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
+      await dict.setMany(keys.map((key) => [key, 'v']));
+      const hung = fixture.serverOf('node1');
+      hung.hang();
+      try {
+        const started = performance.now();
+        const counted = await scan(dict);
+        expect(performance.now() - started).toBeLessThan(FAILURE_TIMINGS.commandTimeout + 150);
+        // Every entry has a copy on node0 or node2.
+        expect(counted).toBe(60);
+      } finally {
+        hung.resume();
       }
     },
   );

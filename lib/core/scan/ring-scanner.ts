@@ -21,8 +21,9 @@ export interface NodeBatch {
 
 /**
  * SCANs over the ring's nodes for `size`, `keys`, `entries` and `clear`: node by node, over
- * the nodes alive when the scan starts. A node that fails is ejected and the scan goes on;
- * a scan that no node finished fails like a request (`onFail`'s answer, or the error).
+ * the nodes alive both when the scan starts and as their turn comes. A node that fails is
+ * ejected and the scan goes on; a scan that no node finished fails like a request (`onFail`'s
+ * answer, or the error).
  */
 export class RingScanner<F> {
   constructor(
@@ -37,7 +38,7 @@ export class RingScanner<F> {
     private readonly migration?: MigrationScan,
   ) {}
 
-  /** Batches of keys under `prefix + keyPrefix`, node by node, over the nodes alive when it starts. */
+  /** Batches of keys under `prefix + keyPrefix`, node by node (see `scanned`). */
   async *nodeBatches(keyPrefix = ''): AsyncGenerator<NodeBatch | Fail<F>> {
     if (this.membership.closed) throw this.failures.closedError();
     const names = this.membership.aliveHash.nodes;
@@ -65,14 +66,17 @@ export class RingScanner<F> {
   }
 
   /**
-   * The nodes of `names` still members as their turn comes (setNodes may remove one meanwhile:
-   * it holds none of the dict's entries now), then, during a migration, those only `from` names:
-   * reads go there, so a clear must reach them and a count must see them.
+   * The nodes of `names` still members and alive as their turn comes, then, during a
+   * migration, those only `from` names: reads go there, so a clear must reach them and a count
+   * must see them. setNodes may remove a node meanwhile (it holds none of the dict's entries
+   * now); a request, or this scan's EXISTS to a copy, may eject one: connecting to it again
+   * cost a hung node's scan a second commandTimeout, and its keys are now the next nodes'
+   * (a clear notes itself for it, see RingClear).
    */
   private *scanned(names: readonly string[]): Generator<RingNode> {
     for (const name of names) {
       const node = this.membership.find(name);
-      if (node !== undefined) yield node;
+      if (node?.health.alive) yield node;
     }
     if (!this.migration?.on) return;
     for (const node of this.migration.fromNodes()) {
