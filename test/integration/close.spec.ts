@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { RingDict } from '../../lib/index.js';
 import { FAILURE_TIMINGS, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
-import { useRingDicts } from '../helpers/ring-dicts.js';
+import { keysOwnedBy, useRingDicts } from '../helpers/ring-dicts.js';
+import { sleep } from '../helpers/wait.js';
 
 /**
  * close() while work is under way: a request waiting on a hung node, a scan half read, a
@@ -61,6 +62,42 @@ describe('close() with a node hung', () => {
       server1.resume();
     }
   });
+});
+
+describe('close() with a node reported out and another hung', () => {
+  // The dict counted as closed only once its report was withdrawn from every node, which took
+  // the hung one's commandTimeout: requests made or failing over meanwhile were answered by the
+  // next node, and the nodes' QUITs took a second commandTimeout.
+  it(
+    'takes one commandTimeout, and requests waiting or made meanwhile reject as closed',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = fixture.dict<string>({ prefix: 'closereported:', heartbeatInterval: 0 });
+      await dict.connect();
+      const [out] = keysOwnedBy(dict, 'node0', 1);
+      const [waiting] = keysOwnedBy(dict, 'node1', 1);
+      const [other] = keysOwnedBy(dict, 'node2', 1);
+      await fixture.serverOf('node0').kill();
+      // Ejected by this request; this process's report goes to node1 and node2.
+      await dict.get(out);
+      await sleep(100);
+      const hung = fixture.serverOf('node1');
+      hung.hang();
+      try {
+        const waited = expect(dict.get(waiting)).rejects.toThrow(/is closed/);
+        await sleep(20);
+        const started = performance.now();
+        const closing = dict.close();
+        const made = expect(dict.get(other)).rejects.toThrow(/is closed/);
+        await closing;
+        expect(performance.now() - started).toBeLessThan(FAILURE_TIMINGS.commandTimeout + 150);
+        await waited;
+        await made;
+      } finally {
+        hung.resume();
+      }
+    },
+  );
 });
 
 describe('close() while a scan runs', () => {

@@ -193,6 +193,7 @@ export class RingMembership {
    * answer within `commandTimeout`); the events complete afterwards.
    */
   async close(): Promise<void> {
+    // Before the first await: a caller counts on `closed` as soon as this is called.
     this.isClosed = true;
     await Promise.all(
       [...this.nodes.values()].map((node) => node.close(this.timeouts.commandTimeout)),
