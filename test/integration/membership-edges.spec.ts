@@ -2,9 +2,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clientsNamed } from '../helpers/failure-scenes.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { taggedNodes } from '../helpers/redis-fleet.js';
-import { useRingDicts } from '../helpers/ring-dicts.js';
+import { collect, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * setNodes() at its edges: a new address that leads to a member's server, a node removed while
@@ -90,4 +90,41 @@ describe('setNodes() at its edges', () => {
     await sleep(1000);
     expect(await clientsNamed(fixture.fleet.servers[3], 'edge-race')).toEqual([]);
   });
+});
+
+describe("setNodes() taking out the node that holds an absent owner's hints", () => {
+  // The owner's handoff skipped an heir that was no member any more: its hints gone with it,
+  // the owner came back with the values it held before the writes it missed (100 of 100).
+  it.each([1, 2])(
+    'replicas %i: the owner, back, serves none of the values those writes replaced',
+    TIMEOUT,
+    async (replicas) => {
+      const nodes = taggedNodes(fixture.fleet.servers.slice(0, 3), `edge-heir${replicas}`);
+      const dict = fixture.dict<string>({ nodes, replicas, prefix: `me-heir${replicas}:` });
+      const events = collect(dict);
+      // node2's keys whose writes go to node1 while node2 is out (node1 not among their homes).
+      const keys = Array.from({ length: 2000 }, (_, i) => `k${i}`).filter((key) => {
+        const entry = dict.getEntry(key);
+        const homes = dict.totalHash.locateAll(entry, replicas);
+        const without = dict.totalHash.without('node2').locateAll(entry, replicas);
+        return homes[0] === 'node2' && !homes.includes('node1') && without.includes('node1');
+      });
+      expect(keys.length).toBeGreaterThan(50);
+      await dict.setMany(keys.map((key) => [key, 'v1']));
+      const owner = fixture.fleet.servers[2];
+      owner.hang();
+      try {
+        await dict.get(keys[0]);
+        await until(() => saw(events, 'ejected', 'node2') === 1, 3000);
+        await dict.setMany(keys.map((key) => [key, 'v2']));
+        const { node1: _heir, ...rest } = nodes;
+        await dict.setNodes(rest);
+      } finally {
+        owner.resume();
+      }
+      await until(() => saw(events, 'rediscovered', 'node2') === 1, 5000);
+      const values = await dict.getMany(keys);
+      expect(values.filter((value) => value === 'v1')).toEqual([]);
+    },
+  );
 });

@@ -190,13 +190,15 @@ export class HandoffCatchUp {
 
   /**
    * True when some writes of the outage cannot be found: an heir is out, or restarted since
-   * it took them, or stopped recording (the limit), or this process could not record some.
+   * it took them, or stopped recording (the limit), or setNodes() took it out of the ring (its
+   * hints went with it), or this process could not record some.
    */
   private async incomplete(node: RingNode, heirs: ReadonlyMap<string, string>): Promise<boolean> {
     if (this.recorder.lostHintsOf(node.name)) return true;
     for (const [name, runId] of heirs) {
       const heir = this.membership.find(name);
-      if (heir === undefined || heir === node) continue;
+      if (heir === undefined) return true;
+      if (heir === node) continue;
       if (
         !heir.health.alive ||
         (runId !== '' && heir.runId !== undefined && heir.runId !== runId)
