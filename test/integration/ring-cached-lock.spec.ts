@@ -31,7 +31,16 @@ class Reports {
   app = '';
 
   @RingCached({ ttl: 30, lock: { ttl: '2s' } })
-  async build(key: string): Promise<string> {
+  build(key: string): Promise<string> {
+    return this.work(key);
+  }
+
+  @RingCached({ ttl: 30, lock: { ttl: '2s' }, tags: (key: string) => [`r:${key}`] })
+  tagged(key: string): Promise<string> {
+    return this.work(key);
+  }
+
+  private async work(key: string): Promise<string> {
     runs.push({ app: this.app, key, at: performance.now() });
     const { delayMs = 50, fails = false } = behaviour[this.app] ?? {};
     await sleep(delayMs);
@@ -146,6 +155,35 @@ describe('@RingCached lock', () => {
     expect(runs.map((run) => run.app)).toEqual(['a', 'b']);
     await first.catch(() => undefined);
   });
+
+  // The waiter that took the lock recorded the versions of the first read, on the lost node:
+  // its entry was a miss for every other waiter, which ran in turn (3 runs of 3 apps).
+  it.each(['killed', 'hung'])(
+    'tagged, the owner %s while 3 apps × 5 callers wait: one run between them, one value',
+    async (how) => {
+      vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+      const apps = await Promise.all(['a', 'b', 'c', 'd'].map((name) => boot(name)));
+      behaviour = { a: { delayMs: 4_000 }, b: { delayMs: 100 }, c: { delayMs: 100 } };
+      behaviour.d = { delayMs: 100 };
+      const key = `tagged-${how}`;
+      const holder = apps[0].get(Reports).tagged(key);
+      await until(() => runs.some((run) => run.app === 'a'), 2_000, 'a runs the method');
+      const waiting = apps
+        .slice(1)
+        .flatMap((app) => Array.from({ length: 5 }, () => app.get(Reports).tagged(key)));
+      await sleep(100);
+      const dict = apps[0].get(RingRedisService).getOrThrow('default');
+      const entry = dict.getEntry(apps[0].get(RingCacheService).keyFor(Reports, 'tagged', key));
+      const server = serverOf(nest.fleet.servers, dict.aliveHash.locate(entry)!);
+      if (how === 'killed') await server.kill();
+      else server.hang();
+      const values = await Promise.all(waiting);
+      const waiterRuns = runs.filter((run) => run.app !== 'a');
+      expect(waiterRuns).toHaveLength(1);
+      expect(new Set(values)).toEqual(new Set([`report ${key} by ${waiterRuns[0].app}`]));
+      await holder.catch(() => undefined);
+    },
+  );
 
   it('a holder that is killed delays the next run by the lock ttl at most', async () => {
     const app = await boot('parent');

@@ -22,8 +22,11 @@ type RunIds = Promise<(string | null)[] | undefined>;
 
 type ValueEntry = Extract<CachedEntry, { kind: 'value' }>;
 
-/** After waiting for another process's run: its value, or the lock to run it here. */
-type Waited = { found: true; value: unknown } | { found: false; held?: TakenLock };
+/**
+ * After waiting for another process's run: its value, or the lock to run it here, with the
+ * last read of the wait (`seen`) when there was one.
+ */
+type Waited = { found: true; value: unknown } | { found: false; held?: TakenLock; seen?: Seen };
 
 /** A waiter polls the entry this often at first, then twice as long each time, up to the maximum. */
 const FIRST_POLL_MS = 5;
@@ -162,6 +165,14 @@ export class ResilientCache {
     if (call.policy.lockMs !== undefined && seen !== undefined) {
       lock = await this.lockOrWait(call, call.policy.lockMs);
       if (lock.found) return lock.value;
+      if (lock.seen !== undefined) {
+        // Taken after a wait: the versions are settled again from the wait's last read, where
+        // the key's node is now. Those of the first read were on a node ejected meanwhile (the
+        // holder's loss), or invalidated: the entry would record versions nobody reads, and
+        // every waiter in the fleet would run in turn.
+        seen = lock.seen;
+        ids = this.idsFor(call, seen);
+      }
     }
     return this.runAndStore(call, seen, await ids, lock);
   }
@@ -193,12 +204,30 @@ export class ResilientCache {
       if (held && left > 0) continue;
       const next = await acquireLock(call.dict, call.key, lockMs);
       if (next === undefined) return { found: false };
-      if (next.taken) return { found: false, held: next };
+      if (next.taken) return this.takenAfterWait(call, next, seen);
       // Another waiter took it: wait for that one, a lock's ttl from now. Each waiter's own
       // wait ends soon after a dead holder's lock expires; running then, each would run.
       lockKey = next.lockKey;
       deadline = performance.now() + lockMs;
     }
+  }
+
+  /**
+   * The lock taken after a wait: the entry is read once more before running. The wait's last
+   * read may predate the holder's store, or, across an ejection of the key's node, have looked
+   * for the versions where the node was: a waiter then ran again with the value there (2 runs
+   * of 15 callers in 3 apps, the node hung while the holder ran).
+   */
+  private async takenAfterWait(call: CachedCall, lock: TakenLock, last: Seen): Promise<Waited> {
+    let seen = last;
+    try {
+      seen = await this.read(call);
+    } catch {
+      // Run with the lock, as the wait's last read said.
+    }
+    if (this.stateOf(call, seen) === 'miss') return { found: false, held: lock, seen };
+    void releaseLock(call.dict, lock);
+    return { found: true, value: valueOf(seen) };
   }
 
   /** A stale value in grace: refresh it, answering the stale value if the method fails. */
