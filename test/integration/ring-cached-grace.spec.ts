@@ -23,6 +23,8 @@ import { sleep, until } from '../helpers/wait.js';
 /** A backend that can be made to fail or to be slow, shared by every app of a test. */
 class Backend {
   failing = false;
+  /** Answers null (not cached without cacheNullish). */
+  nullish = false;
   delayMs = 0;
   version = 0;
   /** Runs per app (by its label), and when each run started. */
@@ -32,6 +34,7 @@ class Backend {
     this.runs.push({ app, at: performance.now() });
     if (this.delayMs > 0) await sleep(this.delayMs);
     if (this.failing) throw new Error(`backend down (${id})`);
+    if (this.nullish) return null as unknown as string;
     return `v${this.version}:${id}`;
   }
 }
@@ -221,5 +224,21 @@ describe('@RingCached refreshAhead', () => {
     backend.delayMs = 0;
     // No ring: the method answers.
     expect(await catalog.hot(2)).toBe('v1:2');
+  });
+
+  // The entry stayed as close to its expiry, so every hit started another run: 55 of 56.
+  it('a refresh that stores nothing (a null result) is not run again on every hit', async () => {
+    const catalog = (await boot()).get(Catalog);
+    expect(await catalog.hot(3)).toBe('v0:3');
+    await sleep(600); // under half the ttl left
+    backend.nullish = true;
+    const before = backend.runs.length;
+    const answers = new Set<string>();
+    for (const started = performance.now(); performance.now() - started < 300;) {
+      answers.add(await catalog.hot(3));
+      await sleep(5);
+    }
+    expect(answers).toEqual(new Set(['v0:3']));
+    expect(backend.runs.length - before).toBe(1);
   });
 });

@@ -291,7 +291,13 @@ export class ResilientCache {
       throw error;
     }
     this.backoff.delete(call.flight);
-    await this.store(call, value, seen?.tagKeys, ids);
+    const stored = await this.store(call, value, seen?.tagKeys, ids);
+    if (!stored && seen !== undefined && this.stateOf(call, seen) === 'fresh') {
+      // A refresh ahead that stored nothing (a nullish result not cached, a refused write)
+      // leaves the entry as close to its expiry: every hit started another run (a run per hit,
+      // 55 of 56) until it expired. Not retried for graceBackoff, as a refresh that throws.
+      this.backoff.set(call.flight, performance.now() + call.policy.graceBackoffMs);
+    }
     // A turn after the caller has its answer: sent before, the release (its write to the
     // socket) cost the winner about a quarter of a round trip (bench section 9: 1.18–1.20 →
     // 0.87–0.93 round trips). Waiters look for the entry, stored already, first.
@@ -299,18 +305,21 @@ export class ResilientCache {
     return value;
   }
 
-  /** Stores a run's result (unless nullish and not wanted); a failed write is only logged. */
+  /**
+   * Stores a run's result (unless nullish and not wanted); a failed write is only logged.
+   * True when it was written.
+   */
   private async store(
     call: CachedCall,
     value: unknown,
     tagKeys: readonly string[] | undefined,
     ids: readonly (string | null)[] | undefined,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const { policy } = call;
-    if ((value === null || value === undefined) && !policy.cacheNullish) return;
+    if ((value === null || value === undefined) && !policy.cacheNullish) return false;
     const tagged = call.tags.length > 0;
     // Tags whose versions could not be settled: an entry that cannot be checked is not stored.
-    if (tagged && (tagKeys === undefined || ids === undefined || ids.includes(null))) return;
+    if (tagged && (tagKeys === undefined || ids === undefined || ids.includes(null))) return false;
     const ttlMs = ttlMsOrUndefined(call);
     const redisTtlMs = ttlMs === undefined ? undefined : ttlMs + policy.graceMs;
     try {
@@ -320,8 +329,10 @@ export class ResilientCache {
       });
       const extended = tagged ? this.versionsOf(call.dict).extend(tagKeys!, redisTtlMs) : undefined;
       await Promise.all([written, extended]);
+      return true;
     } catch (error) {
       call.warn(`cache write failed (${messageOf(error)})`);
+      return false;
     }
   }
 
