@@ -185,6 +185,18 @@ describe('writes by others', () => {
     },
   );
 
+  // Redis names the key in its bytes, decoded without their leading U+FEFF: the entry was never
+  // invalidated.
+  it('a key that begins with a byte-order mark is invalidated', TEST_TIMEOUT, async () => {
+    const dict = fixture.dict<string>({ prefix: '' });
+    const key = '\ufeffbom';
+    const server = fixture.serverOf(dict.totalHash.locate(key)!);
+    await dict.set(key, 'mine');
+    await cached(dict, key, server.port);
+    await redisCli(server.port, 'SET', key, '"theirs"');
+    await until(async () => (await dict.get(key)) === 'theirs', 1_000, 'redis-cli SET seen');
+  });
+
   it('a write by another process invalidates', TEST_TIMEOUT, async () => {
     const { dict, key, server, entry } = await readyDict<string>();
     await dict.set(key, 'mine');

@@ -16,6 +16,14 @@ describe('entries and the bytes of Redis keys', () => {
     }
   });
 
+  // A decoder drops a leading byte-order mark unless told not to: these were 'k' and 'xk\uDCFF'.
+  it('a leading byte-order mark is kept', () => {
+    expect(fromWire(Buffer.from('\ufeffk', 'utf8'))).toBe('\ufeffk');
+    expect(fromWire(Buffer.of(0xef, 0xbb, 0xbf, 0x6b))).not.toBe(fromWire(Buffer.from('k')));
+    const escaped = Buffer.of(0xff, 0xef, 0xbb, 0xbf, 0x6b);
+    expect(bytesOf(fromWire(escaped)).equals(escaped)).toBe(true);
+  });
+
   it('any byte sequence survives the trip, and two distinct ones are two entries', () => {
     const seen = new Map<string, string>();
     const cases = [

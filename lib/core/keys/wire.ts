@@ -10,7 +10,9 @@
 /** `String.prototype.isWellFormed` (Node ≥ 20), which the ES2023 typings do not declare. */
 export type WellFormedString = string & { isWellFormed(): boolean };
 
-const strict = new TextDecoder('utf-8', { fatal: true });
+// ignoreBOM: by default a decoder drops a leading U+FEFF, and '\uFEFFk' would be the entry 'k':
+// a Buffer key and a string key one entry, the near cache's invalidation of one taken for the other.
+const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /**
  * Whether this process has made the entry of a binary key yet. Until it has, every entry is
