@@ -227,8 +227,18 @@ function buildRouting<V, F>(
   const router = near
     ? new NearRouter<F>(near, ...base, ...routes)
     : new RequestRouter<F>(...base, ...routes);
+  const keysMoved = () => near?.dropAll();
   changes = new MembershipChange(
-    { membership, fleet, catchUp, warmUp, makeNode, migration, placement: core.placement },
+    {
+      membership,
+      fleet,
+      catchUp,
+      warmUp,
+      makeNode,
+      migration,
+      placement: core.placement,
+      keysMoved,
+    },
     {
       name: o.name,
       prefix: o.prefix,

@@ -41,6 +41,12 @@ export interface MembershipChangeParts {
   placement: ReplicaPlacement;
   /** A node of the ring, not connected yet. */
   makeNode(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
+  /**
+   * Keys moved to other nodes (new rings swapped in, a migration ended): the near cache drops
+   * what it holds, whose nodes never see the writes made at the keys' new owners. A change of
+   * capacities alone moves keys too, and emits no event the near cache hears.
+   */
+  keysMoved(): void;
 }
 
 /** What one change does, worked out before anything changes. */
@@ -91,6 +97,7 @@ export class MembershipChange {
    * `from` named too, while they are open — then their copies there are swept.
    */
   migrated(from: HashRing): void {
+    this.parts.keysMoved();
     void this.queue.then(() => {
       this.previous = from;
       const { migration, warmUp } = this.parts;
@@ -129,6 +136,7 @@ export class MembershipChange {
     }
     const before = membership.totalHash;
     membership.swap(plan.total, plan.joining, plan.leaving);
+    this.parts.keysMoved();
     this.configs = plan.configs;
     for (const node of plan.joining) this.parts.fleet.join(node);
     this.previous = before;
