@@ -101,4 +101,44 @@ describe('@RingCached tags across processes', () => {
     expect(stale).toEqual([]);
     expect(runs.at(-1)!.value).toBe(LAST);
   });
+
+  // A stale entry's refresh joined any run under way: one begun before the invalidation
+  // answered its value to a call begun 1.7–3.9 s after the invalidation resolved.
+  it('a call on a grace entry stored after an invalidation never joins a run begun before it', async () => {
+    const options = { ttl: 0.3, grace: 30, tags: ['g'] };
+    const forRoot = {
+      groups: { default: nest.nodes() },
+      defaults: { prefix: 'tagsg:', heartbeatInterval: 100, commandTimeout: 300, retryRatio: 0 },
+    };
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({ ...forRoot, defaults: { ...forRoot.defaults, ...fast } }),
+      ],
+    });
+    const cache = app.get(RingCacheService);
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    await dict.setRaw('db', '1');
+    const load = async () => Number(await dict.visitRedis('GET', 'db'));
+    const before = cache.wrap('k', async () => [await load(), await sleep(2_500)][0], options);
+    await sleep(100);
+    await dict.setRaw('db', '2');
+    await cache.invalidateTags(['g']);
+    // Another process stores the new value; its entry goes stale (in grace) after 300 ms.
+    const writer = startNodeScript(
+      nestAppScript(
+        forRoot,
+        `const load = async () => Number(await dict.visitRedis('GET', 'db'));
+        console.log('stored ' + (await cache.wrap('k', load, ${JSON.stringify(options)})));
+        await app.close();`,
+      ),
+    );
+    try {
+      expect(await writer.line(/^stored /, 10_000)).toBe('stored 2');
+    } finally {
+      await writer.kill();
+    }
+    await sleep(400);
+    expect(await cache.wrap('k', load, options)).toBe(2);
+    expect(await before).toBe(1);
+  });
 });

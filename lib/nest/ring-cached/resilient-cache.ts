@@ -237,7 +237,11 @@ export class ResilientCache {
       call.outcome = 'stale';
       return Promise.resolve(stale);
     }
-    const flight = this.inFlight.get(call.flight) ?? this.startRefresh(call, seen);
+    // A run under way is joined as a miss joins it: a tagged one that records other versions
+    // than this read saw began before an invalidation, and its value is what that removed.
+    const running = this.inFlight.get(call.flight);
+    const flight =
+      running === undefined ? this.startRefresh(call, seen) : this.join(call, seen, running);
     const guarded = flight.then(undefined, (error: unknown) => {
       this.backOff(call, error, 'answering the stale value');
       call.outcome = 'stale';
