@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { RingDict } from '../../lib/index.js';
 import { FAILURE_TIMINGS, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
-import { keysOwnedBy, useRingDicts } from '../helpers/ring-dicts.js';
-import { sleep } from '../helpers/wait.js';
+import { controlKey } from '../../lib/core/keys/control-keys.js';
+import { redisCommand } from '../helpers/redis-command.js';
+import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * close() while work is under way: a request waiting on a hung node, a scan half read, a
@@ -98,6 +100,31 @@ describe('close() with a node reported out and another hung', () => {
       }
     },
   );
+});
+
+describe('close() while a revival is under way', () => {
+  // close() cut the revival's connect short, and the revival, failing, wrote a fresh report
+  // after close() had withdrawn this process's: every process held the node out a lease more.
+  it('leaves no report of this process behind', TEST_TIMEOUT, async () => {
+    const dict = fixture.dict<string>({ prefix: 'closerevival:' });
+    const events = collect(dict);
+    await dict.connect();
+    const [key] = keysOwnedBy(dict, 'node2', 1);
+    const hung = fixture.serverOf('node2');
+    hung.hang();
+    try {
+      await dict.get(key);
+      await until(() => saw(events, 'ejected', 'node2') === 1, 3000);
+      // Revivals keep failing meanwhile, each given twice as long: by now one is connecting.
+      await sleep(1500);
+      await dict.close();
+      await sleep(200);
+      const reports = controlKey('closerevival:', 'out');
+      expect(await redisCommand(fixture.serverOf('node0').port, 'HKEYS', reports)).toBe('');
+    } finally {
+      hung.resume();
+    }
+  });
 });
 
 describe('close() while a scan runs', () => {

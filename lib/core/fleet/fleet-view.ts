@@ -124,8 +124,9 @@ export class FleetView {
    */
   report(node: RingNode): Promise<void> {
     // A node setNodes took out (a revival of it failing after it left) is nobody's to report:
-    // its report would outlive its leave(), and close() would find no node by its name.
-    if (!this.membership.isMember(node)) return Promise.resolve();
+    // its report would outlive its leave(), and close() would find no node by its name. Nor
+    // is one after close() (a revival its node's close cut short): close() withdrew the rest.
+    if (this.closed || !this.membership.isMember(node)) return Promise.resolve();
     let reported = this.own.get(node.name);
     if (reported === undefined) {
       reported = this.renew(node, `out ${this.field(node)}`);
