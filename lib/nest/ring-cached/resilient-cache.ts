@@ -14,6 +14,7 @@ import type { CachedCall, Seen } from './cached-call.js';
 import { HeldReads } from './held-reads.js';
 import { TagVersions, type TagPlaces } from './tag-versions.js';
 import { within } from './deadline.js';
+import { hold, isHeld } from './flight-holds.js';
 
 type Stored = [raw: string | undefined, ids: (string | null)[]];
 
@@ -32,8 +33,6 @@ type Waited = { found: true; value: unknown } | { found: false; held?: TakenLock
 const FIRST_POLL_MS = 5;
 /** A holder that dies is noticed at most this long after its lock expires. */
 const MAX_POLL_MS = 25;
-/** Backoff entries kept before the expired ones are swept. */
-const BACKOFF_SWEEP_SIZE = 10_000;
 
 const NO_IDS: Promise<(string | null)[]> = Promise.resolve([]);
 
@@ -47,6 +46,11 @@ export class ResilientCache {
   private readonly versions = new WeakMap<RingDict<unknown, unknown>, TagVersions>();
   /** Flight key → when (performance.now()) the method may run again after failing. */
   private readonly backoff = new Map<string, number>();
+  /**
+   * Flight key → when refresh-ahead may start a run again after one that stored nothing. Apart
+   * from `backoff`, which also holds grace back: past the ttl the method runs as usual.
+   */
+  private readonly aheadHold = new Map<string, number>();
   /** A tagged flight → the versions its run records. */
   private readonly flightIds = new WeakMap<Promise<unknown>, RunIds>();
   private readonly held = new HeldReads((dict) => this.versionsOf(dict));
@@ -233,7 +237,7 @@ export class ResilientCache {
   /** A stale value in grace: refresh it, answering the stale value if the method fails. */
   private stale(call: CachedCall, seen: Seen, started: number): Promise<unknown> {
     const stale = valueOf(seen);
-    if (this.backingOff(call.flight)) {
+    if (isHeld(this.backoff, call.flight)) {
       call.outcome = 'stale';
       return Promise.resolve(stale);
     }
@@ -258,7 +262,8 @@ export class ResilientCache {
     const expiresAt = (seen.entry as ValueEntry).meta?.x;
     if (refreshAhead === undefined || expiresAt === undefined) return;
     if (expiresAt - Date.now() >= refreshAhead * ttlMsOf(call)) return;
-    if (this.inFlight.has(call.flight) || this.backingOff(call.flight)) return;
+    if (this.inFlight.has(call.flight) || isHeld(this.backoff, call.flight)) return;
+    if (isHeld(this.aheadHold, call.flight)) return;
     this.startRefresh(call, seen).catch((error: unknown) =>
       this.backOff(call, error, 'the cached value is served until it expires'),
     );
@@ -300,7 +305,7 @@ export class ResilientCache {
       // A refresh ahead that stored nothing (a nullish result not cached, a refused write)
       // leaves the entry as close to its expiry: every hit started another run (a run per hit,
       // 55 of 56) until it expired. Not retried for graceBackoff, as a refresh that throws.
-      this.backoff.set(call.flight, performance.now() + call.policy.graceBackoffMs);
+      hold(this.aheadHold, call.flight, call.policy.graceBackoffMs);
     }
     // A turn after the caller has its answer: sent before, the release (its write to the
     // socket) cost the winner about a quarter of a round trip (bench section 9: 1.18–1.20 →
@@ -388,17 +393,8 @@ export class ResilientCache {
     return flight;
   }
 
-  private backingOff(flight: string): boolean {
-    const until = this.backoff.get(flight);
-    return until !== undefined && performance.now() < until;
-  }
-
   private backOff(call: CachedCall, error: unknown, meanwhile: string): void {
-    const now = performance.now();
-    if (this.backoff.size >= BACKOFF_SWEEP_SIZE) {
-      for (const [flight, until] of this.backoff) if (until <= now) this.backoff.delete(flight);
-    }
-    this.backoff.set(call.flight, now + call.policy.graceBackoffMs);
+    hold(this.backoff, call.flight, call.policy.graceBackoffMs);
     const seconds = call.policy.graceBackoffMs / 1000;
     call.warn(`the method failed (${messageOf(error)}); ${meanwhile}, retried in ${seconds} s`);
   }
