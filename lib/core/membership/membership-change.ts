@@ -42,9 +42,9 @@ export interface MembershipChangeParts {
   /** A node of the ring, not connected yet. */
   makeNode(name: string, node: ResolvedRingNodeConfig, address: NodeAddress): RingNode;
   /**
-   * Keys moved to other nodes (new rings swapped in, a migration ended): the near cache drops
-   * what it holds, whose nodes never see the writes made at the keys' new owners. A change of
-   * capacities alone moves keys too, and emits no event the near cache hears.
+   * Keys moved to other nodes with no node joining or leaving (new capacities, a migration
+   * ended): the near cache drops what it holds, whose nodes never see the writes made at the
+   * keys' new owners. Joins and leaves drop it by their events.
    */
   keysMoved(): void;
 }
@@ -136,7 +136,11 @@ export class MembershipChange {
     }
     const before = membership.totalHash;
     membership.swap(plan.total, plan.joining, plan.leaving);
-    this.parts.keysMoved();
+    // A node joining or leaving drops the near cache by its event; new capacities alone move
+    // keys with none, and an unchanged list (a reconciling loop) moves nothing.
+    if (plan.joining.length + plan.leaving.length === 0 && reweighted(before, plan.total)) {
+      this.parts.keysMoved();
+    }
     this.configs = plan.configs;
     for (const node of plan.joining) this.parts.fleet.join(node);
     this.previous = before;
@@ -240,4 +244,9 @@ export class MembershipChange {
 export function configOf(node: ResolvedRingNodeConfig): string {
   const connection = node.connection;
   return typeof connection === 'string' ? connection : JSON.stringify(connection);
+}
+
+/** True when a node of both rings has another capacity in `after`. */
+function reweighted(before: HashRing, after: HashRing): boolean {
+  return after.nodes.some((name) => before.capacityOf(name) !== after.capacityOf(name));
 }
