@@ -1,5 +1,6 @@
 import { disconnectNow } from './disconnect-now.js';
 import { Redis, type RedisOptions } from 'ioredis';
+import type { Socket } from 'node:net';
 import type { NodeAddress } from '../config/ring-config.js';
 import { RingConnectionError } from './connection-errors.js';
 import { DeadlineWatch } from './deadline-watch.js';
@@ -36,11 +37,8 @@ export class RingNode {
   /** Why the ring dropped the connection: no reply in time (the server closed nothing). */
   private timedOut?: string;
   private corked = false;
-  /**
-   * The last connect ran out of time after the server accepted its socket: the greeting was
-   * slow (a slow link, a hung server), not refused or unrouted (see NodeReviver's budgets).
-   */
-  greetingTimedOut = false;
+  /** See greetingTimedOut. */
+  private slowGreeting = false;
   /** Set by close(): no connection is opened again. */
   private closed = false;
   /** Set by drop(), cleared when a new connection is opened. */
@@ -233,6 +231,14 @@ export class RingNode {
   }
 
   /**
+   * The last connect ran out of time with its TCP connection up: the greeting was slow (a slow
+   * link, a hung server), the node not refused or unrouted (see NodeReviver's budgets).
+   */
+  get greetingTimedOut(): boolean {
+    return this.slowGreeting;
+  }
+
+  /**
    * Opens the connection if it is not open, within `timeoutMs`. Concurrent callers share
    * one attempt. Rejects with a connection-class error, also when the server's data cannot be
    * trusted — unless `distrusted` is allowed: the reviver connects to clear it.
@@ -286,7 +292,6 @@ export class RingNode {
         clearTimeout(timer);
         client.off('ready', onReady);
         client.off('end', onEnd);
-        client.off('connect', onSocket);
         if (error) reject(error);
         else resolve();
       };
@@ -332,17 +337,13 @@ export class RingNode {
         this.sentinelMaster?.takeRefusal();
         this.dropped = false;
         this.verified = false;
-        this.greetingTimedOut = false;
+        this.slowGreeting = false;
         // ioredis' connect-time commands (HELLO, CLIENT SETINFO, SELECT, the ready check) are
         // under this attempt's own timer, not ioredis' per-command one: a connect may be given
         // longer than commandTimeout (connectTimeout), and the timer tells a stall apart.
         client.options.commandTimeout = undefined;
         // Failures arrive as 'error' + 'end' events, handled here.
         client.connect().catch(() => undefined);
-      };
-      let socketOpen = false;
-      const onSocket = () => {
-        socketOpen = opening;
       };
       const onEnd = () => {
         if (!opening) start();
@@ -367,14 +368,15 @@ export class RingNode {
         // A hung server completes the TCP handshake in the kernel and then never answers:
         // destroy the half-open connection (drop(): a polite close would wait for the hung
         // server too), so the next attempt need not wait for it.
-        this.greetingTimedOut = socketOpen;
+        // Its TCP connection was up (TLS too: 'connect' waits for the TLS handshake there).
+        const socket = client.stream as Socket | undefined;
+        this.slowGreeting = socket?.remoteAddress !== undefined && !socket.destroyed;
         this.drop();
         settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
       };
       let timer = setTimeout(expire, timeoutMs);
       client.on('ready', onReady);
       client.on('end', onEnd);
-      client.on('connect', onSocket);
       const status = client.status;
       if (status === 'wait' || status === 'end' || status === 'close') start();
     });

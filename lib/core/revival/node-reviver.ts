@@ -12,7 +12,7 @@ export interface ReviverOptions {
   /** Fraction of requests that probe an ejected owner. */
   retryRatio: number;
   commandTimeout: number;
-  /** The longest a revival's connect may be given (see budgetOf). */
+  /** The longest a revival's connect may be given (see budgetAfter). */
   connectTimeout: number;
 }
 
@@ -198,14 +198,15 @@ export class NodeReviver {
    * (HELLO, CLIENT SETINFO, the trust check, the ready check), a request one: under
    * `commandTimeout` alone, a link whose round trip is over a quarter of it kept an ejected
    * node out for good, though it answered requests in time. A greeting that ran out of time
-   * once the server accepted the socket doubles the budget, up to `connectTimeout`; a socket
-   * refused or never accepted keeps it, so a node that was unreachable is tried again
-   * `commandTimeout` after each attempt, as before. A hung server also doubles it, which
+   * with its TCP connection up doubles the budget, up to `connectTimeout`; a socket refused or
+   * never connected sets it back to `commandTimeout`, so a node that is unreachable is tried
+   * again `commandTimeout` after each attempt, as before. A hung server also doubles it, which
    * delays nothing: its pending greeting completes as soon as it answers.
    */
   private budgetAfter(node: RingNode, budget: number): void {
-    if (!node.greetingTimedOut) return;
-    this.budgets.set(node, Math.min(budget * 2, Math.max(this.options.connectTimeout, budget)));
+    if (!node.greetingTimedOut) this.budgets.delete(node);
+    else
+      this.budgets.set(node, Math.min(budget * 2, Math.max(this.options.connectTimeout, budget)));
   }
 
   /** A revival failed: why is kept, and a connection that did not answer is started afresh. */
