@@ -91,6 +91,7 @@ export class HandoffCatchUp {
         : undefined);
     if (reason === undefined) return undefined;
     const cleared = await unlinkPrefix(node.client, this.options.prefix);
+    if (node.distrust !== undefined && this.enabled) await this.recorder.noteLost(node);
     await node.vouch();
     node.mustClear = false;
     return { reason, cleared };

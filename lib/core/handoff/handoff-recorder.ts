@@ -10,6 +10,9 @@ import type { ReplicaPlacement } from '../routing/replica-placement.js';
 import { RECORD_HINTS, type HintKeys } from './hint-keys.js';
 import { allToWire } from '../keys/wire.js';
 
+/** A server process no server has: an heir named with it has lost its hints (see noteLost). */
+const LOST_RUN_ID = 'lost';
+
 /** Entries a node takes on behalf of other owners, per owner (by the total ring). */
 export type OnBehalf = Map<string, string[]>;
 
@@ -201,9 +204,32 @@ export class HandoffRecorder {
   }
 
   /**
+   * `node`, back with another server process (a restart, a failover), lost what it held for
+   * the owners out now: their hints, and the notes of their heirs and clears, which it may
+   * have been the only node to hold. Each owner's return is to find its hints incomplete: it
+   * names `node` among its heirs with a server process no server has (LOST_RUN_ID), on `node`
+   * and every alive node. Without it, with two nodes, the owner came back with the values the
+   * writes it missed had replaced (50 of 50), or that a clear had deleted.
+   */
+  async noteLost(node: RingNode): Promise<void> {
+    const out = [...this.membership.all()].filter((owner) => owner !== node && !owner.health.alive);
+    if (out.length === 0) return;
+    const alive = this.membership.aliveHash.nodes.map((name) => this.membership.node(name));
+    await Promise.all(
+      [node, ...alive.filter((other) => other !== node && other.ready)].map((target) => {
+        const pipeline = target.client.pipeline();
+        for (const owner of out) pipeline.hset(this.keys.heirs(owner.name), node.name, LOST_RUN_ID);
+        return pipeline.exec().catch(() => undefined);
+      }),
+    );
+  }
+
+  /**
    * Names `heir` in `heirs:<owner>` on every alive node, with the heir's server process: the
    * owner's return then knows where to look, and sees when an heir died or restarted with its
-   * hints. Once per owner and heir in an outage.
+   * hints. Once per owner and heir in an outage, and only where no process named it yet: the
+   * first server process named is the one that took the first hints (HSET named the new one
+   * after a restart, and the hints lost with the old one went unseen).
    */
   private async announce(owner: string, heir: RingNode): Promise<void> {
     let heirs = this.announced.get(owner);
@@ -214,7 +240,7 @@ export class HandoffRecorder {
       this.membership.aliveHash.nodes.map((name) =>
         this.membership
           .node(name)
-          .client.hset(key, heir.name, runId)
+          .client.hsetnx(key, heir.name, runId)
           .catch(() => undefined),
       ),
     );
