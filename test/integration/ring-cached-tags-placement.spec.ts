@@ -8,6 +8,7 @@ import {
 } from '../../lib/index.js';
 import { TAG_KEY_PREFIX } from '../../lib/nest/ring-cached/tag-versions.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
 
@@ -59,6 +60,43 @@ describe('@RingCached tags: version placement with a node out', () => {
     proxy.heal();
     await until(() => dict.aliveHash.nodes.includes(scene.out), 5_000, 'the node back');
   });
+});
+
+describe('@RingCached tags: invalidateTags between two setNodes', () => {
+  // Over the changed nodes, a node's version key is another `<tag>:<n>`: the invalidation deleted
+  // that one, and the nodes changed back made the old one the node's again (10 of 60 entries
+  // answered their old value, 7 with new capacities).
+  it.each(['node2 removed', 'node0 reweighted'])(
+    '%s, then changed back: no entry answers a value the invalidation removed',
+    async (change) => {
+      const all = ringNodes(nest.fleet.servers);
+      const app = await nest.boot({
+        imports: [
+          RingRedisModule.forRoot({
+            groups: { default: all },
+            defaults: { prefix: 'tagsnodes:', ...fast, retryRatio: 0 },
+          }),
+        ],
+      });
+      const cache = app.get(RingCacheService);
+      const service = app.get(RingRedisService);
+      const keys = Array.from({ length: 60 }, (_, i) => i);
+      let version = 1;
+      const read = (i: number) =>
+        cache.wrap(`k:${i}`, async () => version, { ttl: 60, tags: [`t:${i}`] });
+      for (const i of keys) expect(await read(i)).toBe(1);
+      const { node2, ...two } = all;
+      const changed =
+        change === 'node2 removed' ? two : { ...all, node0: { ...all.node0, capacity: 3 }, node2 };
+      await service.setNodes(changed);
+      version = 2;
+      await cache.invalidateTags(keys.map((i) => `t:${i}`));
+      await service.setNodes(all);
+      const answers = [];
+      for (const i of keys) answers.push(await read(i));
+      expect(answers.filter((answer) => answer === 1)).toEqual([]);
+    },
+  );
 });
 
 /**

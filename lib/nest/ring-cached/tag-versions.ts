@@ -16,6 +16,8 @@ const MAX_REMEMBERED_TAGS = 10_000;
 const DELIVERY_MARGIN_MS = 0.5;
 /** Candidates tried per node for a version key on each (n equal nodes: one is missed with odds of e⁻⁶⁴). */
 const CANDIDATES_PER_NODE = 64;
+/** Earlier rings whose version keys an invalidation deletes too (see `earlier`). */
+const EARLIER_RINGS = 4;
 
 /**
  * Lazy invalidation by tag, for one group. Each tag has one version key per node of the ring
@@ -61,6 +63,14 @@ export class TagVersions {
   private positions = new Map<string, number>();
   /** Tag → its version keys. */
   private keys = new Map<string, TagKeys>();
+  /**
+   * The rings that placed versions here before `ring`, newest first. A node's version key is
+   * the first candidate the ring places there, so it changes with the nodes: an invalidation
+   * made between two setNodes deleted only the keys of the nodes of the moment, and changing
+   * the nodes back brought back the versions it should have deleted (10 of 60 entries answered
+   * their old value). Their keys are deleted on the nodes where those rings placed them.
+   */
+  private earlier: HashRing[] = [];
 
   /** The rings `placement` last saw, and its count of changes. */
   private placedWith: { alive: HashRing; total: HashRing } | undefined;
@@ -203,6 +213,7 @@ export class TagVersions {
       }
     }
     const removed = await this.dict.deleteMany([...keys]);
+    await this.deleteEarlier(tags);
     if (typeof removed !== 'number') {
       // onFail answered for a ring with no node alive: nothing was invalidated.
       throw new RingClusterUnavailableError(
@@ -223,11 +234,44 @@ export class TagVersions {
     const migrating = this.migration?.on === true;
     const ring = migrating ? this.migration!.from : this.dict.totalHash;
     if (ring !== this.ring) {
+      if (this.ring !== undefined && !migrating) {
+        this.earlier = [this.ring, ...this.earlier].slice(0, EARLIER_RINGS);
+      }
       this.ring = ring;
       this.positions = positionsOf(ring);
       this.keys.clear();
     }
     return migrating;
+  }
+
+  /**
+   * Deletes the version keys of `tags` that the earlier rings placed on each node alive now,
+   * where they are: a DEL routed by the current version key of the first tag on that node
+   * (deleted anyway), the others named after it. Nothing to do before the first change.
+   */
+  private async deleteEarlier(tags: readonly string[]): Promise<void> {
+    if (this.earlier.length === 0) return;
+    const byNode = new Map<string, Set<string>>();
+    for (const ring of this.earlier) {
+      const positions = positionsOf(ring);
+      for (const tag of tags) {
+        this.search(tag, ring, positions).keys.forEach((key, at) => {
+          const node = ring.nodes[at];
+          if (!byNode.has(node)) byNode.set(node, new Set());
+          byNode.get(node)!.add(this.dict.getEntry(key));
+        });
+      }
+    }
+    const alive = this.dict.aliveHash;
+    await Promise.all(
+      [...byNode].map(([node, entries]) => {
+        const at = this.positions.get(node);
+        const route = at === undefined ? undefined : this.keysOf(tags[0]).keys[at];
+        // A node out, or gone: its entries are cleared or handed off before it serves again.
+        if (route === undefined || alive.locate(this.dict.getEntry(route)) !== node) return;
+        return this.dict.visitRedis('DEL', route, ...entries).catch(() => undefined);
+      }),
+    );
   }
 
   /** The version keys of `tag` per node position, found once and remembered. */
