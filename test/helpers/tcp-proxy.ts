@@ -11,6 +11,8 @@
  *   its socket meanwhile loses what it had queued: its reset got through). New connections
  *   are accepted and held the same way, as a wedged path completes handshakes in the kernel;
  * - `delay(ms)`: every chunk, both ways, is forwarded `ms` after it arrived, in order;
+ * - `blackhole()`: as `hang()`, but what is held is never delivered: the connections open until
+ *   `heal()` stay silent for good (a stateful firewall that lost their flows), new ones pass;
  * - `deliverLate()`: what the current connections send to the server is held, and kept even
  *   after the client closed its socket; `heal()` delivers it and then closes the server's
  *   side. That is what the kernel does with an abandoned socket's unacknowledged data: it
@@ -45,6 +47,8 @@ interface Pipe {
   late: boolean;
   /** The client ended or closed its side. */
   clientGone: boolean;
+  /** blackhole(): nothing is forwarded either way, ever. */
+  silent: boolean;
   clientClosed: boolean;
   upstreamClosed: boolean;
 }
@@ -70,6 +74,7 @@ export interface TcpProxyStats {
 
 export class TcpProxy {
   #mode: ProxyMode = 'open';
+  #blackholed = false;
   #delayMs = 0;
   #closed = false;
   readonly #pipes = new Set<Pipe>();
@@ -142,6 +147,13 @@ export class TcpProxy {
     this.#mode = 'hang';
   }
 
+  /** Forwards nothing on the connections open now or opened until heal(), ever. */
+  blackhole(): void {
+    this.#mode = 'hang';
+    this.#blackholed = true;
+    for (const pipe of this.#pipes) pipe.silent = true;
+  }
+
   /** Forwards every chunk `ms` after it arrived (0: at once). */
   delay(ms: number): void {
     if (!(ms >= 0) || !Number.isFinite(ms)) throw new RangeError(`delay: bad ms ${ms}`);
@@ -159,6 +171,7 @@ export class TcpProxy {
   /** Back to normal: no delay, held bytes delivered now (late ones included). */
   heal(): void {
     this.#mode = 'open';
+    this.#blackholed = false;
     this.#delayMs = 0;
     for (const pipe of this.#pipes) {
       const wasLate = pipe.late;
@@ -206,6 +219,7 @@ export class TcpProxy {
       toClient: { to: client, queue: [], ended: false },
       late: false,
       clientGone: false,
+      silent: this.#blackholed,
       clientClosed: false,
       upstreamClosed: false,
     };
@@ -237,7 +251,7 @@ export class TcpProxy {
     if (pipe.clientGone) return;
     pipe.clientGone = true;
     if (pipe.late) return; // heal() delivers what it sent, then ends the server's side
-    if (this.#mode === 'hang') {
+    if (this.#mode === 'hang' || pipe.silent) {
       // Its reset got through before its bytes: they are lost.
       this.#destroy(pipe, false);
       return;
@@ -248,12 +262,13 @@ export class TcpProxy {
   }
 
   #arrived(pipe: Pipe, lane: Lane, chunk: Buffer): void {
+    if (pipe.silent) return;
     lane.queue.push({ chunk, due: performance.now() + this.#delayMs });
     this.#pump(pipe, lane);
   }
 
   #held(pipe: Pipe, lane: Lane): boolean {
-    return this.#mode === 'hang' || (lane === pipe.toServer && pipe.late);
+    return pipe.silent || this.#mode === 'hang' || (lane === pipe.toServer && pipe.late);
   }
 
   /** Writes what is due on `lane`, in order; a timer for the next chunk not due yet. */

@@ -55,8 +55,8 @@ describe('revival over a slow link', () => {
     },
   );
 
-  // Its greetings time out too, so its budget grows: the greeting under way completes as soon
-  // as the server answers again, so it is back as fast as it was.
+  // A guard: its greetings time out with nothing answered, so its budget stays commandTimeout,
+  // and the greeting under way completes as soon as it answers again.
   it(
     'a hung server held out for 3 s is back within 0.5 s of its resumption',
     { timeout: 20_000 },
@@ -76,6 +76,32 @@ describe('revival over a slow link', () => {
       await until(() => dict.nodeStates()[2].alive, 3000);
       expect(performance.now() - resumed).toBeLessThan(500);
       expect(await dict.get(key)).toBe('kept');
+    },
+  );
+
+  // A greeting that timed out on a silent connection doubled the budget: the attempt under way
+  // at the heal, on a connection the black hole lost, held the revival up to connectTimeout
+  // (back 0.6–1.8 s after the heal, instead of one heartbeat and commandTimeout).
+  it(
+    'a black hole that lost its connections: back within commandTimeout of the heal',
+    { timeout: 20_000 },
+    async () => {
+      const link = await TcpProxy.start(fixture.fleet.servers[1].port);
+      proxies.push(link);
+      const nodes = { ...taggedNodes(fixture.fleet.servers, 'lost'), node1: link.url };
+      const dict = fixture.dict<string>({ nodes });
+      const events = collect(dict);
+      await dict.connect();
+      const [key] = keysOwnedBy(dict, 'node1', 1);
+      link.blackhole();
+      await dict.get(key);
+      await until(() => saw(events, 'ejected', 'node1') === 1, 3000);
+      // Doubled from 200 ms, the attempts would be 0.4, 0.8, 1.6 and 2 s long: at 4 s, one of 2 s.
+      await sleep(4000);
+      link.heal();
+      const healed = performance.now();
+      await until(() => dict.nodeStates()[1].alive, 5000);
+      expect(performance.now() - healed).toBeLessThan(COMMAND_TIMEOUT + 50 + 250);
     },
   );
 });

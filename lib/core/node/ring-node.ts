@@ -231,8 +231,8 @@ export class RingNode {
   }
 
   /**
-   * The last connect ran out of time with its TCP connection up: the greeting was slow (a slow
-   * link, a hung server), the node not refused or unrouted (see NodeReviver's budgets).
+   * The last connect ran out of time while the server was answering it: a slow link, not a
+   * node refused, unrouted, hung or behind a black hole (see NodeReviver's budgets).
    */
   get greetingTimedOut(): boolean {
     return this.slowGreeting;
@@ -368,9 +368,10 @@ export class RingNode {
         // A hung server completes the TCP handshake in the kernel and then never answers:
         // destroy the half-open connection (drop(): a polite close would wait for the hung
         // server too), so the next attempt need not wait for it.
-        // Its TCP connection was up (TLS too: 'connect' waits for the TLS handshake there).
+        // The server answered part of it (TLS too, whose 'connect' waits for the handshake): a
+        // slow link. Silent (a hung server, a black hole that kept the connection) is not.
         const socket = client.stream as Socket | undefined;
-        this.slowGreeting = socket?.remoteAddress !== undefined && !socket.destroyed;
+        this.slowGreeting = socket !== undefined && !socket.destroyed && socket.bytesRead > 0;
         this.drop();
         settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
       };

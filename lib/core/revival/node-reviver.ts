@@ -198,10 +198,11 @@ export class NodeReviver {
    * (HELLO, CLIENT SETINFO, the trust check, the ready check), a request one: under
    * `commandTimeout` alone, a link whose round trip is over a quarter of it kept an ejected
    * node out for good, though it answered requests in time. A greeting that ran out of time
-   * with its TCP connection up doubles the budget, up to `connectTimeout`; a socket refused or
-   * never connected sets it back to `commandTimeout`, so a node that is unreachable is tried
-   * again `commandTimeout` after each attempt, as before. A hung server also doubles it, which
-   * delays nothing: its pending greeting completes as soon as it answers.
+   * while the server was answering it doubles the budget, up to `connectTimeout`; any other
+   * failure sets it back to `commandTimeout`, as before: a node refused, unrouted, hung or
+   * behind a black hole is tried again `commandTimeout` after each attempt. (Doubled for a
+   * silent connection, an attempt that could never finish, behind a firewall that lost the
+   * flow, held the node's revival up to `connectTimeout` after the path healed: 0.6–1.8 s.)
    */
   private budgetAfter(node: RingNode, budget: number): void {
     if (!node.greetingTimedOut) this.budgets.delete(node);
