@@ -85,6 +85,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly clearer: RingClear<F>;
   private readonly changes: MembershipChange;
   private readonly cacheView: CacheView;
+  private closing?: Promise<void>;
 
   constructor(options: RingDictOptions<V, F>) {
     this.options = resolveRingDictOptions(options);
@@ -371,9 +372,15 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     return this.reviver.ping(timeout);
   }
 
-  /** Quits every connection and stops the heartbeat; the process can exit afterwards. */
-  async close(): Promise<void> {
-    if (this.membership.closed) return;
+  /**
+   * Quits every connection and stops the heartbeat; the process can exit afterwards. A second
+   * call answers when the first is done.
+   */
+  close(): Promise<void> {
+    return (this.closing ??= this.closeNow());
+  }
+
+  private async closeNow(): Promise<void> {
     this.reviver.stop();
     // Closed from this line on: no request starts, fails over or opens a connection while the
     // reports are withdrawn. Apart, each paid a commandTimeout on a hung node in turn.

@@ -102,6 +102,25 @@ describe('close() with a node reported out and another hung', () => {
   );
 });
 
+describe('close() twice', () => {
+  // The second call found the dict closed and answered at once, its sockets still closing.
+  it('the second answers when the first is done', TEST_TIMEOUT, async () => {
+    const dict = fixture.dict<string>({ prefix: 'closetwice:' });
+    await dict.connect();
+    const hung = fixture.serverOf('node1');
+    hung.hang();
+    try {
+      let firstDone = false;
+      const first = dict.close().then(() => (firstDone = true));
+      await dict.close();
+      expect(firstDone).toBe(true);
+      await first;
+    } finally {
+      hung.resume();
+    }
+  });
+});
+
 describe('close() while a revival is under way', () => {
   // close() cut the revival's connect short, and the revival, failing, wrote a fresh report
   // after close() had withdrawn this process's: every process held the node out a lease more.
