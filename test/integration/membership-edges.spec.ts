@@ -94,7 +94,7 @@ describe('setNodes() at its edges', () => {
 
 describe("setNodes() taking out the node that holds an absent owner's hints", () => {
   // The owner's handoff skipped an heir that was no member any more: its hints gone with it,
-  // the owner came back with the values it held before the writes it missed (100 of 100).
+  // the owner came back with the values it held before the writes it missed, every one.
   it.each([1, 2])(
     'replicas %i: the owner, back, serves none of the values those writes replaced',
     TIMEOUT,
