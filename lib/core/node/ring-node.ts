@@ -3,6 +3,7 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
 import type { NodeAddress } from '../config/ring-config.js';
 import { RingConnectionError } from './connection-errors.js';
+import { stallAwareTimer } from './connect-timer.js';
 import { DeadlineWatch } from './deadline-watch.js';
 import { describeNodeError } from './describe-error.js';
 import { NodeHealth } from './node-health.js';
@@ -289,44 +290,13 @@ export class RingNode {
       const settle = (error?: Error) => {
         settled = true;
         client.options.commandTimeout = this.commandTimeout;
-        clearTimeout(timer);
+        cancelTimer();
         client.off('ready', onReady);
         client.off('end', onEnd);
         if (error) reject(error);
         else resolve();
       };
-      const onReady = () => {
-        // Sentinel nodes: reachedMaster() may have refused this master (see there).
-        const refused = this.sentinelMaster?.takeRefusal();
-        if (refused !== undefined) {
-          settle(new RingConnectionError(refused));
-          return;
-        }
-        // Greeted before any command of the ring: earlier connections killed, server judged.
-        // Under open()'s own timer, which tells a stalled process from a silent server.
-        this.untimed(() => this.trust.greet(client)).then(
-          () => {
-            const refusal = this.vet?.();
-            if (refusal !== undefined) {
-              this.lastErrorMessage = refusal;
-              this.drop();
-              settle(new RingConnectionError(refusal));
-              return;
-            }
-            this.verified = true;
-            settle();
-          },
-          (error: Error) => {
-            this.lastErrorMessage = this.describe(error);
-            this.drop();
-            settle(
-              error instanceof RingConnectionError
-                ? error
-                : new RingConnectionError(this.lastErrorMessage),
-            );
-          },
-        );
-      };
+      const onReady = () => this.greet(settle);
       // False while an earlier, abandoned connection is still closing: its 'end' is not this
       // attempt's failure but the moment this attempt can start.
       let opening = false;
@@ -349,38 +319,63 @@ export class RingNode {
         if (!opening) start();
         else settle(new RingConnectionError(this.lastErrorMessage ?? 'connection closed'));
       };
-      const started = performance.now();
-      let stalled = false;
-      const expire = () => {
-        // A timer that fires far too late means this process was stalled (a slow boot, a
-        // long synchronous task), not that the node is slow: give the node its time once
-        // more rather than eject a healthy node for our own stall.
-        if (!stalled && performance.now() - started > timeoutMs * 1.5) {
-          stalled = true;
-          timer = setTimeout(expire, timeoutMs);
-          return;
-        }
-        // Timers run before the turn's I/O: the answer may be waiting unread. Judge after it.
-        setImmediate(giveUp);
-      };
-      const giveUp = () => {
-        if (settled) return;
-        // A hung server completes the TCP handshake in the kernel and then never answers:
-        // destroy the half-open connection (drop(): a polite close would wait for the hung
-        // server too), so the next attempt need not wait for it.
-        // The server answered part of it (TLS too, whose 'connect' waits for the handshake): a
-        // slow link. Silent (a hung server, a black hole that kept the connection) is not.
-        const socket = client.stream as Socket | undefined;
-        this.slowGreeting = socket !== undefined && !socket.destroyed && socket.bytesRead > 0;
-        this.drop();
-        settle(new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`));
-      };
-      let timer = setTimeout(expire, timeoutMs);
+      const cancelTimer = stallAwareTimer(timeoutMs, () => {
+        if (!settled) settle(this.gaveUp(timeoutMs));
+      });
       client.on('ready', onReady);
       client.on('end', onEnd);
       const status = client.status;
       if (status === 'wait' || status === 'end' || status === 'close') start();
     });
+  }
+
+  /**
+   * The connection is ready: greeted before any command of the ring (earlier connections
+   * killed, the server judged), under open()'s own timer, which tells a stalled process from a
+   * silent server; then vetted. `settle` ends the attempt.
+   */
+  private greet(settle: (error?: Error) => void): void {
+    // Sentinel nodes: reachedMaster() may have refused this master (see there).
+    const refused = this.sentinelMaster?.takeRefusal();
+    if (refused !== undefined) {
+      settle(new RingConnectionError(refused));
+      return;
+    }
+    this.untimed(() => this.trust.greet(this.client)).then(
+      () => {
+        const refusal = this.vet?.();
+        if (refusal !== undefined) {
+          this.lastErrorMessage = refusal;
+          this.drop();
+          settle(new RingConnectionError(refusal));
+          return;
+        }
+        this.verified = true;
+        settle();
+      },
+      (error: Error) => {
+        this.lastErrorMessage = this.describe(error);
+        this.drop();
+        settle(
+          error instanceof RingConnectionError
+            ? error
+            : new RingConnectionError(this.lastErrorMessage),
+        );
+      },
+    );
+  }
+
+  /** A connect ran out of its `timeoutMs`: noted, the connection dropped; the error to answer. */
+  private gaveUp(timeoutMs: number): RingConnectionError {
+    // The server answered part of it (TLS too, whose 'connect' waits for the handshake): a
+    // slow link. Silent (a hung server, a black hole that kept the connection) is not.
+    const socket = this.client.stream as Socket | undefined;
+    this.slowGreeting = socket !== undefined && !socket.destroyed && socket.bytesRead > 0;
+    // A hung server completes the TCP handshake in the kernel and then never answers: destroy
+    // the half-open connection (drop(): a polite close would wait for the hung server too), so
+    // the next attempt need not wait for it.
+    this.drop();
+    return new RingConnectionError(`no answer within ${timeoutMs} ms while connecting`);
   }
 
   /** Drops the connection at once: commands still waiting on it fail now, not at their timeout. */
