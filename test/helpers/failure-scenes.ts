@@ -53,3 +53,13 @@ export async function clientsNamed(server: RedisServer, tag: string): Promise<st
   const list = await redisCommand(server.port, 'CLIENT', 'LIST');
   return list.split('\n').filter((line) => line.includes(` name=${tag} `));
 }
+
+/** Runs `act` with `server` hung (SIGSTOP), resumed afterwards whatever happens. */
+export async function whileHung<T>(server: RedisServer, act: () => Promise<T>): Promise<T> {
+  server.hang();
+  try {
+    return await act();
+  } finally {
+    server.resume();
+  }
+}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { RingDict } from '../../lib/index.js';
-import { FAILURE_TIMINGS, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
+import { FAILURE_TIMINGS, TEST_TIMEOUT, whileHung } from '../helpers/failure-scenes.js';
 import { controlKey } from '../../lib/core/keys/control-keys.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
@@ -24,16 +24,13 @@ describe('close() with the only node hung', () => {
       ...extra,
     });
     await dict.connect();
-    server.hang();
-    try {
+    await whileHung(server, async () => {
       // Judged from now: the get may reject while close() is still closing.
       const pending = expect(dict.get('k')).rejects.toThrow(/RingDict "default" is closed/);
       await new Promise((resolve) => setTimeout(resolve, 50));
       await dict.close();
       await pending;
-    } finally {
-      server.resume();
-    }
+    });
   });
 });
 
@@ -55,14 +52,11 @@ describe('close() with a node hung', () => {
     await dict.connect();
     await dict.getMany(Array.from({ length: 20 }, (_, i) => `k${i}`));
     expect(sockets()).toBeGreaterThan(before);
-    server1.hang();
-    try {
+    await whileHung(server1, async () => {
       await fixture.closeNow(dict);
       await new Promise((resolve) => setTimeout(resolve, 100));
       expect(sockets()).toBeLessThanOrEqual(before);
-    } finally {
-      server1.resume();
-    }
+    });
   });
 });
 
@@ -84,8 +78,7 @@ describe('close() with a node reported out and another hung', () => {
       await dict.get(out);
       await sleep(100);
       const hung = fixture.serverOf('node1');
-      hung.hang();
-      try {
+      await whileHung(hung, async () => {
         const waited = expect(dict.get(waiting)).rejects.toThrow(/is closed/);
         await sleep(20);
         const started = performance.now();
@@ -95,9 +88,7 @@ describe('close() with a node reported out and another hung', () => {
         expect(performance.now() - started).toBeLessThan(FAILURE_TIMINGS.commandTimeout + 150);
         await waited;
         await made;
-      } finally {
-        hung.resume();
-      }
+      });
     },
   );
 });
@@ -108,16 +99,13 @@ describe('close() twice', () => {
     const dict = fixture.dict<string>({ prefix: 'closetwice:' });
     await dict.connect();
     const hung = fixture.serverOf('node1');
-    hung.hang();
-    try {
+    await whileHung(hung, async () => {
       let firstDone = false;
       const first = dict.close().then(() => (firstDone = true));
       await dict.close();
       expect(firstDone).toBe(true);
       await first;
-    } finally {
-      hung.resume();
-    }
+    });
   });
 });
 
@@ -130,19 +118,16 @@ describe('close() while a revival is under way', () => {
     await dict.connect();
     const [key] = keysOwnedBy(dict, 'node2', 1);
     const hung = fixture.serverOf('node2');
-    hung.hang();
-    try {
+    await whileHung(hung, async () => {
       await dict.get(key);
       await until(() => saw(events, 'ejected', 'node2') === 1, 3000);
-      // Revivals keep failing meanwhile, each given twice as long: by now one is connecting.
+      // Revivals keep failing meanwhile, one connecting at almost any moment.
       await sleep(1500);
       await dict.close();
       await sleep(200);
       const reports = controlKey('closerevival:', 'out');
       expect(await redisCommand(fixture.serverOf('node0').port, 'HKEYS', reports)).toBe('');
-    } finally {
-      hung.resume();
-    }
+    });
   });
 });
 

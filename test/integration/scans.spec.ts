@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RingClusterUnavailableError, type RingDict } from '../../lib/index.js';
-import { FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
+import { FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT, whileHung } from '../helpers/failure-scenes.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
@@ -102,16 +102,13 @@ describe('scans with replicas and a hung node', () => {
       const keys = Array.from({ length: 60 }, (_, i) => `k${i}`);
       await dict.setMany(keys.map((key) => [key, 'v']));
       const hung = fixture.serverOf('node1');
-      hung.hang();
-      try {
+      await whileHung(hung, async () => {
         const started = performance.now();
         const counted = await scan(dict);
         expect(performance.now() - started).toBeLessThan(FAILURE_TIMINGS.commandTimeout + 150);
         // Every entry has a copy on node0 or node2.
         expect(counted).toBe(60);
-      } finally {
-        hung.resume();
-      }
+      });
     },
   );
 });
