@@ -24,18 +24,24 @@ afterEach(async () => {
   await Promise.all(proxies.splice(0).map((proxy) => proxy.close()));
 });
 
+/** A connected dict whose node1 is behind a proxy, its events, and a key node1 owns. */
+async function behindProxy(tag: string) {
+  const link = await TcpProxy.start(fixture.fleet.servers[1].port);
+  proxies.push(link);
+  const nodes = { ...taggedNodes(fixture.fleet.servers, tag), node1: link.url };
+  const dict = fixture.dict<string>({ nodes });
+  const events = collect(dict);
+  await dict.connect();
+  const [key] = keysOwnedBy(dict, 'node1', 1);
+  return { link, dict, events, key };
+}
+
 describe('revival over a slow link', () => {
   it(
     'a round trip of 0.4 commandTimeout: the node comes back and serves',
     { timeout: 20_000 },
     async () => {
-      const link = await TcpProxy.start(fixture.fleet.servers[1].port);
-      proxies.push(link);
-      const nodes = { ...taggedNodes(fixture.fleet.servers, 'slow'), node1: link.url };
-      const dict = fixture.dict<string>({ nodes });
-      const events = collect(dict);
-      await dict.connect();
-      const [key] = keysOwnedBy(dict, 'node1', 1);
+      const { link, dict, events, key } = await behindProxy('slow');
       await dict.set(key, 'kept');
 
       link.cut();
@@ -86,13 +92,7 @@ describe('revival over a slow link', () => {
     'a black hole that lost its connections: back within commandTimeout of the heal',
     { timeout: 20_000 },
     async () => {
-      const link = await TcpProxy.start(fixture.fleet.servers[1].port);
-      proxies.push(link);
-      const nodes = { ...taggedNodes(fixture.fleet.servers, 'lost'), node1: link.url };
-      const dict = fixture.dict<string>({ nodes });
-      const events = collect(dict);
-      await dict.connect();
-      const [key] = keysOwnedBy(dict, 'node1', 1);
+      const { link, dict, events, key } = await behindProxy('lost');
       link.blackhole();
       await dict.get(key);
       await until(() => saw(events, 'ejected', 'node1') === 1, 3000);
