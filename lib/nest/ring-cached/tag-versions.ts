@@ -1,5 +1,6 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
 import { cacheView, type MigrationView } from '../../core/read-through.js';
+import { allToWire } from '../../core/keys/wire.js';
 import { atDeadline } from './deadline.js';
 import { uniqueId } from './unique-id.js';
 
@@ -234,14 +235,24 @@ export class TagVersions {
     const migrating = this.migration?.on === true;
     const ring = migrating ? this.migration!.from : this.dict.totalHash;
     if (ring !== this.ring) {
-      if (this.ring !== undefined && !migrating) {
-        this.earlier = [this.ring, ...this.earlier].slice(0, EARLIER_RINGS);
-      }
+      if (this.ring !== undefined && !migrating) this.remember(this.ring, ring);
       this.ring = ring;
       this.positions = positionsOf(ring);
       this.keys.clear();
     }
     return migrating;
+  }
+
+  /**
+   * `before` placed versions until `now` did: one of the earlier rings, unless `now` has its
+   * nodes and capacities (setNodes builds a new ring for an unchanged list: a loop reconciling
+   * from service discovery pushed the ring that differed out after four calls).
+   */
+  private remember(before: HashRing, now: HashRing): void {
+    const rings = [before, ...this.earlier].filter((ring) => !sameNodes(ring, now));
+    this.earlier = rings
+      .filter((ring, i) => rings.findIndex((other) => sameNodes(other, ring)) === i)
+      .slice(0, EARLIER_RINGS);
   }
 
   /**
@@ -267,9 +278,12 @@ export class TagVersions {
       [...byNode].map(([node, entries]) => {
         const at = this.positions.get(node);
         const route = at === undefined ? undefined : this.keysOf(tags[0]).keys[at];
-        // A node out, or gone: its entries are cleared or handed off before it serves again.
+        // A node gone is cleared before it is a member again; one out keeps these keys (the
+        // handoff deletes those of the current nodes only: see docs/ring-cached.md, tags).
         if (route === undefined || alive.locate(this.dict.getEntry(route)) !== node) return;
-        return this.dict.visitRedis('DEL', route, ...entries).catch(() => undefined);
+        return this.dict
+          .visitRedis('DEL', route, ...allToWire([...entries]))
+          .catch(() => undefined);
       }),
     );
   }
@@ -327,4 +341,12 @@ function positionsOf(ring: HashRing): Map<string, number> {
 /** A stored id, or null for none (or anything else the ring's onFail may answer). */
 function asId(reply: unknown): string | null {
   return typeof reply === 'string' ? reply : null;
+}
+
+/** True when `a` and `b` have the same nodes with the same capacities. */
+function sameNodes(a: HashRing, b: HashRing): boolean {
+  return (
+    a.nodes.length === b.nodes.length &&
+    a.nodes.every((name) => a.capacityOf(name) === b.capacityOf(name))
+  );
 }
