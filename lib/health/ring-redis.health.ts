@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { MAX_TIMER_MS } from '../core/config/option-checks.js';
-import type { RingDict, RingNodeState } from '../core/index.js';
+import type { RingDict, RingNodePing, RingNodeState } from '../core/index.js';
 import { RingRedisService } from '../nest/ring-redis.service.js';
 
 export interface RingRedisHealthOptions {
@@ -129,10 +129,17 @@ export class RingRedisHealthIndicator {
     const pings: GroupPings = new Map();
     await Promise.all(
       names.map(async (name) => {
-        const answers = await this.rings
-          .get(name)!
-          .ping({ timeout })
-          .catch(() => []);
+        const dict = this.rings.get(name)!;
+        // A dict closed, or closing (Nest serves requests during its shutdown hooks), PINGs
+        // nothing: no node answered. Counted as answered, every node was alive meanwhile.
+        const answers = await dict.ping({ timeout }).catch((error: unknown) =>
+          dict.nodeStates().map(({ name: node }): RingNodePing => ({
+            name: node,
+            alive: false,
+            ok: false,
+            error: error instanceof Error ? error.message : String(error),
+          })),
+        );
         const byNode = new Map<string, NodePing>();
         for (const { name: node, ok, ms, error } of answers) {
           byNode.set(node, ok ? { ok: true, ms: ms ?? 0 } : { ok: false, error: error ?? '' });

@@ -71,6 +71,21 @@ async function boot(nodes: RingNodesConfig = apps.nodes()) {
 }
 
 describe('isHealthy({ ping })', () => {
+  // A closed (or closing) dict's ping rejected, taken for no PINGs at all: every node counted
+  // alive, up, while Nest was shutting down.
+  it('with the group closed, no node answered: down', async () => {
+    const { app, indicator } = await boot();
+    await app.get(RingRedisService).getOrThrow('test').close();
+    const result = await indicator.isHealthy('ring-redis', { minAlive: 1, ping: true });
+    const details = result['ring-redis'] as unknown as {
+      status: string;
+      groups: { test: { alive: number; nodes: Record<string, { ping?: { ok: boolean } }> } };
+    };
+    expect(details.status).toBe('down');
+    expect(details.groups.test.alive).toBe(0);
+    expect(details.groups.test.nodes.node0.ping).toMatchObject({ ok: false });
+  });
+
   it('PINGs every node and reports each answer', async () => {
     const { server } = await boot();
     const { body } = await request(server).get('/health?minAlive=3').expect(200);
