@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Subscription } from 'rxjs';
 import type { ResolvedNearCacheOptions } from '../config/near-cache-options.js';
 import { toWire } from '../keys/wire.js';
+import { readsLikeGet, type EntryOp } from '../routing/entry-ops.js';
 import type { RingEvent } from '../membership/ring-events.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import { InvalidationChannel, type ChannelTiming } from './invalidation-channel.js';
@@ -39,6 +40,8 @@ export class NearCache implements NearView {
     options: ResolvedNearCacheOptions,
     private readonly timing: ChannelTiming,
   ) {
+    readsLikeGet(this.readString as EntryOp<unknown>, false);
+    readsLikeGet(this.readBuffer as EntryOp<unknown>, true);
     this.store = new NearStore(options.maxEntries, options.maxBytes);
     this.maxLag = options.maxLag;
     this.fence = new PollFence(options.maxLag);

@@ -3,7 +3,7 @@ import { toWire } from '../keys/wire.js';
 import { isFail, type Fail } from '../membership/ring-failures.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
-import { DEL, EXISTS, GET, GET_BUFFER, type EntryOp } from './entry-ops.js';
+import { DEL, EXISTS, getKind, type EntryOp } from './entry-ops.js';
 import { addTo } from '../collections.js';
 
 /** A request sent over the rings as they are, answering its reply or the failure. */
@@ -125,12 +125,13 @@ export class WarmUp {
       if (isFail(reply) || reply !== 0) return reply;
       return (await former.client.exists(toWire(entry)).catch(() => 0)) as T;
     }
-    if (op !== GET && op !== GET_BUFFER) return direct(entry, op, false);
+    const binary = getKind(op);
+    if (binary === undefined) return direct(entry, op, false);
     const watch = this.watch(entry);
     try {
       const reply = await direct(entry, op, false);
       if (isFail(reply) || reply !== null) return reply;
-      const found = await this.fetch(former, entry, op === GET_BUFFER);
+      const found = await this.fetch(former, entry, binary);
       if (found !== undefined && !watch.written && this.copying) await this.copy(entry, found);
       return (found?.value ?? null) as T;
     } finally {
