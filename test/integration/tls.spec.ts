@@ -17,6 +17,7 @@ import {
   tlsServerArgs,
   type TestCertificates,
 } from '../helpers/tls-certs.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -97,6 +98,39 @@ describe('TLS with a private CA', () => {
       .map(({ tlsPort }, i) => `n${i}=rediss://127.0.0.1:${tlsPort}?ca=${certs.caFile}`)
       .join(',');
     await exercise(dict(parseRingNodes(spec)));
+  });
+
+  // A TLS socket counts only the bytes it decrypted: with the greeting's first reply past
+  // commandTimeout, the revival's budget never doubled and the node stayed out for good.
+  it('a node ejected over a slow TLS link comes back', { timeout: 20_000 }, async () => {
+    const link = await TcpProxy.start(servers[0].tlsPort);
+    try {
+      const ca = readFileSync(certs.caFile);
+      const ring = new RingDict<unknown, unknown>({
+        nodes: {
+          a: { connection: { host: '127.0.0.1', port: link.port, tls: { ca } } },
+          b: { connection: { host: '127.0.0.1', port: servers[1].tlsPort, tls: { ca } } },
+        },
+        commandTimeout: 200,
+        heartbeatInterval: 50,
+        retryRatio: 0,
+      });
+      dicts.push(ring);
+      await ring.connect();
+      const key = Array.from({ length: 100 }, (_, i) => `k${i}`).find(
+        (k) => ring.totalHash.locate(ring.getEntry(k)) === 'a',
+      )!;
+      link.cut();
+      await ring.get(key);
+      await until(() => !ring.nodeStates()[0].alive, 3000);
+      // 60 ms each way: a request (120 ms) fits in commandTimeout, a handshake and greeting not.
+      link.heal();
+      link.delay(60);
+      await until(() => ring.nodeStates()[0].alive, 10_000);
+      expect(await ring.set(key, 1)).toBeUndefined();
+    } finally {
+      await link.close();
+    }
   });
 
   it('refuses a server it cannot verify: without the CA the node is ejected, saying why', async () => {

@@ -1,6 +1,7 @@
 import { disconnectNow } from './disconnect-now.js';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import type { NodeAddress } from '../config/ring-config.js';
 import { RingConnectionError } from './connection-errors.js';
 import { stallAwareTimer } from './connect-timer.js';
@@ -367,10 +368,15 @@ export class RingNode {
 
   /** A connect ran out of its `timeoutMs`: noted, the connection dropped; the error to answer. */
   private gaveUp(timeoutMs: number): RingConnectionError {
-    // The server answered part of it (TLS too, whose 'connect' waits for the handshake): a
-    // slow link. Silent (a hung server, a black hole that kept the connection) is not.
-    const socket = this.client.stream as Socket | undefined;
-    this.slowGreeting = socket !== undefined && !socket.destroyed && socket.bytesRead > 0;
+    // The server answered part of it: a slow link. Silent (a hung server, a black hole that
+    // kept the connection) is not. A TLS socket counts only the bytes it decrypted: its
+    // server's certificate, received, is an answer too (the greeting after the handshake may
+    // take the rest of the budget).
+    const socket = this.client.stream as Socket | TLSSocket | undefined;
+    const certified =
+      socket instanceof TLSSocket && Object.keys(socket.getPeerCertificate()).length > 0;
+    this.slowGreeting =
+      socket !== undefined && !socket.destroyed && (socket.bytesRead > 0 || certified);
     // A hung server completes the TCP handshake in the kernel and then never answers: destroy
     // the half-open connection (drop(): a polite close would wait for the hung server too), so
     // the next attempt need not wait for it.
