@@ -155,6 +155,20 @@ export class FleetView {
     );
   }
 
+  /**
+   * `node` answers again: this process's reports it still holds of nodes this process reaches
+   * (withdrawn while it was out, or a renewal that reached it late) go, or they would hold
+   * those nodes out for every process until their lease ran out (a healthy node ejected again
+   * for 1.5 s after it and `node` were out in turn).
+   */
+  async rejoined(node: RingNode): Promise<void> {
+    const stale = [...this.membership.all()]
+      .filter((other) => other !== node && !this.own.has(other.name))
+      .map((other) => this.field(other));
+    if (stale.length === 0 || this.closed) return;
+    await (this.commandsOf(node) ?? node.client).hdel(this.reportsKey, ...stale).catch(() => 0);
+  }
+
   /** Renews this process's reports, then reads every report and every node's hints. */
   private async tick(): Promise<void> {
     if (this.closed || this.polling) return;

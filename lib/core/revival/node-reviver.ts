@@ -171,6 +171,7 @@ export class NodeReviver {
     this.budgets.delete(node);
     // Others hear it as soon as it lands; this process's own return does not wait for it.
     void this.fleet.withdraw(node);
+    void this.fleet.rejoined(node);
     if (this.fleet.reportedByOthers(node)) {
       node.health.lastError = 'reported unreachable by another process';
       return;
