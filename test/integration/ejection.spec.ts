@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { clientsNamed, FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
+import { controlKey } from '../../lib/core/keys/control-keys.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { taggedNodes } from '../helpers/redis-fleet.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
@@ -183,32 +184,39 @@ describe('ping()', () => {
 
 describe('a node out, then its heir, both back (two processes)', () => {
   // A report of the first, renewed on the heir while it was hung and never withdrawn there, held
-  // the first out for every process once the heir was back: ejected again, 1.5 s, though healthy.
-  it('the first stays in once both are back', { timeout: 20_000 }, async () => {
-    const nodes = taggedNodes(fixture.fleet.servers, 'twice');
-    const dicts = [0, 1].map(() => fixture.dict<string>({ nodes, prefix: 'twice:' }));
-    const events = dicts.map(collect);
-    const ejectBoth = async (node: string) => {
-      const [probe] = keysOwnedBy(dicts[0], node, 1, { tag: 'probe' });
-      await Promise.all(dicts.map((dict) => dict.get(probe)));
-      await until(() => events.every((seen) => saw(seen, 'ejected', node) === 1), SETTLE);
-    };
-    const keys = keysOwnedBy(dicts[0], 'node0', 10, { heir: 'node1' });
-    const [first, heir] = [fixture.serverOf('node0'), fixture.serverOf('node1')];
-    first.hang();
-    await ejectBoth('node0');
-    for (const [i, key] of keys.entries()) await dicts[i % 2].set(key, 'v2');
-    heir.hang();
-    await ejectBoth('node1');
-    first.resume();
-    await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node0') === 1), SETTLE);
-    heir.resume();
-    await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node1') === 1), SETTLE);
-    const settled = performance.now();
-    while (performance.now() - settled < 1_500) {
-      await Promise.all(dicts.map((dict) => dict.getMany(keys)));
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    expect(events.map((seen) => saw(seen, 'ejected', 'node0'))).toEqual([1, 1]);
-  });
+  // the first out for every process until its lease ran out once the heir was back: the healthy
+  // node ejected again (2 or 3 times in each process, for about 1.5 s). Each process's own stale
+  // reports now go as it brings the heir back; another process's, as that one does.
+  it(
+    'each process brings the heir back without its stale reports of the first',
+    { timeout: 20_000 },
+    async () => {
+      const nodes = taggedNodes(fixture.fleet.servers, 'twice');
+      const dicts = [0, 1].map(() => fixture.dict<string>({ nodes, prefix: 'twice:' }));
+      const events = dicts.map(collect);
+      const ejectBoth = async (node: string) => {
+        const [probe] = keysOwnedBy(dicts[0], node, 1, { tag: 'probe' });
+        await Promise.all(dicts.map((dict) => dict.get(probe)));
+        await until(() => events.every((seen) => saw(seen, 'ejected', node) === 1), SETTLE);
+      };
+      const keys = keysOwnedBy(dicts[0], 'node0', 10, { heir: 'node1' });
+      const [first, heir] = [fixture.serverOf('node0'), fixture.serverOf('node1')];
+      first.hang();
+      await ejectBoth('node0');
+      for (const [i, key] of keys.entries()) await dicts[i % 2].set(key, 'v2');
+      heir.hang();
+      await ejectBoth('node1');
+      first.resume();
+      await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node0') === 1), SETTLE);
+      heir.resume();
+      await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node1') === 1), SETTLE);
+      // Well within the lease (3 s) the late renewals of node0's reports live on node1 for.
+      const reports = controlKey('twice:', 'out');
+      await until(
+        async () => !(await redisCommand(heir.port, 'HKEYS', reports)).includes('node0 '),
+        1_000,
+        'node1 holding no report of node0',
+      );
+    },
+  );
 });
