@@ -383,3 +383,11 @@ export class HashRing {
     );
   }
 }
+
+/**
+ * True when `a` and `b` have the same nodes with the same capacities (the options are a dict's
+ * own, the same for every ring it builds): setNodes builds a new ring for an unchanged list.
+ */
+export function sameNodes(a: HashRing, b: HashRing): boolean {
+  return a.size === b.size && a.nodes.every((name) => a.capacityOf(name) === b.capacityOf(name));
+}

@@ -1,6 +1,6 @@
 import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { FleetView } from '../fleet/fleet-view.js';
-import { HashRing, type HashRingOptions } from '../hashing/hash-ring.js';
+import { HashRing, sameNodes, type HashRingOptions } from '../hashing/hash-ring.js';
 import {
   capacitiesOf,
   checkedNodes,
@@ -138,7 +138,7 @@ export class MembershipChange {
     membership.swap(plan.total, plan.joining, plan.leaving);
     // A node joining or leaving drops the near cache by its event; new capacities alone move
     // keys with none, and an unchanged list (a reconciling loop) moves nothing.
-    if (plan.joining.length + plan.leaving.length === 0 && reweighted(before, plan.total)) {
+    if (plan.joining.length + plan.leaving.length === 0 && !sameNodes(before, plan.total)) {
       this.parts.keysMoved();
     }
     this.configs = plan.configs;
@@ -244,9 +244,4 @@ export class MembershipChange {
 export function configOf(node: ResolvedRingNodeConfig): string {
   const connection = node.connection;
   return typeof connection === 'string' ? connection : JSON.stringify(connection);
-}
-
-/** True when a node of both rings has another capacity in `after`. */
-function reweighted(before: HashRing, after: HashRing): boolean {
-  return after.nodes.some((name) => before.capacityOf(name) !== after.capacityOf(name));
 }

@@ -1,5 +1,6 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
 import { cacheView, type MigrationView } from '../../core/read-through.js';
+import { sameNodes } from '../../core/hashing/hash-ring.js';
 import { allToWire } from '../../core/keys/wire.js';
 import { atDeadline } from './deadline.js';
 import { uniqueId } from './unique-id.js';
@@ -341,12 +342,4 @@ function positionsOf(ring: HashRing): Map<string, number> {
 /** A stored id, or null for none (or anything else the ring's onFail may answer). */
 function asId(reply: unknown): string | null {
   return typeof reply === 'string' ? reply : null;
-}
-
-/** True when `a` and `b` have the same nodes with the same capacities. */
-function sameNodes(a: HashRing, b: HashRing): boolean {
-  return (
-    a.nodes.length === b.nodes.length &&
-    a.nodes.every((name) => a.capacityOf(name) === b.capacityOf(name))
-  );
 }
