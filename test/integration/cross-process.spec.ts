@@ -194,15 +194,16 @@ describe('the same goals with a near cache in every process', () => {
 
   // A process that stalled reads its sockets before it serves a hit again: without that, 13–45
   // reads after the heal answered values whose invalidation waited unread, in every run.
-  // Retried as the stall scenario above is: with the whole suite on 2 cores, an attempt can
-  // also see a read trail a write by the invalidation's delivery (one read, once, in a full
-  // run: under that load an invalidation can reach a process more than the analyser's 1 ms
-  // after the writer had its reply). Without the check every attempt fails.
+  // Under the whole suite on 2 cores an invalidation can also reach a process more than 1 ms
+  // after the writer had its reply (1, 1 and 14 stale reads within 1 s of the heal, in the
+  // three attempts of one full run in seven): a write counts as before a read 5 ms after it
+  // here. That still fails every attempt without the check (5–8 stale reads after the heal,
+  // 20–38 at 1 ms; 7–13 of them begun over 1 s after it), and none with it at any slack.
   it(
     'stall: every process stalls under load, nothing stale after the heal',
     { retry: 2, timeout: SCENARIO_TIMEOUT_MS },
     async () => {
-      const result = await run('stall', { ...OPTIONS, nearCache: true });
+      const result = await run('stall', { ...OPTIONS, nearCache: true, slackMs: 5 });
       expect(result.notes.join(' ')).toMatch(/64 process stalls of \d+–\d+ ms/);
       expectHealed(result);
       expect.soft(result.report.staleAfterHeal, 'stall: stale reads after the heal').toBe(0);
