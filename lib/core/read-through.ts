@@ -25,6 +25,8 @@ export interface CacheView {
   readonly near: NearView | undefined;
   /** Its `migration`, if it has one (ended or not). */
   readonly migration: MigrationView | undefined;
+  /** Copies of each entry (the `replicas` option). */
+  readonly replicas: number;
 }
 
 /**

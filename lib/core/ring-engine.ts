@@ -120,7 +120,11 @@ export function createEngine<V, F>(
     scanner,
     clearer,
     near,
-    cacheView: { near, migration: migration.configured ? migration : undefined },
+    cacheView: {
+      near,
+      migration: migration.configured ? migration : undefined,
+      replicas: o.replicas,
+    },
   };
 }
 

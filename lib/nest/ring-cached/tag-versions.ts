@@ -34,6 +34,10 @@ const EARLIER_RINGS = 4;
  * A missing version is always a miss, never "not invalidated": a key lost with its node, or
  * read from another node than the one the entry was checked on, can only cost a miss.
  *
+ * With `replicas`, every copy of an entry records the versions of its owner's node (the first
+ * of its home), wherever the copy is read: a version key has copies of its own, on other nodes
+ * than the entry's second, so with the owner out they are read apart from the entry.
+ *
  * During a `migration` every process, on the old nodes or the new, keeps entries where the
  * old ring (`from`) places them, and so their versions: the keys `from` picks, where it places
  * them. A dict with a migration deletes the keys of both rings, ended or not: a process whose
@@ -81,11 +85,14 @@ export class TagVersions {
   /** The near cache's `maxLag`, if the dict has one (its options never change). */
   private readonly nearLag: number | undefined;
   private readonly migration: MigrationView | undefined;
+  /** The dict has `replicas`: an entry is checked against its home's versions (placesFor). */
+  private readonly replicated: boolean;
 
   constructor(private readonly dict: RingDict<unknown, unknown>) {
     const view = dict[cacheView];
     this.nearLag = view.near?.maxLag;
     this.migration = view.migration;
+    this.replicated = view.replicas > 1;
   }
 
   /**
@@ -116,7 +123,11 @@ export class TagVersions {
     const alive = migrating ? this.ring! : this.dict.aliveHash;
     const node = alive.locate(entry);
     if (node === undefined) return undefined;
-    const at = this.positions.get(node);
+    // With replicas, the copy a read finds while the owner is out was written beside the
+    // owner's, recording the owner's versions: those are checked, where their own copies are.
+    // The next node's versions made every tagged entry in grace there a miss, and the caller
+    // got the method's error (5 of 10 keys of a killed node, replicas 2).
+    const at = this.positions.get(this.replicated ? this.ring!.locate(entry)! : node);
     if (at === undefined) return undefined;
     const found = tags.map((tag) => this.keysOf(tag));
     // Lists made by map are their exact size: kept with a near-held entry (HeldReads), one
@@ -139,16 +150,22 @@ export class TagVersions {
    * The entry of `key` and the versions at `places`, read together: one MGET on the entry's
    * node (a read: it leaves no handoff hint). Should the request fail over to another node,
    * it finds no versions there, or copies (with replicas) that `invalidate` deletes too: a
-   * miss, never a stale read.
+   * miss, never a stale read. With replicas, that node holds the entry's next copy: versions
+   * missing beside an entry are then read again apart, each where its own copies are (the
+   * entry in grace answered while its owner was lost, not the method's error).
    */
-  readTogether(key: string, places: TagPlaces): Promise<[string | undefined, (string | null)[]]> {
-    return this.dict.visitRedis('MGET', key, ...places.entries).then((reply) => {
-      if (!Array.isArray(reply) || reply.length !== places.entries.length + 1) {
-        throw new Error('the ring answered no MGET reply (no node alive?)');
-      }
-      const [raw, ...ids] = reply as (string | null)[];
-      return [raw ?? undefined, ids.map(asId)];
-    });
+  async readTogether(
+    key: string,
+    places: TagPlaces,
+  ): Promise<[string | undefined, (string | null)[]]> {
+    const reply = await this.dict.visitRedis('MGET', key, ...places.entries);
+    if (!Array.isArray(reply) || reply.length !== places.entries.length + 1) {
+      throw new Error('the ring answered no MGET reply (no node alive?)');
+    }
+    const [raw, ...found] = reply as (string | null)[];
+    const ids = found.map(asId);
+    if (!this.replicated || raw === null || !ids.includes(null)) return [raw ?? undefined, ids];
+    return [raw, await this.read(places)];
   }
 
   /** The current ids at `places` (null where there is none), read apart from the entry. */
