@@ -93,6 +93,9 @@ describe('@RingCached options are checked at boot', () => {
     ],
     // Past Redis' clock (PX): every write would fail at the server.
     [{ ttl: 60, grace: 1e16 }, /@RingCached BadOptions\.load: grace: at most 1e12 seconds/],
+    // Each within it, not together: an entry in grace is kept ttl + grace (a write refused on
+    // every call, the method run every time).
+    [{ ttl: 60, grace: 1e12 }, /BadOptions\.load: grace: ttl \+ grace is at most 1e12 seconds/],
   ])('%o fails the boot with a RingConfigError naming the method', async (options, message) => {
     @Injectable()
     class BadOptions {

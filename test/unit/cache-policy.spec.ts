@@ -73,6 +73,12 @@ describe('cached-call options', () => {
     [{ grace: 1e16 }, /grace: at most 1e12 seconds, got 10000000000000000$/],
     [{ grace: '1000000000000000h' }, /grace: at most 1e12 seconds, got "1000000000000000h"$/],
     [{ lock: { ttl: 1e20 } }, /lock\.ttl: at most 1e12 seconds, got 100000000000000000000$/],
+    // Each within the ceiling, not together: an entry in grace is kept ttl + grace.
+    [{ grace: 1e12 }, /grace: ttl \+ grace is at most 1e12 seconds .*, got 60 \+ 1000000000000$/],
+    [
+      { ttl: 1e12, grace: '1h' },
+      /grace: ttl \+ grace is at most 1e12 seconds .*, got 1000000000000 \+ 3600$/,
+    ],
     [
       { codec: 'string' },
       /codec: expected 'json' or a named codec of the core such as 'msgpack', got "string"$/,

@@ -6,7 +6,7 @@ import {
   type DurationString,
 } from '../../core/config/duration.js';
 import { checkOption, shown } from '../../core/config/option-checks.js';
-import { validateTtl } from '../../core/config/ring-dict-options.js';
+import { MAX_TTL_SECONDS, validateTtl } from '../../core/config/ring-dict-options.js';
 import type { CacheCodec } from './cache-entry.js';
 
 /**
@@ -120,6 +120,7 @@ export function resolvePolicy(
       `${where}${option} needs a ttl: give the option ttl, or the group an expire`,
     );
   }
+  keptWithin(ttl ?? groupExpire, grace.graceMs, where);
   const lockMs = lockOf(options.lock, where);
   const codec = codecOf(options.codec, where);
   return {
@@ -151,6 +152,21 @@ function graceOf(
   needs(softTimeoutMs === undefined || graceMs > 0, where, 'softTimeout', 'grace');
   needs(options.graceBackoff === undefined || graceMs > 0, where, 'graceBackoff', 'grace');
   return { graceMs, graceBackoffMs, softTimeoutMs };
+}
+
+/**
+ * An entry in grace is kept ttl + grace in Redis: past the TTLs' ceiling every write would be
+ * refused, and the method would run on every call.
+ */
+function keptWithin(ttlSeconds: number | undefined, graceMs: number, where: string): void {
+  if (graceMs === 0 || ttlSeconds === undefined) return;
+  const keptSeconds = ttlSeconds + graceMs / 1000;
+  if (keptSeconds > MAX_TTL_SECONDS) {
+    throw new RingConfigError(
+      `${where}grace: ttl + grace is at most 1e12 seconds (an entry in grace is ` +
+        `kept that long in Redis), got ${ttlSeconds} + ${graceMs / 1000}`,
+    );
+  }
 }
 
 function needs(ok: boolean, where: string, option: string, needed: string): void {
