@@ -137,6 +137,23 @@ describe('RingCacheService.wrap', () => {
     await expect(attempt).rejects.toThrow(message);
   });
 
+  it("a key among the cache's own (tag versions, locks) is refused, the tag's entries kept", async () => {
+    const cache = (await boot()).get(RingCacheService);
+    let runs = 0;
+    const tagged = () => cache.wrap('report', async () => ++runs, { ttl: 60, tags: ['t'] });
+    expect([await tagged(), await tagged()]).toEqual([1, 1]);
+    for (const key of ['__ring-cached__:tag:t:0', '__ring-cached__:lock:0:report']) {
+      const attempt = cache.wrap(key, async () => 'unrelated', { ttl: 60 });
+      await expect(attempt).rejects.toThrow(
+        new RingArgumentError(
+          `wrap: the key "${key}" begins with "__ring-cached__:", where the cache keeps its tag ` +
+            'versions and locks',
+        ),
+      );
+    }
+    expect(await tagged()).toBe(1);
+  });
+
   it('a key that is not a non-empty string is refused', async () => {
     const cache = (await boot()).get(RingCacheService);
     await expect(cache.wrap('', async () => 1)).rejects.toBeInstanceOf(RingArgumentError);

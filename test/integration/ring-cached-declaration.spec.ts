@@ -86,6 +86,11 @@ describe('@RingCached options are checked at boot', () => {
     ],
     [{ ttl: 5, softTimeout: 50 }, /@RingCached BadOptions\.load: softTimeout needs grace/],
     [{ tags: ['a'] }, /@RingCached BadOptions\.load: tags: expected a function, got \["a"\]/],
+    // Every key of the method would be among the cache's own: tag versions, locks.
+    [
+      { prefix: '__ring-cached__:tag:' },
+      /BadOptions\.load: prefix: "__ring-cached__:" begins the cache's own keys/,
+    ],
     // Every key of the method would be refused at its call: it would never be cached.
     [
       { prefix: 'p\uD800:' },

@@ -125,6 +125,13 @@ class KeyTrouble {
     return id;
   }
 
+  // No prefix: a key answered among the cache's own keys would be a tag's version key.
+  @RingCached({ prefix: '', key: (tag: string) => `__ring-cached__:tag:${tag}:0` })
+  async byOwnKey(tag: string): Promise<string> {
+    this.calls++;
+    return tag;
+  }
+
   @RingCached()
   async onDay(day: Date): Promise<string> {
     this.calls++;
@@ -332,6 +339,15 @@ describe('@RingCached', () => {
     expect(await trouble.onDay(new Date('also garbage'))).toBe('no day');
     expect(await trouble.onDay(new Date('2026-12-03T10:00:00Z'))).toBe('2026-12-03');
     expect(trouble.calls).toBe(6);
+    warn.mockClear();
+    expect([await trouble.byOwnKey('t'), await trouble.byOwnKey('t')]).toEqual(['t', 't']);
+    expect(trouble.calls).toBe(8);
+    expect(String(warn.mock.calls[0][0])).toBe(
+      'KeyTrouble.byOwnKey: the key "__ring-cached__:tag:t:0" begins with "__ring-cached__:", ' +
+        'where the cache keeps its tag versions and locks; called uncached',
+    );
+    const dict = app.get(RingRedisService).getOrThrow('default');
+    expect(await dict.getRaw('__ring-cached__:tag:t:0')).toBeUndefined();
   });
 
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {

@@ -1,5 +1,34 @@
 import { createHash } from 'node:crypto';
+import { RingArgumentError } from '../../core/errors.js';
 import { shown } from '../../core/config/option-checks.js';
+
+/**
+ * The cache's own keys inside a group's prefix (tag versions, locks). No cached call's key may
+ * begin with it: `wrap('__ring-cached__:tag:t:0', …)` wrote over tag `t`'s version.
+ */
+export const CACHE_KEY_SPACE = '__ring-cached__:';
+
+/** Why `key`, a cached call's key, cannot be used; undefined when it can. */
+function reservedKeyProblem(key: string): string | undefined {
+  if (!key.startsWith(CACHE_KEY_SPACE)) return undefined;
+  return `the key ${shown(key)} begins with "${CACHE_KEY_SPACE}", where the cache keeps its tag versions and locks`;
+}
+
+/** `key`, a cached call's key, unless it is among the cache's own (a KeyAnswerError). */
+export function ownKey(key: string): string {
+  const reserved = reservedKeyProblem(key);
+  if (reserved !== undefined) throw new KeyAnswerError(reserved);
+  return key;
+}
+
+/** Throws a RingArgumentError unless `key` can be a `wrap` key. */
+export function checkWrapKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key === '') {
+    throw new RingArgumentError(`wrap: the key must be a non-empty string, got ${shown(key)}`);
+  }
+  const reserved = reservedKeyProblem(key);
+  if (reserved !== undefined) throw new RingArgumentError(`wrap: ${reserved}`);
+}
 
 /** Keys longer than this many bytes are replaced by a digest, so Redis keys stay short. */
 export const MAX_KEY_BYTES = 200;

@@ -1,9 +1,10 @@
 import type { RingDict } from '../../core/index.js';
 import { deleteIfHolds } from '../../core/read-through.js';
+import { CACHE_KEY_SPACE } from './cache-key.js';
 import { uniqueId } from './unique-id.js';
 
 /** Lock keys, inside the group's prefix: `__ring-cached__:lock:<n>:<key>`. */
-export const LOCK_KEY_PREFIX = '__ring-cached__:lock:';
+export const LOCK_KEY_PREFIX = `${CACHE_KEY_SPACE}lock:`;
 
 /** Candidates tried for a lock key on the entry's node (n equal nodes: none with odds e⁻⁶⁴). */
 const CANDIDATES_PER_NODE = 64;

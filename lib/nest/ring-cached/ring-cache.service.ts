@@ -3,7 +3,7 @@ import { RingArgumentError, type RingDict } from '../../core/index.js';
 import { shown } from '../../core/config/option-checks.js';
 import { readThroughRaw } from '../../core/read-through.js';
 import { RingRedisService } from '../ring-redis.service.js';
-import { customKey, KeyAnswerError, serializeArgs } from './cache-key.js';
+import { checkWrapKey, customKey, KeyAnswerError, ownKey, serializeArgs } from './cache-key.js';
 import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached-call-metrics.js';
 import { decodeEntry, isEnvelope } from './cache-entry.js';
 import { isStringArray, runSafely, tagsOf } from './method-runs.js';
@@ -121,9 +121,7 @@ export class RingCacheService implements RingCacheBinding {
    */
   wrap<T>(key: string, fn: () => Promise<T>, options?: RingWrapOptions): Promise<T> {
     try {
-      if (typeof key !== 'string' || key === '') {
-        throw new RingArgumentError(`wrap: the key must be a non-empty string, got ${shown(key)}`);
-      }
+      checkWrapKey(key);
       if (typeof fn !== 'function') {
         throw new RingArgumentError(`wrap("${key}"): expected a function to cache`);
       }
@@ -383,7 +381,8 @@ export class RingCacheService implements RingCacheBinding {
 
   private keyOf(method: RingCachedMethod, args: unknown[], type: Function): string {
     const custom = method.options.key as ((...a: unknown[]) => unknown) | undefined;
-    return this.prefixOf(method, type) + (custom ? customKey(custom, args) : serializeArgs(args));
+    const key = custom ? customKey(custom, args) : serializeArgs(args);
+    return ownKey(this.prefixOf(method, type) + key);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { RingConfigError } from '../../core/index.js';
 import { checkOption, rejectUnknownOptions } from '../../core/config/option-checks.js';
 import { BEHAVIOUR_OPTIONS, resolvePolicy } from './cache-policy.js';
+import { CACHE_KEY_SPACE } from './cache-key.js';
 import { quotedList } from '../quoted-list.js';
 import type { WellFormedString } from '../../core/keys/wire.js';
 import type { RingCachedMethod, RingCachedOptions } from './ring-cached.decorator.js';
@@ -36,6 +37,11 @@ export function validateRingCachedOptions(
     'a well-formed string',
     prefix,
   );
+  if (typeof prefix === 'string' && prefix.startsWith(CACHE_KEY_SPACE)) {
+    throw new RingConfigError(
+      `${where}prefix: "${CACHE_KEY_SPACE}" begins the cache's own keys (tag versions, locks)`,
+    );
+  }
   checkOption(key === undefined || typeof key === 'function', where, 'key', 'a function', key);
   checkOption(tags === undefined || typeof tags === 'function', where, 'tags', 'a function', tags);
   checkOption(typeof group === 'string', where, 'group', 'a group name', group);

@@ -2,11 +2,12 @@ import { RingClusterUnavailableError, type HashRing, type RingDict } from '../..
 import { cacheView, type MigrationView } from '../../core/read-through.js';
 import { sameNodes } from '../../core/hashing/hash-ring.js';
 import { allToWire } from '../../core/keys/wire.js';
+import { CACHE_KEY_SPACE } from './cache-key.js';
 import { atDeadline } from './deadline.js';
 import { uniqueId } from './unique-id.js';
 
 /** Version keys of tags, inside the group's prefix: `__ring-cached__:tag:<tag>:<n>`. */
-export const TAG_KEY_PREFIX = '__ring-cached__:tag:';
+export const TAG_KEY_PREFIX = `${CACHE_KEY_SPACE}tag:`;
 
 /** Tags whose version keys are remembered per group (each a few strings per node). */
 const MAX_REMEMBERED_TAGS = 10_000;
