@@ -49,6 +49,7 @@ import type { RingScanner } from './scan/ring-scanner.js';
 import type { FleetView } from './fleet/fleet-view.js';
 import { createEngine, type EntryRouter } from './ring-engine.js';
 import { allToWire, toWire } from './keys/wire.js';
+import type { PayloadLimit } from './payload-limit.js';
 
 export type { RingClearOptions, RingSetOptions } from './config/call-options.js';
 export type { RingEvent, RingEventType } from './membership/ring-events.js';
@@ -81,6 +82,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   private readonly reviver: NodeReviver;
   private readonly router: EntryRouter<F>;
   private readonly batches: BatchOps<V, F>;
+  private readonly payloads: PayloadLimit;
   private readonly scanner: RingScanner<F>;
   private readonly clearer: RingClear<F>;
   private readonly changes: MembershipChange;
@@ -117,6 +119,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     this.clearer = engine.clearer;
     this.changes = engine.changes;
     this.batches = engine.batches;
+    this.payloads = engine.payloads;
     this.cacheView = engine.cacheView;
     if (!o.lazyConnect) void this.connect();
     this.reviver.start();
@@ -423,7 +426,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
     try {
       const entry = this.entryKeys.entry(key);
       const ttl = this.ttlOf(method, options);
-      const op = setOp(toPayload(this.codec, value, entry), ttl);
+      const payload = toPayload(this.codec, value, entry);
+      this.payloads.check(payload, method, entry);
+      const op = setOp(payload, ttl);
       return this.router.route(entry, op, true, nothing, answerFail, method);
     } catch (error) {
       // A bad key, ttl or value, or a user hash function that throws.

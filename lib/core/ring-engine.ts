@@ -29,6 +29,7 @@ import { RingClear } from './scan/ring-clear.js';
 import { ReplicaScan } from './scan/replica-scan.js';
 import { RingScanner } from './scan/ring-scanner.js';
 import type { CacheView } from './read-through.js';
+import { PayloadLimit } from './payload-limit.js';
 
 /** How long a report of an unreachable node lives unless renewed, at the least (ms). */
 const MIN_LEASE_MS = 3_000;
@@ -46,6 +47,8 @@ export interface RingEngine<V, F> {
   reviver: NodeReviver;
   router: EntryRouter<F>;
   batches: BatchOps<V, F>;
+  /** Refuses values longer than a node accepts. */
+  payloads: PayloadLimit;
   /** Where each entry's copies live (one copy unless `replicas`). */
   placement: ReplicaPlacement;
   scanner: RingScanner<F>;
@@ -89,6 +92,7 @@ export function createEngine<V, F>(
   const { router, changes, migration, near } = buildRouting(o, inputs, core, makeNode);
   const copies =
     o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
+  const payloads = new PayloadLimit(() => membership.all());
   const scanner = new RingScanner(
     membership,
     failures,
@@ -115,7 +119,8 @@ export function createEngine<V, F>(
     fleet: core.fleet,
     reviver,
     router: copies?.entries ?? router,
-    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, copies?.batches, near),
+    batches: new BatchOps(router, inputs.entryKeys, inputs.codec, payloads, copies?.batches, near),
+    payloads,
     placement,
     scanner,
     clearer,

@@ -145,6 +145,52 @@ describe('Redis saying no', () => {
     }
   });
 
+  // Redis answers a longer value with a protocol error and closes the connection: the reads in
+  // flight on it failed over (misses) and the node was ejected; a setMany lost the writes queued
+  // behind it, some of them, without a word.
+  it('a value longer than a server accepts (proto-max-bulk-len): refused before it is sent', async () => {
+    const strict = await startRedisServers(2, { extraArgs: ['--proto-max-bulk-len', '1mb'] });
+    try {
+      const dict = fixture.dict<string>({
+        commandTimeout: 2_000,
+        nodes: ringNodes(strict.servers),
+      });
+      const events = collect(dict);
+      await dict.connect();
+      const huge = 'x'.repeat(2 * 1024 * 1024);
+      const owner = dict.aliveHash.locate(dict.getEntry('huge'));
+      const beside = Array.from({ length: 200 }, (_, i) => `k${i}`)
+        .filter((key) => dict.aliveHash.locate(dict.getEntry(key)) === owner)
+        .slice(0, 20);
+      for (const key of beside) await dict.set(key, key);
+      const [set, ...reads] = await Promise.allSettled([
+        dict.set('huge', huge),
+        ...beside.map((key) => dict.get(key)),
+      ]);
+      const refused =
+        /: the value for ".*huge" takes 2097154 bytes, more than the 1048576 a node's server accepts \(its proto-max-bulk-len\)\. Nothing was written\.$/;
+      expect(set.status === 'rejected' && set.reason).toBeInstanceOf(RingArgumentError);
+      expect(set.status === 'rejected' && (set.reason as Error).message).toMatch(refused);
+      expect(reads.map((read) => read.status === 'fulfilled' && read.value)).toEqual(beside);
+      // A batch with one such value writes nothing at all.
+      const batch = dict.setMany([
+        ['a', '1'],
+        ['huge', huge],
+        ['b', '2'],
+      ]);
+      await expect(batch).rejects.toBeInstanceOf(RingArgumentError);
+      await expect(batch).rejects.toThrow(/^setMany: the value for ".*huge" takes 2097154 bytes/);
+      expect(await dict.getMany(['a', 'huge', 'b'])).toEqual([undefined, undefined, undefined]);
+      // Counted in UTF-8 bytes: 'é' takes two.
+      await dict.set('fits', 'é'.repeat(400_000));
+      expect(await dict.get('fits')).toBe('é'.repeat(400_000));
+      await expect(dict.set('over', 'é'.repeat(600_000))).rejects.toThrow(/takes 1200002 bytes/);
+      expectHealthy(dict as RingDict, events);
+    } finally {
+      await strict.stop();
+    }
+  });
+
   it('visitRedis with an unknown command: the ReplyError, no ejection', async () => {
     const dict = fixture.dict<string>();
     const events = collect(dict);

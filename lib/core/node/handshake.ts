@@ -22,6 +22,8 @@ export interface ServerIdentity {
   runId?: string;
   /** The run_id the server's data was last vouched for under (see RingNode), if any. */
   vouchedFor?: string;
+  /** The longest value the server accepts (`proto-max-bulk-len`; CONFIG may be refused). */
+  maxBulkBytes?: number;
 }
 
 /**
@@ -34,6 +36,7 @@ export interface ServerIdentity {
  * - `CLIENT INFO`: this connection's id, address and database (ioredis goes on after a refused
  *   SELECT, on database 0).
  * - `INFO server` for `run_id`, and GET of the key vouching for the data (`instanceKey`).
+ * - `CONFIG GET proto-max-bulk-len`: a longer value would close the connection (PayloadLimit).
  */
 export async function handshake(
   client: Redis,
@@ -42,11 +45,15 @@ export async function handshake(
 ): Promise<ServerIdentity> {
   const pipeline = client.pipeline();
   for (const { id, addr } of earlier) pipeline.call('CLIENT', 'KILL', 'ID', id, 'ADDR', addr);
-  pipeline.client('INFO').info('server').get(instanceKey);
+  pipeline.client('INFO').info('server').get(instanceKey).config('GET', 'proto-max-bulk-len');
   // Connection errors are thrown; a reply error (NOPERM) only leaves its field undefined.
   const replies = await pipelineReplies(pipeline.exec());
-  const [[infoError, clientInfo], [serverError, serverInfo], [markError, vouchedFor]] =
-    replies.slice(earlier.length);
+  const [
+    [infoError, clientInfo],
+    [serverError, serverInfo],
+    [markError, vouchedFor],
+    [configError, config],
+  ] = replies.slice(earlier.length);
   const identity: ServerIdentity = {};
   if (!infoError) {
     const fields = infoFields(String(clientInfo), ' ');
@@ -58,6 +65,8 @@ export async function handshake(
   }
   if (!serverError) identity.runId = infoFields(String(serverInfo), '\n').get('run_id');
   if (!markError && typeof vouchedFor === 'string') identity.vouchedFor = vouchedFor;
+  const maxBulk = Array.isArray(config) ? Number(config[1]) : Number.NaN;
+  if (!configError && Number.isSafeInteger(maxBulk) && maxBulk > 0) identity.maxBulkBytes = maxBulk;
   return identity;
 }
 

@@ -219,6 +219,11 @@ export class RingNode {
     return this.client.status === 'ready' && this.verified && this.trust.distrust === undefined;
   }
 
+  /** The longest value the server accepts (see PayloadLimit). */
+  get maxBulkBytes(): number {
+    return this.trust.maxBulkBytes;
+  }
+
   /** The server process (`run_id`) of the last connection, if the server told it. */
   get runId(): string | undefined {
     return this.trust.serverRunId;

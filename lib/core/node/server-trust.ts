@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { isConnectionError, RingConnectionError } from './connection-errors.js';
+import { DEFAULT_MAX_BULK_BYTES } from '../payload-limit.js';
 import { handshake, type PastConnection, type ServerIdentity } from './handshake.js';
 
 /**
@@ -24,6 +25,8 @@ export class ServerTrust {
   private earlier: PastConnection[] = [];
   /** Why the server's data cannot be served now; undefined when it can. */
   private distrusted?: string;
+  /** The longest value the server accepts, as its last handshake told. */
+  private maxBulk = DEFAULT_MAX_BULK_BYTES;
 
   constructor(
     /** The key vouching for the data (one per dict prefix). */
@@ -35,6 +38,11 @@ export class ServerTrust {
   /** The server process seen at the last handshake, if INFO was allowed. */
   get serverRunId(): string | undefined {
     return this.runId;
+  }
+
+  /** The longest value the server accepts (`proto-max-bulk-len`; Redis' default if not told). */
+  get maxBulkBytes(): number {
+    return this.maxBulk;
   }
 
   /** Why the server's data must not be served until it is cleared, if it must not. */
@@ -58,6 +66,7 @@ export class ServerTrust {
     const identity = await handshake(client, this.earlier, this.instanceKey);
     this.earlier = [];
     this.current = identity.connection;
+    this.maxBulk = identity.maxBulkBytes ?? DEFAULT_MAX_BULK_BYTES;
     if (identity.db !== undefined && identity.db !== this.db) {
       throw new RingConnectionError(
         `database ${this.db} was refused by the server (SELECT failed; the connection is on database ${identity.db})`,

@@ -1,5 +1,6 @@
 import { decodeValue, encodeValue, type RingCodec } from '../codec.js';
 import { RingArgumentError } from '../errors.js';
+import type { PayloadLimit } from '../payload-limit.js';
 import { describeKey, keyList, type EntryKeys } from '../keys/entry-keys.js';
 import { answerFail, type Fail } from '../membership/ring-failures.js';
 import { hitsIn } from '../metrics/ring-operations.js';
@@ -21,6 +22,7 @@ export class BatchOps<V, F> {
     private readonly router: RequestRouter<F>,
     private readonly keys: EntryKeys,
     private readonly codec: RingCodec<V>,
+    private readonly payloads: PayloadLimit,
     /** With replicas: every copy written, and the next copies read on a miss. */
     private readonly copies?: ReplicaBatches<F>,
     private readonly near?: NearCache,
@@ -201,7 +203,9 @@ export class BatchOps<V, F> {
       const [key, value] = pair as readonly [unknown, V];
       const entry = this.keys.entry(key);
       entries.push(entry);
-      payloads.push(encodeValue(this.codec, value, entry));
+      const payload = encodeValue(this.codec, value, entry);
+      this.payloads.check(payload, 'setMany', entry);
+      payloads.push(payload);
     }
     return { entries, payloads };
   }
