@@ -124,6 +124,37 @@ describe("codec: 'msgpack'", () => {
     }
   });
 
+  // msgpackr writes a lone surrogate as U+FFFD ('\uD800' and '\uDBFF' were one value) and
+  // reads a key "__proto__" back as "__proto_": refused, as the json codec refuses neither.
+  it('refuses what msgpackr would change, writing nothing; keeps what only looks like it', async () => {
+    for (const compression of [undefined, { threshold: 16 }]) {
+      const dict = fixture.dict({ codec: 'msgpack', prefix: 'alter:', compression });
+      const proto = JSON.parse('{"__proto__": {"admin": true}, "id": 1}') as unknown;
+      const refused: [unknown, string][] = [
+        ['a\uD800b', 'a lone surrogate'],
+        [{ name: 'x'.repeat(100) + '\uDC00' }, 'a lone surrogate'],
+        [new Map([['\uDBFF', 1]]), 'a lone surrogate'],
+        [[new Set(['ok', '\uD800'])], 'a lone surrogate'],
+        [{ nested: [proto] }, 'an object key "__proto__"'],
+      ];
+      for (const [i, [value, why]] of refused.entries()) {
+        const attempt = dict.set(`k${i}`, value);
+        await expect(attempt).rejects.toThrow(RingCodecError);
+        await expect(attempt).rejects.toThrow(why);
+        expect(await storedBytes(dict, `k${i}`)).toBeNull();
+      }
+      const kept = [
+        'a genuine \uFFFD',
+        { user_id: 1, __proto_: 2, 'ÿ\uFFFD': '€' },
+        Buffer.from([0xef, 0xbf, 0xbd, 0x5f, 0x5f]),
+      ];
+      for (const [i, value] of kept.entries()) {
+        await dict.set(`ok${i}`, value);
+        expect(await dict.get(`ok${i}`)).toEqual(value);
+      }
+    }
+  });
+
   it('is what resolveCodec("msgpack") answers', () => {
     const codec = resolveCodec('msgpack');
     expect(codec.binary).toBe(true);
