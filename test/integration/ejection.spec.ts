@@ -182,6 +182,71 @@ describe('ping()', () => {
   });
 });
 
+describe('a report renewed late (two processes)', () => {
+  // A renewal written to a node that hung while the report was withdrawn lands when it answers
+  // again, a lease long: the other process read it and held the healthy node out once more
+  // (2 runs in 4 of the scene below). A report withdrawn is not believed again until an `out`
+  // message announces it anew, or a lease after a poll found it.
+  it('does not hold a node out again once its report was withdrawn', TEST_TIMEOUT, async () => {
+    const nodes = taggedNodes(fixture.fleet.servers, 'late');
+    const dicts = [0, 1].map(() => fixture.dict<string>({ nodes, prefix: 'late:' }));
+    const events = dicts.map(collect);
+    const [probe] = keysOwnedBy(dicts[0], 'node0', 1, { tag: 'probe' });
+    const first = fixture.serverOf('node0');
+    const heir = fixture.serverOf('node1');
+    const reports = controlKey('late:', 'out');
+    first.hang();
+    await Promise.all(dicts.map((dict) => dict.get(probe)));
+    await until(() => events.every((seen) => saw(seen, 'ejected', 'node0') === 1), SETTLE);
+    await until(
+      async () => (await redisCommand(heir.port, 'HLEN', reports)) === '2',
+      SETTLE,
+      "both processes' reports on node1",
+    );
+    const [field] = (await redisCommand(heir.port, 'HKEYS', reports)).split('\n');
+    first.resume();
+    await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node0') === 1), SETTLE);
+    await until(async () => (await redisCommand(heir.port, 'HLEN', reports)) === '0', SETTLE);
+    // One process's renewal lands late, as it would from a hung node's socket.
+    const [seconds] = (await redisCommand(heir.port, 'TIME')).split('\n');
+    await redisCommand(heir.port, 'HSET', reports, field, String(Number(seconds) * 1000 + 3_000));
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    expect(events.map((seen) => saw(seen, 'ejected', 'node0'))).toEqual([1, 1]);
+  });
+
+  it('believes a report made anew after its withdrawal at once', TEST_TIMEOUT, async () => {
+    const server = fixture.serverOf('node0');
+    const proxy = await TcpProxy.start(server.port);
+    try {
+      const direct = taggedNodes(fixture.fleet.servers, 'anew');
+      const proxied = {
+        ...direct,
+        node0: { ...direct.node0, connection: { ...direct.node0.connection, port: proxy.port } },
+      };
+      const [reader, cut] = [direct, proxied].map((nodes) =>
+        fixture.dict<string>({ nodes, prefix: 'anew:' }),
+      );
+      const events = [reader, cut].map(collect);
+      const [probe] = keysOwnedBy(reader, 'node0', 1, { tag: 'probe' });
+      await Promise.all([reader.get(probe), cut.get(probe)]);
+      for (let round = 1; round <= 2; round++) {
+        proxy.cut();
+        await cut.get(probe);
+        // Held out by the reader on the cut process's word, the second time too (its report
+        // was withdrawn in between): within a poll or two, not a lease (3 s).
+        await until(() => events.every((seen) => saw(seen, 'ejected', 'node0') === round), 1_000);
+        proxy.heal();
+        await until(
+          () => events.every((seen) => saw(seen, 'rediscovered', 'node0') === round),
+          SETTLE,
+        );
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('a node out, then its heir, both back (two processes)', () => {
   // A report of the first, renewed on the heir while it was hung and never withdrawn there, held
   // the first out for every process until its lease ran out once the heir was back: the healthy

@@ -41,6 +41,13 @@ export class FleetView {
   private readonly reports = new Map<string, Map<string, number>>();
   /** Nodes this process reports out (it cannot reach them). */
   private readonly own = new Map<string, Promise<void>>();
+  /**
+   * Other processes' reports withdrawn (a `back` message), by field, with when, and until when
+   * a poll that finds one again is not believed. Found again, it is a renewal that reached a
+   * node late (hung while the withdrawal went out), not a new report, which an `out` message
+   * announces: believed, it held a healthy node out for every process once more.
+   */
+  private readonly withdrawnReports = new Map<string, { at: number; until?: number }>();
   /** Per node: the connection the fleet's commands and messages use (see link). */
   private readonly links = new Map<RingNode, FleetLink>();
   private readonly reportsKey: string;
@@ -222,7 +229,7 @@ export class FleetView {
     );
     if (this.closed || answers.every((answer) => answer === undefined)) return;
     const live = new Set(answers.flatMap((answer) => answer?.[0] ?? []));
-    for (const field of live) this.heard(field, started);
+    for (const field of live) if (!this.renewedLate(field, started)) this.heard(field, started);
     this.forgetUnheard(live, started);
     names.forEach((name, i) => {
       // setNodes() may have taken it out while the poll was under way.
@@ -258,8 +265,34 @@ export class FleetView {
   /** A report was withdrawn (`back` message) or expired. */
   private withdrawn(field: string): void {
     const [name, process] = splitField(field);
+    if (process !== this.processId) this.rememberWithdrawn(field);
     const reporters = this.reports.get(name);
     if (reporters?.delete(process) && reporters.size === 0) this.gone(name);
+  }
+
+  /**
+   * True when a poll finds a report withdrawn since (see withdrawnReports): not believed for a
+   * lease from then, as long as the late renewal lives. An `out` message ends that at once.
+   */
+  private renewedLate(field: string, at: number): boolean {
+    const back = this.withdrawnReports.get(field);
+    if (back === undefined) return false;
+    back.until ??= at + this.options.lease;
+    if (at < back.until) return true;
+    this.withdrawnReports.delete(field);
+    return false;
+  }
+
+  /** Remembered for WITHDRAWN_MEMORY leases, the latest WITHDRAWN_KEPT of them. */
+  private rememberWithdrawn(field: string): void {
+    const now = performance.now();
+    this.withdrawnReports.delete(field);
+    this.withdrawnReports.set(field, { at: now });
+    for (const [old, { at }] of this.withdrawnReports) {
+      const kept = this.withdrawnReports.size <= WITHDRAWN_KEPT;
+      if (kept && now - at < WITHDRAWN_MEMORY * this.options.lease) break;
+      this.withdrawnReports.delete(old);
+    }
   }
 
   private gone(name: string): void {
@@ -340,10 +373,20 @@ export class FleetView {
     const space = message.indexOf(' ');
     const kind = message.slice(0, space);
     const field = message.slice(space + 1);
-    if (kind === 'out') this.heard(field, performance.now());
-    else if (kind === 'back') this.withdrawn(field);
+    if (kind === 'out') {
+      this.withdrawnReports.delete(field);
+      this.heard(field, performance.now());
+    } else if (kind === 'back') this.withdrawn(field);
   }
 }
+
+/**
+ * How long a withdrawn report is remembered, in leases: a node hung longer than that with a
+ * renewal on its way may still hold a healthy node out once when it answers again.
+ */
+const WITHDRAWN_MEMORY = 20;
+/** Withdrawn reports remembered at most (nodes × processes that came and went). */
+const WITHDRAWN_KEPT = 1_000;
 
 /** `<node> <process>`: node names may hold spaces, process ids do not. */
 function splitField(field: string): [node: string, process: string] {
