@@ -155,18 +155,17 @@ export class TagVersions {
    * missing beside an entry are then read again apart, each where its own copies are (the
    * entry in grace answered while its owner was lost, not the method's error).
    */
-  async readTogether(
-    key: string,
-    places: TagPlaces,
-  ): Promise<[string | undefined, (string | null)[]]> {
-    const reply = await this.dict.visitRedis('MGET', key, ...places.entries);
-    if (!Array.isArray(reply) || reply.length !== places.entries.length + 1) {
-      throw new Error('the ring answered no MGET reply (no node alive?)');
-    }
-    const [raw, ...found] = reply as (string | null)[];
-    const ids = found.map(asId);
-    if (!this.replicated || raw === null || !ids.includes(null)) return [raw ?? undefined, ids];
-    return [raw, await this.read(places)];
+  readTogether(key: string, places: TagPlaces): Promise<[string | undefined, (string | null)[]]> {
+    // A `then`, not an async function: this is every tagged hit's read.
+    return this.dict.visitRedis('MGET', key, ...places.entries).then((reply) => {
+      if (!Array.isArray(reply) || reply.length !== places.entries.length + 1) {
+        throw new Error('the ring answered no MGET reply (no node alive?)');
+      }
+      const [raw, ...found] = reply as (string | null)[];
+      const ids = found.map(asId);
+      if (!this.replicated || raw === null || !ids.includes(null)) return [raw ?? undefined, ids];
+      return this.read(places).then((again) => [raw, again]);
+    });
   }
 
   /** The current ids at `places` (null where there is none), read apart from the entry. */
