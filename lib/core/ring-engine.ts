@@ -215,9 +215,12 @@ function buildRouting<V, F>(
       nodeFor: (name, node, address) => {
         const own = o.nodes[name];
         const member = membership.find(name);
-        return member !== undefined && own !== undefined && configOf(own) === configOf(node)
-          ? member
-          : makeNode(name, node, address);
+        if (member !== undefined && own !== undefined && configOf(own) === configOf(node)) {
+          return member;
+        }
+        const former = makeNode(name, node, address);
+        metrics?.adopt(former);
+        return former;
       },
       ended: (from) => changes?.migrated(from),
     },

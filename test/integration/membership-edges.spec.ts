@@ -53,6 +53,54 @@ describe('setNodes() at its edges', () => {
     },
   );
 
+  // The same-server check counted the node leaving in the same change: node2 joined ejected,
+  // "the same server as node0", and /health was short a node until the heartbeat.
+  it('a server handed from a leaving node to a new name joins alive', TIMEOUT, async () => {
+    const nodes = taggedNodes(fixture.fleet.servers.slice(0, 2), 'edge-handover');
+    const dict = fixture.dict<string>({ nodes });
+    await dict.connect();
+    const events = collect(dict);
+    await dict.setNodes({ node1: nodes.node1, node2: nodes.node0 });
+    expect(
+      dict.nodeStates().map(({ name, alive, lastError }) => ({ name, alive, lastError })),
+    ).toEqual([
+      { name: 'node1', alive: true, lastError: undefined },
+      { name: 'node2', alive: true, lastError: undefined },
+    ]);
+    expect(events.map(({ type, node }) => `${type} ${node}`)).toEqual([
+      'removed node0',
+      'added node2',
+    ]);
+  });
+
+  // It joined ejected in its state only: no event, no callback, so no transition counted and
+  // no log line, and its rediscovery came with no ejection before it.
+  it(
+    'a node that cannot be reached joins ejected, and says so as any ejection does',
+    TIMEOUT,
+    async () => {
+      const nodes = taggedNodes(fixture.fleet.servers.slice(0, 2), 'edge-unreachable');
+      const ejected: string[] = [];
+      const dict = fixture.dict<string>({
+        nodes,
+        onNodeEjected: (_dict, node) => ejected.push(node),
+      });
+      await dict.connect();
+      const events = collect(dict);
+      const hung = await proxyTo(3);
+      hung.cut();
+      await dict.setNodes({ ...nodes, node3: hung.url });
+      expect(events.map(({ type, node }) => `${type} ${node}`)).toEqual([
+        'added node3',
+        'ejected node3',
+      ]);
+      expect(events[1].error?.message).toMatch(/./);
+      expect(ejected).toEqual(['node3']);
+      hung.heal();
+      await until(() => saw(events, 'rediscovered', 'node3') === 1, 3_000);
+    },
+  );
+
   // Its failed revival reported it after it left: close() then threw and closed nothing.
   it(
     'a node removed while its revival is under way: close() resolves, no connection left',

@@ -2,7 +2,13 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Attributes } from '@opentelemetry/api';
 import type { MetricData } from '@opentelemetry/sdk-metrics';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RING_EVENT_CHANNEL, RingConfigError, type RingEventMessage } from '../../lib/index.js';
+import {
+  HashRing,
+  RING_EVENT_CHANNEL,
+  RingConfigError,
+  type RingEventMessage,
+} from '../../lib/index.js';
+import { ringNodes } from '../helpers/redis-fleet.js';
 import { FAILURE_TIMINGS, SETTLE, TEST_TIMEOUT } from '../helpers/failure-scenes.js';
 import { InMemoryMetrics, pointsOf, valueAt, type ReadPoint } from '../helpers/metric-reader.js';
 import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
@@ -192,6 +198,32 @@ describe('ring_redis.nodes.alive and ring_redis.node.transitions', () => {
       ]),
     );
     expect(transitions).toHaveLength(2);
+  });
+});
+
+describe("a migration's own nodes", () => {
+  // A node named only in `from` is none of the members: its commands were counted as "unknown".
+  it('count their commands under their configured name', TEST_TIMEOUT, async () => {
+    const servers = fixture.fleet.servers;
+    const from = ringNodes(servers);
+    const dict = fixture.dict<string>({
+      name: 'migrating',
+      prefix: 'mig:',
+      ...PATIENT,
+      nodes: ringNodes(servers.slice(0, 2)),
+      migration: { from, until: Date.now() + 60_000 },
+    });
+    await dict.connect();
+    const before = new HashRing(Object.fromEntries(Object.keys(from).map((name) => [name, 1])));
+    const keys = Array.from({ length: 60 }, (_, i) => `k${i}`)
+      .filter((key) => before.locate(dict.getEntry(key)) === 'node2')
+      .slice(0, 5);
+    expect(keys).toHaveLength(5);
+    for (const key of keys) await dict.get(key);
+    const gets = (await sdk.points(OPERATIONS)).filter(
+      (p) => p.attributes.group === 'migrating' && p.attributes.operation === 'get',
+    );
+    expect(gets.map((p) => [p.attributes.node, p.value])).toEqual([['node2', 5]]);
   });
 });
 

@@ -128,7 +128,7 @@ export class MembershipChange {
     // The last change's window ends now: its former owners are swept before owners change again.
     if (warmUp.on) this.windowEnded();
     await this.sweeping;
-    await Promise.all(plan.joining.map((node) => this.prepare(node)));
+    await Promise.all(plan.joining.map((node) => this.prepare(node, plan.leaving)));
     if (membership.closed) {
       // close() ran while they connected: no member list holds them, so close() did not.
       await Promise.all(plan.joining.map((node) => node.close(LEAVE_TIMEOUT_MS)));
@@ -181,10 +181,10 @@ export class MembershipChange {
    * One that cannot be reached joins ejected: the heartbeat brings it in, cleared the same
    * way, through the catch-up of any returning node.
    */
-  private async prepare(node: RingNode): Promise<void> {
+  private async prepare(node: RingNode, leaving: readonly RingNode[]): Promise<void> {
     // With no prefix every key of the server would go: the retire mark alone tells then.
     node.mustClear = this.options.prefix !== '';
-    this.parts.membership.vet(node);
+    this.parts.membership.vet(node, leaving);
     try {
       await node.connect(this.options.connectTimeout, 'allow');
       await this.parts.catchUp.clearUntrusted(node);

@@ -140,8 +140,21 @@ export class RingMembership {
     this.ejectedCount = ejected;
     if (alive.size > 0) this.unavailable = false;
     for (const node of leaving) this.emit(memberEvent('removed', node.name));
-    for (const node of joining) this.emit(memberEvent('added', node.name));
+    for (const node of joining) {
+      this.emit(memberEvent('added', node.name));
+      if (!node.health.alive) this.joinedEjected(node);
+    }
     if (alive.size === 0) this.signalUnavailable();
+  }
+
+  /**
+   * A node setNodes() could not connect joins ejected: said as any ejection is (the event,
+   * the callback, and so the transitions counted and the log), or only its state showed it.
+   */
+  private joinedEjected(node: RingNode): void {
+    const error = new RingConnectionError(node.health.lastError ?? 'not reachable');
+    this.emit(ejectedEvent(node.health, error));
+    this.callback(() => this.hooks.ejected?.(node.name, error));
   }
 
   /** Every node's health, in name order. */
@@ -219,8 +232,9 @@ export class RingMembership {
    * it is adopted, and by setNodes() before a joining node first connects, whose entries are
    * cleared then — the member's, were it the same server behind another address.
    */
-  vet(node: RingNode): void {
-    node.vet = () => this.sameServerAs(node);
+  vet(node: RingNode, handedOver: readonly RingNode[] = []): void {
+    const leaving = new WeakSet(handedOver);
+    node.vet = () => this.sameServerAs(node, leaving);
   }
 
   /**
@@ -229,13 +243,15 @@ export class RingMembership {
    * `node`'s connection is refused, if another node is connected to the same server process
    * and database.
    */
-  private sameServerAs(node: RingNode): string | undefined {
+  private sameServerAs(node: RingNode, leaving: WeakSet<RingNode>): string | undefined {
     const runId = node.runId;
     if (runId === undefined) return undefined;
     const db = node.client.options.db ?? 0;
     for (const other of this.nodes.values()) {
-      // The same name: setNodes() is replacing the node's connection.
-      if (other.name === node.name || !other.ready || other.runId !== runId) continue;
+      // The same name: setNodes() is replacing the node's connection; one leaving in the same
+      // change hands its server over (node0's server named node2 joined ejected).
+      if (other.name === node.name || leaving.has(other)) continue;
+      if (!other.ready || other.runId !== runId) continue;
       if ((other.client.options.db ?? 0) !== db) continue;
       return `the same server as node "${other.name}" (run_id ${runId.slice(0, 8)}, database ${db}): give each node a server of its own`;
     }
