@@ -43,7 +43,7 @@ class Items {
   }
 }
 
-const nest = useNestApps();
+const nest = useNestApps({ servers: 4 });
 
 afterEach(() => {
   vi.restoreAllMocks();
@@ -97,6 +97,45 @@ function answers(calls: Promise<string>[]): Promise<string[]> {
 }
 
 const ejected = (dict: RingDict<unknown, unknown>) => () => !dict.aliveHash.nodes.includes('node0');
+
+describe('replicas 2: invalidateTags between two setNodes, then an owner out', () => {
+  // Over the changed nodes a node's version key is another `<tag>:<n>`; the invalidation also
+  // deletes the earlier nodes' keys, but did so on their first copy only: with the owner out
+  // after the change back, its version was read from a copy that still held the old id.
+  it('no copy answers a value the invalidation removed', async () => {
+    vi.spyOn(Logger.prototype, 'warn').mockImplementation(() => undefined);
+    const all = nest.nodes();
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { default: all },
+          defaults: { prefix: 'rep-nodes:', ...fast, retryRatio: 0, replicas: 2 },
+        }),
+      ],
+    });
+    const cache = app.get(RingCacheService);
+    const service = app.get(RingRedisService);
+    const dict = service.getOrThrow('default');
+    const keys = Array.from({ length: 80 }, (_, i) => i);
+    let version = 1;
+    const read = (i: number) =>
+      cache.wrap(`k:${i}`, async () => version, { ttl: 60, tags: [`t:${i}`] });
+    for (const i of keys) expect(await read(i)).toBe(1);
+    const { node3, ...three } = all;
+    await service.setNodes(three);
+    version = 2;
+    await cache.invalidateTags(keys.map((i) => `t:${i}`));
+    await service.setNodes(all);
+    await serverOf(nest.fleet.servers, 'node0').kill();
+    await until(async () => {
+      await dict.ping();
+      return !dict.aliveHash.nodes.includes('node0');
+    }, 2_000);
+    const answers = [];
+    for (const i of keys) answers.push(await read(i));
+    expect(answers.filter((answer) => answer === 1)).toEqual([]);
+  });
+});
 
 describe.each([false, true])('replicas 2, tagged, in grace (near cache %s)', (near) => {
   it('the owner killed: each stale copy is answered while the read fails over', async () => {

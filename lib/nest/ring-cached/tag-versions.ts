@@ -86,13 +86,15 @@ export class TagVersions {
   /** The near cache's `maxLag`, if the dict has one (its options never change). */
   private readonly nearLag: number | undefined;
   private readonly migration: MigrationView | undefined;
-  /** The dict has `replicas`: an entry is checked against its home's versions (placesFor). */
+  /** Copies of each entry and version key (`replicas`); see placesFor and deleteEarlier. */
+  private readonly replicas: number;
   private readonly replicated: boolean;
 
   constructor(private readonly dict: RingDict<unknown, unknown>) {
     const view = dict[cacheView];
     this.nearLag = view.near?.maxLag;
     this.migration = view.migration;
+    this.replicas = view.replicas;
     this.replicated = view.replicas > 1;
   }
 
@@ -276,7 +278,9 @@ export class TagVersions {
   /**
    * Deletes the version keys of `tags` that the earlier rings placed on each node alive now,
    * where they are: a DEL routed by the current version key of the first tag on that node
-   * (deleted anyway), the others named after it. Nothing to do before the first change.
+   * (deleted anyway), the others named after it. Nothing to do before the first change. With
+   * replicas, on every node those rings placed a copy: with the owner out a version is read
+   * from its copy (placesFor), and one left there answered a value the invalidation removed.
    */
   private async deleteEarlier(tags: readonly string[]): Promise<void> {
     if (this.earlier.length === 0) return;
@@ -284,11 +288,13 @@ export class TagVersions {
     for (const ring of this.earlier) {
       const positions = positionsOf(ring);
       for (const tag of tags) {
-        this.search(tag, ring, positions).keys.forEach((key, at) => {
-          const node = ring.nodes[at];
-          if (!byNode.has(node)) byNode.set(node, new Set());
-          byNode.get(node)!.add(this.dict.getEntry(key));
-        });
+        for (const key of this.search(tag, ring, positions).keys) {
+          const entry = this.dict.getEntry(key);
+          for (const node of ring.locateAll(entry, this.replicas)) {
+            if (!byNode.has(node)) byNode.set(node, new Set());
+            byNode.get(node)!.add(entry);
+          }
+        }
       }
     }
     const alive = this.dict.aliveHash;
