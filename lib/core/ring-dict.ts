@@ -427,9 +427,9 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       const entry = this.entryKeys.entry(key);
       const ttl = this.ttlOf(method, options);
       const payload = toPayload(this.codec, value, entry);
-      this.payloads.check(payload, method, entry);
-      const op = setOp(payload, ttl);
-      return this.router.route(entry, op, true, nothing, answerFail, method);
+      const send = () =>
+        this.router.route(entry, setOp(payload, ttl), true, nothing, answerFail, method);
+      return this.payloads.fits(payload, method, entry)?.then(send) ?? send();
     } catch (error) {
       // A bad key, ttl or value, or a user hash function that throws.
       return Promise.reject(error);

@@ -92,7 +92,15 @@ export function createEngine<V, F>(
   const { router, changes, migration, near } = buildRouting(o, inputs, core, makeNode);
   const copies =
     o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
-  const payloads = new PayloadLimit(() => membership.all());
+  const payloads = new PayloadLimit(
+    () => [...membership.all(), ...migration.ownNodes()],
+    () =>
+      Promise.all(
+        [...membership.all()]
+          .filter((node) => node.health.alive)
+          .map((node) => node.connect(o.connectTimeout).catch(() => undefined)),
+      ),
+  );
   const scanner = new RingScanner(
     membership,
     failures,

@@ -219,8 +219,8 @@ export class RingNode {
     return this.client.status === 'ready' && this.verified && this.trust.distrust === undefined;
   }
 
-  /** The longest value the server accepts (see PayloadLimit). */
-  get maxBulkBytes(): number {
+  /** The longest value the server accepts (see PayloadLimit); undefined before it said. */
+  get maxBulkBytes(): number | undefined {
     return this.trust.maxBulkBytes;
   }
 

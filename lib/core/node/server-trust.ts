@@ -25,8 +25,8 @@ export class ServerTrust {
   private earlier: PastConnection[] = [];
   /** Why the server's data cannot be served now; undefined when it can. */
   private distrusted?: string;
-  /** The longest value the server accepts, as its last handshake told. */
-  private maxBulk = DEFAULT_MAX_BULK_BYTES;
+  /** The longest value the server accepts, as its last handshake told (none before). */
+  private maxBulk: number | undefined;
 
   constructor(
     /** The key vouching for the data (one per dict prefix). */
@@ -40,8 +40,11 @@ export class ServerTrust {
     return this.runId;
   }
 
-  /** The longest value the server accepts (`proto-max-bulk-len`; Redis' default if not told). */
-  get maxBulkBytes(): number {
+  /**
+   * The longest value the server accepts (`proto-max-bulk-len`; Redis' default if it would not
+   * say), undefined before the first handshake.
+   */
+  get maxBulkBytes(): number | undefined {
     return this.maxBulk;
   }
 

@@ -120,7 +120,12 @@ export class BatchOps<V, F> {
     ttl: number | undefined,
   ): Promise<void | F> {
     const px = ttl === undefined ? undefined : pxOf(ttl);
-    const { entries, payloads } = this.encodeAll(pairs);
+    const { entries, payloads, unknown } = this.encodeAll(pairs);
+    if (unknown !== undefined) {
+      // A node's limit was not known yet: checked again, every value, before anything is sent.
+      await unknown;
+      payloads.forEach((payload, i) => this.payloads.check(payload, 'setMany', entries[i], true));
+    }
     const write: BatchRun<unknown> = (client, indexes, node) =>
       inRounds(node, indexes, (chunk) => {
         const pipeline = client.pipeline();
@@ -184,6 +189,8 @@ export class BatchOps<V, F> {
   private encodeAll(pairs: Iterable<readonly [unknown, V]>): {
     entries: string[];
     payloads: (string | Buffer)[];
+    /** Set when a node's limit was not known yet (see PayloadLimit.fits). */
+    unknown?: Promise<void>;
   } {
     if (pairs === null || typeof pairs !== 'object' || !(Symbol.iterator in pairs)) {
       throw new RingArgumentError(
@@ -192,6 +199,7 @@ export class BatchOps<V, F> {
     }
     const entries: string[] = [];
     const payloads: (string | Buffer)[] = [];
+    let unknown: Promise<void> | undefined;
     for (const pair of pairs) {
       // Two elements exactly: a pair without its value would store undefined's error, one
       // with a third would drop it without a word.
@@ -204,10 +212,10 @@ export class BatchOps<V, F> {
       const entry = this.keys.entry(key);
       entries.push(entry);
       const payload = encodeValue(this.codec, value, entry);
-      this.payloads.check(payload, 'setMany', entry);
+      unknown ??= this.payloads.fits(payload, 'setMany', entry);
       payloads.push(payload);
     }
-    return { entries, payloads };
+    return { entries, payloads, unknown };
   }
 }
 

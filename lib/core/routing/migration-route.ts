@@ -121,6 +121,11 @@ export class MigrationRoute<F = never> implements MigrationView {
     return this.own.get(name);
   }
 
+  /** The nodes only the migration uses, until they close. */
+  ownNodes(): IterableIterator<RingNode> {
+    return this.own.values();
+  }
+
   /** Closes the nodes only the migration uses (UNTIL_SKEW_MS after `until`, or the dict closes). */
   private async closeOwn(): Promise<void> {
     clearTimeout(this.timer);

@@ -196,6 +196,9 @@ export class WarmUp {
     const owner = this.membership.pick(entry);
     if (owner === undefined || !owner.ready) return;
     if (owner.name !== this.membership.totalHash.locate(entry)) return;
+    // Longer than the owner's server accepts (its proto-max-bulk-len, lower than the former
+    // owner's): sent, it closed the connection and the owner was ejected. A miss there instead.
+    if (Buffer.byteLength(value) > (owner.maxBulkBytes ?? Number.POSITIVE_INFINITY)) return;
     const key = toWire(entry);
     const copied =
       ttl > 0 ? owner.client.set(key, value, 'PX', ttl, 'NX') : owner.client.set(key, value, 'NX');
