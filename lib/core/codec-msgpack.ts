@@ -73,6 +73,14 @@ function findChange(value: unknown, seen: Set<object>): void {
   if (typeof value !== 'object' || value === null || seen.has(value)) return;
   seen.add(value);
   if (ArrayBuffer.isView(value)) return;
+  // Written by msgpackr's extensions: an Error as its name, message and cause (and an
+  // AggregateError's errors), a RegExp as its source.
+  if (value instanceof Error) {
+    const { name, message, cause } = value;
+    const errors = value instanceof AggregateError ? value.errors : undefined;
+    for (const part of [name, message, cause, errors]) findChange(part, seen);
+  }
+  if (value instanceof RegExp) findChange(value.source, seen);
   if (value instanceof Map || value instanceof Set || Array.isArray(value)) {
     for (const item of value instanceof Map ? [...value].flat() : value) findChange(item, seen);
     return;

@@ -136,6 +136,9 @@ describe("codec: 'msgpack'", () => {
         [new Map([['\uDBFF', 1]]), 'a lone surrogate'],
         [[new Set(['ok', '\uD800'])], 'a lone surrogate'],
         [{ nested: [proto] }, 'an object key "__proto__"'],
+        [{ note: '\uFFFD', error: new Error('x\uDBFF') }, 'a lone surrogate'],
+        [new Error('ok', { cause: new AggregateError([new Error('\uD800')]) }), 'a lone surrogate'],
+        [new RegExp('a\uD800b'), 'a lone surrogate'],
       ];
       for (const [i, [value, why]] of refused.entries()) {
         const attempt = dict.set(`k${i}`, value);
