@@ -121,7 +121,7 @@ describe('replicas 2: invalidateTags between two setNodes, then an owner out', (
     const read = (i: number) =>
       cache.wrap(`k:${i}`, async () => version, { ttl: 60, tags: [`t:${i}`] });
     for (const i of keys) expect(await read(i)).toBe(1);
-    const { node3, ...three } = all;
+    const { node3: _removed, ...three } = all;
     await service.setNodes(three);
     version = 2;
     await cache.invalidateTags(keys.map((i) => `t:${i}`));
