@@ -427,9 +427,12 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       const entry = this.entryKeys.entry(key);
       const ttl = this.ttlOf(method, options);
       const payload = toPayload(this.codec, value, entry);
-      const send = () =>
-        this.router.route(entry, setOp(payload, ttl), true, nothing, answerFail, method);
-      return this.payloads.fits(payload, method, entry)?.then(send) ?? send();
+      const op = setOp(payload, ttl);
+      const wait = this.payloads.fits(payload, method, entry);
+      if (wait === undefined)
+        return this.router.route(entry, op, true, nothing, answerFail, method);
+      // A node's limit not known yet (before its first handshake).
+      return wait.then(() => this.router.route(entry, op, true, nothing, answerFail, method));
     } catch (error) {
       // A bad key, ttl or value, or a user hash function that throws.
       return Promise.reject(error);
