@@ -52,7 +52,7 @@ function unchanged(value: unknown, packed: Buffer): Buffer {
   return packed;
 }
 
-/** True when `bytes` appear in `packed`: each of their first byte found by memchr, then compared. */
+/** True when `bytes` appear in `packed`: each place of the first found by memchr, then compared. */
 function holds(packed: Buffer, bytes: readonly number[]): boolean {
   for (let at = packed.indexOf(bytes[0]); at !== -1; at = packed.indexOf(bytes[0], at + 1)) {
     let i = 1;
