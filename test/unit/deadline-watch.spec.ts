@@ -138,18 +138,37 @@ describe('DeadlineWatch', () => {
     expect(expired).not.toHaveBeenCalled();
     expect(watch.pending).toBe(0);
     // Without a reply in that turn: the command may have been written only as the stall
-    // ended, so the node gets the stall's 20 ms again, once; then it is late.
+    // ended, so the node gets a whole timeout again, once; then it is late.
     watch.sent();
     stalled += 20;
     vi.advanceTimersByTime(100);
     await afterIo();
     expect(expired).not.toHaveBeenCalled();
-    vi.advanceTimersByTime(19);
+    vi.advanceTimersByTime(99);
     await afterIo();
     expect(expired).not.toHaveBeenCalled();
     vi.advanceTimersByTime(2);
     await afterIo();
     expect(expired).toHaveBeenCalledTimes(1);
+  });
+
+  // The timer's lateness is only the part of the stall past the deadline: given that long (10
+  // ms), a node answering 30 ms after a command written at the stall's end was ejected.
+  it('a stall a little longer than the timeout: a reply a round trip after it is in time', async () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    stalled = 10;
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    for (let waited = 0; waited < 30; waited += 5) {
+      vi.advanceTimersByTime(5);
+      await afterIo();
+    }
+    watch.answered();
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    expect(expired).not.toHaveBeenCalled();
   });
 
   it('a deadline that passes on time, with no stall, expires at once', async () => {
