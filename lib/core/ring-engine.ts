@@ -92,15 +92,7 @@ export function createEngine<V, F>(
   const { router, changes, migration, near } = buildRouting(o, inputs, core, makeNode);
   const copies =
     o.replicas > 1 ? replicaParts(membership, router, reviver, failures, placement) : undefined;
-  const payloads = new PayloadLimit(
-    () => [...membership.all(), ...migration.ownNodes()],
-    () =>
-      Promise.all(
-        [...membership.all()]
-          .filter((node) => node.health.alive)
-          .map((node) => node.connect(o.connectTimeout).catch(() => undefined)),
-      ),
-  );
+  const payloads = payloadLimit(o, membership, migration);
   const scanner = new RingScanner(
     membership,
     failures,
@@ -139,6 +131,34 @@ export function createEngine<V, F>(
       replicas: o.replicas,
     },
   };
+}
+
+/**
+ * The check of values against the nodes' `proto-max-bulk-len`: the members' and a migration's
+ * own. An ejected node's unknown limit is not waited for: it takes no write until a revival,
+ * whose handshake tells it. A node that does not connect within commandTimeout, as for a
+ * request, is ejected (a black-holed one held every long write up to connectTimeout).
+ */
+function payloadLimit<V, F>(
+  o: ResolvedRingDictOptions<V, F>,
+  membership: RingMembership,
+  migration: MigrationRoute<F>,
+): PayloadLimit {
+  const unknown = (node: RingNode) => node.health.alive && node.maxBulkBytes === undefined;
+  return new PayloadLimit(
+    () =>
+      [...membership.all(), ...migration.ownNodes()].filter(
+        (node) => node.health.alive || node.maxBulkBytes !== undefined,
+      ),
+    () =>
+      Promise.all(
+        [...membership.all()]
+          .filter(unknown)
+          .map((node) =>
+            node.connect(o.commandTimeout).catch((error: unknown) => membership.eject(node, error)),
+          ),
+      ),
+  );
 }
 
 /** What the routing is built on: the membership, its shared view, the handoff, the reviver. */

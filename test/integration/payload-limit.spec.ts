@@ -3,6 +3,7 @@ import { RingArgumentError, RingDict, type RingDictOptions } from '../../lib/ind
 import { redisCommand } from '../helpers/redis-command.js';
 import { RedisServer } from '../helpers/redis-servers.js';
 import { collect } from '../helpers/ring-dicts.js';
+import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { sleep, until } from '../helpers/wait.js';
 
 /**
@@ -65,6 +66,37 @@ describe('a value longer than a server accepts', () => {
     expect(await fresh.get('small')).toBeUndefined();
     await sleep(200);
     expect(events).toEqual([]);
+  });
+
+  // Waiting for a limit must not wait for a node that never answers: every long write waited
+  // `connectTimeout` for a black-holed node, again and again (its limit stayed unknown).
+  it('a node that never connects: a long value waits one commandTimeout at most, once', async () => {
+    const hole = await TcpProxy.start(roomy.port);
+    try {
+      hole.blackhole();
+      const wary = dict({
+        lazyConnect: true,
+        connectTimeout: 2_000,
+        nodes: {
+          roomy: { capacity: 1, connection: roomy.url },
+          hole: { capacity: 1, connection: hole.url },
+        },
+      });
+      const [first, second] = ['a', 'b'].map((tag) =>
+        Array.from({ length: 50 }, (_, i) => `${tag}${i}`).find(
+          (key) => wary.totalHash.locate(wary.getEntry(key)) === 'roomy',
+        ),
+      );
+      const value = 'x'.repeat(2 * MiB);
+      let started = performance.now();
+      await wary.set(first!, value);
+      expect(performance.now() - started).toBeLessThan(500 + 400);
+      started = performance.now();
+      await wary.set(second!, value);
+      expect(performance.now() - started).toBeLessThan(200);
+    } finally {
+      await hole.close();
+    }
   });
 
   it('during a migration, on a node only `from` names: refused', async () => {
