@@ -171,6 +171,31 @@ describe('DeadlineWatch', () => {
     expect(expired).not.toHaveBeenCalled();
   });
 
+  // Given its time again at every late timer, a hung node was never ejected while the process
+  // was blocked in a steady rhythm (30 ms every 70 ms, each new deadline inside a block).
+  it('gives a command its time again once, however often the process stalls', async () => {
+    const expired = vi.fn();
+    const watch = new DeadlineWatch(100, expired);
+    watch.sent();
+    for (let round = 0; round < 3 && expired.mock.calls.length === 0; round++) {
+      stalled += 10;
+      vi.advanceTimersByTime(100);
+      await afterIo();
+    }
+    expect(expired).toHaveBeenCalledTimes(1);
+    // A stall far past the tolerance, then another: once as well.
+    watch.answered();
+    watch.sent();
+    stalled += 60;
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    expect(expired).toHaveBeenCalledTimes(1);
+    stalled += 60;
+    vi.advanceTimersByTime(100);
+    await afterIo();
+    expect(expired).toHaveBeenCalledTimes(2);
+  });
+
   it('a deadline that passes on time, with no stall, expires at once', async () => {
     const expired = vi.fn();
     const watch = new DeadlineWatch(100, expired);

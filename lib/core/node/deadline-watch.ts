@@ -43,6 +43,8 @@ export class DeadlineWatch {
   private firesAt = 0;
   /** A deadline has passed and is being confirmed after the I/O of this turn (see check). */
   private confirming = false;
+  /** The start time of the command last given its timeout again after a stall (see graceOnce). */
+  private gracedStart = Number.NaN;
 
   constructor(
     private readonly timeoutMs: number,
@@ -109,12 +111,9 @@ export class DeadlineWatch {
     if (this.pending === 0) return;
     const now = performance.now();
     const late = now - this.firesAt;
-    if (late > this.timeoutMs * STALL_TOLERANCE) {
-      // This timer fired far too late: this process was stalled, and the replies may be
-      // waiting unread in the socket. Give the node its time once more rather than blame it.
-      this.arm(now, this.timeoutMs);
-      return;
-    }
+    // This timer fired far too late: this process was stalled, and the replies may be waiting
+    // unread in the socket. Give the node its time once more rather than blame it.
+    if (late > this.timeoutMs * STALL_TOLERANCE && this.graceOnce(now)) return;
     const due = this.started[this.head] + this.timeoutMs;
     if (now < due) this.arm(now, due - now);
     else {
@@ -139,7 +138,19 @@ export class DeadlineWatch {
     const now = performance.now();
     const due = this.started[this.head] + this.timeoutMs;
     if (now < due) this.arm(now, due - now);
-    else if (late > BLOCKED_MS) this.arm(now, this.timeoutMs);
-    else this.onExpired();
+    else if (!(late > BLOCKED_MS && this.graceOnce(now))) this.onExpired();
+  }
+
+  /**
+   * Gives the oldest command a whole timeout again, once: false when it had it already. Each
+   * time was a block of this process, but a block every few tens of ms (30 ms every 70) made
+   * each new deadline late again, and a hung node was never ejected.
+   */
+  private graceOnce(now: number): boolean {
+    const oldest = this.started[this.head];
+    if (oldest === this.gracedStart) return false;
+    this.gracedStart = oldest;
+    this.arm(now, this.timeoutMs);
+    return true;
   }
 }
