@@ -99,20 +99,29 @@ describe('a value longer than a server accepts', () => {
     }
   });
 
-  it('during a migration, on a node only `from` names: refused', async () => {
-    const migrating = dict({
-      nodes: { roomy: { capacity: 1, connection: roomy.url } },
-      migration: {
-        from: { strict: { capacity: 1, connection: strict.url } },
-        until: Date.now() + 60_000,
-      },
-    });
-    await migrating.connect();
-    const events = collect(migrating);
-    const writes = [0, 1, 2].map((i) => refusal(migrating.set(`m${i}`, 'z'.repeat(1.5 * MiB))));
-    expect(await Promise.all(writes)).toEqual(['refused', 'refused', 'refused']);
-    await sleep(200);
-    expect(events).toEqual([]);
+  // Its own node connects as the migration starts: a value written before its handshake was
+  // sent unchecked (red in CI once: the protocol error, then "not reached").
+  it('during a migration, on a node only `from` names: refused, its handshake awaited', async () => {
+    const slow = await TcpProxy.start(strict.port);
+    try {
+      slow.delay(30);
+      const migrating = dict({
+        nodes: { roomy: { capacity: 1, connection: roomy.url } },
+        migration: {
+          from: { strict: { capacity: 1, connection: slow.url } },
+          until: Date.now() + 60_000,
+        },
+      });
+      await migrating.connect();
+      const events = collect(migrating);
+      const long = 'z'.repeat(1.5 * MiB);
+      const writes = [0, 1, 2].map((i) => refusal(migrating.set(`m${i}`, long)));
+      expect(await Promise.all(writes)).toEqual(['refused', 'refused', 'refused']);
+      await sleep(200);
+      expect(events).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('held by a former owner: the warm-up copies none to an owner that cannot take it', async () => {
