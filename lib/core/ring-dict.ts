@@ -429,8 +429,7 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
       const payload = toPayload(this.codec, value, entry);
       const op = setOp(payload, ttl);
       const wait = this.payloads.fits(payload, method, entry);
-      if (wait === undefined)
-        return this.router.route(entry, op, true, nothing, answerFail, method);
+      if (!wait) return this.router.route(entry, op, true, nothing, answerFail, method);
       // A node's limit not known yet (before its first handshake).
       return wait.then(() => this.router.route(entry, op, true, nothing, answerFail, method));
     } catch (error) {
