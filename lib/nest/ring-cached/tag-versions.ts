@@ -88,14 +88,12 @@ export class TagVersions {
   private readonly migration: MigrationView | undefined;
   /** Copies of each entry and version key (`replicas`); see placesFor and deleteEarlier. */
   private readonly replicas: number;
-  private readonly replicated: boolean;
 
   constructor(private readonly dict: RingDict<unknown, unknown>) {
     const view = dict[cacheView];
     this.nearLag = view.near?.maxLag;
     this.migration = view.migration;
     this.replicas = view.replicas;
-    this.replicated = view.replicas > 1;
   }
 
   /**
@@ -130,7 +128,7 @@ export class TagVersions {
     // owner's, recording the owner's versions: those are checked, where their own copies are.
     // The next node's versions made every tagged entry in grace there a miss, and the caller
     // got the method's error (5 of 10 keys of a killed node, replicas 2).
-    const at = this.positions.get(this.replicated ? this.ring!.locate(entry)! : node);
+    const at = this.positions.get(this.replicas > 1 ? this.ring!.locate(entry)! : node);
     if (at === undefined) return undefined;
     const found = tags.map((tag) => this.keysOf(tag));
     // Lists made by map are their exact size: kept with a near-held entry (HeldReads), one
@@ -165,7 +163,8 @@ export class TagVersions {
       }
       const [raw, ...found] = reply as (string | null)[];
       const ids = found.map(asId);
-      if (!this.replicated || raw === null || !ids.includes(null)) return [raw ?? undefined, ids];
+      if (this.replicas === 1 || raw === null || !ids.includes(null))
+        return [raw ?? undefined, ids];
       return this.read(places).then((again) => [raw, again]);
     });
   }
