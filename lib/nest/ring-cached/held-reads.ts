@@ -1,6 +1,6 @@
 import type { RingDict } from '../../core/index.js';
 import type { NearHeld, NearView } from '../../core/read-through.js';
-import { partsOf, payloadValue, type CacheCodec, type EntryMeta } from './cache-entry.js';
+import { partsOf, payloadValue, tagsHold, type CacheCodec, type EntryMeta } from './cache-entry.js';
 import type { CachedCall, Seen } from './cached-call.js';
 import type { TagPlaces, TagVersions } from './tag-versions.js';
 
@@ -20,8 +20,10 @@ interface HeldNote {
   placement: number;
   /** The held replies of the versions at `places`, as last found (NearView.holds)… */
   versions: NearHeld[] | undefined;
-  /** …and what they say: the ids of the versions. */
+  /** …and what they say: the ids of the versions… */
   ids: readonly string[];
+  /** …and whether they are the ids the entry recorded (else a miss, which `read` leaves). */
+  current: boolean;
 }
 
 /**
@@ -41,9 +43,13 @@ const PLACE_OVERHEAD_BYTES = 170;
 
 const NO_IDS: readonly string[] = [];
 
+/** A read answered from memory: a value whose tags were checked against the versions held. */
+export type HeldSeen = Seen & { readonly entry: Extract<Seen['entry'], { kind: 'value' }> };
+
 /**
  * A cached call's read answered from the near cache: the entry and each version held in
- * memory, fresh and polled (undefined otherwise: the call then reads as usual).
+ * memory, fresh and polled, the versions those the entry recorded (undefined otherwise: the
+ * call then reads as usual, and finds a miss where a version changed).
  */
 export class HeldReads {
   constructor(private readonly versionsOf: (dict: RingDict<unknown, unknown>) => TagVersions) {}
@@ -53,7 +59,7 @@ export class HeldReads {
    * GETs from memory now and the entry recorded the call's tags, in its order; undefined
    * otherwise (the usual read then answers, or reports what failed).
    */
-  read(call: CachedCall, near: NearView): Seen | undefined {
+  read(call: CachedCall, near: NearView): HeldSeen | undefined {
     try {
       const now = performance.now();
       const entry = call.dict.getEntry(call.key);
@@ -68,7 +74,8 @@ export class HeldReads {
       let tagKeys: readonly string[] | undefined;
       if (recorded !== undefined) {
         const places = this.placesOf(note, call, entry);
-        if (places === undefined || !this.versionsHeld(note, places, near, now)) return undefined;
+        const versionsOk = places !== undefined && this.versionsHeld(note, call, places, near, now);
+        if (!versionsOk || !note.current) return undefined;
         tagKeys = places.keys;
       }
       const value = payloadValue(note.payload, note.codec);
@@ -93,6 +100,7 @@ export class HeldReads {
       placement: -1,
       versions: undefined,
       ids: NO_IDS,
+      current: false,
     };
     const metaLength = parts === undefined ? 0 : held.raw.length - parts.payload.length;
     let bytes = NOTE_OVERHEAD_BYTES + 2 * metaLength;
@@ -121,11 +129,18 @@ export class HeldReads {
 
   /**
    * True when the near cache holds the versions at `places`, then in `note.ids`: the replies
-   * the note kept, while the near cache still holds each of them, else looked up again. A
-   * lookup per version and a list of ids on every hit cost a tagged near hit 0.1–0.3 of an
-   * untagged one's latency (section 12's loop, the two ways in turns).
+   * the note kept, while the near cache still holds each of them, else looked up again and
+   * compared with the ids the entry recorded (`note.current`), once. A lookup per version and
+   * a list of ids on every hit cost a tagged near hit 0.1–0.3 of an untagged one's latency,
+   * comparing the ids on every hit 0.1 (section 12's loop, the two ways in turns).
    */
-  private versionsHeld(note: HeldNote, places: TagPlaces, near: NearView, now: number): boolean {
+  private versionsHeld(
+    note: HeldNote,
+    call: CachedCall,
+    places: TagPlaces,
+    near: NearView,
+    now: number,
+  ): boolean {
     if (note.versions !== undefined && allHeld(note.versions, near, now)) return true;
     // Replies let go are not kept past the hit that finds them gone.
     note.versions = undefined;
@@ -135,6 +150,7 @@ export class HeldReads {
     if (found.includes(undefined)) return false;
     note.versions = found as NearHeld[];
     note.ids = found.map((version) => version!.raw);
+    note.current = tagsHold(note.meta?.t, call.tags, note.ids);
     return true;
   }
 }

@@ -65,7 +65,9 @@ export class ResilientCache {
   get(call: CachedCall): Promise<unknown> {
     const near = call.dict[cacheView].near;
     const held = near === undefined ? undefined : this.held.read(call, near);
-    if (held !== undefined && this.stateOf(call, held) === 'fresh') {
+    // Its tags checked by HeldReads: comparing them again cost a tagged near hit 0.1 of the
+    // untagged one's latency.
+    if (held !== undefined && this.ageOf(call, held.entry) === 'fresh') {
       return Promise.resolve(this.hit(call, held));
     }
     return this.answer(call, false);
@@ -122,6 +124,11 @@ export class ResilientCache {
     // Also for a call without tags: an entry that recorded some cannot be checked by it (a
     // `wrap` without tags, a method whose tags a deploy removed), as the plain path refuses it.
     if (!tagsHold(entry.meta?.t, call.tags, ids)) return 'miss';
+    return this.ageOf(call, entry);
+  }
+
+  /** Whether a value whose tags hold is fresh, in grace, or a miss. */
+  private ageOf(call: CachedCall, entry: ValueEntry): 'fresh' | 'stale' | 'miss' {
     const expiresAt = entry.meta?.x;
     if (expiresAt === undefined || Date.now() < expiresAt) return 'fresh';
     return call.policy.graceMs > 0 ? 'stale' : 'miss';
