@@ -101,6 +101,24 @@ describe('setNodes() at its edges', () => {
     },
   );
 
+  // Reported as any ejection here (its revival's first try reports it, 45-70 ms after the
+  // change): another process that reaches it would read it while this one writes its keys on
+  // the next node.
+  it('a node joining unreachable here is held out by another process too', TIMEOUT, async () => {
+    const nodes = taggedNodes(fixture.fleet.servers.slice(0, 2), 'edge-reported');
+    const direct = taggedNodes(fixture.fleet.servers.slice(3, 4), 'edge-reported').node0;
+    const [reader, cutOff] = [0, 1].map(() => fixture.dict<string>({ nodes }));
+    const events = [reader, cutOff].map(collect);
+    const hung = await proxyTo(3);
+    hung.cut();
+    await reader.setNodes({ ...nodes, node3: direct });
+    await cutOff.setNodes({ ...nodes, node3: hung.url });
+    expect(saw(events[1], 'ejected', 'node3')).toBe(1);
+    await until(() => saw(events[0], 'ejected', 'node3') === 1, 1_000, 'the reader ejects node3');
+    hung.heal();
+    await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node3') === 1), 3_000);
+  });
+
   // Its failed revival reported it after it left: close() then threw and closed nothing.
   it(
     'a node removed while its revival is under way: close() resolves, no connection left',
