@@ -245,6 +245,52 @@ describe('a report renewed late (two processes)', () => {
       await proxy.close();
     }
   });
+
+  // A new report has a field of its own: one whose `out` message was lost (the reader's fleet
+  // connections down as it went out) was taken by polls for the late renewal of the report
+  // withdrawn before, and the reader went on using the node for a lease (3 s) while the cut
+  // process wrote its keys elsewhere.
+  it(
+    'believes a new report at its first poll when its out message was lost',
+    TEST_TIMEOUT,
+    async () => {
+      const proxy = await TcpProxy.start(fixture.serverOf('node0').port);
+      try {
+        const direct = taggedNodes(fixture.fleet.servers, 'lost-reader');
+        const proxied = taggedNodes(fixture.fleet.servers, 'lost-cut');
+        proxied.node0.connection.port = proxy.port;
+        const [reader, cut] = [direct, proxied].map((nodes) =>
+          fixture.dict<string>({ nodes, prefix: 'lost:' }),
+        );
+        const events = [reader, cut].map(collect);
+        const [probe] = keysOwnedBy(reader, 'node0', 1, { tag: 'probe' });
+        await Promise.all([reader.get(probe), cut.get(probe)]);
+        proxy.cut();
+        await cut.get(probe);
+        await until(() => events.every((seen) => saw(seen, 'ejected', 'node0') === 1), 1_000);
+        proxy.heal();
+        await until(() => events.every((seen) => saw(seen, 'rediscovered', 'node0') === 1), SETTLE);
+        // The reader's fleet connections (its subscription) to the nodes the report goes to
+        // dropped; they reconnect after 200 ms, once the `out` message has gone.
+        for (const node of ['node1', 'node2']) {
+          const server = fixture.serverOf(node);
+          for (const line of await clientsNamed(server, 'lost-reader:fleet')) {
+            const id = /\bid=(\d+)/.exec(line)![1];
+            await redisCommand(server.port, 'CLIENT', 'KILL', 'ID', id);
+          }
+        }
+        proxy.cut();
+        await cut.get(probe);
+        await until(
+          () => saw(events[0], 'ejected', 'node0') === 2,
+          1_000,
+          'the reader ejects node0',
+        );
+      } finally {
+        await proxy.close();
+      }
+    },
+  );
 });
 
 describe('a node out, then its heir, both back (two processes)', () => {

@@ -42,6 +42,12 @@ export class FleetView {
   /** Nodes this process reports out (it cannot reach them). */
   private readonly own = new Map<string, Promise<void>>();
   /**
+   * Per node, how many reports of it this process made: a report's field names its count, so
+   * a new report is never taken for a late renewal of one withdrawn before (see
+   * withdrawnReports), whose `out` message alone told them apart.
+   */
+  private readonly made = new Map<string, number>();
+  /**
    * Other processes' reports withdrawn (a `back` message), by field, with when, and until when
    * a poll that finds one again is not believed. Found again, it is a renewal that reached a
    * node late (hung while the withdrawal went out), not a new report, which an `out` message
@@ -136,6 +142,7 @@ export class FleetView {
     if (this.closed || !this.membership.isMember(node)) return Promise.resolve();
     let reported = this.own.get(node.name);
     if (reported === undefined) {
+      this.made.set(node.name, (this.made.get(node.name) ?? 0) + 1);
       reported = this.renew(node, `out ${this.field(node)}`);
       this.own.set(node.name, reported);
     }
@@ -243,7 +250,7 @@ export class FleetView {
   /** A report (`<node> <process>`) was read or announced. */
   private heard(field: string, at: number): void {
     const [name, process] = splitField(field);
-    if (process === this.processId) return;
+    if (this.mine(process)) return;
     let reporters = this.reports.get(name);
     if (reporters === undefined) this.reports.set(name, (reporters = new Map()));
     const fresh = !reporters.has(process);
@@ -265,7 +272,7 @@ export class FleetView {
   /** A report was withdrawn (`back` message) or expired. */
   private withdrawn(field: string): void {
     const [name, process] = splitField(field);
-    if (process !== this.processId) this.rememberWithdrawn(field);
+    if (!this.mine(process)) this.rememberWithdrawn(field);
     const reporters = this.reports.get(name);
     if (reporters?.delete(process) && reporters.size === 0) this.gone(name);
   }
@@ -302,8 +309,14 @@ export class FleetView {
       this.hooks.reportsGone(node);
   }
 
+  /** `<node> <process id>.<reports made of it>`; see `made`. */
   private field(node: RingNode): string {
-    return `${node.name} ${this.processId}`;
+    return `${node.name} ${this.processId}.${this.made.get(node.name) ?? 0}`;
+  }
+
+  /** True for a report of this process's (`<process id>.<count>`, see field). */
+  private mine(process: string): boolean {
+    return process.startsWith(this.processId) && process[this.processId.length] === '.';
   }
 
   /** Runs `command` on every alive node but `node`, in parallel; failures are left to the next tick. */
