@@ -1,7 +1,8 @@
 import type { RingDict } from '../../core/index.js';
-import type { CachedEntry } from './cache-entry.js';
+import { decodeEntry, type CachedEntry } from './cache-entry.js';
 import type { CachePolicy } from './cache-policy.js';
 import type { CachedCallOutcome } from './cached-call-metrics.js';
+import type { TagPlaces } from './tag-versions.js';
 
 /** One cached call, as `@RingCached` and `wrap` describe it. */
 export interface CachedCall {
@@ -26,4 +27,34 @@ export interface Seen {
   readonly entry: CachedEntry | undefined;
   readonly tagKeys: readonly string[] | undefined;
   readonly ids: readonly (string | null)[];
+}
+
+/** True when every version is there and the same in both. */
+export function sameIds(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
+  return a.length === b.length && a.every((id, i) => id !== null && id === b[i]);
+}
+
+export function seenOf(
+  call: CachedCall,
+  raw: string | undefined,
+  places: TagPlaces | undefined,
+  ids: readonly (string | null)[],
+): Seen {
+  const entry = raw === undefined ? undefined : decodeEntry(raw, call.policy.codec);
+  return { entry, tagKeys: places?.keys, ids };
+}
+
+export function valueOf(seen: Seen): unknown {
+  return (seen.entry as Extract<CachedEntry, { kind: 'value' }>).value;
+}
+
+/** The call's ttl in ms: the option, else the group's expire; undefined for none. */
+export function ttlMsOrUndefined(call: CachedCall): number | undefined {
+  const seconds = call.policy.ttl ?? call.dict.expire;
+  return seconds === undefined ? undefined : seconds * 1000;
+}
+
+/** For refreshAhead, which boot checks has a ttl. */
+export function ttlMsOf(call: CachedCall): number {
+  return ttlMsOrUndefined(call) ?? Number.POSITIVE_INFINITY;
 }

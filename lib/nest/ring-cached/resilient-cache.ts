@@ -2,17 +2,19 @@ import { setImmediate } from 'node:timers';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RingDict } from '../../core/index.js';
 import { cacheView, readThroughRaw } from '../../core/read-through.js';
-import {
-  decodeEntry,
-  encodeEntry,
-  tagsHold,
-  type CachedEntry,
-  type EntryMeta,
-} from './cache-entry.js';
+import { encodeEntry, tagsHold, type CachedEntry, type EntryMeta } from './cache-entry.js';
 import { acquireLock, lockHeld, releaseLock, type TakenLock } from './cache-lock.js';
-import type { CachedCall, Seen } from './cached-call.js';
+import {
+  sameIds,
+  seenOf,
+  ttlMsOf,
+  ttlMsOrUndefined,
+  valueOf,
+  type CachedCall,
+  type Seen,
+} from './cached-call.js';
 import { HeldReads } from './held-reads.js';
-import { TagVersions, type TagPlaces } from './tag-versions.js';
+import { TagVersions } from './tag-versions.js';
 import { within } from './deadline.js';
 import { hold, isHeld } from './flight-holds.js';
 
@@ -411,36 +413,6 @@ export class ResilientCache {
     if (versions === undefined) this.versions.set(dict, (versions = new TagVersions(dict)));
     return versions;
   }
-}
-
-/** True when every version is there and the same in both. */
-function sameIds(a: readonly (string | null)[], b: readonly (string | null)[]): boolean {
-  return a.length === b.length && a.every((id, i) => id !== null && id === b[i]);
-}
-
-function seenOf(
-  call: CachedCall,
-  raw: string | undefined,
-  places: TagPlaces | undefined,
-  ids: readonly (string | null)[],
-): Seen {
-  const entry = raw === undefined ? undefined : decodeEntry(raw, call.policy.codec);
-  return { entry, tagKeys: places?.keys, ids };
-}
-
-function valueOf(seen: Seen): unknown {
-  return (seen.entry as ValueEntry).value;
-}
-
-/** The call's ttl in ms: the option, else the group's expire; undefined for none. */
-function ttlMsOrUndefined(call: CachedCall): number | undefined {
-  const seconds = call.policy.ttl ?? call.dict.expire;
-  return seconds === undefined ? undefined : seconds * 1000;
-}
-
-/** For refreshAhead, which boot checks has a ttl. */
-function ttlMsOf(call: CachedCall): number {
-  return ttlMsOrUndefined(call) ?? Number.POSITIVE_INFINITY;
 }
 
 /** What went wrong, whatever was thrown. */

@@ -10,6 +10,7 @@ import { isStringArray, runSafely, tagsOf } from './method-runs.js';
 import { flightKeyOf, FunctionCall, type CallWarnings } from './function-call.js';
 import { notAPromiseWarning } from './ring-cached-options.js';
 import { messageOf, ResilientCache } from './resilient-cache.js';
+import { MethodPrefixes } from './method-prefixes.js';
 import { WrapPlans, type RingWrapOptions } from './wrap-options.js';
 import {
   ringCachedMethodChain,
@@ -47,8 +48,7 @@ export class RingCacheService implements RingCacheBinding {
   private readonly metrics = CachedCallMetrics.create();
   /** Per method (or per `wrap` key): when its last warning was logged. */
   private readonly warnedAt = new Map<RingCachedMethod | string, number>();
-  /** Default prefixes of inherited methods, per subclass (see prefixOf). */
-  private readonly inheritedPrefixes = new WeakMap<Function, Map<RingCachedMethod, string>>();
+  private readonly prefixes = new MethodPrefixes();
 
   /** Finds a group's dict: in this import's rings, unless the app has more than one. */
   private dictOfGroup = (name: string): RingDict<unknown, unknown> => this.rings.getOrThrow(name);
@@ -97,7 +97,7 @@ export class RingCacheService implements RingCacheBinding {
   async evictAll<T>(type: Type<T>, methodName: keyof T & string): Promise<number> {
     let removed = 0;
     for (const method of this.methodsOf(type, methodName)) {
-      const count = await this.dictOf(method).clearPrefix(this.prefixOf(method, type));
+      const count = await this.dictOf(method).clearPrefix(this.prefixes.of(method, type));
       if (typeof count === 'number') removed += count;
     }
     return removed;
@@ -382,35 +382,7 @@ export class RingCacheService implements RingCacheBinding {
   private keyOf(method: RingCachedMethod, args: unknown[], type: Function): string {
     const custom = method.options.key as ((...a: unknown[]) => unknown) | undefined;
     const key = custom ? customKey(custom, args) : serializeArgs(args);
-    return ownKey(this.prefixOf(method, type) + key);
-  }
-
-  /**
-   * The method's prefix for an instance of `type`. The default names the class called, not
-   * the one declaring the method: `UserRepo` and `OrderRepo` that inherit `findOne` from one
-   * base class must not answer each other's calls. Computed once per subclass.
-   */
-  private prefixOf(method: RingCachedMethod, type: Function): string {
-    if (type === method.declaringClass || method.options.prefix !== undefined) {
-      return method.prefix;
-    }
-    let prefixes = this.inheritedPrefixes.get(type);
-    if (prefixes === undefined) this.inheritedPrefixes.set(type, (prefixes = new Map()));
-    let prefix = prefixes.get(method);
-    if (prefix === undefined) {
-      // Every cached layer a call of `type` goes through needs a key of its own: a layer
-      // reached through `super` that shared the key of the layer above would join that
-      // layer's flight on a miss and wait on itself. The nearest layer takes the class's
-      // name; the ones below add their own class's name (and depth, should two share one).
-      const name = `${type.name}.${method.methodName}`;
-      const chain = ringCachedMethodChain(type, method.methodName);
-      const depth = chain.indexOf(method);
-      const namesake = chain.filter((m) => m.className === method.className).length > 1;
-      prefix =
-        depth <= 0 ? `${name}:` : `${name}@${method.className}${namesake ? `#${depth}` : ''}:`;
-      prefixes.set(method, prefix);
-    }
-    return prefix;
+    return ownKey(this.prefixes.of(method, type) + key);
   }
 
   private dictOf(method: RingCachedMethod): RingDict<unknown, unknown> {
