@@ -38,6 +38,13 @@ class Users {
     return db.get(id);
   }
 
+  /** No tags, no resilient option, and the key of `wrap('slow:<id>')`. */
+  @RingCached({ ttl: 60, prefix: 'slow:', key: (id: number) => String(id) })
+  async slowKey(id: number): Promise<string | undefined> {
+    loads++;
+    return db.get(id);
+  }
+
   @RingCached({ ttl: 60, tags: looseTags })
   async loose(id: number): Promise<string | undefined> {
     loads++;
@@ -152,6 +159,24 @@ describe('@RingCached tags', () => {
     expect(after).toEqual(['v1', 'v1']);
     // Begun before the invalidation, those two may answer the old value.
     expect(await Promise.all(before)).toEqual(['v0', 'v0']);
+  });
+
+  // Either joined the run and answered v0: it reads no versions, so it cannot tell that run
+  // began before the invalidation.
+  it('a call without tags begun after invalidateTags resolved never joins a tagged run begun before it', async () => {
+    const app = await boot();
+    const cache = app.get(RingCacheService);
+    db.set(1, 'v0');
+    const { load, runs } = slowReader(300);
+    const before = cache.wrap('slow:1', load, { ttl: 60, tags: ['user:1'] });
+    await until(() => runs() === 1, 2_000, 'the run begins');
+    await update(cache, 1, 'v1');
+    const after = await Promise.all([
+      cache.wrap('slow:1', async () => db.get(1), { ttl: 60 }),
+      app.get(Users).slowKey(1),
+    ]);
+    expect(after).toEqual(['v1', 'v1']);
+    expect(await before).toBe('v0');
   });
 
   it('a call whose read fails after invalidateTags resolved never joins a run begun before it', async () => {

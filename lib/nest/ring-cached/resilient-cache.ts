@@ -97,6 +97,15 @@ export class ResilientCache {
     }
   }
 
+  /**
+   * True when a call without tags may join `running`, a run of its key: one without tags too. A
+   * tagged one may have begun before an invalidation that the call came after, which it cannot
+   * tell (it reads no versions): joined, it answered the value the invalidation removed.
+   */
+  joinableUntagged(running: Promise<unknown>): boolean {
+    return !this.flightIds.has(running);
+  }
+
   /** Deletes the version keys of `tags` in `dict`'s group: every entry carrying one misses. */
   invalidateTags(dict: RingDict<unknown, unknown>, tags: readonly string[]): Promise<void> {
     return this.versionsOf(dict).invalidate(tags);
@@ -154,18 +163,20 @@ export class ResilientCache {
 
   /**
    * A miss joins the run of its key in this process, unless the call is tagged and the run
-   * records other versions than this call's read saw, or the read failed (`seen` undefined):
-   * begun before an invalidation that the read saw, or might have, its value is what the
-   * invalidation removed. Such a call waits for that run to end (no second run meanwhile) and
-   * reads again; it then joins whatever run there is, begun after this call was.
+   * records other versions than this call's read saw, or the read failed (`seen` undefined), or
+   * the call is untagged and the run tagged: begun before an invalidation that the read saw, or
+   * might have, its value is what the invalidation removed. Such a call waits for that run to
+   * end (no second run meanwhile) and reads again; it then joins whatever run there is, begun
+   * after this call was.
    */
   private async join(
     call: CachedCall,
     seen: Seen | undefined,
     running: Promise<unknown>,
   ): Promise<unknown> {
-    if (call.tags.length === 0) return running;
-    if (seen !== undefined) {
+    if (call.tags.length === 0) {
+      if (this.joinableUntagged(running)) return running;
+    } else if (seen !== undefined) {
       const ids = await this.flightIds.get(running);
       if (ids !== undefined && sameIds(ids, seen.ids)) return running;
     }

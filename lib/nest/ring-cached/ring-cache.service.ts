@@ -326,8 +326,13 @@ export class RingCacheService implements RingCacheBinding {
   ): Promise<unknown> {
     const key = flightKeyOf(slot.dict, slot.key);
     const pending = this.inFlight.get(key);
-    if (pending) return pending;
-    return this.fly(key, slot, method, runSafely(method.original, instance, args));
+    if (pending === undefined) {
+      return this.fly(key, slot, method, runSafely(method.original, instance, args));
+    }
+    if (this.resilient.joinableUntagged(pending)) return pending;
+    // A tagged run of the key (`wrap`, say) may predate an invalidation: waited for, not joined.
+    const again = () => this.miss(slot, method, instance, args);
+    return pending.then(again, again);
   }
 
   /** Makes `running`, a run of the method, the flight that callers of `key` join until it is stored. */
