@@ -27,6 +27,8 @@ export interface CacheView {
   readonly migration: MigrationView | undefined;
   /** Copies of each entry (the `replicas` option). */
   readonly replicas: number;
+  /** The dict's last total rings before its current one, newest first (setNodes). */
+  readonly earlierRings: readonly HashRing[];
 }
 
 /**

@@ -129,6 +129,9 @@ export function createEngine<V, F>(
       near,
       migration: migration.configured ? migration : undefined,
       replicas: o.replicas,
+      get earlierRings() {
+        return membership.earlierTotals;
+      },
     },
   };
 }

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { describe, expect, it } from 'vitest';
+import type { INestApplication } from '@nestjs/common';
 import {
   RingCacheService,
   RingRedisModule,
   RingRedisService,
   type HashRing,
+  type RingNodesConfig,
 } from '../../lib/index.js';
 import { TAG_KEY_PREFIX } from '../../lib/nest/ring-cached/tag-versions.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
@@ -102,6 +104,57 @@ describe('@RingCached tags: invalidateTags between two setNodes', () => {
       expect(answers.filter((answer) => answer === 1)).toEqual([]);
     },
   );
+});
+
+describe('@RingCached tags: invalidateTags after a setNodes made before any tagged call', () => {
+  const boot = (nodes: RingNodesConfig) =>
+    nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { default: nodes },
+          defaults: { prefix: 'tagsadded:', ...fast, retryRatio: 0 },
+        }),
+      ],
+    });
+  const keys = Array.from({ length: 60 }, (_, i) => i);
+  let version = 1;
+  const read = (app: INestApplication, i: number) =>
+    app.get(RingCacheService).wrap(`k:${i}`, async () => version, { ttl: 60, tags: [`t:${i}`] });
+  const staleOf = async (app: INestApplication) => {
+    const answers = [];
+    for (const i of keys) answers.push(await read(app, i));
+    return answers.filter((answer) => answer === 1);
+  };
+
+  // The app's tag versions learnt the nodes at its first tagged call, after the change: the keys
+  // the first list placed were never deleted, and 3 of 60 entries of an app still on it
+  // answered their old value until their ttl.
+  it('an app still on the first list reads no entry the invalidation removed', async () => {
+    version = 1;
+    const [stays, moves] = [await boot(nest.nodes(0, 2)), await boot(nest.nodes(0, 2))];
+    for (const i of keys) expect(await read(stays, i)).toBe(1);
+    await moves.get(RingRedisService).setNodes(nest.nodes(0, 3));
+    version = 2;
+    await moves.get(RingCacheService).invalidateTags(keys.map((i) => `t:${i}`));
+    expect(await staleOf(stays)).toEqual([]);
+  });
+
+  // Two changes between two tagged calls: the keys of the list in between were never deleted
+  // (8 of 60 entries of an app on it answered their old value).
+  it('an app on a list used only between two tagged calls reads none either', async () => {
+    version = 1;
+    const three = ringNodes(nest.fleet.servers.slice(0, 3));
+    const [middle, moves] = [await boot(three), await boot(nest.nodes(0, 2))];
+    for (const i of keys) expect(await read(middle, i)).toBe(1);
+    await read(moves, 0);
+    await moves.get(RingRedisService).setNodes(three);
+    await moves
+      .get(RingRedisService)
+      .setNodes({ ...three, node0: { ...three.node0, capacity: 3 } });
+    version = 2;
+    await moves.get(RingCacheService).invalidateTags(keys.map((i) => `t:${i}`));
+    expect(await staleOf(middle)).toEqual([]);
+  });
 });
 
 /**

@@ -1,6 +1,6 @@
 import { Observable, Subject } from 'rxjs';
 import type { HandoffReport } from '../handoff/handoff-report.js';
-import type { HashRing } from '../hashing/hash-ring.js';
+import { sameNodes, type HashRing } from '../hashing/hash-ring.js';
 import { RingConnectionError } from '../node/connection-errors.js';
 import type { RingNodeState } from '../node/node-health.js';
 import type { RingNode } from '../node/ring-node.js';
@@ -35,6 +35,8 @@ export class RingMembership {
   readonly events$: Observable<RingEvent>;
   private total: HashRing;
   private alive: HashRing;
+  /** The total rings before this one, each of other nodes, newest first (see earlierTotals). */
+  private earlier: readonly HashRing[] = [];
   private readonly nodes = new Map<string, RingNode>();
   private readonly events = new Subject<RingEvent>();
   private ejectedCount = 0;
@@ -57,6 +59,15 @@ export class RingMembership {
   /** Every member node: `.locate()` names the node a key belongs to when all are alive. */
   get totalHash(): HashRing {
     return this.total;
+  }
+
+  /**
+   * The last EARLIER_TOTALS total rings before this one whose nodes or capacities differ from it
+   * and from each other, newest first: `@RingCached` deletes the tag versions they placed, which
+   * processes still on those nodes read (a few KB each; none before a change of nodes).
+   */
+  get earlierTotals(): readonly HashRing[] {
+    return this.earlier;
   }
 
   /** Nodes not ejected: `.locate()` names the node that serves an entry now. */
@@ -135,6 +146,7 @@ export class RingMembership {
       alive = alive.without(node.name);
       ejected++;
     }
+    this.earlier = distinctRings([this.total, ...this.earlier], total);
     this.total = total;
     this.alive = alive;
     this.ejectedCount = ejected;
@@ -281,4 +293,21 @@ export class RingMembership {
       process.emitWarning(`ring-redis: a node callback threw: ${(error as Error).message}`);
     }
   }
+}
+
+/** Total rings remembered before the current one (see earlierTotals). */
+const EARLIER_TOTALS = 4;
+
+/**
+ * The first EARLIER_TOTALS of `rings` whose nodes differ from `now`'s and each other's: setNodes
+ * builds a new ring for an unchanged list, and a loop reconciling from service discovery pushed
+ * the ring that differed out after four calls.
+ */
+export function distinctRings(rings: readonly HashRing[], now: HashRing): HashRing[] {
+  const kept: HashRing[] = [];
+  for (const ring of rings) {
+    if (kept.length === EARLIER_TOTALS) break;
+    if (!sameNodes(ring, now) && !kept.some((other) => sameNodes(other, ring))) kept.push(ring);
+  }
+  return kept;
 }

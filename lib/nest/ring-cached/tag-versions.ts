@@ -1,6 +1,6 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
-import { cacheView, type MigrationView } from '../../core/read-through.js';
-import { sameNodes } from '../../core/hashing/hash-ring.js';
+import { cacheView, type CacheView, type MigrationView } from '../../core/read-through.js';
+import { distinctRings } from '../../core/membership/ring-membership.js';
 import { allToWire } from '../../core/keys/wire.js';
 import { CACHE_KEY_SPACE } from './cache-key.js';
 import { atDeadline } from './deadline.js';
@@ -19,8 +19,6 @@ const MAX_REMEMBERED_TAGS = 10_000;
 const DELIVERY_MARGIN_MS = 0.5;
 /** Candidates tried per node for a version key on each (n equal nodes: one is missed with odds of e⁻⁶⁴). */
 const CANDIDATES_PER_NODE = 64;
-/** Earlier rings whose version keys an invalidation deletes too (see `earlier`). */
-const EARLIER_RINGS = 4;
 
 /**
  * Lazy invalidation by tag, for one group. Each tag has one version key per node of the ring
@@ -75,9 +73,11 @@ export class TagVersions {
    * the first candidate the ring places there, so it changes with the nodes: an invalidation
    * made between two setNodes deleted only the keys of the nodes of the moment, and changing
    * the nodes back brought back the versions it should have deleted (10 of 60 entries answered
-   * their old value). Their keys are deleted on the nodes where those rings placed them.
+   * their old value). Their keys are deleted on the nodes where those rings placed them. Begun
+   * with the dict's own: made at the first tagged call, after a setNodes, this knew none, and
+   * another process still on the first nodes read 5 of 24 invalidated entries.
    */
-  private earlier: HashRing[] = [];
+  private earlier: HashRing[];
 
   /** The rings `placement` last saw, and its count of changes. */
   private placedWith: { alive: HashRing; total: HashRing } | undefined;
@@ -89,8 +89,11 @@ export class TagVersions {
   /** Copies of each entry and version key (`replicas`); see placesFor and deleteEarlier. */
   private readonly replicas: number;
 
+  private readonly view: CacheView;
+
   constructor(private readonly dict: RingDict<unknown, unknown>) {
-    const view = dict[cacheView];
+    const view = (this.view = dict[cacheView]);
+    this.earlier = distinctRings(view.earlierRings, dict.totalHash);
     this.nearLag = view.near?.maxLag;
     this.migration = view.migration;
     this.replicas = view.replicas;
@@ -263,15 +266,12 @@ export class TagVersions {
   }
 
   /**
-   * `before` placed versions until `now` did: one of the earlier rings, unless `now` has its
-   * nodes and capacities (setNodes builds a new ring for an unchanged list: a loop reconciling
-   * from service discovery pushed the ring that differed out after four calls).
+   * `before` placed versions until `now` did: one of the earlier rings, with those the dict
+   * went through meanwhile (two setNodes between two calls), unless `now` has their nodes and
+   * capacities (see distinctRings).
    */
   private remember(before: HashRing, now: HashRing): void {
-    const rings = [before, ...this.earlier].filter((ring) => !sameNodes(ring, now));
-    this.earlier = rings
-      .filter((ring, i) => rings.findIndex((other) => sameNodes(other, ring)) === i)
-      .slice(0, EARLIER_RINGS);
+    this.earlier = distinctRings([before, ...this.view.earlierRings, ...this.earlier], now);
   }
 
   /**
