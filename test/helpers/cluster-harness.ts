@@ -29,6 +29,10 @@ import { TcpProxy } from './tcp-proxy.js';
 const READY_TIMEOUT_MS = 15_000;
 /** How long any command may take (a sweep of a few thousand keys included). */
 const COMMAND_TIMEOUT_MS = 30_000;
+/** How much of a worker's stderr is kept for the error that says why it died. */
+const STDERR_TAIL_CHARS = 4_000;
+/** How long, after a worker exited, its stderr may take to drain into that error. */
+const STDERR_DRAIN_MS = 1_000;
 
 /** The compiled worker, wherever this module runs from (the source tree or `.run/`). */
 function workerScript(): { script: string; root: string } {
@@ -50,8 +54,13 @@ export class WorkerProcess {
   readonly #pending = new Map<number, { resolve(v: unknown): void; reject(e: Error): void }>();
   #nextId = 1;
   #exited: Promise<void>;
+  /** Exited and its stderr drained ('close'). */
+  #closed: Promise<void>;
   #hasExited = false;
   #fatal?: string;
+  #exit?: { code: number | null; signal: NodeJS.Signals | null };
+  /** The last STDERR_TAIL_CHARS of the worker's stderr (which is still passed on to ours). */
+  #stderrTail = '';
 
   private constructor(
     readonly id: number,
@@ -61,12 +70,19 @@ export class WorkerProcess {
     this.#exited = new Promise((resolve) => {
       child.once('exit', (code, signal) => {
         this.#hasExited = true;
+        this.#exit = { code, signal };
         liveChildren.delete(child);
-        const why = this.#fatal ?? `worker ${id} exited (code ${code}, signal ${signal})`;
+        const why = this.#fatal ?? `worker ${id} exited (${this.#exitReport()})`;
         for (const { reject } of this.#pending.values()) reject(new Error(why));
         this.#pending.clear();
         resolve();
       });
+    });
+    this.#closed = new Promise((resolve) => child.once('close', () => resolve()));
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      process.stderr.write(chunk);
+      this.#stderrTail = (this.#stderrTail + chunk).slice(-STDERR_TAIL_CHARS);
     });
     child.on('message', (message: WorkerReply | WorkerNotice) => {
       if ('type' in message) {
@@ -90,7 +106,8 @@ export class WorkerProcess {
       ['--enable-source-maps', script, JSON.stringify(config)],
       {
         cwd: root,
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        // stderr piped (and passed on): its tail says why a worker died.
+        stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
         // Typed arrays cross as such, not as JSON objects of numbers.
         serialization: 'advanced',
       },
@@ -112,9 +129,12 @@ export class WorkerProcess {
         clearTimeout(timer);
         reject(error);
       });
-      void worker.#exited.then(() => {
+      void worker.#exited.then(async () => {
         clearTimeout(timer);
-        reject(new Error(`worker ${config.id} exited before it was ready`));
+        await exitedWithin(worker.#closed, STDERR_DRAIN_MS);
+        reject(
+          new Error(`worker ${config.id} exited before it was ready (${worker.#exitReport()})`),
+        );
       });
     });
     try {
@@ -124,6 +144,13 @@ export class WorkerProcess {
       throw error;
     }
     return worker;
+  }
+
+  /** How the worker ended: exit code, signal, and the tail of its stderr. */
+  #exitReport(): string {
+    const { code = null, signal = null } = this.#exit ?? {};
+    const stderr = this.#stderrTail.trim();
+    return `code ${code}, signal ${signal}; ${stderr ? `stderr:\n${stderr}` : 'no stderr'}`;
   }
 
   get pid(): number {
