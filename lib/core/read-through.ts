@@ -1,4 +1,5 @@
 import type { HashRing } from './hashing/hash-ring.js';
+import type { NodeCapacities } from './membership/node-lists.js';
 
 /**
  * Names the RingDict method `@RingCached` reads through: `getRaw`, but failing where `getRaw`
@@ -27,8 +28,10 @@ export interface CacheView {
   readonly migration: MigrationView | undefined;
   /** Copies of each entry (the `replicas` option). */
   readonly replicas: number;
-  /** The dict's last total rings before its current one, newest first (setNodes). */
-  readonly earlierRings: readonly HashRing[];
+  /** The dict's last node lists before its current one, newest first (setNodes). */
+  readonly earlierNodes: readonly NodeCapacities[];
+  /** A ring of the dict's options over `nodes` (a few ms: see node-lists.ts). */
+  ringOf(nodes: NodeCapacities): HashRing;
 }
 
 /**

@@ -155,6 +155,26 @@ describe('@RingCached tags: invalidateTags after a setNodes made before any tagg
     await moves.get(RingCacheService).invalidateTags(keys.map((i) => `t:${i}`));
     expect(await staleOf(middle)).toEqual([]);
   });
+
+  // The ring of the last tagged call, the oldest, was put first among the last four lists:
+  // the second list was dropped (4 of 60 entries of an app on it answered their old value).
+  it('five changes between two tagged calls: an app on the second list reads none', async () => {
+    version = 1;
+    const servers = ringNodes(nest.fleet.servers.slice(0, 3));
+    // List k: node0 at capacity k, node2 at 9 - k (each list moves version keys of both).
+    const list = (k: number) => ({
+      ...servers,
+      node0: { ...servers.node0, capacity: k },
+      node2: { ...servers.node2, capacity: 9 - k },
+    });
+    const [second, moves] = [await boot(list(2)), await boot(list(1))];
+    for (const i of keys) expect(await read(second, i)).toBe(1);
+    await read(moves, 0);
+    for (let k = 2; k <= 6; k++) await moves.get(RingRedisService).setNodes(list(k));
+    version = 2;
+    await moves.get(RingCacheService).invalidateTags(keys.map((i) => `t:${i}`));
+    expect(await staleOf(second)).toEqual([]);
+  });
 });
 
 /**

@@ -1,7 +1,8 @@
 import { Observable, Subject } from 'rxjs';
 import type { HandoffReport } from '../handoff/handoff-report.js';
-import { sameNodes, type HashRing } from '../hashing/hash-ring.js';
+import type { HashRing } from '../hashing/hash-ring.js';
 import { RingConnectionError } from '../node/connection-errors.js';
+import { capacitiesIn, distinctLists, type NodeCapacities } from './node-lists.js';
 import type { RingNodeState } from '../node/node-health.js';
 import type { RingNode } from '../node/ring-node.js';
 import {
@@ -35,8 +36,8 @@ export class RingMembership {
   readonly events$: Observable<RingEvent>;
   private total: HashRing;
   private alive: HashRing;
-  /** The total rings before this one, each of other nodes, newest first (see earlierTotals). */
-  private earlier: readonly HashRing[] = [];
+  /** The node lists before the current one, newest first (see earlierNodes). */
+  private earlier: readonly NodeCapacities[] = [];
   private readonly nodes = new Map<string, RingNode>();
   private readonly events = new Subject<RingEvent>();
   private ejectedCount = 0;
@@ -62,11 +63,11 @@ export class RingMembership {
   }
 
   /**
-   * The last EARLIER_TOTALS total rings before this one whose nodes or capacities differ from it
-   * and from each other, newest first: `@RingCached` deletes the tag versions they placed, which
-   * processes still on those nodes read (a few KB each; none before a change of nodes).
+   * The last four node lists before the current one that differ from it and from each other,
+   * newest first (none before a change of nodes): `@RingCached` deletes the tag versions the
+   * rings of those lists placed, which processes still on them read.
    */
-  get earlierTotals(): readonly HashRing[] {
+  get earlierNodes(): readonly NodeCapacities[] {
     return this.earlier;
   }
 
@@ -146,7 +147,7 @@ export class RingMembership {
       alive = alive.without(node.name);
       ejected++;
     }
-    this.earlier = distinctRings([this.total, ...this.earlier], total);
+    this.earlier = distinctLists([capacitiesIn(this.total), ...this.earlier], capacitiesIn(total));
     this.total = total;
     this.alive = alive;
     this.ejectedCount = ejected;
@@ -293,21 +294,4 @@ export class RingMembership {
       process.emitWarning(`ring-redis: a node callback threw: ${(error as Error).message}`);
     }
   }
-}
-
-/** Total rings remembered before the current one (see earlierTotals). */
-const EARLIER_TOTALS = 4;
-
-/**
- * The first EARLIER_TOTALS of `rings` whose nodes differ from `now`'s and each other's: setNodes
- * builds a new ring for an unchanged list, and a loop reconciling from service discovery pushed
- * the ring that differed out after four calls.
- */
-export function distinctRings(rings: readonly HashRing[], now: HashRing): HashRing[] {
-  const kept: HashRing[] = [];
-  for (const ring of rings) {
-    if (kept.length === EARLIER_TOTALS) break;
-    if (!sameNodes(ring, now) && !kept.some((other) => sameNodes(other, ring))) kept.push(ring);
-  }
-  return kept;
 }
