@@ -331,3 +331,80 @@ describe('a node out, then its heir, both back (two processes)', () => {
     },
   );
 });
+
+describe('a node back and an earlier report of another node (two processes)', () => {
+  // A node that comes back loses the reports it holds of nodes the process reaches; named by
+  // the report's current count, an earlier one (withdrawn while the node was out, a later
+  // report made and withdrawn since) stayed for its lease, and a process started meanwhile
+  // held the healthy node out.
+  it(
+    "a node that comes back loses the process's first report of another node, withdrawn while it was out, after a second report of it",
+    { timeout: 40_000 },
+    async () => {
+      const [p0, p1] = await Promise.all(
+        ['node0', 'node1'].map((node) => TcpProxy.start(fixture.serverOf(node).port)),
+      );
+      try {
+        const direct = taggedNodes(fixture.fleet.servers, 'rj-direct');
+        const proxied = taggedNodes(fixture.fleet.servers, 'rj-cut');
+        proxied.node0.connection.port = p0.port;
+        proxied.node1.connection.port = p1.port;
+        const cut = fixture.dict<string>({ nodes: proxied, prefix: 'rj:' });
+        const events = collect(cut);
+        const [probe0] = keysOwnedBy(cut, 'node0', 1, { tag: 'p0-' });
+        const [probe1] = keysOwnedBy(cut, 'node1', 1, { tag: 'p1-' });
+        await Promise.all([cut.get(probe0), cut.get(probe1)]);
+        const reports = controlKey('rj:', 'out');
+        const node1 = fixture.serverOf('node1');
+        const node2 = fixture.serverOf('node2');
+
+        // node0 out: report node0 <pid>.1, on node1 and node2.
+        p0.cut();
+        await cut.get(probe0);
+        await until(() => saw(events, 'ejected', 'node0') === 1, SETTLE, 'node0 out');
+        await until(
+          async () => (await redisCommand(node1.port, 'HLEN', reports)) === '1',
+          SETTLE,
+          'the report on node1',
+        );
+        // node1 out for this process: it keeps node0 <pid>.1 until its lease (3 s) ends.
+        p1.cut();
+        await cut.get(probe1);
+        await until(() => saw(events, 'ejected', 'node1') === 1, SETTLE, 'node1 out');
+        const first = (await redisCommand(node2.port, 'HKEYS', reports))
+          .split('\n')
+          .find((f) => f.startsWith('node0 '))!;
+        expect(first).toMatch(/^node0 [0-9a-f]{12}(\.1)?$/);
+        // node0 back (withdrawn on node2 only), out again (.2), back again.
+        p0.heal();
+        await until(() => saw(events, 'rediscovered', 'node0') === 1, SETTLE, 'node0 back');
+        p0.cut();
+        await cut.get(probe0);
+        await until(() => saw(events, 'ejected', 'node0') === 2, SETTLE, 'node0 out again');
+        p0.heal();
+        await until(() => saw(events, 'rediscovered', 'node0') === 2, SETTLE, 'node0 back again');
+        // node1 answers again: the process brings it back (rejoined), which should delete
+        // its report of node0 that node1 still holds (withdrawn while node1 was out).
+        const before = (await redisCommand(node1.port, 'HKEYS', reports)).split('\n');
+        p1.heal();
+        await until(() => saw(events, 'rediscovered', 'node1') === 1, SETTLE, 'node1 back');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+        const left = (await redisCommand(node1.port, 'HKEYS', reports))
+          .split('\n')
+          .filter((f) => f !== '');
+        // A process started now, which never heard `back node0 <pid>.1`.
+        const late = fixture.dict<string>({ nodes: direct, prefix: 'rj:' });
+        const lateEvents = collect(late);
+        await late.get(probe0);
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+        expect(before).toEqual([first]);
+        expect({
+          fieldsOnNode1: left,
+          newcomerEjectedNode0: saw(lateEvents, 'ejected', 'node0'),
+        }).toEqual({ fieldsOnNode1: [], newcomerEjectedNode0: 0 });
+      } finally {
+        await Promise.all([p0.close(), p1.close()]);
+      }
+    },
+  );
+});

@@ -176,11 +176,17 @@ export class FleetView {
    * for 1.5 s after it and `node` were out in turn).
    */
   async rejoined(node: RingNode): Promise<void> {
-    const stale = [...this.membership.all()]
-      .filter((other) => other !== node && !this.own.has(other.name))
-      .map((other) => this.field(other));
+    if (this.closed) return;
+    const client = this.commandsOf(node) ?? node.client;
+    // Every count of them (see `made`): one of an earlier report, withdrawn while `node` was
+    // out, held a healthy node out for a lease once a later report had been made and withdrawn.
+    const fields = await client.hkeys(this.reportsKey).catch((): string[] => []);
+    const stale = fields.filter((field) => {
+      const [name, process] = splitField(field);
+      return this.mine(process) && name !== node.name && !this.own.has(name);
+    });
     if (stale.length === 0 || this.closed) return;
-    await (this.commandsOf(node) ?? node.client).hdel(this.reportsKey, ...stale).catch(() => 0);
+    await client.hdel(this.reportsKey, ...stale).catch(() => 0);
   }
 
   /** Renews this process's reports, then reads every report and every node's hints. */
