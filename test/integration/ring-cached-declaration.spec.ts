@@ -1,11 +1,11 @@
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { RingCached, RingConfigError, RingRedisModule } from '../../lib/index.js';
+import { RingCacheService, RingCached, RingConfigError, RingRedisModule } from '../../lib/index.js';
 import { useNestApps } from '../helpers/nest-apps.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { taggedNodes } from '../helpers/redis-fleet.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, until } from '../helpers/wait.js';
 
 /**
  * @RingCached and how its method is declared: without return type metadata (as plain
@@ -45,6 +45,45 @@ describe('@RingCached without return type metadata', () => {
       70, 70, 70,
     ]);
     expect(plain.calls).toBe(1);
+  });
+
+  // It joined any run of its key: a tagged `wrap`'s, begun before an invalidateTags that
+  // resolved before this call began, answered 'v0'.
+  it('a first call never joins a tagged run of its key', async () => {
+    let stored = 'v0';
+    class TaggedKey {
+      async read(id: number): Promise<string> {
+        return `${stored}:${id}`;
+      }
+    }
+    const descriptor = Object.getOwnPropertyDescriptor(TaggedKey.prototype, 'read')!;
+    RingCached({ prefix: 'slow:', key: (id: number) => String(id) })(
+      TaggedKey.prototype,
+      'read',
+      descriptor,
+    );
+    Object.defineProperty(TaggedKey.prototype, 'read', descriptor);
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
+      providers: [TaggedKey],
+    });
+    const cache = app.get(RingCacheService);
+    let begun = 0;
+    const before = cache.wrap(
+      'slow:1',
+      async () => {
+        begun++;
+        const value = `${stored}:1`;
+        await sleep(300);
+        return value;
+      },
+      { ttl: 60, tags: ['t:1'] },
+    );
+    await until(() => begun === 1, 2_000, 'the tagged run begins');
+    stored = 'v1';
+    await cache.invalidateTags(['t:1']);
+    expect(await app.get(TaggedKey).read(1)).toBe('v1:1');
+    expect(await before).toBe('v0:1');
   });
 });
 

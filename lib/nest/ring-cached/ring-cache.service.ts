@@ -377,7 +377,10 @@ export class RingCacheService implements RingCacheBinding {
       if (!slot) return value;
       // Calls made meanwhile now take the Promise path: they join this run on a miss.
       const key = flightKeyOf(slot.dict, slot.key);
-      return this.inFlight.get(key) ?? this.fly(key, slot, method, value);
+      const pending = this.inFlight.get(key);
+      if (pending === undefined) return this.fly(key, slot, method, value);
+      // A tagged run of the key is not joined (see miss): this run's own value, not stored.
+      return this.resilient.joinableUntagged(pending) ? pending : value;
     }
     method.returns = 'sync';
     this.logger.warn(notAPromiseWarning(`${method.className}.${method.methodName}`));
