@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { KeyvStoreAdapter, StoredData } from 'keyv';
 import { RingArgumentError } from '../core/errors.js';
 import type { RingDict } from '../core/ring-dict.js';
+import { readThroughRaw } from '../core/read-through.js';
 
 /**
  * A Keyv storage adapter over a `RingDict`: `new Keyv({ store: new RingKeyvStore(dict) })`,
@@ -14,9 +15,10 @@ import type { RingDict } from '../core/ring-dict.js';
  * `SET … PX`. `clear()` deletes the entries of the Keyv's namespace only (of the whole dict
  * when it has none). Everything else of the ring holds: dead nodes are ejected, their keys
  * fall to the next node, and a store call never waits past `commandTimeout`. When no node is
- * alive the calls reject with `RingClusterUnavailableError` (unless the dict has `onFail`),
- * which Keyv turns into a miss on a read; batch reads and `has`, whose rejections Keyv passes
- * on, answer misses here.
+ * alive, writes reject with `RingClusterUnavailableError` (answer false with `onFail`), which
+ * Keyv turns into `false`; reads, whose rejections some of Keyv's calls pass on (`getRaw`,
+ * batches, `has`, `iterator`), answer misses here, the error reported to Keyv, and never the
+ * dict's `onFail` value, which Keyv would take for its own data.
  *
  * The dict stays yours: Keyv's `disconnect()` does not close it (the Nest module closes its
  * groups at shutdown; close a dict of your own yourself).
@@ -37,10 +39,10 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     }
   }
 
-  /** Keyv's serialized data for `key`, or undefined. */
+  /** Keyv's serialized data for `key`, or undefined (also for a key that fails). */
   async get<Value>(key: string): Promise<StoredData<Value> | undefined> {
-    const raw = await this.dict.getRaw(key);
-    return (typeof raw === 'string' ? raw : undefined) as StoredData<Value> | undefined;
+    const raw = await this.dict[readThroughRaw](key).catch(this.missed(undefined));
+    return raw as StoredData<Value> | undefined;
   }
 
   /**
@@ -49,7 +51,7 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
    * Keyv answers a failed `get`; Keyv passes a batch's rejection on to its caller.
    */
   async getMany<Value>(keys: string[]): Promise<StoredData<Value | undefined>[]> {
-    return Promise.all(keys.map((key) => this.get<Value>(key).catch(this.missed(undefined))));
+    return Promise.all(keys.map((key) => this.get<Value>(key)));
   }
 
   /** Stores Keyv's serialized `value`; `ttl` in milliseconds (none: the dict's `expire`). */
@@ -66,8 +68,8 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
       return true;
     }
     const options = typeof ttl === 'number' && ttl > 0 ? { ttl: ttl / 1000 } : undefined;
-    await this.dict.setRaw(key, value, options);
-    return true;
+    // Anything but undefined is the dict's onFail answer: nothing was written.
+    return (await this.dict.setRaw(key, value, options)) === undefined;
   }
 
   async delete(key: string): Promise<boolean> {
@@ -111,11 +113,16 @@ export class RingKeyvStore extends EventEmitter implements KeyvStoreAdapter {
     namespace?: string,
   ): AsyncGenerator<Array<string | Awaited<Value> | undefined>, void> {
     const prefix = namespace ? `${namespace}:` : '';
-    for await (const key of this.dict.keys()) {
-      if (!key.startsWith(prefix)) continue;
-      const raw = await this.dict.getRaw(key);
-      // Deleted or expired since the scan saw it.
-      if (typeof raw === 'string') yield [key, raw as Awaited<Value>];
+    try {
+      for await (const key of this.dict.keys()) {
+        if (!key.startsWith(prefix)) continue;
+        const raw = await this.get<Value>(key);
+        // Deleted or expired since the scan saw it.
+        if (typeof raw === 'string') yield [key, raw as Awaited<Value>];
+      }
+    } catch (error) {
+      // The scan failed (no node alive): the entries it could not list are misses.
+      this.missed(undefined)(error);
     }
   }
 }

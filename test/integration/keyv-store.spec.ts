@@ -53,14 +53,15 @@ describe('RingKeyvStore: the @keyv/test-suite of Keyv 5', () => {
 });
 
 describe('RingKeyvStore on the ring', () => {
-  function dictOf(prefix = 'app:'): RingDict {
+  function dictOf(prefix = 'app:', onFail?: () => unknown): RingDict<unknown, unknown> {
     return apps.track(
-      new RingDict({
+      new RingDict<unknown, unknown>({
         nodes: ringNodes(apps.fleet.servers),
         prefix,
         heartbeatInterval: 100,
         commandTimeout: 300,
         retryRatio: 0,
+        onFail,
       }),
     );
   }
@@ -77,7 +78,7 @@ describe('RingKeyvStore on the ring', () => {
     }
     // Keyv's own serialization, as written: no second encoding by the dict's codec.
     const dict = dictOf();
-    expect(JSON.parse((await dict.getRaw('users:u7'))!)).toEqual({ value: { id: 7 } });
+    expect(JSON.parse((await dict.getRaw('users:u7')) as string)).toEqual({ value: { id: 7 } });
   });
 
   it("keeps namespaces apart: a Keyv's clear() deletes its own entries only", async () => {
@@ -149,17 +150,44 @@ describe('RingKeyvStore on the ring', () => {
     keyv.on('error', (error) => errors.push(error));
     await keyv.set('good', 1);
     expect(await keyv.get(['good', 'bad\uD800'])).toEqual([1, undefined]);
-    expect(errors).toHaveLength(1);
+    expect(await keyv.getRaw('bad\uD800')).toBeUndefined();
+    expect(errors).toHaveLength(2);
     await Promise.all(apps.fleet.servers.map((server) => server.kill()));
     expect(await keyv.get(['good', 'other'])).toEqual([undefined, undefined]);
     expect(await keyv.getMany(['good'])).toEqual([undefined]);
+    // getRaw and the iterator rejected too: RingClusterUnavailableError.
+    expect(await keyv.getRaw('good')).toBeUndefined();
+    const listed: unknown[] = [];
+    for await (const entry of keyv.iterator!(undefined)) listed.push(entry);
+    expect(listed).toEqual([]);
     expect(await keyv.has('good')).toBe(false);
     expect(await keyv.has(['good', 'other'])).toEqual([false, false]);
-    expect(errors.slice(1).every((error) => error instanceof RingClusterUnavailableError)).toBe(
+    expect(errors.slice(2).every((error) => error instanceof RingClusterUnavailableError)).toBe(
       true,
     );
     expect(errors.length).toBeGreaterThan(1);
   });
+
+  // onFail answers for the dict: a write reported true, and a string answer was parsed as
+  // Keyv's own data (SyntaxError).
+  it.each([
+    ['null', () => null],
+    ['a string', () => 'fallback'],
+  ])(
+    'a dict with onFail answering %s, no node alive: set is false, get misses',
+    async (_what, onFail) => {
+      const keyv = new Keyv({
+        store: new RingKeyvStore(dictOf('app:', onFail)),
+        namespace: 'fail',
+      });
+      keyv.on('error', () => undefined);
+      await keyv.set('k', 'v');
+      await Promise.all(apps.fleet.servers.map((server) => server.kill()));
+      expect(await keyv.set('k2', 'v2')).toBe(false);
+      expect(await keyv.get('k')).toBeUndefined();
+      expect(await keyv.get(['k', 'k2'])).toEqual([undefined, undefined]);
+    },
+  );
 
   it('refuses what is not a RingDict', () => {
     expect(() => new RingKeyvStore({} as RingDict)).toThrow('RingKeyvStore: expected a RingDict');
