@@ -1,6 +1,11 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
 import { cacheView, type CacheView, type MigrationView } from '../../core/read-through.js';
-import { capacitiesIn, distinctLists, sameCapacities } from '../../core/membership/node-lists.js';
+import {
+  capacitiesIn,
+  distinctLists,
+  sameCapacities,
+  type NodeCapacities,
+} from '../../core/membership/node-lists.js';
 import { allToWire } from '../../core/keys/wire.js';
 import { CACHE_KEY_SPACE } from './cache-key.js';
 import { atDeadline } from './deadline.js';
@@ -77,7 +82,7 @@ export class TagVersions {
    * the dict's node lists too: made at the first tagged call, after a setNodes, this knew none,
    * and another process still on the first nodes read 3 of 60 invalidated entries.
    */
-  private earlier: HashRing[] = [];
+  private earlier: { readonly list: NodeCapacities; ring?: HashRing }[] = [];
 
   /** The rings `placement` last saw, and its count of changes. */
   private placedWith: { alive: HashRing; total: HashRing } | undefined;
@@ -270,18 +275,29 @@ export class TagVersions {
    * (two setNodes between two calls), unless `now` has their nodes and capacities (see
    * distinctLists). The dict's lists first: newest first, they order the rest (`before` may be
    * the oldest: put first, a list of the last four was dropped, 10 of 200 entries stale). Rings
-   * this has are kept, those of lists it never saw built (2–5 ms each, once).
+   * this has are kept; those of lists it never followed are built by the next invalidation.
    */
   private remember(before: HashRing | undefined, now: HashRing): void {
-    const known = before === undefined ? this.earlier : [before, ...this.earlier];
+    const known =
+      before === undefined
+        ? this.earlier
+        : [{ list: capacitiesIn(before), ring: before }, ...this.earlier];
     const lists = distinctLists(
-      [...this.view.earlierNodes, ...known.map(capacitiesIn)],
+      [...this.view.earlierNodes, ...known.map((earlier) => earlier.list)],
       capacitiesIn(now),
     );
-    this.earlier = lists.map(
-      (list) =>
-        known.find((ring) => sameCapacities(capacitiesIn(ring), list)) ?? this.view.ringOf(list),
-    );
+    this.earlier = lists.map((list) => ({
+      list,
+      ring: known.find((earlier) => sameCapacities(earlier.list, list))?.ring,
+    }));
+  }
+
+  /**
+   * The earlier rings, those of lists this never followed built now: built on a read, they
+   * (12–49 ms each, up to four) held the event loop for 125–147 ms.
+   */
+  private earlierRings(): HashRing[] {
+    return this.earlier.map((earlier) => (earlier.ring ??= this.view.ringOf(earlier.list)));
   }
 
   /**
@@ -294,7 +310,7 @@ export class TagVersions {
   private async deleteEarlier(tags: readonly string[]): Promise<void> {
     if (this.earlier.length === 0) return;
     const byNode = new Map<string, Set<string>>();
-    for (const ring of this.earlier) {
+    for (const ring of this.earlierRings()) {
       const positions = positionsOf(ring);
       for (const tag of tags) {
         for (const key of this.search(tag, ring, positions).keys) {
