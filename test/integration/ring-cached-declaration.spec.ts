@@ -47,6 +47,39 @@ describe('@RingCached without return type metadata', () => {
     expect(plain.calls).toBe(1);
   });
 
+  // Joining a run of its key, it dropped its own run's promise: a rejection of it went
+  // unhandled (the test run fails on one).
+  it('a first call that joins a run of its key leaves no rejection of its own unhandled', async () => {
+    class Failing {
+      async read(_id: number): Promise<string> {
+        throw new Error('backend down');
+      }
+    }
+    const descriptor = Object.getOwnPropertyDescriptor(Failing.prototype, 'read')!;
+    RingCached({ prefix: 'join:', key: (id: number) => String(id) })(
+      Failing.prototype,
+      'read',
+      descriptor,
+    );
+    Object.defineProperty(Failing.prototype, 'read', descriptor);
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
+      providers: [Failing],
+    });
+    const running = app.get(RingCacheService).wrap(
+      'join:1',
+      async () => {
+        await sleep(100);
+        return 'from wrap';
+      },
+      { ttl: 60 },
+    );
+    await sleep(10);
+    expect(await app.get(Failing).read(1)).toBe('from wrap');
+    expect(await running).toBe('from wrap');
+    await sleep(50);
+  });
+
   // It joined any run of its key: a tagged `wrap`'s, begun before an invalidateTags that
   // resolved before this call began, answered 'v0'.
   it('a first call never joins a tagged run of its key', async () => {

@@ -380,7 +380,10 @@ export class RingCacheService implements RingCacheBinding {
       const pending = this.inFlight.get(key);
       if (pending === undefined) return this.fly(key, slot, method, value);
       // A tagged run of the key is not joined (see miss): this run's own value, not stored.
-      return this.resilient.joinableUntagged(pending) ? pending : value;
+      if (!this.resilient.joinableUntagged(pending)) return value;
+      // This run's answer is dropped for the one joined: its rejection would go unhandled.
+      Promise.resolve(value).catch(() => undefined);
+      return pending;
     }
     method.returns = 'sync';
     this.logger.warn(notAPromiseWarning(`${method.className}.${method.methodName}`));
