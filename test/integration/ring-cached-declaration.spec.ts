@@ -1,7 +1,13 @@
 import 'reflect-metadata';
 import { Injectable } from '@nestjs/common';
 import { describe, expect, it } from 'vitest';
-import { RingCacheService, RingCached, RingConfigError, RingRedisModule } from '../../lib/index.js';
+import {
+  RingCacheService,
+  RingCached,
+  RingConfigError,
+  RingRedisModule,
+  type RingCachedOptions,
+} from '../../lib/index.js';
 import { useNestApps } from '../helpers/nest-apps.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { taggedNodes } from '../helpers/redis-fleet.js';
@@ -16,6 +22,13 @@ import { sleep, until } from '../helpers/wait.js';
 
 const nest = useNestApps();
 
+/** `@RingCached(options)` on `type.prototype[name]` as plain JavaScript applies it (no metadata). */
+function cachedAsPlainJs(type: Function, name: string, options?: RingCachedOptions): void {
+  const descriptor = Object.getOwnPropertyDescriptor(type.prototype, name)!;
+  RingCached(options)(type.prototype, name, descriptor);
+  Object.defineProperty(type.prototype, name, descriptor);
+}
+
 /** A class as plain JavaScript would declare it (no metadata), new for each test. */
 function plainJsLookup() {
   class FreshPlainJs {
@@ -26,9 +39,7 @@ function plainJsLookup() {
       return id * 10;
     }
   }
-  const descriptor = Object.getOwnPropertyDescriptor(FreshPlainJs.prototype, 'lookup')!;
-  RingCached()(FreshPlainJs.prototype, 'lookup', descriptor);
-  Object.defineProperty(FreshPlainJs.prototype, 'lookup', descriptor);
+  cachedAsPlainJs(FreshPlainJs, 'lookup');
   return FreshPlainJs;
 }
 
@@ -55,13 +66,7 @@ describe('@RingCached without return type metadata', () => {
         throw new Error('backend down');
       }
     }
-    const descriptor = Object.getOwnPropertyDescriptor(Failing.prototype, 'read')!;
-    RingCached({ prefix: 'join:', key: (id: number) => String(id) })(
-      Failing.prototype,
-      'read',
-      descriptor,
-    );
-    Object.defineProperty(Failing.prototype, 'read', descriptor);
+    cachedAsPlainJs(Failing, 'read', { prefix: 'join:', key: (id: number) => String(id) });
     const app = await nest.boot({
       imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
       providers: [Failing],
@@ -89,13 +94,7 @@ describe('@RingCached without return type metadata', () => {
         return `${stored}:${id}`;
       }
     }
-    const descriptor = Object.getOwnPropertyDescriptor(TaggedKey.prototype, 'read')!;
-    RingCached({ prefix: 'slow:', key: (id: number) => String(id) })(
-      TaggedKey.prototype,
-      'read',
-      descriptor,
-    );
-    Object.defineProperty(TaggedKey.prototype, 'read', descriptor);
+    cachedAsPlainJs(TaggedKey, 'read', { prefix: 'slow:', key: (id: number) => String(id) });
     const app = await nest.boot({
       imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
       providers: [TaggedKey],
