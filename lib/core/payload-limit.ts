@@ -49,10 +49,10 @@ export class PayloadLimit {
     const bound = typeof payload === 'string' ? payload.length * 3 : payload.length;
     if (bound <= SMALLEST_MAX_BULK_BYTES) return true;
     const bytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    if (bytes <= SMALLEST_MAX_BULK_BYTES) return true;
     let limit = Number.POSITIVE_INFINITY;
     for (const node of this.nodes()) {
-      if (node.maxBulkBytes === undefined && !known && bytes > SMALLEST_MAX_BULK_BYTES)
-        return false;
+      if (node.maxBulkBytes === undefined && !known) return false;
       limit = Math.min(limit, node.maxBulkBytes ?? DEFAULT_MAX_BULK_BYTES);
     }
     if (bytes > limit) {

@@ -141,12 +141,12 @@ export class RingMetrics {
     return attributes;
   }
 
-  /** The name of the node `client` belongs to (nodes added at runtime are found on first use). */
   /** `node` is none of the members (a `migration`'s own): its commands counted by its name. */
   adopt(node: RingNode): void {
     this.owners.set(node.client, node.name);
   }
 
+  /** The name of the node `client` belongs to (nodes added at runtime are found on first use). */
   private nodeOf(client: Redis): string {
     let name = this.owners.get(client);
     if (name === undefined) {
