@@ -17,8 +17,7 @@
  *
  * A measurement, not a test: it prints what it saw and exits 0 unless a scenario could not
  * run. Everything runs on 127.0.0.1; every process it starts is stopped by its pid, also on
- * failure and on Ctrl-C. Run from the compiled tree: `tsc -p tsconfig.run.json && node
- * .run/bench/chaos-cluster.js`.
+ * failure and on Ctrl-C. Run from the compiled tree: `npm run chaos:cluster`.
  */
 import {
   DEFAULT_CHAOS_OPTIONS,

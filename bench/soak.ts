@@ -25,7 +25,7 @@
  *
  * Everything runs on 127.0.0.1; every server it starts is stopped by its pid, also on
  * Ctrl-C and on failure. It imports the package by relative path, so it runs from the
- * compiled tree: `tsc -p tsconfig.run.json && node .run/bench/soak.js`.
+ * compiled tree: `npm run soak`.
  */
 import { spawnSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';

@@ -3,8 +3,8 @@
  * cluster-worker.ts) and, for each of them, one TCP proxy per node (see tcp-proxy.ts), so a
  * fault can hit one process's path to a node while the others still reach it.
  *
- * Workers run the compiled tree (`.run/`, built by `tsc -p tsconfig.run.json`, which the test
- * setup and the npm scripts do), as any child process of the tests does. Every worker is
+ * Workers run the compiled tree (`.run/`, built by `scripts/compile-run.mjs`, which the test
+ * setup and the npm scripts run), as any child process of the tests does. Every worker is
  * registered with the helpers' process registry: whatever happens to the run, each is killed
  * by its own pid.
  */
@@ -43,7 +43,7 @@ function workerScript(): { script: string; root: string } {
     ? `${here}cluster-worker.js`
     : fileURLToPath(new URL('../../.run/test/helpers/cluster-worker.js', import.meta.url));
   if (!existsSync(script)) {
-    throw new Error(`${script} is missing: compile first (tsc -p tsconfig.run.json)`);
+    throw new Error(`${script} is missing: compile first (node scripts/compile-run.mjs)`);
   }
   return { script, root };
 }
