@@ -48,7 +48,7 @@ import type { RingClear } from './scan/ring-clear.js';
 import type { RingScanner } from './scan/ring-scanner.js';
 import type { FleetView } from './fleet/fleet-view.js';
 import { createEngine, type EntryRouter } from './ring-engine.js';
-import { allToWire, toWire } from './keys/wire.js';
+import { toWire } from './keys/wire.js';
 import type { PayloadLimit } from './payload-limit.js';
 
 export type { RingClearOptions, RingSetOptions } from './config/call-options.js';
@@ -279,25 +279,8 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
 
   /** `[key, value]` pairs, like `Map#entries`. */
   async *entries(): AsyncGenerator<[string, V]> {
-    for await (const batch of this.scanner.ownedBatches()) {
-      if (isFail(batch)) return;
-      const { node, keys } = batch;
-      if (keys.length === 0) continue;
-      let raws: (string | Buffer | null)[];
-      try {
-        raws = this.codec.binary
-          ? await node.client.mgetBuffer(allToWire(keys))
-          : await node.client.mget(allToWire(keys));
-      } catch (error) {
-        this.failures.ejectFromScan(node, error);
-        continue;
-      }
-      for (let i = 0; i < keys.length; i++) {
-        const raw = raws[i];
-        // Expired or deleted between SCAN and MGET.
-        if (raw === null) continue;
-        yield [this.entryKeys.keyOf(keys[i]), decodeValue(this.codec, raw, keys[i])];
-      }
+    for await (const [entry, raw] of this.scanner.ownedValues(this.codec.binary === true)) {
+      yield [this.entryKeys.keyOf(entry), decodeValue(this.codec, raw, entry)];
     }
   }
 

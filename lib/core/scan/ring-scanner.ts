@@ -4,6 +4,7 @@ import type { RingNode } from '../node/ring-node.js';
 import { isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
 import type { ReplicaScan } from './replica-scan.js';
 import { globEscape, scanKeys } from './scan-keys.js';
+import { allToWire } from '../keys/wire.js';
 
 /** A migration, as the scans see it (see MigrationRoute): while on, `from` places the keys. */
 export interface MigrationScan {
@@ -97,6 +98,32 @@ export class RingScanner<F> {
         ? await this.copies.firstHeld(batch)
         : batch.keys.filter((entry) => ring.locate(entry) === batch.node.name);
       yield { node: batch.node, keys };
+    }
+  }
+
+  /**
+   * Each entry the nodes own now with its stored value (`entries`): an MGET per batch, as
+   * strings or, for a binary codec, Buffers. A node whose MGET fails is ejected and skipped;
+   * an entry expired or deleted between SCAN and MGET is left out. A scan that fails ends.
+   */
+  async *ownedValues(binary: boolean): AsyncGenerator<[string, string | Buffer]> {
+    for await (const batch of this.ownedBatches()) {
+      if (isFail(batch)) return;
+      const { node, keys } = batch;
+      if (keys.length === 0) continue;
+      let raws: (string | Buffer | null)[];
+      try {
+        raws = binary
+          ? await node.client.mgetBuffer(allToWire(keys))
+          : await node.client.mget(allToWire(keys));
+      } catch (error) {
+        this.failures.ejectFromScan(node, error);
+        continue;
+      }
+      for (let i = 0; i < keys.length; i++) {
+        const raw = raws[i];
+        if (raw !== null) yield [keys[i], raw];
+      }
     }
   }
 }
