@@ -15,6 +15,13 @@ export const readThroughRaw: unique symbol = Symbol('ring-redis.readThroughRaw')
 export const deleteIfHolds: unique symbol = Symbol('ring-redis.deleteIfHolds');
 
 /**
+ * Names the RingDict method `@RingCached`'s tags are invalidated with: `deleteMany`, but
+ * rejecting where `deleteMany` would answer `onFail`'s value (a number among them, which reads
+ * as keys deleted). Internal, like `readThroughRaw`.
+ */
+export const deleteManyOrReject: unique symbol = Symbol('ring-redis.deleteManyOrReject');
+
+/**
  * Names the RingDict getter of what `@RingCached` sees of it besides its API (a CacheView).
  * Internal, like `readThroughRaw`.
  */

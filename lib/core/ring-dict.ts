@@ -27,7 +27,13 @@ import type { RingMembership } from './membership/ring-membership.js';
 import type { RingEvent } from './membership/ring-events.js';
 import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
-import { cacheView, deleteIfHolds, readThroughRaw, type CacheView } from './read-through.js';
+import {
+  cacheView,
+  deleteIfHolds,
+  deleteManyOrReject,
+  readThroughRaw,
+  type CacheView,
+} from './read-through.js';
 import type { NodeReviver } from './revival/node-reviver.js';
 import type { BatchOps } from './routing/batch-ops.js';
 import {
@@ -194,6 +200,11 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   [deleteIfHolds](key: unknown, value: string): Promise<boolean> {
     const op = deleteIfHoldsOp(value);
     return this.request('visitRedis', key, op, true, isPositive, this.failures.rejectFail);
+  }
+
+  /** For `@RingCached`'s tags, not part of the API: `deleteMany`, rejecting like `[readThroughRaw]`. */
+  [deleteManyOrReject](keys: readonly unknown[]): Promise<number> {
+    return this.batches.deleteMany(keys, this.failures.rejectFail) as Promise<number>;
   }
 
   /** Stores `value` with one atomic `SET entry value [PX ms]`. `ttl` is in seconds. */

@@ -339,4 +339,23 @@ describe('@RingCached tags', () => {
       RingClusterUnavailableError,
     );
   });
+
+  it("invalidateTags rejects with no node alive though the group's onFail answers a number", async () => {
+    // A number read as keys deleted: it resolved, and every entry carrying the tag went on
+    // being answered once the nodes were back.
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { default: nest.nodes() },
+          defaults: { prefix: 'tags:', ...fast, retryRatio: 0, onFail: () => 0 },
+        }),
+      ],
+    });
+    const cache = app.get(RingCacheService);
+    expect(await cache.wrap('k', async () => 'v1', { ttl: 60, tags: ['t'] })).toBe('v1');
+    await Promise.all(nest.fleet.servers.map((server) => server.kill()));
+    const invalidated = cache.invalidateTags(['t']);
+    await expect(invalidated).rejects.toBeInstanceOf(RingClusterUnavailableError);
+    await expect(invalidated).rejects.toThrow(/no node is alive; the tags were not invalidated/);
+  });
 });

@@ -141,10 +141,17 @@ export class BatchOps<V, F> {
     if (failed) return answerFail(failed);
   }
 
-  /** Deletes many keys; answers how many were removed. */
-  async deleteMany(keys: readonly unknown[]): Promise<number | F> {
+  /**
+   * Deletes many keys; answers how many were removed. With no node able to answer, what
+   * `unavailable` makes of the failure: `onFail`'s answer, or (`@RingCached`'s invalidation,
+   * which must not take a number `onFail` answers for keys deleted) a rejection.
+   */
+  async deleteMany(
+    keys: readonly unknown[],
+    unavailable: (fail: Fail<F>) => F = answerFail,
+  ): Promise<number | F> {
     const entries = keyList('deleteMany', keys).map((key) => this.keys.entry(key));
-    if (this.copies) return this.deleteCopies(entries, this.copies);
+    if (this.copies) return this.deleteCopies(entries, this.copies, unavailable);
     let removed = 0;
     const failed: Fail<F> | undefined = await this.router.routeMany(
       entries,
@@ -159,14 +166,18 @@ export class BatchOps<V, F> {
       true,
       'deleteMany',
     );
-    return failed ? answerFail(failed) : removed;
+    return failed ? unavailable(failed) : removed;
   }
 
   /**
    * deleteMany with replicas: every copy deleted, one DEL per entry in a pipeline so that each
    * entry counts once, when any of its copies was removed.
    */
-  private async deleteCopies(entries: string[], copies: ReplicaBatches<F>): Promise<number | F> {
+  private async deleteCopies(
+    entries: string[],
+    copies: ReplicaBatches<F>,
+    unavailable: (fail: Fail<F>) => F,
+  ): Promise<number | F> {
     const removed = new Uint8Array(entries.length);
     const remove: BatchRun<void[]> = (client, indexes, node) =>
       inRounds(node, indexes, async (chunk) => {
@@ -182,7 +193,7 @@ export class BatchOps<V, F> {
       this.router.measured('deleteMany', remove),
       () => undefined,
     );
-    return failed ? answerFail(failed) : removed.reduce((sum, one) => sum + one, 0);
+    return failed ? unavailable(failed) : removed.reduce((sum, one) => sum + one, 0);
   }
 
   /** Every pair checked and encoded first: a value that cannot be encoded writes nothing at all. */

@@ -1,5 +1,10 @@
 import { RingClusterUnavailableError, type HashRing, type RingDict } from '../../core/index.js';
-import { cacheView, type CacheView, type MigrationView } from '../../core/read-through.js';
+import {
+  cacheView,
+  deleteManyOrReject,
+  type CacheView,
+  type MigrationView,
+} from '../../core/read-through.js';
 import {
   capacitiesIn,
   distinctLists,
@@ -240,14 +245,17 @@ export class TagVersions {
         for (const key of this.search(tag, other, positions).keys) keys.add(key);
       }
     }
-    const removed = await this.dict.deleteMany([...keys]);
-    await this.deleteEarlier(tags);
-    if (typeof removed !== 'number') {
-      // onFail answered for a ring with no node alive: nothing was invalidated.
+    try {
+      // Not deleteMany: onFail's answer would be taken for keys deleted (a number, say).
+      await this.dict[deleteManyOrReject]([...keys]);
+    } catch (error) {
+      if (!(error instanceof RingClusterUnavailableError)) throw error;
       throw new RingClusterUnavailableError(
         `group "${this.dict.name}": no node is alive; the tags were not invalidated`,
+        error.lastError,
       );
     }
+    await this.deleteEarlier(tags);
     if (this.nearLag !== undefined) {
       const until = performance.now() + this.nearLag + DELIVERY_MARGIN_MS;
       await new Promise<void>((resolve) => atDeadline(until, resolve));
