@@ -151,6 +151,17 @@ describe('ring_redis.operations and ring_redis.operation.duration', () => {
     },
   );
 
+  it('a command in flight on a node setNodes takes out counts on that node', async () => {
+    const dict = fixture.dict<string>({ name: 'leaving', prefix: 'l:', ...PATIENT });
+    await dict.ping();
+    const [key] = keysOwnedBy(dict, 'node2', 1);
+    // The dict's first command on node2: nothing maps its connection to the node before.
+    const pending = dict.get(key);
+    await dict.setNodes(ringNodes(fixture.fleet.servers.slice(0, 2)));
+    expect(await pending).toBeUndefined();
+    expect(tally(await sdk.points(OPERATIONS), 'leaving')).toEqual({ 'node2|get|miss': 1 });
+  });
+
   it('metrics: false records nothing for that dict; anything but a boolean is refused', async () => {
     const typo = () => fixture.dict({ name: 'typo', metrics: 'no' as never });
     expect(typo).toThrow(RingConfigError);

@@ -46,13 +46,16 @@ export class RingMetrics {
   entryOp<T, E>(operation: RingOperation, op: NodeOp<T, E>): NodeOp<T, E> {
     return (client, entries) => {
       const started = performance.now();
+      // Named as it is sent: setNodes may take the node out before it answers, and a node the
+      // dict never used before that was then found nowhere ("unknown").
+      const node = this.nodeOf(client);
       return op(client, entries).then(
         (reply) => {
-          this.record(this.nodeOf(client), operation, outcomeOf(operation, reply), 1, started);
+          this.record(node, operation, outcomeOf(operation, reply), 1, started);
           return reply;
         },
         (error: unknown) => {
-          this.record(this.nodeOf(client), operation, 'error', 1, started);
+          this.record(node, operation, 'error', 1, started);
           throw error;
         },
       );
