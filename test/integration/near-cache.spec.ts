@@ -351,6 +351,24 @@ describe('what drops a node’s entries', () => {
     await until(async () => (await dict.get(key)) === 'heard', 1_000, 'write heard');
   });
 
+  it(
+    'a node setNodes adds opens its channel at once, as a boot node does',
+    TEST_TIMEOUT,
+    async () => {
+      const dict = fixture.dict<string>({ nodes: ringNodes(fixture.fleet.servers.slice(0, 2)) });
+      await dict.connect();
+      await until(() => dict.nodeStates().every((s) => s.invalidation === 'up'), SETTLE, 'up');
+      await dict.setNodes(ringNodes(fixture.fleet.servers));
+      // No read of node2's keys: its channel said nothing (no `invalidation`) until one.
+      await until(() => dict.nodeStates()[2].invalidation === 'up', SETTLE, 'added node up');
+      expect(dict.nodeStates().map((s) => [s.name, s.invalidation])).toEqual([
+        ['node0', 'up'],
+        ['node1', 'up'],
+        ['node2', 'up'],
+      ]);
+    },
+  );
+
   it('an ejection drops them; a rediscovery drops everything', TEST_TIMEOUT, async () => {
     const { dict, key, server, entry } = await readyDict<string>();
     const events = collect(dict);

@@ -233,5 +233,9 @@ export class NearCache implements NearView {
       channel.close();
       this.channels.delete(client);
     }
+    // Opened now, as a boot node's is: made on its first read, it said nothing of its state
+    // until then (nodeStates and the health check had no `invalidation` for it).
+    const added = event.type === 'added' ? this.membership.find(event.node) : undefined;
+    if (added !== undefined) this.channelOf(added.client);
   }
 }
