@@ -6,7 +6,8 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { map, merge, type Observable } from 'rxjs';
-import { RingConfigError, RingDict, type RingEvent, type RingNodesConfig } from '../core/index.js';
+import { RingConfigError, RingDict, type RingNodesConfig } from '../core/index.js';
+import { RingEventLog, type RingGroupEvent } from './ring-event-log.js';
 import { RING_REDIS_MODULE_OPTIONS } from './ring-redis.module-definition.js';
 import { RING_REDIS_DECLARED_GROUPS, RING_REDIS_LOGGER_CONTEXT } from './ring-redis.constants.js';
 import type { RingRedisModuleOptions } from './ring-redis-module-options.interface.js';
@@ -14,10 +15,7 @@ import { rejectUnknownOptions } from '../core/config/option-checks.js';
 import { quotedList } from './quoted-list.js';
 import { checkGroupOptions } from './group-options.js';
 
-/** A RingDict event tagged with its group. */
-export interface RingGroupEvent extends RingEvent {
-  group: string;
-}
+export type { RingGroupEvent } from './ring-event-log.js';
 
 /** The fields of RingRedisModuleOptions: a misspelt one fails the boot instead of being ignored. */
 const MODULE_OPTIONS: ReadonlySet<string> = new Set(['groups', 'defaults', 'groupOptions']);
@@ -38,9 +36,8 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   /** The groups that connect at bootstrap (those not configured with `lazyConnect`). */
   private readonly eager: RingDict<unknown, unknown>[] = [];
   private readonly recent = new Map<string, RingGroupEvent[]>();
-  /** Groups with no node alive, and since when: the next rediscovery makes them usable again. */
-  private readonly outages = new Map<string, Date>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
+  private readonly log = new RingEventLog(this.logger);
 
   constructor(
     @Inject(RING_REDIS_MODULE_OPTIONS) options: RingRedisModuleOptions,
@@ -87,7 +84,12 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
         dict.events$.pipe(map((event): RingGroupEvent => ({ group, ...event }))),
       ),
     );
-    this.events$.subscribe((event) => this.record(event));
+    this.events$.subscribe((event) => {
+      const events = this.recent.get(event.group)!;
+      events.push(event);
+      if (events.length > RECENT_EVENTS) events.shift();
+      this.log.record(event);
+    });
   }
 
   /**
@@ -165,45 +167,5 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   /** Closes every group's connections: on shutdown, or when the boot fails after they opened. */
   async close(): Promise<void> {
     await Promise.all([...this.dicts.values()].map((dict) => dict.close()));
-  }
-
-  private record(event: RingGroupEvent): void {
-    const events = this.recent.get(event.group)!;
-    events.push(event);
-    if (events.length > RECENT_EVENTS) events.shift();
-    const where = `group "${event.group}"`;
-    if (event.type === 'ejected') {
-      // Sentinel nodes name the master that failed.
-      const master = event.master === undefined ? '' : ` (Sentinel master ${event.master})`;
-      this.logger.warn(
-        `${where}: node "${event.node}" ejected${master}: ${event.error?.message ?? 'unknown error'}`,
-      );
-    } else if (event.type === 'rediscovered') {
-      const handoff = event.handoff;
-      const detail = !handoff
-        ? ''
-        : handoff.overflowed
-          ? ` (${handoff.entries} entries handed back; more were written than remembered: ${handoff.policy === 'clear' ? `cleared ${handoff.cleared ?? 0} entries on it` : 'trusting TTLs'})`
-          : ` (${handoff.entries} entries handed back)`;
-      // Sentinel nodes: a new master means Sentinel failed over while the node was away.
-      const failover = event.failover
-        ? ` after a Sentinel failover (master ${event.failover.from} → ${event.failover.to})`
-        : '';
-      this.logger.log(`${where}: node "${event.node}" rediscovered${failover}${detail}`);
-      const since = this.outages.get(event.group);
-      if (since !== undefined) {
-        this.outages.delete(event.group);
-        const seconds = ((event.at.getTime() - since.getTime()) / 1000).toFixed(1);
-        this.logger.log(
-          `${where}: usable again after ${seconds} s with no node alive (node "${event.node}" is back)`,
-        );
-      }
-    } else if (event.type === 'added' || event.type === 'removed') {
-      const what = event.type === 'added' ? 'added to the ring' : 'removed from the ring';
-      this.logger.log(`${where}: node "${event.node}" ${what}`);
-    } else if (event.type === 'unavailable') {
-      this.outages.set(event.group, event.at);
-      this.logger.error(`${where}: no node is alive`);
-    }
   }
 }
