@@ -37,7 +37,10 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   private readonly eager: RingDict<unknown, unknown>[] = [];
   private readonly recent = new Map<string, RingGroupEvent[]>();
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
-  private readonly log = new RingEventLog(this.logger);
+  private readonly log = new RingEventLog(
+    this.logger,
+    (group) => this.dicts.get(group)?.aliveHash.size ?? 0,
+  );
 
   constructor(
     @Inject(RING_REDIS_MODULE_OPTIONS) options: RingRedisModuleOptions,

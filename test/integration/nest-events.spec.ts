@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { RingRedisModule, RingRedisService, type RingGroupEvent } from '../../lib/index.js';
 import { fast, useNestApps } from '../helpers/nest-apps.js';
 import { aclUserArgs, startRedisServers } from '../helpers/redis-fleet.js';
+import { keysOwnedBy } from '../helpers/ring-dicts.js';
 import { until } from '../helpers/wait.js';
 
 /**
@@ -63,6 +64,61 @@ describe('events and logging', () => {
     );
     expect(lines.indexOf(usable[0])).toBeGreaterThan(lines.indexOf(unavailable[0]));
     expect(lines).toHaveLength(11);
+  });
+
+  it('a node setNodes adds alive ends an outage; a rediscovery then does not claim to', async () => {
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { grown: nest.nodes(0, 2) }, defaults: fast })],
+    });
+    const ring = app.get(RingRedisService);
+    const dict = ring.getOrThrow('grown');
+    const lines = () => nest.logs.ring('grown').map((l) => `${l.level} ${l.message}`);
+    await until(() => lines().length === 1);
+    await Promise.all([nest.fleet.servers[0].kill(), nest.fleet.servers[1].kill()]);
+    await expect(dict.get('k')).rejects.toThrow();
+    await until(() => lines().includes('error group "grown": no node is alive'));
+    await ring.setNodes(nest.nodes(), 'grown');
+    await dict.set('k', 1);
+    await nest.fleet.servers[0].restart();
+    await until(() => dict.aliveHash.size === 2);
+    const usable = lines().filter((l) => l.includes('usable again'));
+    expect(usable).toHaveLength(1);
+    expect(usable[0]).toMatch(
+      /^log group "grown": usable again after \d+\.\d s with no node alive \(node "node2" was added\)$/,
+    );
+    expect(lines().indexOf(usable[0])).toBe(
+      lines().indexOf('log group "grown": node "node2" added to the ring') + 1,
+    );
+  });
+
+  it('a node cleared on its return says so in its rediscovered line', async () => {
+    const app = await nest.boot({
+      imports: [
+        RingRedisModule.forRoot({
+          groups: { wiped: nest.nodes() },
+          defaults: { ...fast, prefix: 'wiped:' },
+        }),
+      ],
+    });
+    const dict = app.get(RingRedisService).getOrThrow('wiped');
+    await dict.setMany(Array.from({ length: 30 }, (_, i) => [`k${i}`, i] as const));
+    const [owned] = keysOwnedBy(dict, 'node1', 1);
+    nest.fleet.servers[1].hang();
+    try {
+      await until(async () => {
+        await dict.get(owned).catch(() => undefined);
+        return dict.aliveHash.size === 2;
+      });
+      // Noted for node1, which deletes what it holds before it rejoins.
+      await dict.clear();
+    } finally {
+      nest.fleet.servers[1].resume();
+    }
+    await until(() => dict.aliveHash.size === 3);
+    const [line] = nest.logs.ring('wiped').filter((l) => l.message.includes('rediscovered'));
+    expect(line.message).toMatch(
+      /^group "wiped": node "node1" rediscovered \(0 entries handed back; cleared [1-9]\d* entries\)$/,
+    );
   });
 
   it('warns at boot, naming the nodes that could not be reached', async () => {
