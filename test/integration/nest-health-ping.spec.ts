@@ -153,6 +153,34 @@ describe('isHealthy({ ping })', () => {
     });
   });
 
+  it('a node setNodes replaces during the PINGs is not blamed for the old server', async () => {
+    const spare = await startRedisServers(1);
+    apps.track({ close: () => spare.stop() });
+    const { app, indicator } = await boot();
+    apps.fleet.servers[2].hang();
+    try {
+      const checked = indicator.isHealthy('ring-redis', { minAlive: 3, ping: { timeout: 600 } });
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      // node2 is another server from now on.
+      const nodes = {
+        ...apps.nodes(0, 2),
+        node2: { capacity: 1, connection: spare.servers[0].url },
+      };
+      await app.get(RingRedisService).setNodes(nodes, 'test');
+      const result = (await checked)['ring-redis'] as unknown as {
+        status: string;
+        groups: { test: { nodes: Record<string, { alive: boolean; ping?: object }> } };
+      };
+      // The hung server's silence was reported as node2's: down, "no answer to PING".
+      expect(result.status).toBe('up');
+      expect(result.groups.test.nodes.node2).toMatchObject({ alive: true });
+      expect(result.groups.test.nodes.node2.ping).toBeUndefined();
+      expect(result.groups.test.nodes.node0.ping).toMatchObject({ ok: true });
+    } finally {
+      apps.fleet.servers[2].resume();
+    }
+  });
+
   it("connects with the group's configuration, credentials included, and shows none", async () => {
     const [server] = locked.servers;
     const { indicator } = await boot({

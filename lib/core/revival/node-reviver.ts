@@ -70,7 +70,12 @@ export class NodeReviver {
    * with no traffic); an ejected node that answers is revived (brought up to date, then back).
    */
   ping(timeoutMs: number): Promise<RingNodePing[]> {
-    return Promise.all([...this.membership.all()].map((node) => this.pingOne(node, timeoutMs)));
+    const nodes = [...this.membership.all()];
+    // Nodes setNodes took out or replaced meanwhile are left out: an answer (or a silence) of a
+    // server the ring no longer has was reported under a name that now means another one.
+    return Promise.all(nodes.map((node) => this.pingOne(node, timeoutMs))).then((answers) =>
+      answers.filter((_, i) => this.membership.isMember(nodes[i])),
+    );
   }
 
   private async pingOne(node: RingNode, timeoutMs: number): Promise<RingNodePing> {
