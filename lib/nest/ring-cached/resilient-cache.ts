@@ -17,11 +17,9 @@ import { HeldReads } from './held-reads.js';
 import { TagVersions } from './tag-versions.js';
 import { within } from './deadline.js';
 import { hold, isHeld } from './flight-holds.js';
+import type { FlightTable, RunIds } from './flight-table.js';
 
 type Stored = [raw: string | undefined, ids: (string | null)[]];
-
-/** The versions a run records for the call's tags, once settled (undefined: the ring failed). */
-type RunIds = Promise<(string | null)[] | undefined>;
 
 type ValueEntry = Extract<CachedEntry, { kind: 'value' }>;
 
@@ -53,11 +51,9 @@ export class ResilientCache {
    * from `backoff`, which also holds grace back: past the ttl the method runs as usual.
    */
   private readonly aheadHold = new Map<string, number>();
-  /** A tagged flight → the versions its run records. */
-  private readonly flightIds = new WeakMap<Promise<unknown>, RunIds>();
   private readonly held = new HeldReads((dict) => this.versionsOf(dict));
 
-  constructor(private readonly inFlight: Map<string, Promise<unknown>>) {}
+  constructor(private readonly flights: FlightTable) {}
 
   /**
    * The call's value: from the ring when it holds a usable one, else from a run. A fresh hit
@@ -95,15 +91,6 @@ export class ResilientCache {
       default:
         return this.cold(call, seen, joinAny);
     }
-  }
-
-  /**
-   * True when a call without tags may join `running`, a run of its key: one without tags too. A
-   * tagged one may have begun before an invalidation that the call came after, which it cannot
-   * tell (it reads no versions): joined, it answered the value the invalidation removed.
-   */
-  joinableUntagged(running: Promise<unknown>): boolean {
-    return !this.flightIds.has(running);
   }
 
   /** Deletes the version keys of `tags` in `dict`'s group: every entry carrying one misses. */
@@ -154,7 +141,7 @@ export class ResilientCache {
 
   /** Nothing usable stored: run the method (once per process, once in the fleet with a lock). */
   private cold(call: CachedCall, seen: Seen | undefined, joinAny: boolean): Promise<unknown> {
-    const running = this.inFlight.get(call.flight);
+    const running = this.flights.get(call.flight);
     if (running !== undefined) return joinAny ? running : this.join(call, seen, running);
     // Versions are settled before the method runs: an invalidation from then on deletes them.
     const ids = this.idsFor(call, seen);
@@ -175,9 +162,9 @@ export class ResilientCache {
     running: Promise<unknown>,
   ): Promise<unknown> {
     if (call.tags.length === 0) {
-      if (this.joinableUntagged(running)) return running;
+      if (this.flights.joinableUntagged(running)) return running;
     } else if (seen !== undefined) {
-      const ids = await this.flightIds.get(running);
+      const ids = await this.flights.idsOf(running);
       if (ids !== undefined && sameIds(ids, seen.ids)) return running;
     }
     await running.catch(() => undefined);
@@ -263,7 +250,7 @@ export class ResilientCache {
     }
     // A run under way is joined as a miss joins it: a tagged one that records other versions
     // than this read saw began before an invalidation, and its value is what that removed.
-    const running = this.inFlight.get(call.flight);
+    const running = this.flights.get(call.flight);
     const flight =
       running === undefined ? this.startRefresh(call, seen) : this.join(call, seen, running);
     const guarded = flight.then(undefined, (error: unknown) => {
@@ -282,7 +269,7 @@ export class ResilientCache {
     const expiresAt = (seen.entry as ValueEntry).meta?.x;
     if (refreshAhead === undefined || expiresAt === undefined) return;
     if (expiresAt - Date.now() >= refreshAhead * ttlMsOf(call)) return;
-    if (this.inFlight.has(call.flight) || isHeld(this.backoff, call.flight)) return;
+    if (this.flights.get(call.flight) !== undefined || isHeld(this.backoff, call.flight)) return;
     if (isHeld(this.aheadHold, call.flight)) return;
     this.startRefresh(call, seen).catch((error: unknown) =>
       this.backOff(call, error, 'the cached value is served until it expires'),
@@ -400,17 +387,9 @@ export class ResilientCache {
     return this.fly(call, this.refresh(call, seen, ids), ids);
   }
 
-  /**
-   * Makes `running` the flight that callers of the call's key join until it settles; `ids`:
-   * the tag versions its run records.
-   */
+  /** `running`, the call's run, joined by the calls of its key until it settles. */
   private fly(call: CachedCall, running: Promise<unknown>, ids: RunIds): Promise<unknown> {
-    const flight = running.finally(() => {
-      if (this.inFlight.get(call.flight) === flight) this.inFlight.delete(call.flight);
-    });
-    this.inFlight.set(call.flight, flight);
-    if (call.tags.length > 0) this.flightIds.set(flight, ids);
-    return flight;
+    return this.flights.fly(call.flight, running, call.tags.length > 0 ? ids : undefined);
   }
 
   private backOff(call: CachedCall, error: unknown, meanwhile: string): void {

@@ -11,6 +11,7 @@ import { flightKeyOf, FunctionCall, type CallWarnings } from './function-call.js
 import { notAPromiseWarning } from './ring-cached-options.js';
 import { messageOf, ResilientCache } from './resilient-cache.js';
 import { MethodPrefixes } from './method-prefixes.js';
+import { FlightTable } from './flight-table.js';
 import { WrapPlans, type RingWrapOptions } from './wrap-options.js';
 import {
   ringCachedMethodChain,
@@ -41,8 +42,8 @@ interface CacheSlot {
 @Injectable()
 export class RingCacheService implements RingCacheBinding {
   private readonly logger = new Logger('RingCached');
-  private readonly inFlight = new Map<string, Promise<unknown>>();
-  private readonly resilient = new ResilientCache(this.inFlight);
+  private readonly flights = new FlightTable();
+  private readonly resilient = new ResilientCache(this.flights);
   private readonly wrapPlans = new WrapPlans();
   /** Undefined unless an OpenTelemetry SDK records (see CachedCallMetrics). */
   private readonly metrics = CachedCallMetrics.create();
@@ -325,11 +326,11 @@ export class RingCacheService implements RingCacheBinding {
     args: unknown[],
   ): Promise<unknown> {
     const key = flightKeyOf(slot.dict, slot.key);
-    const pending = this.inFlight.get(key);
+    const pending = this.flights.get(key);
     if (pending === undefined) {
       return this.fly(key, slot, method, runSafely(method.original, instance, args));
     }
-    if (this.resilient.joinableUntagged(pending)) return pending;
+    if (this.flights.joinableUntagged(pending)) return pending;
     // A tagged run of the key (`wrap`, say) may predate an invalidation: waited for, not joined.
     const again = () => this.miss(slot, method, instance, args);
     return pending.then(again, again);
@@ -342,11 +343,10 @@ export class RingCacheService implements RingCacheBinding {
     method: RingCachedMethod,
     running: unknown,
   ): Promise<unknown> {
-    const computed = Promise.resolve(running)
-      .then((value) => this.store(slot, method, value))
-      .finally(() => this.inFlight.delete(key));
-    this.inFlight.set(key, computed);
-    return computed;
+    return this.flights.fly(
+      key,
+      Promise.resolve(running).then((value) => this.store(slot, method, value)),
+    );
   }
 
   /** Stores a method's result (unless nullish and not wanted); answers the result. */
@@ -377,10 +377,10 @@ export class RingCacheService implements RingCacheBinding {
       if (!slot) return value;
       // Calls made meanwhile now take the Promise path: they join this run on a miss.
       const key = flightKeyOf(slot.dict, slot.key);
-      const pending = this.inFlight.get(key);
+      const pending = this.flights.get(key);
       if (pending === undefined) return this.fly(key, slot, method, value);
       // A tagged run of the key is not joined (see miss): this run's own value, not stored.
-      if (!this.resilient.joinableUntagged(pending)) return value;
+      if (!this.flights.joinableUntagged(pending)) return value;
       // This run's answer is dropped for the one joined: its rejection would go unhandled.
       Promise.resolve(value).catch(() => undefined);
       return pending;
