@@ -211,6 +211,8 @@ export interface StageOptions {
   workers: number;
   /** Every worker's configuration but its id and nodes. */
   worker: Omit<WorkerConfig, 'id' | 'nodes'>;
+  /** The nodes the workers start with (default: every target; the rest are for setNodes). */
+  nodes?: readonly string[];
 }
 
 /**
@@ -239,6 +241,7 @@ export class Stage {
       const configs = proxies.map((mine, w): WorkerConfig => {
         const nodes: WorkerNodes = {};
         for (const [name, target] of Object.entries(targets)) {
+          if (options.nodes !== undefined && !options.nodes.includes(name)) continue;
           const connection = 'port' in target ? mine.get(name)!.url : target.connection;
           nodes[name] = { capacity: 1, connection };
         }
@@ -290,6 +293,13 @@ export class Stage {
       if (performance.now() > deadline) return false;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
+  }
+
+  /** Worker w's dict changes its nodes (`setNodes`) to `names`, each through w's proxy. */
+  setNodes(w: number, names: readonly string[]): Promise<void> {
+    const nodes: WorkerNodes = {};
+    for (const name of names) nodes[name] = { capacity: 1, connection: this.proxy(w, name).url };
+    return this.workers[w].request({ cmd: 'setNodes', nodes });
   }
 
   collect(): Promise<WorkerLog[]> {

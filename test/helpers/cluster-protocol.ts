@@ -50,6 +50,7 @@ export type WorkerCommand =
   | { cmd: 'stall'; ms: number }
   | { cmd: 'sweep' }
   | { cmd: 'collect' }
+  | { cmd: 'setNodes'; nodes: WorkerNodes }
   | { cmd: 'close' };
 
 export type WorkerRequest = WorkerCommand & { id: number };

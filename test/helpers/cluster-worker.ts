@@ -220,6 +220,9 @@ async function run(command: WorkerCommand): Promise<unknown> {
       return undefined;
     case 'collect':
       return worker.log.snapshot(lag.max / 1e6);
+    case 'setNodes':
+      await worker.dict.setNodes(command.nodes);
+      return undefined;
     case 'close':
       await worker.stop();
       await worker.dict.close();

@@ -106,19 +106,28 @@ export class FleetView {
     }
   }
 
-  /** `node` is a member (from the start, or added by setNodes): linked with its first connection. */
+  /**
+   * `node` is a member (from the start, or added by setNodes): linked with its first
+   * connection, and held out at once if other processes report it (a node taken out and put
+   * back while another process could not reach it joined alive and, its reports no longer
+   * new, stayed in for seconds: thousands of stale reads).
+   */
   join(node: RingNode): void {
     if (node.ready) this.link(node);
     else node.client.once('ready', () => this.link(node));
+    const reporters = this.reports.get(node.name);
+    if (reporters !== undefined && reporters.size > 0 && node.health.alive) {
+      this.hooks.reportedOut(node, reporters.size);
+    }
   }
 
   /**
-   * `node` is no member any more (setNodes): this process's report of it is withdrawn, the
-   * reports of others forgotten, and the fleet's connections to it closed.
+   * `node` is no member any more (setNodes): this process's report of it is withdrawn, and the
+   * fleet's connections to it closed. Others' reports of it are kept, while they live: put
+   * back, it is held out by them (see join).
    */
   async leave(node: RingNode): Promise<void> {
     await this.withdraw(node, true);
-    this.reports.delete(node.name);
     const link = this.links.get(node);
     if (link === undefined) return;
     this.links.delete(node);

@@ -166,6 +166,10 @@ export class RingMembership {
    */
   private joinedEjected(node: RingNode): void {
     const error = new RingConnectionError(node.health.lastError ?? 'not reachable');
+    // Reported to the fleet now, as an ejection here is: left to its revival's first failed
+    // try (a commandTimeout on a hung link), the processes that reach it read it meanwhile for
+    // keys this one writes elsewhere (13-48 stale reads in three processes).
+    this.callback(() => this.hooks.ejectedHere?.(node));
     this.emit(ejectedEvent(node.health, error));
     this.callback(() => this.hooks.ejected?.(node.name, error));
   }
