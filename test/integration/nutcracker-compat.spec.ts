@@ -388,3 +388,43 @@ describe('nutcracker compatibility: every key on the server nutcracker puts it o
     }
   });
 });
+
+describe('nutcracker compatibility: a pool with redis_auth and redis_db', () => {
+  const password = 'compat-secret';
+  let locked: RedisFleet;
+  beforeAll(async () => {
+    locked = await startRedisServers(3, { extraArgs: ['--requirepass', password] });
+  });
+  afterAll(() => locked.stop());
+
+  // nutcracker sends SELECT before AUTH: the server refuses it and the pool stays on database
+  // 0. The import said db 3, and a dict made from it found none of the 600 keys.
+  it('a RingDict from the import reads every key nutcracker wrote, with a warning', async () => {
+    const proxy = await startNutcracker({
+      options: {
+        redis: true,
+        redis_auth: password,
+        redis_db: 3,
+        servers: locked.servers.map((s, i) => `127.0.0.1:${s.port}:${i + 1} n${i}`),
+      },
+    });
+    const { group, warnings } = fromTwemproxy(proxy.yaml);
+    const dict = new RingDict<string>({ ...group, codec: 'string', commandTimeout: 2000 });
+    try {
+      const keys = Array.from({ length: 600 }, (_, i) => `auth-db:${i}`);
+      const [auth, ...written] = await respPipeline(proxy.port, [
+        ['AUTH', password],
+        ...keys.map((key, i) => ['SET', key, `v${i}`]),
+      ]);
+      expect([auth, ...new Set(written)]).toEqual(['OK', 'OK']);
+      const read = await dict.getMany(keys);
+      expect(keys.filter((_, i) => read[i] !== `v${i}`).length).toBe(0);
+      expect(warnings.filter((w) => w.includes('redis_db'))).toEqual([
+        expect.stringMatching(/SELECT before AUTH, so it stays on database 0/),
+      ]);
+    } finally {
+      await dict.close();
+      await proxy.stop();
+    }
+  });
+});

@@ -101,23 +101,34 @@ describe('fromTwemproxy', () => {
   });
 
   it('maps redis_auth and redis_db to connection options', () => {
-    const { group } = fromTwemproxy(`
+    const pool = (options: string) =>
+      fromTwemproxy(`
 p:
   listen: 0.0.0.0:22121
   redis: true
-  redis_auth: s3cr3t:"x'
-  redis_db: 3
+${options}
   servers:
    - 10.0.0.1:6379:1 a
    - /tmp/r.sock:1 b
 `);
-    expect(group.nodes).toEqual({
-      a: {
-        capacity: 1,
-        connection: { host: '10.0.0.1', port: 6379, password: 's3cr3t:"x\'', db: 3 },
-      },
-      b: { capacity: 1, connection: { path: '/tmp/r.sock', password: 's3cr3t:"x\'', db: 3 } },
+    expect(pool(`  redis_auth: s3cr3t:"x'`).group.nodes).toEqual({
+      a: { capacity: 1, connection: { host: '10.0.0.1', port: 6379, password: 's3cr3t:"x\'' } },
+      b: { capacity: 1, connection: { path: '/tmp/r.sock', password: 's3cr3t:"x\'' } },
     });
+    expect(pool('  redis_db: 3').group.nodes).toEqual({
+      a: { capacity: 1, connection: { host: '10.0.0.1', port: 6379, db: 3 } },
+      b: { capacity: 1, connection: { path: '/tmp/r.sock', db: 3 } },
+    });
+    // Both: nutcracker never selects the database (see nutcracker-compat.spec.ts).
+    const both = pool(`  redis_auth: s3cr3t\n  redis_db: 3`);
+    expect(both.group.nodes.a.connection).toEqual({
+      host: '10.0.0.1',
+      port: 6379,
+      password: 's3cr3t',
+    });
+    expect(both.warnings.filter((w) => w.startsWith('redis_db'))).toEqual([
+      expect.stringMatching(/^redis_db: 3 with redis_auth: nutcracker sends SELECT before AUTH/),
+    ]);
   });
 
   it('warns once for each option with no equivalent', () => {
