@@ -116,8 +116,22 @@ export function readServers(
     addresses.set(address, server.name);
     nodes[server.name] = { capacity: server.weight, connection: connectionOf(server, credentials) };
   });
+  const total = Object.values(nodes).reduce((sum, node) => sum + node.capacity, 0);
+  if (total > MAX_TOTAL_WEIGHT) {
+    // nutcracker adds the weights in 32 bits: past that its placement wraps around (750 of
+    // 2 000 keys elsewhere with three weights of 2^31 - 1), which the ring does not copy.
+    throw new TwemproxyConfigError(
+      `${options.at('servers')}: the weights add up to ${total}, past 2^32 - 1, where nutcracker's own total wraps around; scale them down (only their ratios count)`,
+    );
+  }
   return nodes;
 }
+
+/** The largest sum of weights nutcracker keeps exactly (a 32-bit unsigned total). */
+const MAX_TOTAL_WEIGHT = 2 ** 32 - 1;
+
+/** A host name, an IPv4 address or a bare IPv6 one: safe inside a redis:// URL. */
+const PLAIN_HOST = /^[A-Za-z0-9._:-]+$/;
 
 function connectionOf(
   server: ParsedServer,
@@ -130,8 +144,9 @@ function connectionOf(
   if (server.path !== undefined) return { path: server.path, ...extra };
   const host = server.host as string;
   const port = server.port as number;
-  // A URL when nothing else is needed; options otherwise, so a password needs no escaping.
-  if (password === undefined && db === undefined) {
+  // A URL when nothing else is needed; options otherwise, so a password needs no escaping,
+  // nor a host a URL would read otherwise (`a#b` is host a on port 6379, `u@h` user u on h).
+  if (password === undefined && db === undefined && PLAIN_HOST.test(host)) {
     return `redis://${host.includes(':') ? `[${host}]` : host}:${port}`;
   }
   return { host, port, ...extra };

@@ -131,6 +131,25 @@ ${options}
     ]);
   });
 
+  it('a host a URL would read otherwise is given as host and port', () => {
+    const servers = (...lines: string[]) =>
+      fromTwemproxy(`p:\n  redis: true\n  servers:\n${lines.map((l) => `   - ${l}\n`).join('')}`)
+        .group.nodes;
+    // In a redis:// URL, a#b is host a on port 6379, u@h user u on host h.
+    expect(servers('a#b:6380:1 x', 'u@h:6380:1 y', 'h.example:6380:1 z')).toEqual({
+      x: { capacity: 1, connection: { host: 'a#b', port: 6380 } },
+      y: { capacity: 1, connection: { host: 'u@h', port: 6380 } },
+      z: { capacity: 1, connection: 'redis://h.example:6380' },
+    });
+  });
+
+  it("refuses weights that add up past 2^32 - 1, where nutcracker's total wraps around", () => {
+    const big = 2 ** 31 - 1;
+    const pool = `p:\n  redis: true\n  servers:\n${[1, 2, 3].map((i) => `   - 10.0.0.${i}:6379:${big}\n`).join('')}`;
+    expect(() => fromTwemproxy(pool)).toThrow(TwemproxyConfigError);
+    expect(() => fromTwemproxy(pool)).toThrow(/the weights add up to 6442450941, past 2\^32 - 1/);
+  });
+
   it('warns once for each option with no equivalent', () => {
     const { group, warnings } = fromTwemproxy(`
 p:
