@@ -34,7 +34,9 @@ export interface CliIo {
 const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
   stderr: (text) => process.stderr.write(text),
-  readFile: (path) => readFileSync(path, 'utf8'),
+  // Fatal: nutcracker refuses a file that is not UTF-8, and a lenient decode turned a Latin-1
+  // server name into another one (U+FFFD) without a word.
+  readFile: (path) => new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(path)),
 };
 
 /** Runs the CLI with `argv` (without `node` and the script) and returns the exit code. */
@@ -88,7 +90,9 @@ export function runCli(argv: readonly string[], io: CliIo = processIo): number {
           ? 'is a directory'
           : code === 'EACCES'
             ? 'permission denied'
-            : (error as Error).message;
+            : code === 'ERR_ENCODING_INVALID_ENCODED_DATA'
+              ? 'not UTF-8 text'
+              : (error as Error).message;
     return fail(`cannot read ${file}: ${reason}`);
   }
   try {

@@ -1,3 +1,6 @@
+import { callOptions } from '../core/config/call-options.js';
+import { RingArgumentError } from '../core/errors.js';
+import { describeKey } from '../core/keys/entry-keys.js';
 import type { TwemproxyImport } from './import-result.js';
 import { poolToGroup } from './pool-to-group.js';
 import { TwemproxyConfigError } from './twemproxy-config-error.js';
@@ -35,8 +38,13 @@ export function fromTwemproxy(
   yamlText: string,
   options: FromTwemproxyOptions = {},
 ): TwemproxyImport {
+  // A string for the options (the pool's name, say) read as no options chose the only pool.
+  const { pool: wanted } = callOptions('fromTwemproxy', options, ['pool'], "{ pool: 'alpha' }");
+  if (wanted !== undefined && typeof wanted !== 'string') {
+    throw new RingArgumentError(`fromTwemproxy: pool must be a string, got ${describeKey(wanted)}`);
+  }
   const pools = readPools(yamlText);
-  const pool = choosePool(Object.keys(pools), options.pool);
+  const pool = choosePool(Object.keys(pools), wanted);
   const body = pools[pool];
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new TwemproxyConfigError(`pool "${pool}": expected a mapping of options`);

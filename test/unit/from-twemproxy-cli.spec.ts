@@ -150,6 +150,30 @@ describe('nestjs-ring-redis from-twemproxy (CLI)', () => {
     }
   }, 20_000);
 
+  it('exits 2 on a file that is not UTF-8, as nutcracker refuses it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ring-cli-'));
+    try {
+      const file = join(dir, 'latin1.yml');
+      // A Latin-1 é in a server's name: decoded leniently, it became another name (U+FFFD).
+      const yaml = 'p:\n  redis: true\n  timeout: 400\n  servers:\n   - 10.0.0.1:6379:1 caf\xe9\n';
+      await writeFile(file, Buffer.from(yaml, 'latin1'));
+      const cli = fileURLToPath(new URL('../../.run/lib/cli.js', import.meta.url));
+      const child = spawn(process.execPath, [cli, 'from-twemproxy', file], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+      expect({ code, out }).toEqual({
+        code: 2,
+        out: `nestjs-ring-redis: cannot read ${file}: not UTF-8 text\n`,
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('prints usage and exits 2 with no arguments; --help exits 0', () => {
     expect(run([])).toEqual({ code: 2, stdout: '', stderr: USAGE });
     const help = run(['--help']);

@@ -6,6 +6,7 @@ import { resolveRingDictOptions } from '../../lib/core/config/ring-dict-options.
 import { fromTwemproxy } from '../../lib/twemproxy/from-twemproxy.js';
 import { parseTwemproxyServer } from '../../lib/twemproxy/servers.js';
 import { TwemproxyConfigError } from '../../lib/twemproxy/twemproxy-config-error.js';
+import { RingArgumentError } from '../../lib/core/errors.js';
 import { SAMPLE } from '../helpers/twemproxy-sample.js';
 
 /**
@@ -129,6 +130,18 @@ ${options}
     expect(both.warnings.filter((w) => w.startsWith('redis_db'))).toEqual([
       expect.stringMatching(/^redis_db: 3 with redis_auth: nutcracker sends SELECT before AUTH/),
     ]);
+  });
+
+  it('refuses options that are not { pool }, saying what they are', () => {
+    const single = 'p:\n  redis: true\n  servers:\n   - 10.0.0.1:6379:1\n';
+    // A pool's name given as the options chose the only pool, whatever the name.
+    expect(() => fromTwemproxy(single, 'other' as never)).toThrow(
+      /^fromTwemproxy: options must be an object such as \{ pool: 'alpha' \}, got "other"$/,
+    );
+    expect(() => fromTwemproxy(single, { pool: 3 } as never)).toThrow(RingArgumentError);
+    expect(() => fromTwemproxy(single, { pool: 3 } as never)).toThrow(/pool must be a string/);
+    expect(() => fromTwemproxy(single, { pol: 'p' } as never)).toThrow(/unknown option "pol"/);
+    expect(fromTwemproxy(single, null as never).pool).toBe('p');
   });
 
   it('a host a URL would read otherwise is given as host and port', () => {
