@@ -110,6 +110,12 @@ describe('HashRing stability', () => {
     for (let i = 0; i < 10_000; i++) expect(reversed.locate(keys[i])).toBe(ring.locate(keys[i]));
   });
 
+  it('with() refuses "__proto__" as the constructor does', () => {
+    // The name set the prototype of with()'s node list: the ring came back without the node.
+    expect(() => ring.with('__proto__', 1)).toThrow(RingConfigError);
+    expect(() => ring.with('__proto__', 1)).toThrow('HashRing: "__proto__" cannot name a node');
+  });
+
   it('adding a new node takes roughly its share from the others', () => {
     const bigger = ring.with('node5', 1);
     let moved = 0;

@@ -371,7 +371,9 @@ export class HashRing {
       present[i] = true;
       return HashRing.derive(this.layout, present);
     }
-    const nodes: Record<string, number> = {};
+    // No prototype: `nodes['__proto__'] = …` set one instead of a node, and the ring came back
+    // without it, where the constructor refuses the name.
+    const nodes: Record<string, number> = Object.create(null) as Record<string, number>;
     this.layout.names.forEach((n, j) => (nodes[n] = this.layout.capacities[j]));
     nodes[name] = capacity;
     const layout = buildLayout(nodes, this.layout.options);
