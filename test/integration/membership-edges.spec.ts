@@ -2,7 +2,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { clientsNamed } from '../helpers/failure-scenes.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { taggedNodes } from '../helpers/redis-fleet.js';
-import { collect, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { collect, keysOwnedBy, saw, useRingDicts } from '../helpers/ring-dicts.js';
+import { freePort } from '../helpers/redis-servers.js';
 import { TcpProxy } from '../helpers/tcp-proxy.js';
 import { sleep, until } from '../helpers/wait.js';
 
@@ -59,6 +60,30 @@ describe('setNodes() at its edges', () => {
       expect(await entriesOn(0)).toBe(before);
     },
   );
+
+  // Replaced in one change (the old connection leaves, the new joins unreachable), the new
+  // one's report to the fleet went with the old one's withdrawal: the other dict read the
+  // node while this one wrote its keys elsewhere, until this one's next revival try.
+  it.each([
+    ['removed, then added back', true],
+    ['replaced under its name in one change', false],
+  ])('a node %s unreachable is held out by the other dicts too', TIMEOUT, async (_what, twice) => {
+    const nodes = taggedNodes(fixture.fleet.servers.slice(0, 3), `edge-fleet-${twice}`);
+    // A slow heartbeat: the report must come from the change, not from a revival's try.
+    const [a, b] = [0, 1].map(() => fixture.dict<string>({ nodes, heartbeatInterval: 5_000 }));
+    await Promise.all([a.connect(), b.connect()]);
+    const [key] = keysOwnedBy(a, 'node2', 1);
+    const unreachable = `redis://127.0.0.1:${await freePort()}`;
+    if (twice) await a.setNodes({ node0: nodes.node0, node1: nodes.node1 });
+    await a.setNodes({ ...nodes, node2: { capacity: 1, connection: unreachable } });
+    await until(() => b.aliveHash.size === 2, 2_000, 'b holds node2 out');
+    // Withdrawn with the old connection, the report held node2 out of b for a moment only.
+    await sleep(600);
+    expect(b.aliveHash.size).toBe(2);
+    await b.set(key, 'old');
+    await a.set(key, 'new');
+    expect(await b.get(key)).toBe('new');
+  });
 
   // The same-server check counted the node leaving in the same change: node2 joined ejected,
   // "the same server as node0", and /health was short a node until the heartbeat.

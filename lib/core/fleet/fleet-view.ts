@@ -39,8 +39,12 @@ export class FleetView {
   readonly processId = randomBytes(6).toString('hex');
   /** Per node: the other processes reporting it out, and when each report was last heard of. */
   private readonly reports = new Map<string, Map<string, number>>();
-  /** Nodes this process reports out (it cannot reach them). */
-  private readonly own = new Map<string, Promise<void>>();
+  /**
+   * Nodes this process reports out (it cannot reach them), by name, each with its report's
+   * field. Kept with the node: setNodes may put another connection under the name, whose
+   * report the leaving one's withdrawal took with it (the fleet read the new one meanwhile).
+   */
+  private readonly own = new Map<string, OwnReport>();
   /**
    * Per node, how many reports of it this process made: a report's field names its count, so
    * a new report is never taken for a late renewal of one withdrawn before (see
@@ -98,9 +102,7 @@ export class FleetView {
     this.closed = true;
     clearTimeout(this.timer);
     // Withdrawn while the links are still up.
-    await Promise.all(
-      [...this.own.keys()].map((name) => this.withdraw(this.membership.node(name), true)),
-    );
+    await Promise.all([...this.own.values()].map(({ node }) => this.withdraw(node, true)));
     for (const link of this.links.values()) {
       closeLink(link);
     }
@@ -149,33 +151,31 @@ export class FleetView {
     // its report would outlive its leave(), and close() would find no node by its name. Nor
     // is one after close() (a revival its node's close cut short): close() withdrew the rest.
     if (this.closed || !this.membership.isMember(node)) return Promise.resolve();
-    let reported = this.own.get(node.name);
-    if (reported === undefined) {
+    let own = this.own.get(node.name);
+    if (own?.node !== node) {
+      // The name's earlier connection's report goes: the new one holds the node out now.
+      if (own !== undefined) void this.sendWithdrawal(own);
       this.made.set(node.name, (this.made.get(node.name) ?? 0) + 1);
-      reported = this.renew(node, `out ${this.field(node)}`);
-      this.own.set(node.name, reported);
+      const field = this.field(node);
+      own = { node, field, reported: this.renew(node, field, `out ${field}`) };
+      this.own.set(node.name, own);
     }
-    return reported;
+    return own.reported;
   }
 
   /** The report of `node` this process made, or nothing: resolves at once when there is none. */
   reported(node: string): Promise<void> | undefined {
-    return this.own.get(node);
+    return this.own.get(node)?.reported;
   }
 
   /** This process reaches `node` again (or leaves): its report goes. */
   async withdraw(node: RingNode, leaving = false): Promise<void> {
-    if (!this.own.delete(node.name) || (this.closed && !leaving)) return;
-    await this.onOthers(node, (client) =>
-      client.eval(
-        WITHDRAW,
-        1,
-        this.reportsKey,
-        this.field(node),
-        this.channel,
-        `back ${this.field(node)}`,
-      ),
-    );
+    const own = this.own.get(node.name);
+    // Another connection's report under the name (setNodes replaced it) is not this one's.
+    if (own?.node !== node) return;
+    this.own.delete(node.name);
+    if (this.closed && !leaving) return;
+    await this.sendWithdrawal(own);
   }
 
   /**
@@ -198,14 +198,20 @@ export class FleetView {
     await client.hdel(this.reportsKey, ...stale).catch(() => 0);
   }
 
+  /** Withdraws `own` on every alive node but its own, telling every process. */
+  private sendWithdrawal({ node, field }: OwnReport): Promise<void> {
+    return this.onOthers(node, (client) =>
+      client.eval(WITHDRAW, 1, this.reportsKey, field, this.channel, `back ${field}`),
+    );
+  }
+
   /** Renews this process's reports, then reads every report and every node's hints. */
   private async tick(): Promise<void> {
     if (this.closed || this.polling) return;
     this.polling = true;
     try {
-      for (const name of this.own.keys()) {
-        const node = this.membership.find(name);
-        if (node !== undefined) void this.renew(node, '');
+      for (const { node, field } of this.own.values()) {
+        if (this.membership.isMember(node)) void this.renew(node, field, '');
       }
       await this.poll();
     } finally {
@@ -217,17 +223,9 @@ export class FleetView {
    * Writes (or renews) this process's report of `node` on every other alive node, for a
    * lease; `message`, unless empty, goes to every process.
    */
-  private renew(node: RingNode, message: string): Promise<void> {
+  private renew(node: RingNode, field: string, message: string): Promise<void> {
     return this.onOthers(node, (client) =>
-      client.eval(
-        REPORT_OUT,
-        1,
-        this.reportsKey,
-        this.field(node),
-        this.options.lease,
-        this.channel,
-        message,
-      ),
+      client.eval(REPORT_OUT, 1, this.reportsKey, field, this.options.lease, this.channel, message),
     );
   }
 
@@ -422,13 +420,20 @@ function splitField(field: string): [node: string, process: string] {
   return [field.slice(0, space), field.slice(space + 1)];
 }
 
-/** The fleet's connections to one node (one, unless under RESP2). */
 /** Closes both of a link's connections at once (a hung server would hold them open). */
 function closeLink(link: FleetLink): void {
   disconnectNow(link.commands);
   if (link.messages !== link.commands) disconnectNow(link.messages);
 }
 
+/** A report this process made: the node (the connection) and the report's field. */
+interface OwnReport {
+  readonly node: RingNode;
+  readonly field: string;
+  readonly reported: Promise<void>;
+}
+
+/** The fleet's connections to one node (one, unless under RESP2). */
 interface FleetLink {
   commands: Redis;
   messages: Redis;
