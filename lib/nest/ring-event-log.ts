@@ -16,8 +16,8 @@ export class RingEventLog {
 
   constructor(
     private readonly logger: LoggerService,
-    /** How many nodes of `group` are alive now. */
-    private readonly aliveIn: (group: string) => number,
+    /** Whether `node` of `group` is alive now. */
+    private readonly isAlive: (group: string, node: string) => boolean,
   ) {}
 
   record(event: RingGroupEvent): void {
@@ -34,8 +34,9 @@ export class RingEventLog {
       const what = event.type === 'added' ? 'added to the ring' : 'removed from the ring';
       this.logger.log(`${where}: node "${event.node}" ${what}`);
       // A node added alive ends an outage as a rediscovery does: left for the next rediscovery,
-      // the line named a node back a while after the group had been serving again.
-      if (event.type === 'added' && this.aliveIn(event.group) > 0) {
+      // the line named a node back a while after the group had been serving again. The node
+      // itself: one added unreachable beside it ends nothing.
+      if (event.type === 'added' && this.isAlive(event.group, event.node!)) {
         this.usableAgain(event, `node "${event.node}" was added`);
       }
     } else if (event.type === 'unavailable') {

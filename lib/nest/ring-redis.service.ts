@@ -39,7 +39,7 @@ export class RingRedisService implements OnApplicationBootstrap, OnApplicationSh
   private readonly logger = new Logger(RING_REDIS_LOGGER_CONTEXT);
   private readonly log = new RingEventLog(
     this.logger,
-    (group) => this.dicts.get(group)?.aliveHash.size ?? 0,
+    (group, node) => this.dicts.get(group)?.aliveHash.nodes.includes(node) === true,
   );
 
   constructor(
