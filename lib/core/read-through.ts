@@ -21,6 +21,9 @@ export const deleteIfHolds: unique symbol = Symbol('ring-redis.deleteIfHolds');
  */
 export const deleteManyOrReject: unique symbol = Symbol('ring-redis.deleteManyOrReject');
 
+/** Names `clearPrefix` rejecting as `deleteManyOrReject` does (`@RingCached`'s evictAll). */
+export const clearPrefixOrReject: unique symbol = Symbol('ring-redis.clearPrefixOrReject');
+
 /**
  * Names the RingDict getter of what `@RingCached` sees of it besides its API (a CacheView).
  * Internal, like `readThroughRaw`.

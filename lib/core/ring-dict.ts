@@ -29,6 +29,7 @@ import type { RingOperation } from './metrics/ring-operations.js';
 import type { RingNodePing, RingNodeState } from './node/node-health.js';
 import {
   cacheView,
+  clearPrefixOrReject,
   deleteIfHolds,
   deleteManyOrReject,
   readThroughRaw,
@@ -314,12 +315,17 @@ export class RingDict<V = unknown, F = never> implements AsyncIterable<[string, 
   }
 
   /**
-   * Deletes every entry whose key (after the dict's prefix) starts with `keyPrefix`, on
-   * every alive node; answers how many were deleted. Used to evict one family of entries,
-   * e.g. every cached call of one method.
+   * Deletes every entry whose key (after the dict's prefix) starts with `keyPrefix`, on every
+   * alive node; answers how many. Evicts a family of entries (a cached method's calls, say).
    */
   async clearPrefix(keyPrefix: string): Promise<number | F> {
     return this.clearer.run(clearPrefixOf(keyPrefix, this.options.prefix));
+  }
+
+  /** For `@RingCached`'s evictAll, not part of the API: `clearPrefix`, rejecting like `[readThroughRaw]`. */
+  [clearPrefixOrReject](keyPrefix: string): Promise<number> {
+    const prefix = clearPrefixOf(keyPrefix, this.options.prefix);
+    return this.clearer.run(prefix, this.failures.rejectFail) as Promise<number>;
   }
 
   /**

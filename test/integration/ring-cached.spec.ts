@@ -14,6 +14,7 @@ import {
   RingCacheService,
   RingCached,
   RingRedisModule,
+  RingClusterUnavailableError,
   RingRedisService,
   type RingDictOptions,
 } from '../../lib/index.js';
@@ -408,6 +409,24 @@ describe('@RingCached', () => {
     expect(weather.calls).toBe(5);
     for (const server of nest.fleet.servers)
       expect(await redisCommand(server.port, 'GET', 'foreign:1')).toBe('x');
+  });
+
+  it("evict and evictAll reject with no node alive, whatever the group's onFail answers", async () => {
+    // onFail's answer was taken for theirs: evictAll counted 7 entries, evict said removed.
+    for (const onFail of [() => 7, () => true]) {
+      const app = await boot('gone:', { onFail, retryRatio: 0 });
+      const cache = app.get(RingCacheService);
+      await app.get(WeatherService).forecast('Oslo', 1);
+      await Promise.all(nest.fleet.servers.map((server) => server.kill()));
+      await expect(cache.evictAll(WeatherService, 'forecast')).rejects.toBeInstanceOf(
+        RingClusterUnavailableError,
+      );
+      await expect(cache.evict(WeatherService, 'forecast', 'Oslo', 1)).rejects.toBeInstanceOf(
+        RingClusterUnavailableError,
+      );
+      await Promise.all(nest.fleet.servers.map((server) => server.restart()));
+      await app.close();
+    }
   });
 
   it('two apps in one process keep separate caches', async () => {

@@ -1,7 +1,7 @@
 import type { HandoffCatchUp } from '../handoff/handoff-catch-up.js';
 import type { RingMembership } from '../membership/ring-membership.js';
 import type { RingNode } from '../node/ring-node.js';
-import { answerFail, isFail, type RingFailures } from '../membership/ring-failures.js';
+import { answerFail, isFail, type Fail, type RingFailures } from '../membership/ring-failures.js';
 import type { ReplicaScan } from './replica-scan.js';
 import type { RingScanner } from './ring-scanner.js';
 import { unlinkPrefix } from './scan-keys.js';
@@ -34,17 +34,26 @@ export class RingClear<F> {
     private readonly clearing: () => void = () => undefined,
   ) {}
 
-  /** Deletes every entry under `prefix + keyPrefix`; answers how many. */
-  async run(keyPrefix: string): Promise<number | F> {
+  /**
+   * Deletes every entry under `prefix + keyPrefix`; answers how many. With no node able to
+   * finish, what `unavailable` makes of the failure (onFail's answer, or a rejection).
+   */
+  async run(
+    keyPrefix: string,
+    unavailable: (fail: Fail<F>) => F = answerFail,
+  ): Promise<number | F> {
     this.clearing();
     try {
-      return await this.clearUnder(keyPrefix);
+      return await this.clearUnder(keyPrefix, unavailable);
     } finally {
       this.clearing();
     }
   }
 
-  private async clearUnder(keyPrefix: string): Promise<number | F> {
+  private async clearUnder(
+    keyPrefix: string,
+    unavailable: (fail: Fail<F>) => F,
+  ): Promise<number | F> {
     const prefix = this.prefix + keyPrefix;
     // Nodes that are out now still hold these entries: they delete them before they rejoin,
     // or the cleared values would come back with them.
@@ -56,7 +65,7 @@ export class RingClear<F> {
     let deleted = 0;
     try {
       for await (const batch of this.scanner.nodeBatches(keyPrefix)) {
-        if (isFail<F>(batch)) return answerFail(batch);
+        if (isFail<F>(batch)) return unavailable(batch);
         if (batch.keys.length === 0) continue;
         try {
           deleted += this.copies

@@ -1,7 +1,11 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
 import { RingArgumentError, type RingDict } from '../../core/index.js';
 import { shown } from '../../core/config/option-checks.js';
-import { readThroughRaw } from '../../core/read-through.js';
+import {
+  clearPrefixOrReject,
+  deleteManyOrReject,
+  readThroughRaw,
+} from '../../core/read-through.js';
 import { RingRedisService } from '../ring-redis.service.js';
 import { checkWrapKey, customKey, KeyAnswerError, ownKey, serializeArgs } from './cache-key.js';
 import { CachedCallMetrics, WRAP_METHOD, type CachedCallOutcome } from './cached-call-metrics.js';
@@ -87,9 +91,9 @@ export class RingCacheService implements RingCacheBinding {
     // An override's own call, and the calls it made through `super` to the cached method it
     // overrides: evicting one and not the other would serve the old value again.
     for (const method of this.methodsOf(type, methodName)) {
-      if ((await this.dictOf(method).delete(this.keyOf(method, args, type))) === true) {
-        removed = true;
-      }
+      // Not delete(): onFail's answer would be taken for the entry removed (or not).
+      const key = this.keyOf(method, args, type);
+      if ((await this.dictOf(method)[deleteManyOrReject]([key])) > 0) removed = true;
     }
     return removed;
   }
@@ -98,8 +102,8 @@ export class RingCacheService implements RingCacheBinding {
   async evictAll<T>(type: Type<T>, methodName: keyof T & string): Promise<number> {
     let removed = 0;
     for (const method of this.methodsOf(type, methodName)) {
-      const count = await this.dictOf(method).clearPrefix(this.prefixes.of(method, type));
-      if (typeof count === 'number') removed += count;
+      // Not clearPrefix(): onFail's answer, a number, was added to the count.
+      removed += await this.dictOf(method)[clearPrefixOrReject](this.prefixes.of(method, type));
     }
     return removed;
   }
