@@ -82,18 +82,7 @@ export function runCli(argv: readonly string[], io: CliIo = processIo): number {
   try {
     text = io.readFile(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory'
-          : code === 'EACCES'
-            ? 'permission denied'
-            : code === 'ERR_ENCODING_INVALID_ENCODED_DATA'
-              ? 'not UTF-8 text'
-              : (error as Error).message;
-    return fail(`cannot read ${file}: ${reason}`);
+    return fail(`cannot read ${file}: ${unreadable(error)}`);
   }
   try {
     const result = fromTwemproxy(text, { pool: values.pool });
@@ -104,6 +93,18 @@ export function runCli(argv: readonly string[], io: CliIo = processIo): number {
     if (error instanceof TwemproxyConfigError) return fail(`${file}: ${error.message}`);
     throw error;
   }
+}
+
+/** Why a file could not be read, by the error's code, in a few words. */
+const UNREADABLE = new Map([
+  ['ENOENT', 'no such file'],
+  ['EISDIR', 'is a directory'],
+  ['EACCES', 'permission denied'],
+  ['ERR_ENCODING_INVALID_ENCODED_DATA', 'not UTF-8 text'],
+]);
+
+function unreadable(error: unknown): string {
+  return UNREADABLE.get((error as NodeJS.ErrnoException).code ?? '') ?? (error as Error).message;
 }
 
 /** True when this file is the program node was started with (also through npm's bin link). */
