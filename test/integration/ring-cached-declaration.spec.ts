@@ -190,6 +190,41 @@ describe('@RingCached options are checked at boot', () => {
   });
 });
 
+/** A decorator above `@RingCached` that wraps the method and keeps none of its metadata. */
+function wrapWithoutMetadata(prototype: object, name: string): void {
+  const inner = Reflect.get(prototype, name) as (...args: unknown[]) => unknown;
+  Object.defineProperty(prototype, name, {
+    value: function (this: unknown, ...args: unknown[]) {
+      return inner.apply(this, args);
+    },
+  });
+}
+
+describe('@RingCached under a decorator that wraps it without its metadata', () => {
+  it('is still cached, evicted and keyed', async () => {
+    @Injectable()
+    class Timed {
+      runs = 0;
+      async get(id: number): Promise<number> {
+        return ++this.runs + id;
+      }
+    }
+    cachedAsPlainJs(Timed, 'get', { ttl: 30 });
+    wrapWithoutMetadata(Timed.prototype, 'get');
+    const app = await nest.boot({
+      imports: [RingRedisModule.forRoot({ groups: { default: nest.nodes() } })],
+      providers: [Timed],
+    });
+    const timed = app.get(Timed);
+    const cache = app.get(RingCacheService);
+    // The method was found nowhere: never bound, so never cached, and keyFor threw.
+    expect([await timed.get(1), await timed.get(1)]).toEqual([2, 2]);
+    expect(cache.keyFor(Timed, 'get', 1)).toBe('Timed.get:[1]');
+    expect(await cache.evict(Timed, 'get', 1)).toBe(true);
+    expect(await timed.get(1)).toBe(3);
+  });
+});
+
 describe('@RingCached refuses, as the class is defined, what it would not cache', () => {
   const decorate = (target: object, name: string | symbol) => () => {
     const descriptor = Object.getOwnPropertyDescriptor(target, name)!;
@@ -227,6 +262,20 @@ describe('@RingCached refuses, as the class is defined, what it would not cache'
       }
     }
     decorate(Twice.prototype, 'load')();
+    expect(decorate(Twice.prototype, 'load')).toThrow(
+      new TypeError('@RingCached() is applied twice to Twice.load; keep one'),
+    );
+  });
+
+  it('a second @RingCached on one method, with a wrapping decorator between', () => {
+    class Twice {
+      async load(): Promise<number> {
+        return 1;
+      }
+    }
+    decorate(Twice.prototype, 'load')();
+    wrapWithoutMetadata(Twice.prototype, 'load');
+    // The wrapper hid the first: every call waited on its own miss, for ever.
     expect(decorate(Twice.prototype, 'load')).toThrow(
       new TypeError('@RingCached() is applied twice to Twice.load; keep one'),
     );

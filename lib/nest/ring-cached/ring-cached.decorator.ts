@@ -93,8 +93,8 @@ export function RingCached(options: RingCachedOptions = {}) {
       Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapper);
     }
     Reflect.defineMetadata(RING_CACHED_METHOD, method, wrapper);
-    const names: string[] = Reflect.getOwnMetadata(RING_CACHED_METHODS, target.constructor) ?? [];
-    Reflect.defineMetadata(RING_CACHED_METHODS, [...names, methodName], target.constructor);
+    const others = declaredOn(target.constructor);
+    Reflect.defineMetadata(RING_CACHED_METHODS, [...others, method], target.constructor);
     descriptor.value = wrapper as unknown as T;
   };
 }
@@ -116,9 +116,17 @@ function checkDecorated(target: object, name: string | symbol, original: unknown
   if (typeof name !== 'string') {
     throw new TypeError(`@RingCached() needs a method named by a string; ${where} has a symbol`);
   }
-  if (Reflect.getOwnMetadata(RING_CACHED_METHOD, original) !== undefined) {
-    throw new TypeError(`@RingCached() is applied twice to ${where}; keep one`);
-  }
+  // By the class too: a decorator between the two hides the first one's wrapper, and the
+  // call waited on itself for ever.
+  const twice =
+    Reflect.getOwnMetadata(RING_CACHED_METHOD, original) !== undefined ||
+    declaredOn(target.constructor).some((method) => method.methodName === name);
+  if (twice) throw new TypeError(`@RingCached() is applied twice to ${where}; keep one`);
+}
+
+/** The `@RingCached` methods `type` itself declares. */
+function declaredOn(type: Function): readonly RingCachedMethod[] {
+  return (Reflect.getOwnMetadata(RING_CACHED_METHODS, type) ?? []) as RingCachedMethod[];
 }
 
 /**
@@ -127,13 +135,15 @@ function checkDecorated(target: object, name: string | symbol, original: unknown
  */
 export function ringCachedMethodChain(type: Function, methodName: string): RingCachedMethod[] {
   const chain: RingCachedMethod[] = [];
-  for (let proto: unknown = type.prototype; proto; proto = Object.getPrototypeOf(proto)) {
+  for (let proto: object | null = type.prototype; proto; proto = Object.getPrototypeOf(proto)) {
     const fn: unknown = Object.getOwnPropertyDescriptor(proto, methodName)?.value;
-    const method: unknown =
-      typeof fn === 'function' ? Reflect.getOwnMetadata(RING_CACHED_METHOD, fn) : undefined;
-    if (method !== undefined && !chain.includes(method as RingCachedMethod)) {
-      chain.push(method as RingCachedMethod);
-    }
+    if (typeof fn !== 'function') continue;
+    // The wrapper's own, else the class's record: a decorator above @RingCached may have
+    // wrapped it without its metadata (the method was then never bound, so never cached).
+    const method =
+      (Reflect.getOwnMetadata(RING_CACHED_METHOD, fn) as RingCachedMethod | undefined) ??
+      declaredOn(proto.constructor).find((declared) => declared.methodName === methodName);
+    if (method !== undefined && !chain.includes(method)) chain.push(method);
   }
   return chain;
 }
@@ -142,9 +152,7 @@ export function ringCachedMethodChain(type: Function, methodName: string): RingC
 export function ringCachedMethodNames(type: Function): string[] {
   const names = new Set<string>();
   for (let t: unknown = type; typeof t === 'function'; t = Object.getPrototypeOf(t)) {
-    for (const name of (Reflect.getOwnMetadata(RING_CACHED_METHODS, t) ?? []) as string[]) {
-      names.add(name);
-    }
+    for (const method of declaredOn(t)) names.add(method.methodName);
   }
   return [...names];
 }
