@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
-import { MAX_TIMER_MS } from '../core/config/option-checks.js';
+import { MAX_TIMER_MS, shown } from '../core/config/option-checks.js';
 import type { RingDict, RingNodePing, RingNodeState } from '../core/index.js';
 import { RingRedisService } from '../nest/ring-redis.service.js';
 
@@ -103,10 +103,16 @@ export class RingRedisHealthIndicator {
   ): HealthIndicatorResult<Key> | Promise<HealthIndicatorResult<Key>>;
   isHealthy<const Key extends string = 'ring-redis'>(
     key: Key = 'ring-redis' as Key,
-    { group, minAlive = 1, ping }: RingRedisHealthOptions = {},
+    options?: RingRedisHealthOptions | null,
   ): HealthIndicatorResult<Key> | Promise<HealthIndicatorResult<Key>> {
     const session = this.health.check(key);
-    const problem = checkOptions(minAlive, ping);
+    // null as none; a misspelt field (minAlvie) was ignored, and the check was up.
+    const { group, minAlive = 1, ping } = options ?? {};
+    const unknown = Object.keys(options ?? {}).find((field) => !HEALTH_OPTIONS.has(field));
+    const problem =
+      unknown === undefined
+        ? checkOptions(minAlive, ping)
+        : `unknown option "${unknown}"; the options are group, minAlive, ping`;
     if (problem !== undefined) return session.down({ message: problem });
     const names = group === undefined ? this.rings.names() : [group];
     const missing = names.find((name) => !this.rings.get(name));
@@ -203,11 +209,13 @@ export class RingRedisHealthIndicator {
   }
 }
 
+const HEALTH_OPTIONS: ReadonlySet<string> = new Set(['group', 'minAlive', 'ping']);
+
 /** What is wrong with the options, if anything. */
 function checkOptions(minAlive: unknown, ping: unknown): string | undefined {
   // NaN (a query parameter that is not a number) would compare false: always up.
   if (!Number.isSafeInteger(minAlive) || (minAlive as number) < 0) {
-    return `minAlive must be a whole number ≥ 0, got ${String(minAlive)}`;
+    return `minAlive must be a whole number ≥ 0, got ${shown(minAlive)}`;
   }
   if (ping === undefined || typeof ping === 'boolean') return undefined;
   if (ping === null || typeof ping !== 'object' || Array.isArray(ping)) {

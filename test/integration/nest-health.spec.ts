@@ -368,6 +368,25 @@ describe('RingRedisHealthIndicator without options', () => {
       });
     }
     expect(indicator.isHealthy('cache', { minAlive: 2 }).cache.status).toBe('up');
+    // A string read "got 1", which looks right.
+    expect(indicator.isHealthy('cache', { minAlive: '1' as never }).cache.message).toBe(
+      'minAlive must be a whole number ≥ 0, got "1"',
+    );
+  });
+
+  it('reports down for a misspelt option; null options are none', async () => {
+    const app = await boot(
+      { groups: { test: ringNodes(fleet.servers) }, defaults: fast },
+      DefaultHealthController,
+    );
+    const indicator = app.get(RingRedisHealthIndicator);
+    // Ignored, the check was up with minAlive 1 where 5 was meant.
+    expect(indicator.isHealthy('cache', { minAlvie: 5 } as { ping?: false }).cache).toEqual({
+      status: 'down',
+      message: 'unknown option "minAlvie"; the options are group, minAlive, ping',
+    });
+    // A TypeError (destructuring null) before.
+    expect(indicator.isHealthy('cache', null as unknown as undefined).cache.status).toBe('up');
   });
 });
 
