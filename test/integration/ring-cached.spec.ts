@@ -15,6 +15,7 @@ import {
   RingCached,
   RingRedisModule,
   RingClusterUnavailableError,
+  RingKeyError,
   RingRedisService,
   type RingDictOptions,
 } from '../../lib/index.js';
@@ -349,6 +350,19 @@ describe('@RingCached', () => {
     );
     const dict = app.get(RingRedisService).getOrThrow('default');
     expect(await dict.getRaw('__ring-cached__:tag:t:0')).toBeUndefined();
+  });
+
+  it('keyFor and evict of arguments that cannot be keyed throw a RingKeyError naming the method', async () => {
+    const cache = (await boot()).get(RingCacheService);
+    // An internal KeyAnswerError before, naming no method.
+    expect(() => cache.keyFor(KeyTrouble, 'byObjectKey', 1)).toThrow(
+      new RingKeyError('KeyTrouble.byObjectKey: the key function returned {"id":1}, not a string'),
+    );
+    await expect(cache.evict(KeyTrouble, 'byId', -1)).rejects.toThrow(
+      new RingKeyError('KeyTrouble.byId: the key function threw (no key for -1)'),
+    );
+    await expect(cache.evict(KeyTrouble, 'byId', -1)).rejects.toBeInstanceOf(RingKeyError);
+    expect(() => cache.keyFor(KeyTrouble, 'byObjectKey', 1)).toThrow(RingKeyError);
   });
 
   it('a method that does not return a Promise is called through, with a one-time warning', async () => {

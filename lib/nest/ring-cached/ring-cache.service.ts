@@ -1,5 +1,5 @@
 import { Injectable, Logger, type Type } from '@nestjs/common';
-import { RingArgumentError, type RingDict } from '../../core/index.js';
+import { RingArgumentError, RingKeyError, type RingDict } from '../../core/index.js';
 import { shown } from '../../core/config/option-checks.js';
 import {
   clearPrefixOrReject,
@@ -78,7 +78,7 @@ export class RingCacheService implements RingCacheBinding {
     methodName: K,
     ...args: T[K] extends (...a: infer A) => unknown ? A : never
   ): string {
-    return this.keyOf(this.methodsOf(type, methodName)[0], args, type);
+    return this.callerKey(this.methodsOf(type, methodName)[0], args, type);
   }
 
   /** Evicts the cached result of one call: `evict(WeatherService, 'forecast', 'Paris')`. */
@@ -92,7 +92,7 @@ export class RingCacheService implements RingCacheBinding {
     // overrides: evicting one and not the other would serve the old value again.
     for (const method of this.methodsOf(type, methodName)) {
       // Not delete(): onFail's answer would be taken for the entry removed (or not).
-      const key = this.keyOf(method, args, type);
+      const key = this.callerKey(method, args, type);
       if ((await this.dictOf(method)[deleteManyOrReject]([key])) > 0) removed = true;
     }
     return removed;
@@ -233,13 +233,7 @@ export class RingCacheService implements RingCacheBinding {
     try {
       key = this.keyOf(method, args, type);
     } catch (error) {
-      const why =
-        method.options.key === undefined
-          ? `an argument cannot be serialised (${messageOf(error)})`
-          : error instanceof KeyAnswerError
-            ? error.message
-            : `the key function threw (${messageOf(error)})`;
-      this.warn(method, `${why}; called uncached`);
+      this.warn(method, `${unkeyable(method, error)}; called uncached`);
       return undefined;
     }
     // The group exists: the explorer checked it at boot, before binding the instance.
@@ -394,6 +388,16 @@ export class RingCacheService implements RingCacheBinding {
     return value;
   }
 
+  /** A call's key for keyFor and evict: arguments that cannot be keyed are the caller's error. */
+  private callerKey(method: RingCachedMethod, args: unknown[], type: Function): string {
+    try {
+      return this.keyOf(method, args, type);
+    } catch (error) {
+      const where = `${method.className}.${method.methodName}`;
+      throw new RingKeyError(`${where}: ${unkeyable(method, error)}`, { cause: error });
+    }
+  }
+
   private keyOf(method: RingCachedMethod, args: unknown[], type: Function): string {
     const custom = method.options.key as ((...a: unknown[]) => unknown) | undefined;
     const key = custom ? customKey(custom, args) : serializeArgs(args);
@@ -425,6 +429,16 @@ export class RingCacheService implements RingCacheBinding {
     const name = typeof about === 'string' ? about : `${about.className}.${about.methodName}`;
     this.logger.warn(`${name}: ${message}`);
   }
+}
+
+/** Why a call's arguments could not be keyed. */
+function unkeyable(method: RingCachedMethod, error: unknown): string {
+  if (method.options.key === undefined) {
+    return `an argument cannot be serialised (${messageOf(error)})`;
+  }
+  return error instanceof KeyAnswerError
+    ? error.message
+    : `the key function threw (${messageOf(error)})`;
 }
 
 const NO_TAGS: readonly string[] = [];
