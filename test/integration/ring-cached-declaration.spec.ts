@@ -255,6 +255,12 @@ describe('@RingCached refuses, as the class is defined, what it would not cache'
   });
 
   // The inner layer's miss joined the outer layer's run, which waited for the inner layer.
+  it('a class field', () => {
+    // Applied as to a field, with no descriptor: a TypeError reading its value before.
+    const asField = () => RingCached()({}, 'load', undefined as never);
+    expect(asField).toThrow(new TypeError('@RingCached() decorates methods; load is not one'));
+  });
+
   it('a second @RingCached on one method', () => {
     class Twice {
       async load(): Promise<number> {

@@ -65,7 +65,8 @@ export function RingCached(options: RingCachedOptions = {}) {
     name: string | symbol,
     descriptor: TypedPropertyDescriptor<T>,
   ): void => {
-    const original = descriptor.value as unknown as (...args: unknown[]) => unknown;
+    // No descriptor on a class field (plain JavaScript, or a cast): refused as not a method.
+    const original = descriptor?.value as unknown as (...args: unknown[]) => unknown;
     checkDecorated(target, name, original);
     const className = target.constructor.name;
     const methodName = name as string;
