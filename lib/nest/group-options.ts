@@ -17,6 +17,8 @@ export function checkGroupOptions(
   groups: readonly string[],
 ): void {
   const { defaults, groupOptions } = options;
+  // forRootAsync and @InjectRingDict refuse the name: such a group could never be injected.
+  if (groups.includes('')) throw new RingConfigError('RingRedisModule: a group name is empty');
   checkObject(defaults, 'options.defaults');
   checkObject(groupOptions, 'options.groupOptions');
   checkOwnOptions(defaults, 'defaults');

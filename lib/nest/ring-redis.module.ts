@@ -1,6 +1,7 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { RingConfigError } from '../core/index.js';
+import { shown } from '../core/config/option-checks.js';
 import { RingCacheService } from './ring-cached/ring-cache.service.js';
 import { RingCachedExplorer } from './ring-cached/ring-cached.explorer.js';
 import { createRingDictProvider, createUndeclaredRingDictProvider } from './ring-dict.providers.js';
@@ -45,6 +46,14 @@ export class RingRedisModule extends RingRedisConfigurableModule {
       throw new RingConfigError(
         'RingRedisModule.forRootAsync: give one of useFactory, useClass or useExisting',
       );
+    }
+    // Else Nest's own TypeError at boot ("targetMetatype.metatype is not a function").
+    for (const field of ['useFactory', 'useClass'] as const) {
+      if (rest[field] !== undefined && typeof rest[field] !== 'function') {
+        throw new RingConfigError(
+          `RingRedisModule.forRootAsync: ${field} must be a function, got ${shown(rest[field])}`,
+        );
+      }
     }
     return withGroups(super.forRootAsync(rest), checkDeclaredGroups(groups));
   }

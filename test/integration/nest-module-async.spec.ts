@@ -186,5 +186,17 @@ describe('RingRedisModule.forRootAsync', () => {
         groups: 'test' as unknown as string[],
       }),
     ).toThrow(/groups must be an array of group names, got "test"/);
+    // Nest's own TypeError at boot before.
+    expect(() => RingRedisModule.forRootAsync({ useFactory: 5 as never })).toThrow(
+      'RingRedisModule.forRootAsync: useFactory must be a function, got 5',
+    );
+  });
+
+  it('refuses an empty group name, which could never be injected', async () => {
+    await expect(
+      nest.boot({
+        imports: [RingRedisModule.forRoot({ groups: { '': nest.nodes() }, defaults: fast })],
+      }),
+    ).rejects.toThrow('RingRedisModule: a group name is empty');
   });
 });
