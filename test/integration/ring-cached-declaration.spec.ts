@@ -8,6 +8,7 @@ import {
   RingRedisModule,
   type RingCachedOptions,
 } from '../../lib/index.js';
+import { ringCachedMethodChain } from '../../lib/nest/ring-cached/ring-cached.decorator.js';
 import { useNestApps } from '../helpers/nest-apps.js';
 import { redisCommand } from '../helpers/redis-command.js';
 import { taggedNodes } from '../helpers/redis-fleet.js';
@@ -285,6 +286,22 @@ describe('@RingCached refuses, as the class is defined, what it would not cache'
     expect(decorate(Twice.prototype, 'load')).toThrow(
       new TypeError('@RingCached() is applied twice to Twice.load; keep one'),
     );
+  });
+
+  // The record of cached methods was kept on `prototype.constructor`, which ES5-style
+  // subclassing inherits from the parent: its override was "applied twice to A.foo".
+  it('but not an override in an ES5-style subclass (its prototype has no constructor of its own)', () => {
+    class A {
+      async foo(): Promise<number> {
+        return 1;
+      }
+    }
+    decorate(A.prototype, 'foo')();
+    function B(): void {}
+    B.prototype = Object.create(A.prototype) as object;
+    Object.defineProperty(B.prototype, 'foo', { value: async () => 2, writable: true });
+    expect(decorate(B.prototype, 'foo')).not.toThrow();
+    expect(ringCachedMethodChain(B, 'foo').length).toBe(2);
   });
 
   it('a frozen provider fails the boot naming it, rather than with a TypeError', async () => {

@@ -94,8 +94,7 @@ export function RingCached(options: RingCachedOptions = {}) {
       Reflect.defineMetadata(key, Reflect.getOwnMetadata(key, original), wrapper);
     }
     Reflect.defineMetadata(RING_CACHED_METHOD, method, wrapper);
-    const others = declaredOn(target.constructor);
-    Reflect.defineMetadata(RING_CACHED_METHODS, [...others, method], target.constructor);
+    Reflect.defineMetadata(RING_CACHED_METHODS, [...declaredOn(target), method], target);
     descriptor.value = wrapper as unknown as T;
   };
 }
@@ -121,13 +120,16 @@ function checkDecorated(target: object, name: string | symbol, original: unknown
   // call waited on itself for ever.
   const twice =
     Reflect.getOwnMetadata(RING_CACHED_METHOD, original) !== undefined ||
-    declaredOn(target.constructor).some((method) => method.methodName === name);
+    declaredOn(target).some((method) => method.methodName === name);
   if (twice) throw new TypeError(`@RingCached() is applied twice to ${where}; keep one`);
 }
 
-/** The `@RingCached` methods `type` itself declares. */
-function declaredOn(type: Function): readonly RingCachedMethod[] {
-  return (Reflect.getOwnMetadata(RING_CACHED_METHODS, type) ?? []) as RingCachedMethod[];
+/**
+ * The `@RingCached` methods declared on `prototype` itself. Kept on the prototype, not its
+ * `constructor`: one inherited (ES5-style subclassing) or reassigned named another class.
+ */
+function declaredOn(prototype: object): readonly RingCachedMethod[] {
+  return (Reflect.getOwnMetadata(RING_CACHED_METHODS, prototype) ?? []) as RingCachedMethod[];
 }
 
 /**
@@ -143,7 +145,7 @@ export function ringCachedMethodChain(type: Function, methodName: string): RingC
     // wrapped it without its metadata (the method was then never bound, so never cached).
     const method =
       (Reflect.getOwnMetadata(RING_CACHED_METHOD, fn) as RingCachedMethod | undefined) ??
-      declaredOn(proto.constructor).find((declared) => declared.methodName === methodName);
+      declaredOn(proto).find((declared) => declared.methodName === methodName);
     if (method !== undefined && !chain.includes(method)) chain.push(method);
   }
   return chain;
@@ -152,8 +154,8 @@ export function ringCachedMethodChain(type: Function, methodName: string): RingC
 /** Names of the `@RingCached` methods of a class and its ancestors. */
 export function ringCachedMethodNames(type: Function): string[] {
   const names = new Set<string>();
-  for (let t: unknown = type; typeof t === 'function'; t = Object.getPrototypeOf(t)) {
-    for (const method of declaredOn(t)) names.add(method.methodName);
+  for (let proto: object | null = type.prototype; proto; proto = Object.getPrototypeOf(proto)) {
+    for (const method of declaredOn(proto)) names.add(method.methodName);
   }
   return [...names];
 }
