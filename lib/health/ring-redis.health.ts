@@ -108,11 +108,7 @@ export class RingRedisHealthIndicator {
     const session = this.health.check(key);
     // null as none; a misspelt field (minAlvie) was ignored, and the check was up.
     const { group, minAlive = 1, ping } = options ?? {};
-    const unknown = Object.keys(options ?? {}).find((field) => !HEALTH_OPTIONS.has(field));
-    const problem =
-      unknown === undefined
-        ? checkOptions(minAlive, ping)
-        : `unknown option "${unknown}"; the options are group, minAlive, ping`;
+    const problem = unknownOption(options) ?? checkOptions(minAlive, ping);
     if (problem !== undefined) return session.down({ message: problem });
     const names = group === undefined ? this.rings.names() : [group];
     const missing = names.find((name) => !this.rings.get(name));
@@ -210,6 +206,16 @@ export class RingRedisHealthIndicator {
 }
 
 const HEALTH_OPTIONS: ReadonlySet<string> = new Set(['group', 'minAlive', 'ping']);
+
+/** A field the options should not have (one left undefined, by a spread say, is none). */
+function unknownOption(options: unknown): string | undefined {
+  if (options === undefined || options === null) return undefined;
+  if (typeof options !== 'object' || Array.isArray(options)) {
+    return `options must be an object such as { minAlive: 2 }, got ${shown(options)}`;
+  }
+  const field = Object.entries(options).find(([k, v]) => v !== undefined && !HEALTH_OPTIONS.has(k));
+  return field && `unknown option "${field[0]}"; the options are group, minAlive, ping`;
+}
 
 /** What is wrong with the options, if anything. */
 function checkOptions(minAlive: unknown, ping: unknown): string | undefined {

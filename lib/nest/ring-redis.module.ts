@@ -49,7 +49,7 @@ export class RingRedisModule extends RingRedisConfigurableModule {
     }
     // Else Nest's own TypeError at boot ("targetMetatype.metatype is not a function").
     for (const field of ['useFactory', 'useClass'] as const) {
-      if (rest[field] !== undefined && typeof rest[field] !== 'function') {
+      if (rest[field] != null && typeof rest[field] !== 'function') {
         throw new RingConfigError(
           `RingRedisModule.forRootAsync: ${field} must be a function, got ${shown(rest[field])}`,
         );

@@ -387,6 +387,12 @@ describe('RingRedisHealthIndicator without options', () => {
     });
     // A TypeError (destructuring null) before.
     expect(indicator.isHealthy('cache', null as unknown as undefined).cache.status).toBe('up');
+    // A field left undefined (a spread, a DTO) is none; options that are no object say so.
+    const spread = { minAlive: 1, timeout: undefined } as { ping?: false };
+    expect(indicator.isHealthy('cache', spread).cache.status).toBe('up');
+    expect(indicator.isHealthy('cache', 'x' as unknown as undefined).cache.message).toBe(
+      'options must be an object such as { minAlive: 2 }, got "x"',
+    );
   });
 });
 
