@@ -72,6 +72,9 @@ describe('setNodes() at its edges', () => {
     // A slow heartbeat: the report must come from the change, not from a revival's try.
     const [a, b] = [0, 1].map(() => fixture.dict<string>({ nodes, heartbeatInterval: 5_000 }));
     await Promise.all([a.connect(), b.connect()]);
+    // The fleet's own connections open once the nodes are ready: a report made before a's are
+    // up is written, and one made before b's subscription is, heard, only a tick (5 s) later.
+    await sleep(500);
     const [key] = keysOwnedBy(a, 'node2', 1);
     const unreachable = `redis://127.0.0.1:${await freePort()}`;
     if (twice) await a.setNodes({ node0: nodes.node0, node1: nodes.node1 });
